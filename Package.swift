@@ -1,0 +1,68 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The engine is compiled with optimization even in debug builds, because the
+// README's `swift run infer ...` builds a debug configuration and a debug-built
+// convolution is roughly 7x slower than a release one. `-O` (not -Ounchecked):
+// the model loader relies on Swift's bounds and overflow checks as a second
+// line of defence behind its explicit validation.
+//
+// SwiftPM refuses unsafe flags in packages resolved by version. A Swift package
+// that depends on cnnz by version sets CNNZ_PORTABLE_MANIFEST=1 when it resolves,
+// which drops the flag (debug builds of the engine are then slower, release
+// builds are unaffected).
+let engineSettings: [SwiftSetting] =
+    Context.environment["CNNZ_PORTABLE_MANIFEST"] == nil
+    ? [.unsafeFlags(["-O"], .when(configuration: .debug))]
+    : []
+
+let package = Package(
+    name: "cnnz",
+    products: [
+        .library(name: "Cnnz", targets: ["Cnnz"]),
+        .executable(name: "convert", targets: ["convert"]),
+        .executable(name: "infer", targets: ["infer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        .target(
+            name: "CZlib",
+            linkerSettings: [.linkedLibrary("z")]
+        ),
+        .target(
+            name: "Cnnz",
+            dependencies: ["CZlib"],
+            swiftSettings: engineSettings
+        ),
+        .target(
+            name: "CnnzConvert",
+            dependencies: ["Cnnz"],
+            swiftSettings: engineSettings
+        ),
+        .executableTarget(
+            name: "convert",
+            dependencies: [
+                "Cnnz", "CnnzConvert",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "infer",
+            dependencies: [
+                "Cnnz",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "CnnzTests",
+            dependencies: ["Cnnz", "CnnzConvert"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "CnnzToolTests",
+            dependencies: ["Cnnz"]
+        ),
+    ]
+)

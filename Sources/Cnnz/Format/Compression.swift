@@ -1,0 +1,61 @@
+import CZlib
+
+/// zlib through the system library: one-shot compress, and an inflate that is
+/// bounded by the size the caller expects.
+enum Compression {
+    static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc: UInt = CZlib.crc32(0, nil, 0)
+        var offset = 0
+        // zlib takes a uInt length: feed it in chunks below 2^31.
+        while offset < bytes.count {
+            let chunk = min(bytes.count - offset, 1 << 30)
+            crc = CZlib.crc32(crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(chunk))
+            offset += chunk
+        }
+        return UInt32(truncatingIfNeeded: crc)
+    }
+
+    static func compress(_ input: [UInt8]) throws(CnnzError) -> [UInt8] {
+        let bound = Int(compressBound(uLong(input.count)))
+        var output = [UInt8](repeating: 0, count: bound)
+        var length = uLongf(bound)
+        let status = output.withUnsafeMutableBufferPointer { out in
+            input.withUnsafeBufferPointer { inp in
+                compress2(out.baseAddress, &length, inp.baseAddress, uLong(inp.count), 9)
+            }
+        }
+        guard status == Z_OK else { throw .format("zlib compress2 failed with status \(status)") }
+        output.removeSubrange(Int(length)...)
+        return output
+    }
+
+    /// Inflates `input` into exactly `output.count` bytes. zlib never writes
+    /// past `output`; a stream that holds more or fewer bytes is an error.
+    static func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CnnzError) {
+        var length = uLongf(output.count)
+        var sourceLength = uLong(input.count)
+        let status = uncompress2(
+            output.baseAddress?.assumingMemoryBound(to: Bytef.self), &length,
+            input.baseAddress?.assumingMemoryBound(to: Bytef.self), &sourceLength)
+        switch status {
+        case Z_OK:
+            guard Int(length) == output.count else {
+                throw .format("payload: inflates to \(length) bytes, the header declares \(output.count)")
+            }
+            guard Int(sourceLength) == input.count else {
+                throw .format("payload: \(input.count - Int(sourceLength)) bytes follow the end of the zlib stream")
+            }
+        case Z_BUF_ERROR:
+            if Int(length) == output.count {
+                throw .format("payload: inflates to more than the \(output.count) bytes the header declares")
+            }
+            throw .format("payload: the zlib stream is truncated (inflated \(length) of \(output.count) declared bytes)")
+        case Z_DATA_ERROR:
+            throw .format("payload: the zlib stream is corrupt (inflated \(length) bytes before the error)")
+        case Z_MEM_ERROR:
+            throw .memory("payload: zlib ran out of memory")
+        default:
+            throw .format("payload: zlib failed with status \(status)")
+        }
+    }
+}

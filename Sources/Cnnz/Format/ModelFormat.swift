@@ -1,0 +1,42 @@
+/// Constants of the `.cnnz` file format. docs/FORMAT.md is the specification.
+enum ModelFormat {
+    static let magic: [UInt8] = [0x89, 0x43, 0x4E, 0x4E, 0x5A, 0x0D, 0x0A, 0x1A]  // \x89 C N N Z \r \n \x1a
+    /// The version this build writes and the newest it reads.
+    static let version: UInt32 = 1
+    static let headerSize = 40
+    /// Sections and tensor data start at multiples of this many bytes of the payload.
+    static let alignment = 64
+    /// zlib's deflate cannot compress better than about 1032:1; a header that
+    /// declares more is refused before anything is allocated.
+    static let maxCompressionRatio = 1032
+
+    enum SectionTag: UInt32 {
+        case metadata = 0x4154_454D  // "META"
+        case graph = 0x4850_5247  // "GRPH"
+        case tensors = 0x534E_4554  // "TENS"
+        case selfTest = 0x5453_4554  // "TEST"
+
+        var name: String {
+            switch self {
+            case .metadata: return "META"
+            case .graph: return "GRPH"
+            case .tensors: return "TENS"
+            case .selfTest: return "TEST"
+            }
+        }
+    }
+
+    enum DataType: UInt32 {
+        case float32 = 1
+        // Reserved for the int8 issue: 2 = int8 (per-channel scales and zero points), 3 = int32.
+    }
+
+    enum LayerCode: UInt32 {
+        case conv2D = 1, depthwiseConv2D, dense, maxPool2D, averagePool2D, globalAveragePool2D, globalMaxPool2D,
+            zeroPadding2D, flatten, channelAffine, activation, add, concatenate
+    }
+
+    enum ActivationCode: UInt32 {
+        case linear = 0, relu, elu, selu, sigmoid, hardSigmoid, tanh, swish, hardSwish, gelu, softmax
+    }
+}

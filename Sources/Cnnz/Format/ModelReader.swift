@@ -1,0 +1,332 @@
+import Foundation
+
+/// Decodes `.cnnz` bytes from any source, trusted or not (docs/SECURITY.md).
+/// Every count, shape, offset and index is checked before it is used; the
+/// graph is then checked as a whole by `ShapeInference`.
+public enum ModelReader {
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(CnnzError) -> ModelDescription {
+        var header = ByteReader(bytes, section: "header")
+        guard bytes.count >= ModelFormat.headerSize else {
+            if bytes.count >= 8, !zip(bytes.prefix(8), ModelFormat.magic).allSatisfy({ $0 == $1 }) {
+                throw .format("not a cnnz model: the file does not start with the cnnz magic bytes")
+            }
+            throw .format("header: the file is \(bytes.count) bytes, shorter than the \(ModelFormat.headerSize)-byte header")
+        }
+        guard zip(bytes.prefix(8), ModelFormat.magic).allSatisfy({ $0 == $1 }) else {
+            throw .format("not a cnnz model: the file does not start with the cnnz magic bytes")
+        }
+        try header.skip(8, "magic")
+        let version = try header.u32("version")
+        let flags = try header.u32("flags")
+        let payloadSize = try header.u64("payload size")
+        let compressedSize = try header.u64("compressed size")
+        let payloadCRC = try header.u32("payload crc32")
+        let headerCRC = try header.u32("header crc32")
+        let computedHeaderCRC = Compression.crc32(UnsafeRawBufferPointer(rebasing: bytes[0..<36]))
+        guard headerCRC == computedHeaderCRC else {
+            throw .format("header: checksum mismatch (stored \(hex(headerCRC)), computed \(hex(computedHeaderCRC))): the file is corrupt")
+        }
+        guard version >= 1 else { throw .format("header: format version \(version) is invalid") }
+        guard version <= ModelFormat.version else {
+            throw .unsupported(
+                "header: the file has format version \(version), newer than this cnnz reads (up to \(ModelFormat.version)); upgrade cnnz"
+            )
+        }
+        guard flags == 0 else { throw .unsupported("header: unknown flags \(hex(flags))") }
+        let available = bytes.count - ModelFormat.headerSize
+        guard compressedSize == UInt64(available) else {
+            throw .format("header: declares a \(compressedSize)-byte compressed payload, the file has \(available) bytes after the header")
+        }
+        guard payloadSize <= UInt64(Limits.maxPayloadBytes) else {
+            throw .memory("header: declared payload size \(payloadSize) exceeds the cap of \(Limits.maxPayloadBytes) bytes")
+        }
+        guard payloadSize <= UInt64(available) * UInt64(ModelFormat.maxCompressionRatio) + 1024 else {
+            throw .format("header: declared payload size \(payloadSize) is impossible for \(available) compressed bytes")
+        }
+        let size = Int(payloadSize)
+        let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: ModelFormat.alignment)
+        defer { payload.deallocate() }
+        let body = UnsafeMutableRawBufferPointer(rebasing: payload[0..<size])
+        try Compression.inflate(UnsafeRawBufferPointer(rebasing: bytes[ModelFormat.headerSize...]), into: body)
+        let crc = Compression.crc32(UnsafeRawBufferPointer(body))
+        guard crc == payloadCRC else {
+            throw .format("payload: checksum mismatch (stored \(hex(payloadCRC)), computed \(hex(crc))): the file is corrupt")
+        }
+        return try decodePayload(UnsafeRawBufferPointer(body))
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(CnnzError) -> ModelDescription {
+        let result: Result<ModelDescription, CnnzError> = bytes.withUnsafeBytes { b in
+            Result { () throws(CnnzError) -> ModelDescription in try decode(b) }
+        }
+        return try result.get()
+    }
+
+    /// Reads a whole file, refusing directories and files above the payload cap.
+    public static func readFile(_ path: String) throws(CnnzError) -> [UInt8] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw .io("cannot open \(path): no such file")
+        }
+        guard !isDirectory.boolValue else { throw .io("cannot read \(path): it is a directory") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw .io("cannot open \(path): permission denied") }
+        defer { try? handle.close() }
+        do {
+            // Read one byte past the cap to detect larger files without reading them whole.
+            let data = try handle.read(upToCount: Limits.maxPayloadBytes + 1) ?? Data()
+            guard data.count <= Limits.maxPayloadBytes else {
+                throw CnnzError.memory("\(path) is larger than the \(Limits.maxPayloadBytes)-byte cap")
+            }
+            return [UInt8](data)
+        } catch let error as CnnzError {
+            throw error
+        } catch {
+            throw .io("cannot read \(path): \(error.localizedDescription)")
+        }
+    }
+
+    private static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }
+
+    private static func decodePayload(_ payload: UnsafeRawBufferPointer) throws(CnnzError) -> ModelDescription {
+        var reader = ByteReader(payload, section: "payload")
+        var sections: [ModelFormat.SectionTag: ByteReader] = [:]
+        while reader.remaining > 0 {
+            let padding = (ModelFormat.alignment - reader.position % ModelFormat.alignment) % ModelFormat.alignment
+            if padding > 0 {
+                if reader.remaining <= padding { try reader.skip(reader.remaining, "padding"); break }
+                try reader.skip(padding, "section padding")
+            }
+            let tagValue = try reader.u32("section tag")
+            _ = try reader.u32("section reserved")
+            let length = try reader.u64("section length")
+            guard length <= UInt64(reader.remaining) else {
+                throw .format("payload: section \(hex(tagValue)) declares \(length) bytes, \(reader.remaining) left")
+            }
+            guard let tag = ModelFormat.SectionTag(rawValue: tagValue) else {
+                // An unknown section: written by a later minor revision, skipped.
+                try reader.skip(Int(length), "unknown section")
+                continue
+            }
+            guard sections[tag] == nil else { throw .format("payload: section \(tag.name) appears twice") }
+            sections[tag] = try reader.subreader(Int(length), section: tag.name)
+        }
+        guard var meta = sections[.metadata] else { throw .format("payload: the META section is missing") }
+        guard var graphReader = sections[.graph] else { throw .format("payload: the GRPH section is missing") }
+        guard var tensorReader = sections[.tensors] else { throw .format("payload: the TENS section is missing") }
+
+        // META
+        let name = try meta.string("name")
+        let dims = Limits.maxDimension
+        let inputShape = TensorShape(
+            height: try meta.int("input height", in: 1...dims), width: try meta.int("input width", in: 1...dims),
+            channels: try meta.int("input channels", in: 1...dims))
+        let scale = try meta.f32("preprocess scale")
+        let meanCount = try meta.count("preprocess mean count", limit: dims, minimumElementBytes: 4)
+        let mean = try meta.floats("preprocess mean", count: meanCount)
+        let stdCount = try meta.count("preprocess std count", limit: dims, minimumElementBytes: 4)
+        let std = try meta.floats("preprocess std", count: stdCount)
+        let preprocessing = Preprocessing(scale: scale, mean: mean, std: std)
+        try validate(preprocessing, channels: inputShape.channels)
+        let labelCount = try meta.count("label count", limit: Limits.maxLabels, minimumElementBytes: 4)
+        var labels: [String] = []
+        labels.reserveCapacity(labelCount)
+        for i in 0..<labelCount { labels.append(try meta.string("label \(i)")) }
+        try meta.expectEnd()
+
+        // TENS
+        let tensorCount = try tensorReader.count("tensor count", limit: 1 << 20, minimumElementBytes: 28)
+        var tensors: [Tensor] = []
+        tensors.reserveCapacity(tensorCount)
+        for t in 0..<tensorCount {
+            let field = "tensor \(t)"
+            let dataType = try tensorReader.u32(field + " dtype")
+            guard dataType == ModelFormat.DataType.float32.rawValue else {
+                throw .unsupported("TENS: \(field) has data type \(dataType), which this cnnz does not support")
+            }
+            let rank = try tensorReader.int(field + " rank", in: 1...4)
+            var shape: [Int] = []
+            var elements = 1
+            for d in 0..<rank {
+                let dim = try tensorReader.int(field + " dimension \(d)", in: 1...Limits.maxElements)
+                let (product, overflow) = elements.multipliedReportingOverflow(by: dim)
+                guard !overflow, product <= Limits.maxElements else {
+                    throw .memory("TENS: \(field) has more than \(Limits.maxElements) elements")
+                }
+                elements = product
+                shape.append(dim)
+            }
+            let offset = try tensorReader.u64(field + " offset")
+            let byteLength = try tensorReader.u64(field + " byte length")
+            let quantization = try tensorReader.u32(field + " quantization")
+            guard quantization == 0 else {
+                throw .unsupported("TENS: \(field) has quantization scheme \(quantization), which this cnnz does not support")
+            }
+            guard byteLength == UInt64(elements * 4) else {
+                throw .format("TENS: \(field) has \(byteLength) data bytes, its shape needs \(elements * 4)")
+            }
+            guard offset % UInt64(ModelFormat.alignment) == 0, offset <= UInt64(payload.count),
+                byteLength <= UInt64(payload.count) - offset
+            else {
+                throw .format("TENS: \(field) data at offset \(offset) (\(byteLength) bytes) is misaligned or outside the \(payload.count)-byte payload")
+            }
+            var values = [Float](repeating: 0, count: elements)
+            values.withUnsafeMutableBytes {
+                $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: payload[Int(offset)..<(Int(offset) + elements * 4)]))
+            }
+            for i in values.indices {
+                values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern))
+                guard values[i].isFinite else {
+                    throw .format("TENS: \(field) element \(i) is \(values[i]), not a finite number")
+                }
+            }
+            tensors.append(Tensor(shape: shape, values: values))
+        }
+
+        // GRPH
+        let layerCount = try graphReader.count("layer count", limit: Limits.maxLayers, minimumElementBytes: 36)
+        var layers: [Layer] = []
+        layers.reserveCapacity(layerCount)
+        for i in 0..<layerCount { layers.append(try decodeLayer(&graphReader, index: i)) }
+        try graphReader.expectEnd()
+
+        // TEST
+        var selfTest: SelfTestVector?
+        if var test = sections[.selfTest] {
+            let inputCount = try test.count("input count", limit: Limits.maxElements, minimumElementBytes: 4)
+            let input = try test.floats("input", count: inputCount)
+            let outputCount = try test.count("output count", limit: Limits.maxElements, minimumElementBytes: 4)
+            let output = try test.floats("output", count: outputCount)
+            let tolerance = try test.f32("tolerance")
+            try test.expectEnd()
+            guard inputCount == inputShape.elementCount else {
+                throw .format("TEST: the input has \(inputCount) values, the model input needs \(inputShape.elementCount)")
+            }
+            guard tolerance >= 0, tolerance.isFinite, input.allSatisfy(\.isFinite), output.allSatisfy(\.isFinite) else {
+                throw .format("TEST: the vector holds a value that is not a finite number")
+            }
+            selfTest = SelfTestVector(input: input, output: output, tolerance: tolerance)
+        }
+
+        let model = ModelDescription(
+            name: name, labels: labels, preprocessing: preprocessing,
+            graph: Graph(inputShape: inputShape, layers: layers), tensors: tensors, selfTest: selfTest)
+        let shapes = try ShapeInference.infer(model.graph, tensors: tensors, layerLabel: { "GRPH: layer \($0)" })
+        let outputSize = shapes.last!.elementCount
+        guard labels.isEmpty || labels.count == outputSize else {
+            throw .format("META: \(labels.count) labels for \(outputSize) outputs")
+        }
+        if let test = selfTest, test.output.count != outputSize {
+            throw .format("TEST: the output has \(test.output.count) values, the model has \(outputSize) outputs")
+        }
+        return model
+    }
+
+    /// Checks preprocessing constants: finite, std not 0, one value or one per channel.
+    public static func validate(_ p: Preprocessing, channels: Int) throws(CnnzError) {
+        guard p.scale.isFinite else { throw .format("preprocess: scale \(p.scale) is not a finite number") }
+        for (name, values) in [("mean", p.mean), ("std", p.std)] {
+            guard values.count == 1 || values.count == channels else {
+                throw .format("preprocess: \(name) has \(values.count) values; needs 1 or \(channels) (one per channel)")
+            }
+            guard values.allSatisfy(\.isFinite) else { throw .format("preprocess: \(name) holds a value that is not finite") }
+        }
+        guard !p.std.contains(0) else { throw .format("preprocess: std holds 0") }
+    }
+
+    private static func decodeLayer(_ r: inout ByteReader, index: Int) throws(CnnzError) -> Layer {
+        let field = "layer \(index)"
+        let codeValue = try r.u32(field + " kind")
+        guard let code = ModelFormat.LayerCode(rawValue: codeValue) else {
+            throw .unsupported("GRPH: \(field) has layer kind \(codeValue), which this cnnz does not know")
+        }
+        let name = try r.string(field + " name")
+        let activationValue = try r.u32(field + " activation")
+        let a0 = try r.f32(field + " activation parameter 0")
+        let a1 = try r.f32(field + " activation parameter 1")
+        let a2 = try r.f32(field + " activation parameter 2")
+        let activation: Activation
+        switch ModelFormat.ActivationCode(rawValue: activationValue) {
+        case .linear: activation = .linear
+        case .relu: activation = .relu(maxValue: a0, negativeSlope: a1, threshold: a2)
+        case .elu: activation = .elu(alpha: a0)
+        case .selu: activation = .selu
+        case .sigmoid: activation = .sigmoid
+        case .hardSigmoid: activation = .hardSigmoid
+        case .tanh: activation = .tanh
+        case .swish: activation = .swish
+        case .hardSwish: activation = .hardSwish
+        case .gelu: activation = .gelu
+        case .softmax: activation = .softmax
+        case nil: throw .unsupported("GRPH: \(field) has activation \(activationValue), which this cnnz does not know")
+        }
+        let inputCount = try r.count(field + " input count", limit: Limits.maxLayerInputs, minimumElementBytes: 4)
+        var inputs: [Int] = []
+        for i in 0..<inputCount { inputs.append(try r.int(field + " input \(i)", in: 0...index)) }
+        let weightCount = try r.count(field + " weight count", limit: 4, minimumElementBytes: 4)
+        var weights: [Int] = []
+        for i in 0..<weightCount { weights.append(Int(try r.u32(field + " weight \(i)"))) }
+        let paramCount = try r.count(field + " parameter count", limit: 16, minimumElementBytes: 4)
+        var p: [Int] = []
+        for i in 0..<paramCount { p.append(Int(try r.u32(field + " parameter \(i)"))) }
+
+        func need(_ n: Int) throws(CnnzError) {
+            guard p.count == n else { throw .format("GRPH: \(field) (\(code)) has \(p.count) parameters, needs \(n)") }
+        }
+        func flag(_ v: Int) throws(CnnzError) -> Bool {
+            guard v == 0 || v == 1 else { throw .format("GRPH: \(field) (\(code)) has flag value \(v), needs 0 or 1") }
+            return v == 1
+        }
+        func padding(_ v: Int) throws(CnnzError) -> Padding {
+            guard let padding = Padding(rawValue: UInt32(v)) else { throw .format("GRPH: \(field) has padding code \(v)") }
+            return padding
+        }
+        let kind: LayerKind
+        switch code {
+        case .conv2D:
+            try need(10)
+            kind = .conv2D(
+                window: Window(
+                    kernelHeight: p[0], kernelWidth: p[1], strideHeight: p[2], strideWidth: p[3], dilationHeight: p[4],
+                    dilationWidth: p[5], padding: try padding(p[6])), filters: p[7], groups: p[8], hasBias: try flag(p[9]))
+        case .depthwiseConv2D:
+            try need(9)
+            kind = .depthwiseConv2D(
+                window: Window(
+                    kernelHeight: p[0], kernelWidth: p[1], strideHeight: p[2], strideWidth: p[3], dilationHeight: p[4],
+                    dilationWidth: p[5], padding: try padding(p[6])), multiplier: p[7], hasBias: try flag(p[8]))
+        case .dense:
+            try need(2)
+            kind = .dense(units: p[0], hasBias: try flag(p[1]))
+        case .maxPool2D, .averagePool2D:
+            try need(5)
+            let window = Window(
+                kernelHeight: p[0], kernelWidth: p[1], strideHeight: p[2], strideWidth: p[3], padding: try padding(p[4]))
+            kind = code == .maxPool2D ? .maxPool2D(window: window) : .averagePool2D(window: window)
+        case .globalAveragePool2D:
+            try need(1)
+            kind = .globalAveragePool2D(keepDims: try flag(p[0]))
+        case .globalMaxPool2D:
+            try need(1)
+            kind = .globalMaxPool2D(keepDims: try flag(p[0]))
+        case .zeroPadding2D:
+            try need(4)
+            kind = .zeroPadding2D(top: p[0], bottom: p[1], left: p[2], right: p[3])
+        case .flatten:
+            try need(0)
+            kind = .flatten
+        case .channelAffine:
+            try need(0)
+            kind = .channelAffine
+        case .activation:
+            try need(0)
+            kind = .activation
+        case .add:
+            try need(0)
+            kind = .add
+        case .concatenate:
+            try need(0)
+            kind = .concatenate
+        }
+        return Layer(kind: kind, activation: activation, inputs: inputs, weights: weights, name: name)
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+
+/// Serializes a `ModelDescription` to `.cnnz` bytes (docs/FORMAT.md).
+public enum ModelWriter {
+    public static func encode(_ model: ModelDescription) throws(CnnzError) -> [UInt8] {
+        var payload = ByteWriter()
+        func section(_ tag: ModelFormat.SectionTag, _ body: (inout ByteWriter, Int) -> Void) {
+            payload.align(ModelFormat.alignment)
+            payload.u32(tag.rawValue)
+            payload.u32(0)
+            let lengthAt = payload.bytes.count
+            payload.u64(0)
+            let start = payload.bytes.count
+            body(&payload, start)
+            let length = UInt64(payload.bytes.count - start)
+            withUnsafeBytes(of: length.littleEndian) { payload.bytes.replaceSubrange(lengthAt..<(lengthAt + 8), with: $0) }
+        }
+
+        section(.metadata) { w, _ in
+            w.string(model.name)
+            w.int(model.graph.inputShape.height)
+            w.int(model.graph.inputShape.width)
+            w.int(model.graph.inputShape.channels)
+            w.f32(model.preprocessing.scale)
+            w.int(model.preprocessing.mean.count)
+            w.floats(model.preprocessing.mean)
+            w.int(model.preprocessing.std.count)
+            w.floats(model.preprocessing.std)
+            w.int(model.labels.count)
+            for label in model.labels { w.string(label) }
+        }
+        section(.graph) { w, _ in
+            w.int(model.graph.layers.count)
+            for layer in model.graph.layers { encode(layer, into: &w) }
+        }
+        section(.tensors) { w, start in
+            w.int(model.tensors.count)
+            // The table first, with offsets patched once the data is placed.
+            var offsetFields: [Int] = []
+            for tensor in model.tensors {
+                w.u32(ModelFormat.DataType.float32.rawValue)
+                w.int(tensor.shape.count)
+                for d in tensor.shape { w.int(d) }
+                offsetFields.append(w.bytes.count)
+                w.u64(0)
+                w.u64(UInt64(tensor.values.count * 4))
+                w.u32(0)  // quantization: none
+            }
+            for (tensor, field) in zip(model.tensors, offsetFields) {
+                w.align(ModelFormat.alignment)
+                let offset = UInt64(w.bytes.count)
+                withUnsafeBytes(of: offset.littleEndian) { w.bytes.replaceSubrange(field..<(field + 8), with: $0) }
+                w.floats(tensor.values)
+            }
+        }
+        if let test = model.selfTest {
+            section(.selfTest) { w, _ in
+                w.int(test.input.count)
+                w.floats(test.input)
+                w.int(test.output.count)
+                w.floats(test.output)
+                w.f32(test.tolerance)
+            }
+        }
+
+        let compressed = try Compression.compress(payload.bytes)
+        var file = ByteWriter()
+        file.bytes.append(contentsOf: ModelFormat.magic)
+        file.u32(ModelFormat.version)
+        file.u32(0)
+        file.u64(UInt64(payload.bytes.count))
+        file.u64(UInt64(compressed.count))
+        file.u32(payload.bytes.withUnsafeBytes { Compression.crc32($0) })
+        file.u32(file.bytes.withUnsafeBytes { Compression.crc32($0) })
+        file.bytes.append(contentsOf: compressed)
+        return file.bytes
+    }
+
+    private static func encode(_ layer: Layer, into w: inout ByteWriter) {
+        var params: [Int] = []
+        func window(_ win: Window, dilation: Bool) {
+            params += [win.kernelHeight, win.kernelWidth, win.strideHeight, win.strideWidth]
+            if dilation { params += [win.dilationHeight, win.dilationWidth] }
+            params.append(Int(win.padding.rawValue))
+        }
+        let code: ModelFormat.LayerCode
+        switch layer.kind {
+        case .conv2D(let win, let filters, let groups, let hasBias):
+            code = .conv2D
+            window(win, dilation: true)
+            params += [filters, groups, hasBias ? 1 : 0]
+        case .depthwiseConv2D(let win, let multiplier, let hasBias):
+            code = .depthwiseConv2D
+            window(win, dilation: true)
+            params += [multiplier, hasBias ? 1 : 0]
+        case .dense(let units, let hasBias):
+            code = .dense
+            params += [units, hasBias ? 1 : 0]
+        case .maxPool2D(let win):
+            code = .maxPool2D
+            window(win, dilation: false)
+        case .averagePool2D(let win):
+            code = .averagePool2D
+            window(win, dilation: false)
+        case .globalAveragePool2D(let keep):
+            code = .globalAveragePool2D
+            params = [keep ? 1 : 0]
+        case .globalMaxPool2D(let keep):
+            code = .globalMaxPool2D
+            params = [keep ? 1 : 0]
+        case .zeroPadding2D(let t, let b, let l, let r):
+            code = .zeroPadding2D
+            params = [t, b, l, r]
+        case .flatten: code = .flatten
+        case .channelAffine: code = .channelAffine
+        case .activation: code = .activation
+        case .add: code = .add
+        case .concatenate: code = .concatenate
+        }
+        w.u32(code.rawValue)
+        w.string(layer.name)
+        let (activationCode, p): (ModelFormat.ActivationCode, [Float]) =
+            switch layer.activation {
+            case .linear: (.linear, [0, 0, 0])
+            case .relu(let m, let s, let t): (.relu, [m, s, t])
+            case .elu(let a): (.elu, [a, 0, 0])
+            case .selu: (.selu, [0, 0, 0])
+            case .sigmoid: (.sigmoid, [0, 0, 0])
+            case .hardSigmoid: (.hardSigmoid, [0, 0, 0])
+            case .tanh: (.tanh, [0, 0, 0])
+            case .swish: (.swish, [0, 0, 0])
+            case .hardSwish: (.hardSwish, [0, 0, 0])
+            case .gelu: (.gelu, [0, 0, 0])
+            case .softmax: (.softmax, [0, 0, 0])
+            }
+        w.u32(activationCode.rawValue)
+        w.floats(p)
+        w.int(layer.inputs.count)
+        for i in layer.inputs { w.int(i) }
+        w.int(layer.weights.count)
+        for t in layer.weights { w.int(t) }
+        w.int(params.count)
+        for v in params { w.int(v) }
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file in the same
+    /// directory, renamed over the target, so that no half-written file remains.
+    public static func write(_ bytes: [UInt8], to path: String) throws(CnnzError) {
+        let url = URL(fileURLWithPath: path)
+        do {
+            try Data(bytes).write(to: url, options: .atomic)
+        } catch {
+            throw .io("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+}

@@ -1,0 +1,103 @@
+/// Conv2D (any kernel, stride, dilation, padding, groups) as im2col + GEMM.
+/// Output pixels are processed in blocks of `blockRows`, so the im2col buffer
+/// is `blockRows * K` floats whatever the image size. A 1x1, stride-1,
+/// unpadded, ungrouped convolution reads its input as the GEMM's A directly.
+final class Conv2DIm2ColGEMM: Kernel {
+    static let blockRows = 64
+
+    let operands: KernelOperands
+    let window: Window
+    let groups: Int
+    let activation: Activation
+    let rows: AxisGeometry
+    let columns: AxisGeometry
+    /// One packed weight matrix per group.
+    let packed: [PackedWeights]
+    let kPerGroup: Int
+    let isPointwise: Bool
+    let scratchFloats: Int
+
+    init(operands: KernelOperands, window: Window, groups: Int, activation: Activation, kernel: Tensor, bias: Tensor?) {
+        self.operands = operands
+        self.window = window
+        self.groups = groups
+        self.activation = activation
+        let x = operands.inputShape
+        rows = AxisGeometry.compute(
+            input: x.height, kernel: window.kernelHeight, stride: window.strideHeight,
+            dilation: window.dilationHeight, padding: window.padding)!
+        columns = AxisGeometry.compute(
+            input: x.width, kernel: window.kernelWidth, stride: window.strideWidth,
+            dilation: window.dilationWidth, padding: window.padding)!
+        let inPerGroup = x.channels / groups
+        let filters = operands.outputShape.channels
+        let outPerGroup = filters / groups
+        kPerGroup = window.kernelHeight * window.kernelWidth * inPerGroup
+        // Keras kernel [kh, kw, in/groups, filters] is [K, filters] row-major, K in im2col order.
+        packed = (0..<groups).map { g in
+            PackedWeights(
+                k: window.kernelHeight * window.kernelWidth * inPerGroup, n: outPerGroup,
+                element: { k, n in kernel.values[k * filters + g * outPerGroup + n] },
+                bias: bias.map { b in { n in b.values[g * outPerGroup + n] } })
+        }
+        isPointwise =
+            window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
+            && groups == 1
+        scratchFloats = isPointwise ? 0 : Self.blockRows * kPerGroup
+    }
+
+    func run(_ context: RunContext) {
+        let input = UnsafePointer(context.values[operands.input])
+        let output = context.values[operands.output]
+        let x = operands.inputShape
+        let y = operands.outputShape
+        let filters = y.channels
+        if isPointwise {
+            let m = context.batch * x.pixels
+            GEMMMicrokernel4x8.run(m: m, a: input, lda: x.channels, weights: packed[0], c: output, ldc: filters)
+            ActivationFunction.apply(activation, to: output, rows: m, columns: filters, stride: filters)
+            return
+        }
+        let inPerGroup = x.channels / groups
+        let outPerGroup = filters / groups
+        let pixels = y.pixels
+        let k = kPerGroup
+        let scratch = context.scratch
+        for image in 0..<context.batch {
+            let source = input + image * x.elementCount
+            let destination = output + image * y.elementCount
+            var start = 0
+            while start < pixels {
+                let count = Swift.min(Self.blockRows, pixels - start)
+                for g in 0..<groups {
+                    // im2col: row r holds the receptive field of output pixel start+r, in (ky, kx, c) order.
+                    for r in 0..<count {
+                        let pixel = start + r
+                        let oy = pixel / y.width
+                        let ox = pixel - oy * y.width
+                        var column = scratch + r * k
+                        for ky in 0..<window.kernelHeight {
+                            let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
+                            for kx in 0..<window.kernelWidth {
+                                let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
+                                if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
+                                    column.update(
+                                        from: source + (iy * x.width + ix) * x.channels + g * inPerGroup, count: inPerGroup)
+                                } else {
+                                    column.update(repeating: 0, count: inPerGroup)
+                                }
+                                column += inPerGroup
+                            }
+                        }
+                    }
+                    GEMMMicrokernel4x8.run(
+                        m: count, a: scratch, lda: k, weights: packed[g],
+                        c: destination + start * filters + g * outPerGroup, ldc: filters)
+                }
+                ActivationFunction.apply(
+                    activation, to: destination + start * filters, rows: count, columns: filters, stride: filters)
+                start += count
+            }
+        }
+    }
+}

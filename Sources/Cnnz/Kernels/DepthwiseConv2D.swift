@@ -1,0 +1,85 @@
+/// DepthwiseConv2D, direct NHWC (ggml's scheme): for each output pixel, the
+/// valid taps only (padding is skipped, never copied), SIMD over channels with
+/// one scalar tail. Keras's kernel `[kh, kw, in, multiplier]` is already
+/// `[taps, out]` with output channel `c * multiplier + k`, so it is used as is.
+final class DepthwiseConv2DDirect: Kernel {
+    let operands: KernelOperands
+    let window: Window
+    let multiplier: Int
+    let activation: Activation
+    let rows: AxisGeometry
+    let columns: AxisGeometry
+    let weights: AlignedBuffer
+    let bias: AlignedBuffer
+    let scratchFloats = 0
+
+    init(operands: KernelOperands, window: Window, multiplier: Int, activation: Activation, kernel: Tensor, bias: Tensor?) {
+        self.operands = operands
+        self.window = window
+        self.multiplier = multiplier
+        self.activation = activation
+        let x = operands.inputShape
+        rows = AxisGeometry.compute(
+            input: x.height, kernel: window.kernelHeight, stride: window.strideHeight,
+            dilation: window.dilationHeight, padding: window.padding)!
+        columns = AxisGeometry.compute(
+            input: x.width, kernel: window.kernelWidth, stride: window.strideWidth,
+            dilation: window.dilationWidth, padding: window.padding)!
+        weights = AlignedBuffer(floats: kernel.values.count)
+        weights.pointer.update(from: kernel.values, count: kernel.values.count)
+        let channels = operands.outputShape.channels
+        self.bias = AlignedBuffer(floats: channels)
+        if let bias { self.bias.pointer.update(from: bias.values, count: channels) }
+    }
+
+    func run(_ context: RunContext) {
+        let x = operands.inputShape
+        let y = operands.outputShape
+        let channels = y.channels
+        let vectorEnd = channels & ~7
+        let input = UnsafePointer(context.values[operands.input])
+        let output = context.values[operands.output]
+        let w = UnsafePointer(weights.pointer)
+        let b = UnsafePointer(bias.pointer)
+        for image in 0..<context.batch {
+            let source = input + image * x.elementCount
+            let destination = output + image * y.elementCount
+            for oy in 0..<y.height {
+                for ox in 0..<y.width {
+                    let out = destination + (oy * y.width + ox) * channels
+                    out.update(from: b, count: channels)
+                    for ky in 0..<window.kernelHeight {
+                        let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
+                        if iy < 0 || iy >= x.height { continue }
+                        for kx in 0..<window.kernelWidth {
+                            let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
+                            if ix < 0 || ix >= x.width { continue }
+                            let pixel = source + (iy * x.width + ix) * x.channels
+                            let tap = w + (ky * window.kernelWidth + kx) * channels
+                            if multiplier == 1 {
+                                var c = 0
+                                while c < vectorEnd {
+                                    out.store8(out.vector8(c) + pixel.vector8(c) * tap.vector8(c), c)
+                                    c += 8
+                                }
+                                while c < channels {
+                                    out[c] += pixel[c] * tap[c]
+                                    c += 1
+                                }
+                            } else {
+                                for c in 0..<x.channels {
+                                    let v = pixel[c]
+                                    for k in 0..<multiplier {
+                                        out[c * multiplier + k] += v * tap[c * multiplier + k]
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        ActivationFunction.apply(
+            activation, to: output, rows: context.batch * y.pixels, columns: channels, stride: channels)
+    }
+}

@@ -1,0 +1,127 @@
+/// Max and average pooling, direct NHWC with SIMD over channels. Padded
+/// positions are skipped: never the maximum, never counted in the average.
+final class Pool2D: Kernel {
+    enum Mode { case max, average }
+
+    let operands: KernelOperands
+    let window: Window
+    let mode: Mode
+    let activation: Activation
+    let rows: AxisGeometry
+    let columns: AxisGeometry
+    let scratchFloats = 0
+
+    init(operands: KernelOperands, window: Window, mode: Mode, activation: Activation) {
+        self.operands = operands
+        self.window = window
+        self.mode = mode
+        self.activation = activation
+        let x = operands.inputShape
+        rows = AxisGeometry.compute(
+            input: x.height, kernel: window.kernelHeight, stride: window.strideHeight, dilation: 1,
+            padding: window.padding)!
+        columns = AxisGeometry.compute(
+            input: x.width, kernel: window.kernelWidth, stride: window.strideWidth, dilation: 1,
+            padding: window.padding)!
+    }
+
+    func run(_ context: RunContext) {
+        let x = operands.inputShape
+        let y = operands.outputShape
+        let channels = y.channels
+        let vectorEnd = channels & ~7
+        let input = UnsafePointer(context.values[operands.input])
+        let output = context.values[operands.output]
+        let isMax = mode == .max
+        for image in 0..<context.batch {
+            let source = input + image * x.elementCount
+            let destination = output + image * y.elementCount
+            for oy in 0..<y.height {
+                let y0 = Swift.max(oy * window.strideHeight - rows.padBefore, 0)
+                let y1 = Swift.min(oy * window.strideHeight - rows.padBefore + window.kernelHeight, x.height)
+                for ox in 0..<y.width {
+                    let x0 = Swift.max(ox * window.strideWidth - columns.padBefore, 0)
+                    let x1 = Swift.min(ox * window.strideWidth - columns.padBefore + window.kernelWidth, x.width)
+                    let out = destination + (oy * y.width + ox) * channels
+                    out.update(repeating: isMax ? -.infinity : 0, count: channels)
+                    for iy in y0..<y1 {
+                        for ix in x0..<x1 {
+                            let pixel = source + (iy * x.width + ix) * channels
+                            var c = 0
+                            if isMax {
+                                while c < vectorEnd {
+                                    out.store8(pointwiseMax(out.vector8(c), pixel.vector8(c)), c)
+                                    c += 8
+                                }
+                                while c < channels {
+                                    out[c] = Swift.max(out[c], pixel[c])
+                                    c += 1
+                                }
+                            } else {
+                                while c < vectorEnd {
+                                    out.store8(out.vector8(c) + pixel.vector8(c), c)
+                                    c += 8
+                                }
+                                while c < channels {
+                                    out[c] += pixel[c]
+                                    c += 1
+                                }
+                            }
+                        }
+                    }
+                    if !isMax {
+                        let inverse = 1 / Float((y1 - y0) * (x1 - x0))
+                        for c in 0..<channels { out[c] *= inverse }
+                    }
+                }
+            }
+        }
+        ActivationFunction.apply(
+            activation, to: output, rows: context.batch * y.pixels, columns: channels, stride: channels)
+    }
+}
+
+/// Global average or max pooling over all pixels, per channel.
+final class GlobalPool2D: Kernel {
+    let operands: KernelOperands
+    let mode: Pool2D.Mode
+    let activation: Activation
+    let scratchFloats = 0
+
+    init(operands: KernelOperands, mode: Pool2D.Mode, activation: Activation) {
+        self.operands = operands
+        self.mode = mode
+        self.activation = activation
+    }
+
+    func run(_ context: RunContext) {
+        let x = operands.inputShape
+        let channels = x.channels
+        let vectorEnd = channels & ~7
+        let input = UnsafePointer(context.values[operands.input])
+        let output = context.values[operands.output]
+        let isMax = mode == .max
+        for image in 0..<context.batch {
+            let source = input + image * x.elementCount
+            let out = output + image * channels
+            out.update(from: source, count: channels)
+            for p in 1..<Swift.max(x.pixels, 1) {
+                let pixel = source + p * channels
+                var c = 0
+                while c < vectorEnd {
+                    out.store8(isMax ? pointwiseMax(out.vector8(c), pixel.vector8(c)) : out.vector8(c) + pixel.vector8(c), c)
+                    c += 8
+                }
+                while c < channels {
+                    out[c] = isMax ? Swift.max(out[c], pixel[c]) : out[c] + pixel[c]
+                    c += 1
+                }
+            }
+            if !isMax {
+                let inverse = 1 / Float(x.pixels)
+                for c in 0..<channels { out[c] *= inverse }
+            }
+        }
+        ActivationFunction.apply(activation, to: output, rows: context.batch, columns: channels, stride: channels)
+    }
+}

@@ -1,0 +1,21 @@
+/// The engine's documented caps. They bound every allocation that a model
+/// file, a model.json or an image can cause (docs/SECURITY.md).
+public enum Limits {
+    /// Largest decompressed model payload: 1 GiB.
+    public static let maxPayloadBytes = 1 << 30
+    /// Largest height, width or channel count of any tensor or activation.
+    public static let maxDimension = 1 << 16
+    /// Largest element count of one weight tensor or one activation (per image): 2^28 floats (1 GiB).
+    public static let maxElements = 1 << 28
+    /// Largest activation memory one image may need after planning: 2^28 floats (1 GiB).
+    public static let maxArenaFloatsPerImage = 1 << 28
+    /// Largest number of layers in a graph.
+    public static let maxLayers = 1 << 16
+    /// Largest number of inputs of one layer (Add, Concatenate).
+    public static let maxLayerInputs = 1 << 10
+    /// Largest number of labels, and bytes per label or name.
+    public static let maxLabels = 1 << 20
+    public static let maxStringBytes = 1 << 16
+    /// Largest image the Netpbm reader accepts: 2^26 pixels (8192 x 8192), 3 channels at most.
+    public static let maxImagePixels = 1 << 26
+}

@@ -1,0 +1,113 @@
+/// A loaded, validated model, ready to run. Immutable: share one `Model`
+/// between any number of threads, each with its own `Session`.
+public final class Model: Sendable {
+    /// Everything the file held.
+    public let contents: ModelDescription
+    let plan: ExecutionPlan
+    /// `pixelTable[c * 256 + v]`: the preprocessed value of pixel `v` on channel `c`.
+    let pixelTable: [Float]
+
+    /// The model's name (free text from the model.json).
+    public var name: String { contents.name }
+    /// One label per output, or empty when the model has none.
+    public var labels: [String] { contents.labels }
+    /// The shape of one input image, `[H, W, C]`.
+    public var inputShape: TensorShape { contents.graph.inputShape }
+    /// Floats per image of output.
+    public var outputSize: Int { plan.shapes.last!.elementCount }
+    /// How pixels become inputs (`run(pixels:)` applies it).
+    public var preprocessing: Preprocessing { contents.preprocessing }
+    /// The shape of every value: index 0 is the input, `i + 1` the output of layer `i`.
+    public var valueShapes: [TensorShape] { plan.shapes }
+    /// Activation memory per image of batch capacity, in bytes, after lifetime planning.
+    public var activationBytesPerImage: Int { plan.arenaFloatsPerImage * 4 }
+
+    /// Validates `contents` as a whole and prepares every kernel.
+    public init(_ contents: ModelDescription) throws(CnnzError) {
+        try ModelReader.validate(contents.preprocessing, channels: contents.graph.inputShape.channels)
+        self.contents = contents
+        plan = try ExecutionPlan(contents)
+        let p = contents.preprocessing
+        let channels = contents.graph.inputShape.channels
+        var table = [Float](repeating: 0, count: channels * 256)
+        for c in 0..<channels {
+            let mean = p.mean.count == 1 ? p.mean[0] : p.mean[c]
+            let std = p.std.count == 1 ? p.std[0] : p.std[c]
+            for v in 0..<256 { table[c * 256 + v] = (Float(v) * p.scale - mean) / std }
+        }
+        pixelTable = table
+        if !contents.labels.isEmpty && contents.labels.count != outputSize {
+            throw .format("\(contents.labels.count) labels for \(outputSize) outputs")
+        }
+    }
+
+    /// Loads a `.cnnz` model from bytes (copied; any alignment).
+    public convenience init(bytes: [UInt8]) throws(CnnzError) {
+        try self.init(ModelReader.decode(bytes))
+    }
+
+    /// Loads a `.cnnz` model from bytes (copied; any alignment).
+    public convenience init(bytes: UnsafeRawBufferPointer) throws(CnnzError) {
+        try self.init(ModelReader.decode(bytes))
+    }
+
+    /// Loads a `.cnnz` file.
+    public convenience init(contentsOfFile path: String) throws(CnnzError) {
+        let bytes = try ModelReader.readFile(path)
+        do {
+            try self.init(ModelReader.decode(bytes))
+        } catch {
+            throw error.prefixed("\(path): ")
+        }
+    }
+
+    /// A session that runs up to `batchCapacity` images at once (larger
+    /// batches are run in chunks). All its memory is allocated here.
+    public func makeSession(batchCapacity: Int = 1) throws(CnnzError) -> Session {
+        try Session(model: self, batchCapacity: batchCapacity)
+    }
+
+    /// Runs `batch` prepared images (`batch * H * W * C` floats) in a new session.
+    public func predict(_ input: [Float], batch: Int = 1) throws(CnnzError) -> [Float] {
+        try makeSession(batchCapacity: max(1, min(batch, 64))).run(input, batch: batch)
+    }
+
+    /// The outcome of `runSelfTest()`.
+    public struct SelfTestReport: Sendable {
+        /// The largest absolute difference between the stored and the computed output.
+        public var maxDifference: Float
+        /// The output index where it occurs.
+        public var index: Int
+        public var tolerance: Float
+        public var passed: Bool { maxDifference <= tolerance }
+    }
+
+    /// Runs the stored self-test vector. Throws when the model has none.
+    public func runSelfTest() throws(CnnzError) -> SelfTestReport {
+        guard let test = contents.selfTest else { throw .argument("the model holds no self-test vector") }
+        let output = try predict(test.input)
+        var worst: Float = 0
+        var index = 0
+        for i in 0..<output.count {
+            let d = abs(output[i] - test.output[i])
+            if !(d <= worst) {
+                worst = d.isNaN ? .infinity : d
+                index = i
+            }
+        }
+        return SelfTestReport(maxDifference: worst, index: index, tolerance: test.tolerance)
+    }
+}
+
+extension CnnzError {
+    func prefixed(_ prefix: String) -> CnnzError {
+        switch self {
+        case .argument(let m): return .argument(prefix + m)
+        case .io(let m): return .io(m)
+        case .format(let m): return .format(prefix + m)
+        case .unsupported(let m): return .unsupported(prefix + m)
+        case .memory(let m): return .memory(prefix + m)
+        case .selfTest(let m): return .selfTest(prefix + m)
+        }
+    }
+}

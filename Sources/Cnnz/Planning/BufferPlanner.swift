@@ -1,0 +1,43 @@
+/// Places buffers with known lifetimes in one arena so that two buffers that
+/// are never alive at the same step may share memory (TFLM's greedy planner):
+/// largest first, each at the lowest offset that overlaps no placed buffer
+/// alive at the same time.
+enum BufferPlanner {
+    struct Request {
+        /// Floats per image.
+        var size: Int
+        /// The step that writes it, and the last step that reads it.
+        var firstStep: Int
+        var lastStep: Int
+    }
+
+    /// Offsets are multiples of 16 floats (64 bytes), for aligned SIMD access.
+    static let alignment = 16
+
+    static func plan(_ requests: [Request]) -> (offsets: [Int], total: Int) {
+        let order = requests.indices.sorted {
+            requests[$0].size != requests[$1].size ? requests[$0].size > requests[$1].size : $0 < $1
+        }
+        var offsets = [Int](repeating: 0, count: requests.count)
+        var placed: [Int] = []
+        var total = 0
+        for index in order {
+            let request = requests[index]
+            let size = (request.size + alignment - 1) / alignment * alignment
+            // Intervals of the arena taken by buffers alive during this one, by offset.
+            let conflicts = placed.filter {
+                requests[$0].firstStep <= request.lastStep && request.firstStep <= requests[$0].lastStep
+            }.map { (start: offsets[$0], end: offsets[$0] + (requests[$0].size + alignment - 1) / alignment * alignment) }
+                .sorted { $0.start < $1.start }
+            var candidate = 0
+            for interval in conflicts {
+                if candidate + size <= interval.start { break }
+                candidate = max(candidate, interval.end)
+            }
+            offsets[index] = candidate
+            placed.append(index)
+            total = max(total, candidate + size)
+        }
+        return (offsets, total)
+    }
+}

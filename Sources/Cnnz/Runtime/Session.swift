@@ -1,0 +1,118 @@
+/// One thread's working memory for a model: the activation arena, the
+/// scratch and the input staging buffer, all allocated at creation. `run`
+/// allocates nothing. A session is not thread-safe; use one per thread.
+public final class Session {
+    public let model: Model
+    /// The largest batch run in one pass; larger batches are split.
+    public let batchCapacity: Int
+    private let arena: AlignedBuffer
+    private let scratch: AlignedBuffer
+    private let staging: AlignedBuffer
+    private let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+
+    /// Caps the memory one session may hold: 4 GiB.
+    public static let maxSessionBytes = 1 << 32
+
+    init(model: Model, batchCapacity: Int) throws(CnnzError) {
+        guard batchCapacity >= 1, batchCapacity <= 1 << 16 else {
+            throw .argument("batch capacity \(batchCapacity) is outside 1...65536")
+        }
+        let plan = model.plan
+        let perImage = plan.arenaFloatsPerImage + model.inputShape.elementCount
+        guard perImage * batchCapacity * 4 + plan.scratchFloats * 4 <= Self.maxSessionBytes else {
+            throw .memory(
+                "a session for batch \(batchCapacity) needs \(perImage * batchCapacity * 4) bytes; the cap is \(Self.maxSessionBytes)")
+        }
+        self.model = model
+        self.batchCapacity = batchCapacity
+        arena = AlignedBuffer(floats: plan.arenaFloatsPerImage * batchCapacity)
+        scratch = AlignedBuffer(floats: plan.scratchFloats)
+        staging = AlignedBuffer(floats: model.inputShape.elementCount * batchCapacity)
+        values = .allocate(capacity: plan.offsets.count)
+        for (value, offset) in plan.offsets.enumerated() {
+            values[value] = offset < 0 ? staging.pointer : arena.pointer + offset * batchCapacity
+        }
+    }
+
+    deinit { values.deallocate() }
+
+    private func check(batch: Int, inputCount: Int, outputCount: Int) throws(CnnzError) {
+        guard batch >= 1 else { throw .argument("batch must be at least 1, got \(batch)") }
+        let perImage = model.inputShape.elementCount
+        guard inputCount / perImage == batch, inputCount % perImage == 0 else {
+            throw .argument("the input has \(inputCount) values; batch \(batch) of \(model.inputShape) needs \(batch * perImage)")
+        }
+        guard outputCount / model.outputSize >= batch else {
+            throw .argument("the output holds \(outputCount) values; batch \(batch) needs \(batch * model.outputSize)")
+        }
+    }
+
+    /// Runs `batch` prepared images (`batch * H * W * C` floats, NHWC) and
+    /// writes `batch * outputSize` floats to `output`.
+    public func run(input: UnsafeBufferPointer<Float>, batch: Int, output: UnsafeMutableBufferPointer<Float>) throws(CnnzError) {
+        try check(batch: batch, inputCount: input.count, outputCount: output.count)
+        guard let source = input.baseAddress, let destination = output.baseAddress else { return }
+        runUnchecked(input: source, batch: batch, output: destination)
+    }
+
+    /// Runs `batch` images of `UInt8` pixels (`batch * H * W * C` bytes),
+    /// applying the model's preprocessing.
+    public func run(pixels: UnsafeBufferPointer<UInt8>, batch: Int, output: UnsafeMutableBufferPointer<Float>) throws(CnnzError) {
+        try check(batch: batch, inputCount: pixels.count, outputCount: output.count)
+        guard let source = pixels.baseAddress, let destination = output.baseAddress else { return }
+        let perImage = model.inputShape.elementCount
+        let channels = model.inputShape.channels
+        model.pixelTable.withUnsafeBufferPointer { table in
+            var start = 0
+            while start < batch {
+                let count = min(batchCapacity, batch - start)
+                let base = source + start * perImage
+                for i in 0..<(count * perImage) {
+                    staging.pointer[i] = table[(i % channels) * 256 + Int(base[i])]
+                }
+                runUnchecked(input: staging.pointer, batch: count, output: destination + start * model.outputSize)
+                start += count
+            }
+        }
+    }
+
+    /// Convenience: runs `input` and returns a new array of outputs.
+    public func run(_ input: [Float], batch: Int = 1) throws(CnnzError) -> [Float] {
+        var output = [Float](repeating: 0, count: max(batch, 0) * model.outputSize)
+        let result: Result<Void, CnnzError> = input.withUnsafeBufferPointer { i in
+            output.withUnsafeMutableBufferPointer { o in
+                Result { () throws(CnnzError) in try run(input: i, batch: batch, output: o) }
+            }
+        }
+        try result.get()
+        return output
+    }
+
+    /// Convenience: runs `pixels` and returns a new array of outputs.
+    public func run(pixels: [UInt8], batch: Int = 1) throws(CnnzError) -> [Float] {
+        var output = [Float](repeating: 0, count: max(batch, 0) * model.outputSize)
+        let result: Result<Void, CnnzError> = pixels.withUnsafeBufferPointer { i in
+            output.withUnsafeMutableBufferPointer { o in
+                Result { () throws(CnnzError) in try run(pixels: i, batch: batch, output: o) }
+            }
+        }
+        try result.get()
+        return output
+    }
+
+    private func runUnchecked(input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
+        let plan = model.plan
+        let perImage = model.inputShape.elementCount
+        let outputSize = model.outputSize
+        var start = 0
+        while start < batch {
+            let count = min(batchCapacity, batch - start)
+            // Kernels never write value 0 (the input): the cast only lets the table hold it.
+            for value in plan.inputValues { values[value] = UnsafeMutablePointer(mutating: input + start * perImage) }
+            let context = RunContext(values: values, batch: count, scratch: scratch.pointer)
+            for kernel in plan.kernels { kernel.run(context) }
+            (output + start * outputSize).update(from: values[plan.outputValue], count: count * outputSize)
+            start += count
+        }
+    }
+}
