@@ -210,7 +210,7 @@ public enum ModelReader {
         let model = ModelDescription(
             name: name, labels: labels, preprocessing: preprocessing,
             graph: Graph(inputShape: inputShape, layers: layers), tensors: tensors, selfTest: selfTest)
-        let shapes = try ShapeInference.infer(model.graph, tensors: tensors, layerLabel: { "GRPH: layer \($0)" })
+        let shapes = try ShapeInference.infer(model.graph, tensors: tensors, layerLabel: { "GRPH: layer \($0) (\(layers[$0].kind.className))" })
         let outputSize = shapes.last!.elementCount
         guard labels.isEmpty || labels.count == outputSize else {
             throw .format("META: \(labels.count) labels for \(outputSize) outputs")

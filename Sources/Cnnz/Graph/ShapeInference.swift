@@ -25,9 +25,10 @@ public struct AxisGeometry: Equatable, Sendable {
 /// After it succeeds, kernels can be prepared and run without further checks.
 public enum ShapeInference {
     /// Returns the shape of every value: index 0 is the model input, `i + 1` the output of layer `i`.
-    /// - Parameter layerLabel: names layer `i` in error messages (the converter names JSON layers).
+    /// - Parameter layerLabel: names layer `i` in error messages (the converter names JSON layers);
+    ///   by default "layer i (ClassName)".
     public static func infer(
-        _ graph: Graph, tensors: [Tensor], layerLabel: (Int) -> String = { "layer \($0)" }
+        _ graph: Graph, tensors: [Tensor], layerLabel: ((Int) -> String)? = nil
     ) throws(CnnzError) -> [TensorShape] {
         let input = graph.inputShape
         guard input.rank == 3, Self.dimensionOK(input.height), Self.dimensionOK(input.width), Self.dimensionOK(input.channels)
@@ -44,7 +45,7 @@ public enum ShapeInference {
         var shapes = [input]
         shapes.reserveCapacity(graph.layers.count + 1)
         for (index, layer) in graph.layers.enumerated() {
-            let label = "\(layerLabel(index)) (\(layer.kind.className))"
+            let label = layerLabel?(index) ?? "layer \(index) (\(layer.kind.className))"
             let shape = try Self.outputShape(of: layer, index: index, shapes: shapes, tensors: tensors, label: label)
             guard shape.height >= 1, shape.width >= 1, shape.channels >= 1,
                 Self.dimensionOK(shape.height), Self.dimensionOK(shape.width), shape.channels <= Limits.maxElements

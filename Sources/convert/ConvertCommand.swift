@@ -1,0 +1,83 @@
+import ArgumentParser
+import Cnnz
+import CnnzConvert
+import Foundation
+
+@main
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Convert a model.json (Keras layer configs and weights) into a .cnnz model, or inspect a .cnnz model.",
+        discussion: """
+            Batch normalizations are folded into the convolution or dense layer before them, and
+            activations into the layer before them. The converted model is read back and run on the
+            model.json's self-test vector (or a generated one); the file is written only if it matches.
+            """)
+
+    @Argument(help: "The model.json to convert, or with --inspect the .cnnz model to describe.")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "Where to write the .cnnz model (default: beside the input, extension .cnnz).")
+    var output: String?
+
+    @Flag(help: "Print a summary of a .cnnz model: layers, output shapes, parameters, MACs, sizes.")
+    var inspect = false
+
+    func run() throws {
+        do {
+            if inspect {
+                try runInspect()
+            } else {
+                try runConvert()
+            }
+        } catch let error as CnnzError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+
+    private func runConvert() throws(CnnzError) {
+        let data: Data
+        do {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), !isDirectory.boolValue else {
+                throw CnnzError.io("cannot read \(input): no such file")
+            }
+            data = try Data(contentsOf: URL(fileURLWithPath: input))
+        } catch let error as CnnzError {
+            throw error
+        } catch {
+            throw .io("cannot read \(input): \(error.localizedDescription)")
+        }
+        let destination = output ?? Self.defaultOutput(for: input)
+        let (description, bytes) = try Converter.convertToCNNZ(json: [UInt8](data))
+        try ModelWriter.write(bytes, to: destination)
+        let test = description.selfTest.map { _ in "self-test stored and passed" } ?? ""
+        print(
+            "wrote \(destination): \(description.graph.layers.count) layers, \(bytes.count) bytes (\(data.count) bytes of JSON); \(test)"
+        )
+    }
+
+    static func defaultOutput(for input: String) -> String {
+        let url = URL(fileURLWithPath: input)
+        let base = url.pathExtension.lowercased() == "json" ? url.deletingPathExtension() : url
+        let path = base.appendingPathExtension("cnnz").path
+        return input.hasPrefix("/") ? path : relative(path)
+    }
+
+    private static func relative(_ path: String) -> String {
+        let cwd = FileManager.default.currentDirectoryPath + "/"
+        return path.hasPrefix(cwd) ? String(path.dropFirst(cwd.count)) : path
+    }
+
+    private func runInspect() throws(CnnzError) {
+        let bytes = try ModelReader.readFile(input)
+        let model: Model
+        do {
+            model = try Model(bytes: bytes)
+        } catch {
+            throw error.message.hasPrefix(input) ? error : CnnzError.format("\(input): \(error.message)")
+        }
+        print(Inspector.summary(of: model, fileBytes: bytes))
+    }
+}
