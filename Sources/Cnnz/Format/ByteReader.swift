@@ -27,6 +27,12 @@ struct ByteReader {
         }
     }
 
+    mutating func byte(_ field: String) throws(CnnzError) -> UInt8 {
+        try need(1, field)
+        position += 1
+        return bytes[position - 1]
+    }
+
     mutating func u32(_ field: String) throws(CnnzError) -> UInt32 {
         try need(4, field)
         // loadUnaligned copies into a local: no alignment is assumed.

@@ -3,7 +3,7 @@ enum ModelFormat {
     static let magic: [UInt8] = [0x89, 0x43, 0x4E, 0x4E, 0x5A, 0x0D, 0x0A, 0x1A]  // \x89 C N N Z \r \n \x1a
     /// The version this build writes and the newest it reads.
     static let version: UInt32 = 1
-    static let headerSize = 40
+    static let headerSize = 48
     /// Sections and tensor data start at multiples of this many bytes of the payload.
     static let alignment = 64
     /// zlib's deflate cannot compress better than about 1032:1; a header that

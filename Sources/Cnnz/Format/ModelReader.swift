@@ -21,8 +21,10 @@ public enum ModelReader {
         let payloadSize = try header.u64("payload size")
         let compressedSize = try header.u64("compressed size")
         let payloadCRC = try header.u32("payload crc32")
+        let compressedCRC = try header.u32("compressed crc32")
         let headerCRC = try header.u32("header crc32")
-        let computedHeaderCRC = Compression.crc32(UnsafeRawBufferPointer(rebasing: bytes[0..<36]))
+        let reserved = try header.u32("reserved")
+        let computedHeaderCRC = Compression.crc32(UnsafeRawBufferPointer(rebasing: bytes[0..<40]))
         guard headerCRC == computedHeaderCRC else {
             throw .format("header: checksum mismatch (stored \(hex(headerCRC)), computed \(hex(computedHeaderCRC))): the file is corrupt")
         }
@@ -32,7 +34,7 @@ public enum ModelReader {
                 "header: the file has format version \(version), newer than this cnnz reads (up to \(ModelFormat.version)); upgrade cnnz"
             )
         }
-        guard flags == 0 else { throw .unsupported("header: unknown flags \(hex(flags))") }
+        guard flags == 0, reserved == 0 else { throw .unsupported("header: unknown flags \(hex(flags)) or reserved field \(hex(reserved))") }
         let available = bytes.count - ModelFormat.headerSize
         guard compressedSize == UInt64(available) else {
             throw .format("header: declares a \(compressedSize)-byte compressed payload, the file has \(available) bytes after the header")
@@ -43,11 +45,16 @@ public enum ModelReader {
         guard payloadSize <= UInt64(available) * UInt64(ModelFormat.maxCompressionRatio) + 1024 else {
             throw .format("header: declared payload size \(payloadSize) is impossible for \(available) compressed bytes")
         }
+        let compressed = UnsafeRawBufferPointer(rebasing: bytes[ModelFormat.headerSize...])
+        let computedCompressedCRC = Compression.crc32(compressed)
+        guard compressedCRC == computedCompressedCRC else {
+            throw .format("payload: compressed-data checksum mismatch (stored \(hex(compressedCRC)), computed \(hex(computedCompressedCRC))): the file is corrupt")
+        }
         let size = Int(payloadSize)
         let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: ModelFormat.alignment)
         defer { payload.deallocate() }
         let body = UnsafeMutableRawBufferPointer(rebasing: payload[0..<size])
-        try Compression.inflate(UnsafeRawBufferPointer(rebasing: bytes[ModelFormat.headerSize...]), into: body)
+        try Compression.inflate(compressed, into: body)
         let crc = Compression.crc32(UnsafeRawBufferPointer(body))
         guard crc == payloadCRC else {
             throw .format("payload: checksum mismatch (stored \(hex(payloadCRC)), computed \(hex(crc))): the file is corrupt")
@@ -93,8 +100,14 @@ public enum ModelReader {
         while reader.remaining > 0 {
             let padding = (ModelFormat.alignment - reader.position % ModelFormat.alignment) % ModelFormat.alignment
             if padding > 0 {
-                if reader.remaining <= padding { try reader.skip(reader.remaining, "padding"); break }
-                try reader.skip(padding, "section padding")
+                let count = min(padding, reader.remaining)
+                for _ in 0..<count {
+                    // Padding is zeros: anything else is corruption or a crafted file.
+                    guard try reader.byte("section padding") == 0 else {
+                        throw .format("payload: non-zero padding byte at payload offset \(reader.position - 1)")
+                    }
+                }
+                if reader.remaining == 0 { break }
             }
             let tagValue = try reader.u32("section tag")
             _ = try reader.u32("section reserved")

@@ -71,7 +71,9 @@ public enum ModelWriter {
         file.u64(UInt64(payload.bytes.count))
         file.u64(UInt64(compressed.count))
         file.u32(payload.bytes.withUnsafeBytes { Compression.crc32($0) })
+        file.u32(compressed.withUnsafeBytes { Compression.crc32($0) })
         file.u32(file.bytes.withUnsafeBytes { Compression.crc32($0) })
+        file.u32(0)  // reserved
         file.bytes.append(contentsOf: compressed)
         return file.bytes
     }

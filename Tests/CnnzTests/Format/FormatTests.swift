@@ -1,0 +1,219 @@
+import Foundation
+import Testing
+
+@testable import Cnnz
+@testable import CnnzConvert
+
+/// `.cnnz` bytes from any source: round trips, then truncated, flipped and
+/// crafted files, each of which must give a clear error and nothing else.
+@Suite struct FormatTests {
+    static let tinyBytes: [UInt8] = try! Converter.convertToCNNZ(json: try! Fixtures.bytes("tiny-graph.json")).1
+
+    /// Sets a little-endian field of the header and fixes the header checksum,
+    /// so that the check under test is reached.
+    static func patchHeader(_ bytes: [UInt8], at offset: Int, _ value: UInt64, width: Int) -> [UInt8] {
+        var b = bytes
+        for i in 0..<width { b[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
+        let crc = b.withUnsafeBytes { Compression.crc32(UnsafeRawBufferPointer(rebasing: $0[0..<40])) }
+        for i in 0..<4 { b[40 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+        return b
+    }
+
+    /// A complete file around `payload`, with correct sizes and checksums.
+    static func wrap(_ payload: [UInt8]) throws -> [UInt8] {
+        var w = ByteWriter()
+        let compressed = try Compression.compress(payload)
+        w.bytes = ModelFormat.magic
+        w.u32(1)
+        w.u32(0)
+        w.u64(UInt64(payload.count))
+        w.u64(UInt64(compressed.count))
+        w.u32(payload.withUnsafeBytes { Compression.crc32($0) })
+        w.u32(compressed.withUnsafeBytes { Compression.crc32($0) })
+        w.u32(w.bytes.withUnsafeBytes { Compression.crc32($0) })
+        w.u32(0)
+        return w.bytes + compressed
+    }
+
+    /// The decompressed payload of a valid file.
+    static func payload(of file: [UInt8]) throws -> [UInt8] {
+        let size = Int(file[16..<24].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        var out = [UInt8](repeating: 0, count: size)
+        try file.withUnsafeBytes { f in
+            try out.withUnsafeMutableBytes { o in
+                try Compression.inflate(UnsafeRawBufferPointer(rebasing: f[48...]), into: o)
+            }
+        }
+        return out
+    }
+
+    func expectFormatError(_ bytes: [UInt8], containing text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try Model(bytes: bytes)
+            Issue.record("loaded a model that should have been refused (\(text))", sourceLocation: sourceLocation)
+        } catch {
+            #expect(error.message.contains(text), "message: \(error.message)", sourceLocation: sourceLocation)
+            #expect(!error.message.contains("\n"), sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func roundTripPreservesEverything() throws {
+        let description = try Converter.convert(json: try Fixtures.bytes("tiny.json"))
+        let bytes = try ModelWriter.encode(description)
+        #expect(try ModelReader.decode(bytes) == description)
+        // Deterministic: the same model gives the same bytes.
+        #expect(try ModelWriter.encode(description) == bytes)
+    }
+
+    @Test func tensorsAreAlignedInThePayload() throws {
+        let payload = try Self.payload(of: Self.tinyBytes)
+        let decoded = try ModelReader.decode(Self.tinyBytes)
+        // Find each tensor's bytes at a 64-byte aligned offset.
+        for tensor in decoded.tensors {
+            let needle = tensor.values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
+            let found = stride(from: 0, to: payload.count - needle.count + 1, by: 64).contains {
+                Array(payload[$0..<($0 + needle.count)]) == needle
+            }
+            #expect(found, "tensor \(tensor.shape) is not at an aligned offset")
+        }
+    }
+
+    @Test func everyTruncationIsRefused() {
+        for length in 0..<Self.tinyBytes.count {
+            do {
+                _ = try Model(bytes: Array(Self.tinyBytes[0..<length]))
+                Issue.record("a file truncated to \(length) bytes loaded")
+            } catch {
+                #expect(!error.message.isEmpty)
+            }
+        }
+    }
+
+    @Test func everyFlippedByteIsRefused() {
+        for offset in 0..<Self.tinyBytes.count {
+            for mask: UInt8 in [0x01, 0x80] {
+                var b = Self.tinyBytes
+                b[offset] ^= mask
+                do {
+                    _ = try Model(bytes: b)
+                    Issue.record("a file with byte \(offset) flipped by \(mask) loaded")
+                } catch {
+                    #expect(!error.message.isEmpty)
+                }
+            }
+        }
+    }
+
+    @Test func wrongMagicIsNamed() {
+        var b = Self.tinyBytes
+        b[1] = UInt8(ascii: "X")
+        expectFormatError(b, containing: "not a cnnz model")
+        expectFormatError(Array("P5\n28 28\n255\n".utf8) + [UInt8](repeating: 0, count: 784), containing: "not a cnnz model")
+        expectFormatError([], containing: "shorter than the 48-byte header")
+    }
+
+    @Test func hugeDeclaredSizeIsRefusedBeforeAllocating() {
+        let b = Self.patchHeader(Self.tinyBytes, at: 16, 1 << 62, width: 8)
+        expectFormatError(b, containing: "exceeds the cap")
+        let c = Self.patchHeader(Self.tinyBytes, at: 16, 1 << 29, width: 8)
+        expectFormatError(c, containing: "impossible for")
+        let d = Self.patchHeader(Self.tinyBytes, at: 24, 1 << 40, width: 8)
+        expectFormatError(d, containing: "compressed payload")
+    }
+
+    @Test func newerVersionIsRefusedWithAMessageThatSaysSo() {
+        let b = Self.patchHeader(Self.tinyBytes, at: 8, 2, width: 4)
+        do {
+            _ = try Model(bytes: b)
+            Issue.record("a version 2 file loaded")
+        } catch {
+            #expect(error == .unsupported(error.message))
+            #expect(error.message.contains("newer than this cnnz reads"))
+        }
+    }
+
+    @Test func wrongDeclaredPayloadSizeIsRefused() {
+        expectFormatError(Self.patchHeader(Self.tinyBytes, at: 16, 100, width: 8), containing: "more than the 100 bytes")
+        let payloadSize = try! Self.payload(of: Self.tinyBytes).count
+        expectFormatError(Self.patchHeader(Self.tinyBytes, at: 16, UInt64(payloadSize + 64), width: 8), containing: "declares")
+    }
+
+    /// Replaces the 4 bytes at `offset` of the payload with `value`.
+    static func patchPayload(_ payload: [UInt8], at offset: Int, _ value: UInt32) -> [UInt8] {
+        var p = payload
+        for i in 0..<4 { p[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt32(i))) }
+        return p
+    }
+
+    /// The payload offset of the first section body with `tag`.
+    static func sectionBody(_ payload: [UInt8], _ tag: String) -> Int {
+        let t = Array(tag.utf8)
+        var i = 0
+        while i + 16 <= payload.count {
+            if Array(payload[i..<(i + 4)]) == t { return i + 16 }
+            i += 64
+        }
+        return -1
+    }
+
+    @Test func craftedPayloadsAreRefusedWithTheirLocation() throws {
+        let payload = try Self.payload(of: Self.tinyBytes)
+        let graph = Self.sectionBody(payload, "GRPH")
+        let tensors = Self.sectionBody(payload, "TENS")
+        let meta = Self.sectionBody(payload, "META")
+        #expect(graph > 0 && tensors > 0 && meta > 0)
+        // A layer count far above what the bytes can hold.
+        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: graph, 60000)), containing: "layer count")
+        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: graph, 0xFFFF_FFFF)), containing: "exceeds the cap")
+        // An unknown layer kind.
+        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: graph + 4, 99)), containing: "layer kind 99")
+        // A tensor count far above what the bytes can hold.
+        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: tensors, 1_000_000)), containing: "tensor count")
+        // The first tensor's dtype, rank and first dimension.
+        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: tensors + 4, 7)), containing: "data type 7")
+        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: tensors + 8, 9)), containing: "rank")
+        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: tensors + 12, 0x7FFF_FFFF)), containing: "tensor 0")
+        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: tensors + 12, 2)), containing: "tensor 0")
+        // The input height in META (after the name string: 4 + name length).
+        let nameLength = Int(payload[meta]) | Int(payload[meta + 1]) << 8
+        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: meta + 4 + nameLength, 0)), containing: "input height")
+        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: meta + 4 + nameLength, 1 << 30)), containing: "input height")
+        // A missing section.
+        var noGraph = payload
+        noGraph[graph - 16] = UInt8(ascii: "X")
+        expectFormatError(try Self.wrap(noGraph), containing: "GRPH section is missing")
+        // Trailing garbage inside the payload after the last section is padding-checked.
+        expectFormatError(try Self.wrap(payload + [1, 2, 3, 4, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0]), containing: "non-zero padding")
+    }
+
+    @Test func craftedGraphReferencesAreRefused() throws {
+        // A layer that reads a later layer, or a weight that does not exist.
+        var description = try Converter.convert(json: try Fixtures.bytes("tiny.json"))
+        description.selfTest = nil
+        var forward = description
+        forward.graph.layers[1].inputs = [3]
+        expectFormatError(try ModelWriter.encode(forward), containing: "layer 1 input 0")
+        var weight = description
+        weight.graph.layers[0].weights = [0, 17]
+        expectFormatError(try ModelWriter.encode(weight), containing: "weight tensor index 17")
+        var shape = description
+        shape.tensors[0] = Tensor(shape: [3, 3, 2, 4], values: .init(repeating: 0, count: 72))
+        expectFormatError(try ModelWriter.encode(shape), containing: "kernel has shape 3x3x2x4, expected 3x3x2x3")
+        var labels = description
+        labels.labels = ["x"]
+        expectFormatError(try ModelWriter.encode(labels), containing: "1 labels for 4 outputs")
+        var nan = description
+        nan.tensors[1].values[0] = .nan
+        expectFormatError(try ModelWriter.encode(nan), containing: "not a finite number")
+    }
+
+    @Test func loadFromFileRefusesDirectoriesAndMissingFiles() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        #expect(throws: CnnzError.io("cannot read \(directory.path): it is a directory")) {
+            try Model(contentsOfFile: directory.path)
+        }
+        let missing = directory.appendingPathComponent("none.cnnz").path
+        #expect(throws: CnnzError.io("cannot open \(missing): no such file")) { try Model(contentsOfFile: missing) }
+    }
+}
