@@ -86,11 +86,11 @@ struct LayerConfig {
         }
     }
 
-    /// Checks that `axis` (default -1) names the last axis: -1, or 3 / 1 for
-    /// an `[H, W, C]` / `[N]` tensor counting the batch axis. Which of the two
-    /// applies is checked against the rank by `lastAxisMatches`.
-    func lastAxis() throws(CnnzError) {
-        guard let value = config["axis"], value != .null else { return }
+    /// The `axis` (default -1) of a layer that works on the last axis only:
+    /// -1, or the input's rank counting the batch axis (3 for `[H, W, C]`,
+    /// 1 for `[N]`), which the decoder checks once shapes are known.
+    func lastAxis() throws(CnnzError) -> Int {
+        guard let value = config["axis"], value != .null else { return -1 }
         var axis: Double
         switch value {
         case .number(let d): axis = d
@@ -102,6 +102,11 @@ struct LayerConfig {
         guard axis == -1 || axis == 3 || axis == 1 else {
             throw fail("axis", "is \(Int(axis)); only the last axis (-1) is supported")
         }
+        return Int(axis)
+    }
+
+    func axisError(_ axis: Int) -> CnnzError {
+        fail("axis", "is \(axis); only the last axis (-1) is supported")
     }
 
     func activation() throws(CnnzError) -> Activation {

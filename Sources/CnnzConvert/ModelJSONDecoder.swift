@@ -8,6 +8,8 @@ struct ModelJSONDecoder {
     var layers: [Layer] = []
     /// The label of each engine layer: "layer J (ClassName)" of the JSON layer it came from.
     var labels: [String] = []
+    /// Layers that name an explicit axis, checked against the input's rank once shapes are known.
+    var axisChecks: [(layer: Int, axis: Int, config: LayerConfig)] = []
 
     init(_ root: JSONValue) { self.root = root }
 
@@ -57,6 +59,9 @@ struct ModelJSONDecoder {
         let graph = Graph(inputShape: inputShape, layers: layers)
         let labelsCopy = labels
         let shapes = try ShapeInference.infer(graph, tensors: tensors, layerLabel: { labelsCopy[$0] })
+        for check in axisChecks where check.axis != -1 && check.axis != shapes[layers[check.layer].inputs[0]].rank {
+            throw check.config.axisError(check.axis)
+        }
         let outputSize = shapes.last!.elementCount
         guard labelList.isEmpty || labelList.count == outputSize else {
             throw .format("model.json: \"labels\" has \(labelList.count) entries, the model has \(outputSize) outputs")
@@ -251,11 +256,12 @@ struct ModelJSONDecoder {
         case "Softmax":
             let x = try single()
             try noWeights()
-            try c.lastAxis()
+            let axis = try c.lastAxis()
+            axisChecks.append((layers.count, axis, c))
             return add(.activation, .softmax, inputs: [x])
         case "BatchNormalization":
             let x = try single()
-            try c.lastAxis()
+            axisChecks.append((layers.count, try c.lastAxis(), c))
             let epsilon = try c.optionalFloat("epsilon") ?? 0.001
             let center = try c.bool("center", default: true)
             let scale = try c.bool("scale", default: true)
@@ -300,7 +306,7 @@ struct ModelJSONDecoder {
             return add(.add, .linear, inputs: inputs)
         case "Concatenate":
             try noWeights()
-            try c.lastAxis()
+            axisChecks.append((layers.count, try c.lastAxis(), c))
             guard inputs.count >= 2 else { throw .format("\(label): needs two or more inputs, has \(inputs.count)") }
             return add(.concatenate, .linear, inputs: inputs)
         default:

@@ -47,10 +47,13 @@ public enum ShapeInference {
         for (index, layer) in graph.layers.enumerated() {
             let label = layerLabel?(index) ?? "layer \(index) (\(layer.kind.className))"
             let shape = try Self.outputShape(of: layer, index: index, shapes: shapes, tensors: tensors, label: label)
-            guard shape.height >= 1, shape.width >= 1, shape.channels >= 1,
-                Self.dimensionOK(shape.height), Self.dimensionOK(shape.width), shape.channels <= Limits.maxElements
-            else {
+            guard shape.height >= 1, shape.width >= 1, shape.channels >= 1 else {
                 throw .format("\(label): output shape \(shape) is invalid")
+            }
+            guard shape.height <= Limits.maxDimension, shape.width <= Limits.maxDimension,
+                shape.rank == 1 || shape.channels <= Limits.maxDimension
+            else {
+                throw .memory("\(label): output shape \(shape) exceeds the cap of \(Limits.maxDimension) per dimension")
             }
             guard shape.elementCount <= Limits.maxElements else {
                 throw .memory("\(label): output shape \(shape) exceeds the cap of \(Limits.maxElements) elements per image")
