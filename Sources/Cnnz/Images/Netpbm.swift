@@ -76,7 +76,8 @@ public enum NetpbmReader {
         }
         func headerNumber(_ field: String, max limit: Int) throws(CnnzError) -> Int {
             let start = i
-            guard i < bytes.count, isSpace(bytes[i]) || bytes[i] == UInt8(ascii: "#") else {
+            guard i < bytes.count else { throw .format("Netpbm header: incomplete, the \(field) is missing") }
+            guard isSpace(bytes[i]) || bytes[i] == UInt8(ascii: "#") else {
                 throw .format("Netpbm header: expected whitespace before the \(field) at byte \(i)")
             }
             skipSpaceAndComments()
