@@ -24,7 +24,9 @@ let package = Package(
         .executable(name: "infer", targets: ["infer"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Test-only: counts malloc calls to prove that running a session allocates nothing.
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.0"),
     ],
     targets: [
         .target(
@@ -57,7 +59,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CnnzTests",
-            dependencies: ["Cnnz", "CnnzConvert"],
+            dependencies: [
+                "Cnnz", "CnnzConvert",
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ],
             exclude: ["Fixtures"]
         ),
         .testTarget(

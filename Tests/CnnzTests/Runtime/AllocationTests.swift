@@ -1,0 +1,49 @@
+import MallocInterposerSwift
+import Testing
+
+@testable import Cnnz
+@testable import CnnzConvert
+
+/// Running a prepared session must not allocate (TFLM's prepare/eval rule).
+@Suite(.serialized) struct AllocationTests {
+    static func countMallocs(_ body: () throws -> Void) rethrows -> Int {
+        MallocInterposerSwift.initialize()
+        MallocInterposerSwift.reset()
+        MallocInterposerSwift.hook()
+        defer { MallocInterposerSwift.unhook() }
+        try body()
+        return MallocInterposerSwift.getStatistics().mallocCount
+    }
+
+    @Test func runningASessionAllocatesNothing() throws {
+        // The counter must see allocations at all, or a zero below would prove nothing.
+        let control = Self.countMallocs {
+            let array = [Float](repeating: 1, count: 1000 + Int.random(in: 0..<10))
+            #expect(array.count >= 1000)
+        }
+        #expect(control >= 1, "the malloc counter is not active in this process")
+
+        for name in ["tiny-graph", "tiny"] {
+            let (_, bytes) = try Converter.convertToCNNZ(json: try Fixtures.bytes("\(name).json"))
+            let model = try Model(bytes: bytes)
+            let session = try model.makeSession(batchCapacity: 2)
+            let input = [Float](repeating: 0.5, count: 5 * model.inputShape.elementCount)
+            let pixels = [UInt8](repeating: 7, count: 3 * model.inputShape.elementCount)
+            var output = [Float](repeating: 0, count: 5 * model.outputSize)
+            try input.withUnsafeBufferPointer { i in
+                try pixels.withUnsafeBufferPointer { p in
+                    try output.withUnsafeMutableBufferPointer { o in
+                        try session.run(input: i, batch: 5, output: o)  // warm-up
+                        let count = try Self.countMallocs {
+                            for _ in 0..<100 {
+                                try session.run(input: i, batch: 5, output: o)
+                                try session.run(pixels: p, batch: 3, output: o)
+                            }
+                        }
+                        #expect(count == 0, "\(name): \(count) mallocs in 200 runs")
+                    }
+                }
+            }
+        }
+    }
+}
