@@ -56,7 +56,9 @@ enum Folding {
     }
 
     /// `y = (x·W + b)·s + t = x·(W·s) + (b·s + t)`, per output channel.
-    private static func foldAffine(into layer: inout Layer, scale: [Float], shift: [Float], tensors: inout [Tensor]) -> Bool {
+    private static func foldAffine(into layer: inout Layer, scale: [Float], shift: [Float], tensors: inout [Tensor])
+        -> Bool
+    {
         let hasBias: Bool
         switch layer.kind {
         case .conv2D(let window, let filters, let groups, let bias):

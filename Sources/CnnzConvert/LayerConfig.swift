@@ -67,7 +67,9 @@ struct LayerConfig {
         }
     }
 
-    func window(kernelKey: String, defaultKernel: [Int]?, stridesDefault: [Int]?, dilation: Bool) throws(CnnzError) -> Window {
+    func window(kernelKey: String, defaultKernel: [Int]?, stridesDefault: [Int]?, dilation: Bool) throws(CnnzError)
+        -> Window
+    {
         let kernel = try pair(kernelKey, default: defaultKernel)
         let strides = try pair("strides", default: stridesDefault ?? [1, 1])
         let dilationRate = dilation ? try pair("dilation_rate", default: [1, 1]) : [1, 1]
@@ -143,7 +145,9 @@ struct LayerConfig {
             let p = try integer(value)
             return (p, p, p, p)
         case .array(let items) where items.count == 2:
-            if case .array(let rows) = items[0], case .array(let columns) = items[1], rows.count == 2, columns.count == 2 {
+            if case .array(let rows) = items[0], case .array(let columns) = items[1], rows.count == 2,
+                columns.count == 2
+            {
                 return (try integer(rows[0]), try integer(rows[1]), try integer(columns[0]), try integer(columns[1]))
             }
             let h = try integer(items[0])

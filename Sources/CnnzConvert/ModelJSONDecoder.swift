@@ -15,8 +15,12 @@ struct ModelJSONDecoder {
 
     mutating func decode() throws(CnnzError) -> ModelDescription {
         guard case .object = root else { throw .format("model.json: the top level is \(root.typeName), not an object") }
-        guard case .string(let format)? = root["format"] else { throw .format("model.json: \"format\" is missing or not a string") }
-        guard format == "cnnz-json" else { throw .format("model.json: \"format\" is \"\(format)\", expected \"cnnz-json\"") }
+        guard case .string(let format)? = root["format"] else {
+            throw .format("model.json: \"format\" is missing or not a string")
+        }
+        guard format == "cnnz-json" else {
+            throw .format("model.json: \"format\" is \"\(format)\", expected \"cnnz-json\"")
+        }
         guard case .number(let version)? = root["version"], version == version.rounded() else {
             throw .format("model.json: \"version\" is missing or not an integer")
         }
@@ -26,13 +30,16 @@ struct ModelJSONDecoder {
         guard version == 1 else { throw .format("model.json: version \(version) is invalid; expected 1") }
         var name = ""
         if let value = root["name"] {
-            guard case .string(let s) = value else { throw .format("model.json: \"name\" is \(value.typeName), not a string") }
+            guard case .string(let s) = value else {
+                throw .format("model.json: \"name\" is \(value.typeName), not a string")
+            }
             name = s
         }
         guard let shapeValue = root["input"]?["shape"] else { throw .format("model.json: \"input.shape\" is missing") }
         let shape = try intList(shapeValue, "input.shape")
         guard shape.count == 3, shape.allSatisfy({ $0 >= 1 && $0 <= Limits.maxDimension }) else {
-            throw .format("model.json: \"input.shape\" must be [height, width, channels], each 1...\(Limits.maxDimension)")
+            throw .format(
+                "model.json: \"input.shape\" must be [height, width, channels], each 1...\(Limits.maxDimension)")
         }
         let inputShape = TensorShape(height: shape[0], width: shape[1], channels: shape[2])
         var preprocessing = Preprocessing.identity
@@ -45,14 +52,22 @@ struct ModelJSONDecoder {
         }
         var labelList: [String] = []
         if let l = root["labels"] {
-            guard case .array(let items) = l else { throw .format("model.json: \"labels\" is \(l.typeName), not an array") }
+            guard case .array(let items) = l else {
+                throw .format("model.json: \"labels\" is \(l.typeName), not an array")
+            }
             for (i, item) in items.enumerated() {
-                guard case .string(let s) = item else { throw .format("model.json: labels[\(i)] is \(item.typeName), not a string") }
+                guard case .string(let s) = item else {
+                    throw .format("model.json: labels[\(i)] is \(item.typeName), not a string")
+                }
                 labelList.append(s)
             }
         }
-        guard case .array(let jsonLayers)? = root["layers"] else { throw .format("model.json: \"layers\" is missing or not an array") }
-        guard !jsonLayers.isEmpty else { throw .format("model.json: \"layers\" is empty; at least one layer is needed") }
+        guard case .array(let jsonLayers)? = root["layers"] else {
+            throw .format("model.json: \"layers\" is missing or not an array")
+        }
+        guard !jsonLayers.isEmpty else {
+            throw .format("model.json: \"layers\" is empty; at least one layer is needed")
+        }
 
         try decodeLayers(jsonLayers)
         guard !layers.isEmpty else { throw .format("model.json: no layer computes anything (only identity layers)") }
@@ -105,12 +120,16 @@ struct ModelJSONDecoder {
             let label = "layer \(j) (\(className))"
             var config: [String: JSONValue] = [:]
             if let c = item["config"] {
-                guard case .object(let o) = c else { throw .format("\(label): \"config\" is \(c.typeName), not an object") }
+                guard case .object(let o) = c else {
+                    throw .format("\(label): \"config\" is \(c.typeName), not an object")
+                }
                 config = o
             }
             var layerName: String?
             if let n = item["name"] {
-                guard case .string(let s) = n else { throw .format("\(label): \"name\" is \(n.typeName), not a string") }
+                guard case .string(let s) = n else {
+                    throw .format("\(label): \"name\" is \(n.typeName), not a string")
+                }
                 layerName = s
             }
             var inputs = [previous]
@@ -120,7 +139,9 @@ struct ModelJSONDecoder {
                 }
                 inputs = []
                 for entry in list {
-                    guard case .string(let ref) = entry else { throw .format("\(label): \"inputs\" holds \(entry.typeName), not a name") }
+                    guard case .string(let ref) = entry else {
+                        throw .format("\(label): \"inputs\" holds \(entry.typeName), not a name")
+                    }
                     if ref == layerName { throw .format("\(label): names itself (\"\(ref)\") as an input") }
                     guard let value = names[ref] else {
                         throw .format("\(label): input \"\(ref)\" names no earlier layer")
@@ -130,7 +151,9 @@ struct ModelJSONDecoder {
             }
             var weights: [JSONValue]?
             if let w = item["weights"] {
-                guard case .array(let list) = w else { throw .format("\(label): \"weights\" is \(w.typeName), not an array") }
+                guard case .array(let list) = w else {
+                    throw .format("\(label): \"weights\" is \(w.typeName), not an array")
+                }
                 weights = list
             }
             let reader = LayerConfig(label: label, config: config)
@@ -144,7 +167,8 @@ struct ModelJSONDecoder {
                 previous = 0
                 continue
             }
-            let output = try decodeLayer(className, reader: reader, weights: weights, inputs: inputs, name: layerName ?? "")
+            let output = try decodeLayer(
+                className, reader: reader, weights: weights, inputs: inputs, name: layerName ?? "")
             if let n = layerName {
                 guard names[n] == nil else { throw .format("\(label): a second layer is named \"\(n)\"") }
                 names[n] = output
@@ -159,7 +183,9 @@ struct ModelJSONDecoder {
     ) throws(CnnzError) -> Int {
         let label = c.label
         func single() throws(CnnzError) -> Int {
-            guard inputs.count == 1 else { throw .format("\(label): takes one input, \"inputs\" names \(inputs.count)") }
+            guard inputs.count == 1 else {
+                throw .format("\(label): takes one input, \"inputs\" names \(inputs.count)")
+            }
             return inputs[0]
         }
         func noWeights() throws(CnnzError) {
@@ -193,7 +219,8 @@ struct ModelJSONDecoder {
             let useBias = try c.bool("use_bias", default: true)
             let activation = try c.activation()
             let w = try needWeights(useBias ? 2 : 1)
-            return add(.conv2D(window: window, filters: filters, groups: groups, hasBias: useBias), activation, w, inputs: [x])
+            return add(
+                .conv2D(window: window, filters: filters, groups: groups, hasBias: useBias), activation, w, inputs: [x])
         case "DepthwiseConv2D":
             let x = try single()
             let window = try c.window(kernelKey: "kernel_size", defaultKernel: nil, stridesDefault: nil, dilation: true)
@@ -201,7 +228,8 @@ struct ModelJSONDecoder {
             let useBias = try c.bool("use_bias", default: true)
             let activation = try c.activation()
             let w = try needWeights(useBias ? 2 : 1)
-            return add(.depthwiseConv2D(window: window, multiplier: multiplier, hasBias: useBias), activation, w, inputs: [x])
+            return add(
+                .depthwiseConv2D(window: window, multiplier: multiplier, hasBias: useBias), activation, w, inputs: [x])
         case "Dense":
             let x = try single()
             let units = try c.int("units", default: nil, min: 1)
@@ -213,15 +241,18 @@ struct ModelJSONDecoder {
             let x = try single()
             try noWeights()
             let pool = try c.pair("pool_size", default: [2, 2])
-            let window = try c.window(kernelKey: "pool_size", defaultKernel: pool, stridesDefault: pool, dilation: false)
-            let kind: LayerKind = className == "MaxPooling2D" ? .maxPool2D(window: window) : .averagePool2D(window: window)
+            let window = try c.window(
+                kernelKey: "pool_size", defaultKernel: pool, stridesDefault: pool, dilation: false)
+            let kind: LayerKind =
+                className == "MaxPooling2D" ? .maxPool2D(window: window) : .averagePool2D(window: window)
             return add(kind, .linear, inputs: [x])
         case "GlobalAveragePooling2D", "GlobalMaxPooling2D":
             let x = try single()
             try noWeights()
             let keep = try c.bool("keepdims", default: false)
             let kind: LayerKind =
-                className == "GlobalAveragePooling2D" ? .globalAveragePool2D(keepDims: keep) : .globalMaxPool2D(keepDims: keep)
+                className == "GlobalAveragePooling2D"
+                ? .globalAveragePool2D(keepDims: keep) : .globalMaxPool2D(keepDims: keep)
             return add(kind, .linear, inputs: [x])
         case "Flatten":
             let x = try single()
@@ -293,7 +324,8 @@ struct ModelJSONDecoder {
                 }
             }
             return add(
-                .channelAffine, .linear, [Tensor(shape: [channels], values: factor), Tensor(shape: [channels], values: shift)],
+                .channelAffine, .linear,
+                [Tensor(shape: [channels], values: factor), Tensor(shape: [channels], values: shift)],
                 inputs: [x])
         case "ZeroPadding2D":
             let x = try single()
@@ -321,7 +353,9 @@ struct ModelJSONDecoder {
         var result: [Int] = []
         for item in items {
             guard case .number(let d) = item, d == d.rounded(), abs(d) <= Double(Int32.max) else {
-                throw .format("\(what): holds \(item.typeName == "a number" ? "a non-integer or out-of-range number" : item.typeName), not an integer")
+                throw .format(
+                    "\(what): holds \(item.typeName == "a number" ? "a non-integer or out-of-range number" : item.typeName), not an integer"
+                )
             }
             result.append(Int(d))
         }
@@ -377,7 +411,9 @@ struct ModelJSONDecoder {
                 guard dtype == .string("float32") else { throw .format("\(what): dtype must be \"float32\"") }
             }
             if let data = value["data"] {
-                guard case .array(let items) = data else { throw .format("\(what): \"data\" is \(data.typeName), not an array") }
+                guard case .array(let items) = data else {
+                    throw .format("\(what): \"data\" is \(data.typeName), not an array")
+                }
                 guard items.count == count else {
                     throw .format("\(what): shape \(shape) needs \(count) values, \"data\" has \(items.count)")
                 }
@@ -393,12 +429,13 @@ struct ModelJSONDecoder {
                 guard byteCount == count * 4, unpadded % 4 != 1 else {
                     throw .format("\(what): shape \(shape) needs \(count * 4) bytes, \"base64\" holds \(byteCount)")
                 }
-                guard let bytes = Base64.decode(text) , bytes.count == count * 4 else {
+                guard let bytes = Base64.decode(text), bytes.count == count * 4 else {
                     throw .format("\(what): \"base64\" is not valid base64")
                 }
                 var values = [Float](repeating: 0, count: count)
                 for i in 0..<count {
-                    let bits = UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16
+                    let bits =
+                        UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16
                         | UInt32(bytes[4 * i + 3]) << 24
                     values[i] = Float(bitPattern: bits)
                     guard values[i].isFinite else { throw .format("\(what): element \(i) is not finite") }
@@ -411,13 +448,16 @@ struct ModelJSONDecoder {
         }
     }
 
-    private func flatten(_ value: JSONValue, shape: ArraySlice<Int>, into values: inout [Float], _ what: String) throws(CnnzError) {
+    private func flatten(_ value: JSONValue, shape: ArraySlice<Int>, into values: inout [Float], _ what: String)
+        throws(CnnzError)
+    {
         guard let expected = shape.first else {
             values.append(try float(value, what))
             return
         }
         guard case .array(let items) = value, items.count == expected else {
-            throw .format("\(what): is a ragged nested array (expected \(expected) entries at depth \(shape.startIndex))")
+            throw .format(
+                "\(what): is a ragged nested array (expected \(expected) entries at depth \(shape.startIndex))")
         }
         for item in items { try flatten(item, shape: shape.dropFirst(), into: &values, what) }
     }

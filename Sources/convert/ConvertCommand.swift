@@ -7,7 +7,8 @@ import Foundation
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
-        abstract: "Convert a model.json (Keras layer configs and weights) into a .cnnz model, or inspect a .cnnz model.",
+        abstract:
+            "Convert a model.json (Keras layer configs and weights) into a .cnnz model, or inspect a .cnnz model.",
         discussion: """
             Batch normalizations are folded into the convolution or dense layer before them, and
             activations into the layer before them. The converted model is read back and run on the
@@ -24,13 +25,13 @@ struct ConvertCommand: ParsableCommand {
     var inspect = false
 
     func run() throws {
-        do {
+        do throws(CnnzError) {
             if inspect {
                 try runInspect()
             } else {
                 try runConvert()
             }
-        } catch let error as CnnzError {
+        } catch {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             throw ExitCode.failure
         }
@@ -40,7 +41,8 @@ struct ConvertCommand: ParsableCommand {
         let data: Data
         do {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), !isDirectory.boolValue
+            else {
                 throw CnnzError.io("cannot read \(input): no such file")
             }
             data = try Data(contentsOf: URL(fileURLWithPath: input))

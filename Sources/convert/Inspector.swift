@@ -7,7 +7,8 @@ enum Inspector {
         let rows = model.layerSummaries
         var table: [[String]] = [["#", "Layer", "Activation", "Inputs", "Output shape", "Params", "MACs", "Precision"]]
         for row in rows {
-            let name = row.layer.name.isEmpty ? row.layer.kind.className : "\(row.layer.kind.className) \"\(row.layer.name)\""
+            let name =
+                row.layer.name.isEmpty ? row.layer.kind.className : "\(row.layer.kind.className) \"\(row.layer.name)\""
             let inputs = row.layer.inputs.map { $0 == 0 ? "input" : "\($0 - 1)" }.joined(separator: ",")
             table.append([
                 "\(row.index)", name, row.layer.activation.name, inputs, "[\(row.outputShape)]",
@@ -26,7 +27,9 @@ enum Inspector {
         var lines: [String] = []
         let name = model.name.isEmpty ? "(unnamed)" : model.name
         lines.append("Model: \(name)")
-        lines.append("Input: [\(model.inputShape)]  Outputs: \(model.outputSize)  Labels: \(model.labels.isEmpty ? "none" : "\(model.labels.count)")")
+        lines.append(
+            "Input: [\(model.inputShape)]  Outputs: \(model.outputSize)  Labels: \(model.labels.isEmpty ? "none" : "\(model.labels.count)")"
+        )
         let p = model.preprocessing
         lines.append("Preprocess: x = (pixel * \(p.scale) - mean \(p.mean)) / std \(p.std)")
         lines.append(rule)
@@ -37,7 +40,8 @@ enum Inspector {
         let parameters = rows.reduce(0) { $0 + $1.parameters }
         lines.append("Total params: \(grouped(parameters)) (\(byteString(parameters * 4)) as float32)")
         lines.append("Total MACs per image: \(grouped(rows.reduce(0) { $0 + $1.macs }))")
-        lines.append("Activation memory per image: \(byteString(model.activationBytesPerImage)) (after lifetime planning)")
+        lines.append(
+            "Activation memory per image: \(byteString(model.activationBytesPerImage)) (after lifetime planning)")
         if let info = ModelReader.headerInfo(fileBytes) {
             let ratio = Double(info.payloadBytes) / Double(max(fileBytes.count, 1))
             lines.append(

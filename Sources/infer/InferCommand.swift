@@ -87,7 +87,8 @@ struct InferCommand: ParsableCommand {
             let output = try session.run(input, batch: chunk.count)
             for (i, path) in chunk.enumerated() {
                 let scores = Array(output[(i * loaded.outputSize)..<((i + 1) * loaded.outputSize)])
-                report(path: path, scores: scores, probabilities: probabilities(scores, activation), labels: loaded.labels)
+                report(
+                    path: path, scores: scores, probabilities: probabilities(scores, activation), labels: loaded.labels)
             }
             start += chunk.count
         }
@@ -102,7 +103,9 @@ struct InferCommand: ParsableCommand {
     }
 
     private func report(path: String, scores: [Float], probabilities: [Float], labels: [String]) {
-        let order = probabilities.indices.sorted { probabilities[$0] != probabilities[$1] ? probabilities[$0] > probabilities[$1] : $0 < $1 }
+        let order = probabilities.indices.sorted {
+            probabilities[$0] != probabilities[$1] ? probabilities[$0] > probabilities[$1] : $0 < $1
+        }
         let best = order.prefix(top)
         func label(_ i: Int) -> String { labels.isEmpty ? "class \(i)" : labels[i] }
         if json {
@@ -157,7 +160,8 @@ func fixed4(_ value: Float) -> String { fixed4(Double(value)) }
 func fixed4(_ value: Double) -> String {
     let scaled = Int((value * 10000).rounded())
     let fraction = String(abs(scaled) % 10000)
-    return "\(scaled < 0 ? "-" : "")\(abs(scaled) / 10000).\(String(repeating: "0", count: 4 - fraction.count))\(fraction)"
+    return
+        "\(scaled < 0 ? "-" : "")\(abs(scaled) / 10000).\(String(repeating: "0", count: 4 - fraction.count))\(fraction)"
 }
 
 func jsonNumber(_ value: Float) -> String {

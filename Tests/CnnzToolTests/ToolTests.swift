@@ -11,8 +11,9 @@ struct ToolResult {
 
 enum Tool {
     /// The executables sit beside the test bundle in the build folder.
-    static let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        .pathComponents.contains { $0.hasSuffix(".xctest") }
+    static let binaries =
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .pathComponents.contains { $0.hasSuffix(".xctest") }
         ? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
         : URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -20,7 +21,9 @@ enum Tool {
         .deletingLastPathComponent()
     static let fixtures = repository.appendingPathComponent("Tests/CnnzTests/Fixtures")
     static let exampleModel = repository.appendingPathComponent("Examples/fashion-mnist-small.cnnz").path
-    static func exampleImage(_ name: String) -> String { repository.appendingPathComponent("Examples/images/\(name).pgm").path }
+    static func exampleImage(_ name: String) -> String {
+        repository.appendingPathComponent("Examples/images/\(name).pgm").path
+    }
 
     static func run(_ tool: String, _ arguments: [String]) throws -> ToolResult {
         let process = Process()
@@ -55,7 +58,8 @@ enum Tool {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr == "")
         let size = try FileManager.default.attributesOfItem(atPath: output)[.size] as! Int
-        #expect(r.stdout == "wrote \(output): 4 layers, \(size) bytes (4354 bytes of JSON); self-test stored and passed\n")
+        #expect(
+            r.stdout == "wrote \(output): 4 layers, \(size) bytes (4354 bytes of JSON); self-test stored and passed\n")
     }
 
     @Test func defaultOutputIsBesideTheInput() throws {
@@ -69,12 +73,22 @@ enum Tool {
     }
 
     @Test(arguments: [
-        ("{\"format\": \"cnnz-json\", \"version\": 1", "error: malformed JSON at byte 36: unexpected end of input in an object\n"),
-        ("{\"format\": \"cnnz-json\", \"version\": 3}", "error: model.json: version 3 is newer than this tool reads (1); upgrade cnnz\n"),
-        ("{\"format\": \"cnnz-json\", \"version\": 1, \"input\": {\"shape\": [2, 2, 1]}, \"layers\": [{\"class_name\": \"Flatten\"}, {\"class_name\": \"Dense\", \"config\": {\"units\": 2}}]}",
-         "error: layer 1 (Dense): weights are missing\n"),
-        ("{\"format\": \"cnnz-json\", \"version\": 1, \"input\": {\"shape\": [1, 1, 1]}, \"layers\": [{\"class_name\": \"Flatten\"}], \"selftest\": {\"input\": [[[1]]], \"output\": [2]}}",
-         "error: selftest: output 0 is 2.0 in the model.json but the converted model computes a value 1.0 away, above the tolerance 0.0001\n"),
+        (
+            "{\"format\": \"cnnz-json\", \"version\": 1",
+            "error: malformed JSON at byte 36: unexpected end of input in an object\n"
+        ),
+        (
+            "{\"format\": \"cnnz-json\", \"version\": 3}",
+            "error: model.json: version 3 is newer than this tool reads (1); upgrade cnnz\n"
+        ),
+        (
+            "{\"format\": \"cnnz-json\", \"version\": 1, \"input\": {\"shape\": [2, 2, 1]}, \"layers\": [{\"class_name\": \"Flatten\"}, {\"class_name\": \"Dense\", \"config\": {\"units\": 2}}]}",
+            "error: layer 1 (Dense): weights are missing\n"
+        ),
+        (
+            "{\"format\": \"cnnz-json\", \"version\": 1, \"input\": {\"shape\": [1, 1, 1]}, \"layers\": [{\"class_name\": \"Flatten\"}], \"selftest\": {\"input\": [[[1]]], \"output\": [2]}}",
+            "error: selftest: output 0 is 2.0 in the model.json but the converted model computes a value 1.0 away, above the tolerance 0.0001\n"
+        ),
     ])
     func failsWithOneLineAndWritesNothing(_ json: String, _ expected: String) throws {
         let dir = try Tool.temporaryDirectory()
@@ -127,7 +141,8 @@ enum Tool {
 
 @Suite struct InferToolTests {
     @Test func classifiesTheShippedImages() throws {
-        let r = try Tool.run("infer", [Tool.exampleModel, Tool.exampleImage("trouser"), Tool.exampleImage("sneaker"), "--top", "1"])
+        let r = try Tool.run(
+            "infer", [Tool.exampleModel, Tool.exampleImage("trouser"), Tool.exampleImage("sneaker"), "--top", "1"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr == "")
         let lines = r.stdout.split(separator: "\n").map(String.init)

@@ -84,7 +84,9 @@ struct ByteReader {
         // count is bounded by the caller; 4 * count cannot overflow.
         try need(4 * count, field)
         var values = [Float](repeating: 0, count: count)
-        values.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[position..<(position + 4 * count)])) }
+        values.withUnsafeMutableBytes {
+            $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[position..<(position + 4 * count)]))
+        }
         position += 4 * count
         for i in values.indices { values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern)) }
         return values

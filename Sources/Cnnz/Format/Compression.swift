@@ -9,7 +9,8 @@ enum Compression {
         // zlib takes a uInt length: feed it in chunks below 2^31.
         while offset < bytes.count {
             let chunk = min(bytes.count - offset, 1 << 30)
-            crc = CZlib.crc32(crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(chunk))
+            crc = CZlib.crc32(
+                crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(chunk))
             offset += chunk
         }
         return UInt32(truncatingIfNeeded: crc)
@@ -49,7 +50,8 @@ enum Compression {
             if Int(length) == output.count {
                 throw .format("payload: inflates to more than the \(output.count) bytes the header declares")
             }
-            throw .format("payload: the zlib stream is truncated (inflated \(length) of \(output.count) declared bytes)")
+            throw .format(
+                "payload: the zlib stream is truncated (inflated \(length) of \(output.count) declared bytes)")
         case Z_DATA_ERROR:
             throw .format("payload: the zlib stream is corrupt (inflated \(length) bytes before the error)")
         case Z_MEM_ERROR:

@@ -10,7 +10,8 @@ public enum ModelReader {
             if bytes.count >= 8, !zip(bytes.prefix(8), ModelFormat.magic).allSatisfy({ $0 == $1 }) {
                 throw .format("not a cnnz model: the file does not start with the cnnz magic bytes")
             }
-            throw .format("header: the file is \(bytes.count) bytes, shorter than the \(ModelFormat.headerSize)-byte header")
+            throw .format(
+                "header: the file is \(bytes.count) bytes, shorter than the \(ModelFormat.headerSize)-byte header")
         }
         guard zip(bytes.prefix(8), ModelFormat.magic).allSatisfy({ $0 == $1 }) else {
             throw .format("not a cnnz model: the file does not start with the cnnz magic bytes")
@@ -26,7 +27,9 @@ public enum ModelReader {
         let reserved = try header.u32("reserved")
         let computedHeaderCRC = Compression.crc32(UnsafeRawBufferPointer(rebasing: bytes[0..<40]))
         guard headerCRC == computedHeaderCRC else {
-            throw .format("header: checksum mismatch (stored \(hex(headerCRC)), computed \(hex(computedHeaderCRC))): the file is corrupt")
+            throw .format(
+                "header: checksum mismatch (stored \(hex(headerCRC)), computed \(hex(computedHeaderCRC))): the file is corrupt"
+            )
         }
         guard version >= 1 else { throw .format("header: format version \(version) is invalid") }
         guard version <= ModelFormat.version else {
@@ -34,21 +37,29 @@ public enum ModelReader {
                 "header: the file has format version \(version), newer than this cnnz reads (up to \(ModelFormat.version)); upgrade cnnz"
             )
         }
-        guard flags == 0, reserved == 0 else { throw .unsupported("header: unknown flags \(hex(flags)) or reserved field \(hex(reserved))") }
+        guard flags == 0, reserved == 0 else {
+            throw .unsupported("header: unknown flags \(hex(flags)) or reserved field \(hex(reserved))")
+        }
         let available = bytes.count - ModelFormat.headerSize
         guard compressedSize == UInt64(available) else {
-            throw .format("header: declares a \(compressedSize)-byte compressed payload, the file has \(available) bytes after the header")
+            throw .format(
+                "header: declares a \(compressedSize)-byte compressed payload, the file has \(available) bytes after the header"
+            )
         }
         guard payloadSize <= UInt64(Limits.maxPayloadBytes) else {
-            throw .memory("header: declared payload size \(payloadSize) exceeds the cap of \(Limits.maxPayloadBytes) bytes")
+            throw .memory(
+                "header: declared payload size \(payloadSize) exceeds the cap of \(Limits.maxPayloadBytes) bytes")
         }
         guard payloadSize <= UInt64(available) * UInt64(ModelFormat.maxCompressionRatio) + 1024 else {
-            throw .format("header: declared payload size \(payloadSize) is impossible for \(available) compressed bytes")
+            throw .format(
+                "header: declared payload size \(payloadSize) is impossible for \(available) compressed bytes")
         }
         let compressed = UnsafeRawBufferPointer(rebasing: bytes[ModelFormat.headerSize...])
         let computedCompressedCRC = Compression.crc32(compressed)
         guard compressedCRC == computedCompressedCRC else {
-            throw .format("payload: compressed-data checksum mismatch (stored \(hex(compressedCRC)), computed \(hex(computedCompressedCRC))): the file is corrupt")
+            throw .format(
+                "payload: compressed-data checksum mismatch (stored \(hex(compressedCRC)), computed \(hex(computedCompressedCRC))): the file is corrupt"
+            )
         }
         let size = Int(payloadSize)
         let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: ModelFormat.alignment)
@@ -57,7 +68,8 @@ public enum ModelReader {
         try Compression.inflate(compressed, into: body)
         let crc = Compression.crc32(UnsafeRawBufferPointer(body))
         guard crc == payloadCRC else {
-            throw .format("payload: checksum mismatch (stored \(hex(payloadCRC)), computed \(hex(crc))): the file is corrupt")
+            throw .format(
+                "payload: checksum mismatch (stored \(hex(payloadCRC)), computed \(hex(crc))): the file is corrupt")
         }
         return try decodePayload(UnsafeRawBufferPointer(body))
     }
@@ -76,7 +88,9 @@ public enum ModelReader {
             throw .io("cannot open \(path): no such file")
         }
         guard !isDirectory.boolValue else { throw .io("cannot read \(path): it is a directory") }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw .io("cannot open \(path): permission denied") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw .io("cannot open \(path): permission denied")
+        }
         defer { try? handle.close() }
         do {
             // Read one byte past the cap to detect larger files without reading them whole.
@@ -172,7 +186,8 @@ public enum ModelReader {
             let byteLength = try tensorReader.u64(field + " byte length")
             let quantization = try tensorReader.u32(field + " quantization")
             guard quantization == 0 else {
-                throw .unsupported("TENS: \(field) has quantization scheme \(quantization), which this cnnz does not support")
+                throw .unsupported(
+                    "TENS: \(field) has quantization scheme \(quantization), which this cnnz does not support")
             }
             guard byteLength == UInt64(elements * 4) else {
                 throw .format("TENS: \(field) has \(byteLength) data bytes, its shape needs \(elements * 4)")
@@ -180,11 +195,14 @@ public enum ModelReader {
             guard offset % UInt64(ModelFormat.alignment) == 0, offset <= UInt64(payload.count),
                 byteLength <= UInt64(payload.count) - offset
             else {
-                throw .format("TENS: \(field) data at offset \(offset) (\(byteLength) bytes) is misaligned or outside the \(payload.count)-byte payload")
+                throw .format(
+                    "TENS: \(field) data at offset \(offset) (\(byteLength) bytes) is misaligned or outside the \(payload.count)-byte payload"
+                )
             }
             var values = [Float](repeating: 0, count: elements)
             values.withUnsafeMutableBytes {
-                $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: payload[Int(offset)..<(Int(offset) + elements * 4)]))
+                $0.copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: payload[Int(offset)..<(Int(offset) + elements * 4)]))
             }
             for i in values.indices {
                 values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern))
@@ -212,7 +230,8 @@ public enum ModelReader {
             let tolerance = try test.f32("tolerance")
             try test.expectEnd()
             guard inputCount == inputShape.elementCount else {
-                throw .format("TEST: the input has \(inputCount) values, the model input needs \(inputShape.elementCount)")
+                throw .format(
+                    "TEST: the input has \(inputCount) values, the model input needs \(inputShape.elementCount)")
             }
             guard tolerance >= 0, tolerance.isFinite, input.allSatisfy(\.isFinite), output.allSatisfy(\.isFinite) else {
                 throw .format("TEST: the vector holds a value that is not a finite number")
@@ -223,7 +242,8 @@ public enum ModelReader {
         let model = ModelDescription(
             name: name, labels: labels, preprocessing: preprocessing,
             graph: Graph(inputShape: inputShape, layers: layers), tensors: tensors, selfTest: selfTest)
-        let shapes = try ShapeInference.infer(model.graph, tensors: tensors, layerLabel: { "GRPH: layer \($0) (\(layers[$0].kind.className))" })
+        let shapes = try ShapeInference.infer(
+            model.graph, tensors: tensors, layerLabel: { "GRPH: layer \($0) (\(layers[$0].kind.className))" })
         let outputSize = shapes.last!.elementCount
         guard labels.isEmpty || labels.count == outputSize else {
             throw .format("META: \(labels.count) labels for \(outputSize) outputs")
@@ -239,9 +259,12 @@ public enum ModelReader {
         guard p.scale.isFinite else { throw .format("preprocess: scale \(p.scale) is not a finite number") }
         for (name, values) in [("mean", p.mean), ("std", p.std)] {
             guard values.count == 1 || values.count == channels else {
-                throw .format("preprocess: \(name) has \(values.count) values; needs 1 or \(channels) (one per channel)")
+                throw .format(
+                    "preprocess: \(name) has \(values.count) values; needs 1 or \(channels) (one per channel)")
             }
-            guard values.allSatisfy(\.isFinite) else { throw .format("preprocess: \(name) holds a value that is not finite") }
+            guard values.allSatisfy(\.isFinite) else {
+                throw .format("preprocess: \(name) holds a value that is not finite")
+            }
         }
         guard !p.std.contains(0) else { throw .format("preprocess: std holds 0") }
     }
@@ -290,7 +313,9 @@ public enum ModelReader {
             return v == 1
         }
         func padding(_ v: Int) throws(CnnzError) -> Padding {
-            guard let padding = Padding(rawValue: UInt32(v)) else { throw .format("GRPH: \(field) has padding code \(v)") }
+            guard let padding = Padding(rawValue: UInt32(v)) else {
+                throw .format("GRPH: \(field) has padding code \(v)")
+            }
             return padding
         }
         let kind: LayerKind
@@ -300,7 +325,8 @@ public enum ModelReader {
             kind = .conv2D(
                 window: Window(
                     kernelHeight: p[0], kernelWidth: p[1], strideHeight: p[2], strideWidth: p[3], dilationHeight: p[4],
-                    dilationWidth: p[5], padding: try padding(p[6])), filters: p[7], groups: p[8], hasBias: try flag(p[9]))
+                    dilationWidth: p[5], padding: try padding(p[6])), filters: p[7], groups: p[8],
+                hasBias: try flag(p[9]))
         case .depthwiseConv2D:
             try need(9)
             kind = .depthwiseConv2D(
@@ -313,7 +339,8 @@ public enum ModelReader {
         case .maxPool2D, .averagePool2D:
             try need(5)
             let window = Window(
-                kernelHeight: p[0], kernelWidth: p[1], strideHeight: p[2], strideWidth: p[3], padding: try padding(p[4]))
+                kernelHeight: p[0], kernelWidth: p[1], strideHeight: p[2], strideWidth: p[3], padding: try padding(p[4])
+            )
             kind = code == .maxPool2D ? .maxPool2D(window: window) : .averagePool2D(window: window)
         case .globalAveragePool2D:
             try need(1)

@@ -13,7 +13,9 @@ public enum ModelWriter {
             let start = payload.bytes.count
             body(&payload, start)
             let length = UInt64(payload.bytes.count - start)
-            withUnsafeBytes(of: length.littleEndian) { payload.bytes.replaceSubrange(lengthAt..<(lengthAt + 8), with: $0) }
+            withUnsafeBytes(of: length.littleEndian) {
+                payload.bytes.replaceSubrange(lengthAt..<(lengthAt + 8), with: $0)
+            }
         }
 
         section(.metadata) { w, _ in

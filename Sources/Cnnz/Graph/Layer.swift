@@ -93,7 +93,9 @@ public struct Layer: Equatable, Sendable {
     /// The layer's name, for display (may be empty).
     public var name: String
 
-    public init(kind: LayerKind, activation: Activation = .linear, inputs: [Int], weights: [Int] = [], name: String = "") {
+    public init(
+        kind: LayerKind, activation: Activation = .linear, inputs: [Int], weights: [Int] = [], name: String = ""
+    ) {
         self.kind = kind
         self.activation = activation
         self.inputs = inputs

@@ -31,7 +31,8 @@ public enum ShapeInference {
         _ graph: Graph, tensors: [Tensor], layerLabel: ((Int) -> String)? = nil
     ) throws(CnnzError) -> [TensorShape] {
         let input = graph.inputShape
-        guard input.rank == 3, Self.dimensionOK(input.height), Self.dimensionOK(input.width), Self.dimensionOK(input.channels)
+        guard input.rank == 3, Self.dimensionOK(input.height), Self.dimensionOK(input.width),
+            Self.dimensionOK(input.channels)
         else {
             throw .format("input shape \(input) is invalid: each dimension must be 1...\(Limits.maxDimension)")
         }
@@ -56,7 +57,8 @@ public enum ShapeInference {
                 throw .memory("\(label): output shape \(shape) exceeds the cap of \(Limits.maxDimension) per dimension")
             }
             guard shape.elementCount <= Limits.maxElements else {
-                throw .memory("\(label): output shape \(shape) exceeds the cap of \(Limits.maxElements) elements per image")
+                throw .memory(
+                    "\(label): output shape \(shape) exceeds the cap of \(Limits.maxElements) elements per image")
             }
             shapes.append(shape)
         }
@@ -140,19 +142,24 @@ public enum ShapeInference {
             }
             guard x.channels % groups == 0, filters % groups == 0 else {
                 throw .format(
-                    "\(label): groups \(groups) must divide both the input channels \(x.channels) and the filters \(filters)")
+                    "\(label): groups \(groups) must divide both the input channels \(x.channels) and the filters \(filters)"
+                )
             }
             try expectWeight(0, [window.kernelHeight, window.kernelWidth, x.channels / groups, filters], "kernel")
             if hasBias { try expectWeight(1, [filters], "bias") }
             return TensorShape(height: h.output, width: w.output, channels: filters)
         case .depthwiseConv2D(let window, let multiplier, let hasBias):
             let (h, w) = try spatial(window)
-            guard Self.dimensionOK(multiplier) else { throw .format("\(label): depth multiplier \(multiplier) out of range") }
+            guard Self.dimensionOK(multiplier) else {
+                throw .format("\(label): depth multiplier \(multiplier) out of range")
+            }
             try expectWeight(0, [window.kernelHeight, window.kernelWidth, x.channels, multiplier], "kernel")
             if hasBias { try expectWeight(1, [x.channels * multiplier], "bias") }
             return TensorShape(height: h.output, width: w.output, channels: x.channels * multiplier)
         case .dense(let units, let hasBias):
-            guard units >= 1, units <= Limits.maxElements else { throw .format("\(label): units \(units) out of range") }
+            guard units >= 1, units <= Limits.maxElements else {
+                throw .format("\(label): units \(units) out of range")
+            }
             try expectWeight(0, [x.channels, units], "kernel")
             if hasBias { try expectWeight(1, [units], "bias") }
             var shape = x
@@ -207,7 +214,9 @@ public enum ShapeInference {
         switch activation {
         case .relu(let maxValue, let slope, let threshold):
             guard maxValue >= 0, !maxValue.isNaN, slope.isFinite, slope >= 0, threshold.isFinite, threshold >= 0 else {
-                throw .format("\(label): ReLU parameters must be 0 or more (max \(maxValue), slope \(slope), threshold \(threshold))")
+                throw .format(
+                    "\(label): ReLU parameters must be 0 or more (max \(maxValue), slope \(slope), threshold \(threshold))"
+                )
             }
         case .elu(let alpha):
             guard alpha.isFinite else { throw .format("\(label): elu alpha \(alpha) is not finite") }

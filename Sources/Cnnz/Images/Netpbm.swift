@@ -27,7 +27,9 @@ public enum NetpbmReader {
             throw .io("cannot open \(path): no such file")
         }
         guard !isDirectory.boolValue else { throw .io("cannot read \(path): it is a directory") }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw .io("cannot open \(path): permission denied") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw .io("cannot open \(path): permission denied")
+        }
         defer { try? handle.close() }
         // The largest valid image: 2^26 pixels x 3 channels x 2 bytes, plus a header.
         let cap = Limits.maxImagePixels * 6 + 4096
@@ -114,7 +116,8 @@ public enum NetpbmReader {
             let needed = count * sampleBytes
             guard bytes.count - i >= needed else {
                 throw .format(
-                    "Netpbm data: \(width)x\(height)x\(channels) needs \(needed) bytes of samples, the file has \(bytes.count - i)")
+                    "Netpbm data: \(width)x\(height)x\(channels) needs \(needed) bytes of samples, the file has \(bytes.count - i)"
+                )
             }
             samples = [Float](repeating: 0, count: count)
             for s in 0..<count {
@@ -125,7 +128,8 @@ public enum NetpbmReader {
         } else {
             // Each ASCII sample takes at least two bytes (a digit and a separator), but the last.
             guard (bytes.count - i + 1) / 2 >= count else {
-                throw .format("Netpbm data: \(width)x\(height)x\(channels) needs \(count) samples, the file is too short")
+                throw .format(
+                    "Netpbm data: \(width)x\(height)x\(channels) needs \(count) samples, the file is too short")
             }
             samples = [Float](repeating: 0, count: count)
             for s in 0..<count {

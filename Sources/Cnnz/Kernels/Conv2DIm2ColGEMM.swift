@@ -82,7 +82,8 @@ final class Conv2DIm2ColGEMM: Kernel {
                                 let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
                                 if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
                                     column.update(
-                                        from: source + (iy * x.width + ix) * x.channels + g * inPerGroup, count: inPerGroup)
+                                        from: source + (iy * x.width + ix) * x.channels + g * inPerGroup,
+                                        count: inPerGroup)
                                 } else {
                                     column.update(repeating: 0, count: inPerGroup)
                                 }

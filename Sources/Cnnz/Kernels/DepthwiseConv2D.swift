@@ -13,7 +13,9 @@ final class DepthwiseConv2DDirect: Kernel {
     let bias: AlignedBuffer
     let scratchFloats = 0
 
-    init(operands: KernelOperands, window: Window, multiplier: Int, activation: Activation, kernel: Tensor, bias: Tensor?) {
+    init(
+        operands: KernelOperands, window: Window, multiplier: Int, activation: Activation, kernel: Tensor, bias: Tensor?
+    ) {
         self.operands = operands
         self.window = window
         self.multiplier = multiplier

@@ -109,7 +109,8 @@ final class GlobalPool2D: Kernel {
                 let pixel = source + p * channels
                 var c = 0
                 while c < vectorEnd {
-                    out.store8(isMax ? pointwiseMax(out.vector8(c), pixel.vector8(c)) : out.vector8(c) + pixel.vector8(c), c)
+                    out.store8(
+                        isMax ? pointwiseMax(out.vector8(c), pixel.vector8(c)) : out.vector8(c) + pixel.vector8(c), c)
                     c += 8
                 }
                 while c < channels {

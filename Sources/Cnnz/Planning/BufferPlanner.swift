@@ -27,8 +27,10 @@ enum BufferPlanner {
             // Intervals of the arena taken by buffers alive during this one, by offset.
             let conflicts = placed.filter {
                 requests[$0].firstStep <= request.lastStep && request.firstStep <= requests[$0].lastStep
-            }.map { (start: offsets[$0], end: offsets[$0] + (requests[$0].size + alignment - 1) / alignment * alignment) }
-                .sorted { $0.start < $1.start }
+            }.map {
+                (start: offsets[$0], end: offsets[$0] + (requests[$0].size + alignment - 1) / alignment * alignment)
+            }
+            .sorted { $0.start < $1.start }
             var candidate = 0
             for interval in conflicts {
                 if candidate + size <= interval.start { break }

@@ -34,13 +34,17 @@ final class ExecutionPlan: Sendable {
         var requests: [BufferPlanner.Request] = []
         var requestValue: [Int] = []
         for value in 1..<valueCount where root[value] == value {
-            requests.append(.init(size: shapes[value].elementCount, firstStep: firstStep[value], lastStep: max(lastStep[value], firstStep[value])))
+            requests.append(
+                .init(
+                    size: shapes[value].elementCount, firstStep: firstStep[value],
+                    lastStep: max(lastStep[value], firstStep[value])))
             requestValue.append(value)
         }
         let (placed, total) = BufferPlanner.plan(requests)
         guard total <= Limits.maxArenaFloatsPerImage else {
             throw .memory(
-                "the network needs \(total) floats of activations per image; the cap is \(Limits.maxArenaFloatsPerImage)")
+                "the network needs \(total) floats of activations per image; the cap is \(Limits.maxArenaFloatsPerImage)"
+            )
         }
         var rootOffset = [Int](repeating: -1, count: valueCount)
         for (request, value) in requestValue.enumerated() { rootOffset[value] = placed[request] }
@@ -65,7 +69,8 @@ final class ExecutionPlan: Sendable {
                     operands: operands, window: window, multiplier: multiplier, activation: layer.activation,
                     kernel: w[0], bias: hasBias ? w[1] : nil)
             case .dense(_, let hasBias):
-                kernel = DenseGEMM(operands: operands, activation: layer.activation, kernel: w[0], bias: hasBias ? w[1] : nil)
+                kernel = DenseGEMM(
+                    operands: operands, activation: layer.activation, kernel: w[0], bias: hasBias ? w[1] : nil)
             case .maxPool2D(let window):
                 kernel = Pool2D(operands: operands, window: window, mode: .max, activation: layer.activation)
             case .averagePool2D(let window):
@@ -77,7 +82,9 @@ final class ExecutionPlan: Sendable {
             case .zeroPadding2D(let top, _, let left, _):
                 kernel = ZeroPadding2D(operands: operands, top: top, left: left, activation: layer.activation)
             case .flatten:
-                kernel = layer.activation == .linear ? nil : ActivationKernel(operands: operands, activation: layer.activation)
+                kernel =
+                    layer.activation == .linear
+                    ? nil : ActivationKernel(operands: operands, activation: layer.activation)
             case .channelAffine:
                 kernel = ChannelAffineKernel(operands: operands, activation: layer.activation, scale: w[0], shift: w[1])
             case .activation:

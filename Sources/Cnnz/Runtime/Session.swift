@@ -21,7 +21,8 @@ public final class Session {
         let perImage = plan.arenaFloatsPerImage + model.inputShape.elementCount
         guard perImage * batchCapacity * 4 + plan.scratchFloats * 4 <= Self.maxSessionBytes else {
             throw .memory(
-                "a session for batch \(batchCapacity) needs \(perImage * batchCapacity * 4) bytes; the cap is \(Self.maxSessionBytes)")
+                "a session for batch \(batchCapacity) needs \(perImage * batchCapacity * 4) bytes; the cap is \(Self.maxSessionBytes)"
+            )
         }
         self.model = model
         self.batchCapacity = batchCapacity
@@ -40,7 +41,8 @@ public final class Session {
         guard batch >= 1 else { throw .argument("batch must be at least 1, got \(batch)") }
         let perImage = model.inputShape.elementCount
         guard inputCount / perImage == batch, inputCount % perImage == 0 else {
-            throw .argument("the input has \(inputCount) values; batch \(batch) of \(model.inputShape) needs \(batch * perImage)")
+            throw .argument(
+                "the input has \(inputCount) values; batch \(batch) of \(model.inputShape) needs \(batch * perImage)")
         }
         guard outputCount / model.outputSize >= batch else {
             throw .argument("the output holds \(outputCount) values; batch \(batch) needs \(batch * model.outputSize)")
@@ -49,7 +51,9 @@ public final class Session {
 
     /// Runs `batch` prepared images (`batch * H * W * C` floats, NHWC) and
     /// writes `batch * outputSize` floats to `output`.
-    public func run(input: UnsafeBufferPointer<Float>, batch: Int, output: UnsafeMutableBufferPointer<Float>) throws(CnnzError) {
+    public func run(input: UnsafeBufferPointer<Float>, batch: Int, output: UnsafeMutableBufferPointer<Float>)
+        throws(CnnzError)
+    {
         try check(batch: batch, inputCount: input.count, outputCount: output.count)
         guard let source = input.baseAddress, let destination = output.baseAddress else { return }
         runUnchecked(input: source, batch: batch, output: destination)
@@ -57,7 +61,9 @@ public final class Session {
 
     /// Runs `batch` images of `UInt8` pixels (`batch * H * W * C` bytes),
     /// applying the model's preprocessing.
-    public func run(pixels: UnsafeBufferPointer<UInt8>, batch: Int, output: UnsafeMutableBufferPointer<Float>) throws(CnnzError) {
+    public func run(pixels: UnsafeBufferPointer<UInt8>, batch: Int, output: UnsafeMutableBufferPointer<Float>)
+        throws(CnnzError)
+    {
         try check(batch: batch, inputCount: pixels.count, outputCount: output.count)
         guard let source = pixels.baseAddress, let destination = output.baseAddress else { return }
         let perImage = model.inputShape.elementCount

@@ -12,7 +12,8 @@ import Testing
         """
 
     static func model(_ layers: String, input: String = "[4, 4, 1]", extra: String = "") -> [UInt8] {
-        Array("""
+        Array(
+            """
             {"format": "cnnz-json", "version": 1, "input": {"shape": \(input)}\(extra), "layers": [\(layers)]}
             """.utf8)
     }
@@ -28,44 +29,161 @@ import Testing
         Case(name: "malformed JSON", json: Array("{\"format\": ".utf8), message: "malformed JSON at byte 11"),
         Case(name: "trailing comma", json: model(conv + ","), message: "malformed JSON"),
         Case(name: "not an object", json: Array("[1, 2]".utf8), message: "the top level is an array"),
-        Case(name: "wrong format", json: Array("{\"format\": \"keras\", \"version\": 1}".utf8), message: "\"format\" is \"keras\""),
-        Case(name: "newer version", json: Array("{\"format\": \"cnnz-json\", \"version\": 2}".utf8), message: "version 2 is newer than this tool reads"),
-        Case(name: "missing input", json: Array("{\"format\": \"cnnz-json\", \"version\": 1, \"layers\": []}".utf8), message: "\"input.shape\" is missing"),
+        Case(
+            name: "wrong format", json: Array("{\"format\": \"keras\", \"version\": 1}".utf8),
+            message: "\"format\" is \"keras\""),
+        Case(
+            name: "newer version", json: Array("{\"format\": \"cnnz-json\", \"version\": 2}".utf8),
+            message: "version 2 is newer than this tool reads"),
+        Case(
+            name: "missing input", json: Array("{\"format\": \"cnnz-json\", \"version\": 1, \"layers\": []}".utf8),
+            message: "\"input.shape\" is missing"),
         Case(name: "bad input shape", json: model(conv, input: "[4, 0, 1]"), message: "input.shape"),
         Case(name: "no layers", json: model(""), message: "\"layers\" is empty"),
-        Case(name: "unknown layer", json: model(#"{"class_name": "LSTM", "config": {}}"#), message: "layer 0 (LSTM): unknown layer class \"LSTM\""),
-        Case(name: "unknown activation", json: model(#"{"class_name": "Activation", "config": {"activation": "mish"}}"#), message: "layer 0 (Activation): unknown activation \"mish\""),
-        Case(name: "missing weights", json: model(#"{"class_name": "Dropout"}, {"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 1}}"#), message: "layer 1 (Conv2D): weights are missing"),
-        Case(name: "missing key", json: model(#"{"class_name": "Conv2D", "config": {"kernel_size": 1}, "weights": [[[[1, 2]]], [0, 0]]}"#), message: "layer 0 (Conv2D): \"filters\" is missing"),
-        Case(name: "kernel shape mismatch", json: model(#"{"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 3}, "weights": [[[[[1, 2]]]], [0, 0]]}"#), message: "layer 0 (Conv2D): kernel has shape 1x1x1x2, expected 3x3x1x2"),
-        Case(name: "bias shape mismatch", json: model(#"{"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 1}, "weights": [[[[[1, 2]]]], [0, 0, 0]]}"#), message: "layer 0 (Conv2D): bias has shape 3, expected 2"),
-        Case(name: "element count mismatch", json: model(#"{"class_name": "Dense", "config": {"units": 2}, "weights": [{"shape": [16, 2], "data": [1, 2, 3]}, [0, 0]]}"#), message: "layer 0 (Dense): weight 0: shape [16, 2] needs 32 values, \"data\" has 3"),
-        Case(name: "ragged nested array", json: model(#"{"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 1}, "weights": [[[[[1, 2], [3]]]], [0, 0]]}"#), message: "ragged"),
-        Case(name: "non-finite weight", json: model(#"{"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 1}, "weights": [[[[[1e39, 2]]]], [0, 0]]}"#), message: "layer 0 (Conv2D): weight 0: 1e+39 is not finite as a float32"),
-        Case(name: "huge declared shape", json: model(#"{"class_name": "Dense", "config": {"units": 2}, "weights": [{"shape": [100000, 100000, 100000], "data": [1]}, [0, 0]]}"#), message: "exceeds the cap"),
-        Case(name: "base64 length", json: model(#"{"class_name": "Dense", "config": {"units": 2}, "weights": [{"shape": [1, 2], "base64": "AACAPw=="}, [0, 0]]}"#, input: "[1, 1, 1]"), message: "layer 0 (Dense): weight 0: shape [1, 2] needs 8 bytes, \"base64\" holds 4"),
-        Case(name: "base64 alphabet", json: model(#"{"class_name": "Dense", "config": {"units": 1}, "weights": [{"shape": [1, 1], "base64": "AAC*Pw"}, [0]]}"#, input: "[1, 1, 1]"), message: "not valid base64"),
-        Case(name: "variance not above zero", json: model(#"{"class_name": "BatchNormalization", "config": {"epsilon": 0}, "weights": [[1], [0], [0], [0]]}"#), message: "layer 0 (BatchNormalization): moving_variance + epsilon is 0.0"),
-        Case(name: "channels first", json: model(#"{"class_name": "MaxPooling2D", "config": {"data_format": "channels_first"}}"#), message: "layer 0 (MaxPooling2D): \"data_format\" is not \"channels_last\""),
-        Case(name: "softmax axis", json: model(#"{"class_name": "Softmax", "config": {"axis": 1}}"#), message: "layer 0 (Softmax): \"axis\" is 1"),
-        Case(name: "concatenate axis", json: model(#"{"class_name": "Concatenate", "config": {"axis": 2}, "inputs": ["input", "input"]}"#), message: "layer 0 (Concatenate): \"axis\" is 2"),
-        Case(name: "negative relu", json: model(#"{"class_name": "ReLU", "config": {"negative_slope": -1}}"#), message: "layer 0 (ReLU): max_value, negative_slope and threshold must each be 0 or more"),
-        Case(name: "unknown input", json: model(#"{"class_name": "Add", "inputs": ["input", "nowhere"]}"#), message: "layer 0 (Add): input \"nowhere\" names no earlier layer"),
-        Case(name: "later input", json: model(#"{"class_name": "Add", "inputs": ["input", "later"]}, {"class_name": "ReLU", "name": "later"}"#), message: "layer 0 (Add): input \"later\" names no earlier layer"),
-        Case(name: "self input", json: model(#"{"class_name": "Add", "name": "me", "inputs": ["input", "me"]}"#), message: "layer 0 (Add): names itself"),
-        Case(name: "duplicate names", json: model(#"{"class_name": "ReLU", "name": "a"}, {"class_name": "ReLU", "name": "a"}"#), message: "layer 1 (ReLU): a second layer is named \"a\""),
-        Case(name: "add shapes", json: model(conv + #", {"class_name": "Add", "inputs": ["input", "c"]}"#.replacingOccurrences(of: "\"inputs\": [\"input\", \"c\"]", with: "\"inputs\": [\"input\", \"input\"]") + #", {"class_name": "Add", "inputs": ["input", "x"]}"#), message: "names no earlier layer"),
-        Case(name: "add shape mismatch", json: model(#"{"class_name": "MaxPooling2D", "name": "p"}, {"class_name": "Add", "inputs": ["input", "p"]}"#), message: "layer 1 (Add): inputs have different shapes, [4x4x1] and [2x2x1]"),
-        Case(name: "window too large", json: model(#"{"class_name": "MaxPooling2D", "config": {"pool_size": 5}}"#), message: "layer 0 (MaxPooling2D): a 5x5 window"),
-        Case(name: "groups", json: model(#"{"class_name": "Conv2D", "config": {"filters": 3, "kernel_size": 1, "groups": 2}, "weights": [[[[[1, 2, 3]]]], [0, 0, 0]]}"#, input: "[4, 4, 2]"), message: "layer 0 (Conv2D): groups 2 must divide"),
-        Case(name: "labels count", json: model(conv, extra: #", "labels": ["a"]"#), message: "\"labels\" has 1 entries, the model has 32 outputs"),
-        Case(name: "bad preprocess", json: model(conv, extra: #", "preprocess": {"std": [0]}"#), message: "preprocess: std holds 0"),
-        Case(name: "dimension cap", json: model(#"{"class_name": "ZeroPadding2D", "config": {"padding": 60000}}"#, input: "[1, 1, 64]"), message: "layer 0 (ZeroPadding2D): output shape 120001x120001x64 exceeds the cap of 65536 per dimension"),
-        Case(name: "memory cap", json: model(#"{"class_name": "ZeroPadding2D", "config": {"padding": 30000}}"#, input: "[1, 1, 64]"), message: "layer 0 (ZeroPadding2D): output shape 60001x60001x64 exceeds the cap of 268435456 elements per image"),
-        Case(name: "flat softmax axis", json: model(#"{"class_name": "Flatten"}, {"class_name": "Softmax", "config": {"axis": 3}}"#), message: "layer 1 (Softmax): \"axis\" is 3"),
-        Case(name: "selftest shape", json: model(conv, extra: #", "selftest": {"input": [1, 2], "output": [1]}"#), message: "selftest: input has shape [2]"),
-        Case(name: "selftest mismatch", json: model(#"{"class_name": "Flatten"}"#, input: "[1, 1, 2]", extra: #", "selftest": {"input": [[[1, 2]]], "output": [1, 2.5]}"#), message: "selftest: output 1 is 2.5 in the model.json but the converted model computes a value 0.5 away, above the tolerance 0.0001"),
-        Case(name: "too deep", json: Array((String(repeating: "[", count: 200) + String(repeating: "]", count: 200)).utf8), message: "nesting deeper than 128 levels"),
+        Case(
+            name: "unknown layer", json: model(#"{"class_name": "LSTM", "config": {}}"#),
+            message: "layer 0 (LSTM): unknown layer class \"LSTM\""),
+        Case(
+            name: "unknown activation", json: model(#"{"class_name": "Activation", "config": {"activation": "mish"}}"#),
+            message: "layer 0 (Activation): unknown activation \"mish\""),
+        Case(
+            name: "missing weights",
+            json: model(
+                #"{"class_name": "Dropout"}, {"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 1}}"#),
+            message: "layer 1 (Conv2D): weights are missing"),
+        Case(
+            name: "missing key",
+            json: model(#"{"class_name": "Conv2D", "config": {"kernel_size": 1}, "weights": [[[[1, 2]]], [0, 0]]}"#),
+            message: "layer 0 (Conv2D): \"filters\" is missing"),
+        Case(
+            name: "kernel shape mismatch",
+            json: model(
+                #"{"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 3}, "weights": [[[[[1, 2]]]], [0, 0]]}"#
+            ), message: "layer 0 (Conv2D): kernel has shape 1x1x1x2, expected 3x3x1x2"),
+        Case(
+            name: "bias shape mismatch",
+            json: model(
+                #"{"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 1}, "weights": [[[[[1, 2]]]], [0, 0, 0]]}"#
+            ), message: "layer 0 (Conv2D): bias has shape 3, expected 2"),
+        Case(
+            name: "element count mismatch",
+            json: model(
+                #"{"class_name": "Dense", "config": {"units": 2}, "weights": [{"shape": [16, 2], "data": [1, 2, 3]}, [0, 0]]}"#
+            ), message: "layer 0 (Dense): weight 0: shape [16, 2] needs 32 values, \"data\" has 3"),
+        Case(
+            name: "ragged nested array",
+            json: model(
+                #"{"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 1}, "weights": [[[[[1, 2], [3]]]], [0, 0]]}"#
+            ), message: "ragged"),
+        Case(
+            name: "non-finite weight",
+            json: model(
+                #"{"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 1}, "weights": [[[[[1e39, 2]]]], [0, 0]]}"#
+            ), message: "layer 0 (Conv2D): weight 0: 1e+39 is not finite as a float32"),
+        Case(
+            name: "huge declared shape",
+            json: model(
+                #"{"class_name": "Dense", "config": {"units": 2}, "weights": [{"shape": [100000, 100000, 100000], "data": [1]}, [0, 0]]}"#
+            ), message: "exceeds the cap"),
+        Case(
+            name: "base64 length",
+            json: model(
+                #"{"class_name": "Dense", "config": {"units": 2}, "weights": [{"shape": [1, 2], "base64": "AACAPw=="}, [0, 0]]}"#,
+                input: "[1, 1, 1]"),
+            message: "layer 0 (Dense): weight 0: shape [1, 2] needs 8 bytes, \"base64\" holds 4"),
+        Case(
+            name: "base64 alphabet",
+            json: model(
+                #"{"class_name": "Dense", "config": {"units": 1}, "weights": [{"shape": [1, 1], "base64": "AAC*Pw"}, [0]]}"#,
+                input: "[1, 1, 1]"), message: "not valid base64"),
+        Case(
+            name: "variance not above zero",
+            json: model(
+                #"{"class_name": "BatchNormalization", "config": {"epsilon": 0}, "weights": [[1], [0], [0], [0]]}"#),
+            message: "layer 0 (BatchNormalization): moving_variance + epsilon is 0.0"),
+        Case(
+            name: "channels first",
+            json: model(#"{"class_name": "MaxPooling2D", "config": {"data_format": "channels_first"}}"#),
+            message: "layer 0 (MaxPooling2D): \"data_format\" is not \"channels_last\""),
+        Case(
+            name: "softmax axis", json: model(#"{"class_name": "Softmax", "config": {"axis": 1}}"#),
+            message: "layer 0 (Softmax): \"axis\" is 1"),
+        Case(
+            name: "concatenate axis",
+            json: model(#"{"class_name": "Concatenate", "config": {"axis": 2}, "inputs": ["input", "input"]}"#),
+            message: "layer 0 (Concatenate): \"axis\" is 2"),
+        Case(
+            name: "negative relu", json: model(#"{"class_name": "ReLU", "config": {"negative_slope": -1}}"#),
+            message: "layer 0 (ReLU): max_value, negative_slope and threshold must each be 0 or more"),
+        Case(
+            name: "unknown input", json: model(#"{"class_name": "Add", "inputs": ["input", "nowhere"]}"#),
+            message: "layer 0 (Add): input \"nowhere\" names no earlier layer"),
+        Case(
+            name: "later input",
+            json: model(
+                #"{"class_name": "Add", "inputs": ["input", "later"]}, {"class_name": "ReLU", "name": "later"}"#),
+            message: "layer 0 (Add): input \"later\" names no earlier layer"),
+        Case(
+            name: "self input", json: model(#"{"class_name": "Add", "name": "me", "inputs": ["input", "me"]}"#),
+            message: "layer 0 (Add): names itself"),
+        Case(
+            name: "duplicate names",
+            json: model(#"{"class_name": "ReLU", "name": "a"}, {"class_name": "ReLU", "name": "a"}"#),
+            message: "layer 1 (ReLU): a second layer is named \"a\""),
+        Case(
+            name: "add shapes",
+            json: model(
+                conv
+                    + #", {"class_name": "Add", "inputs": ["input", "c"]}"#.replacingOccurrences(
+                        of: "\"inputs\": [\"input\", \"c\"]", with: "\"inputs\": [\"input\", \"input\"]")
+                    + #", {"class_name": "Add", "inputs": ["input", "x"]}"#), message: "names no earlier layer"),
+        Case(
+            name: "add shape mismatch",
+            json: model(
+                #"{"class_name": "MaxPooling2D", "name": "p"}, {"class_name": "Add", "inputs": ["input", "p"]}"#),
+            message: "layer 1 (Add): inputs have different shapes, [4x4x1] and [2x2x1]"),
+        Case(
+            name: "window too large", json: model(#"{"class_name": "MaxPooling2D", "config": {"pool_size": 5}}"#),
+            message: "layer 0 (MaxPooling2D): a 5x5 window"),
+        Case(
+            name: "groups",
+            json: model(
+                #"{"class_name": "Conv2D", "config": {"filters": 3, "kernel_size": 1, "groups": 2}, "weights": [[[[[1, 2, 3]]]], [0, 0, 0]]}"#,
+                input: "[4, 4, 2]"), message: "layer 0 (Conv2D): groups 2 must divide"),
+        Case(
+            name: "labels count", json: model(conv, extra: #", "labels": ["a"]"#),
+            message: "\"labels\" has 1 entries, the model has 32 outputs"),
+        Case(
+            name: "bad preprocess", json: model(conv, extra: #", "preprocess": {"std": [0]}"#),
+            message: "preprocess: std holds 0"),
+        Case(
+            name: "dimension cap",
+            json: model(#"{"class_name": "ZeroPadding2D", "config": {"padding": 60000}}"#, input: "[1, 1, 64]"),
+            message: "layer 0 (ZeroPadding2D): output shape 120001x120001x64 exceeds the cap of 65536 per dimension"),
+        Case(
+            name: "memory cap",
+            json: model(#"{"class_name": "ZeroPadding2D", "config": {"padding": 30000}}"#, input: "[1, 1, 64]"),
+            message:
+                "layer 0 (ZeroPadding2D): output shape 60001x60001x64 exceeds the cap of 268435456 elements per image"),
+        Case(
+            name: "flat softmax axis",
+            json: model(#"{"class_name": "Flatten"}, {"class_name": "Softmax", "config": {"axis": 3}}"#),
+            message: "layer 1 (Softmax): \"axis\" is 3"),
+        Case(
+            name: "selftest shape", json: model(conv, extra: #", "selftest": {"input": [1, 2], "output": [1]}"#),
+            message: "selftest: input has shape [2]"),
+        Case(
+            name: "selftest mismatch",
+            json: model(
+                #"{"class_name": "Flatten"}"#, input: "[1, 1, 2]",
+                extra: #", "selftest": {"input": [[[1, 2]]], "output": [1, 2.5]}"#),
+            message:
+                "selftest: output 1 is 2.5 in the model.json but the converted model computes a value 0.5 away, above the tolerance 0.0001"
+        ),
+        Case(
+            name: "too deep",
+            json: Array((String(repeating: "[", count: 200) + String(repeating: "]", count: 200)).utf8),
+            message: "nesting deeper than 128 levels"),
     ]
 
     @Test(arguments: cases)
@@ -80,7 +198,9 @@ import Testing
     }
 
     @Test func architectureOnlyJSONNamesTheFirstLayerWithoutWeights() {
-        let json = Self.model(#"{"class_name": "InputLayer", "name": "in"}, {"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 1}}, {"class_name": "Dense", "config": {"units": 3}}"#)
+        let json = Self.model(
+            #"{"class_name": "InputLayer", "name": "in"}, {"class_name": "Conv2D", "config": {"filters": 2, "kernel_size": 1}}, {"class_name": "Dense", "config": {"units": 3}}"#
+        )
         #expect(throws: CnnzError.format("layer 1 (Conv2D): weights are missing")) { try Converter.convert(json: json) }
     }
 

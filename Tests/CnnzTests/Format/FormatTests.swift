@@ -47,7 +47,8 @@ import Testing
         return out
     }
 
-    func expectFormatError(_ bytes: [UInt8], containing text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectFormatError(_ bytes: [UInt8], containing text: String, sourceLocation: SourceLocation = #_sourceLocation)
+    {
         do {
             _ = try Model(bytes: bytes)
             Issue.record("loaded a model that should have been refused (\(text))", sourceLocation: sourceLocation)
@@ -108,7 +109,8 @@ import Testing
         var b = Self.tinyBytes
         b[1] = UInt8(ascii: "X")
         expectFormatError(b, containing: "not a cnnz model")
-        expectFormatError(Array("P5\n28 28\n255\n".utf8) + [UInt8](repeating: 0, count: 784), containing: "not a cnnz model")
+        expectFormatError(
+            Array("P5\n28 28\n255\n".utf8) + [UInt8](repeating: 0, count: 784), containing: "not a cnnz model")
         expectFormatError([], containing: "shorter than the 48-byte header")
     }
 
@@ -133,9 +135,11 @@ import Testing
     }
 
     @Test func wrongDeclaredPayloadSizeIsRefused() {
-        expectFormatError(Self.patchHeader(Self.tinyBytes, at: 16, 100, width: 8), containing: "more than the 100 bytes")
+        expectFormatError(
+            Self.patchHeader(Self.tinyBytes, at: 16, 100, width: 8), containing: "more than the 100 bytes")
         let payloadSize = try! Self.payload(of: Self.tinyBytes).count
-        expectFormatError(Self.patchHeader(Self.tinyBytes, at: 16, UInt64(payloadSize + 64), width: 8), containing: "declares")
+        expectFormatError(
+            Self.patchHeader(Self.tinyBytes, at: 16, UInt64(payloadSize + 64), width: 8), containing: "declares")
     }
 
     /// Replaces the 4 bytes at `offset` of the payload with `value`.
@@ -164,7 +168,8 @@ import Testing
         #expect(graph > 0 && tensors > 0 && meta > 0)
         // A layer count far above what the bytes can hold.
         expectFormatError(try Self.wrap(Self.patchPayload(payload, at: graph, 60000)), containing: "layer count")
-        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: graph, 0xFFFF_FFFF)), containing: "exceeds the cap")
+        expectFormatError(
+            try Self.wrap(Self.patchPayload(payload, at: graph, 0xFFFF_FFFF)), containing: "exceeds the cap")
         // An unknown layer kind.
         expectFormatError(try Self.wrap(Self.patchPayload(payload, at: graph + 4, 99)), containing: "layer kind 99")
         // A tensor count far above what the bytes can hold.
@@ -172,18 +177,23 @@ import Testing
         // The first tensor's dtype, rank and first dimension.
         expectFormatError(try Self.wrap(Self.patchPayload(payload, at: tensors + 4, 7)), containing: "data type 7")
         expectFormatError(try Self.wrap(Self.patchPayload(payload, at: tensors + 8, 9)), containing: "rank")
-        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: tensors + 12, 0x7FFF_FFFF)), containing: "tensor 0")
+        expectFormatError(
+            try Self.wrap(Self.patchPayload(payload, at: tensors + 12, 0x7FFF_FFFF)), containing: "tensor 0")
         expectFormatError(try Self.wrap(Self.patchPayload(payload, at: tensors + 12, 2)), containing: "tensor 0")
         // The input height in META (after the name string: 4 + name length).
         let nameLength = Int(payload[meta]) | Int(payload[meta + 1]) << 8
-        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: meta + 4 + nameLength, 0)), containing: "input height")
-        expectFormatError(try Self.wrap(Self.patchPayload(payload, at: meta + 4 + nameLength, 1 << 30)), containing: "input height")
+        expectFormatError(
+            try Self.wrap(Self.patchPayload(payload, at: meta + 4 + nameLength, 0)), containing: "input height")
+        expectFormatError(
+            try Self.wrap(Self.patchPayload(payload, at: meta + 4 + nameLength, 1 << 30)), containing: "input height")
         // A missing section.
         var noGraph = payload
         noGraph[graph - 16] = UInt8(ascii: "X")
         expectFormatError(try Self.wrap(noGraph), containing: "GRPH section is missing")
         // Trailing garbage inside the payload after the last section is padding-checked.
-        expectFormatError(try Self.wrap(payload + [1, 2, 3, 4, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0]), containing: "non-zero padding")
+        expectFormatError(
+            try Self.wrap(payload + [1, 2, 3, 4, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0]),
+            containing: "non-zero padding")
     }
 
     @Test func craftedGraphReferencesAreRefused() throws {

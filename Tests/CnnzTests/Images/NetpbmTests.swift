@@ -8,7 +8,8 @@ import Testing
         #expect(p2 == Image(width: 3, height: 1, channels: 1, samples: [0, 127.5, 255]))
         let p3 = try NetpbmReader.decode(Array("P3 1 1 255 10 20 30".utf8))
         #expect(p3 == Image(width: 1, height: 1, channels: 3, samples: [10, 20, 30]))
-        let p5 = try NetpbmReader.decode(Array("P5 2 1 255\n".utf8) + [7, 200] + [1, 2, 3])  // bytes after the image are ignored
+        // Bytes after the first image are ignored.
+        let p5 = try NetpbmReader.decode(Array("P5 2 1 255\n".utf8) + [7, 200] + [1, 2, 3])
         #expect(p5 == Image(width: 2, height: 1, channels: 1, samples: [7, 200]))
         let p6 = try NetpbmReader.decode(Array("P6\n1 1\n65535\n".utf8) + [0xFF, 0xFF, 0x80, 0x00, 0x00, 0x01])
         #expect(p6.samples[0] == 255)
@@ -30,21 +31,32 @@ import Testing
         BadCase(name: "PNG", bytes: [0x89, 0x50, 0x4E, 0x47], message: "not a Netpbm image"),
         BadCase(name: "P4 bitmap", bytes: Array("P4 1 1\n\0".utf8), message: "unsupported Netpbm type P4"),
         BadCase(name: "P7", bytes: Array("P7\n".utf8), message: "unsupported Netpbm type P7"),
-        BadCase(name: "no whitespace", bytes: Array("P53 3 255\n".utf8), message: "expected whitespace before the width"),
+        BadCase(
+            name: "no whitespace", bytes: Array("P53 3 255\n".utf8), message: "expected whitespace before the width"),
         BadCase(name: "incomplete header", bytes: Array("P5 3 3".utf8), message: "incomplete, the maxval is missing"),
         BadCase(name: "letters", bytes: Array("P5 3 x 255\n".utf8), message: "the height at byte 4 is not a number"),
         BadCase(name: "zero width", bytes: Array("P5 0 3 255\n".utf8), message: "zero size 0x3"),
         BadCase(name: "zero maxval", bytes: Array("P5 1 1 0\n\0".utf8), message: "maxval 0"),
         BadCase(name: "huge maxval", bytes: Array("P5 1 1 65536\n\0".utf8), message: "maxval exceeds 65535"),
         BadCase(name: "huge width", bytes: Array("P5 99999999999 1 255\n".utf8), message: "width exceeds 65536"),
-        BadCase(name: "huge area", bytes: Array("P5 65536 65536 255\n".utf8), message: "exceeds the cap of 67108864 pixels"),
-        BadCase(name: "truncated binary", bytes: Array("P5 4 4 255\n".utf8) + [1, 2, 3], message: "needs 16 bytes of samples, the file has 3"),
-        BadCase(name: "truncated 16-bit", bytes: Array("P6 2 1 1000\n".utf8) + [UInt8](repeating: 0, count: 11), message: "needs 12 bytes"),
+        BadCase(
+            name: "huge area", bytes: Array("P5 65536 65536 255\n".utf8), message: "exceeds the cap of 67108864 pixels"),
+        BadCase(
+            name: "truncated binary", bytes: Array("P5 4 4 255\n".utf8) + [1, 2, 3],
+            message: "needs 16 bytes of samples, the file has 3"),
+        BadCase(
+            name: "truncated 16-bit", bytes: Array("P6 2 1 1000\n".utf8) + [UInt8](repeating: 0, count: 11),
+            message: "needs 12 bytes"),
         BadCase(name: "truncated ASCII", bytes: Array("P2 2 2 255 1 2 3".utf8), message: "the file is too short"),
-        BadCase(name: "sample above maxval", bytes: Array("P5 1 1 100\n".utf8) + [101], message: "sample 0 is 101, above maxval 100"),
+        BadCase(
+            name: "sample above maxval", bytes: Array("P5 1 1 100\n".utf8) + [101],
+            message: "sample 0 is 101, above maxval 100"),
         BadCase(name: "ASCII above maxval", bytes: Array("P2 2 1 7 3 8".utf8), message: "sample 1 is above maxval 7"),
-        BadCase(name: "ASCII garbage", bytes: Array("P2 2 1 7 3 x ".utf8), message: "sample 1 at byte 11 is not a number"),
-        BadCase(name: "no separator after maxval", bytes: Array("P5 1 1 255".utf8), message: "one whitespace byte after maxval"),
+        BadCase(
+            name: "ASCII garbage", bytes: Array("P2 2 1 7 3 x ".utf8), message: "sample 1 at byte 11 is not a number"),
+        BadCase(
+            name: "no separator after maxval", bytes: Array("P5 1 1 255".utf8),
+            message: "one whitespace byte after maxval"),
     ]
 
     @Test(arguments: badCases)
@@ -80,7 +92,8 @@ import Testing
     @Test func modelPreparationAppliesPreprocessing() throws {
         let description = ModelDescription(
             name: "", labels: [], preprocessing: Preprocessing(scale: 0.5, mean: [1, 2, 3], std: [2, 4, 8]),
-            graph: Graph(inputShape: TensorShape(height: 1, width: 1, channels: 3), layers: [Layer(kind: .flatten, inputs: [0])]),
+            graph: Graph(
+                inputShape: TensorShape(height: 1, width: 1, channels: 3), layers: [Layer(kind: .flatten, inputs: [0])]),
             tensors: [], selfTest: nil)
         let model = try Model(description)
         let (input, resized) = model.prepare(Image(width: 1, height: 1, channels: 1, samples: [10]))

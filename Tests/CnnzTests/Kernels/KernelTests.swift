@@ -74,9 +74,11 @@ private func window(_ k: (Int, Int), _ s: (Int, Int) = (1, 1), _ d: (Int, Int) =
 /// dilation 2; groups; channel counts below, at and above the SIMD width.
 let convolutionCases: [LayerCase] = {
     var cases: [LayerCase] = []
-    for (k, s, d) in [((1, 1), (1, 1), (1, 1)), ((3, 3), (1, 1), (1, 1)), ((5, 5), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)),
-                      ((2, 2), (2, 2), (1, 1)), ((2, 4), (1, 2), (1, 1)), ((3, 3), (1, 1), (2, 2)), ((1, 1), (2, 2), (1, 1)),
-                      ((5, 3), (2, 1), (1, 1)), ((3, 3), (2, 2), (2, 1))] {
+    for (k, s, d) in [
+        ((1, 1), (1, 1), (1, 1)), ((3, 3), (1, 1), (1, 1)), ((5, 5), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)),
+        ((2, 2), (2, 2), (1, 1)), ((2, 4), (1, 2), (1, 1)), ((3, 3), (1, 1), (2, 2)), ((1, 1), (2, 2), (1, 1)),
+        ((5, 3), (2, 1), (1, 1)), ((3, 3), (2, 2), (2, 1)),
+    ] {
         for padding in [Padding.valid, .same] {
             for (c, f, g) in [(1, 1, 1), (3, 8, 1), (13, 17, 1), (16, 9, 1), (6, 4, 2), (9, 6, 3), (8, 8, 8)] {
                 cases.append(
@@ -88,9 +90,19 @@ let convolutionCases: [LayerCase] = {
         }
     }
     // Larger, odd images that span several im2col blocks (64 pixels each).
-    cases.append(LayerCase(height: 25, width: 33, channels: 15, batch: 3, kind: .conv2D(window: window((3, 3), p: .same), filters: 24, groups: 1, hasBias: true)))
-    cases.append(LayerCase(height: 18, width: 17, channels: 24, batch: 1, kind: .conv2D(window: window((1, 1), p: .valid), filters: 13, groups: 1, hasBias: true), activation: .relu(maxValue: 6, negativeSlope: 0, threshold: 0)))
-    cases.append(LayerCase(height: 1, width: 1, channels: 5, batch: 4, kind: .conv2D(window: window((3, 3), (2, 2), p: .same), filters: 3, groups: 1, hasBias: true)))
+    cases.append(
+        LayerCase(
+            height: 25, width: 33, channels: 15, batch: 3,
+            kind: .conv2D(window: window((3, 3), p: .same), filters: 24, groups: 1, hasBias: true)))
+    cases.append(
+        LayerCase(
+            height: 18, width: 17, channels: 24, batch: 1,
+            kind: .conv2D(window: window((1, 1), p: .valid), filters: 13, groups: 1, hasBias: true),
+            activation: .relu(maxValue: 6, negativeSlope: 0, threshold: 0)))
+    cases.append(
+        LayerCase(
+            height: 1, width: 1, channels: 5, batch: 4,
+            kind: .conv2D(window: window((3, 3), (2, 2), p: .same), filters: 3, groups: 1, hasBias: true)))
     return cases
 }()
 
@@ -106,15 +118,21 @@ let randomConvolutionCases: [LayerCase] = {
         let h = Int.random(in: ((k.0 - 1) * d.0 + 1)...19, using: &rng)
         let w = Int.random(in: ((k.1 - 1) * d.1 + 1)...19, using: &rng)
         return LayerCase(
-            height: h, width: w, channels: groups * Int.random(in: 1...7, using: &rng), batch: Int.random(in: 1...3, using: &rng),
-            kind: .conv2D(window: window(k, s, d, p: padding), filters: groups * Int.random(in: 1...11, using: &rng), groups: groups, hasBias: Bool.random(using: &rng)),
+            height: h, width: w, channels: groups * Int.random(in: 1...7, using: &rng),
+            batch: Int.random(in: 1...3, using: &rng),
+            kind: .conv2D(
+                window: window(k, s, d, p: padding), filters: groups * Int.random(in: 1...11, using: &rng),
+                groups: groups, hasBias: Bool.random(using: &rng)),
             activation: [.linear, .plainReLU, .sigmoid].randomElement(using: &rng)!)
     }
 }()
 
 let depthwiseCases: [LayerCase] = {
     var cases: [LayerCase] = []
-    for (k, s, d) in [((3, 3), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)), ((5, 5), (1, 1), (1, 1)), ((2, 2), (1, 1), (1, 1)), ((3, 3), (1, 1), (2, 2)), ((1, 1), (1, 1), (1, 1))] {
+    for (k, s, d) in [
+        ((3, 3), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)), ((5, 5), (1, 1), (1, 1)), ((2, 2), (1, 1), (1, 1)),
+        ((3, 3), (1, 1), (2, 2)), ((1, 1), (1, 1), (1, 1)),
+    ] {
         for padding in [Padding.valid, .same] {
             for (c, m) in [(1, 1), (7, 1), (8, 1), (19, 1), (3, 2), (5, 3)] {
                 cases.append(
@@ -133,14 +151,21 @@ let poolingCases: [LayerCase] = {
     for (k, s) in [((2, 2), (2, 2)), ((3, 3), (2, 2)), ((3, 3), (1, 1)), ((2, 3), (1, 2)), ((4, 4), (3, 3))] {
         for padding in [Padding.valid, .same] {
             for c in [1, 8, 11] {
-                cases.append(LayerCase(height: 9, width: 10, channels: c, batch: 2, kind: .maxPool2D(window: window(k, s, p: padding))))
-                cases.append(LayerCase(height: 9, width: 10, channels: c, batch: 2, kind: .averagePool2D(window: window(k, s, p: padding))))
+                cases.append(
+                    LayerCase(
+                        height: 9, width: 10, channels: c, batch: 2, kind: .maxPool2D(window: window(k, s, p: padding)))
+                )
+                cases.append(
+                    LayerCase(
+                        height: 9, width: 10, channels: c, batch: 2,
+                        kind: .averagePool2D(window: window(k, s, p: padding))))
             }
         }
     }
     for c in [1, 8, 13] {
         for keep in [false, true] {
-            cases.append(LayerCase(height: 5, width: 7, channels: c, batch: 3, kind: .globalAveragePool2D(keepDims: keep)))
+            cases.append(
+                LayerCase(height: 5, width: 7, channels: c, batch: 3, kind: .globalAveragePool2D(keepDims: keep)))
             cases.append(LayerCase(height: 5, width: 7, channels: c, batch: 3, kind: .globalMaxPool2D(keepDims: keep)))
         }
     }
@@ -150,17 +175,24 @@ let poolingCases: [LayerCase] = {
 let otherCases: [LayerCase] = {
     var cases: [LayerCase] = []
     for (c, units) in [(1, 1), (7, 10), (16, 8), (33, 17)] {
-        cases.append(LayerCase(height: 1, width: 1, channels: c, batch: 5, kind: .dense(units: units, hasBias: true), activation: .softmax))
+        cases.append(
+            LayerCase(
+                height: 1, width: 1, channels: c, batch: 5, kind: .dense(units: units, hasBias: true),
+                activation: .softmax))
         cases.append(LayerCase(height: 3, width: 2, channels: c, batch: 2, kind: .dense(units: units, hasBias: false)))
     }
-    cases.append(LayerCase(height: 4, width: 5, channels: 3, batch: 2, kind: .zeroPadding2D(top: 1, bottom: 2, left: 0, right: 3)))
+    cases.append(
+        LayerCase(
+            height: 4, width: 5, channels: 3, batch: 2, kind: .zeroPadding2D(top: 1, bottom: 2, left: 0, right: 3)))
     cases.append(LayerCase(height: 4, width: 5, channels: 9, batch: 2, kind: .channelAffine, activation: .plainReLU))
     cases.append(LayerCase(height: 4, width: 5, channels: 9, batch: 2, kind: .add, activation: .plainReLU))
     cases.append(LayerCase(height: 4, width: 5, channels: 9, batch: 2, kind: .concatenate))
     cases.append(LayerCase(height: 4, width: 5, channels: 3, batch: 2, kind: .flatten))
     let activations: [Activation] = [
-        .plainReLU, .relu(maxValue: 6, negativeSlope: 0, threshold: 0), .relu(maxValue: .infinity, negativeSlope: 0.2, threshold: 0),
-        .relu(maxValue: 0.5, negativeSlope: 0.1, threshold: 0.25), .elu(alpha: 1), .selu, .sigmoid, .hardSigmoid, .tanh, .swish,
+        .plainReLU, .relu(maxValue: 6, negativeSlope: 0, threshold: 0),
+        .relu(maxValue: .infinity, negativeSlope: 0.2, threshold: 0),
+        .relu(maxValue: 0.5, negativeSlope: 0.1, threshold: 0.25), .elu(alpha: 1), .selu, .sigmoid, .hardSigmoid, .tanh,
+        .swish,
         .hardSwish, .gelu, .softmax,
     ]
     for a in activations {
@@ -206,7 +238,8 @@ let otherCases: [LayerCase] = {
         #expect(total == 224)  // two 112-float (aligned) slots
         for i in requests.indices {
             for j in requests.indices where i < j {
-                let overlapInTime = requests[i].firstStep <= requests[j].lastStep && requests[j].firstStep <= requests[i].lastStep
+                let overlapInTime =
+                    requests[i].firstStep <= requests[j].lastStep && requests[j].firstStep <= requests[i].lastStep
                 if overlapInTime { #expect(abs(offsets[i] - offsets[j]) >= 112, "buffers \(i) and \(j) overlap") }
             }
         }

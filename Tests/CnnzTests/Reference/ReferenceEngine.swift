@@ -147,12 +147,15 @@ enum ReferenceEngine {
         case .zeroPadding2D(let t, let b, let l, let r):
             let shape = TensorShape(height: H + t + b, width: W + l + r, channels: C)
             var out = [Double](repeating: 0, count: shape.elementCount)
-            for y in 0..<H { for xx in 0..<W { for c in 0..<C { out[((y + t) * shape.width + xx + l) * C + c] = at(x, y, xx, c) } } }
+            for y in 0..<H {
+                for xx in 0..<W { for c in 0..<C { out[((y + t) * shape.width + xx + l) * C + c] = at(x, y, xx, c) } }
+            }
             return Value(shape: shape, data: out)
         case .flatten:
             return Value(shape: TensorShape(flat: x.shape.elementCount), data: x.data)
         case .channelAffine:
-            return Value(shape: x.shape, data: x.data.enumerated().map { i, v in v * weights[0][i % C] + weights[1][i % C] })
+            return Value(
+                shape: x.shape, data: x.data.enumerated().map { i, v in v * weights[0][i % C] + weights[1][i % C] })
         case .activation:
             return x
         case .add:
@@ -177,7 +180,10 @@ enum ReferenceEngine {
         case .relu(let m, let s, let t):
             return data.map { $0 > Double(t) ? min($0, Double(m)) : Double(s) * ($0 - Double(t)) }
         case .elu(let alpha): return data.map { $0 > 0 ? $0 : Double(alpha) * (exp($0) - 1) }
-        case .selu: return data.map { $0 > 0 ? 1.0507009873554805 * $0 : 1.0507009873554805 * 1.6732632423543772 * (exp($0) - 1) }
+        case .selu:
+            return data.map {
+                $0 > 0 ? 1.0507009873554805 * $0 : 1.0507009873554805 * 1.6732632423543772 * (exp($0) - 1)
+            }
         case .sigmoid: return data.map { 1 / (1 + exp(-$0)) }
         case .hardSigmoid: return data.map { min(max($0 + 3, 0), 6) / 6 }
         case .tanh: return data.map { Foundation.tanh($0) }

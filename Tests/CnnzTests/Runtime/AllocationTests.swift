@@ -1,3 +1,4 @@
+import Foundation
 import MallocInterposerSwift
 import Testing
 
@@ -34,13 +35,22 @@ import Testing
                 try pixels.withUnsafeBufferPointer { p in
                     try output.withUnsafeMutableBufferPointer { o in
                         try session.run(input: i, batch: 5, output: o)  // warm-up
-                        let count = try Self.countMallocs {
-                            for _ in 0..<100 {
-                                try session.run(input: i, batch: 5, output: o)
-                                try session.run(pixels: p, batch: 3, output: o)
-                            }
+                        // The counter is process-wide and other tests run in parallel, so a
+                        // window may see their mallocs. Runs allocate deterministically: if one
+                        // window of 40 runs sees no malloc at all, running allocates nothing.
+                        var count = Int.max
+                        for _ in 0..<3000 where count > 0 {
+                            count = min(
+                                count,
+                                try Self.countMallocs {
+                                    for _ in 0..<20 {
+                                        try session.run(input: i, batch: 5, output: o)
+                                        try session.run(pixels: p, batch: 3, output: o)
+                                    }
+                                })
+                            if count > 0 { usleep(10_000) }
                         }
-                        #expect(count == 0, "\(name): \(count) mallocs in 200 runs")
+                        #expect(count == 0, "\(name): at least \(count) mallocs in every window of 40 runs")
                     }
                 }
             }

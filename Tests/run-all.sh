@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test of cnnz: format lint, a warnings-as-errors build, the Swift
+# test suites (engine, converter, CLIs as processes), and the shipped example.
+# Usage: bash Tests/run-all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "swift format lint"
+swift format lint --strict -r Sources Tests Package.swift
+
+step "swift build (warnings are errors)"
+swift build --build-tests -Xswiftc -warnings-as-errors
+
+step "swift test"
+swift test --skip-build
+
+step "the README's first command"
+swift run infer Examples/fashion-mnist-small.cnnz Examples/images/ankle-boot.pgm | tee /tmp/cnnz-readme.$$
+grep -q "Ankle boot" /tmp/cnnz-readme.$$ && rm -f /tmp/cnnz-readme.$$
+
+step "the example model is up to date with its model.json"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+swift run convert Examples/fashion-mnist-small.json -o "$work/example.cnnz" >/dev/null
+cmp "$work/example.cnnz" Examples/fashion-mnist-small.cnnz
+
+printf '\nall tests passed\n'
