@@ -108,7 +108,7 @@ public enum ModelReader {
 
     private static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }
 
-    private static func decodePayload(_ payload: UnsafeRawBufferPointer) throws(CnnzError) -> ModelDescription {
+    static func decodePayload(_ payload: UnsafeRawBufferPointer) throws(CnnzError) -> ModelDescription {
         var reader = ByteReader(payload, section: "payload")
         var sections: [ModelFormat.SectionTag: ByteReader] = [:]
         while reader.remaining > 0 {

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the engine with libFuzzer and AddressSanitizer and fuzzes the .cnnz
+# loader and the Netpbm reader, seeded with the repository's own files.
+#   bash Tests/Fuzz/run.sh [seconds per target, default 60]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds=${1:-60}
+out=.build-fuzz
+mkdir -p "$out/CZlib" "$out/corpus-model" "$out/corpus-payload" "$out/corpus-image"
+cp Sources/CZlib/include/CZlib.h "$out/CZlib/"
+printf 'module CZlib {\n  header "CZlib.h"\n  link "z"\n  export *\n}\n' > "$out/CZlib/module.modulemap"
+engine=$(find Sources/Cnnz -name '*.swift' | sort)
+for target in ModelReader Payload Netpbm; do
+  swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name Cnnz -I "$out/CZlib" \
+    $engine "Tests/Fuzz/Fuzz$target.swift" -o "$out/fuzz-$target"
+done
+# Seeds: the shipped and test models (converted), and every image.
+cp Examples/*.cnnz "$out/corpus-model/"
+for json in Tests/CnnzTests/Fixtures/tiny.json Tests/CnnzTests/Fixtures/tiny-graph.json; do
+  swift run -q convert "$json" -o "$out/corpus-model/$(basename "$json" .json).cnnz" >/dev/null
+done
+for model in "$out"/corpus-model/*.cnnz; do
+  python3 -c 'import sys, zlib; sys.stdout.buffer.write(zlib.decompress(open(sys.argv[1], "rb").read()[48:]))' \
+    "$model" > "$out/corpus-payload/$(basename "$model" .cnnz).payload"
+done
+cp Examples/images/*.pgm "$out/corpus-image/"
+printf 'P3\n2 1\n65535\n1 2 3 4 5 6\n' > "$out/corpus-image/rgb16.ppm"
+printf 'P2 # c\n2 2 9\n1 2\n3 9\n' > "$out/corpus-image/ascii.pgm"
+"$out/fuzz-ModelReader" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1100 -timeout=10 \
+  -print_final_stats=1 "$out/corpus-model" 2>&1 | tail -n 12
+"$out/fuzz-Payload" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1100 -timeout=10 \
+  -print_final_stats=1 "$out/corpus-payload" 2>&1 | tail -n 12
+"$out/fuzz-Netpbm" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+  "$out/corpus-image" 2>&1 | tail -n 12
