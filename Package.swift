@@ -11,15 +11,17 @@ import PackageDescription
 // that depends on cnnz by version sets CNNZ_PORTABLE_MANIFEST=1 when it resolves,
 // which drops the flag (debug builds of the engine are then slower, release
 // builds are unaffected).
-let engineSettings: [SwiftSetting] =
-    Context.environment["CNNZ_PORTABLE_MANIFEST"] == nil
-    ? [.unsafeFlags(["-O"], .when(configuration: .debug))]
-    : []
+let portable = Context.environment["CNNZ_PORTABLE_MANIFEST"] != nil
+let engineSettings: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-O"], .when(configuration: .debug))]
+// The C part of libcnnz, which also compiles include/cnnz.h, builds warning-free under pedantic C99.
+let strictC: [CSetting] = portable ? [] : [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-pedantic"])]
 
 let package = Package(
     name: "cnnz",
     products: [
         .library(name: "Cnnz", targets: ["Cnnz"]),
+        // libcnnz.so: the C API (include/cnnz.h) for C, C++ and Python.
+        .library(name: "cnnz", type: .dynamic, targets: ["CnnzCABI"]),
         .executable(name: "convert", targets: ["convert"]),
         .executable(name: "infer", targets: ["infer"]),
     ],
@@ -36,6 +38,15 @@ let package = Package(
         .target(
             name: "Cnnz",
             dependencies: ["CZlib"],
+            swiftSettings: engineSettings
+        ),
+        .target(
+            name: "CCnnzHeader",
+            cSettings: strictC
+        ),
+        .target(
+            name: "CnnzCABI",
+            dependencies: ["Cnnz", "CCnnzHeader"],
             swiftSettings: engineSettings
         ),
         .target(

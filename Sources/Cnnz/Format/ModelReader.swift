@@ -1,5 +1,3 @@
-import Foundation
-
 /// Decodes `.cnnz` bytes from any source, trusted or not (docs/SECURITY.md).
 /// Every count, shape, offset and index is checked before it is used; the
 /// graph is then checked as a whole by `ShapeInference`.
@@ -83,27 +81,7 @@ public enum ModelReader {
 
     /// Reads a whole file, refusing directories and files above the payload cap.
     public static func readFile(_ path: String) throws(CnnzError) -> [UInt8] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw .io("cannot open \(path): no such file")
-        }
-        guard !isDirectory.boolValue else { throw .io("cannot read \(path): it is a directory") }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw .io("cannot open \(path): permission denied")
-        }
-        defer { try? handle.close() }
-        do {
-            // Read one byte past the cap to detect larger files without reading them whole.
-            let data = try handle.read(upToCount: Limits.maxPayloadBytes + 1) ?? Data()
-            guard data.count <= Limits.maxPayloadBytes else {
-                throw CnnzError.memory("\(path) is larger than the \(Limits.maxPayloadBytes)-byte cap")
-            }
-            return [UInt8](data)
-        } catch let error as CnnzError {
-            throw error
-        } catch {
-            throw .io("cannot read \(path): \(error.localizedDescription)")
-        }
+        try FileIO.readFile(path, limit: Limits.maxPayloadBytes)
     }
 
     private static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }

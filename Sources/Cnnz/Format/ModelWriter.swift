@@ -1,5 +1,3 @@
-import Foundation
-
 /// Serializes a `ModelDescription` to `.cnnz` bytes (docs/FORMAT.md).
 public enum ModelWriter {
     public static func encode(_ model: ModelDescription) throws(CnnzError) -> [UInt8] {
@@ -150,11 +148,6 @@ public enum ModelWriter {
     /// Writes `bytes` to `path` atomically: a temporary file in the same
     /// directory, renamed over the target, so that no half-written file remains.
     public static func write(_ bytes: [UInt8], to path: String) throws(CnnzError) {
-        let url = URL(fileURLWithPath: path)
-        do {
-            try Data(bytes).write(to: url, options: .atomic)
-        } catch {
-            throw .io("cannot write \(path): \(error.localizedDescription)")
-        }
+        try FileIO.writeAtomically(bytes, to: path)
     }
 }

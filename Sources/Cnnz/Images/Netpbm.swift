@@ -1,5 +1,3 @@
-import Foundation
-
 /// A decoded image: samples brought to 0...255 (`v * 255 / maxval`, not
 /// rounded), row-major, channels interleaved.
 public struct Image: Sendable, Equatable {
@@ -22,25 +20,11 @@ public struct Image: Sendable, Equatable {
 /// against the bytes present before anything is allocated.
 public enum NetpbmReader {
     public static func read(path: String) throws(CnnzError) -> Image {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw .io("cannot open \(path): no such file")
-        }
-        guard !isDirectory.boolValue else { throw .io("cannot read \(path): it is a directory") }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw .io("cannot open \(path): permission denied")
-        }
-        defer { try? handle.close() }
-        // The largest valid image: 2^26 pixels x 3 channels x 2 bytes, plus a header.
-        let cap = Limits.maxImagePixels * 6 + 4096
-        let data: Data
+        // The largest valid image: 2^26 pixels x 3 channels x 2 bytes; the header and any
+        // further images in the file are beyond what a reader needs, so the file is capped.
+        let bytes = try FileIO.readFile(path, limit: Limits.maxImagePixels * 6 + 4096)
         do {
-            data = try handle.read(upToCount: cap) ?? Data()
-        } catch {
-            throw .io("cannot read \(path): \(error.localizedDescription)")
-        }
-        do {
-            return try decode([UInt8](data))
+            return try decode(bytes)
         } catch {
             throw error.prefixed("\(path): ")
         }

@@ -1,4 +1,10 @@
-import Foundation
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Applies activation functions in place. The ReLU family, the common case
 /// fused after every convolution, runs on SIMD vectors; the transcendental
@@ -59,7 +65,7 @@ enum ActivationFunction {
         case .hardSigmoid:
             for i in 0..<count { p[i] = Swift.min(Swift.max(p[i] + 3, 0), 6) / 6 }
         case .tanh:
-            for i in 0..<count { p[i] = Foundation.tanh(p[i]) }
+            for i in 0..<count { p[i] = tanh(p[i]) }
         case .swish:
             for i in 0..<count { p[i] = p[i] * sigmoid(p[i]) }
         case .hardSwish:
@@ -75,7 +81,7 @@ enum ActivationFunction {
     @inline(__always)
     static func sigmoid(_ x: Float) -> Float {
         // exp(-x) overflows to +inf for x < -88, giving 1/inf = 0: the right limit.
-        1 / (1 + Foundation.exp(-x))
+        1 / (1 + exp(-x))
     }
 
     /// A numerically stable softmax: the maximum is subtracted before exp.
@@ -84,7 +90,7 @@ enum ActivationFunction {
         for i in 0..<count { maximum = Swift.max(maximum, p[i]) }
         var sum: Float = 0
         for i in 0..<count {
-            let e = Foundation.exp(p[i] - maximum)
+            let e = exp(p[i] - maximum)
             p[i] = e
             sum += e
         }

@@ -1,0 +1,73 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// File access through the C library: the engine does not depend on
+/// Foundation, so that `libcnnz` needs nothing beyond the Swift runtime.
+enum FileIO {
+    private static func reason() -> String { String(cString: strerror(errno)) }
+
+    /// Reads a whole regular file of at most `limit` bytes.
+    static func readFile(_ path: String, limit: Int) throws(CnnzError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw .io("cannot open \(path): no such file") }
+            throw .io("cannot open \(path): \(reason())")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .io("cannot read \(path): \(reason())") }
+        if (info.st_mode & S_IFMT) == S_IFDIR { throw .io("cannot read \(path): it is a directory") }
+        var bytes: [UInt8] = []
+        // Regular files report their size; pipes and devices are read in chunks up to the limit.
+        let expected = (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : 0
+        guard expected <= limit else {
+            throw .memory("\(path) is \(expected) bytes, larger than the \(limit)-byte cap")
+        }
+        bytes.reserveCapacity(expected + 1)
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .io("cannot read \(path): \(reason())")
+            }
+            if count == 0 { break }
+            guard bytes.count + count <= limit else {
+                throw .memory("\(path) is larger than the \(limit)-byte cap")
+            }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return bytes
+    }
+
+    /// Writes `bytes` to a temporary file beside `path`, then renames it over
+    /// `path`, so that no half-written file is ever left there.
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws(CnnzError) {
+        let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io("cannot write \(path): \(reason())") }
+        var written = 0
+        var failure: String?
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                failure = reason()
+                break
+            }
+            written += count
+        }
+        if failure == nil && fsync(fd) != 0 { failure = reason() }
+        if close(fd) != 0 && failure == nil { failure = reason() }
+        if failure == nil && rename(temporary, path) != 0 { failure = reason() }
+        if let failure {
+            unlink(temporary)
+            throw .io("cannot write \(path): \(failure)")
+        }
+    }
+}

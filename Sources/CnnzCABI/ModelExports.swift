@@ -1,0 +1,98 @@
+import Cnnz
+public import CCnnzHeader
+
+// The C API's model functions, checked by the compiler against include/cnnz.h
+// (@c @implementation). Each validates every pointer before any Swift code
+// that could trap runs.
+
+@c @implementation
+public func cnnz_model_load(_ path: UnsafePointer<CChar>?, _ outModel: UnsafeMutablePointer<OpaquePointer?>?) -> cnnz_status {
+    guard let path else { return argumentError("cnnz_model_load: path is NULL") }
+    guard let outModel else { return argumentError("cnnz_model_load: out_model is NULL") }
+    do {
+        let model = try Model(contentsOfFile: String(cString: path))
+        outModel.pointee = Registry.register(ModelHandle(model))
+        return CNNZ_OK
+    } catch {
+        return fail(error)
+    }
+}
+
+@c @implementation
+public func cnnz_model_load_memory(
+    _ data: UnsafeRawPointer?, _ size: Int, _ outModel: UnsafeMutablePointer<OpaquePointer?>?
+) -> cnnz_status {
+    guard let outModel else { return argumentError("cnnz_model_load_memory: out_model is NULL") }
+    guard data != nil || size == 0 else { return argumentError("cnnz_model_load_memory: data is NULL, size \(size)") }
+    do {
+        let model = try Model(bytes: UnsafeRawBufferPointer(start: data, count: size))
+        outModel.pointee = Registry.register(ModelHandle(model))
+        return CNNZ_OK
+    } catch {
+        return fail(error)
+    }
+}
+
+@c @implementation
+public func cnnz_model_free(_ model: OpaquePointer?) {
+    guard let model else { return }
+    Registry.freeModel(model)
+}
+
+@c @implementation
+public func cnnz_model_input_shape(
+    _ model: OpaquePointer?, _ height: UnsafeMutablePointer<Int32>?, _ width: UnsafeMutablePointer<Int32>?,
+    _ channels: UnsafeMutablePointer<Int32>?
+) -> cnnz_status {
+    guard let handle = Registry.model(model) else { return CNNZ_ERROR_ARGUMENT }
+    let shape = handle.model.inputShape
+    // Dimensions are at most 65536 (checked at load): they fit in int32_t.
+    height?.pointee = Int32(shape.height)
+    width?.pointee = Int32(shape.width)
+    channels?.pointee = Int32(shape.channels)
+    return CNNZ_OK
+}
+
+@c @implementation
+public func cnnz_model_output_size(_ model: OpaquePointer?) -> Int {
+    Registry.model(model)?.model.outputSize ?? 0
+}
+
+@c @implementation
+public func cnnz_model_label(_ model: OpaquePointer?, _ index: Int) -> UnsafePointer<CChar>? {
+    guard let handle = Registry.model(model) else { return nil }
+    // size_t arrives as Int: a value above Int.max is negative here.
+    guard index >= 0, index < handle.labels.count else {
+        if !handle.labels.isEmpty { fail("cnnz_model_label: index \(UInt(bitPattern: index)) is out of range") }
+        return nil
+    }
+    return UnsafePointer(handle.labels[index])
+}
+
+@c @implementation
+public func cnnz_model_name(_ model: OpaquePointer?) -> UnsafePointer<CChar>? {
+    guard let handle = Registry.model(model) else { return nil }
+    return UnsafePointer(handle.name)
+}
+
+@c @implementation
+public func cnnz_model_selftest(_ model: OpaquePointer?, _ maxDifference: UnsafeMutablePointer<Float>?) -> cnnz_status {
+    guard let handle = Registry.model(model) else { return CNNZ_ERROR_ARGUMENT }
+    guard handle.model.contents.selfTest != nil else {
+        fail("the model holds no self-test vector")
+        return CNNZ_ERROR_UNSUPPORTED
+    }
+    do {
+        let report = try handle.model.runSelfTest()
+        maxDifference?.pointee = report.maxDifference
+        guard report.passed else {
+            fail(
+                "self-test failed: output \(report.index) differs by \(report.maxDifference), above the tolerance \(report.tolerance)"
+            )
+            return CNNZ_ERROR_INTERNAL
+        }
+        return CNNZ_OK
+    } catch {
+        return fail(error)
+    }
+}

@@ -1,0 +1,214 @@
+/*
+ * cnnz.h — the C interface of cnnz, an embeddable CNN inference engine.
+ *
+ * Link with libcnnz (`swift build -c release --product cnnz` builds
+ * .build/release/libcnnz.so). Plain C99; usable from C++.
+ *
+ * Objects. A cnnz_model is a loaded, validated model. It is immutable: any
+ * number of threads may use one model at once. A cnnz_session holds the
+ * working memory for running a model; it belongs to one thread at a time
+ * (a session used by two threads at once returns CNNZ_ERROR_ARGUMENT in
+ * one of them). All of a session's memory is allocated by
+ * cnnz_session_create; cnnz_run and cnnz_run_u8 allocate nothing.
+ *
+ * Errors. Every function that can fail returns a cnnz_status; the values it
+ * produces come back through out_ parameters, which are written only on
+ * success. After a failure, cnnz_last_error() describes it in one line.
+ * No argument, however wrong, crashes the process: NULL pointers, short
+ * buffers, batch 0, a pointer that was freed (when it can be detected),
+ * hostile model or image files all give an error.
+ *
+ * Layout. Inputs are NHWC float32 (batch x height x width x channels),
+ * outputs batch x output_size float32, both densely packed.
+ */
+#ifndef CNNZ_H
+#define CNNZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CNNZ_VERSION_MAJOR 0
+#define CNNZ_VERSION_MINOR 1
+#define CNNZ_VERSION_PATCH 0
+
+/** The outcome of a call. */
+typedef enum cnnz_status {
+  CNNZ_OK = 0,
+  CNNZ_ERROR_ARGUMENT = 1,    /* NULL pointer, size too small, index out of range */
+  CNNZ_ERROR_IO = 2,          /* a file could not be opened or read */
+  CNNZ_ERROR_FORMAT = 3,      /* bytes that are not a valid model or image */
+  CNNZ_ERROR_UNSUPPORTED = 4, /* valid, but needs a feature this build lacks */
+  CNNZ_ERROR_MEMORY = 5,      /* a size above the engine's documented caps */
+  CNNZ_ERROR_INTERNAL = 6     /* the engine failed; also a failed self-test */
+} cnnz_status;
+
+/** A loaded model. Opaque; create with cnnz_model_load*, free with cnnz_model_free. */
+typedef struct cnnz_model cnnz_model;
+
+/** One thread's working memory for a model. Opaque; see cnnz_session_create. */
+typedef struct cnnz_session cnnz_session;
+
+/**
+ * The library's version, "MAJOR.MINOR.PATCH".
+ * Returns a static string (never NULL, never freed). Thread-safe.
+ */
+const char *cnnz_version(void);
+
+/**
+ * A short English name for a status ("CNNZ_OK: success", ...).
+ * Returns a static string; an unknown value gives "unknown status". Thread-safe.
+ */
+const char *cnnz_status_string(cnnz_status status);
+
+/**
+ * What went wrong in this thread's most recent failed call, as one line
+ * (for example "TENS: tensor 3 dimension 0 at payload offset 1212: ...").
+ * An empty string if no call has failed in this thread. The string belongs
+ * to the library and stays valid until this thread's next failing call.
+ * Thread-safe: each thread has its own message.
+ */
+const char *cnnz_last_error(void);
+
+/**
+ * Loads and validates a .cnnz model file.
+ *   path       NUL-terminated file name; not kept.
+ *   out_model  receives the model; the caller owns it and frees it with
+ *              cnnz_model_free.
+ * The file may come from anyone: every field is checked before use.
+ * Thread-safe.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT     path or out_model is NULL
+ * @retval CNNZ_ERROR_IO           the file cannot be opened or read, or is a directory
+ * @retval CNNZ_ERROR_FORMAT       the bytes are not a valid model (truncated, corrupt, crafted)
+ * @retval CNNZ_ERROR_UNSUPPORTED  a newer format version, or a feature this build lacks
+ * @retval CNNZ_ERROR_MEMORY       the model exceeds the documented caps
+ */
+cnnz_status cnnz_model_load(const char *path, cnnz_model **out_model);
+
+/**
+ * Loads and validates a model from bytes in memory.
+ *   data, size  the .cnnz bytes; any alignment. The library copies what it
+ *               needs: the caller may free data as soon as this returns.
+ *   out_model   as for cnnz_model_load.
+ * Thread-safe.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT     data is NULL with size > 0, or out_model is NULL
+ * @retval CNNZ_ERROR_FORMAT, CNNZ_ERROR_UNSUPPORTED, CNNZ_ERROR_MEMORY  as for cnnz_model_load
+ */
+cnnz_status cnnz_model_load_memory(const void *data, size_t size, cnnz_model **out_model);
+
+/**
+ * Frees a model. NULL is a no-op; a pointer that is not a live model is
+ * ignored (and reported by cnnz_last_error). Sessions created from the model
+ * keep working after it is freed. Do not free a model while another thread
+ * is in a call that uses it.
+ */
+void cnnz_model_free(cnnz_model *model);
+
+/**
+ * The shape of one input image: height, width and channels.
+ * Each out pointer may be NULL to skip that value. Thread-safe.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT  model is NULL or not a live model
+ */
+cnnz_status cnnz_model_input_shape(const cnnz_model *model, int32_t *height, int32_t *width, int32_t *channels);
+
+/**
+ * The number of floats one image produces. 0 if model is NULL or not a live
+ * model (cnnz_last_error says which). Thread-safe.
+ */
+size_t cnnz_model_output_size(const cnnz_model *model);
+
+/**
+ * The label of output `index`, as NUL-terminated UTF-8 owned by the model
+ * (valid until cnnz_model_free). NULL when the model has no labels, when
+ * index >= cnnz_model_output_size, or when model is not a live model.
+ * Thread-safe.
+ */
+const char *cnnz_model_label(const cnnz_model *model, size_t index);
+
+/**
+ * The model's name (possibly empty), owned by the model. NULL if model is not
+ * a live model. Thread-safe.
+ */
+const char *cnnz_model_name(const cnnz_model *model);
+
+/**
+ * Runs the self-test vector stored in the model and compares the output
+ * with the stored one, to check that this machine and this version of the
+ * engine reproduce what the converter computed.
+ *   max_difference  may be NULL; receives the largest absolute difference.
+ * Allocates a temporary session. Thread-safe.
+ * @retval CNNZ_OK                 every output is within the stored tolerance
+ * @retval CNNZ_ERROR_INTERNAL     an output differs by more than the tolerance
+ *                                 (cnnz_last_error names it and the difference)
+ * @retval CNNZ_ERROR_UNSUPPORTED  the model holds no self-test vector
+ * @retval CNNZ_ERROR_ARGUMENT     model is NULL or not a live model
+ */
+cnnz_status cnnz_model_selftest(const cnnz_model *model, float *max_difference);
+
+/**
+ * Creates a session that runs one image per pass (larger batches are split),
+ * the smallest memory footprint. Same as cnnz_session_create_batch(model, 1, ...).
+ */
+cnnz_status cnnz_session_create(const cnnz_model *model, cnnz_session **out_session);
+
+/**
+ * Creates a session that runs up to `batch_capacity` images per pass.
+ *   out_session  receives the session; the caller owns it and frees it with
+ *                cnnz_session_free. It keeps what it needs of the model.
+ * All the session's memory (activations for batch_capacity images, scratch)
+ * is allocated here; running allocates nothing. Thread-safe.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT  model or out_session is NULL, model is not a
+ *                              live model, or batch_capacity is 0 or above 65536
+ * @retval CNNZ_ERROR_MEMORY    the session would exceed 4 GiB
+ */
+cnnz_status cnnz_session_create_batch(const cnnz_model *model, size_t batch_capacity, cnnz_session **out_session);
+
+/** Frees a session. NULL is a no-op; a pointer that is not a live session is ignored. */
+void cnnz_session_free(cnnz_session *session);
+
+/**
+ * Runs `batch` images of prepared floats.
+ *   input            batch x H x W x C floats, preprocessed; read only.
+ *   output           receives batch x output_size floats.
+ *   output_capacity  the number of floats output can hold.
+ * Allocates nothing. Not thread-safe on one session; use one per thread.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT  a NULL pointer, batch 0, output_capacity below
+ *                              batch * output_size, a session that is not live
+ *                              or is in use by another thread
+ */
+cnnz_status cnnz_run(cnnz_session *session, const float *input, size_t batch, float *output, size_t output_capacity);
+
+/**
+ * Runs `batch` images of 8-bit pixels (batch x H x W x C bytes, 0..255),
+ * applying the model's preprocessing. Otherwise as cnnz_run.
+ */
+cnnz_status cnnz_run_u8(cnnz_session *session, const uint8_t *pixels, size_t batch, float *output, size_t output_capacity);
+
+/**
+ * Reads a Netpbm image (P2, P3, P5, P6; maxval up to 65535), converts its
+ * channels to the model's (RGB to gray: BT.601 luma), resizes it bilinearly
+ * if its size differs, applies the model's preprocessing and runs it.
+ *   image_path       NUL-terminated file name.
+ *   output           receives output_size floats; output_capacity is its size.
+ * Allocates while decoding the image. Not thread-safe on one session.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT  as for cnnz_run, or image_path is NULL
+ * @retval CNNZ_ERROR_IO        the image cannot be opened or read
+ * @retval CNNZ_ERROR_FORMAT    not a valid Netpbm image (the message says why)
+ * @retval CNNZ_ERROR_MEMORY    the image exceeds the size cap (2^26 pixels)
+ */
+cnnz_status cnnz_classify_file(cnnz_session *session, const char *image_path, float *output, size_t output_capacity);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CNNZ_H */
