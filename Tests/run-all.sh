@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of cnnz: format lint, a warnings-as-errors build, the Swift
-# test suites (engine, converter, CLIs as processes), and the shipped example.
+# test suites (engine, converter, CLIs as processes), the C API tests and the
+# C example, the Python binding's tests and example, and the shipped example.
 # Usage: bash Tests/run-all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,12 @@ swift build --build-tests -Xswiftc -warnings-as-errors
 
 step "swift test"
 swift test --skip-build
+
+step "C: libcnnz, the C API tests, the thread test, the C example"
+bash Tests/c/run.sh
+
+step "Python: the ctypes binding, its example, pip install"
+bash Tests/python/run.sh
 
 step "the README's first command"
 swift run infer Examples/fashion-mnist-small.cnnz Examples/images/ankle-boot.pgm | tee /tmp/cnnz-readme.$$

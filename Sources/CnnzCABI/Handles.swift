@@ -1,5 +1,5 @@
-import Cnnz
 internal import CCnnzHeader
+import Cnnz
 import Synchronization
 
 #if canImport(Glibc)
@@ -63,7 +63,8 @@ enum Registry {
         }
         let key = UInt(bitPattern: UnsafeRawPointer(pointer))
         let handle: ModelHandle? = models.withLock { live in
-            live.contains(key) ? Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue() : nil
+            live.contains(key)
+                ? Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue() : nil
         }
         if handle == nil { fail("model \(pointer) is not a live cnnz_model (freed, or never created)") }
         return handle
@@ -76,7 +77,8 @@ enum Registry {
         }
         let key = UInt(bitPattern: UnsafeRawPointer(pointer))
         let handle: SessionHandle? = sessions.withLock { live in
-            live.contains(key) ? Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue() : nil
+            live.contains(key)
+                ? Unmanaged<SessionHandle>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue() : nil
         }
         if handle == nil { fail("session \(pointer) is not a live cnnz_session (freed, or never created)") }
         return handle

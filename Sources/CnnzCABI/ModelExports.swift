@@ -1,12 +1,14 @@
-import Cnnz
 public import CCnnzHeader
+import Cnnz
 
 // The C API's model functions, checked by the compiler against include/cnnz.h
 // (@c @implementation). Each validates every pointer before any Swift code
 // that could trap runs.
 
 @c @implementation
-public func cnnz_model_load(_ path: UnsafePointer<CChar>?, _ outModel: UnsafeMutablePointer<OpaquePointer?>?) -> cnnz_status {
+public func cnnz_model_load(_ path: UnsafePointer<CChar>?, _ outModel: UnsafeMutablePointer<OpaquePointer?>?)
+    -> cnnz_status
+{
     guard let path else { return argumentError("cnnz_model_load: path is NULL") }
     guard let outModel else { return argumentError("cnnz_model_load: out_model is NULL") }
     do {

@@ -1,10 +1,12 @@
-import Cnnz
 public import CCnnzHeader
+import Cnnz
 
 // The C API's session functions, checked against include/cnnz.h.
 
 @c @implementation
-public func cnnz_session_create(_ model: OpaquePointer?, _ outSession: UnsafeMutablePointer<OpaquePointer?>?) -> cnnz_status {
+public func cnnz_session_create(_ model: OpaquePointer?, _ outSession: UnsafeMutablePointer<OpaquePointer?>?)
+    -> cnnz_status
+{
     cnnz_session_create_batch(model, 1, outSession)
 }
 
@@ -15,7 +17,8 @@ public func cnnz_session_create_batch(
     guard let outSession else { return argumentError("cnnz_session_create: out_session is NULL") }
     guard let handle = Registry.model(model) else { return CNNZ_ERROR_ARGUMENT }
     guard batchCapacity >= 1, batchCapacity <= 65536 else {
-        return argumentError("cnnz_session_create: batch capacity \(UInt(bitPattern: batchCapacity)) is outside 1...65536")
+        return argumentError(
+            "cnnz_session_create: batch capacity \(UInt(bitPattern: batchCapacity)) is outside 1...65536")
     }
     do {
         let session = try handle.model.makeSession(batchCapacity: batchCapacity)
@@ -43,7 +46,9 @@ private func withRun(
     guard let output else { return argumentError("\(function): output is NULL") }
     guard input != nil else { return argumentError("\(function): input is NULL") }
     // size_t values above Int.max arrive negative.
-    guard batch >= 1 else { return argumentError("\(function): batch must be at least 1, got \(UInt(bitPattern: batch))") }
+    guard batch >= 1 else {
+        return argumentError("\(function): batch must be at least 1, got \(UInt(bitPattern: batch))")
+    }
     let model = handle.session.model
     let (outputCount, outputOverflow) = batch.multipliedReportingOverflow(by: model.outputSize)
     let (inputCount, inputOverflow) = batch.multipliedReportingOverflow(by: model.inputShape.elementCount)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds libcnnz and the C programs (pedantic C99 under gcc and clang, and the
+# header from C++), then runs the C API tests, the thread test and the C example.
+#   bash Tests/c/run.sh            # release libcnnz
+#   bash Tests/c/run.sh address    # libcnnz and the C programs under AddressSanitizer
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+extra=""
+scratch=.build
+cc=cc
+cxx=g++
+if [ "${1:-}" = address ]; then
+  # The Swift toolchain's clang: its ASan runtime is the one libcnnz was built against.
+  cc=clang
+  cxx=clang++
+  extra="-fsanitize=address -fno-omit-frame-pointer"
+  scratch=.build-asan
+  swift build -c release --product cnnz --sanitize=address --scratch-path "$scratch"
+else
+  swift build -c release --product cnnz
+fi
+swift build --product convert
+lib=$scratch/release
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for name in tiny tiny-graph; do
+  .build/debug/convert "Tests/CnnzTests/Fixtures/$name.json" -o "$work/$name.cnnz" >/dev/null
+done
+flags="-std=c99 -Wall -Wextra -Werror -pedantic -Iinclude $extra"
+link="-L$lib -lcnnz -Wl,-rpath,$PWD/$lib"
+for compiler in gcc clang; do
+  command -v "$compiler" >/dev/null || continue
+  $compiler $flags -c Tests/c/test_api.c -o "$work/test_api.$compiler.o"
+done
+# The header from C++, with the same warnings.
+printf '#include "cnnz.h"\nint main() { return cnnz_version() == nullptr; }\n' > "$work/header.cpp"
+$cxx -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude $extra "$work/header.cpp" $link -o "$work/header_cpp"
+"$work/header_cpp"
+
+$cc $flags Tests/c/test_api.c $link -lz -lm -o "$work/test_api"
+$cc $flags -pthread Tests/c/test_threads.c $link -o "$work/test_threads"
+$cc $flags Examples/c/classify.c $link -o "$work/classify"
+
+"$work/test_api" Tests/CnnzTests/Fixtures "$work" Examples/fashion-mnist-small.cnnz Examples/images/bag.pgm
+"$work/test_threads" "$work/tiny-graph.cnnz"
+"$work/test_threads" Examples/fashion-mnist-small.cnnz
+
+# The example's output, checked line by line.
+"$work/classify" Examples/fashion-mnist-small.cnnz Examples/images/trouser.pgm Examples/images/sneaker.pgm > "$work/classify.out"
+grep -qx 'Examples/images/trouser.pgm: Trouser (0\.[0-9]*)' "$work/classify.out"
+grep -qx 'Examples/images/sneaker.pgm: Sneaker (0\.[0-9]*)' "$work/classify.out"
+if "$work/classify" Examples/fashion-mnist-small.cnnz /nonexistent.pgm 2> "$work/classify.err"; then
+  echo "classify accepted a missing image" >&2; exit 1
+fi
+grep -qx 'error: cannot open /nonexistent.pgm: no such file' "$work/classify.err"
+echo "C tests passed"

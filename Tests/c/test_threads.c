@@ -1,0 +1,86 @@
+/*
+ * One model, eight threads, each with its own session, thousands of runs:
+ * every output must equal the single-threaded result for the same input.
+ *
+ *   test_threads MODEL.cnnz
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnnz.h"
+
+enum { THREADS = 8, RUNS = 2000, INPUTS = 16 };
+
+static const cnnz_model *model;
+static size_t input_size, output_size;
+static float *inputs;   /* INPUTS inputs */
+static float *expected; /* their single-threaded outputs */
+
+static void *worker(void *arg) {
+  size_t id = (size_t)arg;
+  cnnz_session *session = NULL;
+  if (cnnz_session_create(model, &session) != CNNZ_OK) return (void *)1;
+  float *output = malloc(output_size * sizeof *output);
+  size_t mismatches = 0;
+  for (size_t run = 0; run < RUNS; run++) {
+    size_t which = (run * 7 + id) % INPUTS;
+    if (cnnz_run(session, inputs + which * input_size, 1, output, output_size) != CNNZ_OK) {
+      mismatches++;
+      continue;
+    }
+    if (memcmp(output, expected + which * output_size, output_size * sizeof *output) != 0) mismatches++;
+  }
+  free(output);
+  cnnz_session_free(session);
+  return (void *)mismatches;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) return 2;
+  cnnz_model *loaded = NULL;
+  if (cnnz_model_load(argv[1], &loaded) != CNNZ_OK) {
+    fprintf(stderr, "load: %s\n", cnnz_last_error());
+    return 1;
+  }
+  model = loaded;
+  int32_t h, w, c;
+  cnnz_model_input_shape(model, &h, &w, &c);
+  input_size = (size_t)(h * w * c);
+  output_size = cnnz_model_output_size(model);
+  inputs = malloc(INPUTS * input_size * sizeof *inputs);
+  expected = malloc(INPUTS * output_size * sizeof *expected);
+  unsigned state = 12345;
+  for (size_t i = 0; i < INPUTS * input_size; i++) {
+    state = state * 1103515245u + 12345u;
+    inputs[i] = (float)((state >> 8) & 0xFFFF) / 65535.0f * 2.0f - 1.0f;
+  }
+  cnnz_session *session = NULL;
+  cnnz_session_create(model, &session);
+  for (size_t i = 0; i < INPUTS; i++) {
+    if (cnnz_run(session, inputs + i * input_size, 1, expected + i * output_size, output_size) != CNNZ_OK) {
+      fprintf(stderr, "run: %s\n", cnnz_last_error());
+      return 1;
+    }
+  }
+  cnnz_session_free(session);
+
+  pthread_t threads[THREADS];
+  for (size_t t = 0; t < THREADS; t++) pthread_create(&threads[t], NULL, worker, (void *)t);
+  size_t total = 0;
+  for (size_t t = 0; t < THREADS; t++) {
+    void *result;
+    pthread_join(threads[t], &result);
+    total += (size_t)result;
+  }
+  cnnz_model_free(loaded);
+  free(inputs);
+  free(expected);
+  if (total != 0) {
+    fprintf(stderr, "test_threads: %zu of %d runs differ from the single-threaded result\n", total, THREADS * RUNS);
+    return 1;
+  }
+  printf("test_threads: %d threads x %d runs, every output equal to the single-threaded result\n", THREADS, RUNS);
+  return 0;
+}

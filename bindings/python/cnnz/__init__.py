@@ -1,0 +1,178 @@
+"""cnnz: run .cnnz CNN models from Python through libcnnz (ctypes, NumPy).
+
+    import cnnz
+    model = cnnz.Model("model.cnnz")
+    model.classify("shirt.pgm", top=3)      # [("Shirt", 0.81), ...]
+    model.predict(images)                    # (N, H, W, C) float32 or uint8 -> (N, outputs)
+
+The library is found through the CNNZ_LIBRARY environment variable, a copy
+bundled at install time, or the cnnz repository's .build folder.
+"""
+import ctypes
+import os
+import threading
+
+import numpy as np
+
+from . import _lib
+from ._lib import LibraryNotFound
+
+__all__ = ["Model", "Error", "LibraryNotFound", "version"]
+
+OK, ERROR_ARGUMENT, ERROR_IO, ERROR_FORMAT, ERROR_UNSUPPORTED, ERROR_MEMORY, ERROR_INTERNAL = range(7)
+
+_library = None
+_library_lock = threading.Lock()
+
+
+def _lib_handle():
+    global _library
+    with _library_lock:
+        if _library is None:
+            _library = _lib.load()
+        return _library
+
+
+class Error(Exception):
+    """An error reported by the engine. `status` is the cnnz_status code."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _check(lib, status):
+    if status != OK:
+        raise Error(status, lib.cnnz_last_error().decode("utf-8", "replace"))
+
+
+def version():
+    """The version of the loaded libcnnz, "MAJOR.MINOR.PATCH"."""
+    return _lib_handle().cnnz_version().decode()
+
+
+class Model:
+    """A loaded .cnnz model: immutable, usable from any number of Python threads.
+
+    Each thread gets its own engine session (its own working memory) on first
+    use; the GIL is released while the engine runs.
+    """
+
+    def __init__(self, source, batch_capacity=8):
+        """Loads a model from a path (str or os.PathLike) or from bytes."""
+        lib = _lib_handle()
+        self._lib = lib
+        self._pointer = _lib.ModelPointer()
+        self._batch_capacity = int(batch_capacity)
+        if self._batch_capacity < 1:
+            raise Error(ERROR_ARGUMENT, f"batch_capacity must be at least 1, got {batch_capacity}")
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            _check(lib, lib.cnnz_model_load_memory(data, len(data), ctypes.byref(self._pointer)))
+        elif isinstance(source, (str, os.PathLike)):
+            _check(lib, lib.cnnz_model_load(os.fsencode(source), ctypes.byref(self._pointer)))
+        else:
+            raise TypeError(f"Model() takes a path or bytes, not {type(source).__name__}")
+        h, w, c = ctypes.c_int32(), ctypes.c_int32(), ctypes.c_int32()
+        _check(lib, lib.cnnz_model_input_shape(self._pointer, ctypes.byref(h), ctypes.byref(w), ctypes.byref(c)))
+        self.input_shape = (h.value, w.value, c.value)
+        self.output_size = lib.cnnz_model_output_size(self._pointer)
+        labels = [lib.cnnz_model_label(self._pointer, i) for i in range(self.output_size)]
+        self.labels = [label.decode() for label in labels] if labels and labels[0] is not None else []
+        self.name = lib.cnnz_model_name(self._pointer).decode()
+        self._local = threading.local()
+        self._sessions = []
+        self._sessions_lock = threading.Lock()
+
+    def _session(self):
+        session = getattr(self._local, "session", None)
+        if session is None:
+            if not self._pointer:
+                raise Error(ERROR_ARGUMENT, "the model is closed")
+            session = _lib.SessionPointer()
+            _check(self._lib, self._lib.cnnz_session_create_batch(self._pointer, self._batch_capacity,
+                                                                  ctypes.byref(session)))
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def predict(self, x):
+        """Runs images and returns their outputs as float32.
+
+        `x` is float32 (already preprocessed) or uint8 (pixels; the model's
+        preprocessing is applied), shaped (N, H, W, C) or (H, W, C). Returns
+        (N, output_size), or (output_size,) for a single (H, W, C) image.
+        Other float dtypes are converted to float32.
+        """
+        x = np.asarray(x)
+        single = x.ndim == 3
+        if single:
+            x = x[np.newaxis]
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise Error(ERROR_ARGUMENT,
+                        f"input shape {tuple(x.shape)} does not match the model's "
+                        f"(N, {', '.join(map(str, self.input_shape))})")
+        if x.shape[0] == 0:
+            raise Error(ERROR_ARGUMENT, "the batch is empty")
+        batch = x.shape[0]
+        out = np.empty((batch, self.output_size), dtype=np.float32)
+        if x.dtype == np.uint8:
+            x = np.ascontiguousarray(x)
+            run = self._lib.cnnz_run_u8
+        elif np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer):
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            run = self._lib.cnnz_run
+        else:
+            raise Error(ERROR_ARGUMENT, f"input dtype {x.dtype} is neither float nor uint8")
+        _check(self._lib, run(self._session(), x.ctypes.data, batch, out.ctypes.data, out.size))
+        return out[0] if single else out
+
+    def classify(self, path, top=5):
+        """Reads a Netpbm image and returns the `top` classes as (label, probability) pairs.
+
+        Outputs that already look like probabilities (a softmax or sigmoid
+        output, all in 0...1) are used as they are; others get a softmax.
+        """
+        if top < 1:
+            raise Error(ERROR_ARGUMENT, f"top must be at least 1, got {top}")
+        out = np.empty(self.output_size, dtype=np.float32)
+        _check(self._lib, self._lib.cnnz_classify_file(self._session(), os.fsencode(path), out.ctypes.data,
+                                                       out.size))
+        probabilities = out
+        if out.min() < 0 or out.max() > 1:
+            shifted = np.exp(out - out.max())
+            probabilities = shifted / shifted.sum()
+        order = sorted(range(self.output_size), key=lambda i: (-probabilities[i], i))[:top]
+        return [(self.labels[i] if self.labels else f"class {i}", float(probabilities[i])) for i in order]
+
+    def selftest(self):
+        """Runs the model's stored self-test vector; returns the largest difference or raises Error."""
+        difference = ctypes.c_float()
+        _check(self._lib, self._lib.cnnz_model_selftest(self._pointer, ctypes.byref(difference)))
+        return difference.value
+
+    def close(self):
+        """Frees the model and every session it made. Further calls raise Error."""
+        with self._sessions_lock:
+            for session in self._sessions:
+                self._lib.cnnz_session_free(session)
+            self._sessions = []
+        self._local = threading.local()
+        if self._pointer:
+            self._lib.cnnz_model_free(self._pointer)
+            self._pointer = _lib.ModelPointer()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_pointer", None):
+            self.close()
+
+    def __repr__(self):
+        return f"cnnz.Model(name={self.name!r}, input_shape={self.input_shape}, output_size={self.output_size})"

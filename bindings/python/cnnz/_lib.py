@@ -1,0 +1,112 @@
+"""ctypes declarations of include/cnnz.h. Each prototype is quoted above its binding."""
+import ctypes
+import ctypes.util
+import os
+import pathlib
+
+_HERE = pathlib.Path(__file__).resolve().parent
+_REPOSITORY = _HERE.parent.parent.parent
+
+BUILD_HINT = (
+    "build it with `swift build -c release --product cnnz` in the cnnz repository, "
+    "then set CNNZ_LIBRARY=/path/to/cnnz/.build/release/libcnnz.so"
+)
+
+
+class LibraryNotFound(OSError):
+    """libcnnz could not be found or loaded."""
+
+
+class _Model(ctypes.Structure):
+    pass
+
+
+class _Session(ctypes.Structure):
+    pass
+
+
+ModelPointer = ctypes.POINTER(_Model)
+SessionPointer = ctypes.POINTER(_Session)
+
+
+def _candidates():
+    explicit = os.environ.get("CNNZ_LIBRARY")
+    if explicit:
+        yield explicit
+        return
+    yield str(_HERE / "libcnnz.so")  # bundled by `pip install` when it was built first
+    for configuration in ("release", "debug"):
+        yield str(_REPOSITORY / ".build" / configuration / "libcnnz.so")
+    found = ctypes.util.find_library("cnnz")
+    if found:
+        yield found
+
+
+def load():
+    """Finds and loads libcnnz, declaring every function's types."""
+    tried = []
+    for path in _candidates():
+        if not os.path.exists(path) and os.sep in path:
+            tried.append(path)
+            continue
+        try:
+            lib = ctypes.CDLL(path)  # CDLL releases the GIL during every call
+        except OSError as error:
+            raise LibraryNotFound(f"cannot load {path}: {error}; {BUILD_HINT}") from error
+        _declare(lib)
+        return lib
+    raise LibraryNotFound(f"libcnnz not found (looked at {', '.join(tried) or 'nothing'}); {BUILD_HINT}")
+
+
+def _declare(lib):
+    c_status = ctypes.c_int
+    f32p = ctypes.POINTER(ctypes.c_float)
+    # const char *cnnz_version(void);
+    lib.cnnz_version.argtypes = []
+    lib.cnnz_version.restype = ctypes.c_char_p
+    # const char *cnnz_status_string(cnnz_status status);
+    lib.cnnz_status_string.argtypes = [c_status]
+    lib.cnnz_status_string.restype = ctypes.c_char_p
+    # const char *cnnz_last_error(void);
+    lib.cnnz_last_error.argtypes = []
+    lib.cnnz_last_error.restype = ctypes.c_char_p
+    # cnnz_status cnnz_model_load(const char *path, cnnz_model **out_model);
+    lib.cnnz_model_load.argtypes = [ctypes.c_char_p, ctypes.POINTER(ModelPointer)]
+    lib.cnnz_model_load.restype = c_status
+    # cnnz_status cnnz_model_load_memory(const void *data, size_t size, cnnz_model **out_model);
+    lib.cnnz_model_load_memory.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ModelPointer)]
+    lib.cnnz_model_load_memory.restype = c_status
+    # void cnnz_model_free(cnnz_model *model);
+    lib.cnnz_model_free.argtypes = [ModelPointer]
+    lib.cnnz_model_free.restype = None
+    # cnnz_status cnnz_model_input_shape(const cnnz_model *model, int32_t *height, int32_t *width, int32_t *channels);
+    i32p = ctypes.POINTER(ctypes.c_int32)
+    lib.cnnz_model_input_shape.argtypes = [ModelPointer, i32p, i32p, i32p]
+    lib.cnnz_model_input_shape.restype = c_status
+    # size_t cnnz_model_output_size(const cnnz_model *model);
+    lib.cnnz_model_output_size.argtypes = [ModelPointer]
+    lib.cnnz_model_output_size.restype = ctypes.c_size_t
+    # const char *cnnz_model_label(const cnnz_model *model, size_t index);
+    lib.cnnz_model_label.argtypes = [ModelPointer, ctypes.c_size_t]
+    lib.cnnz_model_label.restype = ctypes.c_char_p
+    # const char *cnnz_model_name(const cnnz_model *model);
+    lib.cnnz_model_name.argtypes = [ModelPointer]
+    lib.cnnz_model_name.restype = ctypes.c_char_p
+    # cnnz_status cnnz_model_selftest(const cnnz_model *model, float *max_difference);
+    lib.cnnz_model_selftest.argtypes = [ModelPointer, f32p]
+    lib.cnnz_model_selftest.restype = c_status
+    # cnnz_status cnnz_session_create_batch(const cnnz_model *model, size_t batch_capacity, cnnz_session **out_session);
+    lib.cnnz_session_create_batch.argtypes = [ModelPointer, ctypes.c_size_t, ctypes.POINTER(SessionPointer)]
+    lib.cnnz_session_create_batch.restype = c_status
+    # void cnnz_session_free(cnnz_session *session);
+    lib.cnnz_session_free.argtypes = [SessionPointer]
+    lib.cnnz_session_free.restype = None
+    # cnnz_status cnnz_run(cnnz_session *session, const float *input, size_t batch, float *output, size_t output_capacity);
+    lib.cnnz_run.argtypes = [SessionPointer, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
+    lib.cnnz_run.restype = c_status
+    # cnnz_status cnnz_run_u8(cnnz_session *session, const uint8_t *pixels, size_t batch, float *output, size_t output_capacity);
+    lib.cnnz_run_u8.argtypes = [SessionPointer, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
+    lib.cnnz_run_u8.restype = c_status
+    # cnnz_status cnnz_classify_file(cnnz_session *session, const char *image_path, float *output, size_t output_capacity);
+    lib.cnnz_classify_file.argtypes = [SessionPointer, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
+    lib.cnnz_classify_file.restype = c_status
