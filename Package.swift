@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(
             name: "CnnzTests",
             dependencies: [
-                "Cnnz", "CnnzConvert",
+                "Cnnz", "CnnzConvert", "CnnzCABI",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             exclude: ["Fixtures"]
