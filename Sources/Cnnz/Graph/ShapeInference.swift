@@ -21,6 +21,20 @@ public struct AxisGeometry: Equatable, Sendable {
     }
 }
 
+extension Window {
+    /// The output rows and columns, with their padding, over an input of
+    /// `height` x `width`; nil when the window does not fit (valid padding).
+    public func geometry(height: Int, width: Int) -> (rows: AxisGeometry, columns: AxisGeometry)? {
+        guard
+            let rows = AxisGeometry.compute(
+                input: height, kernel: kernelHeight, stride: strideHeight, dilation: dilationHeight, padding: padding),
+            let columns = AxisGeometry.compute(
+                input: width, kernel: kernelWidth, stride: strideWidth, dilation: dilationWidth, padding: padding)
+        else { return nil }
+        return (rows, columns)
+    }
+}
+
 /// Infers and checks the shape of every value of a graph, once, at load or conversion time.
 /// After it succeeds, kernels can be prepared and run without further checks.
 public enum ShapeInference {
@@ -119,13 +133,7 @@ public enum ShapeInference {
                     throw .format("\(label): \(name) \(value) is out of range 1...\(Limits.maxDimension)")
                 }
             }
-            guard
-                let h = AxisGeometry.compute(
-                    input: x.height, kernel: window.kernelHeight, stride: window.strideHeight,
-                    dilation: window.dilationHeight, padding: window.padding),
-                let w = AxisGeometry.compute(
-                    input: x.width, kernel: window.kernelWidth, stride: window.strideWidth,
-                    dilation: window.dilationWidth, padding: window.padding)
+            guard let (h, w) = window.geometry(height: x.height, width: x.width)
             else {
                 throw .format(
                     "\(label): a \(window.kernelHeight)x\(window.kernelWidth) window (dilation \(window.dilationHeight)x\(window.dilationWidth)) does not fit the \(x.height)x\(x.width) input with valid padding"

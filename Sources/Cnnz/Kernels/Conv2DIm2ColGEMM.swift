@@ -23,12 +23,8 @@ final class Conv2DIm2ColGEMM: Kernel {
         self.groups = groups
         self.activation = activation
         let x = operands.inputShape
-        rows = AxisGeometry.compute(
-            input: x.height, kernel: window.kernelHeight, stride: window.strideHeight,
-            dilation: window.dilationHeight, padding: window.padding)!
-        columns = AxisGeometry.compute(
-            input: x.width, kernel: window.kernelWidth, stride: window.strideWidth,
-            dilation: window.dilationWidth, padding: window.padding)!
+        // ShapeInference checked that the window fits.
+        (rows, columns) = window.geometry(height: x.height, width: x.width)!
         let inPerGroup = x.channels / groups
         let filters = operands.outputShape.channels
         let outPerGroup = filters / groups

@@ -21,12 +21,8 @@ final class DepthwiseConv2DDirect: Kernel {
         self.multiplier = multiplier
         self.activation = activation
         let x = operands.inputShape
-        rows = AxisGeometry.compute(
-            input: x.height, kernel: window.kernelHeight, stride: window.strideHeight,
-            dilation: window.dilationHeight, padding: window.padding)!
-        columns = AxisGeometry.compute(
-            input: x.width, kernel: window.kernelWidth, stride: window.strideWidth,
-            dilation: window.dilationWidth, padding: window.padding)!
+        // ShapeInference checked that the window fits.
+        (rows, columns) = window.geometry(height: x.height, width: x.width)!
         weights = AlignedBuffer(floats: kernel.values.count)
         weights.pointer.update(from: kernel.values, count: kernel.values.count)
         let channels = operands.outputShape.channels

@@ -17,12 +17,8 @@ final class Pool2D: Kernel {
         self.mode = mode
         self.activation = activation
         let x = operands.inputShape
-        rows = AxisGeometry.compute(
-            input: x.height, kernel: window.kernelHeight, stride: window.strideHeight, dilation: 1,
-            padding: window.padding)!
-        columns = AxisGeometry.compute(
-            input: x.width, kernel: window.kernelWidth, stride: window.strideWidth, dilation: 1,
-            padding: window.padding)!
+        // ShapeInference checked that the window fits.
+        (rows, columns) = window.geometry(height: x.height, width: x.width)!
     }
 
     func run(_ context: RunContext) {
@@ -78,51 +74,5 @@ final class Pool2D: Kernel {
         }
         ActivationFunction.apply(
             activation, to: output, rows: context.batch * y.pixels, columns: channels, stride: channels)
-    }
-}
-
-/// Global average or max pooling over all pixels, per channel.
-final class GlobalPool2D: Kernel {
-    let operands: KernelOperands
-    let mode: Pool2D.Mode
-    let activation: Activation
-    let scratchFloats = 0
-
-    init(operands: KernelOperands, mode: Pool2D.Mode, activation: Activation) {
-        self.operands = operands
-        self.mode = mode
-        self.activation = activation
-    }
-
-    func run(_ context: RunContext) {
-        let x = operands.inputShape
-        let channels = x.channels
-        let vectorEnd = channels & ~7
-        let input = UnsafePointer(context.values[operands.input])
-        let output = context.values[operands.output]
-        let isMax = mode == .max
-        for image in 0..<context.batch {
-            let source = input + image * x.elementCount
-            let out = output + image * channels
-            out.update(from: source, count: channels)
-            for p in 1..<Swift.max(x.pixels, 1) {
-                let pixel = source + p * channels
-                var c = 0
-                while c < vectorEnd {
-                    out.store8(
-                        isMax ? pointwiseMax(out.vector8(c), pixel.vector8(c)) : out.vector8(c) + pixel.vector8(c), c)
-                    c += 8
-                }
-                while c < channels {
-                    out[c] = isMax ? Swift.max(out[c], pixel[c]) : out[c] + pixel[c]
-                    c += 1
-                }
-            }
-            if !isMax {
-                let inverse = 1 / Float(x.pixels)
-                for c in 0..<channels { out[c] *= inverse }
-            }
-        }
-        ActivationFunction.apply(activation, to: output, rows: context.batch, columns: channels, stride: channels)
     }
 }

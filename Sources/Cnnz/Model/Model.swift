@@ -68,6 +68,7 @@ public final class Model: Sendable {
     }
 
     /// Runs `batch` prepared images (`batch * H * W * C` floats) in a new session.
+    /// A convenience that allocates: for repeated runs, keep a `Session`.
     public func predict(_ input: [Float], batch: Int = 1) throws(CnnzError) -> [Float] {
         try makeSession(batchCapacity: max(1, min(batch, 64))).run(input, batch: batch)
     }

@@ -1,0 +1,31 @@
+/// `y = x * scale[c] + shift[c]`: a batch normalization that could not be folded.
+final class ChannelAffineKernel: Kernel {
+    let operands: KernelOperands
+    let activation: Activation
+    let scale: [Float]
+    let shift: [Float]
+    let scratchFloats = 0
+
+    init(operands: KernelOperands, activation: Activation, scale: Tensor, shift: Tensor) {
+        self.operands = operands
+        self.activation = activation
+        self.scale = scale.values
+        self.shift = shift.values
+    }
+
+    func run(_ context: RunContext) {
+        let channels = operands.outputShape.channels
+        let positions = context.batch * operands.outputShape.pixels
+        let input = UnsafePointer(context.values[operands.input])
+        let output = context.values[operands.output]
+        scale.withUnsafeBufferPointer { s in
+            shift.withUnsafeBufferPointer { t in
+                for p in 0..<positions {
+                    let row = p * channels
+                    for c in 0..<channels { output[row + c] = input[row + c] * s[c] + t[c] }
+                }
+            }
+        }
+        ActivationFunction.apply(activation, to: output, rows: positions, columns: channels, stride: channels)
+    }
+}
