@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(
             name: "CnnzTests",
             dependencies: [
-                "Cnnz", "CnnzConvert", "CnnzCABI",
+                "Cnnz", "CnnzConvert", "CnnzCABI", "CCnnzHeader",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             exclude: ["Fixtures"]

@@ -12,7 +12,7 @@ step "swift format lint"
 swift format lint --strict -r Sources Tests Package.swift
 
 step "swift build (warnings are errors)"
-swift build --build-tests -Xswiftc -warnings-as-errors
+swift build --build-tests -Xswiftc -warnings-as-errors --explicit-target-dependency-import-check error
 
 step "swift test"
 swift test --skip-build

@@ -11,8 +11,9 @@
 enum FileIO {
     private static func reason() -> String { String(cString: strerror(errno)) }
 
-    /// Reads a whole regular file of at most `limit` bytes.
-    static func readFile(_ path: String, limit: Int) throws(CnnzError) -> [UInt8] {
+    /// Reads a whole regular file of at most `limit` bytes; with `prefix`,
+    /// reads the first `limit` bytes of a larger file instead of refusing it.
+    static func readFile(_ path: String, limit: Int, prefix: Bool = false) throws(CnnzError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { throw .io("cannot open \(path): no such file") }
@@ -24,7 +25,8 @@ enum FileIO {
         if (info.st_mode & S_IFMT) == S_IFDIR { throw .io("cannot read \(path): it is a directory") }
         var bytes: [UInt8] = []
         // Regular files report their size; pipes and devices are read in chunks up to the limit.
-        let expected = (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : 0
+        var expected = (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : 0
+        if prefix { expected = min(expected, limit) }
         guard expected <= limit else {
             throw .memory("\(path) is \(expected) bytes, larger than the \(limit)-byte cap")
         }
@@ -38,6 +40,10 @@ enum FileIO {
             }
             if count == 0 { break }
             guard bytes.count + count <= limit else {
+                if prefix {
+                    bytes.append(contentsOf: chunk[0..<(limit - bytes.count)])
+                    break
+                }
                 throw .memory("\(path) is larger than the \(limit)-byte cap")
             }
             bytes.append(contentsOf: chunk[0..<count])

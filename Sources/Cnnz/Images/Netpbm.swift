@@ -20,9 +20,9 @@ public struct Image: Sendable, Equatable {
 /// against the bytes present before anything is allocated.
 public enum NetpbmReader {
     public static func read(path: String) throws(CnnzError) -> Image {
-        // The largest valid image: 2^26 pixels x 3 channels x 2 bytes; the header and any
-        // further images in the file are beyond what a reader needs, so the file is capped.
-        let bytes = try FileIO.readFile(path, limit: Limits.maxImagePixels * 6 + 4096)
+        // Only the first image is read, and the largest valid one is 2^26 pixels x 3 channels
+        // x 2 bytes plus a header: more of the file than that is never needed.
+        let bytes = try FileIO.readFile(path, limit: Limits.maxImagePixels * 6 + 4096, prefix: true)
         do {
             return try decode(bytes)
         } catch {

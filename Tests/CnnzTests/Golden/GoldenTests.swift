@@ -71,3 +71,15 @@ import Testing
         #expect(firstMismatch(actual, expected) == nil)
     }
 }
+
+/// Files written by format version 1, committed: every later reader must load them and compute the same outputs.
+@Suite struct FormatCompatibilityTests {
+    @Test(arguments: ["tiny", "tiny-graph"])
+    func version1FilesStillLoad(_ name: String) throws {
+        let model = try Model(bytes: try Fixtures.bytes("format-v1/\(name).cnnz"))
+        let output = try model.predict(try Fixtures.floats("\(name).input.json"))
+        let expected = try Fixtures.floats("\(name).expected.json")
+        #expect(firstMismatch(output, expected, tolerance: 1e-5) == nil)
+        #expect(try model.runSelfTest().passed)
+    }
+}
