@@ -13,6 +13,13 @@ import PackageDescription
 // builds are unaffected).
 let portable = Context.environment["CNNZ_PORTABLE_MANIFEST"] != nil
 let engineSettings: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-O"], .when(configuration: .debug))]
+// Haswell-class code (AVX2, FMA) for one kernel module, on x86-64 hosts only.
+#if arch(x86_64)
+    let avx2Settings: [SwiftSetting] =
+        portable ? [] : [.define("CNNZ_FMA"), .unsafeFlags(["-target-cpu", "haswell"])]
+#else
+    let avx2Settings: [SwiftSetting] = []
+#endif
 // The C part of libcnnz, which also compiles include/cnnz.h, builds warning-free under pedantic C99.
 let strictC: [CSetting] = portable ? [] : [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-pedantic"])]
 
@@ -35,9 +42,24 @@ let package = Package(
             name: "CZlib",
             linkerSettings: [.linkedLibrary("z")]
         ),
+        .target(name: "CCPUFeatures"),
+        .target(
+            name: "CnnzSIMD",
+            swiftSettings: engineSettings
+        ),
+        .target(
+            name: "CnnzGEMM",
+            swiftSettings: engineSettings
+        ),
+        // The same microkernels (a symbolic link) built for AVX2 + FMA; called only
+        // after a run-time CPU check, so the binary still runs on any x86-64.
+        .target(
+            name: "CnnzGEMMAVX2",
+            swiftSettings: engineSettings + avx2Settings
+        ),
         .target(
             name: "Cnnz",
-            dependencies: ["CZlib"],
+            dependencies: ["CZlib", "CCPUFeatures", "CnnzSIMD", "CnnzGEMM", "CnnzGEMMAVX2"],
             swiftSettings: engineSettings
         ),
         .target(

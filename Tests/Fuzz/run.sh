@@ -9,7 +9,9 @@ out=.build-fuzz
 mkdir -p "$out/CZlib" "$out/corpus-model" "$out/corpus-payload" "$out/corpus-image"
 cp Sources/CZlib/include/CZlib.h "$out/CZlib/"
 printf 'module CZlib {\n  header "CZlib.h"\n  link "z"\n  export *\n}\n' > "$out/CZlib/module.modulemap"
-engine=$(find Sources/Cnnz -name '*.swift' | sort)
+# One module: the engine, the SIMD helpers and the baseline microkernels (the
+# engine's canImport tests then leave out the AVX2 build and the CPU check).
+engine=$(find Sources/Cnnz Sources/CnnzSIMD Sources/CnnzGEMM -name '*.swift' | sort)
 for target in ModelReader Payload Netpbm; do
   swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name Cnnz -I "$out/CZlib" \
     $engine "Tests/Fuzz/Fuzz$target.swift" -o "$out/fuzz-$target"

@@ -32,18 +32,13 @@ enum ActivationFunction {
             return
         case .relu(let maxValue, let slope, let threshold):
             if slope == 0 && threshold == 0 {
-                let lo = SIMD8<Float>(repeating: 0)
-                let hi = SIMD8<Float>(repeating: maxValue)
-                var i = 0
-                while i + 8 <= count {
-                    let raw = UnsafeMutableRawPointer(p + i)
-                    let v = raw.loadUnaligned(as: SIMD8<Float>.self)
-                    raw.storeBytes(of: v.clamped(lowerBound: lo, upperBound: hi), as: SIMD8<Float>.self)
-                    i += 8
-                }
-                while i < count {
-                    p[i] = Swift.min(Swift.max(p[i], 0), maxValue)
-                    i += 1
+                // Compare-and-select, written so LLVM vectorizes it to maxps/minps. (The
+                // stdlib's SIMD clamped/pointwiseMax keep IEEE NaN rules lane by lane and
+                // ran as scalar calls, 40% of a MobileNet's time.)
+                for i in 0..<count {
+                    let x = p[i]
+                    let low = x > 0 ? x : 0
+                    p[i] = low < maxValue ? low : maxValue
                 }
             } else {
                 for i in 0..<count {

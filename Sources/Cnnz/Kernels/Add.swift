@@ -1,3 +1,7 @@
+#if canImport(CnnzSIMD)
+    import CnnzSIMD  // absent when Tests/Fuzz/run.sh compiles everything as one module
+#endif
+
 /// The sum of two or more tensors of one shape.
 final class AddKernel: Kernel {
     let operands: KernelOperands

@@ -50,7 +50,7 @@ final class Conv2DIm2ColGEMM: Kernel {
         let filters = y.channels
         if isPointwise {
             let m = context.batch * x.pixels
-            GEMMMicrokernel4x8.run(m: m, a: input, lda: x.channels, weights: packed[0], c: output, ldc: filters)
+            GEMM.run(m: m, a: input, lda: x.channels, weights: packed[0], c: output, ldc: filters)
             ActivationFunction.apply(activation, to: output, rows: m, columns: filters, stride: filters)
             return
         }
@@ -87,7 +87,7 @@ final class Conv2DIm2ColGEMM: Kernel {
                             }
                         }
                     }
-                    GEMMMicrokernel4x8.run(
+                    GEMM.run(
                         m: count, a: scratch, lda: k, weights: packed[g],
                         c: destination + start * filters + g * outPerGroup, ldc: filters)
                 }

@@ -19,7 +19,7 @@ final class DenseGEMM: Kernel {
         let m = context.batch * operands.inputShape.pixels
         let units = operands.outputShape.channels
         let output = context.values[operands.output]
-        GEMMMicrokernel4x8.run(
+        GEMM.run(
             m: m, a: context.values[operands.input], lda: operands.inputShape.channels, weights: packed, c: output,
             ldc: units)
         ActivationFunction.apply(activation, to: output, rows: m, columns: units, stride: units)

@@ -1,3 +1,7 @@
+#if canImport(CnnzSIMD)
+    import CnnzSIMD  // absent when Tests/Fuzz/run.sh compiles everything as one module
+#endif
+
 /// DepthwiseConv2D, direct NHWC (ggml's scheme): for each output pixel, the
 /// valid taps only (padding is skipped, never copied), SIMD over channels with
 /// one scalar tail. Keras's kernel `[kh, kw, in, multiplier]` is already

@@ -1,3 +1,7 @@
+#if canImport(CnnzSIMD)
+    import CnnzSIMD  // absent when Tests/Fuzz/run.sh compiles everything as one module
+#endif
+
 /// Global average or max pooling over all pixels, per channel.
 final class GlobalPool2D: Kernel {
     let operands: KernelOperands
@@ -27,7 +31,7 @@ final class GlobalPool2D: Kernel {
                 var c = 0
                 while c < vectorEnd {
                     out.store8(
-                        isMax ? pointwiseMax(out.vector8(c), pixel.vector8(c)) : out.vector8(c) + pixel.vector8(c), c)
+                        isMax ? laneMax(out.vector8(c), pixel.vector8(c)) : out.vector8(c) + pixel.vector8(c), c)
                     c += 8
                 }
                 while c < channels {

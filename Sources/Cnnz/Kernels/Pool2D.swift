@@ -1,3 +1,7 @@
+#if canImport(CnnzSIMD)
+    import CnnzSIMD  // absent when Tests/Fuzz/run.sh compiles everything as one module
+#endif
+
 /// Max and average pooling, direct NHWC with SIMD over channels. Padded
 /// positions are skipped: never the maximum, never counted in the average.
 final class Pool2D: Kernel {
@@ -46,7 +50,7 @@ final class Pool2D: Kernel {
                             var c = 0
                             if isMax {
                                 while c < vectorEnd {
-                                    out.store8(pointwiseMax(out.vector8(c), pixel.vector8(c)), c)
+                                    out.store8(laneMax(out.vector8(c), pixel.vector8(c)), c)
                                     c += 8
                                 }
                                 while c < channels {

@@ -1,0 +1,11 @@
+#include "include/CCPUFeatures.h"
+
+int cnnz_cpu_has_avx2_fma(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  /* The compiler runtime reads CPUID and XGETBV: AVX counts only when the OS saves the YMM registers. */
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return 0;
+#endif
+}

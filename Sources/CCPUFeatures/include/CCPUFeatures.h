@@ -1,0 +1,8 @@
+/* Run-time CPU feature checks for kernel dispatch. Internal to cnnz: no stable API. */
+#ifndef CCPUFEATURES_H
+#define CCPUFEATURES_H
+
+/* 1 when the CPU and the OS support AVX2 and FMA (x86-64 only), else 0. */
+int cnnz_cpu_has_avx2_fma(void);
+
+#endif
