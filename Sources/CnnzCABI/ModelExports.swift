@@ -26,6 +26,10 @@ public func cnnz_model_load_memory(
 ) -> cnnz_status {
     guard let outModel else { return argumentError("cnnz_model_load_memory: out_model is NULL") }
     guard data != nil || size == 0 else { return argumentError("cnnz_model_load_memory: data is NULL, size \(size)") }
+    // A size_t above Int.max arrives negative: no buffer is that large.
+    guard size >= 0 else {
+        return argumentError("cnnz_model_load_memory: size \(UInt(bitPattern: size)) is larger than any buffer")
+    }
     do {
         let model = try Model(bytes: UnsafeRawBufferPointer(start: data, count: size))
         outModel.pointee = Registry.register(ModelHandle(model))

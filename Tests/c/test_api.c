@@ -156,6 +156,7 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
   CHECK(strstr(cnnz_last_error(), "magic") != NULL);
   CHECK_STATUS(cnnz_model_load_memory(NULL, 10, &model), CNNZ_ERROR_ARGUMENT);
   CHECK_STATUS(cnnz_model_load_memory(NULL, 0, &model), CNNZ_ERROR_FORMAT);
+  CHECK_STATUS(cnnz_model_load_memory("CNNZ", (size_t)-1, &model), CNNZ_ERROR_ARGUMENT);
 
   size_t size = 0;
   unsigned char *bytes = read_file(example_model, &size);
