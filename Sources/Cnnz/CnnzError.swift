@@ -23,5 +23,6 @@ public enum CnnzError: Error, Equatable, CustomStringConvertible, Sendable {
         }
     }
 
+    /// The message.
     public var description: String { message }
 }

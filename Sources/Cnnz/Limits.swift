@@ -13,8 +13,9 @@ public enum Limits {
     public static let maxLayers = 1 << 16
     /// Largest number of inputs of one layer (Add, Concatenate).
     public static let maxLayerInputs = 1 << 10
-    /// Largest number of labels, and bytes per label or name.
+    /// Largest number of labels.
     public static let maxLabels = 1 << 20
+    /// Largest label or name, in UTF-8 bytes.
     public static let maxStringBytes = 1 << 16
     /// Largest image the Netpbm reader accepts: 2^26 pixels (8192 x 8192), 3 channels at most.
     public static let maxImagePixels = 1 << 26

@@ -25,18 +25,24 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 }
 
+/// Where and why JSON could not be parsed.
 public struct JSONParseError: Error, CustomStringConvertible {
+    /// The byte offset of the problem.
     public var offset: Int
+    /// What is wrong there.
     public var reason: String
+    /// One line: offset and reason.
     public var description: String { "malformed JSON at byte \(offset): \(reason)" }
 }
 
 /// A recursive-descent parser over UTF-8 bytes (RFC 8259).
 public struct JSONParser {
+    /// Deepest nesting accepted: bounds the parser's recursion.
     public static let maxDepth = 128
     private let bytes: [UInt8]
     private var index = 0
 
+    /// Parses one JSON value that fills `bytes`.
     public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
         parser.skipWhitespace()

@@ -2,6 +2,7 @@
 /// Every count, shape, offset and index is checked before it is used; the
 /// graph is then checked as a whole by `ShapeInference`.
 public enum ModelReader {
+    /// Decodes and validates `.cnnz` bytes (any alignment; nothing is kept).
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(CnnzError) -> ModelDescription {
         var header = ByteReader(bytes, section: "header")
         guard bytes.count >= ModelFormat.headerSize else {
@@ -72,6 +73,7 @@ public enum ModelReader {
         return try decodePayload(UnsafeRawBufferPointer(body))
     }
 
+    /// Decodes and validates `.cnnz` bytes.
     public static func decode(_ bytes: [UInt8]) throws(CnnzError) -> ModelDescription {
         let result: Result<ModelDescription, CnnzError> = bytes.withUnsafeBytes { b in
             Result { () throws(CnnzError) -> ModelDescription in try decode(b) }

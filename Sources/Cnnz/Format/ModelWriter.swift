@@ -1,5 +1,6 @@
 /// Serializes a `ModelDescription` to `.cnnz` bytes (docs/FORMAT.md).
 public enum ModelWriter {
+    /// The `.cnnz` bytes of `model`: deterministic, so equal models give equal files.
     public static func encode(_ model: ModelDescription) throws(CnnzError) -> [UInt8] {
         var payload = ByteWriter()
         func section(_ tag: ModelFormat.SectionTag, _ body: (inout ByteWriter, Int) -> Void) {

@@ -17,6 +17,7 @@ public enum Activation: Equatable, Sendable {
     /// Softmax over the last (channel) axis.
     case softmax
 
+    /// `max(x, 0)`.
     public static let plainReLU = Activation.relu(maxValue: .infinity, negativeSlope: 0, threshold: 0)
 
     /// The Keras name, for display.

@@ -1,6 +1,8 @@
 /// The output size and padding of one axis of a sliding window.
 public struct AxisGeometry: Equatable, Sendable {
+    /// Output positions along the axis.
     public var output: Int
+    /// Zeros (or skipped positions) before the first input position and after the last.
     public var padBefore: Int
     public var padAfter: Int
 

@@ -1,12 +1,14 @@
 /// A decoded image: samples brought to 0...255 (`v * 255 / maxval`, not
 /// rounded), row-major, channels interleaved.
 public struct Image: Sendable, Equatable {
+    /// Size in pixels.
     public var width: Int
     public var height: Int
     /// 1 (gray) or 3 (RGB).
     public var channels: Int
     public var samples: [Float]
 
+    /// An image; `samples.count` must be `width * height * channels`.
     public init(width: Int, height: Int, channels: Int, samples: [Float]) {
         self.width = width
         self.height = height
@@ -19,6 +21,7 @@ public struct Image: Sendable, Equatable {
 /// bytes: every header field is range-checked and the sample count is checked
 /// against the bytes present before anything is allocated.
 public enum NetpbmReader {
+    /// Reads the first image of a Netpbm file.
     public static func read(path: String) throws(CnnzError) -> Image {
         // Only the first image is read, and the largest valid one is 2^26 pixels x 3 channels
         // x 2 bytes plus a header: more of the file than that is never needed.
@@ -30,6 +33,7 @@ public enum NetpbmReader {
         }
     }
 
+    /// Decodes the first image in `bytes`; later bytes are ignored.
     public static func decode(_ bytes: [UInt8]) throws(CnnzError) -> Image {
         var i = 0
         guard bytes.count >= 2, bytes[0] == UInt8(ascii: "P") else {

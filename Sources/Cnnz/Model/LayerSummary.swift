@@ -1,12 +1,16 @@
 /// One row of a model summary: what `convert --inspect` prints.
 public struct LayerSummary: Sendable {
+    /// The layer's position in execution order.
     public var index: Int
+    /// The layer, after folding.
     public var layer: Layer
+    /// The shape of its output for one image.
     public var outputShape: TensorShape
     /// Weights stored for the layer (after folding).
     public var parameters: Int
     /// Multiply-accumulates for one image.
     public var macs: Int
+    /// The arithmetic it runs in ("float32").
     public var precision: String
 }
 

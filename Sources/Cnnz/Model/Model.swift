@@ -79,7 +79,9 @@ public final class Model: Sendable {
         public var maxDifference: Float
         /// The output index where it occurs.
         public var index: Int
+        /// The stored tolerance.
         public var tolerance: Float
+        /// Whether every output is within the tolerance.
         public var passed: Bool { maxDifference <= tolerance }
     }
 

@@ -2,6 +2,7 @@
 /// scratch and the input staging buffer, all allocated at creation. `run`
 /// allocates nothing. A session is not thread-safe; use one per thread.
 public final class Session {
+    /// The model this session runs.
     public let model: Model
     /// The largest batch run in one pass; larger batches are split.
     public let batchCapacity: Int
