@@ -9,12 +9,17 @@ final class ActivationKernel: Kernel {
         self.activation = activation
     }
 
-    func run(_ context: RunContext) {
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let count = batch * operands.outputShape.pixels
+        return (items: count, work: count * operands.outputShape.channels * 4)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
         let channels = operands.outputShape.channels
-        let positions = context.batch * operands.outputShape.pixels
-        let output = context.values[operands.output]
-        let input = UnsafePointer(context.values[operands.input])
-        if UnsafePointer(output) != input { output.update(from: input, count: positions * channels) }
-        ActivationFunction.apply(activation, to: output, rows: positions, columns: channels, stride: channels)
+        let positions = Partition.range(context.batch * operands.outputShape.pixels, part: part, of: parts)
+        let output = context.values[operands.output] + positions.lowerBound * channels
+        let input = UnsafePointer(context.values[operands.input]) + positions.lowerBound * channels
+        if UnsafePointer(output) != input { output.update(from: input, count: positions.count * channels) }
+        ActivationFunction.apply(activation, to: output, rows: positions.count, columns: channels, stride: channels)
     }
 }

@@ -13,14 +13,23 @@ final class AddKernel: Kernel {
         self.activation = activation
     }
 
-    func run(_ context: RunContext) {
-        let count = context.batch * operands.outputShape.elementCount
-        let output = context.values[operands.output]
-        let first = UnsafePointer(context.values[operands.inputs[0]])
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let count = batch * operands.outputShape.pixels
+        return (items: count, work: count * operands.outputShape.channels * operands.inputs.count)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
+        // Shares of whole positions, so the activation (softmax included) sees whole rows.
+        let channels = operands.outputShape.channels
+        let positions = Partition.range(context.batch * operands.outputShape.pixels, part: part, of: parts)
+        let start = positions.lowerBound * channels
+        let count = positions.count * channels
+        let output = context.values[operands.output] + start
+        let first = UnsafePointer(context.values[operands.inputs[0]]) + start
         let vectorEnd = count & ~7
         for index in 1..<operands.inputs.count {
             let a = index == 1 ? first : UnsafePointer(output)
-            let b = UnsafePointer(context.values[operands.inputs[index]])
+            let b = UnsafePointer(context.values[operands.inputs[index]]) + start
             var i = 0
             while i < vectorEnd {
                 output.store8(a.vector8(i) + b.vector8(i), i)
@@ -31,7 +40,6 @@ final class AddKernel: Kernel {
                 i += 1
             }
         }
-        let channels = operands.outputShape.channels
-        ActivationFunction.apply(activation, to: output, rows: count / channels, columns: channels, stride: channels)
+        ActivationFunction.apply(activation, to: output, rows: positions.count, columns: channels, stride: channels)
     }
 }

@@ -13,19 +13,26 @@ final class ChannelAffineKernel: Kernel {
         self.shift = shift.values
     }
 
-    func run(_ context: RunContext) {
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let count = batch * operands.outputShape.pixels
+        return (items: count, work: count * operands.outputShape.channels)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
         let channels = operands.outputShape.channels
-        let positions = context.batch * operands.outputShape.pixels
+        let positions = Partition.range(context.batch * operands.outputShape.pixels, part: part, of: parts)
         let input = UnsafePointer(context.values[operands.input])
         let output = context.values[operands.output]
         scale.withUnsafeBufferPointer { s in
             shift.withUnsafeBufferPointer { t in
-                for p in 0..<positions {
+                for p in positions {
                     let row = p * channels
                     for c in 0..<channels { output[row + c] = input[row + c] * s[c] + t[c] }
                 }
             }
         }
-        ActivationFunction.apply(activation, to: output, rows: positions, columns: channels, stride: channels)
+        ActivationFunction.apply(
+            activation, to: output + positions.lowerBound * channels, rows: positions.count, columns: channels,
+            stride: channels)
     }
 }

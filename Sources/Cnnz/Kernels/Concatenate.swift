@@ -9,19 +9,26 @@ final class ConcatenateKernel: Kernel {
         self.activation = activation
     }
 
-    func run(_ context: RunContext) {
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let count = batch * operands.outputShape.pixels
+        return (items: count, work: count * operands.outputShape.channels)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
         let y = operands.outputShape
         let output = context.values[operands.output]
-        let positions = context.batch * y.pixels
+        let positions = Partition.range(context.batch * y.pixels, part: part, of: parts)
         var offset = 0
         for (value, shape) in zip(operands.inputs, operands.inputShapes) {
             let input = UnsafePointer(context.values[value])
             let c = shape.channels
-            for p in 0..<positions {
+            for p in positions {
                 (output + p * y.channels + offset).update(from: input + p * c, count: c)
             }
             offset += c
         }
-        ActivationFunction.apply(activation, to: output, rows: positions, columns: y.channels, stride: y.channels)
+        ActivationFunction.apply(
+            activation, to: output + positions.lowerBound * y.channels, rows: positions.count, columns: y.channels,
+            stride: y.channels)
     }
 }

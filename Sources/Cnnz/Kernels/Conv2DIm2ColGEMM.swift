@@ -42,59 +42,73 @@ final class Conv2DIm2ColGEMM: Kernel {
         scratchFloats = isPointwise ? 0 : Self.blockRows * kPerGroup
     }
 
-    func run(_ context: RunContext) {
+    private var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
+
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let macs = batch * operands.outputShape.elementCount * kPerGroup
+        let items = isPointwise ? (batch * operands.inputShape.pixels + 7) / 8 : batch * blocksPerImage
+        return (items: items, work: macs)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
         let input = UnsafePointer(context.values[operands.input])
         let output = context.values[operands.output]
         let x = operands.inputShape
         let y = operands.outputShape
         let filters = y.channels
         if isPointwise {
-            let m = context.batch * x.pixels
-            GEMM.run(m: m, a: input, lda: x.channels, weights: packed[0], c: output, ldc: filters)
-            ActivationFunction.apply(activation, to: output, rows: m, columns: filters, stride: filters)
+            // Shares of whole 8-row tiles, so every part runs full microkernel tiles.
+            let rows = context.batch * x.pixels
+            let tiles = Partition.range((rows + 7) / 8, part: part, of: parts)
+            let first = tiles.lowerBound * 8
+            let count = Swift.min(rows, tiles.upperBound * 8) - first
+            guard count > 0 else { return }
+            GEMM.run(
+                m: count, a: input + first * x.channels, lda: x.channels, weights: packed[0],
+                c: output + first * filters, ldc: filters)
+            ActivationFunction.apply(
+                activation, to: output + first * filters, rows: count, columns: filters, stride: filters)
             return
         }
         let inPerGroup = x.channels / groups
         let outPerGroup = filters / groups
         let pixels = y.pixels
         let k = kPerGroup
-        let scratch = context.scratch
-        for image in 0..<context.batch {
+        let scratch = context.scratch + part * scratchFloats
+        let blocks = blocksPerImage
+        for item in Partition.range(context.batch * blocks, part: part, of: parts) {
+            let image = item / blocks
+            let start = (item - image * blocks) * Self.blockRows
             let source = input + image * x.elementCount
             let destination = output + image * y.elementCount
-            var start = 0
-            while start < pixels {
-                let count = Swift.min(Self.blockRows, pixels - start)
-                for g in 0..<groups {
-                    // im2col: row r holds the receptive field of output pixel start+r, in (ky, kx, c) order.
-                    for r in 0..<count {
-                        let pixel = start + r
-                        let oy = pixel / y.width
-                        let ox = pixel - oy * y.width
-                        var column = scratch + r * k
-                        for ky in 0..<window.kernelHeight {
-                            let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
-                            for kx in 0..<window.kernelWidth {
-                                let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
-                                if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
-                                    column.update(
-                                        from: source + (iy * x.width + ix) * x.channels + g * inPerGroup,
-                                        count: inPerGroup)
-                                } else {
-                                    column.update(repeating: 0, count: inPerGroup)
-                                }
-                                column += inPerGroup
+            let count = Swift.min(Self.blockRows, pixels - start)
+            for g in 0..<groups {
+                // im2col: row r holds the receptive field of output pixel start+r, in (ky, kx, c) order.
+                for r in 0..<count {
+                    let pixel = start + r
+                    let oy = pixel / y.width
+                    let ox = pixel - oy * y.width
+                    var column = scratch + r * k
+                    for ky in 0..<window.kernelHeight {
+                        let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
+                        for kx in 0..<window.kernelWidth {
+                            let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
+                            if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
+                                column.update(
+                                    from: source + (iy * x.width + ix) * x.channels + g * inPerGroup, count: inPerGroup)
+                            } else {
+                                column.update(repeating: 0, count: inPerGroup)
                             }
+                            column += inPerGroup
                         }
                     }
-                    GEMM.run(
-                        m: count, a: scratch, lda: k, weights: packed[g],
-                        c: destination + start * filters + g * outPerGroup, ldc: filters)
                 }
-                ActivationFunction.apply(
-                    activation, to: destination + start * filters, rows: count, columns: filters, stride: filters)
-                start += count
+                GEMM.run(
+                    m: count, a: scratch, lda: k, weights: packed[g],
+                    c: destination + start * filters + g * outPerGroup, ldc: filters)
             }
+            ActivationFunction.apply(
+                activation, to: destination + start * filters, rows: count, columns: filters, stride: filters)
         }
     }
 }

@@ -15,13 +15,23 @@ final class DenseGEMM: Kernel {
             bias: bias.map { b in { n in b.values[n] } })
     }
 
-    func run(_ context: RunContext) {
-        let m = context.batch * operands.inputShape.pixels
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let rows = batch * operands.inputShape.pixels
+        return (items: (rows + 7) / 8, work: rows * packed.k * packed.n)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
+        let rows = context.batch * operands.inputShape.pixels
+        let tiles = Partition.range((rows + 7) / 8, part: part, of: parts)
+        let first = tiles.lowerBound * 8
+        let count = Swift.min(rows, tiles.upperBound * 8) - first
+        guard count > 0 else { return }
+        let inputs = operands.inputShape.channels
         let units = operands.outputShape.channels
-        let output = context.values[operands.output]
+        let output = context.values[operands.output] + first * units
         GEMM.run(
-            m: m, a: context.values[operands.input], lda: operands.inputShape.channels, weights: packed, c: output,
+            m: count, a: context.values[operands.input] + first * inputs, lda: inputs, weights: packed, c: output,
             ldc: units)
-        ActivationFunction.apply(activation, to: output, rows: m, columns: units, stride: units)
+        ActivationFunction.apply(activation, to: output, rows: count, columns: units, stride: units)
     }
 }

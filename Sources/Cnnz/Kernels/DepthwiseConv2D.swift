@@ -34,7 +34,13 @@ final class DepthwiseConv2DDirect: Kernel {
         if let bias { self.bias.pointer.update(from: bias.values, count: channels) }
     }
 
-    func run(_ context: RunContext) {
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let y = operands.outputShape
+        let taps = window.kernelHeight * window.kernelWidth
+        return (items: batch * y.height, work: batch * y.elementCount * taps)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
         let x = operands.inputShape
         let y = operands.outputShape
         let channels = y.channels
@@ -43,45 +49,46 @@ final class DepthwiseConv2DDirect: Kernel {
         let output = context.values[operands.output]
         let w = UnsafePointer(weights.pointer)
         let b = UnsafePointer(bias.pointer)
-        for image in 0..<context.batch {
+        for item in Partition.range(context.batch * y.height, part: part, of: parts) {
+            let image = item / y.height
+            let oy = item - image * y.height
             let source = input + image * x.elementCount
             let destination = output + image * y.elementCount
-            for oy in 0..<y.height {
-                for ox in 0..<y.width {
-                    let out = destination + (oy * y.width + ox) * channels
-                    out.update(from: b, count: channels)
-                    for ky in 0..<window.kernelHeight {
-                        let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
-                        if iy < 0 || iy >= x.height { continue }
-                        for kx in 0..<window.kernelWidth {
-                            let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
-                            if ix < 0 || ix >= x.width { continue }
-                            let pixel = source + (iy * x.width + ix) * x.channels
-                            let tap = w + (ky * window.kernelWidth + kx) * channels
-                            if multiplier == 1 {
-                                var c = 0
-                                while c < vectorEnd {
-                                    out.store8(out.vector8(c) + pixel.vector8(c) * tap.vector8(c), c)
-                                    c += 8
-                                }
-                                while c < channels {
-                                    out[c] += pixel[c] * tap[c]
-                                    c += 1
-                                }
-                            } else {
-                                for c in 0..<x.channels {
-                                    let v = pixel[c]
-                                    for k in 0..<multiplier {
-                                        out[c * multiplier + k] += v * tap[c * multiplier + k]
-                                    }
+            for ox in 0..<y.width {
+                let out = destination + (oy * y.width + ox) * channels
+                out.update(from: b, count: channels)
+                for ky in 0..<window.kernelHeight {
+                    let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
+                    if iy < 0 || iy >= x.height { continue }
+                    for kx in 0..<window.kernelWidth {
+                        let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
+                        if ix < 0 || ix >= x.width { continue }
+                        let pixel = source + (iy * x.width + ix) * x.channels
+                        let tap = w + (ky * window.kernelWidth + kx) * channels
+                        if multiplier == 1 {
+                            var c = 0
+                            while c < vectorEnd {
+                                out.store8(out.vector8(c) + pixel.vector8(c) * tap.vector8(c), c)
+                                c += 8
+                            }
+                            while c < channels {
+                                out[c] += pixel[c] * tap[c]
+                                c += 1
+                            }
+                        } else {
+                            for c in 0..<x.channels {
+                                let v = pixel[c]
+                                for k in 0..<multiplier {
+                                    out[c * multiplier + k] += v * tap[c * multiplier + k]
                                 }
                             }
                         }
                     }
                 }
             }
+            ActivationFunction.apply(
+                activation, to: destination + oy * y.width * channels, rows: y.width, columns: channels,
+                stride: channels)
         }
-        ActivationFunction.apply(
-            activation, to: output, rows: context.batch * y.pixels, columns: channels, stride: channels)
     }
 }

@@ -15,14 +15,19 @@ final class GlobalPool2D: Kernel {
         self.activation = activation
     }
 
-    func run(_ context: RunContext) {
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        (items: batch, work: batch * operands.inputShape.elementCount)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
         let x = operands.inputShape
         let channels = x.channels
         let vectorEnd = channels & ~7
         let input = UnsafePointer(context.values[operands.input])
         let output = context.values[operands.output]
         let isMax = mode == .max
-        for image in 0..<context.batch {
+        let images = Partition.range(context.batch, part: part, of: parts)
+        for image in images {
             let source = input + image * x.elementCount
             let out = output + image * channels
             out.update(from: source, count: channels)
@@ -44,6 +49,8 @@ final class GlobalPool2D: Kernel {
                 for c in 0..<channels { out[c] *= inverse }
             }
         }
-        ActivationFunction.apply(activation, to: output, rows: context.batch, columns: channels, stride: channels)
+        ActivationFunction.apply(
+            activation, to: output + images.lowerBound * channels, rows: images.count, columns: channels,
+            stride: channels)
     }
 }

@@ -5,17 +5,45 @@ struct RunContext {
     let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     /// Images in this run (at most the session's batch capacity).
     let batch: Int
-    /// Per-run scratch memory, at least `scratchFloats` of every kernel.
+    /// Per-run scratch memory: `scratchFloats` of the largest kernel for each thread;
+    /// part `p` uses the floats from `p * scratchFloats`.
     let scratch: UnsafeMutablePointer<Float>
+}
+
+/// Splits a kernel's work into contiguous shares, one per thread.
+enum Partition {
+    /// Below this many multiply-adds (or element operations) per part, waking
+    /// another thread costs more than it saves (a wake-up and a join take a
+    /// few microseconds; 150k multiply-adds take about ten).
+    static let minimumWorkPerPart = 150_000
+
+    /// The items of `part` when `count` items are split into `parts` shares.
+    static func range(_ count: Int, part: Int, of parts: Int) -> Range<Int> {
+        let base = count / parts
+        let extra = count % parts
+        let start = part * base + min(part, extra)
+        return start..<(start + base + (part < extra ? 1 : 0))
+    }
+
+    /// How many parts are worth running: at most one per item and one per
+    /// thread, and at least `minimumWork` operations each.
+    static func useful(_ workload: (items: Int, work: Int), threads: Int, minimumWork: Int) -> Int {
+        max(1, min(workload.items, threads, workload.work / minimumWork))
+    }
 }
 
 /// A prepared operation. `init` (the prepare step) validates nothing that
 /// `ShapeInference` already checked, repacks weights and sizes its scratch;
 /// `run` trusts it, never allocates and never throws.
 protocol Kernel: AnyObject, Sendable {
-    /// Floats of scratch memory `run` needs, independent of the batch size.
+    /// Floats of scratch memory one part of `run` needs, independent of the batch size.
     var scratchFloats: Int { get }
-    func run(_ context: RunContext)
+    /// For `batch` images: how many independent items `run` can be split into
+    /// (rows, blocks, images), and roughly how many operations they take.
+    func workload(batch: Int) -> (items: Int, work: Int)
+    /// Computes share `part` of `parts` of the output. Parts write disjoint
+    /// outputs and may run at the same time on different threads.
+    func run(_ context: RunContext, part: Int, of parts: Int)
 }
 
 /// Where a kernel's operands live: value indices and per-image shapes.

@@ -25,7 +25,13 @@ final class Pool2D: Kernel {
         (rows, columns) = window.geometry(height: x.height, width: x.width)!
     }
 
-    func run(_ context: RunContext) {
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let y = operands.outputShape
+        let taps = window.kernelHeight * window.kernelWidth
+        return (items: batch * y.height, work: batch * y.elementCount * taps)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
         let x = operands.inputShape
         let y = operands.outputShape
         let channels = y.channels
@@ -33,10 +39,12 @@ final class Pool2D: Kernel {
         let input = UnsafePointer(context.values[operands.input])
         let output = context.values[operands.output]
         let isMax = mode == .max
-        for image in 0..<context.batch {
+        for item in Partition.range(context.batch * y.height, part: part, of: parts) {
+            let image = item / y.height
+            let oy = item - image * y.height
             let source = input + image * x.elementCount
             let destination = output + image * y.elementCount
-            for oy in 0..<y.height {
+            do {
                 let y0 = Swift.max(oy * window.strideHeight - rows.padBefore, 0)
                 let y1 = Swift.min(oy * window.strideHeight - rows.padBefore + window.kernelHeight, x.height)
                 for ox in 0..<y.width {
@@ -75,8 +83,9 @@ final class Pool2D: Kernel {
                     }
                 }
             }
+            ActivationFunction.apply(
+                activation, to: destination + oy * y.width * channels, rows: y.width, columns: channels,
+                stride: channels)
         }
-        ActivationFunction.apply(
-            activation, to: output, rows: context.batch * y.pixels, columns: channels, stride: channels)
     }
 }

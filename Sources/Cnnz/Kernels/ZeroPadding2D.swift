@@ -13,20 +13,29 @@ final class ZeroPadding2D: Kernel {
         self.activation = activation
     }
 
-    func run(_ context: RunContext) {
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let y = operands.outputShape
+        return (items: batch * y.height, work: batch * y.elementCount)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
         let x = operands.inputShape
         let y = operands.outputShape
         let input = UnsafePointer(context.values[operands.input])
         let output = context.values[operands.output]
-        output.update(repeating: 0, count: context.batch * y.elementCount)
-        let rowFloats = x.width * x.channels
-        for image in 0..<context.batch {
-            for row in 0..<x.height {
-                (output + image * y.elementCount + ((row + top) * y.width + left) * y.channels).update(
-                    from: input + image * x.elementCount + row * rowFloats, count: rowFloats)
+        let rowFloats = y.width * y.channels
+        for item in Partition.range(context.batch * y.height, part: part, of: parts) {
+            let image = item / y.height
+            let row = item - image * y.height
+            let out = output + item * rowFloats
+            out.update(repeating: 0, count: rowFloats)
+            let sourceRow = row - top
+            if sourceRow >= 0 && sourceRow < x.height {
+                (out + left * y.channels).update(
+                    from: input + image * x.elementCount + sourceRow * x.width * x.channels,
+                    count: x.width * x.channels)
             }
+            ActivationFunction.apply(activation, to: out, rows: y.width, columns: y.channels, stride: y.channels)
         }
-        ActivationFunction.apply(
-            activation, to: output, rows: context.batch * y.pixels, columns: y.channels, stride: y.channels)
     }
 }

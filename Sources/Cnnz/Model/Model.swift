@@ -62,9 +62,16 @@ public final class Model: Sendable {
     }
 
     /// A session that runs up to `batchCapacity` images at once (larger
-    /// batches are run in chunks). All its memory is allocated here.
-    public func makeSession(batchCapacity: Int = 1) throws(CnnzError) -> Session {
-        try Session(model: self, batchCapacity: batchCapacity)
+    /// batches are run in chunks), splitting each layer's work over `threads`
+    /// threads (the caller and `threads - 1` helpers it starts). All its
+    /// memory and threads are allocated here.
+    public func makeSession(batchCapacity: Int = 1, threads: Int = 1) throws(CnnzError) -> Session {
+        try Session(model: self, batchCapacity: batchCapacity, threads: threads)
+    }
+
+    /// For tests: a session that splits even tiny layers.
+    func makeSession(batchCapacity: Int, threads: Int, minimumWorkPerPart: Int) throws(CnnzError) -> Session {
+        try Session(model: self, batchCapacity: batchCapacity, threads: threads, minimumWorkPerPart: minimumWorkPerPart)
     }
 
     /// Runs `batch` prepared images (`batch * H * W * C` floats) in a new session.

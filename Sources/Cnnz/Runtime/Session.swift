@@ -1,6 +1,7 @@
-/// One thread's working memory for a model: the activation arena, the
-/// scratch and the input staging buffer, all allocated at creation. `run`
-/// allocates nothing. A session is not thread-safe; use one per thread.
+/// One caller's working memory for a model: the activation arena, the
+/// scratch and the input staging buffer, all allocated at creation, and
+/// optionally helper threads that split each layer's work. `run` allocates
+/// nothing. A session is not thread-safe; use one per calling thread.
 public final class Session {
     /// The model this session runs.
     public let model: Model
@@ -10,17 +11,30 @@ public final class Session {
     private let scratch: AlignedBuffer
     private let staging: AlignedBuffer
     private let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    private let pool: WorkerPool?
+    private let minimumWorkPerPart: Int
+
+    /// Threads that run each layer, the caller's included (1: everything on the caller).
+    public var threadCount: Int { pool?.threadCount ?? 1 }
+
+    /// The most threads a session may use.
+    public static let maxThreads = 64
 
     /// Caps the memory one session may hold: 4 GiB.
     public static let maxSessionBytes = 1 << 32
 
-    init(model: Model, batchCapacity: Int) throws(CnnzError) {
+    init(
+        model: Model, batchCapacity: Int, threads: Int, minimumWorkPerPart: Int = Partition.minimumWorkPerPart
+    ) throws(CnnzError) {
         guard batchCapacity >= 1, batchCapacity <= 1 << 16 else {
             throw .argument("batch capacity \(batchCapacity) is outside 1...65536")
         }
+        guard threads >= 1, threads <= Self.maxThreads else {
+            throw .argument("thread count \(threads) is outside 1...\(Self.maxThreads)")
+        }
         let plan = model.plan
         let perImage = plan.arenaFloatsPerImage + model.inputShape.elementCount
-        guard perImage * batchCapacity * 4 + plan.scratchFloats * 4 <= Self.maxSessionBytes else {
+        guard perImage * batchCapacity * 4 + plan.scratchFloats * threads * 4 <= Self.maxSessionBytes else {
             throw .memory(
                 "a session for batch \(batchCapacity) needs \(perImage * batchCapacity * 4) bytes; the cap is \(Self.maxSessionBytes)"
             )
@@ -28,15 +42,21 @@ public final class Session {
         self.model = model
         self.batchCapacity = batchCapacity
         arena = AlignedBuffer(floats: plan.arenaFloatsPerImage * batchCapacity)
-        scratch = AlignedBuffer(floats: plan.scratchFloats)
+        // One scratch area per thread: part p of a kernel uses the p-th.
+        scratch = AlignedBuffer(floats: plan.scratchFloats * threads)
         staging = AlignedBuffer(floats: model.inputShape.elementCount * batchCapacity)
         values = .allocate(capacity: plan.offsets.count)
         for (value, offset) in plan.offsets.enumerated() {
             values[value] = offset < 0 ? staging.pointer : arena.pointer + offset * batchCapacity
         }
+        pool = threads > 1 ? WorkerPool(helpers: threads - 1) : nil
+        self.minimumWorkPerPart = max(1, minimumWorkPerPart)
     }
 
-    deinit { values.deallocate() }
+    deinit {
+        pool?.shutdown()
+        values.deallocate()
+    }
 
     private func check(batch: Int, inputCount: Int, outputCount: Int) throws(CnnzError) {
         guard batch >= 1 else { throw .argument("batch must be at least 1, got \(batch)") }
@@ -117,7 +137,15 @@ public final class Session {
             // Kernels never write value 0 (the input): the cast only lets the table hold it.
             for value in plan.inputValues { values[value] = UnsafeMutablePointer(mutating: input + start * perImage) }
             let context = RunContext(values: values, batch: count, scratch: scratch.pointer)
-            for kernel in plan.kernels { kernel.run(context) }
+            if let pool {
+                for kernel in plan.kernels {
+                    let parts = Partition.useful(
+                        kernel.workload(batch: count), threads: pool.threadCount, minimumWork: minimumWorkPerPart)
+                    pool.run(kernel, context, parts: parts)
+                }
+            } else {
+                for kernel in plan.kernels { kernel.run(context, part: 0, of: 1) }
+            }
             (output + start * outputSize).update(from: values[plan.outputValue], count: count * outputSize)
             start += count
         }

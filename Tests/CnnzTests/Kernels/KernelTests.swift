@@ -60,7 +60,15 @@ struct LayerCase: CustomTestStringConvertible, Sendable {
         let session = try model.makeSession(batchCapacity: max(1, batch - 1))
         let actual = try session.run(x, batch: batch)
         let expected = ReferenceEngine.run(description, input: x, batch: batch)
-        return firstMismatch(actual, expected)
+        if let mismatch = firstMismatch(actual, expected) { return mismatch }
+        // Split over 3 threads (more than this machine may have; parts of uneven size), the
+        // output is the same to the bit: parts never change the order of a sum.
+        let threaded = try model.makeSession(batchCapacity: batch, threads: 3, minimumWorkPerPart: 1)
+        let parallel = try threaded.run(x, batch: batch)
+        if parallel != actual {
+            return "3 threads: " + (firstMismatch(parallel, actual, tolerance: 0) ?? "NaN differs")
+        }
+        return nil
     }
 }
 
