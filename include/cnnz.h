@@ -6,10 +6,11 @@
  *
  * Objects. A cnnz_model is a loaded, validated model. It is immutable: any
  * number of threads may use one model at once. A cnnz_session holds the
- * working memory for running a model; it belongs to one thread at a time
+ * working memory for running a model (and, if asked, helper threads that
+ * share each layer's work); it belongs to one calling thread at a time
  * (a session used by two threads at once returns CNNZ_ERROR_ARGUMENT in
  * one of them). All of a session's memory is allocated by
- * cnnz_session_create; cnnz_run and cnnz_run_u8 allocate nothing.
+ * cnnz_session_create*; cnnz_run and cnnz_run_u8 allocate nothing.
  *
  * Errors. Every function that can fail returns a cnnz_status; the values it
  * produces come back through out_ parameters, which are written only on
@@ -152,25 +153,40 @@ const char *cnnz_model_name(const cnnz_model *model);
 cnnz_status cnnz_model_selftest(const cnnz_model *model, float *max_difference);
 
 /**
- * Creates a session that runs one image per pass (larger batches are split),
- * the smallest memory footprint. Same as cnnz_session_create_batch(model, 1, ...).
+ * Creates a session that runs one image per pass (larger batches are split)
+ * on the calling thread only: the smallest footprint. Same as
+ * cnnz_session_create_with(model, 1, 1, out_session).
  */
 cnnz_status cnnz_session_create(const cnnz_model *model, cnnz_session **out_session);
 
 /**
- * Creates a session that runs up to `batch_capacity` images per pass.
+ * Creates a session that runs up to `batch_capacity` images per pass and
+ * splits each layer's work over `threads` threads: the caller of cnnz_run and
+ * `threads - 1` helper threads that the session starts now and stops in
+ * cnnz_session_free (helpers wait on a condition variable between runs).
+ * Small layers run on the caller alone. Outputs do not depend on `threads`.
  *   out_session  receives the session; the caller owns it and frees it with
  *                cnnz_session_free. It keeps what it needs of the model.
- * All the session's memory (activations for batch_capacity images, scratch)
- * is allocated here; running allocates nothing. Thread-safe.
+ * All the session's memory (activations for batch_capacity images, scratch
+ * for each thread) and threads are created here; running allocates nothing.
+ * Thread-safe.
  * @retval CNNZ_OK
  * @retval CNNZ_ERROR_ARGUMENT  model or out_session is NULL, model is not a
- *                              live model, or batch_capacity is 0 or above 65536
+ *                              live model, batch_capacity is 0 or above
+ *                              65536, or threads is 0 or above 64
  * @retval CNNZ_ERROR_MEMORY    the session would exceed 4 GiB
  */
-cnnz_status cnnz_session_create_batch(const cnnz_model *model, size_t batch_capacity, cnnz_session **out_session);
+cnnz_status cnnz_session_create_with(const cnnz_model *model, size_t batch_capacity, size_t threads,
+                                     cnnz_session **out_session);
 
-/** Frees a session. NULL is a no-op; a pointer that is not a live session is ignored. */
+/**
+ * The number of threads the session runs layers on, the caller included
+ * (fewer than requested if the system refused to start some). 0 if session
+ * is not a live session. Thread-safe.
+ */
+size_t cnnz_session_thread_count(const cnnz_session *session);
+
+/** Frees a session and stops its helper threads. NULL is a no-op; a pointer that is not a live session is ignored. */
 void cnnz_session_free(cnnz_session *session);
 
 /**

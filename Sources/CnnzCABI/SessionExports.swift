@@ -7,12 +7,12 @@ import Cnnz
 public func cnnz_session_create(_ model: OpaquePointer?, _ outSession: UnsafeMutablePointer<OpaquePointer?>?)
     -> cnnz_status
 {
-    cnnz_session_create_batch(model, 1, outSession)
+    cnnz_session_create_with(model, 1, 1, outSession)
 }
 
 @c @implementation
-public func cnnz_session_create_batch(
-    _ model: OpaquePointer?, _ batchCapacity: Int, _ outSession: UnsafeMutablePointer<OpaquePointer?>?
+public func cnnz_session_create_with(
+    _ model: OpaquePointer?, _ batchCapacity: Int, _ threads: Int, _ outSession: UnsafeMutablePointer<OpaquePointer?>?
 ) -> cnnz_status {
     guard let outSession else { return argumentError("cnnz_session_create: out_session is NULL") }
     guard let handle = Registry.model(model) else { return CNNZ_ERROR_ARGUMENT }
@@ -20,13 +20,22 @@ public func cnnz_session_create_batch(
         return argumentError(
             "cnnz_session_create: batch capacity \(UInt(bitPattern: batchCapacity)) is outside 1...65536")
     }
+    guard threads >= 1, threads <= Session.maxThreads else {
+        return argumentError(
+            "cnnz_session_create: thread count \(UInt(bitPattern: threads)) is outside 1...\(Session.maxThreads)")
+    }
     do {
-        let session = try handle.model.makeSession(batchCapacity: batchCapacity)
+        let session = try handle.model.makeSession(batchCapacity: batchCapacity, threads: threads)
         outSession.pointee = Registry.register(SessionHandle(session))
         return CNNZ_OK
     } catch {
         return fail(error)
     }
+}
+
+@c @implementation
+public func cnnz_session_thread_count(_ session: OpaquePointer?) -> Int {
+    Registry.session(session)?.session.threadCount ?? 0
 }
 
 @c @implementation

@@ -29,6 +29,9 @@ struct InferCommand: ParsableCommand {
     @Option(help: "Images run together in one pass.")
     var batch = 16
 
+    @Option(help: "Threads that share each layer's work (default: one per processor).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
     @Flag(help: "Run the model's stored self-test vector and report whether this machine reproduces it.")
     var selftest = false
 
@@ -38,6 +41,9 @@ struct InferCommand: ParsableCommand {
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
         guard batch >= 1, batch <= 4096 else { throw ValidationError("--batch must be in 1...4096") }
+        guard threads >= 1, threads <= Session.maxThreads else {
+            throw ValidationError("--threads must be in 1...\(Session.maxThreads)")
+        }
         if let bench, bench < 1 { throw ValidationError("--bench must be at least 1") }
         if !selftest && images.isEmpty { throw ValidationError("give at least one image (or --selftest)") }
         if bench != nil && images.isEmpty { throw ValidationError("--bench needs an image") }
@@ -66,7 +72,7 @@ struct InferCommand: ParsableCommand {
             try benchmark(loaded, runs: runs)
             return
         }
-        let session = try loaded.makeSession(batchCapacity: min(batch, images.count))
+        let session = try loaded.makeSession(batchCapacity: min(batch, images.count), threads: threads)
         let activation = loaded.contents.graph.layers.last!.activation
         var start = 0
         while start < images.count {
@@ -128,7 +134,7 @@ struct InferCommand: ParsableCommand {
     private func benchmark(_ model: Model, runs: Int) throws {
         let image = try NetpbmReader.read(path: images[0])
         let input = model.prepare(image).input
-        let session = try model.makeSession(batchCapacity: 1)
+        let session = try model.makeSession(batchCapacity: 1, threads: threads)
         var output = [Float](repeating: 0, count: model.outputSize)
         let warmup = min(runs, 10)
         var times: [Double] = []
@@ -150,7 +156,7 @@ struct InferCommand: ParsableCommand {
         let p90 = times[min(times.count - 1, Int((Double(times.count) * 0.9).rounded(.up)) - 1)]
         let total = times.reduce(0, +)
         print(
-            "bench: \(runs) runs after \(warmup) warm-up, batch 1: median \(fixed4(median * 1000)) ms, p90 \(fixed4(p90 * 1000)) ms, \(Int((Double(runs) / total).rounded())) images/s"
+            "bench: \(runs) runs after \(warmup) warm-up, batch 1, \(session.threadCount) threads: median \(fixed4(median * 1000)) ms, p90 \(fixed4(p90 * 1000)) ms, \(Int((Double(runs) / total).rounded())) images/s"
         )
     }
 }

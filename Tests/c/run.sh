@@ -26,6 +26,9 @@ trap 'rm -rf "$work"' EXIT
 for name in tiny tiny-graph; do
   .build/debug/convert "Tests/CnnzTests/Fixtures/$name.json" -o "$work/$name.cnnz" >/dev/null
 done
+# A model big enough that sessions of 2 threads split its layers.
+python3 Benchmarks/make_bench_model.py "$work/bench.json" --size 48 --width 16
+.build/debug/convert "$work/bench.json" -o "$work/bench.cnnz" >/dev/null
 flags="-std=c99 -Wall -Wextra -Werror -pedantic -Iinclude $extra"
 link="-L$lib -lcnnz -Wl,-rpath,$PWD/$lib"
 for compiler in gcc clang; do
@@ -44,6 +47,7 @@ $cc $flags Examples/c/classify.c $link -o "$work/classify"
 "$work/test_api" Tests/CnnzTests/Fixtures "$work" Examples/fashion-mnist-small.cnnz Examples/images/bag.pgm
 "$work/test_threads" "$work/tiny-graph.cnnz"
 "$work/test_threads" Examples/fashion-mnist-small.cnnz
+"$work/test_threads" "$work/bench.cnnz" 2
 
 # The example's output, checked line by line.
 "$work/classify" Examples/fashion-mnist-small.cnnz Examples/images/trouser.pgm Examples/images/sneaker.pgm > "$work/classify.out"

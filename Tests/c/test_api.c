@@ -110,7 +110,8 @@ static void test_golden(const char *fixtures, const char *work, const char *name
 
   /* Batch 3 of the same input in a session of capacity 2: chunking, and every copy equal. */
   cnnz_session *session = NULL;
-  CHECK_STATUS(cnnz_session_create_batch(model, 2, &session), CNNZ_OK);
+  CHECK_STATUS(cnnz_session_create_with(model, 2, 3, &session), CNNZ_OK);
+  CHECK(cnnz_session_thread_count(session) == 3);
   float *batch = malloc(3 * input_count * sizeof *batch);
   for (int b = 0; b < 3; b++) memcpy(batch + b * input_count, input, input_count * sizeof *input);
   float *output = malloc(3 * expected_count * sizeof *output);
@@ -254,9 +255,14 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
   cnnz_session *session = NULL;
   CHECK_STATUS(cnnz_session_create(NULL, &session), CNNZ_ERROR_ARGUMENT);
   CHECK_STATUS(cnnz_session_create(model, NULL), CNNZ_ERROR_ARGUMENT);
-  CHECK_STATUS(cnnz_session_create_batch(model, 0, &session), CNNZ_ERROR_ARGUMENT);
-  CHECK_STATUS(cnnz_session_create_batch(model, (size_t)-1, &session), CNNZ_ERROR_ARGUMENT);
-  CHECK_STATUS(cnnz_session_create_batch(model, 4, &session), CNNZ_OK);
+  CHECK_STATUS(cnnz_session_create_with(model, 0, 1, &session), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_session_create_with(model, (size_t)-1, 1, &session), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_session_create_with(model, 4, 0, &session), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_session_create_with(model, 4, 65, &session), CNNZ_ERROR_ARGUMENT);
+  CHECK(strstr(cnnz_last_error(), "thread count") != NULL);
+  CHECK_STATUS(cnnz_session_create_with(model, 4, 1, &session), CNNZ_OK);
+  CHECK(cnnz_session_thread_count(session) == 1);
+  CHECK(cnnz_session_thread_count(NULL) == 0);
 
   float input[2 * 784];
   unsigned char pixels[2 * 784];

@@ -1,8 +1,10 @@
 /*
  * One model, eight threads, each with its own session, thousands of runs:
  * every output must equal the single-threaded result for the same input.
+ * With a second argument N, each session also splits its layers over N
+ * engine threads (8 x N threads on this machine's cores).
  *
- *   test_threads MODEL.cnnz
+ *   test_threads MODEL.cnnz [N]
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 enum { THREADS = 8, RUNS = 2000, INPUTS = 16 };
 
 static const cnnz_model *model;
+static size_t engine_threads = 1;
 static size_t input_size, output_size;
 static float *inputs;   /* INPUTS inputs */
 static float *expected; /* their single-threaded outputs */
@@ -21,7 +24,7 @@ static float *expected; /* their single-threaded outputs */
 static void *worker(void *arg) {
   size_t id = (size_t)arg;
   cnnz_session *session = NULL;
-  if (cnnz_session_create(model, &session) != CNNZ_OK) return (void *)1;
+  if (cnnz_session_create_with(model, 1, engine_threads, &session) != CNNZ_OK) return (void *)1;
   float *output = malloc(output_size * sizeof *output);
   size_t mismatches = 0;
   for (size_t run = 0; run < RUNS; run++) {
@@ -38,7 +41,8 @@ static void *worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) return 2;
+  if (argc != 2 && argc != 3) return 2;
+  if (argc == 3) engine_threads = (size_t)strtoul(argv[2], NULL, 10);
   cnnz_model *loaded = NULL;
   if (cnnz_model_load(argv[1], &loaded) != CNNZ_OK) {
     fprintf(stderr, "load: %s\n", cnnz_last_error());
@@ -81,6 +85,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "test_threads: %zu of %d runs differ from the single-threaded result\n", total, THREADS * RUNS);
     return 1;
   }
-  printf("test_threads: %d threads x %d runs, every output equal to the single-threaded result\n", THREADS, RUNS);
+  printf("test_threads: %d threads x %d runs (sessions of %zu engine threads), every output equal to the "
+         "single-threaded result\n", THREADS, RUNS, engine_threads);
   return 0;
 }

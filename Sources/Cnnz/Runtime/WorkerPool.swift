@@ -97,7 +97,11 @@ final class WorkerPool: @unchecked Sendable {
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
         kernel.run(context, part: 0, of: helpers + 1)
-        while pending.load(ordering: .acquiring) > 0 {}
+        var spins = 0
+        while pending.load(ordering: .acquiring) > 0 {
+            spins += 1
+            if spins & 1023 == 0 { sched_yield() }
+        }
         self.kernel = nil
     }
 
@@ -108,6 +112,8 @@ final class WorkerPool: @unchecked Sendable {
             var current = generation.load(ordering: .acquiring)
             while current == seen && spins < Self.spinLimit {
                 spins += 1
+                // With more threads than cores, let the thread this one waits for run.
+                if spins & 1023 == 0 { sched_yield() }
                 current = generation.load(ordering: .acquiring)
             }
             if current == seen {

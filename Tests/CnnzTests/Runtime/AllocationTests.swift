@@ -34,7 +34,8 @@ struct AllocationTests {
         for name in ["tiny-graph", "tiny"] {
             let (_, bytes) = try Converter.convertToCNNZ(json: try Fixtures.bytes("\(name).json"))
             let model = try Model(bytes: bytes)
-            let session = try model.makeSession(batchCapacity: 2)
+            // Three threads, and every layer split: handing parts to helpers allocates nothing either.
+            let session = try model.makeSession(batchCapacity: 2, threads: 3, minimumWorkPerPart: 1)
             let input = [Float](repeating: 0.5, count: 5 * model.inputShape.elementCount)
             let pixels = [UInt8](repeating: 7, count: 3 * model.inputShape.elementCount)
             var output = [Float](repeating: 0, count: 5 * model.outputSize)
@@ -70,7 +71,8 @@ struct AllocationTests {
         #expect(bytes.withUnsafeBytes { cnnz_model_load_memory($0.baseAddress, $0.count, &model) } == CNNZ_OK)
         defer { cnnz_model_free(model) }
         var session: OpaquePointer?
-        #expect(cnnz_session_create_batch(model, 2, &session) == CNNZ_OK)
+        // Two threads: handing a layer to a helper allocates nothing either.
+        #expect(cnnz_session_create_with(model, 2, 2, &session) == CNNZ_OK)
         defer { cnnz_session_free(session) }
         let input = [Float](repeating: 0.25, count: 3 * 6 * 7 * 3)
         let pixels = [UInt8](repeating: 9, count: 3 * 6 * 7 * 3)

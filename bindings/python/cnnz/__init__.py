@@ -59,12 +59,18 @@ class Model:
     use; the GIL is released while the engine runs.
     """
 
-    def __init__(self, source, batch_capacity=8):
-        """Loads a model from a path (str or os.PathLike) or from bytes."""
+    def __init__(self, source, batch_capacity=8, threads=1):
+        """Loads a model from a path (str or os.PathLike) or from bytes.
+
+        Each Python thread that uses the model gets a session that runs up to
+        `batch_capacity` images per pass and splits each layer over `threads`
+        engine threads (more than one helps large models; outputs are the same).
+        """
         lib = _lib_handle()
         self._lib = lib
         self._pointer = _lib.ModelPointer()
         self._batch_capacity = int(batch_capacity)
+        self._threads = int(threads)
         if self._batch_capacity < 1:
             raise Error(ERROR_ARGUMENT, f"batch_capacity must be at least 1, got {batch_capacity}")
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -91,8 +97,8 @@ class Model:
             if not self._pointer:
                 raise Error(ERROR_ARGUMENT, "the model is closed")
             session = _lib.SessionPointer()
-            _check(self._lib, self._lib.cnnz_session_create_batch(self._pointer, self._batch_capacity,
-                                                                  ctypes.byref(session)))
+            _check(self._lib, self._lib.cnnz_session_create_with(self._pointer, self._batch_capacity, self._threads,
+                                                                 ctypes.byref(session)))
             self._local.session = session
             with self._sessions_lock:
                 self._sessions.append(session)

@@ -95,9 +95,14 @@ def _declare(lib):
     # cnnz_status cnnz_model_selftest(const cnnz_model *model, float *max_difference);
     lib.cnnz_model_selftest.argtypes = [ModelPointer, f32p]
     lib.cnnz_model_selftest.restype = c_status
-    # cnnz_status cnnz_session_create_batch(const cnnz_model *model, size_t batch_capacity, cnnz_session **out_session);
-    lib.cnnz_session_create_batch.argtypes = [ModelPointer, ctypes.c_size_t, ctypes.POINTER(SessionPointer)]
-    lib.cnnz_session_create_batch.restype = c_status
+    # cnnz_status cnnz_session_create_with(const cnnz_model *model, size_t batch_capacity, size_t threads,
+    #                                      cnnz_session **out_session);
+    lib.cnnz_session_create_with.argtypes = [ModelPointer, ctypes.c_size_t, ctypes.c_size_t,
+                                             ctypes.POINTER(SessionPointer)]
+    lib.cnnz_session_create_with.restype = c_status
+    # size_t cnnz_session_thread_count(const cnnz_session *session);
+    lib.cnnz_session_thread_count.argtypes = [SessionPointer]
+    lib.cnnz_session_thread_count.restype = ctypes.c_size_t
     # void cnnz_session_free(cnnz_session *session);
     lib.cnnz_session_free.argtypes = [SessionPointer]
     lib.cnnz_session_free.restype = None

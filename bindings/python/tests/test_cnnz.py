@@ -95,6 +95,16 @@ def test_errors_carry_the_engines_message(repository, example, tmp_path):
         cnnz.Model(42)
 
 
+def test_engine_threads_give_the_same_outputs(repository, example):
+    threaded = cnnz.Model(repository / "Examples" / "fashion-mnist-small.cnnz", threads=3)
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, size=(9, 28, 28, 1), dtype=np.uint8)
+    np.testing.assert_array_equal(threaded.predict(pixels), example.predict(pixels))
+    with pytest.raises(cnnz.Error) as bad:
+        cnnz.Model(repository / "Examples" / "fashion-mnist-small.cnnz", threads=0).predict(pixels)
+    assert "thread count" in bad.value.message
+
+
 def test_closed_model_raises(repository):
     model = cnnz.Model(repository / "Examples" / "fashion-mnist-small.cnnz")
     with model:
