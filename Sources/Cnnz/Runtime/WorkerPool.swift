@@ -38,11 +38,13 @@ final class WorkerPool: @unchecked Sendable {
         helperCount = helpers
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
-        for index in 0..<helpers {
+        for _ in 0..<helpers {
             var thread = pthread_t()
+            // Parts are numbered by the helpers that did start, so a failed start leaves no part undone.
             // Helpers hold the pool unretained: `shutdown()` joins them before the pool can go away.
-            let argument = Unmanaged.passRetained(HelperStart(pool: Unmanaged.passUnretained(self), index: index + 1))
-                .toOpaque()
+            let argument = Unmanaged.passRetained(
+                HelperStart(pool: Unmanaged.passUnretained(self), index: threads.count + 1)
+            ).toOpaque()
             let status = pthread_create(
                 &thread, nil,
                 { argument in
