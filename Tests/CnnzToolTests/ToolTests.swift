@@ -232,6 +232,11 @@ enum Tool {
         let r = try Tool.run("infer", [Tool.exampleModel])
         #expect(r.status != 0)
         #expect(r.stderr.contains("give at least one image"))
+        for (flag, message) in [("--threads", "--threads must be in 1...64"), ("--top", "--top must be at least 1")] {
+            let bad = try Tool.run("infer", [Tool.exampleModel, Tool.exampleImage("bag"), flag, "0"])
+            #expect(bad.status != 0)
+            #expect(bad.stderr.contains(message), "\(bad.stderr)")
+        }
         let help = try Tool.run("infer", ["--help"])
         #expect(help.status == 0)
         #expect(help.stdout.contains("--bench"))

@@ -44,43 +44,41 @@ final class Pool2D: Kernel {
             let oy = item - image * y.height
             let source = input + image * x.elementCount
             let destination = output + image * y.elementCount
-            do {
-                let y0 = Swift.max(oy * window.strideHeight - rows.padBefore, 0)
-                let y1 = Swift.min(oy * window.strideHeight - rows.padBefore + window.kernelHeight, x.height)
-                for ox in 0..<y.width {
-                    let x0 = Swift.max(ox * window.strideWidth - columns.padBefore, 0)
-                    let x1 = Swift.min(ox * window.strideWidth - columns.padBefore + window.kernelWidth, x.width)
-                    let out = destination + (oy * y.width + ox) * channels
-                    out.update(repeating: isMax ? -.infinity : 0, count: channels)
-                    for iy in y0..<y1 {
-                        for ix in x0..<x1 {
-                            let pixel = source + (iy * x.width + ix) * channels
-                            var c = 0
-                            if isMax {
-                                while c < vectorEnd {
-                                    out.store8(laneMax(out.vector8(c), pixel.vector8(c)), c)
-                                    c += 8
-                                }
-                                while c < channels {
-                                    out[c] = Swift.max(out[c], pixel[c])
-                                    c += 1
-                                }
-                            } else {
-                                while c < vectorEnd {
-                                    out.store8(out.vector8(c) + pixel.vector8(c), c)
-                                    c += 8
-                                }
-                                while c < channels {
-                                    out[c] += pixel[c]
-                                    c += 1
-                                }
+            let y0 = Swift.max(oy * window.strideHeight - rows.padBefore, 0)
+            let y1 = Swift.min(oy * window.strideHeight - rows.padBefore + window.kernelHeight, x.height)
+            for ox in 0..<y.width {
+                let x0 = Swift.max(ox * window.strideWidth - columns.padBefore, 0)
+                let x1 = Swift.min(ox * window.strideWidth - columns.padBefore + window.kernelWidth, x.width)
+                let out = destination + (oy * y.width + ox) * channels
+                out.update(repeating: isMax ? -.infinity : 0, count: channels)
+                for iy in y0..<y1 {
+                    for ix in x0..<x1 {
+                        let pixel = source + (iy * x.width + ix) * channels
+                        var c = 0
+                        if isMax {
+                            while c < vectorEnd {
+                                out.store8(laneMax(out.vector8(c), pixel.vector8(c)), c)
+                                c += 8
+                            }
+                            while c < channels {
+                                out[c] = Swift.max(out[c], pixel[c])
+                                c += 1
+                            }
+                        } else {
+                            while c < vectorEnd {
+                                out.store8(out.vector8(c) + pixel.vector8(c), c)
+                                c += 8
+                            }
+                            while c < channels {
+                                out[c] += pixel[c]
+                                c += 1
                             }
                         }
                     }
-                    if !isMax {
-                        let inverse = 1 / Float((y1 - y0) * (x1 - x0))
-                        for c in 0..<channels { out[c] *= inverse }
-                    }
+                }
+                if !isMax {
+                    let inverse = 1 / Float((y1 - y0) * (x1 - x0))
+                    for c in 0..<channels { out[c] *= inverse }
                 }
             }
             ActivationFunction.apply(
