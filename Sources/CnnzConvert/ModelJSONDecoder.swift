@@ -391,8 +391,19 @@ struct ModelJSONDecoder {
                 probe = first
             }
             guard !shape.contains(0) else { throw .format("\(what): has an empty dimension") }
+            // The shape comes from the first element at each depth; a ragged array could claim far
+            // more than it holds, so the product is checked (and the data counted as it is flattened).
+            var count = 1
+            for d in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: d)
+                guard !overflow, product <= Limits.maxElements else {
+                    throw .memory(
+                        "\(what): nested array of shape \(shape) exceeds the cap of \(Limits.maxElements) elements")
+                }
+                count = product
+            }
             var values: [Float] = []
-            values.reserveCapacity(shape.reduce(1, *))
+            values.reserveCapacity(count)
             try flatten(value, shape: shape[...], into: &values, what)
             return Tensor(shape: shape, values: values)
         case .object:

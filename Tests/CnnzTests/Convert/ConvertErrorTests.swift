@@ -25,6 +25,14 @@ import Testing
         var testDescription: String { name }
     }
 
+    /// Each level's first element is the next level and 999 numbers follow it: 12 KB of JSON whose
+    /// first elements claim 10^18 values.
+    static let raggedSixLevels: String = {
+        var inner = "0"
+        for _ in 0..<6 { inner = "[" + inner + String(repeating: ",0", count: 999) + "]" }
+        return inner
+    }()
+
     static let cases: [Case] = [
         Case(name: "malformed JSON", json: Array("{\"format\": ".utf8), message: "malformed JSON at byte 11"),
         Case(name: "trailing comma", json: model(conv + ","), message: "malformed JSON"),
@@ -180,6 +188,11 @@ import Testing
             message:
                 "selftest: output 1 is 2.5 in the model.json but the converted model computes a value 0.5 away, above the tolerance 0.0001"
         ),
+        Case(
+            name: "ragged array claiming a huge shape",
+            json: model(
+                #"{"class_name": "Dense", "config": {"units": 1}, "weights": ["# + raggedSixLevels + #", [0]]}"#),
+            message: "nested array of shape [1000, 1000, 1000, 1000, 1000, 1000] exceeds the cap"),
         Case(
             name: "too deep",
             json: Array((String(repeating: "[", count: 200) + String(repeating: "]", count: 200)).utf8),
