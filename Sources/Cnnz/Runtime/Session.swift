@@ -62,11 +62,13 @@ public final class Session {
         guard batch >= 1 else { throw .argument("batch must be at least 1, got \(batch)") }
         let perImage = model.inputShape.elementCount
         guard inputCount / perImage == batch, inputCount % perImage == 0 else {
+            // The message avoids batch * perImage: a huge batch would overflow it.
             throw .argument(
-                "the input has \(inputCount) values; batch \(batch) of \(model.inputShape) needs \(batch * perImage)")
+                "the input has \(inputCount) values; batch \(batch) needs \(perImage) per image (\(model.inputShape))")
         }
         guard outputCount / model.outputSize >= batch else {
-            throw .argument("the output holds \(outputCount) values; batch \(batch) needs \(batch * model.outputSize)")
+            throw .argument(
+                "the output holds \(outputCount) values; batch \(batch) needs \(model.outputSize) per image")
         }
     }
 
@@ -105,6 +107,8 @@ public final class Session {
 
     /// Convenience: runs `input` and returns a new array of outputs.
     public func run(_ input: [Float], batch: Int = 1) throws(CnnzError) -> [Float] {
+        // Checked before the output is allocated: batch is then bounded by the input present.
+        try check(batch: batch, inputCount: input.count, outputCount: .max)
         var output = [Float](repeating: 0, count: max(batch, 0) * model.outputSize)
         let result: Result<Void, CnnzError> = input.withUnsafeBufferPointer { i in
             output.withUnsafeMutableBufferPointer { o in
@@ -117,6 +121,7 @@ public final class Session {
 
     /// Convenience: runs `pixels` and returns a new array of outputs.
     public func run(pixels: [UInt8], batch: Int = 1) throws(CnnzError) -> [Float] {
+        try check(batch: batch, inputCount: pixels.count, outputCount: .max)
         var output = [Float](repeating: 0, count: max(batch, 0) * model.outputSize)
         let result: Result<Void, CnnzError> = pixels.withUnsafeBufferPointer { i in
             output.withUnsafeMutableBufferPointer { o in

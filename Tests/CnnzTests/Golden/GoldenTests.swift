@@ -40,6 +40,24 @@ import Testing
         #expect(batched == single)
     }
 
+    @Test func badRunArgumentsAreErrorsNotTraps() throws {
+        let model = try Model(bytes: try Fixtures.bytes("format-v1/tiny.cnnz"))
+        let session = try model.makeSession()
+        let input = [Float](repeating: 0, count: 50)
+        #expect(throws: CnnzError.argument("batch must be at least 1, got 0")) { try session.run(input, batch: 0) }
+        #expect(throws: CnnzError.self) { try session.run(input, batch: Int.max / 2) }
+        #expect(throws: CnnzError.self) { try session.run(Array(input.dropLast()), batch: 1) }
+        #expect(throws: CnnzError.self) { try session.run(pixels: [1, 2, 3], batch: 1) }
+        #expect(throws: CnnzError.self) { try model.makeSession(batchCapacity: 0) }
+        #expect(throws: CnnzError.self) { try model.makeSession(threads: 0) }
+        #expect(throws: CnnzError.self) { try model.makeSession(threads: 65) }
+        #expect(throws: CnnzError.argument("the model holds no self-test vector")) {
+            var contents = model.contents
+            contents.selfTest = nil
+            return try Model(contents).runSelfTest()
+        }
+    }
+
     @Test func foldedBatchNormalizationMatchesUnfolded() throws {
         // Conv2D -> BatchNormalization -> ReLU, folded into one layer, against the reference on the unfolded graph.
         let json = """
