@@ -16,6 +16,12 @@ public struct Preprocessing: Equatable, Sendable {
 
     /// `x = pixel`.
     public static let identity = Preprocessing()
+
+    /// The network input for a pixel value in 0...255 on channel `channel`.
+    @inline(__always)
+    public func apply(_ pixel: Float, channel: Int) -> Float {
+        (pixel * scale - (mean.count == 1 ? mean[0] : mean[channel])) / (std.count == 1 ? std[0] : std[channel])
+    }
 }
 
 /// A known input and the output it must produce.

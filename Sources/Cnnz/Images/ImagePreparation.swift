@@ -64,12 +64,7 @@ extension Model {
         let fitted = image.converted(toChannels: shape.channels).resized(width: shape.width, height: shape.height)
         let p = preprocessing
         var input = fitted.samples
-        for i in input.indices {
-            let c = i % shape.channels
-            let mean = p.mean.count == 1 ? p.mean[0] : p.mean[c]
-            let std = p.std.count == 1 ? p.std[0] : p.std[c]
-            input[i] = (input[i] * p.scale - mean) / std
-        }
+        for i in input.indices { input[i] = p.apply(input[i], channel: i % shape.channels) }
         return (input, image.width != shape.width || image.height != shape.height)
     }
 }

@@ -31,9 +31,7 @@ public final class Model: Sendable {
         let channels = contents.graph.inputShape.channels
         var table = [Float](repeating: 0, count: channels * 256)
         for c in 0..<channels {
-            let mean = p.mean.count == 1 ? p.mean[0] : p.mean[c]
-            let std = p.std.count == 1 ? p.std[0] : p.std[c]
-            for v in 0..<256 { table[c * 256 + v] = (Float(v) * p.scale - mean) / std }
+            for v in 0..<256 { table[c * 256 + v] = p.apply(Float(v), channel: c) }
         }
         pixelTable = table
         if !contents.labels.isEmpty && contents.labels.count != outputSize {

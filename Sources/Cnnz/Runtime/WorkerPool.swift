@@ -15,8 +15,6 @@ import Synchronization
 /// published, and helpers spin briefly between layers (the next layer comes
 /// within microseconds) before sleeping on a condition variable.
 final class WorkerPool: @unchecked Sendable {
-    /// Helper threads: the session's thread count minus the caller.
-    let helperCount: Int
     private var threads: [pthread_t] = []
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -35,7 +33,6 @@ final class WorkerPool: @unchecked Sendable {
     private static let spinLimit = 20_000
 
     init(helpers: Int) {
-        helperCount = helpers
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
         for _ in 0..<helpers {
