@@ -21,6 +21,29 @@ static size_t input_size, output_size;
 static float *inputs;   /* INPUTS inputs */
 static float *expected; /* their single-threaded outputs */
 
+/* Misuse: two threads share one session. Each call must either run alone and
+ * give the right output, or be refused with CNNZ_ERROR_ARGUMENT; never a wrong
+ * output or a crash. */
+static cnnz_session *shared_session;
+static size_t refused[2];
+
+static void *sharer(void *arg) {
+  size_t id = (size_t)arg;
+  float *output = malloc(output_size * sizeof *output);
+  size_t wrong = 0;
+  for (size_t run = 0; run < RUNS; run++) {
+    size_t which = (run + id) % INPUTS;
+    cnnz_status status = cnnz_run(shared_session, inputs + which * input_size, 1, output, output_size);
+    if (status == CNNZ_ERROR_ARGUMENT && strstr(cnnz_last_error(), "in use by another thread") != NULL) {
+      refused[id]++;
+    } else if (status != CNNZ_OK || memcmp(output, expected + which * output_size, output_size * sizeof *output) != 0) {
+      wrong++;
+    }
+  }
+  free(output);
+  return (void *)wrong;
+}
+
 static void *worker(void *arg) {
   size_t id = (size_t)arg;
   cnnz_session *session = NULL;
@@ -78,6 +101,24 @@ int main(int argc, char **argv) {
     pthread_join(threads[t], &result);
     total += (size_t)result;
   }
+
+  size_t wrong = 0;
+  if (cnnz_session_create(model, &shared_session) != CNNZ_OK) return 1;
+  pthread_t pair[2];
+  for (size_t t = 0; t < 2; t++) pthread_create(&pair[t], NULL, sharer, (void *)t);
+  for (size_t t = 0; t < 2; t++) {
+    void *result;
+    pthread_join(pair[t], &result);
+    wrong += (size_t)result;
+  }
+  cnnz_session_free(shared_session);
+  if (wrong != 0) {
+    fprintf(stderr, "test_threads: a shared session gave %zu wrong results\n", wrong);
+    return 1;
+  }
+  printf("test_threads: one session shared by 2 threads: %zu calls refused as in use, no wrong output\n",
+         refused[0] + refused[1]);
+
   cnnz_model_free(loaded);
   free(inputs);
   free(expected);
