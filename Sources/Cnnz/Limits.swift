@@ -17,6 +17,18 @@ public enum Limits {
     public static let maxLabels = 1 << 20
     /// Largest label or name, in UTF-8 bytes.
     public static let maxStringBytes = 1 << 16
+    /// The element count of a tensor of `shape` (dimensions already known to be at least 1),
+    /// or nil when it exceeds `maxElements`; computed without overflow, for sizes read from files.
+    public static func elementCount(of shape: [Int]) -> Int? {
+        var count = 1
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow, product <= maxElements else { return nil }
+            count = product
+        }
+        return count
+    }
+
     /// Largest image the Netpbm reader accepts: 2^26 pixels (8192 x 8192), 3 channels at most.
     public static let maxImagePixels = 1 << 26
 }

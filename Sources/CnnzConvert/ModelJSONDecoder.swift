@@ -393,14 +393,9 @@ struct ModelJSONDecoder {
             guard !shape.contains(0) else { throw .format("\(what): has an empty dimension") }
             // The shape comes from the first element at each depth; a ragged array could claim far
             // more than it holds, so the product is checked (and the data counted as it is flattened).
-            var count = 1
-            for d in shape {
-                let (product, overflow) = count.multipliedReportingOverflow(by: d)
-                guard !overflow, product <= Limits.maxElements else {
-                    throw .memory(
-                        "\(what): nested array of shape \(shape) exceeds the cap of \(Limits.maxElements) elements")
-                }
-                count = product
+            guard let count = Limits.elementCount(of: shape) else {
+                throw .memory(
+                    "\(what): nested array of shape \(shape) exceeds the cap of \(Limits.maxElements) elements")
             }
             var values: [Float] = []
             values.reserveCapacity(count)
@@ -409,14 +404,11 @@ struct ModelJSONDecoder {
         case .object:
             guard let shapeValue = value["shape"] else { throw .format("\(what): \"shape\" is missing") }
             let shape = try intList(shapeValue, what + " shape")
-            var count = 1
-            for d in shape {
-                guard d >= 1 else { throw .format("\(what): shape \(shape) has a dimension below 1") }
-                let (p, o) = count.multipliedReportingOverflow(by: d)
-                guard !o, p <= Limits.maxElements else {
-                    throw .memory("\(what): shape \(shape) exceeds the cap of \(Limits.maxElements) elements")
-                }
-                count = p
+            guard shape.allSatisfy({ $0 >= 1 }) else {
+                throw .format("\(what): shape \(shape) has a dimension below 1")
+            }
+            guard let count = Limits.elementCount(of: shape) else {
+                throw .memory("\(what): shape \(shape) exceeds the cap of \(Limits.maxElements) elements")
             }
             if let dtype = value["dtype"] {
                 guard dtype == .string("float32") else { throw .format("\(what): dtype must be \"float32\"") }

@@ -152,15 +152,11 @@ public enum ModelReader {
             }
             let rank = try tensorReader.int(field + " rank", in: 1...4)
             var shape: [Int] = []
-            var elements = 1
             for d in 0..<rank {
-                let dim = try tensorReader.int(field + " dimension \(d)", in: 1...Limits.maxElements)
-                let (product, overflow) = elements.multipliedReportingOverflow(by: dim)
-                guard !overflow, product <= Limits.maxElements else {
-                    throw .memory("TENS: \(field) has more than \(Limits.maxElements) elements")
-                }
-                elements = product
-                shape.append(dim)
+                shape.append(try tensorReader.int(field + " dimension \(d)", in: 1...Limits.maxElements))
+            }
+            guard let elements = Limits.elementCount(of: shape) else {
+                throw .memory("TENS: \(field) has more than \(Limits.maxElements) elements")
             }
             let offset = try tensorReader.u64(field + " offset")
             let byteLength = try tensorReader.u64(field + " byte length")

@@ -1,10 +1,8 @@
 /// Float memory aligned for SIMD loads, freed when the owner goes away.
 final class AlignedBuffer: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
-    let count: Int
 
     init(floats count: Int) {
-        self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 16) * 4, alignment: 64)
         pointer = raw.initializeMemory(as: Float.self, repeating: 0, count: Swift.max(count, 16))
     }
