@@ -13,6 +13,8 @@ public enum Limits {
     public static let maxLayers = 1 << 16
     /// Largest number of inputs of one layer (Add, Concatenate).
     public static let maxLayerInputs = 1 << 10
+    /// Largest number of weight tensors.
+    public static let maxTensors = 1 << 20
     /// Largest number of labels.
     public static let maxLabels = 1 << 20
     /// Largest label or name, in UTF-8 bytes.

@@ -48,7 +48,7 @@ struct ModelJSONDecoder {
             if let s = p["scale"] { preprocessing.scale = try float(s, "preprocess.scale") }
             if let m = p["mean"] { preprocessing.mean = try floatList(m, "preprocess.mean") }
             if let s = p["std"] { preprocessing.std = try floatList(s, "preprocess.std") }
-            do { try ModelReader.validate(preprocessing, channels: inputShape.channels) } catch { throw error }
+            try preprocessing.validate(channels: inputShape.channels)
         }
         var labelList: [String] = []
         if let l = root["labels"] {
@@ -102,9 +102,12 @@ struct ModelJSONDecoder {
             }
             selfTest = SelfTestVector(input: input.values, output: output.values, tolerance: tolerance)
         }
-        return ModelDescription(
+        let description = ModelDescription(
             name: name, labels: labelList, preprocessing: preprocessing, graph: graph, tensors: tensors,
             selfTest: selfTest)
+        // The engine's one check of a model, as every other path in runs it.
+        try description.validate(layerLabel: { labelsCopy[$0] })
+        return description
     }
 
     // MARK: Layers

@@ -15,6 +15,10 @@ struct ByteReader {
     }
 
     var remaining: Int { bytes.count - position }
+    /// The payload offset of the next byte.
+    var payloadOffset: Int { base + position }
+    /// The payload offset just past this reader's bytes.
+    var payloadEnd: Int { base + bytes.count }
 
     private func fail(_ field: String, _ detail: String) -> CnnzError {
         .format("\(section): \(field) at payload offset \(base + position): \(detail)")

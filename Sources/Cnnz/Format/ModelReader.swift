@@ -2,8 +2,22 @@
 /// Every count, shape, offset and index is checked before it is used; the
 /// graph is then checked as a whole by `ShapeInference`.
 public enum ModelReader {
-    /// Decodes and validates `.cnnz` bytes (any alignment; nothing is kept).
-    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(CnnzError) -> ModelDescription {
+    /// Decodes and validates `.cnnz` bytes (any alignment; nothing is kept),
+    /// refusing a file whose payload or weights exceed `options.maxMemory`.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, options: LoadOptions = .default) throws(CnnzError)
+        -> ModelDescription
+    {
+        let description = try decodeUnvalidated(bytes, options: options)
+        try description.validate(options: options)
+        return description
+    }
+
+    /// Decodes `.cnnz` bytes, checking every field and byte range but not the
+    /// model as a whole: `Model.init` validates what this returns.
+    static func decodeUnvalidated(_ bytes: UnsafeRawBufferPointer, options: LoadOptions) throws(CnnzError)
+        -> ModelDescription
+    {
+        let options = try options.validated()
         var header = ByteReader(bytes, section: "header")
         guard bytes.count >= ModelFormat.headerSize else {
             if bytes.count >= 8, !zip(bytes.prefix(8), ModelFormat.magic).allSatisfy({ $0 == $1 }) {
@@ -53,6 +67,9 @@ public enum ModelReader {
             throw .format(
                 "header: declared payload size \(payloadSize) is impossible for \(available) compressed bytes")
         }
+        // The inflated payload and the weights decoded from it are alive together: both count.
+        var budget = MemoryBudget(limit: options.maxMemory)
+        try budget.reserve(Int(payloadSize), for: "loading: the \(payloadSize)-byte payload")
         let compressed = UnsafeRawBufferPointer(rebasing: bytes[ModelFormat.headerSize...])
         let computedCompressedCRC = Compression.crc32(compressed)
         guard compressedCRC == computedCompressedCRC else {
@@ -61,7 +78,7 @@ public enum ModelReader {
             )
         }
         let size = Int(payloadSize)
-        let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: ModelFormat.alignment)
+        let payload = try AlignedBuffer.bytes(size, alignment: ModelFormat.alignment)
         defer { payload.deallocate() }
         let body = UnsafeMutableRawBufferPointer(rebasing: payload[0..<size])
         try Compression.inflate(compressed, into: body)
@@ -70,25 +87,29 @@ public enum ModelReader {
             throw .format(
                 "payload: checksum mismatch (stored \(hex(payloadCRC)), computed \(hex(crc))): the file is corrupt")
         }
-        return try decodePayload(UnsafeRawBufferPointer(body))
+        return try decodePayload(UnsafeRawBufferPointer(body), budget: &budget)
     }
 
     /// Decodes and validates `.cnnz` bytes.
-    public static func decode(_ bytes: [UInt8]) throws(CnnzError) -> ModelDescription {
+    public static func decode(_ bytes: [UInt8], options: LoadOptions = .default) throws(CnnzError) -> ModelDescription {
         let result: Result<ModelDescription, CnnzError> = bytes.withUnsafeBytes { b in
-            Result { () throws(CnnzError) -> ModelDescription in try decode(b) }
+            Result { () throws(CnnzError) -> ModelDescription in try decode(b, options: options) }
         }
         return try result.get()
     }
 
-    /// Reads a whole file, refusing directories and files above the payload cap.
-    public static func readFile(_ path: String) throws(CnnzError) -> [UInt8] {
-        try FileIO.readFile(path, limit: Limits.maxPayloadBytes)
+    /// Reads a whole file, refusing directories and files above the payload
+    /// cap or the memory budget.
+    public static func readFile(_ path: String, options: LoadOptions = .default) throws(CnnzError) -> [UInt8] {
+        try FileIO.readFile(path, limit: min(Limits.maxPayloadBytes, max(options.maxMemory, 0)))
     }
 
     private static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }
 
-    static func decodePayload(_ payload: UnsafeRawBufferPointer) throws(CnnzError) -> ModelDescription {
+    /// Decodes the sections of a payload; `budget` already holds the payload.
+    static func decodePayload(_ payload: UnsafeRawBufferPointer, budget: inout MemoryBudget) throws(CnnzError)
+        -> ModelDescription
+    {
         var reader = ByteReader(payload, section: "payload")
         var sections: [ModelFormat.SectionTag: ByteReader] = [:]
         while reader.remaining > 0 {
@@ -133,17 +154,20 @@ public enum ModelReader {
         let stdCount = try meta.count("preprocess std count", limit: dims, minimumElementBytes: 4)
         let std = try meta.floats("preprocess std", count: stdCount)
         let preprocessing = Preprocessing(scale: scale, mean: mean, std: std)
-        try validate(preprocessing, channels: inputShape.channels)
         let labelCount = try meta.count("label count", limit: Limits.maxLabels, minimumElementBytes: 4)
+        // A String and the C API's copy of each label: its bytes twice and about 48 bytes more.
+        try budget.reserve(meta.remaining * 2 + labelCount * 48, for: "loading: \(labelCount) labels")
         var labels: [String] = []
         labels.reserveCapacity(labelCount)
         for i in 0..<labelCount { labels.append(try meta.string("label \(i)")) }
         try meta.expectEnd()
 
-        // TENS
-        let tensorCount = try tensorReader.count("tensor count", limit: 1 << 20, minimumElementBytes: 28)
-        var tensors: [Tensor] = []
-        tensors.reserveCapacity(tensorCount)
+        // TENS: the table, then every tensor's data inside the section, after
+        // the table, 64-byte aligned, no two ranges overlapping (so the decoded
+        // weights never exceed the section's bytes).
+        let tensorCount = try tensorReader.count("tensor count", limit: Limits.maxTensors, minimumElementBytes: 28)
+        var entries: [(shape: [Int], offset: Int, elements: Int)] = []
+        entries.reserveCapacity(tensorCount)
         for t in 0..<tensorCount {
             let field = "tensor \(t)"
             let dataType = try tensorReader.u32(field + " dtype")
@@ -168,81 +192,66 @@ public enum ModelReader {
             guard byteLength == UInt64(elements * 4) else {
                 throw .format("TENS: \(field) has \(byteLength) data bytes, its shape needs \(elements * 4)")
             }
-            guard offset % UInt64(ModelFormat.alignment) == 0, offset <= UInt64(payload.count),
-                byteLength <= UInt64(payload.count) - offset
+            entries.append((shape, Int(clamping: offset), elements))
+        }
+        let dataStart = tensorReader.payloadOffset
+        let dataEnd = tensorReader.payloadEnd
+        for (t, entry) in entries.enumerated() {
+            guard entry.offset % ModelFormat.alignment == 0, entry.offset >= dataStart, entry.offset <= dataEnd,
+                entry.elements * 4 <= dataEnd - entry.offset
             else {
                 throw .format(
-                    "TENS: \(field) data at offset \(offset) (\(byteLength) bytes) is misaligned or outside the \(payload.count)-byte payload"
+                    "TENS: tensor \(t) data at payload offset \(entry.offset) (\(entry.elements * 4) bytes) is misaligned or outside the section's data (payload offsets \(dataStart)..<\(dataEnd))"
                 )
             }
-            var values = [Float](repeating: 0, count: elements)
-            values.withUnsafeMutableBytes {
-                $0.copyMemory(
-                    from: UnsafeRawBufferPointer(rebasing: payload[Int(offset)..<(Int(offset) + elements * 4)]))
-            }
-            for i in values.indices {
-                values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern))
-                guard values[i].isFinite else {
-                    throw .format("TENS: \(field) element \(i) is \(values[i]), not a finite number")
+        }
+        let byOffset = entries.indices.sorted { entries[$0].offset < entries[$1].offset }
+        for (previous, next) in zip(byOffset, byOffset.dropFirst())
+        where entries[previous].offset + entries[previous].elements * 4 > entries[next].offset {
+            throw .format("TENS: the data of tensors \(previous) and \(next) overlap")
+        }
+        var tensors: [Tensor] = []
+        tensors.reserveCapacity(tensorCount)
+        for (t, entry) in entries.enumerated() {
+            try budget.reserve(entry.elements * 4, for: "loading: tensor \(t)")
+            let bytes = UnsafeRawBufferPointer(rebasing: payload[entry.offset..<(entry.offset + entry.elements * 4)])
+            // Probed first: a Swift array that cannot be allocated aborts the process.
+            try AlignedBuffer.probe(bytes.count)
+            let values = [Float](unsafeUninitializedCapacity: entry.elements) { buffer, count in
+                for i in 0..<entry.elements {
+                    buffer[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
                 }
+                count = entry.elements
             }
-            tensors.append(Tensor(shape: shape, values: values))
+            tensors.append(Tensor(shape: entry.shape, values: values))
         }
 
         // GRPH
         let layerCount = try graphReader.count("layer count", limit: Limits.maxLayers, minimumElementBytes: 36)
+        // A decoded layer holds about 256 bytes beside its inputs, weights and name (in Int-sized elements).
+        try budget.reserve(layerCount * 256 + graphReader.remaining * 2, for: "loading: \(layerCount) layers")
         var layers: [Layer] = []
         layers.reserveCapacity(layerCount)
         for i in 0..<layerCount { layers.append(try decodeLayer(&graphReader, index: i)) }
         try graphReader.expectEnd()
 
-        // TEST
+        // TEST (its sizes and values are checked by `ModelDescription.validate`)
         var selfTest: SelfTestVector?
         if var test = sections[.selfTest] {
             let inputCount = try test.count("input count", limit: Limits.maxElements, minimumElementBytes: 4)
+            try budget.reserve(inputCount * 4, for: "loading: the self-test input")
             let input = try test.floats("input", count: inputCount)
             let outputCount = try test.count("output count", limit: Limits.maxElements, minimumElementBytes: 4)
+            try budget.reserve(outputCount * 4, for: "loading: the self-test output")
             let output = try test.floats("output", count: outputCount)
             let tolerance = try test.f32("tolerance")
             try test.expectEnd()
-            guard inputCount == inputShape.elementCount else {
-                throw .format(
-                    "TEST: the input has \(inputCount) values, the model input needs \(inputShape.elementCount)")
-            }
-            guard tolerance >= 0, tolerance.isFinite, input.allSatisfy(\.isFinite), output.allSatisfy(\.isFinite) else {
-                throw .format("TEST: the vector holds a value that is not a finite number")
-            }
             selfTest = SelfTestVector(input: input, output: output, tolerance: tolerance)
         }
 
-        let model = ModelDescription(
+        return ModelDescription(
             name: name, labels: labels, preprocessing: preprocessing,
             graph: Graph(inputShape: inputShape, layers: layers), tensors: tensors, selfTest: selfTest)
-        let shapes = try ShapeInference.infer(
-            model.graph, tensors: tensors, layerLabel: { "GRPH: layer \($0) (\(layers[$0].kind.className))" })
-        let outputSize = shapes.last!.elementCount
-        guard labels.isEmpty || labels.count == outputSize else {
-            throw .format("META: \(labels.count) labels for \(outputSize) outputs")
-        }
-        if let test = selfTest, test.output.count != outputSize {
-            throw .format("TEST: the output has \(test.output.count) values, the model has \(outputSize) outputs")
-        }
-        return model
-    }
-
-    /// Checks preprocessing constants: finite, std not 0, one value or one per channel.
-    public static func validate(_ p: Preprocessing, channels: Int) throws(CnnzError) {
-        guard p.scale.isFinite else { throw .format("preprocess: scale \(p.scale) is not a finite number") }
-        for (name, values) in [("mean", p.mean), ("std", p.std)] {
-            guard values.count == 1 || values.count == channels else {
-                throw .format(
-                    "preprocess: \(name) has \(values.count) values; needs 1 or \(channels) (one per channel)")
-            }
-            guard values.allSatisfy(\.isFinite) else {
-                throw .format("preprocess: \(name) holds a value that is not finite")
-            }
-        }
-        guard !p.std.contains(0) else { throw .format("preprocess: std holds 0") }
     }
 
     private static func decodeLayer(_ r: inout ByteReader, index: Int) throws(CnnzError) -> Layer {

@@ -17,7 +17,9 @@ final class Conv2DIm2ColGEMM: Kernel {
     let isPointwise: Bool
     let scratchFloats: Int
 
-    init(operands: KernelOperands, window: Window, groups: Int, activation: Activation, kernel: Tensor, bias: Tensor?) {
+    init(operands: KernelOperands, window: Window, groups: Int, activation: Activation, kernel: Tensor, bias: Tensor?)
+        throws(CnnzError)
+    {
         self.operands = operands
         self.window = window
         self.groups = groups
@@ -30,12 +32,16 @@ final class Conv2DIm2ColGEMM: Kernel {
         let outPerGroup = filters / groups
         kPerGroup = window.kernelHeight * window.kernelWidth * inPerGroup
         // Keras kernel [kh, kw, in/groups, filters] is [K, filters] row-major, K in im2col order.
-        packed = (0..<groups).map { g in
-            PackedWeights(
-                k: window.kernelHeight * window.kernelWidth * inPerGroup, n: outPerGroup,
-                element: { k, n in kernel.values[k * filters + g * outPerGroup + n] },
-                bias: bias.map { b in { n in b.values[g * outPerGroup + n] } })
+        var packed: [PackedWeights] = []
+        packed.reserveCapacity(groups)
+        for g in 0..<groups {
+            packed.append(
+                try PackedWeights(
+                    k: window.kernelHeight * window.kernelWidth * inPerGroup, n: outPerGroup,
+                    element: { k, n in kernel.values[k * filters + g * outPerGroup + n] },
+                    bias: bias.map { b in { n in b.values[g * outPerGroup + n] } }))
         }
+        self.packed = packed
         isPointwise =
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1

@@ -6,11 +6,11 @@ final class DenseGEMM: Kernel {
     let packed: PackedWeights
     let scratchFloats = 0
 
-    init(operands: KernelOperands, activation: Activation, kernel: Tensor, bias: Tensor?) {
+    init(operands: KernelOperands, activation: Activation, kernel: Tensor, bias: Tensor?) throws(CnnzError) {
         self.operands = operands
         self.activation = activation
         let units = operands.outputShape.channels
-        packed = PackedWeights(
+        packed = try PackedWeights(
             k: operands.inputShape.channels, n: units, element: { k, n in kernel.values[k * units + n] },
             bias: bias.map { b in { n in b.values[n] } })
     }

@@ -19,7 +19,7 @@ final class DepthwiseConv2DDirect: Kernel {
 
     init(
         operands: KernelOperands, window: Window, multiplier: Int, activation: Activation, kernel: Tensor, bias: Tensor?
-    ) {
+    ) throws(CnnzError) {
         self.operands = operands
         self.window = window
         self.multiplier = multiplier
@@ -27,11 +27,18 @@ final class DepthwiseConv2DDirect: Kernel {
         let x = operands.inputShape
         // ShapeInference checked that the window fits.
         (rows, columns) = window.geometry(height: x.height, width: x.width)!
-        weights = AlignedBuffer(floats: kernel.values.count)
+        weights = try AlignedBuffer(floats: kernel.values.count)
         weights.pointer.update(from: kernel.values, count: kernel.values.count)
         let channels = operands.outputShape.channels
-        self.bias = AlignedBuffer(floats: channels)
+        self.bias = try AlignedBuffer(floats: channels)
         if let bias { self.bias.pointer.update(from: bias.values, count: channels) }
+    }
+
+    /// The floats `init` allocates: the kernel and the bias (at least 16 each).
+    static func preparedFloats(operands: KernelOperands, layer: Layer) -> Int {
+        guard case .depthwiseConv2D(let window, let multiplier, _) = layer.kind else { return 0 }
+        let channels = operands.inputShape.channels * multiplier
+        return max(window.kernelHeight * window.kernelWidth * channels, 16) + max(channels, 16)
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {

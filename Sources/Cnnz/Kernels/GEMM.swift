@@ -22,12 +22,18 @@ struct PackedWeights: @unchecked Sendable {
     /// - Parameters:
     ///   - element: `element(kIndex, nIndex)` reads the unpacked weight.
     ///   - bias: `bias(nIndex)`, or nil for no bias.
-    init(k: Int, n: Int, element: (Int, Int) -> Float, bias: ((Int) -> Float)?) {
+    /// The floats a packing of `[k, n]` weights allocates (panels, padding and bias).
+    static func floatCount(k: Int, n: Int) -> Int {
+        let panels = (n + panelWidth - 1) / panelWidth
+        return max(panels * (k + 1) * panelWidth, 16)
+    }
+
+    init(k: Int, n: Int, element: (Int, Int) -> Float, bias: ((Int) -> Float)?) throws(CnnzError) {
         self.k = k
         self.n = n
         panels = (n + Self.panelWidth - 1) / Self.panelWidth
         let packedCount = panels * k * Self.panelWidth
-        storage = AlignedBuffer(floats: packedCount + panels * Self.panelWidth)
+        storage = try AlignedBuffer(floats: packedCount + panels * Self.panelWidth)
         data = storage.pointer
         self.bias = storage.pointer + packedCount
         for p in 0..<panels {
@@ -54,14 +60,16 @@ enum GEMM {
         case avx2FMA8x8
     }
 
+    /// The microkernels this CPU can run (the tests compare each with the reference).
     #if canImport(CnnzGEMMAVX2)
-        static let best: Microkernel = cnnz_cpu_has_avx2_fma() != 0 ? .avx2FMA8x8 : .baseline4x8
+        static let available: [Microkernel] =
+            cnnz_cpu_has_avx2_fma() != 0 ? [.baseline4x8, .avx2FMA8x8] : [.baseline4x8]
     #else
-        static let best = Microkernel.baseline4x8
+        static let available: [Microkernel] = [.baseline4x8]
     #endif
 
-    /// The microkernels this CPU can run (the tests compare each with the reference).
-    static var available: [Microkernel] { best == .avx2FMA8x8 ? [.baseline4x8, .avx2FMA8x8] : [.baseline4x8] }
+    /// The fastest of them, used by every GEMM.
+    static let best: Microkernel = available.contains(.avx2FMA8x8) ? .avx2FMA8x8 : .baseline4x8
 
     /// - Parameters: `a` has row stride `lda`; `c` has row stride `ldc`; `m`
     ///   rows are computed and the `weights.n` columns of each are written.

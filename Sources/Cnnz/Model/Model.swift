@@ -22,38 +22,57 @@ public final class Model: Sendable {
     /// Activation memory per image of batch capacity, in bytes, after lifetime planning.
     public var activationBytesPerImage: Int { plan.arenaFloatsPerImage * 4 }
 
-    /// Validates `contents` as a whole and prepares every kernel.
-    public init(_ contents: ModelDescription) throws(CnnzError) {
-        try ModelReader.validate(contents.preprocessing, channels: contents.graph.inputShape.channels)
-        self.contents = contents
-        plan = try ExecutionPlan(contents)
-        let p = contents.preprocessing
+    /// The limits the model was loaded with; every session checks `options.maxMemory` too.
+    public let options: LoadOptions
+    /// Bytes the model holds once loaded: weights, their prepared copies, labels, tables.
+    public let memoryBytes: Int
+
+    /// Validates `contents` as a whole (`ModelDescription.validate`) and
+    /// prepares every kernel, refusing with `CnnzError.memory` a model that,
+    /// with one session of batch 1 on one thread, needs more than
+    /// `options.maxMemory` bytes, before allocating for it.
+    public init(_ contents: ModelDescription, options: LoadOptions = .default) throws(CnnzError) {
+        let shapes = try contents.validate(options: options)
+        var budget = MemoryBudget(limit: options.maxMemory)
+        try budget.reserve(contents.retainedBytes, for: "the model's weights, labels and graph")
         let channels = contents.graph.inputShape.channels
+        try budget.reserve(channels * 256 * 4, for: "the pixel table")
+        plan = try ExecutionPlan(contents, shapes: shapes, budget: &budget)
+        self.contents = contents
+        self.options = options
+        memoryBytes = budget.used
+        // The smallest session must fit beside the model, or the model is of no use.
+        try budget.reserve(
+            Session.bytes(plan: plan, inputElements: contents.graph.inputShape.elementCount, batchCapacity: 1, threads: 1),
+            for: "a session of batch 1")
+        let p = contents.preprocessing
         var table = [Float](repeating: 0, count: channels * 256)
         for c in 0..<channels {
             for v in 0..<256 { table[c * 256 + v] = p.apply(Float(v), channel: c) }
         }
         pixelTable = table
-        if !contents.labels.isEmpty && contents.labels.count != outputSize {
-            throw .format("\(contents.labels.count) labels for \(outputSize) outputs")
+    }
+
+    /// Loads a `.cnnz` model from bytes (copied; any alignment).
+    public convenience init(bytes: [UInt8], options: LoadOptions = .default) throws(CnnzError) {
+        let result: Result<ModelDescription, CnnzError> = bytes.withUnsafeBytes { b in
+            Result { () throws(CnnzError) -> ModelDescription in
+                try ModelReader.decodeUnvalidated(b, options: options)
+            }
         }
+        try self.init(result.get(), options: options)
     }
 
     /// Loads a `.cnnz` model from bytes (copied; any alignment).
-    public convenience init(bytes: [UInt8]) throws(CnnzError) {
-        try self.init(ModelReader.decode(bytes))
-    }
-
-    /// Loads a `.cnnz` model from bytes (copied; any alignment).
-    public convenience init(bytes: UnsafeRawBufferPointer) throws(CnnzError) {
-        try self.init(ModelReader.decode(bytes))
+    public convenience init(bytes: UnsafeRawBufferPointer, options: LoadOptions = .default) throws(CnnzError) {
+        try self.init(ModelReader.decodeUnvalidated(bytes, options: options), options: options)
     }
 
     /// Loads a `.cnnz` file.
-    public convenience init(contentsOfFile path: String) throws(CnnzError) {
-        let bytes = try ModelReader.readFile(path)
+    public convenience init(contentsOfFile path: String, options: LoadOptions = .default) throws(CnnzError) {
+        let bytes = try ModelReader.readFile(path, options: options)
         do {
-            try self.init(ModelReader.decode(bytes))
+            try self.init(bytes: bytes, options: options)
         } catch {
             throw error.prefixed("\(path): ")
         }

@@ -14,7 +14,22 @@ enum BufferPlanner {
     /// Offsets are multiples of 16 floats (64 bytes), for aligned SIMD access.
     static let alignment = 16
 
+    /// Above this many buffers the greedy search (quadratic in the count) is
+    /// skipped and every buffer gets memory of its own, so that a crafted graph
+    /// of 65,536 layers plans in linear time. Real CNNs have far fewer layers.
+    static let greedyLimit = 4096
+
     static func plan(_ requests: [Request]) -> (offsets: [Int], total: Int) {
+        if requests.count > greedyLimit {
+            var offsets: [Int] = []
+            offsets.reserveCapacity(requests.count)
+            var total = 0
+            for request in requests {
+                offsets.append(total)
+                total += (request.size + alignment - 1) / alignment * alignment
+            }
+            return (offsets, total)
+        }
         let order = requests.indices.sorted {
             requests[$0].size != requests[$1].size ? requests[$0].size > requests[$1].size : $0 < $1
         }

@@ -12,9 +12,11 @@ final class ExecutionPlan: Sendable {
     /// The model input and the values that alias it (a Flatten of the input).
     let inputValues: [Int]
 
-    init(_ model: ModelDescription) throws(CnnzError) {
+    /// Plans `model`, already validated (`shapes` are its value shapes), and
+    /// prepares its kernels, reserving each kernel's prepared weights in `budget`
+    /// before allocating them.
+    init(_ model: ModelDescription, shapes: [TensorShape], budget: inout MemoryBudget) throws(CnnzError) {
         let graph = model.graph
-        let shapes = try ShapeInference.infer(graph, tensors: model.tensors)
         self.shapes = shapes
         let valueCount = graph.layers.count + 1
 
@@ -58,18 +60,20 @@ final class ExecutionPlan: Sendable {
                 inputs: layer.inputs, inputShapes: layer.inputs.map { shapes[$0] }, output: i + 1,
                 outputShape: shapes[i + 1])
             let w = layer.weights.map { model.tensors[$0] }
+            try budget.reserve(
+                Self.preparedBytes(layer, operands), for: "layer \(i) (\(layer.kind.className))'s prepared weights")
             let kernel: (any Kernel)?
             switch layer.kind {
             case .conv2D(let window, _, let groups, let hasBias):
-                kernel = Conv2DIm2ColGEMM(
+                kernel = try Conv2DIm2ColGEMM(
                     operands: operands, window: window, groups: groups, activation: layer.activation, kernel: w[0],
                     bias: hasBias ? w[1] : nil)
             case .depthwiseConv2D(let window, let multiplier, let hasBias):
-                kernel = DepthwiseConv2DDirect(
+                kernel = try DepthwiseConv2DDirect(
                     operands: operands, window: window, multiplier: multiplier, activation: layer.activation,
                     kernel: w[0], bias: hasBias ? w[1] : nil)
             case .dense(_, let hasBias):
-                kernel = DenseGEMM(
+                kernel = try DenseGEMM(
                     operands: operands, activation: layer.activation, kernel: w[0], bias: hasBias ? w[1] : nil)
             case .maxPool2D(let window):
                 kernel = Pool2D(operands: operands, window: window, mode: .max, activation: layer.activation)
@@ -98,5 +102,20 @@ final class ExecutionPlan: Sendable {
         }
         self.kernels = kernels
         scratchFloats = kernels.map(\.scratchFloats).max() ?? 0
+    }
+
+    /// The bytes a layer's kernel allocates when it is prepared (packed or copied weights).
+    static func preparedBytes(_ layer: Layer, _ operands: KernelOperands) -> Int {
+        switch layer.kind {
+        case .conv2D(let window, let filters, let groups, _):
+            let k = window.kernelHeight * window.kernelWidth * (operands.inputShape.channels / groups)
+            return groups * PackedWeights.floatCount(k: k, n: filters / groups) * 4
+        case .dense(let units, _):
+            return PackedWeights.floatCount(k: operands.inputShape.channels, n: units) * 4
+        case .depthwiseConv2D:
+            return DepthwiseConv2DDirect.preparedFloats(operands: operands, layer: layer) * 4
+        default:
+            return 0
+        }
     }
 }

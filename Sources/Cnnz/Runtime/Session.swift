@@ -33,24 +33,36 @@ public final class Session {
             throw .argument("thread count \(threads) is outside 1...\(Self.maxThreads)")
         }
         let plan = model.plan
-        let perImage = plan.arenaFloatsPerImage + model.inputShape.elementCount
-        guard perImage * batchCapacity * 4 + plan.scratchFloats * threads * 4 <= Self.maxSessionBytes else {
+        let bytes = Self.bytes(
+            plan: plan, inputElements: model.inputShape.elementCount, batchCapacity: batchCapacity, threads: threads)
+        guard bytes <= Self.maxSessionBytes else {
             throw .memory(
-                "a session for batch \(batchCapacity) needs \(perImage * batchCapacity * 4) bytes; the cap is \(Self.maxSessionBytes)"
+                "a session for batch \(batchCapacity) on \(threads) threads needs \(MemoryBudget.describe(bytes)); the cap is \(MemoryBudget.describe(Self.maxSessionBytes))"
             )
         }
+        var budget = MemoryBudget(limit: model.options.maxMemory)
+        try budget.reserve(model.memoryBytes, for: "the model")
+        try budget.reserve(bytes, for: "a session for batch \(batchCapacity) on \(threads) threads")
         self.model = model
         self.batchCapacity = batchCapacity
-        arena = AlignedBuffer(floats: plan.arenaFloatsPerImage * batchCapacity)
+        arena = try AlignedBuffer(floats: plan.arenaFloatsPerImage * batchCapacity)
         // One scratch area per thread: part p of a kernel uses the p-th.
-        scratch = AlignedBuffer(floats: plan.scratchFloats * threads)
-        staging = AlignedBuffer(floats: model.inputShape.elementCount * batchCapacity)
+        scratch = try AlignedBuffer(floats: plan.scratchFloats * threads)
+        staging = try AlignedBuffer(floats: model.inputShape.elementCount * batchCapacity)
         values = .allocate(capacity: plan.offsets.count)
         for (value, offset) in plan.offsets.enumerated() {
             values[value] = offset < 0 ? staging.pointer : arena.pointer + offset * batchCapacity
         }
         pool = threads > 1 ? WorkerPool(helpers: threads - 1) : nil
         self.minimumWorkPerPart = max(1, minimumWorkPerPart)
+    }
+
+    /// The bytes a session allocates: activations and input staging for each
+    /// image of its batch capacity, scratch for each thread, and a pointer per value.
+    /// Sizes are bounded by the caps, so the arithmetic cannot overflow.
+    static func bytes(plan: ExecutionPlan, inputElements: Int, batchCapacity: Int, threads: Int) -> Int {
+        let perImage = max(plan.arenaFloatsPerImage, 16) + max(inputElements, 16)
+        return perImage * batchCapacity * 4 + max(plan.scratchFloats, 16) * threads * 4 + plan.offsets.count * 8
     }
 
     deinit {

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Cnnz
@@ -30,12 +31,12 @@ import Testing
     }()
 
     @Test(arguments: cases)
-    func microkernelsMatchTheReference(_ c: Case) {
+    func microkernelsMatchTheReference(_ c: Case) throws {
         var rng = SplitMix64(seed: UInt64(c.m * 10007 + c.n * 101 + c.k))
         let a = [Float].random(c.m * c.lda, &rng)
         let b = [Float].random(c.k * c.n, &rng)
         let bias = [Float].random(c.n, &rng)
-        let packed = PackedWeights(k: c.k, n: c.n, element: { b[$0 * c.n + $1] }, bias: { bias[$0] })
+        let packed = try PackedWeights(k: c.k, n: c.n, element: { b[$0 * c.n + $1] }, bias: { bias[$0] })
         for microkernel in GEMM.available {
             // Sentinels around the output catch writes past the valid columns.
             var output = [Float](repeating: 12345, count: c.m * c.ldc)
@@ -67,8 +68,27 @@ import Testing
         }
     }
 
-    @Test func thisMachinesBestMicrokernelIsAvailable() {
-        #expect(GEMM.available.contains(GEMM.best))
+    /// Whether /proc/cpuinfo lists AVX2 and FMA: read independently of the
+    /// engine's own CPU check (cpuid and xgetbv), which this test checks.
+    static func cpuinfoHasAVX2AndFMA() -> Bool? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+            let flags = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return nil }
+        let set = Set(flags.split(separator: " ").map(String.init))
+        return set.contains("avx2") && set.contains("fma")
+    }
+
+    @Test func theBestMicrokernelMatchesTheCPU() {
         #expect(GEMM.available.contains(.baseline4x8))
+        #expect(GEMM.available.contains(GEMM.best))
+        #if arch(x86_64) && canImport(CnnzGEMMAVX2)
+            guard let hasAVX2 = Self.cpuinfoHasAVX2AndFMA() else {
+                Issue.record("cannot read /proc/cpuinfo")
+                return
+            }
+            // On this CPU the AVX2 kernel must be both chosen and tested; on another, neither.
+            #expect(GEMM.best == (hasAVX2 ? .avx2FMA8x8 : .baseline4x8))
+            #expect(GEMM.available.contains(.avx2FMA8x8) == hasAVX2)
+        #endif
     }
 }
