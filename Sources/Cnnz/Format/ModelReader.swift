@@ -219,7 +219,8 @@ public enum ModelReader {
             try AlignedBuffer.probe(bytes.count)
             let values = [Float](unsafeUninitializedCapacity: entry.elements) { buffer, count in
                 for i in 0..<entry.elements {
-                    buffer[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                    buffer[i] = Float(
+                        bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
                 }
                 count = entry.elements
             }

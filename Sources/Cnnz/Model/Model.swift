@@ -43,7 +43,8 @@ public final class Model: Sendable {
         memoryBytes = budget.used
         // The smallest session must fit beside the model, or the model is of no use.
         try budget.reserve(
-            Session.bytes(plan: plan, inputElements: contents.graph.inputShape.elementCount, batchCapacity: 1, threads: 1),
+            Session.bytes(
+                plan: plan, inputElements: contents.graph.inputShape.elementCount, batchCapacity: 1, threads: 1),
             for: "a session of batch 1")
         let p = contents.preprocessing
         var table = [Float](repeating: 0, count: channels * 256)
