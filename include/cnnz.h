@@ -12,6 +12,13 @@
  * one of them). All of a session's memory is allocated by
  * cnnz_session_create*; cnnz_run and cnnz_run_u8 allocate nothing.
  *
+ * Memory. Loading refuses, with CNNZ_ERROR_MEMORY, a model that needs more
+ * than its memory budget (1 GiB unless cnnz_model_load_with sets another):
+ * the budget covers the inflated file and decoded weights while loading,
+ * then the weights, their prepared copies and one session of batch 1; every
+ * session must fit the budget beside the model. Running out of memory is
+ * CNNZ_ERROR_MEMORY too, never an abort.
+ *
  * Errors. Every function that can fail returns a cnnz_status; the values it
  * produces come back through out_ parameters, which are written only on
  * success. After a failure, cnnz_last_error() describes it in one line.
@@ -33,7 +40,7 @@ extern "C" {
 #endif
 
 #define CNNZ_VERSION_MAJOR 0
-#define CNNZ_VERSION_MINOR 1
+#define CNNZ_VERSION_MINOR 2
 #define CNNZ_VERSION_PATCH 0
 
 /** The outcome of a call. */
@@ -43,7 +50,7 @@ typedef enum cnnz_status {
   CNNZ_ERROR_IO = 2,          /* a file could not be opened or read */
   CNNZ_ERROR_FORMAT = 3,      /* bytes that are not a valid model or image */
   CNNZ_ERROR_UNSUPPORTED = 4, /* valid, but needs a feature this build lacks */
-  CNNZ_ERROR_MEMORY = 5,      /* a size above the engine's documented caps */
+  CNNZ_ERROR_MEMORY = 5,      /* above the memory budget or a documented cap, or out of memory */
   CNNZ_ERROR_INTERNAL = 6     /* the engine failed; also a failed self-test */
 } cnnz_status;
 
@@ -74,8 +81,43 @@ const char *cnnz_status_string(cnnz_status status);
  */
 const char *cnnz_last_error(void);
 
+/** The memory budget used when none is given: 1 GiB. */
+#define CNNZ_DEFAULT_MAX_MEMORY ((size_t)1 << 30)
+
+/** The operation cap used when none is given: 2^37 per image. */
+#define CNNZ_DEFAULT_MAX_OPERATIONS ((uint64_t)1 << 37)
+
 /**
- * Loads and validates a .cnnz model file.
+ * What a model may cost, for cnnz_model_load_with and
+ * cnnz_model_load_memory_with. Initialize with CNNZ_LOAD_OPTIONS_INIT, then
+ * set the fields you need: later versions may append fields, and the library
+ * reads only the first struct_size bytes (fields past them keep their defaults).
+ */
+typedef struct cnnz_load_options {
+  /** sizeof(cnnz_load_options) as the caller compiled it. */
+  size_t struct_size;
+  /**
+   * The most bytes the model may hold at once, 0 for CNNZ_DEFAULT_MAX_MEMORY:
+   * while loading, the inflated payload and the decoded weights; once loaded,
+   * the weights, their prepared copies, labels and one session of batch 1 on
+   * one thread. Each session must fit beside the model as well.
+   */
+  size_t max_memory;
+  /**
+   * The most operations one image may take (multiply-adds of convolutions and
+   * dense layers, elements read by pooling windows, one per output element of
+   * other layers), 0 for CNNZ_DEFAULT_MAX_OPERATIONS: bounds the time a
+   * hostile model can cost.
+   */
+  uint64_t max_operations_per_image;
+} cnnz_load_options;
+
+/** Default options: `cnnz_load_options options = CNNZ_LOAD_OPTIONS_INIT;` */
+#define CNNZ_LOAD_OPTIONS_INIT {sizeof(cnnz_load_options), 0, 0}
+
+/**
+ * Loads and validates a .cnnz model file, within the default memory budget
+ * (cnnz_model_load_with with NULL options).
  *   path       NUL-terminated file name; not kept.
  *   out_model  receives the model; the caller owns it and frees it with
  *              cnnz_model_free.
@@ -86,9 +128,23 @@ const char *cnnz_last_error(void);
  * @retval CNNZ_ERROR_IO           the file cannot be opened or read, or is a directory
  * @retval CNNZ_ERROR_FORMAT       the bytes are not a valid model (truncated, corrupt, crafted)
  * @retval CNNZ_ERROR_UNSUPPORTED  a newer format version, or a feature this build lacks
- * @retval CNNZ_ERROR_MEMORY       the model exceeds the documented caps
+ * @retval CNNZ_ERROR_MEMORY       the model needs more than the memory budget or
+ *                                 the documented caps, or memory ran out
  */
 cnnz_status cnnz_model_load(const char *path, cnnz_model **out_model);
+
+/**
+ * Loads and validates a .cnnz model file within the limits of `options`.
+ *   options    NULL for the defaults; read during the call only.
+ * The message of CNNZ_ERROR_MEMORY states what the model needs and the budget.
+ * Thread-safe.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT     path or out_model is NULL, or options->struct_size
+ *                                 is smaller than sizeof(size_t) or above 4096
+ * @retval CNNZ_ERROR_IO, CNNZ_ERROR_FORMAT, CNNZ_ERROR_UNSUPPORTED, CNNZ_ERROR_MEMORY
+ *                                 as for cnnz_model_load
+ */
+cnnz_status cnnz_model_load_with(const char *path, const cnnz_load_options *options, cnnz_model **out_model);
 
 /**
  * Loads and validates a model from bytes in memory.
@@ -101,6 +157,14 @@ cnnz_status cnnz_model_load(const char *path, cnnz_model **out_model);
  * @retval CNNZ_ERROR_FORMAT, CNNZ_ERROR_UNSUPPORTED, CNNZ_ERROR_MEMORY  as for cnnz_model_load
  */
 cnnz_status cnnz_model_load_memory(const void *data, size_t size, cnnz_model **out_model);
+
+/**
+ * Loads and validates a model from bytes in memory within the limits of
+ * `options` (NULL for the defaults). Otherwise as cnnz_model_load_memory.
+ * @retval CNNZ_ERROR_ARGUMENT     also: options->struct_size out of range, as for cnnz_model_load_with
+ */
+cnnz_status cnnz_model_load_memory_with(const void *data, size_t size, const cnnz_load_options *options,
+                                        cnnz_model **out_model);
 
 /**
  * Frees a model. NULL is a no-op; a pointer that is not a live model is
@@ -174,7 +238,8 @@ cnnz_status cnnz_session_create(const cnnz_model *model, cnnz_session **out_sess
  * @retval CNNZ_ERROR_ARGUMENT  model or out_session is NULL, model is not a
  *                              live model, batch_capacity is 0 or above
  *                              65536, or threads is 0 or above 64
- * @retval CNNZ_ERROR_MEMORY    the session would exceed 4 GiB
+ * @retval CNNZ_ERROR_MEMORY    the session, beside the model, would exceed the
+ *                              model's memory budget (or 4 GiB), or memory ran out
  */
 cnnz_status cnnz_session_create_with(const cnnz_model *model, size_t batch_capacity, size_t threads,
                                      cnnz_session **out_session);
@@ -192,21 +257,27 @@ void cnnz_session_free(cnnz_session *session);
 /**
  * Runs `batch` images of prepared floats.
  *   input            batch x H x W x C floats, preprocessed; read only.
+ *   input_count      the number of floats input holds (more than needed is fine).
  *   output           receives batch x output_size floats.
  *   output_capacity  the number of floats output can hold.
  * Allocates nothing. Not thread-safe on one session; use one per thread.
  * @retval CNNZ_OK
- * @retval CNNZ_ERROR_ARGUMENT  a NULL pointer, batch 0, output_capacity below
+ * @retval CNNZ_ERROR_ARGUMENT  a NULL pointer, batch 0, input_count below
+ *                              batch * H * W * C, output_capacity below
  *                              batch * output_size, a session that is not live
  *                              or is in use by another thread
  */
-cnnz_status cnnz_run(cnnz_session *session, const float *input, size_t batch, float *output, size_t output_capacity);
+cnnz_status cnnz_run(cnnz_session *session, const float *input, size_t input_count, size_t batch, float *output,
+                     size_t output_capacity);
 
 /**
  * Runs `batch` images of 8-bit pixels (batch x H x W x C bytes, 0..255),
- * applying the model's preprocessing. Otherwise as cnnz_run.
+ * applying the model's preprocessing.
+ *   pixel_count  the number of bytes pixels holds (at least batch * H * W * C).
+ * Otherwise as cnnz_run.
  */
-cnnz_status cnnz_run_u8(cnnz_session *session, const uint8_t *pixels, size_t batch, float *output, size_t output_capacity);
+cnnz_status cnnz_run_u8(cnnz_session *session, const uint8_t *pixels, size_t pixel_count, size_t batch, float *output,
+                        size_t output_capacity);
 
 /**
  * Reads a Netpbm image (P2, P3, P5, P6; maxval up to 65535), converts its

@@ -23,7 +23,7 @@ const char *cnnz_status_string(cnnz_status status) {
   case CNNZ_ERROR_IO: return "CNNZ_ERROR_IO: a file could not be opened or read";
   case CNNZ_ERROR_FORMAT: return "CNNZ_ERROR_FORMAT: not a valid model or image";
   case CNNZ_ERROR_UNSUPPORTED: return "CNNZ_ERROR_UNSUPPORTED: not supported by this build";
-  case CNNZ_ERROR_MEMORY: return "CNNZ_ERROR_MEMORY: above the engine's memory caps";
+  case CNNZ_ERROR_MEMORY: return "CNNZ_ERROR_MEMORY: above the memory budget or caps, or out of memory";
   case CNNZ_ERROR_INTERNAL: return "CNNZ_ERROR_INTERNAL: internal error or failed self-test";
   }
   return "unknown status";

@@ -17,10 +17,20 @@ final class ModelHandle: @unchecked Sendable {
     let name: UnsafeMutablePointer<CChar>
     let labels: [UnsafeMutablePointer<CChar>]
 
-    init(_ model: Model) {
+    /// Copies the name and labels as C strings; out of memory is an error, not an abort.
+    init(_ model: Model) throws(CnnzError) {
         self.model = model
-        name = strdup(model.name)
-        labels = model.labels.map { strdup($0) }
+        var copies: [UnsafeMutablePointer<CChar>] = []
+        copies.reserveCapacity(model.labels.count + 1)
+        for text in [model.name] + model.labels {
+            guard let copy = strdup(text) else {
+                for earlier in copies { free(earlier) }
+                throw .memory("out of memory while copying the model's labels")
+            }
+            copies.append(copy)
+        }
+        name = copies[0]
+        labels = Array(copies.dropFirst())
     }
 
     deinit {

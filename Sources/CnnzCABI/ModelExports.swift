@@ -9,30 +9,85 @@ import Cnnz
 public func cnnz_model_load(_ path: UnsafePointer<CChar>?, _ outModel: UnsafeMutablePointer<OpaquePointer?>?)
     -> cnnz_status
 {
-    guard let path else { return argumentError("cnnz_model_load: path is NULL") }
-    guard let outModel else { return argumentError("cnnz_model_load: out_model is NULL") }
-    do {
-        let model = try Model(contentsOfFile: String(cString: path))
-        outModel.pointee = Registry.register(ModelHandle(model))
-        return CNNZ_OK
-    } catch {
-        return fail(error)
-    }
+    load("cnnz_model_load", path: path, options: nil, outModel)
+}
+
+@c @implementation
+public func cnnz_model_load_with(
+    _ path: UnsafePointer<CChar>?, _ options: UnsafePointer<cnnz_load_options>?,
+    _ outModel: UnsafeMutablePointer<OpaquePointer?>?
+) -> cnnz_status {
+    load("cnnz_model_load_with", path: path, options: options, outModel)
 }
 
 @c @implementation
 public func cnnz_model_load_memory(
     _ data: UnsafeRawPointer?, _ size: Int, _ outModel: UnsafeMutablePointer<OpaquePointer?>?
 ) -> cnnz_status {
-    guard let outModel else { return argumentError("cnnz_model_load_memory: out_model is NULL") }
-    guard data != nil || size == 0 else { return argumentError("cnnz_model_load_memory: data is NULL, size \(size)") }
+    load("cnnz_model_load_memory", data: data, size: size, options: nil, outModel)
+}
+
+@c @implementation
+public func cnnz_model_load_memory_with(
+    _ data: UnsafeRawPointer?, _ size: Int, _ options: UnsafePointer<cnnz_load_options>?,
+    _ outModel: UnsafeMutablePointer<OpaquePointer?>?
+) -> cnnz_status {
+    load("cnnz_model_load_memory_with", data: data, size: size, options: options, outModel)
+}
+
+/// Reads the caller's options, of which only the first `struct_size` bytes exist.
+private func loadOptions(_ function: String, _ pointer: UnsafePointer<cnnz_load_options>?) throws(CnnzError)
+    -> LoadOptions
+{
+    var options = LoadOptions()
+    guard let pointer else { return options }
+    let raw = UnsafeRawPointer(pointer)
+    // struct_size comes first in every version of the struct.
+    let size = raw.loadUnaligned(as: Int.self)
+    guard size >= MemoryLayout<Int>.size, size <= 4096 else {
+        throw .argument("\(function): options->struct_size \(UInt(bitPattern: size)) is not sizeof(cnnz_load_options)")
+    }
+    if size >= MemoryLayout<cnnz_load_options>.offset(of: \.max_operations_per_image)! {
+        let maxMemory = pointer.pointee.max_memory
+        // size_t above Int.max: larger than any machine; the same as no budget beyond the caps.
+        if maxMemory != 0 { options.maxMemory = Int(clamping: maxMemory) }
+    }
+    if size >= MemoryLayout<cnnz_load_options>.size {
+        let maxOperations = pointer.pointee.max_operations_per_image
+        if maxOperations != 0 { options.maxOperationsPerImage = Int(clamping: maxOperations) }
+    }
+    return options
+}
+
+private func load(
+    _ function: String, path: UnsafePointer<CChar>?, options: UnsafePointer<cnnz_load_options>?,
+    _ outModel: UnsafeMutablePointer<OpaquePointer?>?
+) -> cnnz_status {
+    guard let path else { return argumentError("\(function): path is NULL") }
+    guard let outModel else { return argumentError("\(function): out_model is NULL") }
+    do {
+        let model = try Model(contentsOfFile: String(cString: path), options: loadOptions(function, options))
+        outModel.pointee = Registry.register(try ModelHandle(model))
+        return CNNZ_OK
+    } catch {
+        return fail(error)
+    }
+}
+
+private func load(
+    _ function: String, data: UnsafeRawPointer?, size: Int, options: UnsafePointer<cnnz_load_options>?,
+    _ outModel: UnsafeMutablePointer<OpaquePointer?>?
+) -> cnnz_status {
+    guard let outModel else { return argumentError("\(function): out_model is NULL") }
+    guard data != nil || size == 0 else { return argumentError("\(function): data is NULL, size \(size)") }
     // A size_t above Int.max arrives negative: no buffer is that large.
     guard size >= 0 else {
-        return argumentError("cnnz_model_load_memory: size \(UInt(bitPattern: size)) is larger than any buffer")
+        return argumentError("\(function): size \(UInt(bitPattern: size)) is larger than any buffer")
     }
     do {
-        let model = try Model(bytes: UnsafeRawBufferPointer(start: data, count: size))
-        outModel.pointee = Registry.register(ModelHandle(model))
+        let model = try Model(
+            bytes: UnsafeRawBufferPointer(start: data, count: size), options: loadOptions(function, options))
+        outModel.pointee = Registry.register(try ModelHandle(model))
         return CNNZ_OK
     } catch {
         return fail(error)

@@ -47,7 +47,7 @@ public func cnnz_session_free(_ session: OpaquePointer?) {
 /// Validates a run's arguments, marks the session busy, and calls `body`
 /// with the element counts it may use.
 private func withRun(
-    _ function: String, _ session: OpaquePointer?, _ input: UnsafeRawPointer?, _ batch: Int,
+    _ function: String, _ session: OpaquePointer?, _ input: UnsafeRawPointer?, _ available: Int, _ batch: Int,
     _ output: UnsafeMutablePointer<Float>?, _ capacity: Int,
     _ body: (Session, Int, UnsafeMutableBufferPointer<Float>) throws(CnnzError) -> Void
 ) -> cnnz_status {
@@ -63,6 +63,12 @@ private func withRun(
     let (inputCount, inputOverflow) = batch.multipliedReportingOverflow(by: model.inputShape.elementCount)
     guard !outputOverflow, !inputOverflow, inputCount.multipliedReportingOverflow(by: 4).overflow == false else {
         return argumentError("\(function): batch \(batch) is too large")
+    }
+    // A count above Int.max arrives negative: more than enough, as no buffer is that large.
+    guard available < 0 || available >= inputCount else {
+        return argumentError(
+            "\(function): the input holds \(available) values, below batch \(batch) x \(model.inputShape.elementCount) (\(model.inputShape))"
+        )
     }
     guard capacity >= 0, capacity >= outputCount else {
         return argumentError(
@@ -83,10 +89,10 @@ private func withRun(
 
 @c @implementation
 public func cnnz_run(
-    _ session: OpaquePointer?, _ input: UnsafePointer<Float>?, _ batch: Int, _ output: UnsafeMutablePointer<Float>?,
-    _ outputCapacity: Int
+    _ session: OpaquePointer?, _ input: UnsafePointer<Float>?, _ inputCount: Int, _ batch: Int,
+    _ output: UnsafeMutablePointer<Float>?, _ outputCapacity: Int
 ) -> cnnz_status {
-    withRun("cnnz_run", session, input.map(UnsafeRawPointer.init), batch, output, outputCapacity) {
+    withRun("cnnz_run", session, input.map(UnsafeRawPointer.init), inputCount, batch, output, outputCapacity) {
         (session, count, out) throws(CnnzError) in
         try session.run(input: UnsafeBufferPointer(start: input, count: count), batch: batch, output: out)
     }
@@ -94,10 +100,10 @@ public func cnnz_run(
 
 @c @implementation
 public func cnnz_run_u8(
-    _ session: OpaquePointer?, _ pixels: UnsafePointer<UInt8>?, _ batch: Int, _ output: UnsafeMutablePointer<Float>?,
-    _ outputCapacity: Int
+    _ session: OpaquePointer?, _ pixels: UnsafePointer<UInt8>?, _ pixelCount: Int, _ batch: Int,
+    _ output: UnsafeMutablePointer<Float>?, _ outputCapacity: Int
 ) -> cnnz_status {
-    withRun("cnnz_run_u8", session, pixels.map(UnsafeRawPointer.init), batch, output, outputCapacity) {
+    withRun("cnnz_run_u8", session, pixels.map(UnsafeRawPointer.init), pixelCount, batch, output, outputCapacity) {
         (session, count, out) throws(CnnzError) in
         try session.run(pixels: UnsafeBufferPointer(start: pixels, count: count), batch: batch, output: out)
     }
@@ -109,7 +115,7 @@ public func cnnz_classify_file(
     _ outputCapacity: Int
 ) -> cnnz_status {
     guard let imagePath else { return argumentError("cnnz_classify_file: image_path is NULL") }
-    return withRun("cnnz_classify_file", session, UnsafeRawPointer(imagePath), 1, output, outputCapacity) {
+    return withRun("cnnz_classify_file", session, UnsafeRawPointer(imagePath), -1, 1, output, outputCapacity) {
         (session, _, out) throws(CnnzError) in
         let image = try NetpbmReader.read(path: String(cString: imagePath))
         let input = session.model.prepare(image).input

@@ -115,7 +115,7 @@ static void test_golden(const char *fixtures, const char *work, const char *name
   float *batch = malloc(3 * input_count * sizeof *batch);
   for (int b = 0; b < 3; b++) memcpy(batch + b * input_count, input, input_count * sizeof *input);
   float *output = malloc(3 * expected_count * sizeof *output);
-  CHECK_STATUS(cnnz_run(session, batch, 3, output, 3 * expected_count), CNNZ_OK);
+  CHECK_STATUS(cnnz_run(session, batch, 3 * input_count, 3, output, 3 * expected_count), CNNZ_OK);
   for (size_t b = 0; b < 3; b++) {
     for (size_t i = 0; i < expected_count; i++) {
       if (fabsf(output[b * expected_count + i] - expected[i]) > 1e-5f) {
@@ -139,7 +139,7 @@ static void test_golden(const char *fixtures, const char *work, const char *name
 static void test_metadata_and_errors(const char *fixtures, const char *work, const char *example_model,
                                      const char *example_image) {
   (void)fixtures;
-  CHECK(strcmp(cnnz_version(), "0.1.0") == 0);
+  CHECK(strcmp(cnnz_version(), "0.2.0") == 0);
   CHECK(strncmp(cnnz_status_string(CNNZ_OK), "CNNZ_OK", 7) == 0);
   CHECK(strncmp(cnnz_status_string(CNNZ_ERROR_MEMORY), "CNNZ_ERROR_MEMORY", 17) == 0);
   CHECK(strcmp(cnnz_status_string((cnnz_status)42), "unknown status") == 0);
@@ -251,6 +251,48 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
   free(newer);
   CHECK_STATUS(cnnz_model_selftest(NULL, NULL), CNNZ_ERROR_ARGUMENT);
 
+  /* Load options (C API 0.2): a memory budget, an operation cap, the struct's size. */
+  {
+    cnnz_load_options options = CNNZ_LOAD_OPTIONS_INIT;
+    cnnz_model *limited = NULL;
+    CHECK(options.struct_size == sizeof options && options.max_memory == 0);
+    CHECK_STATUS(cnnz_model_load_with(example_model, &options, &limited), CNNZ_OK);
+    cnnz_model_free(limited);
+    CHECK_STATUS(cnnz_model_load_with(example_model, NULL, &limited), CNNZ_OK);
+    cnnz_model_free(limited);
+    options.max_memory = 20000; /* the example's weights alone are 33 KB */
+    CHECK_STATUS(cnnz_model_load_with(example_model, &options, &limited), CNNZ_ERROR_MEMORY);
+    CHECK(strstr(cnnz_last_error(), "memory budget") != NULL && strstr(cnnz_last_error(), "20000 bytes") != NULL);
+    CHECK_STATUS(cnnz_model_load_memory_with(bytes, size, &options, &limited), CNNZ_ERROR_MEMORY);
+    /* A budget the model fits, but not a session of 10,000 images. */
+    options.max_memory = 1u << 20;
+    CHECK_STATUS(cnnz_model_load_memory_with(bytes, size, &options, &limited), CNNZ_OK);
+    cnnz_session *big = NULL;
+    CHECK_STATUS(cnnz_session_create_with(limited, 10000, 1, &big), CNNZ_ERROR_MEMORY);
+    CHECK(strstr(cnnz_last_error(), "batch 10000") != NULL);
+    CHECK(big == NULL);
+    CHECK_STATUS(cnnz_session_create_with(limited, 8, 1, &big), CNNZ_OK);
+    cnnz_session_free(big);
+    cnnz_model_free(limited);
+    /* The example takes 86,240 multiply-adds per image (convert --inspect). */
+    options.max_memory = 0;
+    options.max_operations_per_image = 50000;
+    CHECK_STATUS(cnnz_model_load_with(example_model, &options, &limited), CNNZ_ERROR_MEMORY);
+    CHECK(strstr(cnnz_last_error(), "operations per image") != NULL);
+    /* struct_size: an older, smaller struct is read as far as it goes; nonsense is refused. */
+    options.struct_size = sizeof(size_t) * 2; /* max_memory only: the operation cap keeps its default */
+    CHECK_STATUS(cnnz_model_load_with(example_model, &options, &limited), CNNZ_OK);
+    cnnz_model_free(limited);
+    options.struct_size = 0;
+    CHECK_STATUS(cnnz_model_load_with(example_model, &options, &limited), CNNZ_ERROR_ARGUMENT);
+    CHECK(strstr(cnnz_last_error(), "struct_size") != NULL);
+    options.struct_size = (size_t)-1;
+    CHECK_STATUS(cnnz_model_load_memory_with(bytes, size, &options, &limited), CNNZ_ERROR_ARGUMENT);
+    CHECK_STATUS(cnnz_model_load_with(NULL, NULL, &limited), CNNZ_ERROR_ARGUMENT);
+    CHECK_STATUS(cnnz_model_load_with(example_model, NULL, NULL), CNNZ_ERROR_ARGUMENT);
+    CHECK_STATUS(cnnz_model_load_memory_with(NULL, 5, NULL, &limited), CNNZ_ERROR_ARGUMENT);
+  }
+
   /* Sessions and runs: every argument error. */
   cnnz_session *session = NULL;
   CHECK_STATUS(cnnz_session_create(NULL, &session), CNNZ_ERROR_ARGUMENT);
@@ -271,21 +313,27 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
     pixels[i] = (unsigned char)(i * 7);
     input[i] = (float)pixels[i] / 255.0f;
   }
-  CHECK_STATUS(cnnz_run(NULL, input, 1, output, 10), CNNZ_ERROR_ARGUMENT);
-  CHECK_STATUS(cnnz_run(session, NULL, 1, output, 10), CNNZ_ERROR_ARGUMENT);
-  CHECK_STATUS(cnnz_run(session, input, 1, NULL, 10), CNNZ_ERROR_ARGUMENT);
-  CHECK_STATUS(cnnz_run(session, input, 0, output, 10), CNNZ_ERROR_ARGUMENT);
-  CHECK_STATUS(cnnz_run(session, input, 2, output, 19), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_run(NULL, input, 784, 1, output, 10), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_run(session, NULL, 784, 1, output, 10), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_run(session, input, 784, 1, NULL, 10), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_run(session, input, 784, 0, output, 10), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_run(session, input, 2 * 784, 2, output, 19), CNNZ_ERROR_ARGUMENT);
   CHECK(strstr(cnnz_last_error(), "capacity") != NULL);
-  CHECK_STATUS(cnnz_run(session, input, (size_t)-1, output, 20), CNNZ_ERROR_ARGUMENT);
-  CHECK_STATUS(cnnz_run(session, input, ((size_t)-1) / 8, output, (size_t)-1), CNNZ_ERROR_ARGUMENT);
-  CHECK_STATUS(cnnz_run(session, input, 2, output, 20), CNNZ_OK);
+  CHECK_STATUS(cnnz_run(session, input, (size_t)-1, (size_t)-1, output, 20), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_run(session, input, (size_t)-1, ((size_t)-1) / 8, output, (size_t)-1), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_run(session, input, 2 * 784, 2, output, 20), CNNZ_OK);
+  /* An input shorter than batch x H x W x C: refused before anything reads it (C API 0.2). */
+  CHECK_STATUS(cnnz_run(session, input, 2 * 784 - 1, 2, output, 20), CNNZ_ERROR_ARGUMENT);
+  CHECK(strstr(cnnz_last_error(), "input holds 1567 values") != NULL);
+  CHECK_STATUS(cnnz_run(session, input, 0, 1, output, 10), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_run_u8(session, pixels, 783, 1, output, 10), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_run(session, input, 2 * 784 + 5, 1, output, 10), CNNZ_OK); /* more is fine */
 
   /* run_u8 applies the model's preprocessing (scale 1/255): equal to run on the prepared floats. */
   float from_pixels[20];
-  CHECK_STATUS(cnnz_run_u8(session, pixels, 2, from_pixels, 20), CNNZ_OK);
+  CHECK_STATUS(cnnz_run_u8(session, pixels, 2 * 784, 2, from_pixels, 20), CNNZ_OK);
   for (int i = 0; i < 20; i++) CHECK(fabsf(from_pixels[i] - output[i]) < 1e-6f);
-  CHECK_STATUS(cnnz_run_u8(session, NULL, 1, from_pixels, 20), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_run_u8(session, NULL, 784, 1, from_pixels, 20), CNNZ_ERROR_ARGUMENT);
 
   /* classify_file: the shipped image, and bad files. */
   float scores[10];
@@ -302,7 +350,7 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
 
   /* Sessions outlive their model. */
   cnnz_model_free(model);
-  CHECK_STATUS(cnnz_run(session, input, 2, output, 20), CNNZ_OK);
+  CHECK_STATUS(cnnz_run(session, input, 2 * 784, 2, output, 20), CNNZ_OK);
 
   /* Freed and foreign pointers are detected, not dereferenced; free(NULL) is a no-op. */
   CHECK(cnnz_model_output_size(model) == 0);
@@ -311,10 +359,10 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
   int not_a_handle = 0;
   CHECK(cnnz_model_output_size((const cnnz_model *)&not_a_handle) == 0);
   cnnz_session_free(session);
-  CHECK_STATUS(cnnz_run(session, input, 1, output, 10), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_run(session, input, 784, 1, output, 10), CNNZ_ERROR_ARGUMENT);
   CHECK(strstr(cnnz_last_error(), "not a live cnnz_session") != NULL);
   cnnz_session_free(session);
-  CHECK_STATUS(cnnz_run((cnnz_session *)&not_a_handle, input, 1, output, 10), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_run((cnnz_session *)&not_a_handle, input, 784, 1, output, 10), CNNZ_ERROR_ARGUMENT);
   cnnz_model_free(NULL);
   cnnz_session_free(NULL);
   free(bytes);

@@ -33,7 +33,7 @@ static void *sharer(void *arg) {
   size_t wrong = 0;
   for (size_t run = 0; run < RUNS; run++) {
     size_t which = (run + id) % INPUTS;
-    cnnz_status status = cnnz_run(shared_session, inputs + which * input_size, 1, output, output_size);
+    cnnz_status status = cnnz_run(shared_session, inputs + which * input_size, input_size, 1, output, output_size);
     if (status == CNNZ_ERROR_ARGUMENT && strstr(cnnz_last_error(), "in use by another thread") != NULL) {
       refused[id]++;
     } else if (status != CNNZ_OK || memcmp(output, expected + which * output_size, output_size * sizeof *output) != 0) {
@@ -52,7 +52,7 @@ static void *worker(void *arg) {
   size_t mismatches = 0;
   for (size_t run = 0; run < RUNS; run++) {
     size_t which = (run * 7 + id) % INPUTS;
-    if (cnnz_run(session, inputs + which * input_size, 1, output, output_size) != CNNZ_OK) {
+    if (cnnz_run(session, inputs + which * input_size, input_size, 1, output, output_size) != CNNZ_OK) {
       mismatches++;
       continue;
     }
@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
   cnnz_session *session = NULL;
   cnnz_session_create(model, &session);
   for (size_t i = 0; i < INPUTS; i++) {
-    if (cnnz_run(session, inputs + i * input_size, 1, expected + i * output_size, output_size) != CNNZ_OK) {
+    if (cnnz_run(session, inputs + i * input_size, input_size, 1, expected + i * output_size, output_size) != CNNZ_OK) {
       fprintf(stderr, "run: %s\n", cnnz_last_error());
       return 1;
     }

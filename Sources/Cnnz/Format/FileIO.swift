@@ -13,7 +13,11 @@ enum FileIO {
 
     /// Reads a whole regular file of at most `limit` bytes; with `prefix`,
     /// reads the first `limit` bytes of a larger file instead of refusing it.
-    static func readFile(_ path: String, limit: Int, prefix: Bool = false) throws(CnnzError) -> [UInt8] {
+    /// `limitName` names the limit in messages ("the 1024-byte cap").
+    static func readFile(_ path: String, limit: Int, limitName: String? = nil, prefix: Bool = false) throws(CnnzError)
+        -> [UInt8]
+    {
+        let limitText = limitName ?? "the \(limit)-byte cap"
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { throw .io("cannot open \(path): no such file") }
@@ -28,7 +32,7 @@ enum FileIO {
         var expected = (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : 0
         if prefix { expected = min(expected, limit) }
         guard expected <= limit else {
-            throw .memory("\(path) is \(expected) bytes, larger than the \(limit)-byte cap")
+            throw .memory("\(path) is \(expected) bytes, larger than \(limitText)")
         }
         bytes.reserveCapacity(expected + 1)
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -44,7 +48,7 @@ enum FileIO {
                     bytes.append(contentsOf: chunk[0..<(limit - bytes.count)])
                     break
                 }
-                throw .memory("\(path) is larger than the \(limit)-byte cap")
+                throw .memory("\(path) is larger than \(limitText)")
             }
             bytes.append(contentsOf: chunk[0..<count])
         }

@@ -101,7 +101,12 @@ public enum ModelReader {
     /// Reads a whole file, refusing directories and files above the payload
     /// cap or the memory budget.
     public static func readFile(_ path: String, options: LoadOptions = .default) throws(CnnzError) -> [UInt8] {
-        try FileIO.readFile(path, limit: min(Limits.maxPayloadBytes, max(options.maxMemory, 0)))
+        if options.maxMemory < Limits.maxPayloadBytes {
+            return try FileIO.readFile(
+                path, limit: max(options.maxMemory, 0),
+                limitName: "the memory budget of \(MemoryBudget.describe(options.maxMemory))")
+        }
+        return try FileIO.readFile(path, limit: Limits.maxPayloadBytes)
     }
 
     private static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }

@@ -78,17 +78,23 @@ struct AllocationTests {
         let pixels = [UInt8](repeating: 9, count: 3 * 6 * 7 * 3)
         var output = [Float](repeating: 0, count: 9)
         var count = Int.max
+        // Every counted call must succeed: a call refused early would allocate nothing and prove nothing.
+        var failures = 0
         input.withUnsafeBufferPointer { i in
             pixels.withUnsafeBufferPointer { p in
                 output.withUnsafeMutableBufferPointer { o in
-                    #expect(cnnz_run(session, i.baseAddress, 3, o.baseAddress, 9) == CNNZ_OK)
+                    #expect(cnnz_run(session, i.baseAddress, i.count, 3, o.baseAddress, 9) == CNNZ_OK)
                     for _ in 0..<3000 where count > 0 {
                         count = min(
                             count,
                             Self.countMallocs {
                                 for _ in 0..<20 {
-                                    _ = cnnz_run(session, i.baseAddress, 3, o.baseAddress, 9)
-                                    _ = cnnz_run_u8(session, p.baseAddress, 3, o.baseAddress, 9)
+                                    if cnnz_run(session, i.baseAddress, i.count, 3, o.baseAddress, 9) != CNNZ_OK {
+                                        failures += 1
+                                    }
+                                    if cnnz_run_u8(session, p.baseAddress, p.count, 3, o.baseAddress, 9) != CNNZ_OK {
+                                        failures += 1
+                                    }
                                 }
                             })
                         if count > 0 { usleep(10_000) }
@@ -96,6 +102,7 @@ struct AllocationTests {
                 }
             }
         }
+        #expect(failures == 0, "\(failures) counted calls failed: \(String(cString: cnnz_last_error()))")
         #expect(count == 0, "at least \(count) mallocs in every window of 40 cnnz_run calls")
     }
 }

@@ -59,12 +59,16 @@ class Model:
     use; the GIL is released while the engine runs.
     """
 
-    def __init__(self, source, batch_capacity=8, threads=1):
+    def __init__(self, source, batch_capacity=8, threads=1, max_memory=None):
         """Loads a model from a path (str or os.PathLike) or from bytes.
 
         Each Python thread that uses the model gets a session that runs up to
         `batch_capacity` images per pass and splits each layer over `threads`
         engine threads (more than one helps large models; outputs are the same).
+
+        `max_memory` is the model's memory budget in bytes (default 1 GiB): a
+        model that needs more to load, or whose session would not fit beside
+        it, raises `Error` with status ERROR_MEMORY and says what it needs.
         """
         lib = _lib_handle()
         self._lib = lib
@@ -73,11 +77,19 @@ class Model:
         self._threads = int(threads)
         if self._batch_capacity < 1:
             raise Error(ERROR_ARGUMENT, f"batch_capacity must be at least 1, got {batch_capacity}")
+        options = _lib.LoadOptions()
+        options.struct_size = ctypes.sizeof(_lib.LoadOptions)
+        if max_memory is not None:
+            if isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory < 1:
+                raise Error(ERROR_ARGUMENT, f"max_memory must be a positive number of bytes, got {max_memory!r}")
+            options.max_memory = min(max_memory, 2**63 - 1)
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
-            _check(lib, lib.cnnz_model_load_memory(data, len(data), ctypes.byref(self._pointer)))
+            _check(lib, lib.cnnz_model_load_memory_with(data, len(data), ctypes.byref(options),
+                                                        ctypes.byref(self._pointer)))
         elif isinstance(source, (str, os.PathLike)):
-            _check(lib, lib.cnnz_model_load(os.fsencode(source), ctypes.byref(self._pointer)))
+            _check(lib, lib.cnnz_model_load_with(os.fsencode(source), ctypes.byref(options),
+                                                 ctypes.byref(self._pointer)))
         else:
             raise TypeError(f"Model() takes a path or bytes, not {type(source).__name__}")
         h, w, c = ctypes.c_int32(), ctypes.c_int32(), ctypes.c_int32()
@@ -132,7 +144,7 @@ class Model:
             run = self._lib.cnnz_run
         else:
             raise Error(ERROR_ARGUMENT, f"input dtype {x.dtype} is neither float nor uint8")
-        _check(self._lib, run(self._session(), x.ctypes.data, batch, out.ctypes.data, out.size))
+        _check(self._lib, run(self._session(), x.ctypes.data, x.size, batch, out.ctypes.data, out.size))
         return out[0] if single else out
 
     def classify(self, path, top=5):

@@ -25,6 +25,14 @@ class _Session(ctypes.Structure):
     pass
 
 
+class LoadOptions(ctypes.Structure):
+    """typedef struct cnnz_load_options { size_t struct_size; size_t max_memory;
+    uint64_t max_operations_per_image; } cnnz_load_options;"""
+
+    _fields_ = [("struct_size", ctypes.c_size_t), ("max_memory", ctypes.c_size_t),
+                ("max_operations_per_image", ctypes.c_uint64)]
+
+
 ModelPointer = ctypes.POINTER(_Model)
 SessionPointer = ctypes.POINTER(_Session)
 
@@ -76,6 +84,14 @@ def _declare(lib):
     # cnnz_status cnnz_model_load_memory(const void *data, size_t size, cnnz_model **out_model);
     lib.cnnz_model_load_memory.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ModelPointer)]
     lib.cnnz_model_load_memory.restype = c_status
+    # cnnz_status cnnz_model_load_with(const char *path, const cnnz_load_options *options, cnnz_model **out_model);
+    lib.cnnz_model_load_with.argtypes = [ctypes.c_char_p, ctypes.POINTER(LoadOptions), ctypes.POINTER(ModelPointer)]
+    lib.cnnz_model_load_with.restype = c_status
+    # cnnz_status cnnz_model_load_memory_with(const void *data, size_t size, const cnnz_load_options *options,
+    #                                         cnnz_model **out_model);
+    lib.cnnz_model_load_memory_with.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(LoadOptions),
+                                                ctypes.POINTER(ModelPointer)]
+    lib.cnnz_model_load_memory_with.restype = c_status
     # void cnnz_model_free(cnnz_model *model);
     lib.cnnz_model_free.argtypes = [ModelPointer]
     lib.cnnz_model_free.restype = None
@@ -106,11 +122,15 @@ def _declare(lib):
     # void cnnz_session_free(cnnz_session *session);
     lib.cnnz_session_free.argtypes = [SessionPointer]
     lib.cnnz_session_free.restype = None
-    # cnnz_status cnnz_run(cnnz_session *session, const float *input, size_t batch, float *output, size_t output_capacity);
-    lib.cnnz_run.argtypes = [SessionPointer, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
+    # cnnz_status cnnz_run(cnnz_session *session, const float *input, size_t input_count, size_t batch,
+    #                      float *output, size_t output_capacity);
+    lib.cnnz_run.argtypes = [SessionPointer, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p,
+                             ctypes.c_size_t]
     lib.cnnz_run.restype = c_status
-    # cnnz_status cnnz_run_u8(cnnz_session *session, const uint8_t *pixels, size_t batch, float *output, size_t output_capacity);
-    lib.cnnz_run_u8.argtypes = [SessionPointer, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
+    # cnnz_status cnnz_run_u8(cnnz_session *session, const uint8_t *pixels, size_t pixel_count, size_t batch,
+    #                         float *output, size_t output_capacity);
+    lib.cnnz_run_u8.argtypes = [SessionPointer, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p,
+                                ctypes.c_size_t]
     lib.cnnz_run_u8.restype = c_status
     # cnnz_status cnnz_classify_file(cnnz_session *session, const char *image_path, float *output, size_t output_capacity);
     lib.cnnz_classify_file.argtypes = [SessionPointer, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]

@@ -19,7 +19,7 @@ def test_metadata(example):
     assert example.output_size == 10
     assert example.labels[0] == "T-shirt/top" and example.labels[9] == "Ankle boot"
     assert example.name == "fashion-mnist-small"
-    assert cnnz.version() == "0.1.0"
+    assert cnnz.version() == "0.2.0"
     assert "fashion-mnist-small" in repr(example)
 
 
@@ -119,20 +119,52 @@ def test_threads_share_one_model(golden_models):
     inputs = rng.uniform(-1, 1, size=(16, 6, 7, 3)).astype(np.float32)
     expected = [model.predict(x) for x in inputs]
     mismatches = []
+    errors = []
+    runs = []
 
     def work(offset):
-        for i in range(300):
-            k = (i * 7 + offset) % len(inputs)
-            if not np.array_equal(model.predict(inputs[k]), expected[k]):
-                mismatches.append((offset, i))
+        # An exception in a thread is lost unless it is kept: keep it, and count the runs that finished.
+        try:
+            for i in range(300):
+                k = (i * 7 + offset) % len(inputs)
+                if not np.array_equal(model.predict(inputs[k]), expected[k]):
+                    mismatches.append((offset, i))
+                runs.append(1)
+        except BaseException as error:  # noqa: BLE001 - re-raised below in the main thread
+            errors.append(error)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise errors[0]
+    assert len(runs) == 8 * 300
     assert mismatches == []
     assert len(model._sessions) >= 2  # one session per thread
+
+
+def test_memory_budget(repository):
+    path = str(repository / "Examples" / "fashion-mnist-small.cnnz")
+    with pytest.raises(cnnz.Error) as refused:
+        cnnz.Model(path, max_memory=20000)
+    assert refused.value.status == cnnz.ERROR_MEMORY
+    assert "memory budget" in str(refused.value) and "20000 bytes" in str(refused.value)
+    with open(path, "rb") as f:
+        data = f.read()
+    with pytest.raises(cnnz.Error):
+        cnnz.Model(data, max_memory=20000)
+    # Enough for the model and a session of 8, not for one of 10,000.
+    model = cnnz.Model(path, max_memory=1 << 20)
+    assert model.predict(np.zeros((1, 28, 28, 1), np.uint8)).shape == (1, 10)
+    big = cnnz.Model(path, max_memory=1 << 20, batch_capacity=10000)
+    with pytest.raises(cnnz.Error) as session_refused:
+        big.predict(np.zeros((1, 28, 28, 1), np.uint8))
+    assert session_refused.value.status == cnnz.ERROR_MEMORY
+    for bad in (0, -1, 1.5, "1M", True):
+        with pytest.raises(cnnz.Error):
+            cnnz.Model(path, max_memory=bad)
 
 
 def test_missing_library_says_how_to_build(tmp_path):
