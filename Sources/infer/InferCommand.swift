@@ -30,7 +30,13 @@ struct InferCommand: ParsableCommand {
     var batch = 16
 
     @Option(help: "Threads that share each layer's work (default: one per processor).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var threads = InferCommand.defaultThreads
+
+    @Option(
+        help: ArgumentHelp(
+            "The model's memory budget (e.g. 64M, 1G; default 1G): a model that needs more is refused.",
+            valueName: "bytes"))
+    var maxMemory: ByteSize?
 
     @Flag(help: "Run the model's stored self-test vector and report whether this machine reproduces it.")
     var selftest = false
@@ -59,7 +65,7 @@ struct InferCommand: ParsableCommand {
     }
 
     private func runChecked() throws {
-        let loaded = try Model(contentsOfFile: model)
+        let loaded = try Model(contentsOfFile: model, options: loadOptions)
         if selftest {
             let report = try loaded.runSelfTest()
             let line =

@@ -105,6 +105,77 @@ import Testing
         }
     }
 
+    /// Loads `bytes`; a refusal must be one line. Returns the message, or nil when the model loaded
+    /// (then it must also run: whatever a mutation leaves valid is a model like any other).
+    static func loadOrMessage(_ bytes: [UInt8]) -> String? {
+        do {
+            let model = try Model(bytes: bytes)
+            _ = try model.predict([Float](repeating: 0.5, count: model.inputShape.elementCount))
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
+    /// The checksums above refuse any damaged file before its payload is parsed. These
+    /// re-wrap damaged payloads with valid sizes and checksums so that every field
+    /// of every section meets the parser.
+    @Test func everyTruncatedPayloadIsRefusedByTheParser() throws {
+        let payload = try Self.payload(of: Self.tinyBytes)
+        var loaded: [Int] = []
+        for length in 0..<payload.count {
+            guard let message = Self.loadOrMessage(try Self.wrap(Array(payload[0..<length]))) else {
+                loaded.append(length)
+                continue
+            }
+            #expect(!message.contains("checksum") && !message.contains("\n"), "length \(length): \(message)")
+        }
+        // Only a cut that drops the optional TEST section whole (at its 64-byte aligned start) can leave a valid model.
+        let test = Self.sectionBody(payload, "TEST") - 16
+        #expect(loaded.allSatisfy { $0 >= test - 63 && $0 <= test }, "truncations that loaded: \(loaded)")
+    }
+
+    @Test func everyFlippedPayloadByteIsRefusedOrStillValid() throws {
+        let payload = try Self.payload(of: Self.tinyBytes)
+        var loaded = 0
+        var sections: Set<String> = []
+        for offset in 0..<payload.count {
+            for mask: UInt8 in [0x01, 0x80] {
+                var p = payload
+                p[offset] ^= mask
+                if let message = Self.loadOrMessage(try Self.wrap(p)) {
+                    #expect(!message.contains("checksum") && !message.contains("\n"), "byte \(offset): \(message)")
+                    sections.insert(String(message.prefix { $0 != ":" }))
+                } else {
+                    loaded += 1
+                }
+            }
+        }
+        // Flips inside weights and names can leave a valid model; flips in every section's fields are refused there.
+        #expect(sections.isSuperset(of: ["payload", "META", "GRPH", "TENS", "TEST"]), "refused in: \(sections)")
+        #expect(loaded > 0, "no flip left a valid model: the weights are not being reached")
+    }
+
+    @Test func tensorDataMustLieInsideTENSWithoutOverlap() throws {
+        let payload = try Self.payload(of: Self.tinyBytes)
+        let tens = Self.sectionBody(payload, "TENS")
+        // The first table entry: dtype, rank, dims, then the u64 offset.
+        let rank = Int(payload[tens + 8])
+        let firstOffset = tens + 12 + 4 * rank
+        let secondEntry = firstOffset + 8 + 8 + 4
+        let secondRank = Int(payload[secondEntry + 4])
+        let secondOffset = secondEntry + 8 + 4 * secondRank
+        func offset(_ p: [UInt8], at field: Int) -> UInt32 {
+            p[field..<(field + 4)].reversed().reduce(0) { $0 << 8 | UInt32($1) }
+        }
+        // Two tensors on the same bytes: refused, however valid their sizes.
+        let shared = Self.patchPayload(payload, at: secondOffset, offset(payload, at: firstOffset))
+        expectFormatError(try Self.wrap(shared), containing: "overlap")
+        // A tensor at payload offset 0, inside META.
+        expectFormatError(
+            try Self.wrap(Self.patchPayload(payload, at: firstOffset, 0)), containing: "outside the section's data")
+    }
+
     @Test func wrongMagicIsNamed() {
         var b = Self.tinyBytes
         b[1] = UInt8(ascii: "X")
