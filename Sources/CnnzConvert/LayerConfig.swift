@@ -102,7 +102,9 @@ struct LayerConfig {
         default: throw fail("axis", "must be an integer")
         }
         guard axis == -1 || axis == 3 || axis == 1 else {
-            throw fail("axis", "is \(Int(axis)); only the last axis (-1) is supported")
+            // Int(axis) would trap on 1e39 or NaN: print the number as it came.
+            let shown = Int(exactly: axis).map(String.init) ?? String(axis)
+            throw fail("axis", "is \(shown); only the last axis (-1) is supported")
         }
         return Int(axis)
     }

@@ -18,11 +18,14 @@ converter=$(find Sources/CnnzConvert -name '*.swift' | sort)
 for target in ModelReader Payload Netpbm Converter; do
   extra=""
   [ "$target" = Converter ] && extra=$converter
+  case $target in ModelReader | Payload) extra=Tests/Fuzz/FuzzSupport.swift ;; esac
   swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name Cnnz -I "$out/CZlib" \
     $engine $extra "Tests/Fuzz/Fuzz$target.swift" -o "$out/fuzz-$target" 2>&1 | { grep -v 'ignoring import' || true; }
 done
 # Seeds: the shipped and test models (converted), and every image.
 cp Examples/*.cnnz "$out/corpus-model/"
+# Crafted files aimed at the loader's memory and time (Tests/CnnzToolTests/HostileModels.swift).
+cp Tests/Fuzz/hostile/*.cnnz "$out/corpus-model/"
 for json in Tests/CnnzTests/Fixtures/tiny.json Tests/CnnzTests/Fixtures/tiny-graph.json; do
   swift run -q convert "$json" -o "$out/corpus-model/$(basename "$json" .json).cnnz" >/dev/null
 done
@@ -34,9 +37,14 @@ cp Examples/images/*.pgm "$out/corpus-image/"
 cp Tests/CnnzTests/Fixtures/tiny.json Tests/CnnzTests/Fixtures/tiny-graph.json "$out/corpus-json/"
 printf 'P3\n2 1\n65535\n1 2 3 4 5 6\n' > "$out/corpus-image/rgb16.ppm"
 printf 'P2 # c\n2 2 9\n1 2\n3 9\n' > "$out/corpus-image/ascii.pgm"
-"$out/fuzz-ModelReader" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1100 -timeout=10 \
+# The model targets load with a 64 MiB budget (FuzzSupport.swift): no single allocation may pass
+# it, and the process may not grow past it by more than the fuzzer's and ASan's own memory
+# (a small quarantine keeps freed memory from counting).
+budget="-malloc_limit_mb=64 -rss_limit_mb=320"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=16}
+"$out/fuzz-ModelReader" -max_total_time="$seconds" $budget -timeout=10 \
   -print_final_stats=1 "$out/corpus-model" 2>&1 | tail -n 12
-"$out/fuzz-Payload" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1100 -timeout=10 \
+"$out/fuzz-Payload" -max_total_time="$seconds" $budget -timeout=10 \
   -print_final_stats=1 "$out/corpus-payload" 2>&1 | tail -n 12
 "$out/fuzz-Netpbm" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
   "$out/corpus-image" 2>&1 | tail -n 12

@@ -120,6 +120,11 @@ import Testing
             name: "concatenate axis",
             json: model(#"{"class_name": "Concatenate", "config": {"axis": 2}, "inputs": ["input", "input"]}"#),
             message: "layer 0 (Concatenate): \"axis\" is 2"),
+        // Found by the fuzzer: a huge axis trapped while its message was built.
+        .init(
+            name: "huge axis",
+            json: model(#"{"class_name": "Concatenate", "config": {"axis": 1e39}, "inputs": ["input", "input"]}"#),
+            message: "layer 0 (Concatenate): \"axis\" is 1e+39"),
         Case(
             name: "negative relu", json: model(#"{"class_name": "ReLU", "config": {"negative_slope": -1}}"#),
             message: "layer 0 (ReLU): max_value, negative_slope and threshold must each be 0 or more"),
