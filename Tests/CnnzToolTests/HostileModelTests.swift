@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import Cnnz
+
 /// The outcome of a process, with its peak memory as the kernel measured it.
 struct MeasuredRun {
     /// The exit code, or nil when the process was killed by a signal.
@@ -116,6 +118,41 @@ enum Measure {
             }
             // The default budget is 1 GiB; the process itself adds a few tens of MB.
             #expect(run.peakBytes < (1 << 30) + 64 * Self.mib, "\(name): peak \(run.peakBytes / Self.mib) MiB")
+        }
+    }
+}
+
+/// Running out of memory is an error like any other: `infer` under `ulimit -v`.
+@Suite(.serialized) struct OutOfMemoryTests {
+    /// Runs `infer ARGUMENTS` with its address space limited to `kib` KiB.
+    static func inferLimited(_ kib: Int, _ arguments: [String]) throws -> ToolResult {
+        let infer = Tool.binaries.appendingPathComponent("infer").path
+        return try Tool.run(
+            "/bin/sh", ["-c", "ulimit -v \(kib) && exec \"$0\" \"$@\"", infer] + arguments, absolute: true)
+    }
+
+    @Test func anAllocationThatFailsIsAnErrorNotAnAbort() throws {
+        // The smallest address space (in 16 MiB steps) in which the example model self-tests...
+        var limit = 32 * 1024
+        while try Self.inferLimited(limit, [Tool.exampleModel, "--selftest"]).status != 0 {
+            limit += 16 * 1024
+            try #require(limit < 4 << 20, "infer does not run even with 4 GiB of address space")
+        }
+        // ...is too small by far for a model that needs 64 MiB of activations, or 48 MiB of weights.
+        let dir = try Tool.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let weights = dir.appendingPathComponent("weights.cnnz").path
+        let units = 12 << 20
+        let graph = Graph(
+            inputShape: TensorShape(height: 1, width: 1, channels: 1),
+            layers: [Layer(kind: .dense(units: units, hasBias: false), inputs: [0], weights: [0])])
+        try Data(try HostileModels.file(graph: graph, tensors: [[1, units]])).write(to: URL(fileURLWithPath: weights))
+        let activations = HostileModelTests.directory.appendingPathComponent("huge-activations-64mib.cnnz").path
+        for model in [activations, weights] {
+            let r = try Self.inferLimited(limit + 16 * 1024, [model, "--selftest"])
+            #expect(r.status == 1, "\(model): \(r.stderr)")
+            #expect(r.stderr.hasPrefix("error: ") && r.stderr.contains("out of memory"), "\(model): \(r.stderr)")
+            #expect(r.stderr.filter { $0 == "\n" }.count == 1, "\(r.stderr)")
         }
     }
 }

@@ -25,9 +25,10 @@ enum Tool {
         repository.appendingPathComponent("Examples/images/\(name).pgm").path
     }
 
-    static func run(_ tool: String, _ arguments: [String]) throws -> ToolResult {
+    /// Runs a built tool, or with `absolute`, the program at the path `tool`.
+    static func run(_ tool: String, _ arguments: [String], absolute: Bool = false) throws -> ToolResult {
         let process = Process()
-        process.executableURL = binaries.appendingPathComponent(tool)
+        process.executableURL = absolute ? URL(fileURLWithPath: tool) : binaries.appendingPathComponent(tool)
         process.arguments = arguments
         let out = Pipe()
         let err = Pipe()
