@@ -171,6 +171,9 @@ public enum ModelReader {
         // the table, 64-byte aligned, no two ranges overlapping (so the decoded
         // weights never exceed the section's bytes).
         let tensorCount = try tensorReader.count("tensor count", limit: Limits.maxTensors, minimumElementBytes: 28)
+        // The table, decoded, holds a shape array and two integers per tensor (at most 96 bytes).
+        try budget.reserve(tensorCount * 96, for: "loading: the table of \(tensorCount) tensors")
+        defer { budget.release(tensorCount * 96) }
         var entries: [(shape: [Int], offset: Int, elements: Int)] = []
         entries.reserveCapacity(tensorCount)
         for t in 0..<tensorCount {
