@@ -12,6 +12,8 @@ typedef struct {
   size_t size;
   size_t offset;
   cimg_info *info;
+  /// The last warning: libpng warns what is wrong in a header, then fails with "Invalid IHDR data".
+  char warning[120];
 } png_source;
 
 static void cimg_png_read(png_structp png, png_bytep out, size_t count) {
@@ -24,14 +26,21 @@ static void cimg_png_read(png_structp png, png_bytep out, size_t count) {
 
 static void cimg_png_error(png_structp png, png_const_charp message) {
   png_source *source = (png_source *)png_get_error_ptr(png);
-  cimg_set_message(source->info, "PNG", message);
+  if (source->warning[0] != '\0' && strstr(message, "IHDR") != NULL) {
+    char text[sizeof source->info->message];
+    snprintf(text, sizeof text, "%s (%s)", message, source->warning);
+    cimg_set_message(source->info, "PNG", text);
+  } else {
+    cimg_set_message(source->info, "PNG", message);
+  }
   png_longjmp(png, 1);
 }
 
-// Warnings (a bad ancillary chunk CRC, say) are not errors, and libpng would print them on stderr.
+// Warnings (a bad ancillary chunk CRC, say) are not errors, and libpng would print them on stderr:
+// the last one is kept for the error message.
 static void cimg_png_warning(png_structp png, png_const_charp message) {
-  (void)png;
-  (void)message;
+  png_source *source = (png_source *)png_get_error_ptr(png);
+  snprintf(source->warning, sizeof source->warning, "%s", message);
 }
 
 /// Channels (1 or 3) and bits per sample (8 or 16) after the transforms set in cimg_png_run.
@@ -57,6 +66,7 @@ static cimg_status cimg_png_run(const uint8_t *data, size_t size, uint8_t *pixel
   source.size = size;
   source.offset = 0;
   source.info = out;
+  source.warning[0] = '\0';
   png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &source, cimg_png_error, cimg_png_warning);
   if (png == NULL) {
     cimg_set_message(out, "PNG", "out of memory");
