@@ -64,22 +64,24 @@ public enum ImageReader {
         }
         let brand = bytes.count >= 12 ? String(decoding: bytes[8..<12], as: UTF8.self) : ""
         let guess: String?
-        if has("GIF8") {
-            guess = "a GIF"
+        if bytes.starts(with: [0x89] + Array("CNNZ".utf8)) {
+            guess = "a cnnz model"
+        } else if has("GIF8") {
+            guess = "a GIF image"
         } else if has("BM") {
-            guess = "a BMP"
+            guess = "a BMP image"
         } else if has("RIFF") && has("WEBP", at: 8) {
-            guess = "a WebP"
+            guess = "a WebP image"
         } else if bytes.starts(with: [0x49, 0x49, 0x2A, 0x00]) || bytes.starts(with: [0x4D, 0x4D, 0x00, 0x2A]) {
-            guess = "a TIFF"
+            guess = "a TIFF image"
         } else if has("ftyp", at: 4) && (brand == "avif" || brand == "avis") {
-            guess = "an AVIF"
+            guess = "an AVIF image"
         } else if has("ftyp", at: 4) && ["heic", "heix", "mif1", "msf1"].contains(brand) {
-            guess = "a HEIF"
+            guess = "a HEIF image"
         } else {
             guess = nil
         }
-        if let guess { return "not an image cnnz reads: this looks like \(guess) image; \(formatsRead)" }
+        if let guess { return "not an image cnnz reads: this looks like \(guess); \(formatsRead)" }
         let start = bytes.prefix(4).map { "0x" + String($0, radix: 16, uppercase: true) }.joined(separator: " ")
         return "unknown image format (the file starts with \(start)); \(formatsRead)"
     }
