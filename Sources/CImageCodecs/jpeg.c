@@ -38,7 +38,10 @@ static void cimg_jpeg_error_exit(j_common_ptr cinfo) {
     cimg_jpeg_fail(cinfo, CIMG_ERROR_MEMORY, "decoding needs more than the 640 MiB working-memory cap");
   }
   (*cinfo->err->format_message)(cinfo, text);
-  cimg_jpeg_fail(cinfo, code == JERR_OUT_OF_MEMORY ? CIMG_ERROR_MEMORY : CIMG_ERROR_FORMAT, text);
+  if (code == JERR_OUT_OF_MEMORY) cimg_jpeg_fail(cinfo, CIMG_ERROR_MEMORY, text);
+  /* Valid JPEGs of kinds an 8-bit libjpeg does not decode: 12-bit samples, lossless and hierarchical processes. */
+  if (code == JERR_BAD_PRECISION || code == JERR_SOF_UNSUPPORTED) cimg_jpeg_fail(cinfo, CIMG_ERROR_UNSUPPORTED, text);
+  cimg_jpeg_fail(cinfo, CIMG_ERROR_FORMAT, text);
 }
 
 // Warnings ("corrupt JPEG data: extraneous bytes") and traces: libjpeg would print them on stderr.

@@ -166,7 +166,10 @@ import Testing
             error: .format("JPEG: Empty JPEG image (DNL not supported)")),
         BadCase(
             name: "12-bit JPEG", bytes: { try jpegWithFrame("jpeg-gray.jpg") { j, i in j[i + 2] = 12 } },
-            error: .format("JPEG: Unsupported JPEG data precision 12")),
+            error: .unsupported("JPEG: Unsupported JPEG data precision 12")),
+        BadCase(
+            name: "lossless JPEG", bytes: { try jpegWithFrame("jpeg-gray.jpg") { j, i in j[i - 1] = 0xC3 } },
+            error: .unsupported("JPEG: Unsupported JPEG process: SOF type 0xc3")),
         BadCase(
             name: "CMYK JPEG", bytes: { try bytes("jpeg-cmyk.jpg") },
             error: .unsupported("JPEG: 4-component images (CMYK, YCCK) are not read, only gray and RGB")),
