@@ -116,8 +116,9 @@ static cimg_status cimg_png_run(const uint8_t *data, size_t size, uint8_t *pixel
     if (png_get_channels(png, info) != out->channels || png_get_rowbytes(png, info) != row_bytes) {
       png_error(png, "unexpected layout after expansion");
     }
-    memset(pixels, 0, capacity);
-    // Interlaced images: each pass fills its pixels of every row in place.
+    // Every sample is written: by its row, or for interlaced images by one of the passes, each of which
+    // fills its pixels of every row in place. (The buffer is not cleared first: a huge image in a
+    // truncated file then costs only the pages actually decoded.)
     for (pass = 0; pass < passes; pass++) {
       for (y = 0; y < out->height; y++) png_read_row(png, pixels + (size_t)y * row_bytes, NULL);
     }
