@@ -171,6 +171,15 @@ import Testing
             name: "lossless JPEG", bytes: { try jpegWithFrame("jpeg-gray.jpg") { j, i in j[i - 1] = 0xC3 } },
             error: .unsupported("JPEG: Unsupported JPEG process: SOF type 0xc3")),
         BadCase(
+            name: "JPEG of 1,001 scans",
+            bytes: {
+                // The last scan of a progressive JPEG, repeated: each is a valid scan on its own.
+                let jpeg = try bytes("jpeg-gray-progressive.jpg")
+                let last = (2..<(jpeg.count - 1)).last { jpeg[$0] == 0xFF && jpeg[$0 + 1] == 0xDA }!
+                let scan = Array(jpeg[last..<(jpeg.count - 2)])
+                return Array(jpeg[..<last]) + Array([[UInt8]](repeating: scan, count: 1001).joined()) + [0xFF, 0xD9]
+            }, error: .format("JPEG: more than 1000 scans")),
+        BadCase(
             name: "CMYK JPEG", bytes: { try bytes("jpeg-cmyk.jpg") },
             error: .unsupported("JPEG: 4-component images (CMYK, YCCK) are not read, only gray and RGB")),
         BadCase(
