@@ -42,6 +42,12 @@ let package = Package(
             name: "CZlib",
             linkerSettings: [.linkedLibrary("z")]
         ),
+        // PNG and JPEG decoding through the system libpng and libjpeg-turbo (libpng-dev, libjpeg-dev).
+        .target(
+            name: "CImageCodecs",
+            cSettings: strictC,
+            linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]
+        ),
         .target(name: "CCPUFeatures"),
         .target(
             name: "CnnzSIMD",
@@ -59,7 +65,7 @@ let package = Package(
         ),
         .target(
             name: "Cnnz",
-            dependencies: ["CZlib", "CCPUFeatures", "CnnzSIMD", "CnnzGEMM", "CnnzGEMMAVX2"],
+            dependencies: ["CZlib", "CImageCodecs", "CCPUFeatures", "CnnzSIMD", "CnnzGEMM", "CnnzGEMMAVX2"],
             swiftSettings: engineSettings
         ),
         .target(

@@ -280,17 +280,21 @@ cnnz_status cnnz_run_u8(cnnz_session *session, const uint8_t *pixels, size_t pix
                         size_t output_capacity);
 
 /**
- * Reads a Netpbm image (P2, P3, P5, P6; maxval up to 65535), converts its
- * channels to the model's (RGB to gray: BT.601 luma), resizes it bilinearly
- * if its size differs, applies the model's preprocessing and runs it.
+ * Reads a PNG (any bit depth and colour type, interlaced too), JPEG (baseline
+ * or progressive, gray or colour) or Netpbm image (P2, P3, P5, P6; maxval up
+ * to 65535), telling the format from the file's first bytes; drops alpha
+ * (colours as stored, not composited); converts its channels to the model's
+ * (RGB to gray: BT.601 luma), resizes it bilinearly if its size differs,
+ * applies the model's preprocessing and runs it.
  *   image_path       NUL-terminated file name.
  *   output           receives output_size floats; output_capacity is its size.
  * Allocates while decoding the image. Not thread-safe on one session.
  * @retval CNNZ_OK
  * @retval CNNZ_ERROR_ARGUMENT  as for cnnz_run, or image_path is NULL
  * @retval CNNZ_ERROR_IO        the image cannot be opened or read
- * @retval CNNZ_ERROR_FORMAT    not a valid Netpbm image (the message says why)
- * @retval CNNZ_ERROR_MEMORY    the image exceeds the size cap (2^26 pixels)
+ * @retval CNNZ_ERROR_FORMAT    not a valid image of those formats (the message says why)
+ * @retval CNNZ_ERROR_UNSUPPORTED  a CMYK, 12-bit or lossless JPEG
+ * @retval CNNZ_ERROR_MEMORY    the image exceeds the size cap (2^26 pixels, 65,536 a side)
  */
 cnnz_status cnnz_classify_file(cnnz_session *session, const char *image_path, float *output, size_t output_capacity);
 

@@ -1,5 +1,5 @@
 /*
- * Classifies Netpbm images with a .cnnz model through the C API.
+ * Classifies images (PNG, JPEG or Netpbm) with a .cnnz model through the C API.
  *
  *   swift build -c release --product cnnz
  *   cc -std=c99 -Iinclude Examples/c/classify.c -L.build/release -lcnnz \
@@ -15,7 +15,7 @@
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: %s model.cnnz image.pgm [more images...]\n", argv[0]);
+    fprintf(stderr, "usage: %s model.cnnz image [more images...]\n", argv[0]);
     return 2;
   }
   cnnz_model *model = NULL;

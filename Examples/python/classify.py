@@ -1,4 +1,4 @@
-"""Classifies Netpbm images with a .cnnz model through the Python binding.
+"""Classifies images (PNG, JPEG or Netpbm) with a .cnnz model through the Python binding.
 
     swift build -c release --product cnnz
     PYTHONPATH=bindings/python python3 Examples/python/classify.py Examples/fashion-mnist-small.cnnz Examples/images/bag.pgm
@@ -12,7 +12,7 @@ import cnnz
 
 def main(argv):
     if len(argv) < 3:
-        print(f"usage: {argv[0]} model.cnnz image.pgm [more images...]", file=sys.stderr)
+        print(f"usage: {argv[0]} model.cnnz image [more images...]", file=sys.stderr)
         return 2
     try:
         model = cnnz.Model(argv[1])

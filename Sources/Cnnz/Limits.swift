@@ -31,6 +31,6 @@ public enum Limits {
         return count
     }
 
-    /// Largest image the Netpbm reader accepts: 2^26 pixels (8192 x 8192), 3 channels at most.
+    /// Largest image the image readers accept (PNG, JPEG, Netpbm): 2^26 pixels (8192 x 8192), 3 channels at most.
     public static let maxImagePixels = 1 << 26
 }

@@ -117,7 +117,7 @@ public func cnnz_classify_file(
     guard let imagePath else { return argumentError("cnnz_classify_file: image_path is NULL") }
     return withRun("cnnz_classify_file", session, UnsafeRawPointer(imagePath), -1, 1, output, outputCapacity) {
         (session, _, out) throws(CnnzError) in
-        let image = try NetpbmReader.read(path: String(cString: imagePath))
+        let image = try ImageReader.read(path: String(cString: imagePath))
         let input = session.model.prepare(image).input
         try input.withUnsafeBufferPointer { (buffer) throws(CnnzError) in
             try session.run(input: buffer, batch: 1, output: out)

@@ -86,7 +86,7 @@ struct InferCommand: ParsableCommand {
             var input: [Float] = []
             input.reserveCapacity(chunk.count * loaded.inputShape.elementCount)
             for path in chunk {
-                let image = try NetpbmReader.read(path: path)
+                let image = try ImageReader.read(path: path)
                 let (prepared, resized) = loaded.prepare(image)
                 if resized {
                     FileHandle.standardError.write(
@@ -138,7 +138,7 @@ struct InferCommand: ParsableCommand {
     }
 
     private func benchmark(_ model: Model, runs: Int) throws {
-        let image = try NetpbmReader.read(path: images[0])
+        let image = try ImageReader.read(path: images[0])
         let input = model.prepare(image).input
         let session = try model.makeSession(batchCapacity: 1, threads: threads)
         var output = [Float](repeating: 0, count: model.outputSize)

@@ -204,7 +204,7 @@ enum Tool {
     @Test(arguments: [
         ("P5 28 28 255\n", "needs 784 bytes of samples, the file has 3"),
         ("P5 0 28 255\n", "Netpbm header: zero size 0x28"),
-        ("GIF89a", "not a Netpbm image"),
+        ("GIF89a", "this looks like a GIF image; cnnz reads PNG, JPEG and Netpbm"),
     ])
     func badImagesFailWithOneLine(_ header: String, _ message: String) throws {
         let dir = try Tool.temporaryDirectory()

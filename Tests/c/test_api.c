@@ -138,7 +138,6 @@ static void test_golden(const char *fixtures, const char *work, const char *name
 
 static void test_metadata_and_errors(const char *fixtures, const char *work, const char *example_model,
                                      const char *example_image) {
-  (void)fixtures;
   CHECK(strcmp(cnnz_version(), "0.2.0") == 0);
   CHECK(strncmp(cnnz_status_string(CNNZ_OK), "CNNZ_OK", 7) == 0);
   CHECK(strncmp(cnnz_status_string(CNNZ_ERROR_MEMORY), "CNNZ_ERROR_MEMORY", 17) == 0);
@@ -341,11 +340,19 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
   size_t best = 0;
   for (size_t k = 1; k < 10; k++) if (scores[k] > scores[best]) best = k;
   CHECK(strcmp(cnnz_model_label(model, best), "Bag") == 0);
+  /* The same pixels as PNG give the same scores to the bit; the JPEG is close (lossy). */
+  float png_scores[10], jpeg_scores[10];
+  CHECK_STATUS(cnnz_classify_file(session, join(fixtures, "images/examples/bag.png"), png_scores, 10), CNNZ_OK);
+  CHECK(memcmp(png_scores, scores, sizeof scores) == 0);
+  CHECK_STATUS(cnnz_classify_file(session, join(fixtures, "images/examples/bag.jpg"), jpeg_scores, 10), CNNZ_OK);
+  CHECK(fabsf(jpeg_scores[best] - scores[best]) < 0.05f);
+  CHECK_STATUS(cnnz_classify_file(session, join(fixtures, "images/jpeg-cmyk.jpg"), jpeg_scores, 10),
+               CNNZ_ERROR_UNSUPPORTED);
   CHECK_STATUS(cnnz_classify_file(session, NULL, scores, 10), CNNZ_ERROR_ARGUMENT);
   CHECK_STATUS(cnnz_classify_file(session, example_image, scores, 9), CNNZ_ERROR_ARGUMENT);
   CHECK_STATUS(cnnz_classify_file(session, "/nonexistent.pgm", scores, 10), CNNZ_ERROR_IO);
   CHECK_STATUS(cnnz_classify_file(session, example_model, scores, 10), CNNZ_ERROR_FORMAT);
-  CHECK(strstr(cnnz_last_error(), "Netpbm") != NULL);
+  CHECK(strstr(cnnz_last_error(), "looks like a cnnz model; cnnz reads PNG, JPEG and Netpbm") != NULL);
   CHECK_STATUS(cnnz_classify_file(session, work, scores, 10), CNNZ_ERROR_IO);
 
   /* Sessions outlive their model. */

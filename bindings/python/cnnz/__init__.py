@@ -148,7 +148,7 @@ class Model:
         return out[0] if single else out
 
     def classify(self, path, top=5):
-        """Reads a Netpbm image and returns the `top` classes as (label, probability) pairs.
+        """Reads a PNG, JPEG or Netpbm image and returns the `top` classes as (label, probability) pairs.
 
         Outputs that already look like probabilities (a softmax or sigmoid
         output, all in 0...1) are used as they are; others get a softmax.
