@@ -18,7 +18,8 @@ struct InferCommand: ParsableCommand {
             """)
 
     static let defaultBatch = 16
-    static let defaultThreads = ProcessInfo.processInfo.activeProcessorCount
+    /// One thread per processor, within the engine's limit.
+    static let defaultThreads = min(ProcessInfo.processInfo.activeProcessorCount, Session.maxThreads)
 
     static func main() { mainReportingErrors() }
 
