@@ -111,6 +111,13 @@ def test_setup_warns_when_there_is_no_library_to_bundle(repository, tmp_path):
     assert bundled.returncode == 0, bundled.stderr
     assert "no libcnnz" not in bundled.stderr
     assert (tmp_path / "lib2" / "cnnz" / "libcnnz.so").read_bytes() == b"stand-in"
+    # A library already placed in the package (as a wheel build script does) needs no warning either.
+    del env["CNNZ_LIBRARY"]
+    shutil.copy(library, source / "cnnz" / "libcnnz.so")
+    placed = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path / "lib3")],
+                            cwd=source, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert placed.returncode == 0, placed.stderr
+    assert "no libcnnz" not in placed.stderr
 
 
 @pytest.mark.skipif(shutil.which("script") is None, reason="needs `script` (util-linux) for a terminal")
