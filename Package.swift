@@ -20,6 +20,11 @@ let engineSettings: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-O"], .when
 #else
     let avx2Settings: [SwiftSetting] = []
 #endif
+// The allocation test counts malloc calls with ordo-one/malloc-interposer. It is a test-only
+// dependency, and SwiftPM resolves (clones) every dependency of the package for any command, so
+// it is declared only when CNNZ_TEST_ALLOCATIONS is set (Tests/run-all.sh and .ci/run set it):
+// a newcomer's first `swift run infer ...` then fetches swift-argument-parser alone.
+let countAllocations = Context.environment["CNNZ_TEST_ALLOCATIONS"] != nil
 // The C part of libcnnz, which also compiles include/cnnz.h, builds warning-free under pedantic C99.
 let strictC: [CSetting] = portable ? [] : [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-pedantic"])]
 
@@ -33,10 +38,11 @@ let package = Package(
         .executable(name: "infer", targets: ["infer"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        // Test-only: counts malloc calls to prove that running a session allocates nothing.
-        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.0"),
-    ],
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ]
+        + (countAllocations
+            // Test-only: counts malloc calls to prove that running a session allocates nothing.
+            ? [.package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.0")] : []),
     targets: [
         .target(
             name: "CZlib",
@@ -100,9 +106,12 @@ let package = Package(
             name: "CnnzTests",
             dependencies: [
                 "Cnnz", "CnnzConvert", "CnnzCABI", "CCnnzHeader",
-                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
-            ],
+            ]
+                + (countAllocations
+                    ? [.product(name: "MallocInterposerSwift", package: "malloc-interposer")] : []),
+            // One of the two allocation test files: the counting one, or the one that says how to run it.
             exclude: ["Fixtures"]
+                + (countAllocations ? ["Runtime/AllocationTestsSkipped.swift"] : ["Runtime/AllocationTests.swift"])
         ),
         .testTarget(
             name: "CnnzToolTests",

@@ -5,6 +5,8 @@
 # Usage: bash Tests/run-all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Declares the test-only malloc counter in Package.swift, so that the allocation test runs.
+export CNNZ_TEST_ALLOCATIONS=1
 
 step() { printf '\n== %s\n' "$*"; }
 

@@ -298,6 +298,19 @@ cnnz_status cnnz_run_u8(cnnz_session *session, const uint8_t *pixels, size_t pix
  */
 cnnz_status cnnz_classify_file(cnnz_session *session, const char *image_path, float *output, size_t output_capacity);
 
+/**
+ * Reads an image as cnnz_classify_file does and reports its size, so that a
+ * caller can say when classifying it will resize it (infer prints a note).
+ *   image_path               NUL-terminated file name.
+ *   width, height, channels  receive the image's size and its channel count
+ *                            (1 gray, 3 RGB); each may be NULL.
+ * Allocates while decoding the image. Thread-safe.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT  image_path is NULL
+ * @retval CNNZ_ERROR_IO, CNNZ_ERROR_FORMAT, CNNZ_ERROR_MEMORY  as for cnnz_classify_file
+ */
+cnnz_status cnnz_image_size(const char *image_path, int32_t *width, int32_t *height, int32_t *channels);
+
 #ifdef __cplusplus
 }
 #endif

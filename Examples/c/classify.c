@@ -3,8 +3,8 @@
  *
  *   swift build -c release --product cnnz
  *   cc -std=c99 -Iinclude Examples/c/classify.c -L.build/release -lcnnz \
- *      -Wl,-rpath,"$PWD/.build/release" -o classify
- *   ./classify Examples/fashion-mnist-small.cnnz Examples/images/bag.pgm
+ *      -Wl,-rpath,"$PWD/.build/release" -o .build/classify
+ *   .build/classify Examples/fashion-mnist-small.cnnz Examples/images/bag.pgm
  *
  * Prints, per image, "<file>: <label> (<probability>)".
  */

@@ -10,10 +10,12 @@ struct ConvertCommand: ParsableCommand {
         abstract:
             "Convert a model.json (Keras layer configs and weights) into a .cnnz model, or inspect a .cnnz model.",
         discussion: """
-            Batch normalizations are folded into the convolution or dense layer before them, and
-            activations into the layer before them. The converted model is read back and run on the
+            Batch normalizations are folded into the convolution or dense layer before them, and \
+            activations into the layer before them. The converted model is read back and run on the \
             model.json's self-test vector (or a generated one); the file is written only if it matches.
             """)
+
+    static func main() { mainReportingErrors() }
 
     @Argument(help: "The model.json to convert, or with --inspect the .cnnz model to describe.")
     var input: String
@@ -25,17 +27,15 @@ struct ConvertCommand: ParsableCommand {
     var inspect = false
 
     func run() throws {
-        do throws(CnnzError) {
-            if inspect {
-                try runInspect()
-            } else {
-                try runConvert()
-            }
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            throw ExitCode.failure
+        if inspect {
+            try runInspect()
+        } else {
+            try runConvert()
         }
     }
+
+    /// The first bytes of every .cnnz file (docs/FORMAT.md): \x89 C N N Z.
+    static let cnnzMagic: [UInt8] = [0x89, 0x43, 0x4E, 0x4E, 0x5A]
 
     private func runConvert() throws(CnnzError) {
         let data: Data
@@ -50,6 +50,10 @@ struct ConvertCommand: ParsableCommand {
             throw error
         } catch {
             throw .io("cannot read \(input): \(error.localizedDescription)")
+        }
+        if data.starts(with: Self.cnnzMagic) {
+            throw .format(
+                "\(input): this is a .cnnz model, not a model.json; to describe it, run `convert --inspect \(input)`")
         }
         let destination = output ?? Self.defaultOutput(for: input)
         let (description, bytes) = try Converter.convertToCNNZ(json: [UInt8](data))
@@ -78,6 +82,12 @@ struct ConvertCommand: ParsableCommand {
         do {
             model = try Model(bytes: bytes)
         } catch {
+            if !bytes.starts(with: Self.cnnzMagic),
+                bytes.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{")
+            {
+                throw .format(
+                    "\(input): this is a model.json, not a .cnnz model; to convert it, run `convert \(input)`")
+            }
             throw error.message.hasPrefix(input) ? error : CnnzError.format("\(input): \(error.message)")
         }
         print(Inspector.summary(of: model, fileBytes: bytes))

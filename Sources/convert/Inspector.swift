@@ -45,7 +45,7 @@ enum Inspector {
         if let info = ModelReader.headerInfo(fileBytes) {
             let ratio = Double(info.payloadBytes) / Double(max(fileBytes.count, 1))
             lines.append(
-                "File: \(grouped(fileBytes.count)) bytes, format version \(info.version), payload \(grouped(info.payloadBytes)) bytes, compression ratio \(String(format1: ratio)):1"
+                "File: \(byteString(fileBytes.count)), format version \(info.version), payload \(byteString(info.payloadBytes)), compression ratio \(String(format1: ratio)):1"
             )
         }
         lines.append("Self-test: \(model.contents.selfTest == nil ? "none" : "stored (infer --selftest runs it)")")
@@ -62,10 +62,12 @@ enum Inspector {
         return result
     }
 
+    /// Every size in the summary is in bytes, digits grouped as the counts are ("1,372 bytes"),
+    /// so that sizes side by side compare at a glance; large ones add their MiB.
     static func byteString(_ bytes: Int) -> String {
-        if bytes < 10 * 1024 { return "\(bytes) B" }
-        if bytes < 10 * 1024 * 1024 { return "\(bytes / 1024) KiB" }
-        return "\(bytes / (1024 * 1024)) MiB"
+        let exact = "\(grouped(bytes)) bytes"
+        guard bytes >= 1024 * 1024 else { return exact }
+        return "\(exact), \(String(format1: Double(bytes) / (1024 * 1024))) MiB"
     }
 }
 

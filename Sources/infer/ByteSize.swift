@@ -33,7 +33,4 @@ extension InferCommand {
         if let maxMemory { options.maxMemory = maxMemory.bytes }
         return options
     }
-
-    /// One thread per processor, within the engine's limit.
-    static var defaultThreads: Int { min(ProcessInfo.processInfo.activeProcessorCount, Session.maxThreads) }
 }

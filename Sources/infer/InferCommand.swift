@@ -6,31 +6,50 @@ import Foundation
 struct InferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "infer",
-        abstract: "Classify Netpbm images (P2, P3, P5, P6) with a .cnnz model.",
+        abstract: "Classify PNG, JPEG and Netpbm images with a .cnnz model.",
         discussion: """
-            Images are converted to the model's channel count (RGB to gray: BT.601 luma), resized
-            bilinearly when their size differs (a note goes to stderr), preprocessed as the model says,
-            and run in batches. Probabilities are the model's outputs when it ends in softmax or
+            Images are converted to the model's channel count (RGB to gray: BT.601 luma), resized \
+            bilinearly when their size differs (a note goes to stderr), preprocessed as the model says, \
+            and run in batches. Probabilities are the model's outputs when it ends in softmax or \
             sigmoid, and the softmax of its outputs otherwise.
+
+            An image that cannot be read is reported on stderr and the others are still classified; \
+            the exit status is then 1.
             """)
 
-    @Argument(help: "The .cnnz model.")
+    static let defaultBatch = 16
+    /// One thread per processor, within the engine's limit.
+    static let defaultThreads = min(ProcessInfo.processInfo.activeProcessorCount, Session.maxThreads)
+
+    static func main() { mainReportingErrors() }
+
+    @Argument(help: "The .cnnz model (made by convert).")
     var model: String
 
-    @Argument(help: "Netpbm images to classify.")
+    @Argument(help: "Images to classify: PNG, JPEG or Netpbm (P2, P3, P5, P6), told by their first bytes.")
     var images: [String] = []
 
-    @Option(help: "How many of the top classes to print per image.")
+    // `.unconditional`: `--top -1` is a value (refused by validate()), not a missing value.
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("How many of the top classes to print per image.", valueName: "n"))
     var top = 3
 
     @Flag(help: "Print one JSON object per image: {\"file\", \"scores\", \"top\"}.")
     var json = false
 
-    @Option(help: "Images run together in one pass.")
-    var batch = 16
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Images run together in one pass (default: \(defaultBatch); with --bench: 1).", valueName: "n"))
+    var batch: Int?
 
-    @Option(help: "Threads that share each layer's work (default: one per processor).")
-    var threads = InferCommand.defaultThreads
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Threads that share each layer's work (default: one per processor, here \(defaultThreads)).",
+            valueName: "n"))
+    var threads: Int?
 
     @Option(
         help: ArgumentHelp(
@@ -41,31 +60,26 @@ struct InferCommand: ParsableCommand {
     @Flag(help: "Run the model's stored self-test vector and report whether this machine reproduces it.")
     var selftest = false
 
-    @Option(help: "Run N inferences on the first image and print latency (median, p90) and images per second.")
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Run n passes of one batch (--batch images, the given ones repeated as needed) and print the latency per batch (median, p90) and images per second.",
+            valueName: "n"))
     var bench: Int?
 
     func validate() throws {
-        guard top >= 1 else { throw ValidationError("--top must be at least 1") }
-        guard batch >= 1, batch <= 4096 else { throw ValidationError("--batch must be in 1...4096") }
-        guard threads >= 1, threads <= Session.maxThreads else {
-            throw ValidationError("--threads must be in 1...\(Session.maxThreads)")
+        guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
+        if let batch, batch < 1 || batch > 4096 { throw ValidationError("--batch must be in 1...4096, got \(batch)") }
+        if let threads, threads < 1 || threads > Session.maxThreads {
+            throw ValidationError("--threads must be in 1...\(Session.maxThreads), got \(threads)")
         }
-        if let bench, bench < 1 { throw ValidationError("--bench must be at least 1") }
+        if let bench, bench < 1 { throw ValidationError("--bench must be at least 1, got \(bench)") }
         if !selftest && images.isEmpty { throw ValidationError("give at least one image (or --selftest)") }
         if bench != nil && images.isEmpty { throw ValidationError("--bench needs an image") }
     }
 
     func run() throws {
-        do {
-            try runChecked()
-        } catch let error as CnnzError {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            throw ExitCode.failure
-        }
-    }
-
-    private func runChecked() throws {
-        let loaded = try Model(contentsOfFile: model, options: loadOptions)
+        let loaded = try Self.loadModel(model, firstImage: images.first, options: loadOptions)
         if selftest {
             let report = try loaded.runSelfTest()
             let line =
@@ -75,35 +89,55 @@ struct InferCommand: ParsableCommand {
             if images.isEmpty { return }
         }
         if let runs = bench {
-            try benchmark(loaded, runs: runs)
+            try benchmark(loaded, runs: runs, batch: batch ?? 1, threads: threads ?? Self.defaultThreads)
             return
         }
-        let session = try loaded.makeSession(batchCapacity: min(batch, images.count), threads: threads)
+        let batch = self.batch ?? Self.defaultBatch
+        let session = try loaded.makeSession(
+            batchCapacity: min(batch, images.count), threads: threads ?? Self.defaultThreads)
         let activation = loaded.contents.graph.layers.last!.activation
-        var start = 0
-        while start < images.count {
-            let chunk = Array(images[start..<min(start + batch, images.count)])
-            var input: [Float] = []
-            input.reserveCapacity(chunk.count * loaded.inputShape.elementCount)
-            for path in chunk {
-                let image = try ImageReader.read(path: path)
-                let (prepared, resized) = loaded.prepare(image)
-                if resized {
-                    FileHandle.standardError.write(
-                        Data(
-                            "note: \(path) is \(image.width)x\(image.height), resized to \(loaded.inputShape.width)x\(loaded.inputShape.height)\n"
-                                .utf8))
-                }
-                input += prepared
-            }
-            let output = try session.run(input, batch: chunk.count)
-            for (i, path) in chunk.enumerated() {
+        // A batch holds only images that were read: one that fails is reported and skipped,
+        // the others are still classified (as grep and ls go on past a missing file).
+        var failures = 0
+        var input: [Float] = []
+        input.reserveCapacity(min(batch, images.count) * loaded.inputShape.elementCount)
+        var paths: [String] = []
+        func runBatch() throws {
+            let output = try session.run(input, batch: paths.count)
+            for (i, path) in paths.enumerated() {
                 let scores = Array(output[(i * loaded.outputSize)..<((i + 1) * loaded.outputSize)])
                 report(
                     path: path, scores: scores, probabilities: probabilities(scores, activation), labels: loaded.labels)
             }
-            start += chunk.count
+            input.removeAll(keepingCapacity: true)
+            paths.removeAll(keepingCapacity: true)
         }
+        for path in images {
+            do {
+                input += try prepare(path, for: loaded)
+                paths.append(path)
+            } catch {
+                printError(error.message)
+                failures += 1
+                continue
+            }
+            if paths.count == batch { try runBatch() }
+        }
+        if !paths.isEmpty { try runBatch() }
+        if failures > 0 { throw ExitCode.failure }
+    }
+
+    /// Reads one image and brings it to the model's input, with a note on stderr when it was resized.
+    private func prepare(_ path: String, for model: Model) throws(CnnzError) -> [Float] {
+        let image = try ImageReader.read(path: path)
+        let (prepared, resized) = model.prepare(image)
+        if resized {
+            FileHandle.standardError.write(
+                Data(
+                    "note: \(path) is \(image.width)x\(image.height), resized to \(model.inputShape.width)x\(model.inputShape.height)\n"
+                        .utf8))
+        }
+        return prepared
     }
 
     private func probabilities(_ scores: [Float], _ activation: Activation) -> [Float] {
@@ -135,35 +169,6 @@ struct InferCommand: ParsableCommand {
                 print("  \(name)\(String(repeating: " ", count: width - name.count))  \(fixed4(probabilities[i]))")
             }
         }
-    }
-
-    private func benchmark(_ model: Model, runs: Int) throws {
-        let image = try ImageReader.read(path: images[0])
-        let input = model.prepare(image).input
-        let session = try model.makeSession(batchCapacity: 1, threads: threads)
-        var output = [Float](repeating: 0, count: model.outputSize)
-        let warmup = min(runs, 10)
-        var times: [Double] = []
-        times.reserveCapacity(runs)
-        try input.withUnsafeBufferPointer { i in
-            try output.withUnsafeMutableBufferPointer { o in
-                for _ in 0..<warmup { try session.run(input: i, batch: 1, output: o) }
-                let clock = ContinuousClock()
-                for _ in 0..<runs {
-                    let start = clock.now
-                    try session.run(input: i, batch: 1, output: o)
-                    let elapsed = clock.now - start
-                    times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-                }
-            }
-        }
-        times.sort()
-        let median = times[times.count / 2]
-        let p90 = times[min(times.count - 1, Int((Double(times.count) * 0.9).rounded(.up)) - 1)]
-        let total = times.reduce(0, +)
-        print(
-            "bench: \(runs) runs after \(warmup) warm-up, batch 1, \(session.threadCount) threads: median \(fixed4(median * 1000)) ms, p90 \(fixed4(p90 * 1000)) ms, \(Int((Double(runs) / total).rounded())) images/s"
-        )
     }
 }
 

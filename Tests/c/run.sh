@@ -57,4 +57,13 @@ if "$work/classify" Examples/fashion-mnist-small.cnnz /nonexistent.pgm 2> "$work
   echo "classify accepted a missing image" >&2; exit 1
 fi
 grep -qx 'error: cannot open /nonexistent.pgm: no such file' "$work/classify.err"
+
+# The README's C example, as written there: it works and leaves nothing for git to track.
+if [ -z "${1:-}" ] && git rev-parse --git-dir >/dev/null 2>&1; then
+  before=$(git status --porcelain)
+  grep -A1 '^cc -std=c99 .*Examples/c/classify.c' README.md | sed 's/ *#.*//' > "$work/readme-c.sh"
+  [ "$(wc -l < "$work/readme-c.sh")" -eq 2 ] || { echo "README: the C example's two commands not found" >&2; exit 1; }
+  bash -e "$work/readme-c.sh" | grep -qx 'Examples/images/bag.pgm: Bag (0\.[0-9]*)'
+  [ "$(git status --porcelain)" = "$before" ] || { echo "README's C example left files for git:" >&2; git status --porcelain >&2; exit 1; }
+fi
 echo "C tests passed"

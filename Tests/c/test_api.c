@@ -355,6 +355,15 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
   CHECK(strstr(cnnz_last_error(), "looks like a cnnz model; cnnz reads PNG, JPEG and Netpbm") != NULL);
   CHECK_STATUS(cnnz_classify_file(session, work, scores, 10), CNNZ_ERROR_IO);
 
+  /* image_size: the size cnnz_classify_file sees, and the same errors. */
+  int32_t image_width = 0, image_height = 0, image_channels = 0;
+  CHECK_STATUS(cnnz_image_size(example_image, &image_width, &image_height, &image_channels), CNNZ_OK);
+  CHECK(image_width == 28 && image_height == 28 && image_channels == 1);
+  CHECK_STATUS(cnnz_image_size(example_image, NULL, NULL, NULL), CNNZ_OK);
+  CHECK_STATUS(cnnz_image_size(NULL, &image_width, &image_height, &image_channels), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_image_size("/nonexistent.pgm", &image_width, NULL, NULL), CNNZ_ERROR_IO);
+  CHECK_STATUS(cnnz_image_size(example_model, &image_width, NULL, NULL), CNNZ_ERROR_FORMAT);
+
   /* Sessions outlive their model. */
   cnnz_model_free(model);
   CHECK_STATUS(cnnz_run(session, input, 2 * 784, 2, output, 20), CNNZ_OK);

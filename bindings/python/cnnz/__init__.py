@@ -2,8 +2,12 @@
 
     import cnnz
     model = cnnz.Model("model.cnnz")
-    model.classify("shirt.pgm", top=3)      # [("Shirt", 0.81), ...]
+    model.classify("shirt.pgm")              # top 3: [("Shirt", 0.81), ...], as `infer`
     model.predict(images)                    # (N, H, W, C) float32 or uint8 -> (N, outputs)
+
+classify() warns (cnnz.ResizeWarning) when it resizes an image, as `infer`
+prints a note; predict() takes only a batch of float32 or uint8 and refuses
+anything else rather than guessing (see its docstring).
 
 The library is found through the CNNZ_LIBRARY environment variable, a copy
 bundled at install time, or the cnnz repository's .build folder.
@@ -11,13 +15,14 @@ bundled at install time, or the cnnz repository's .build folder.
 import ctypes
 import os
 import threading
+import warnings
 
 import numpy as np
 
 from . import _lib
 from ._lib import LibraryNotFound
 
-__all__ = ["Model", "Error", "LibraryNotFound", "version"]
+__all__ = ["Model", "Error", "LibraryNotFound", "ResizeWarning", "version"]
 
 OK, ERROR_ARGUMENT, ERROR_IO, ERROR_FORMAT, ERROR_UNSUPPORTED, ERROR_MEMORY, ERROR_INTERNAL = range(7)
 
@@ -40,6 +45,14 @@ class Error(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class ResizeWarning(UserWarning):
+    """Model.classify resized an image whose size differs from the model's input.
+
+    The same note `infer` prints on stderr; silence it with
+    `warnings.simplefilter("ignore", cnnz.ResizeWarning)`.
+    """
 
 
 def _check(lib, status):
@@ -117,47 +130,64 @@ class Model:
         return session
 
     def predict(self, x):
-        """Runs images and returns their outputs as float32.
+        """Runs a batch of images and returns their outputs, shape (N, output_size), float32.
 
-        `x` is float32 (already preprocessed) or uint8 (pixels; the model's
-        preprocessing is applied), shaped (N, H, W, C) or (H, W, C). Returns
-        (N, output_size), or (output_size,) for a single (H, W, C) image.
-        Other float dtypes are converted to float32.
+        `x` is a NumPy array shaped (N, H, W, C) to match `input_shape`, of
+        dtype float32 (already preprocessed) or uint8 (pixels 0...255; the
+        model's preprocessing is applied). Nothing else is accepted, because
+        each guess would be silently wrong for someone: float64 would be
+        narrowed, integer pixel values of another dtype would skip the
+        preprocessing, and an (H, W, C) image would need its batch axis
+        guessed. Convert explicitly: `x.astype(np.float32)`,
+        `x.astype(np.uint8)`, `x[np.newaxis]` for one image. Raises Error
+        (status ERROR_ARGUMENT) otherwise.
         """
         x = np.asarray(x)
-        single = x.ndim == 3
-        if single:
-            x = x[np.newaxis]
-        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+        expected = f"(N, {', '.join(map(str, self.input_shape))})"
+        if x.dtype == np.uint8:
+            run = self._lib.cnnz_run_u8
+        elif x.dtype == np.float32:
+            run = self._lib.cnnz_run
+        else:
+            fix = "x.astype(np.uint8) for pixels" if np.issubdtype(x.dtype, np.integer) else "x.astype(np.float32)"
             raise Error(ERROR_ARGUMENT,
-                        f"input shape {tuple(x.shape)} does not match the model's "
-                        f"(N, {', '.join(map(str, self.input_shape))})")
+                        f"input dtype {x.dtype}: predict takes float32 (preprocessed) or uint8 (pixels); "
+                        f"convert it with {fix}")
+        if x.ndim == 3 and tuple(x.shape) == self.input_shape:
+            raise Error(ERROR_ARGUMENT,
+                        f"input shape {tuple(x.shape)} is one image; predict takes a batch {expected}: "
+                        f"pass x[np.newaxis]")
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise Error(ERROR_ARGUMENT, f"input shape {tuple(x.shape)} does not match the model's {expected}")
         if x.shape[0] == 0:
             raise Error(ERROR_ARGUMENT, "the batch is empty")
         batch = x.shape[0]
+        x = np.ascontiguousarray(x)
         out = np.empty((batch, self.output_size), dtype=np.float32)
-        if x.dtype == np.uint8:
-            x = np.ascontiguousarray(x)
-            run = self._lib.cnnz_run_u8
-        elif np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer):
-            x = np.ascontiguousarray(x, dtype=np.float32)
-            run = self._lib.cnnz_run
-        else:
-            raise Error(ERROR_ARGUMENT, f"input dtype {x.dtype} is neither float nor uint8")
         _check(self._lib, run(self._session(), x.ctypes.data, x.size, batch, out.ctypes.data, out.size))
-        return out[0] if single else out
+        return out
 
-    def classify(self, path, top=5):
-        """Reads a PNG, JPEG or Netpbm image and returns the `top` classes as (label, probability) pairs.
+    def classify(self, path, top=3):
+        """Reads an image and returns the `top` classes as (label, probability) pairs, best first.
 
-        Outputs that already look like probabilities (a softmax or sigmoid
-        output, all in 0...1) are used as they are; others get a softmax.
+        As `infer`: the image is converted to the model's channel count,
+        resized bilinearly when its size differs from the model's input (with
+        a cnnz.ResizeWarning, the note `infer` prints), and preprocessed as
+        the model says; top defaults to 3. Outputs that already look like
+        probabilities (a softmax or sigmoid output, all in 0...1) are used as
+        they are; others get a softmax.
         """
         if top < 1:
             raise Error(ERROR_ARGUMENT, f"top must be at least 1, got {top}")
+        encoded = os.fsencode(path)
+        width, height = ctypes.c_int32(), ctypes.c_int32()
+        _check(self._lib, self._lib.cnnz_image_size(encoded, ctypes.byref(width), ctypes.byref(height), None))
         out = np.empty(self.output_size, dtype=np.float32)
-        _check(self._lib, self._lib.cnnz_classify_file(self._session(), os.fsencode(path), out.ctypes.data,
-                                                       out.size))
+        _check(self._lib, self._lib.cnnz_classify_file(self._session(), encoded, out.ctypes.data, out.size))
+        model_height, model_width, _ = self.input_shape
+        if (width.value, height.value) != (model_width, model_height):
+            warnings.warn(f"{os.fsdecode(path)} is {width.value}x{height.value}, resized to {model_width}x{model_height}",
+                          ResizeWarning, stacklevel=2)
         probabilities = out
         if out.min() < 0 or out.max() > 1:
             shifted = np.exp(out - out.max())

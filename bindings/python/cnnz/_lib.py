@@ -135,3 +135,6 @@ def _declare(lib):
     # cnnz_status cnnz_classify_file(cnnz_session *session, const char *image_path, float *output, size_t output_capacity);
     lib.cnnz_classify_file.argtypes = [SessionPointer, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
     lib.cnnz_classify_file.restype = c_status
+    # cnnz_status cnnz_image_size(const char *image_path, int32_t *width, int32_t *height, int32_t *channels);
+    lib.cnnz_image_size.argtypes = [ctypes.c_char_p, i32p, i32p, i32p]
+    lib.cnnz_image_size.restype = c_status

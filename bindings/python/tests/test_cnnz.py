@@ -29,7 +29,7 @@ def test_golden_examples(repository, golden_models, name):
     x = np.array(json.loads((fixtures / f"{name}.input.json").read_text()), dtype=np.float32)
     expected = np.array(json.loads((fixtures / f"{name}.expected.json").read_text()), dtype=np.float32)
     model = cnnz.Model(golden_models / f"{name}.cnnz")
-    single = model.predict(x)
+    single = model.predict(x[np.newaxis])[0]
     assert single.shape == expected.shape
     np.testing.assert_allclose(single, expected, atol=1e-5)
     batch = model.predict(np.stack([x, x, x]))
@@ -54,7 +54,7 @@ def test_uint8_pixels_get_the_models_preprocessing(example):
 def test_load_from_bytes_equals_load_from_path(repository, example):
     data = (repository / "Examples" / "fashion-mnist-small.cnnz").read_bytes()
     from_bytes = cnnz.Model(data)
-    x = np.linspace(0, 1, 784, dtype=np.float32).reshape(28, 28, 1)
+    x = np.linspace(0, 1, 784, dtype=np.float32).reshape(1, 28, 28, 1)
     np.testing.assert_array_equal(from_bytes.predict(x), example.predict(x))
     np.testing.assert_array_equal(cnnz.Model(memoryview(data)).predict(x), example.predict(x))
 
@@ -108,16 +108,16 @@ def test_engine_threads_give_the_same_outputs(repository, example):
 def test_closed_model_raises(repository):
     model = cnnz.Model(repository / "Examples" / "fashion-mnist-small.cnnz")
     with model:
-        model.predict(np.zeros((28, 28, 1), dtype=np.float32))
+        model.predict(np.zeros((1, 28, 28, 1), dtype=np.float32))
     with pytest.raises(cnnz.Error):
-        model.predict(np.zeros((28, 28, 1), dtype=np.float32))
+        model.predict(np.zeros((1, 28, 28, 1), dtype=np.float32))
 
 
 def test_threads_share_one_model(golden_models):
     model = cnnz.Model(golden_models / "tiny-graph.cnnz")
     rng = np.random.default_rng(1)
     inputs = rng.uniform(-1, 1, size=(16, 6, 7, 3)).astype(np.float32)
-    expected = [model.predict(x) for x in inputs]
+    expected = [model.predict(x[np.newaxis]) for x in inputs]
     mismatches = []
     errors = []
     runs = []
@@ -127,7 +127,7 @@ def test_threads_share_one_model(golden_models):
         try:
             for i in range(300):
                 k = (i * 7 + offset) % len(inputs)
-                if not np.array_equal(model.predict(inputs[k]), expected[k]):
+                if not np.array_equal(model.predict(inputs[k][np.newaxis]), expected[k]):
                     mismatches.append((offset, i))
                 runs.append(1)
         except BaseException as error:  # noqa: BLE001 - re-raised below in the main thread
