@@ -288,6 +288,36 @@ import Testing
         expectFormatError(try ModelWriter.encode(nan), containing: "not a finite number")
     }
 
+    /// Models built in Swift meet the same check as files: this one trapped in
+    /// `DenseGEMM.init` ("Index out of range") before `ModelDescription.validate`.
+    @Test func modelsBuiltInSwiftAreValidatedLikeFiles() throws {
+        let dense = Layer(kind: .dense(units: 2, hasBias: false), inputs: [0], weights: [0])
+        var description = ModelDescription(
+            name: "", labels: [], preprocessing: .identity,
+            graph: Graph(inputShape: TensorShape(height: 1, width: 1, channels: 3), layers: [dense]),
+            tensors: [Tensor(shape: [3, 2], values: [1])], selfTest: nil)
+        #expect(throws: CnnzError.format("tensor 0 has 1 values, its shape [3, 2] needs 6")) {
+            try Model(description)
+        }
+        description.tensors[0] = Tensor(shape: [3, 2], values: [1, 2, 3, 4, 5, .infinity])
+        #expect(throws: CnnzError.format("tensor 0 element 5 is inf, not a finite number")) { try Model(description) }
+        description.tensors[0] = Tensor(shape: [3, 0], values: [])
+        #expect(throws: CnnzError.self) { try Model(description) }
+        description.tensors[0] = Tensor(shape: [3, 2], values: [1, 2, 3, 4, 5, 6])
+        description.selfTest = SelfTestVector(input: [1, 2], output: [0, 0], tolerance: 0)
+        #expect(throws: CnnzError.format("self-test: the input has 2 values, the model input needs 3")) {
+            try Model(description)
+        }
+        description.selfTest = nil
+        description.labels = ["a", "b", "c"]
+        #expect(throws: CnnzError.format("3 labels for 2 outputs")) { try Model(description) }
+        description.labels = []
+        let model = try Model(description)
+        #expect(try model.predict([1, 1, 1]) == [9, 12])
+        // The converter runs the same check: an operation cap of 5 refuses 6 multiply-adds.
+        #expect(throws: CnnzError.self) { try description.validate(options: LoadOptions(maxOperationsPerImage: 5)) }
+    }
+
     @Test func loadFromFileRefusesDirectoriesAndMissingFiles() throws {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
