@@ -34,19 +34,9 @@ public func mutateModel(_ data: UnsafeMutablePointer<UInt8>, _ size: Int, _ maxS
         LLVMFuzzerMutate($0.baseAddress!, header.payloadBytes, $0.count)
     }
     let mutated = Array(payload[0..<newSize])
-    guard let compressed = try? Compression.compress(mutated), compressed.count + ModelFormat.headerSize <= maxSize
-    else { return LLVMFuzzerMutate(data, size, maxSize) }
-    var w = ByteWriter()
-    w.bytes = ModelFormat.magic
-    w.u32(ModelFormat.version)
-    w.u32(0)
-    w.u64(UInt64(mutated.count))
-    w.u64(UInt64(compressed.count))
-    w.u32(mutated.withUnsafeBytes { Compression.crc32($0) })
-    w.u32(compressed.withUnsafeBytes { Compression.crc32($0) })
-    w.u32(w.bytes.withUnsafeBytes { Compression.crc32($0) })
-    w.u32(0)
-    let out = w.bytes + compressed
+    guard let out = try? ModelWriter.file(payload: mutated), out.count <= maxSize else {
+        return LLVMFuzzerMutate(data, size, maxSize)
+    }
     out.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: out.count) }
     return out.count
 }

@@ -64,14 +64,21 @@ public enum ModelWriter {
             }
         }
 
-        let compressed = try Compression.compress(payload.bytes)
+        return try file(payload: payload.bytes)
+    }
+
+    /// A complete file around a payload: the header with its sizes and
+    /// checksums, then the compressed payload. (Tests and the fuzzer re-wrap
+    /// crafted payloads with it, so that they reach the parser.)
+    static func file(payload: [UInt8]) throws(CnnzError) -> [UInt8] {
+        let compressed = try Compression.compress(payload)
         var file = ByteWriter()
         file.bytes.append(contentsOf: ModelFormat.magic)
         file.u32(ModelFormat.version)
         file.u32(0)
-        file.u64(UInt64(payload.bytes.count))
+        file.u64(UInt64(payload.count))
         file.u64(UInt64(compressed.count))
-        file.u32(payload.bytes.withUnsafeBytes { Compression.crc32($0) })
+        file.u32(payload.withUnsafeBytes { Compression.crc32($0) })
         file.u32(compressed.withUnsafeBytes { Compression.crc32($0) })
         file.u32(file.bytes.withUnsafeBytes { Compression.crc32($0) })
         file.u32(0)  // reserved

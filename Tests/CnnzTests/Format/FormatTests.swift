@@ -20,20 +20,7 @@ import Testing
     }
 
     /// A complete file around `payload`, with correct sizes and checksums.
-    static func wrap(_ payload: [UInt8]) throws -> [UInt8] {
-        var w = ByteWriter()
-        let compressed = try Compression.compress(payload)
-        w.bytes = ModelFormat.magic
-        w.u32(1)
-        w.u32(0)
-        w.u64(UInt64(payload.count))
-        w.u64(UInt64(compressed.count))
-        w.u32(payload.withUnsafeBytes { Compression.crc32($0) })
-        w.u32(compressed.withUnsafeBytes { Compression.crc32($0) })
-        w.u32(w.bytes.withUnsafeBytes { Compression.crc32($0) })
-        w.u32(0)
-        return w.bytes + compressed
-    }
+    static func wrap(_ payload: [UInt8]) throws -> [UInt8] { try ModelWriter.file(payload: payload) }
 
     /// The decompressed payload of a valid file.
     static func payload(of file: [UInt8]) throws -> [UInt8] {
