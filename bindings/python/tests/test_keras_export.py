@@ -238,56 +238,68 @@ def test_cli_with_labels_and_cnnz(tmp_path, convert_command):
     assert cnnz.Model(tmp_path / "out.cnnz").labels == ["zero", "one", "two", "three", "four"]
 
 
+@pytest.fixture
+def cli(capsys):
+    """Runs the command line in this process (a Keras import per process is slow); returns (status, stderr)."""
+
+    def run(*arguments):
+        status = keras_export.main([str(a) for a in arguments])
+        return status, capsys.readouterr().err
+
+    return run
+
+
 def expect_error(result, *fragments):
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    status, stderr = result
+    assert status == 1
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
 
 
-def test_unknown_layer_is_refused_with_its_name_and_class(tmp_path):
+def test_unknown_layer_is_refused_with_its_name_and_class(tmp_path, cli):
     model = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(2, 3), L.UpSampling2D(name="grow"), L.Flatten()])
     model.save(tmp_path / "m.keras")
-    expect_error(run_cli(tmp_path / "m.keras"), "'grow'", "(UpSampling2D)", "no such layer")
+    expect_error(cli(tmp_path / "m.keras"), "'grow'", "(UpSampling2D)", "no such layer")
     assert not (tmp_path / "m.json").exists()
 
 
-def test_unknown_activation_and_other_axes_are_refused(tmp_path):
+def test_unknown_activation_and_other_axes_are_refused(tmp_path, cli):
     model = keras.Sequential([keras.Input((4, 4, 2)), L.Conv2D(2, 1, activation="softplus", name="soft")])
     model.save(tmp_path / "a.keras")
-    expect_error(run_cli(tmp_path / "a.keras"), "'soft' (Conv2D)", "softplus")
+    expect_error(cli(tmp_path / "a.keras"), "'soft' (Conv2D)", "softplus")
     model = keras.Sequential([keras.Input((4, 4, 2)), L.Softmax(axis=1, name="rows")])
     model.save(tmp_path / "b.keras")
-    expect_error(run_cli(tmp_path / "b.keras"), "'rows' (Softmax)", "axis 1")
+    expect_error(cli(tmp_path / "b.keras"), "'rows' (Softmax)", "axis 1")
 
 
-def test_several_outputs_are_refused(tmp_path):
+def test_several_outputs_are_refused(tmp_path, cli):
     x = keras.Input((4, 4, 1))
     model = keras.Model(x, [L.Conv2D(1, 1)(x), L.Conv2D(1, 1)(x)])
     model.save(tmp_path / "m.keras")
-    expect_error(run_cli(tmp_path / "m.keras"), "2 outputs")
+    expect_error(cli(tmp_path / "m.keras"), "2 outputs")
 
 
-def test_bad_labels_files(tmp_path):
+def test_bad_labels_files(tmp_path, cli):
     model = randomize(sequential_classifier())
     model.save(tmp_path / "m.keras")
     (tmp_path / "three.txt").write_text("a\nb\nc\n")
-    expect_error(run_cli(tmp_path / "m.keras", "--labels", tmp_path / "three.txt"), "3 labels", "5 outputs")
+    expect_error(cli(tmp_path / "m.keras", "--labels", tmp_path / "three.txt"), "3 labels", "5 outputs")
     (tmp_path / "gap.txt").write_text("a\nb\n\nd\ne\n")
-    expect_error(run_cli(tmp_path / "m.keras", "--labels", tmp_path / "gap.txt"), "line 3 is empty")
+    expect_error(cli(tmp_path / "m.keras", "--labels", tmp_path / "gap.txt"), "line 3 is empty")
     (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
-    expect_error(run_cli(tmp_path / "m.keras", "--labels", tmp_path / "latin1.txt"), "not UTF-8")
-    expect_error(run_cli(tmp_path / "m.keras", "--labels", tmp_path / "missing.txt"), "missing.txt")
+    expect_error(cli(tmp_path / "m.keras", "--labels", tmp_path / "latin1.txt"), "not UTF-8")
+    expect_error(cli(tmp_path / "m.keras", "--labels", tmp_path / "missing.txt"), "missing.txt")
     assert not (tmp_path / "m.json").exists()
 
 
-def test_bad_model_files(tmp_path):
-    expect_error(run_cli(tmp_path / "missing.keras"), "no such file")
+def test_bad_model_files(tmp_path, cli):
+    expect_error(cli(tmp_path / "missing.keras"), "no such file")
     (tmp_path / "junk.keras").write_bytes(b"not a zip file")
-    expect_error(run_cli(tmp_path / "junk.keras"), "junk.keras", "Keras cannot load it")
+    expect_error(cli(tmp_path / "junk.keras"), "junk.keras", "Keras cannot load it")
     (tmp_path / "model.cnnz").write_bytes(b"CNNZ")
-    expect_error(run_cli(tmp_path / "model.cnnz"), "not a .keras or .h5 file")
+    expect_error(cli(tmp_path / "model.cnnz"), "not a .keras or .h5 file")
 
 
 def test_custom_layer_is_refused(tmp_path):
