@@ -50,7 +50,7 @@ def _check(lib, status):
 def export(model, path, **options):
     """Writes the model.json of a Keras model (object or .keras/.h5 path) for cnnz's convert.
 
-    Needs Keras 3 (`pip install "cnnz[keras]"`); see `cnnz.keras_export.export`
+    Needs Keras 3 (`pip install keras jax`); see `cnnz.keras_export.export`
     for the options (labels, name, input_shape, selftest_input).
     """
     from .keras_export import export as export_keras  # Keras is imported only here

@@ -50,8 +50,8 @@ def import_keras():
         import keras
     except ImportError as error:
         raise ExportError(
-            f"Keras is needed to export ({error}); install it with "
-            "`pip install \"cnnz[keras]\"` (Keras 3 with the JAX backend)") from None
+            f"Keras 3 is needed to export ({error}): `pip install keras jax`, or "
+            "`pip install \"./bindings/python[keras]\"` in the cnnz repository") from None
     if not hasattr(keras, "version") or int(keras.version().split(".")[0]) < 3:
         raise ExportError(f"Keras 3 is needed to export; found Keras {getattr(keras, '__version__', '?')}")
     return keras
@@ -79,9 +79,9 @@ class Preprocessing:
     """x = (pixel * scale - mean[c]) / std[c], the form model.json stores; starts as the identity."""
     channels: int
     scale: float = 1.0
-    mean: np.ndarray = None
-    std: np.ndarray = None
-    layers: List[Any] = field(default_factory=list)
+    mean: np.ndarray = field(init=False)
+    std: np.ndarray = field(init=False)
+    layers: List[Any] = field(default_factory=list)  # the Keras layers folded in, in order
 
     def __post_init__(self):
         self.mean = np.zeros(self.channels)

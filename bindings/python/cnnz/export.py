@@ -2,7 +2,7 @@
 
 Writes the model.json of a Keras model for cnnz's `convert`; see
 `cnnz.keras_export` and docs/model-json.md. Keras 3 is needed
-(`pip install "cnnz[keras]"`).
+(`pip install keras jax`, or `pip install "./bindings/python[keras]"`).
 """
 import sys
 import types

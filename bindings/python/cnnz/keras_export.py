@@ -332,11 +332,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m cnnz.export",
         description="Write the model.json of a Keras model (.keras or .h5), for cnnz's convert. "
-                    "Needs Keras 3: pip install \"cnnz[keras]\".")
+                    "Needs Keras 3 and a backend (pip install keras jax).")
     parser.add_argument("model", help="a .keras or .h5 file saved by Keras")
     parser.add_argument("-o", "--output", help="the model.json to write (default: MODEL.json beside MODEL)")
-    parser.add_argument("--cnnz", nargs="?", const=True, metavar="PATH",
-                        help="also run convert, writing PATH (default: the .cnnz beside the model.json)")
+    parser.add_argument("--cnnz", action="store_true",
+                        help="also run cnnz's convert, writing the .cnnz beside the model.json")
     parser.add_argument("--labels", metavar="FILE", help="class names, one per line, one per output")
     parser.add_argument("--name", help="the model's name (default: Keras's)")
     parser.add_argument("--input-shape", metavar="H,W,C", help="for a model whose input size is not fixed")
@@ -350,7 +350,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             except ValueError:
                 raise ExportError(f"--input-shape {arguments.input_shape!r} is not H,W,C") from None
         labels = load_labels(arguments.labels) if arguments.labels else None
-        if arguments.cnnz is not None:
+        if arguments.cnnz:
             find_convert()  # fail before the slow part
         document = export(arguments.model, output, labels=labels, name=arguments.name, input_shape=shape)
     except ExportError as error:
@@ -358,6 +358,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     print(f"{output}: {len(document['layers'])} layers, input {document['input']['shape']}, "
           f"self-test from Keras's predict")
-    if arguments.cnnz is not None:
-        return run_convert(output, None if arguments.cnnz is True else arguments.cnnz)
+    if arguments.cnnz:
+        return run_convert(output)
     return 0

@@ -68,16 +68,19 @@ def sequential_classifier():
     ], name="sequential_classifier")
 
 
-def sequential_activations():
-    """Every activation name and activation layer."""
-    layers = [keras.Input((6, 6, 3)), L.Rescaling(1 / 127.5, offset=-1)]
-    for name in ("relu6", "leaky_relu", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh", "silu", "swish",
-                 "hard_silu", "gelu", "linear"):
-        layers += [L.Conv2D(4, 1, activation=name), L.Activation(name)]
-    layers += [L.ReLU(max_value=2.0, negative_slope=0.1, threshold=0.2), L.LeakyReLU(negative_slope=0.05),
-               L.Conv2D(4, 1), L.Softmax(), L.Conv2D(4, 1, activation="softmax"), L.GlobalMaxPooling2D(),
-               L.Dense(3), L.Activation("softmax")]
-    return keras.Sequential(layers, name="sequential_activations")
+def activations():
+    """Every activation name, as a layer option and as a layer, on parallel branches (a chain saturates)."""
+    image = keras.Input((6, 6, 3))
+    stem = L.Conv2D(6, 3, padding="same")(L.Rescaling(1 / 127.5, offset=-1)(image))
+    branches = []
+    for name in ("relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "hard_sigmoid", "tanh", "silu",
+                 "swish", "hard_silu", "hard_swish", "gelu", "linear", "softmax"):
+        branches += [L.Conv2D(2, 1, activation=name)(stem), L.Activation(name)(stem)]
+    branches += [L.ReLU(max_value=0.8, negative_slope=0.1, threshold=0.2)(stem), L.LeakyReLU(negative_slope=0.05)(stem),
+                 L.Softmax()(stem)]
+    x = L.Concatenate()(branches)
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(image, L.Dense(3, activation="softmax")(x), name="activations")
 
 
 def functional_residual():
@@ -121,7 +124,7 @@ def functional_nested():
     x = block(x)
     x = L.Rescaling(0.5, offset=0.25)(x)
     x = block(x)  # the same block again: its layers are written twice, with the same weights
-    x = L.GlobalAveragePooling2D()(x)
+    x = L.Flatten()(x)
     x = L.Dense(8, activation="relu")(x)
     x = L.GaussianDropout(0.1)(x)
     x = L.AlphaDropout(0.1)(x)
@@ -144,7 +147,7 @@ def flat_vector():
     ], name="flat_vector")
 
 
-MODELS = [sequential_classifier, sequential_activations, functional_residual, functional_nested, flat_vector]
+MODELS = [sequential_classifier, activations, functional_residual, functional_nested, flat_vector]
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +184,7 @@ def test_exported_model_computes_what_keras_computes(build, tmp_path, convert_co
     actual = cnnz_model.predict(flat_images)
     assert actual.shape == expected.shape
     assert np.max(np.abs(actual - expected)) <= 1e-4 * max(1.0, np.max(np.abs(expected)))
-    assert np.max(np.abs(expected)) > 1e-3 and np.std(expected) > 1e-4  # the comparison is not vacuous
+    assert np.max(np.std(expected, axis=0)) > 1e-2  # the outputs depend on the input: the comparison means something
 
 
 def test_h5_file(tmp_path, convert_command):
