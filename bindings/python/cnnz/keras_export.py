@@ -202,12 +202,20 @@ def _self_test(model, flat: FlatModel, keras, spec_shape: List[int], selftest_in
     """One input and Keras's own predict output for it; the input is stored prepared (after preprocessing)."""
     shape = (1,) + tuple(flat.input_shape)
     if selftest_input is not None:
-        raw = np.asarray(selftest_input, dtype=np.float32).reshape(shape)
+        raw = np.asarray(selftest_input, dtype=np.float32)
+        if raw.size != int(np.prod(shape)):
+            raise ExportError(f"selftest_input has {raw.size} values, the model input {shape[1:]} needs "
+                              f"{int(np.prod(shape))}")
+        raw = raw.reshape(shape)
     elif flat.preprocessing is not None:
         raw = np.random.default_rng(0x636E6E7A).integers(0, 256, size=shape).astype(np.float32)  # pixels
     else:
         raw = np.random.default_rng(0x636E6E7A).uniform(-1, 1, size=shape).astype(np.float32)
-    expected = model.predict(raw, verbose=0)
+    try:
+        expected = model.predict(raw, verbose=0)
+    except Exception as error:  # the model's own failure, reported as one line
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ExportError(f"Keras's predict fails on the self-test input: {message}") from None
     if isinstance(expected, (list, tuple, dict)):
         raise ExportError("the model has several outputs; cnnz models have one")
     expected = np.asarray(expected, dtype=np.float64).reshape(-1)
@@ -251,6 +259,8 @@ def to_model_json(model, labels: Optional[Sequence[str]] = None, name: Optional[
         document["preprocess"] = {"scale": p.scale, "mean": _collapse(p.mean), "std": _collapse(p.std)}
     if labels is not None:
         labels = list(labels)
+        if not all(isinstance(label, str) for label in labels):
+            raise ExportError("labels must be strings")
         if len(labels) != output_size:
             raise ExportError(f"{len(labels)} labels given, the model has {output_size} outputs")
         document["labels"] = labels
@@ -279,15 +289,20 @@ def export(model, path: Union[str, os.PathLike], labels: Optional[Sequence[str]]
                              selftest_input=selftest_input)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=".cnnz-export-", suffix=".json", dir=directory)
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=".cnnz-export-", suffix=".json", dir=directory)
+    except OSError as error:
+        raise ExportError(f"cannot write {path}: {error.strerror or error}") from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             json.dump(document, file, indent=1, allow_nan=False)
             file.write("\n")
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:  # no half-written file is left, whatever happened
         if os.path.exists(temporary):
             os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise ExportError(f"cannot write {path}: {error.strerror or error}") from None
         raise
     return document
 

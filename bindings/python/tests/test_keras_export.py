@@ -320,3 +320,26 @@ def test_import_cnnz_does_not_import_keras():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.dirname(cnnz.__file__)))
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_open_input_size_needs_a_shape(tmp_path, convert_command):
+    image = keras.Input((None, None, 3))
+    model = randomize(keras.Model(image, L.Dense(2)(L.GlobalMaxPooling2D()(L.Conv2D(4, 3)(image)))))
+    with pytest.raises(ExportError, match="unknown size"):
+        keras_export.to_model_json(model)
+    cnnz.export(model, tmp_path / "open.json", input_shape=(9, 11, 3))
+    cnnz_model = cnnz.Model(convert(convert_command, tmp_path / "open.json"))
+    x = np.random.default_rng(2).normal(size=(2, 9, 11, 3)).astype(np.float32)
+    assert cnnz_model.input_shape == (9, 11, 3)
+    assert np.max(np.abs(cnnz_model.predict(x) - model.predict(x, verbose=0))) <= 1e-4
+
+
+def test_unbuilt_model_and_unwritable_path(tmp_path):
+    with pytest.raises(ExportError, match="no input shape yet"):
+        keras_export.to_model_json(keras.Sequential([L.Dense(3)]))
+    model = keras.Sequential([keras.Input((4,)), L.Dense(3)])
+    with pytest.raises(ExportError, match="cannot write .*missing/m.json: No such file"):
+        cnnz.export(model, tmp_path / "missing" / "m.json")
+    with pytest.raises(ExportError, match="labels must be strings"):
+        keras_export.to_model_json(model, labels=[1, 2, 3])
+    assert list(tmp_path.iterdir()) == []
