@@ -240,7 +240,8 @@ def flatten(model, keras, input_shape: Optional[Tuple[int, ...]] = None) -> Flat
     try:
         inputs = model.inputs or []
     except (AttributeError, ValueError):
-        raise ExportError(f"model '{model.name}' has no input shape yet: build it, or start it with keras.Input") from None
+        raise ExportError(f"model '{model.name}' has no input shape yet: build it, "
+                          "or start it with keras.Input") from None
     if len(inputs) != 1:
         raise ExportError(f"model '{model.name}' has {len(inputs)} inputs; cnnz models have one")
     shape = tuple(model.inputs[0].shape[1:])
@@ -250,7 +251,8 @@ def flatten(model, keras, input_shape: Optional[Tuple[int, ...]] = None) -> Flat
             raise ExportError(f"input shape {given} does not fit the model's {shape}")
         shape = given
     if any(d is None for d in shape):
-        raise ExportError(f"the model's input shape {shape} has an unknown size; give one (--input-shape H,W,C, or input_shape=)")
+        raise ExportError(f"the model's input shape {shape} has an unknown size; "
+                          "give one (--input-shape H,W,C, or input_shape=)")
     flattener = _Flattener(keras)
     output = flattener.emit(model, [INPUT], "", top=True)
     calls = flattener.calls

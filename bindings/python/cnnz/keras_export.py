@@ -106,7 +106,8 @@ class _Translator:
                               kernel_size=[1, 1], activation=self.activation(call, config))
             return [depthwise, pointwise]
         if kind == "Dense":
-            return [entry(kind, ("units", "use_bias"), [layer.kernel] + bias, activation=self.activation(call, config))]
+            return [entry(kind, ("units", "use_bias"), [layer.kernel] + bias,
+                          activation=self.activation(call, config))]
         if kind in ("MaxPooling2D", "AveragePooling2D"):
             return [entry(kind, ("pool_size", "strides", "padding"))]
         if kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
@@ -124,15 +125,15 @@ class _Translator:
         if kind == "BatchNormalization":
             axis = self.last_axis(call, config.get("axis", -1), call.input_shapes[0])
             variables = ([layer.gamma] if layer.scale else []) + ([layer.beta] if layer.center else [])
-            return [entry(kind, ("epsilon", "center", "scale"), variables + [layer.moving_mean, layer.moving_variance],
-                          axis=axis)]
+            variables += [layer.moving_mean, layer.moving_variance]
+            return [entry(kind, ("epsilon", "center", "scale"), variables, axis=axis)]
         if kind in ("Rescaling", "Normalization"):
             # Away from the input, a per-channel scale and shift: a BatchNormalization that computes x * a + b.
             a, b = affine_of(call, self.keras)
+            gamma_beta_mean_variance = (a, b, np.zeros_like(a), np.ones_like(a))
             return [{"class_name": "BatchNormalization",
                      "config": {"axis": -1, "epsilon": 0, "center": True, "scale": True},
-                     "weights": [_tensor(a, call.describe()), _tensor(b, call.describe()),
-                                 _tensor(np.zeros_like(a), call.describe()), _tensor(np.ones_like(a), call.describe())]}]
+                     "weights": [_tensor(t, call.describe()) for t in gamma_beta_mean_variance]}]
         if kind == "ZeroPadding2D":
             return [entry(kind, ("padding",))]
         if kind == "Add":
