@@ -119,7 +119,8 @@ def affine_of(call: Call, keras) -> Tuple[np.ndarray, np.ndarray]:
     if call.class_name == "Rescaling":
         return _channel_vector(layer.scale, channels, what), _channel_vector(layer.offset, channels, what)
     rank = len(call.output_shape)
-    if tuple(a % rank for a in layer.axis) != (rank - 1,):
+    # axis=None (stored as ()) is one mean and variance for everything; else only the last axis.
+    if layer.axis and tuple(a % rank for a in layer.axis) != (rank - 1,):
         raise ExportError(f"{what}: normalizes over axis {layer.axis}; only the last axis (-1) is supported")
     mean = _channel_vector(keras.ops.convert_to_numpy(layer.mean), channels, what)
     variance = _channel_vector(keras.ops.convert_to_numpy(layer.variance), channels, what)

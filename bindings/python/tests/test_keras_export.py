@@ -345,3 +345,17 @@ def test_unbuilt_model_and_unwritable_path(tmp_path):
     with pytest.raises(ExportError, match="labels must be strings"):
         keras_export.to_model_json(model, labels=[1, 2, 3])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_adapted_normalization_becomes_preprocessing(tmp_path, convert_command):
+    data = np.random.default_rng(4).uniform(0, 255, (40, 6, 6, 3)).astype(np.float32)
+    for axis in (-1, None):  # one mean and variance per channel, or one for everything
+        normalization = L.Normalization(axis=axis)
+        normalization.adapt(data)
+        model = randomize(keras.Sequential([keras.Input((6, 6, 3)), normalization, L.Conv2D(2, 3), L.Flatten()]))
+        document = cnnz.export(model, tmp_path / "n.json")
+        assert len(document["preprocess"]["mean"]) == (3 if axis == -1 else 1)
+        cnnz_model = cnnz.Model(convert(convert_command, tmp_path / "n.json"))
+        images = pixels((6, 6, 3), 3, seed=3)
+        expected = model.predict(images.astype(np.float32), verbose=0)
+        assert np.max(np.abs(cnnz_model.predict(images) - expected)) <= 1e-4
