@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Python binding: pytest on the source tree, the Python example, and a
-# `pip install ./bindings/python` into a fresh virtual environment.
-#   bash Tests/python/run.sh   (needs numpy and pytest; .ci/run installs them)
+# `pip install ./bindings/python` into a fresh virtual environment. The Keras
+# exporter's tests (test_keras_export.py) need Keras 3 and a backend and are
+# skipped without them, unless CNNZ_REQUIRE_KERAS=1.
+#   bash Tests/python/run.sh   (needs numpy and pytest, and keras and jax; .ci/run installs them)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 swift build -c release --product cnnz
@@ -25,4 +27,5 @@ model = cnnz.Model('$root/Examples/fashion-mnist-small.cnnz')
 assert model.classify('$root/Examples/images/bag.pgm', top=1)[0][0] == 'Bag'
 print('pip install ./bindings/python: works, libcnnz bundled')
 ")
+(cd "$work" && "$work/venv/bin/python" -m cnnz.export --help | grep -q "^usage: python -m cnnz.export")
 echo "Python tests passed"

@@ -22,7 +22,7 @@ import numpy as np
 from . import _lib
 from ._lib import LibraryNotFound
 
-__all__ = ["Model", "Error", "LibraryNotFound", "ResizeWarning", "version"]
+__all__ = ["Model", "Error", "LibraryNotFound", "ResizeWarning", "version", "export"]
 
 OK, ERROR_ARGUMENT, ERROR_IO, ERROR_FORMAT, ERROR_UNSUPPORTED, ERROR_MEMORY, ERROR_INTERNAL = range(7)
 
@@ -58,6 +58,17 @@ class ResizeWarning(UserWarning):
 def _check(lib, status):
     if status != OK:
         raise Error(status, lib.cnnz_last_error().decode("utf-8", "replace"))
+
+
+def export(model, path, **options):
+    """Writes the model.json of a Keras model (object or .keras/.h5 path) for cnnz's convert.
+
+    Needs Keras 3 (`pip install keras jax`); see `cnnz.keras_export.export`
+    for the options (labels, name, input_shape, selftest_input).
+    """
+    from .keras_export import export as export_keras  # Keras is imported only here
+
+    return export_keras(model, path, **options)
 
 
 def version():
