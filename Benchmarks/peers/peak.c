@@ -1,7 +1,8 @@
 /* This core's peak: float32 fused multiply-adds and int8 multiply-adds per second, from loops
  * of independent vector instructions with no memory traffic (compiled by run.sh with
- * -O2 -march=native). Prints two lines: "fma_gflops X" (2 operations per FMA lane) and
- * "int8_gops X" (2 operations per int8 multiply-add), one thread each. */
+ * -O2 -march=native), 256-bit and, where the CPU has them, 512-bit. Prints "fma_gflops X"
+ * (2 operations per FMA lane) and "int8_gops X" (2 per int8 multiply-add), the better width of
+ * each on one thread, then each width's figure. */
 #include <stdio.h>
 #include <time.h>
 #include <immintrin.h>
@@ -13,75 +14,78 @@ static double now(void) {
 }
 
 /* Twelve named accumulators (an array would be kept in memory): enough independent chains
- * to cover the FMA latency on two ports. The empty asm keeps the compiler from folding them. */
+ * to cover the latency on two ports. The empty asm keeps the compiler from folding them. */
 #define REPEAT12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define KEEP(v)                                                                                          \
-    __asm__ volatile("" : "+x"(v##0), "+x"(v##1), "+x"(v##2), "+x"(v##3), "+x"(v##4), "+x"(v##5),          \
-                     "+x"(v##6), "+x"(v##7), "+x"(v##8), "+x"(v##9), "+x"(v##10), "+x"(v##11))
+    __asm__ volatile("" : "+v"(v##0), "+v"(v##1), "+v"(v##2), "+v"(v##3), "+v"(v##4), "+v"(v##5),          \
+                     "+v"(v##6), "+v"(v##7), "+v"(v##8), "+v"(v##9), "+v"(v##10), "+v"(v##11))
 
-static double fma_peak(long iterations) {
-#define DECLARE_F(i) __m256 f##i = _mm256_set1_ps((float)(i) * 1e-3f);
-    REPEAT12(DECLARE_F)
-    const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-    double start = now();
-    for (long n = 0; n < iterations; n++) {
-#define STEP_F(i) f##i = _mm256_fmadd_ps(f##i, a, b);
-        REPEAT12(STEP_F)
-        KEEP(f);
+/* One timing loop per vector width: TYPE, lanes (floats or bytes), SET1 to start, STEP per chain,
+ * OPS per lane and step (2 for an FMA: a multiply and an add; 2 for each int8 multiply-add). */
+#define PEAK_LOOP(NAME, TYPE, LANES, INIT, STEP)                                                          \
+    static double NAME(long iterations) {                                                                 \
+        REPEAT12(INIT)                                                                                    \
+        double start = now();                                                                             \
+        for (long n = 0; n < iterations; n++) {                                                           \
+            REPEAT12(STEP)                                                                                \
+            KEEP(v);                                                                                      \
+        }                                                                                                 \
+        double seconds = now() - start;                                                                   \
+        TYPE sink[12] = {v0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11};                               \
+        __asm__ volatile("" : : "r"(sink) : "memory");                                                    \
+        return (double)iterations * 12 * (LANES) * 2 / seconds / 1e9;                                     \
     }
-    double seconds = now() - start;
-    float sink[8];
-    __m256 sum = _mm256_setzero_ps();
-#define SUM_F(i) sum = _mm256_add_ps(sum, f##i);
-    REPEAT12(SUM_F)
-    _mm256_storeu_ps(sink, sum);
-    if (sink[0] == 12345.f) puts("");
-    return (double)iterations * 12 * 8 * 2 / seconds / 1e9;
-}
 
-/* int8: VNNI's vpdpbusd (4 multiply-adds per 32-bit lane) where the CPU has it, else AVX2's
- * vpmaddubsw + vpmaddwd + vpaddd (the sequence int8 GEMMs use without VNNI). */
-static double int8_peak(long iterations) {
-#define DECLARE_Q(i) __m256i q##i = _mm256_set1_epi32(i);
-    REPEAT12(DECLARE_Q)
-    const __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
+#define INIT_F256(i) __m256 v##i = _mm256_set1_ps((float)(i) * 1e-3f);
+#define STEP_F256(i) v##i = _mm256_fmadd_ps(v##i, _mm256_set1_ps(0.999999f), _mm256_set1_ps(1e-7f));
+PEAK_LOOP(fma256, __m256, 8, INIT_F256, STEP_F256)
+
+#define INIT_Q256(i) __m256i v##i = _mm256_set1_epi32(i);
 #if defined(__AVXVNNI__)
-#define STEP_Q(i) q##i = _mm256_dpbusd_avx_epi32(q##i, a, b);
+#define STEP_Q256(i) v##i = _mm256_dpbusd_avx_epi32(v##i, _mm256_set1_epi8(3), _mm256_set1_epi8(-2));
+#define INT8_256 "vpdpbusd ymm"
 #elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
-#define STEP_Q(i) q##i = _mm256_dpbusd_epi32(q##i, a, b);
+#define STEP_Q256(i) v##i = _mm256_dpbusd_epi32(v##i, _mm256_set1_epi8(3), _mm256_set1_epi8(-2));
+#define INT8_256 "vpdpbusd ymm"
 #else
-    /* The accumulator is also an operand: otherwise the products would be hoisted out of the loop. */
-    const __m256i ones = _mm256_set1_epi16(1);
-    (void)b;
-#define STEP_Q(i) q##i = _mm256_add_epi32(q##i, _mm256_madd_epi16(_mm256_maddubs_epi16(a, q##i), ones));
+/* The accumulator is also an operand: otherwise the products would be hoisted out of the loop. */
+#define STEP_Q256(i)                                                                                      \
+    v##i = _mm256_add_epi32(v##i, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(3), v##i),      \
+                                                    _mm256_set1_epi16(1)));
+#define INT8_256 "vpmaddubsw+vpmaddwd ymm"
 #endif
-    double start = now();
-    for (long n = 0; n < iterations; n++) {
-        REPEAT12(STEP_Q)
-        KEEP(q);
+PEAK_LOOP(int8_256, __m256i, 32, INIT_Q256, STEP_Q256)
+
+#if defined(__AVX512F__)
+#define INIT_F512(i) __m512 v##i = _mm512_set1_ps((float)(i) * 1e-3f);
+#define STEP_F512(i) v##i = _mm512_fmadd_ps(v##i, _mm512_set1_ps(0.999999f), _mm512_set1_ps(1e-7f));
+PEAK_LOOP(fma512, __m512, 16, INIT_F512, STEP_F512)
+#endif
+#if defined(__AVX512VNNI__)
+#define INIT_Q512(i) __m512i v##i = _mm512_set1_epi32(i);
+#define STEP_Q512(i) v##i = _mm512_dpbusd_epi32(v##i, _mm512_set1_epi8(3), _mm512_set1_epi8(-2));
+PEAK_LOOP(int8_512, __m512i, 64, INIT_Q512, STEP_Q512)
+#endif
+
+static double best_of_five(double (*loop)(long)) {
+    double best = 0; /* other tenants of the machine only ever slow a loop down */
+    for (int round = 0; round < 5; round++) {
+        double value = loop(10000000);
+        if (value > best) best = value;
     }
-    double seconds = now() - start;
-    int sink[8];
-    __m256i sum = _mm256_setzero_si256();
-#define SUM_Q(i) sum = _mm256_add_epi32(sum, q##i);
-    REPEAT12(SUM_Q)
-    _mm256_storeu_si256((__m256i *)sink, sum);
-    if (sink[0] == 12345) puts("");
-    return (double)iterations * 12 * 32 * 2 / seconds / 1e9;
+    return best;
 }
 
 int main(void) {
-    double best_fma = 0, best_int8 = 0;
-    for (int round = 0; round < 5; round++) { /* the best of five: other tenants only slow it down */
-        double f = fma_peak(20000000), q = int8_peak(20000000);
-        if (f > best_fma) best_fma = f;
-        if (q > best_int8) best_int8 = q;
-    }
-#if defined(__AVXVNNI__) || defined(__AVX512VNNI__) && defined(__AVX512VL__)
-    const char *int8_kind = "vpdpbusd";
-#else
-    const char *int8_kind = "vpmaddubsw+vpmaddwd";
+    double f256 = best_of_five(fma256), q256 = best_of_five(int8_256), f512 = 0, q512 = 0;
+#if defined(__AVX512F__)
+    f512 = best_of_five(fma512);
 #endif
-    printf("fma_gflops %.2f\nint8_gops %.2f\nint8_instruction %s\n", best_fma, best_int8, int8_kind);
+#if defined(__AVX512VNNI__)
+    q512 = best_of_five(int8_512);
+#endif
+    printf("fma_gflops %.2f\nint8_gops %.2f\n", f512 > f256 ? f512 : f256, q512 > q256 ? q512 : q256);
+    printf("fma256_gflops %.2f\nfma512_gflops %.2f\n", f256, f512);
+    printf("int8_256_gops %.2f\nint8_512_gops %.2f\nint8_instruction %s\n", q256, q512, INT8_256);
     return 0;
 }
