@@ -41,7 +41,7 @@ struct InferCommand: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Images run together in one pass (default: \(defaultBatch); with --bench: 1).", valueName: "n"))
+            "Images run together in one pass (default: \(defaultBatch); with --bench or --profile: 1).", valueName: "n"))
     var batch: Int?
 
     @Option(
