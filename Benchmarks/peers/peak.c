@@ -67,22 +67,24 @@ PEAK_LOOP(fma512, __m512, 16, INIT_F512, STEP_F512)
 PEAK_LOOP(int8_512, __m512i, 64, INIT_Q512, STEP_Q512)
 #endif
 
-static double best_of_five(double (*loop)(long)) {
-    double best = 0; /* other tenants of the machine only ever slow a loop down */
-    for (int round = 0; round < 5; round++) {
-        double value = loop(10000000);
+/* The best of 40 short loops (a few milliseconds each, shorter than a scheduler time slice):
+ * other tenants of a shared machine only ever slow a loop down. */
+static double best_of(double (*loop)(long)) {
+    double best = 0;
+    for (int round = 0; round < 40; round++) {
+        double value = loop(1000000);
         if (value > best) best = value;
     }
     return best;
 }
 
 int main(void) {
-    double f256 = best_of_five(fma256), q256 = best_of_five(int8_256), f512 = 0, q512 = 0;
+    double f256 = best_of(fma256), q256 = best_of(int8_256), f512 = 0, q512 = 0;
 #if defined(__AVX512F__)
-    f512 = best_of_five(fma512);
+    f512 = best_of(fma512);
 #endif
 #if defined(__AVX512VNNI__)
-    q512 = best_of_five(int8_512);
+    q512 = best_of(int8_512);
 #endif
     printf("fma_gflops %.2f\nint8_gops %.2f\n", f512 > f256 ? f512 : f256, q512 > q256 ? q512 : q256);
     printf("fma256_gflops %.2f\nfma512_gflops %.2f\n", f256, f512);
