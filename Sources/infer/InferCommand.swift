@@ -41,7 +41,8 @@ struct InferCommand: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Images run together in one pass (default: \(defaultBatch); with --bench or --profile: 1).", valueName: "n"))
+            "Images run together in one pass (default: \(defaultBatch); with --bench or --profile: 1).",
+            valueName: "n"))
     var batch: Int?
 
     @Option(
@@ -97,7 +98,8 @@ struct InferCommand: ParsableCommand {
         }
         if profile {
             try self.profile(
-                loaded, runs: bench ?? Self.defaultProfileRuns, batch: batch ?? 1, threads: threads ?? Self.defaultThreads)
+                loaded, runs: bench ?? Self.defaultProfileRuns, batch: batch ?? 1,
+                threads: threads ?? Self.defaultThreads)
             return
         }
         if let runs = bench {

@@ -31,7 +31,9 @@ extension InferCommand {
         func gflops(macs: Int, seconds: Double) -> String {
             macs == 0 || seconds <= 0 ? "-" : String(format: "%.2f", 2 * Double(macs * profile.batch) / seconds / 1e9)
         }
-        var table = [["#", "Layer", "Activation", "Output shape", "Time (ms)", "Share", "Cumulative", "MACs", "GFLOP/s"]]
+        var table = [
+            ["#", "Layer", "Activation", "Output shape", "Time (ms)", "Share", "Cumulative", "MACs", "GFLOP/s"]
+        ]
         var cumulative = 0.0
         for layer in profile.layers {
             let summary = summaries[layer.index]
@@ -46,7 +48,10 @@ extension InferCommand {
             ])
         }
         let macs = summaries.reduce(0) { $0 + $1.macs }
-        table.append(["", "Total", "", "", fixed4(total * 1000), share(total), "", grouped(macs), gflops(macs: macs, seconds: total)])
+        table.append([
+            "", "Total", "", "", fixed4(total * 1000), share(total), "", grouped(macs),
+            gflops(macs: macs, seconds: total),
+        ])
         let widths = (0..<table[0].count).map { column in table.map { $0[column].count }.max()! }
         let leftAligned: Set<Int> = [1, 2, 3]
         func render(_ cells: [String]) -> String {
@@ -72,7 +77,8 @@ extension InferCommand {
         let slowest = profile.layers.filter(\.runsKernel).sorted { $0.seconds > $1.seconds }.prefix(3)
         lines.append(
             "slowest: "
-                + slowest.map { "#\($0.index) \(summaries[$0.index].layer.kind.className) \(share($0.seconds))" }.joined(
+                + slowest.map { "#\($0.index) \(summaries[$0.index].layer.kind.className) \(share($0.seconds))" }
+                .joined(
                     separator: ", "))
         return lines.joined(separator: "\n")
     }
