@@ -41,7 +41,8 @@ struct InferCommand: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Images run together in one pass (default: \(defaultBatch); with --bench: 1).", valueName: "n"))
+            "Images run together in one pass (default: \(defaultBatch); with --bench or --profile: 1).",
+            valueName: "n"))
     var batch: Int?
 
     @Option(
@@ -67,6 +68,12 @@ struct InferCommand: ParsableCommand {
             valueName: "n"))
     var bench: Int?
 
+    @Flag(
+        help: ArgumentHelp(
+            "Time each layer over --bench passes (default \(defaultProfileRuns)) of one batch (default 1) and print per layer the median time, its share, MACs and GFLOP/s."
+        ))
+    var profile = false
+
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
         if let batch, batch < 1 || batch > 4096 { throw ValidationError("--batch must be in 1...4096, got \(batch)") }
@@ -76,6 +83,7 @@ struct InferCommand: ParsableCommand {
         if let bench, bench < 1 { throw ValidationError("--bench must be at least 1, got \(bench)") }
         if !selftest && images.isEmpty { throw ValidationError("give at least one image (or --selftest)") }
         if bench != nil && images.isEmpty { throw ValidationError("--bench needs an image") }
+        if profile && images.isEmpty { throw ValidationError("--profile needs an image") }
     }
 
     func run() throws {
@@ -87,6 +95,12 @@ struct InferCommand: ParsableCommand {
             guard report.passed else { throw CnnzError.selfTest("selftest: FAILED: \(line)") }
             print("selftest: passed (\(line))")
             if images.isEmpty { return }
+        }
+        if profile {
+            try self.profile(
+                loaded, runs: bench ?? Self.defaultProfileRuns, batch: batch ?? 1,
+                threads: threads ?? Self.defaultThreads)
+            return
         }
         if let runs = bench {
             try benchmark(loaded, runs: runs, batch: batch ?? 1, threads: threads ?? Self.defaultThreads)

@@ -8,11 +8,12 @@ public final class Session {
     /// The largest batch run in one pass; larger batches are split.
     public let batchCapacity: Int
     private let arena: AlignedBuffer
-    private let scratch: AlignedBuffer
+    // Internal rather than private: `profile` (Profiling.swift) runs the kernels one by one.
+    let scratch: AlignedBuffer
     private let staging: AlignedBuffer
-    private let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
-    private let pool: WorkerPool?
-    private let minimumWorkPerPart: Int
+    let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    let pool: WorkerPool?
+    let minimumWorkPerPart: Int
 
     /// Threads that run each layer, the caller's included (1: everything on the caller).
     public var threadCount: Int { pool?.threadCount ?? 1 }
@@ -70,7 +71,7 @@ public final class Session {
         values.deallocate()
     }
 
-    private func check(batch: Int, inputCount: Int, outputCount: Int) throws(CnnzError) {
+    func check(batch: Int, inputCount: Int, outputCount: Int) throws(CnnzError) {
         guard batch >= 1 else { throw .argument("batch must be at least 1, got \(batch)") }
         let perImage = model.inputShape.elementCount
         guard inputCount / perImage == batch, inputCount % perImage == 0 else {

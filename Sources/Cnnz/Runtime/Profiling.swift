@@ -1,0 +1,104 @@
+/// Where the time of a run goes, layer by layer: what `infer --profile` prints.
+///
+/// Profiling is a separate loop over the same prepared kernels, with a clock read between
+/// kernels; `Session.run` has no profiling branch, so it costs nothing when not profiling.
+public struct Profile: Sendable {
+    /// One layer's share of a run.
+    public struct Layer: Sendable {
+        /// The layer's position in execution order (as in `Model.layerSummaries`).
+        public var index: Int
+        /// The median over the runs of the seconds its kernel took; 0 for a layer that runs
+        /// no kernel (a linear Flatten only renames its input).
+        public var seconds: Double
+        /// Whether the layer runs a kernel of its own.
+        public var runsKernel: Bool
+    }
+
+    /// A row per layer of the model, in execution order.
+    public var layers: [Layer]
+    /// Timed runs (after the warm-up).
+    public var runs: Int
+    /// Images per run.
+    public var batch: Int
+    /// Threads that shared each layer's work.
+    public var threadCount: Int
+    /// The median over the runs of each run's total (its layers' times added up, clock reads included).
+    public var totalSeconds: Double
+}
+
+extension Session {
+    /// Runs `batch` prepared images (`batch * H * W * C` floats, NHWC, at most the batch
+    /// capacity) `warmup + runs` times, kernel by kernel with a clock read between kernels,
+    /// and returns each layer's median time over the timed runs. Outputs are computed as by
+    /// `run` and discarded. Allocates the table of times (`runs` rows) before the first run.
+    public func profile(input: UnsafeBufferPointer<Float>, batch: Int, runs: Int, warmup: Int = 10)
+        throws(CnnzError) -> Profile
+    {
+        try check(batch: batch, inputCount: input.count, outputCount: .max)
+        guard batch <= batchCapacity else {
+            throw .argument("profiling runs one pass: batch \(batch) exceeds the batch capacity \(batchCapacity)")
+        }
+        guard runs >= 1, runs <= 1_000_000, warmup >= 0, warmup <= 1_000_000 else {
+            throw .argument("profile runs must be in 1...1000000 and warm-up runs in 0...1000000")
+        }
+        guard let source = input.baseAddress else { throw .argument("the input is empty") }
+        let plan = model.plan
+        let kernelLayers = Self.kernelLayers(of: model.contents.graph)
+        guard kernelLayers.count == plan.kernels.count else {
+            throw .unsupported(
+                "profiling expects one kernel per layer (but a linear Flatten), the plan has \(plan.kernels.count) kernels for \(kernelLayers.count) such layers"
+            )
+        }
+        let kernelCount = plan.kernels.count
+        // times[run * kernelCount + k]: seconds of kernel k in timed run `run`.
+        var times = [Double](repeating: 0, count: runs * kernelCount)
+        for value in plan.inputValues { values[value] = UnsafeMutablePointer(mutating: source) }
+        let context = RunContext(values: values, batch: batch, scratch: scratch.pointer)
+        let clock = ContinuousClock()
+        times.withUnsafeMutableBufferPointer { table in
+            for run in 0..<(warmup + runs) {
+                var before = clock.now
+                for (k, kernel) in plan.kernels.enumerated() {
+                    if let pool {
+                        let parts = Partition.useful(
+                            kernel.workload(batch: batch), threads: pool.threadCount, minimumWork: minimumWorkPerPart)
+                        pool.run(kernel, context, parts: parts)
+                    } else {
+                        kernel.run(context, part: 0, of: 1)
+                    }
+                    let after = clock.now
+                    if run >= warmup { table[(run - warmup) * kernelCount + k] = Self.seconds(after - before) }
+                    before = after
+                }
+            }
+        }
+        var layers = model.contents.graph.layers.indices.map { Profile.Layer(index: $0, seconds: 0, runsKernel: false) }
+        var column = [Double](repeating: 0, count: runs)
+        for (k, layer) in kernelLayers.enumerated() {
+            for run in 0..<runs { column[run] = times[run * kernelCount + k] }
+            layers[layer].seconds = Self.median(&column)
+            layers[layer].runsKernel = true
+        }
+        for run in 0..<runs {
+            column[run] = times[(run * kernelCount)..<((run + 1) * kernelCount)].reduce(0, +)
+        }
+        return Profile(
+            layers: layers, runs: runs, batch: batch, threadCount: threadCount, totalSeconds: Self.median(&column))
+    }
+
+    /// The layer each kernel of the plan runs, in order: every layer but a linear Flatten,
+    /// which `ExecutionPlan` aliases to its input instead of giving it a kernel.
+    static func kernelLayers(of graph: Graph) -> [Int] {
+        graph.layers.indices.filter { !(graph.layers[$0].kind == .flatten && graph.layers[$0].activation == .linear) }
+    }
+
+    private static func median(_ values: inout [Double]) -> Double {
+        values.sort()
+        let n = values.count
+        return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+    }
+}
