@@ -21,7 +21,7 @@ extension Model {
         return contents.graph.layers.enumerated().map { i, layer in
             let output = shapes[i + 1]
             let input = shapes[layer.inputs[0]]
-            let parameters = layer.weights.reduce(0) { $0 + contents.tensors[$1].values.count }
+            let parameters = layer.weights.reduce(0) { $0 + contents.tensors[$1].elementCount }
             let macs: Int
             switch layer.kind {
             case .conv2D(let w, _, let groups, _):
