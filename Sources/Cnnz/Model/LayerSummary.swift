@@ -10,7 +10,7 @@ public struct LayerSummary: Sendable {
     public var parameters: Int
     /// Multiply-accumulates for one image.
     public var macs: Int
-    /// The arithmetic it runs in ("float32").
+    /// The arithmetic it runs in: its inputs' element type ("float32").
     public var precision: String
 }
 
@@ -34,7 +34,8 @@ extension Model {
                 macs = 0
             }
             return LayerSummary(
-                index: i, layer: layer, outputShape: output, parameters: parameters, macs: macs, precision: "float32")
+                index: i, layer: layer, outputShape: output, parameters: parameters, macs: macs,
+                precision: plan.elementTypes[layer.inputs[0]].description)
         }
     }
 }
