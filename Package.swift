@@ -72,6 +72,7 @@ let package = Package(
         .target(
             name: "Cnnz",
             dependencies: ["CZlib", "CImageCodecs", "CCPUFeatures", "CnnzSIMD", "CnnzGEMM", "CnnzGEMMAVX2"],
+            exclude: ["Kernels/Int8/README.md"],
             swiftSettings: engineSettings
         ),
         .target(

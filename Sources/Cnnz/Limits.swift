@@ -7,8 +7,10 @@ public enum Limits {
     public static let maxDimension = 1 << 16
     /// Largest element count of one weight tensor or one activation (per image): 2^28 floats (1 GiB).
     public static let maxElements = 1 << 28
-    /// Largest activation memory one image may need after planning: 2^28 floats (1 GiB).
-    public static let maxArenaFloatsPerImage = 1 << 28
+    /// Largest activation memory one image may need after planning: 1 GiB (the planner counts bytes).
+    public static let maxArenaBytesPerImage = 1 << 30
+    /// The same cap in float32 elements: 2^28 floats.
+    public static let maxArenaFloatsPerImage = maxArenaBytesPerImage / 4
     /// Largest number of layers in a graph.
     public static let maxLayers = 1 << 16
     /// Largest number of inputs of one layer (Add, Concatenate).

@@ -2,6 +2,11 @@
 public enum ModelWriter {
     /// The `.cnnz` bytes of `model`: deterministic, so equal models give equal files.
     public static func encode(_ model: ModelDescription) throws(CnnzError) -> [UInt8] {
+        // docs/FORMAT.md reserves the int8 and int32 fields of TENS but does not define them yet.
+        if let t = model.tensors.firstIndex(where: { $0.elementType != .float32 }) {
+            throw .unsupported(
+                "tensor \(t) is \(model.tensors[t].elementType); this format version stores float32 tensors only")
+        }
         var payload = ByteWriter()
         func section(_ tag: ModelFormat.SectionTag, _ body: (inout ByteWriter, Int) -> Void) {
             payload.align(ModelFormat.alignment)

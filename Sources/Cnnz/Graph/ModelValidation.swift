@@ -5,8 +5,8 @@
 extension ModelDescription {
     /// Checks everything a model's contents must satisfy, without allocating
     /// more than a few arrays per layer: preprocessing constants; each
-    /// tensor's rank, dimensions, element count (it must equal `values.count`)
-    /// and finiteness; names and labels within their caps; the graph (order,
+    /// tensor's rank, dimensions, element count (it must equal `values.count`),
+    /// finiteness and quantization; names and labels within their caps; the graph (order,
     /// weights, shapes, windows) by `ShapeInference`; one label per output;
     /// the self-test vector's sizes; and the work per image against
     /// `options.maxOperationsPerImage`. Memory is checked when a `Model` plans it.
@@ -75,7 +75,7 @@ extension ModelDescription {
     /// weights, the self-test vector, about 256 bytes per layer, and each label's
     /// bytes twice (the C API keeps a copy) with 48 bytes more.
     var retainedBytes: Int {
-        var bytes = tensors.reduce(0) { $0 + $1.values.count * 4 }
+        var bytes = tensors.reduce(0) { $0 + $1.byteCount }
         bytes += ((selfTest?.input.count ?? 0) + (selfTest?.output.count ?? 0)) * 4
         bytes += graph.layers.reduce(0) { $0 + 256 + ($1.inputs.count + $1.weights.count) * 8 + $1.name.utf8.count }
         bytes += labels.reduce(0) { $0 + 2 * $1.utf8.count + 48 } + name.utf8.count
@@ -85,7 +85,8 @@ extension ModelDescription {
 
 extension Tensor {
     /// Rank 1...4, every dimension at least 1, at most `Limits.maxElements`
-    /// elements, exactly that many values, all finite.
+    /// elements, exactly that many values: float32 ones finite and without a
+    /// quantization, int8 and int32 ones with a valid quantization.
     func validate(name: String) throws(CnnzError) {
         guard (1...4).contains(shape.count), shape.allSatisfy({ $0 >= 1 }) else {
             throw .format("\(name) has shape \(shape): needs rank 1...4 and dimensions of at least 1")
@@ -93,11 +94,17 @@ extension Tensor {
         guard let count = Limits.elementCount(of: shape) else {
             throw .memory("\(name) has more than \(Limits.maxElements) elements")
         }
-        guard values.count == count else {
-            throw .format("\(name) has \(values.count) values, its shape \(shape) needs \(count)")
+        guard elementCount == count else {
+            throw .format("\(name) has \(elementCount) values, its shape \(shape) needs \(count)")
         }
-        if let bad = values.firstIndex(where: { !$0.isFinite }) {
-            throw .format("\(name) element \(bad) is \(values[bad]), not a finite number")
+        if case .float32(let values) = storage {
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw .format("\(name) element \(bad) is \(values[bad]), not a finite number")
+            }
+            guard quantization == nil else { throw .format("\(name) is float32 but has a quantization") }
+        } else {
+            guard let quantization else { throw .format("\(name) is \(elementType) without a quantization") }
+            try quantization.validate(shape: shape, elementType: elementType, name: name)
         }
     }
 }

@@ -6,23 +6,37 @@
     import Darwin
 #endif
 
-/// Zeroed float memory aligned for SIMD loads, freed when the owner goes away.
+/// Zeroed memory aligned for SIMD loads (64 bytes), freed when the owner goes away.
 /// Allocated with `posix_memalign`, so that running out of memory is a
 /// `CnnzError.memory`, not an abort (the C API promises `CNNZ_ERROR_MEMORY`).
 final class AlignedBuffer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
+    /// The start of the memory, untyped (a session's arena holds every element type).
+    let raw: UnsafeMutableRawPointer
+    /// The memory as floats, for a buffer made with `init(floats:)`.
+    var pointer: UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
 
-    init(floats count: Int) throws(CnnzError) {
+    /// `count` zeroed floats (at least 16).
+    convenience init(floats count: Int) throws(CnnzError) {
         let floats = Swift.max(count, 16)
         guard floats <= Int.max / 8 else { throw .memory("cannot allocate \(floats) floats") }
-        var raw: UnsafeMutableRawPointer?
-        guard posix_memalign(&raw, 64, floats * 4) == 0, let raw else {
-            throw .memory("out of memory: cannot allocate \(MemoryBudget.describe(floats * 4))")
-        }
-        pointer = raw.initializeMemory(as: Float.self, repeating: 0, count: floats)
+        try self.init(bytes: floats * 4)
+        raw.bindMemory(to: Float.self, capacity: floats)
     }
 
-    deinit { free(pointer) }
+    /// `count` zeroed bytes (at least 64), to be bound to each value's element
+    /// type by the kernel that writes it.
+    init(bytes count: Int) throws(CnnzError) {
+        let bytes = Swift.max(count, 64)
+        guard bytes <= Int.max / 2 else { throw .memory("cannot allocate \(bytes) bytes") }
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            throw .memory("out of memory: cannot allocate \(MemoryBudget.describe(bytes))")
+        }
+        memset(raw, 0, bytes)
+        self.raw = raw
+    }
+
+    deinit { free(raw) }
 
     /// `count` uninitialized bytes (at least 1) aligned to `alignment`, or
     /// `CnnzError.memory` when the system has none left. Free with `deallocate()`.

@@ -1,13 +1,44 @@
 /// The pointers a kernel reads and writes during one run. Built by the session;
 /// nothing in it allocates.
 struct RunContext {
-    /// The base address of every value (index 0: the model input) for this run.
-    let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    /// The base address of every value (index 0: the model input) for this run,
+    /// untyped: the arena holds values of every element type. Kernels view them
+    /// through `float32(_:)`, `int8(_:)`, `int32(_:)` and `output(_:as:)`, as
+    /// the element type the plan gave each value (`ExecutionPlan.elementTypes`).
+    let values: UnsafeMutablePointer<UnsafeMutableRawPointer>
     /// Images in this run (at most the session's batch capacity).
     let batch: Int
-    /// Per-run scratch memory: `scratchFloats` of the largest kernel for each thread;
-    /// part `p` uses the floats from `p * scratchFloats`.
-    let scratch: UnsafeMutablePointer<Float>
+    /// Per-run scratch memory, 64-byte aligned: `scratchBytes` of the largest
+    /// kernel for each thread; part `p` of a kernel uses its own `scratchBytes`
+    /// from `p * scratchBytes` (see `scratch(part:bytes:as:)`).
+    let scratch: UnsafeMutableRawPointer
+
+    /// A float32 value.
+    @inline(__always) func float32(_ value: Int) -> UnsafeMutablePointer<Float> {
+        values[value].assumingMemoryBound(to: Float.self)
+    }
+
+    /// An int8 value.
+    @inline(__always) func int8(_ value: Int) -> UnsafeMutablePointer<Int8> {
+        values[value].assumingMemoryBound(to: Int8.self)
+    }
+
+    /// An int32 value.
+    @inline(__always) func int32(_ value: Int) -> UnsafeMutablePointer<Int32> {
+        values[value].assumingMemoryBound(to: Int32.self)
+    }
+
+    /// The kernel's output, bound to `T` for this run's batch. The planner lets
+    /// values of different element types share arena memory at different
+    /// steps, so the writer binds it; binding emits no code.
+    @inline(__always) func output<T>(_ operands: KernelOperands, as type: T.Type) -> UnsafeMutablePointer<T> {
+        values[operands.output].bindMemory(to: T.self, capacity: batch * operands.outputShape.elementCount)
+    }
+
+    /// Part `part`'s scratch, for a kernel that asked for `bytes` per part.
+    @inline(__always) func scratch<T>(part: Int, bytes: Int, as type: T.Type) -> UnsafeMutablePointer<T> {
+        (scratch + part * bytes).bindMemory(to: T.self, capacity: bytes / MemoryLayout<T>.stride)
+    }
 }
 
 /// Splits a kernel's work into contiguous shares, one per thread.
@@ -36,8 +67,8 @@ enum Partition {
 /// `ShapeInference` already checked, repacks weights and sizes its scratch;
 /// `run` trusts it, never allocates and never throws.
 protocol Kernel: AnyObject, Sendable {
-    /// Floats of scratch memory one part of `run` needs, independent of the batch size.
-    var scratchFloats: Int { get }
+    /// Bytes of scratch memory one part of `run` needs, independent of the batch size.
+    var scratchBytes: Int { get }
     /// For `batch` images: how many independent items `run` can be split into
     /// (rows, blocks, images), and roughly how many operations they take.
     func workload(batch: Int) -> (items: Int, work: Int)

@@ -10,7 +10,7 @@ public struct LayerSummary: Sendable {
     public var parameters: Int
     /// Multiply-accumulates for one image.
     public var macs: Int
-    /// The arithmetic it runs in ("float32").
+    /// The arithmetic it runs in: its inputs' element type ("float32").
     public var precision: String
 }
 
@@ -21,7 +21,7 @@ extension Model {
         return contents.graph.layers.enumerated().map { i, layer in
             let output = shapes[i + 1]
             let input = shapes[layer.inputs[0]]
-            let parameters = layer.weights.reduce(0) { $0 + contents.tensors[$1].values.count }
+            let parameters = layer.weights.reduce(0) { $0 + contents.tensors[$1].elementCount }
             let macs: Int
             switch layer.kind {
             case .conv2D(let w, _, let groups, _):
@@ -34,7 +34,8 @@ extension Model {
                 macs = 0
             }
             return LayerSummary(
-                index: i, layer: layer, outputShape: output, parameters: parameters, macs: macs, precision: "float32")
+                index: i, layer: layer, outputShape: output, parameters: parameters, macs: macs,
+                precision: plan.elementTypes[layer.inputs[0]].description)
         }
     }
 }

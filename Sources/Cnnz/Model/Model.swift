@@ -20,7 +20,7 @@ public final class Model: Sendable {
     /// The shape of every value: index 0 is the input, `i + 1` the output of layer `i`.
     public var valueShapes: [TensorShape] { plan.shapes }
     /// Activation memory per image of batch capacity, in bytes, after lifetime planning.
-    public var activationBytesPerImage: Int { plan.arenaFloatsPerImage * 4 }
+    public var activationBytesPerImage: Int { plan.arenaBytesPerImage }
 
     /// The limits the model was loaded with; every session checks `options.maxMemory` too.
     public let options: LoadOptions

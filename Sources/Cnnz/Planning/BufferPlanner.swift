@@ -4,15 +4,15 @@
 /// alive at the same time.
 enum BufferPlanner {
     struct Request {
-        /// Floats per image.
-        var size: Int
+        /// Bytes per image.
+        var bytes: Int
         /// The step that writes it, and the last step that reads it.
         var firstStep: Int
         var lastStep: Int
     }
 
-    /// Offsets are multiples of 16 floats (64 bytes), for aligned SIMD access.
-    static let alignment = 16
+    /// Offsets are multiples of 64 bytes (16 floats, a cache line), for aligned SIMD access.
+    static let alignment = 64
 
     /// Above this many buffers the greedy search (quadratic in the count) is
     /// skipped and every buffer gets memory of its own, so that a crafted graph
@@ -26,24 +26,24 @@ enum BufferPlanner {
             var total = 0
             for request in requests {
                 offsets.append(total)
-                total += (request.size + alignment - 1) / alignment * alignment
+                total += (request.bytes + alignment - 1) / alignment * alignment
             }
             return (offsets, total)
         }
         let order = requests.indices.sorted {
-            requests[$0].size != requests[$1].size ? requests[$0].size > requests[$1].size : $0 < $1
+            requests[$0].bytes != requests[$1].bytes ? requests[$0].bytes > requests[$1].bytes : $0 < $1
         }
         var offsets = [Int](repeating: 0, count: requests.count)
         var placed: [Int] = []
         var total = 0
         for index in order {
             let request = requests[index]
-            let size = (request.size + alignment - 1) / alignment * alignment
+            let size = (request.bytes + alignment - 1) / alignment * alignment
             // Intervals of the arena taken by buffers alive during this one, by offset.
             let conflicts = placed.filter {
                 requests[$0].firstStep <= request.lastStep && request.firstStep <= requests[$0].lastStep
             }.map {
-                (start: offsets[$0], end: offsets[$0] + (requests[$0].size + alignment - 1) / alignment * alignment)
+                (start: offsets[$0], end: offsets[$0] + (requests[$0].bytes + alignment - 1) / alignment * alignment)
             }
             .sorted { $0.start < $1.start }
             var candidate = 0

@@ -52,8 +52,8 @@ extension Session {
         let kernelCount = plan.kernels.count
         // times[run * kernelCount + k]: seconds of kernel k in timed run `run`.
         var times = [Double](repeating: 0, count: runs * kernelCount)
-        for value in plan.inputValues { values[value] = UnsafeMutablePointer(mutating: source) }
-        let context = RunContext(values: values, batch: batch, scratch: scratch.pointer)
+        for value in plan.inputValues { values[value] = UnsafeMutableRawPointer(mutating: source) }
+        let context = RunContext(values: values, batch: batch, scratch: scratch.raw)
         let clock = ContinuousClock()
         times.withUnsafeMutableBufferPointer { table in
             for run in 0..<(warmup + runs) {

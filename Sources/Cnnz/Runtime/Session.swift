@@ -11,7 +11,7 @@ public final class Session {
     // Internal rather than private: `profile` (Profiling.swift) runs the kernels one by one.
     let scratch: AlignedBuffer
     private let staging: AlignedBuffer
-    let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    let values: UnsafeMutablePointer<UnsafeMutableRawPointer>
     let pool: WorkerPool?
     let minimumWorkPerPart: Int
 
@@ -46,24 +46,25 @@ public final class Session {
         try budget.reserve(bytes, for: "a session for batch \(batchCapacity) on \(threads) threads")
         self.model = model
         self.batchCapacity = batchCapacity
-        arena = try AlignedBuffer(floats: plan.arenaFloatsPerImage * batchCapacity)
+        arena = try AlignedBuffer(bytes: plan.arenaBytesPerImage * batchCapacity)
         // One scratch area per thread: part p of a kernel uses the p-th.
-        scratch = try AlignedBuffer(floats: plan.scratchFloats * threads)
+        scratch = try AlignedBuffer(bytes: plan.scratchBytes * threads)
         staging = try AlignedBuffer(floats: model.inputShape.elementCount * batchCapacity)
         values = .allocate(capacity: plan.offsets.count)
         for (value, offset) in plan.offsets.enumerated() {
-            values[value] = offset < 0 ? staging.pointer : arena.pointer + offset * batchCapacity
+            values[value] = offset < 0 ? staging.raw : arena.raw + offset * batchCapacity
         }
         pool = threads > 1 ? WorkerPool(helpers: threads - 1) : nil
         self.minimumWorkPerPart = max(1, minimumWorkPerPart)
     }
 
-    /// The bytes a session allocates: activations and input staging for each
-    /// image of its batch capacity, scratch for each thread, and a pointer per value.
-    /// Sizes are bounded by the caps, so the arithmetic cannot overflow.
+    /// The bytes a session allocates: activations and (float32) input staging
+    /// for each image of its batch capacity, scratch for each thread, and a
+    /// pointer per value; each buffer at least 64 bytes. Sizes are bounded by
+    /// the caps, so the arithmetic cannot overflow.
     static func bytes(plan: ExecutionPlan, inputElements: Int, batchCapacity: Int, threads: Int) -> Int {
-        let perImage = max(plan.arenaFloatsPerImage, 16) + max(inputElements, 16)
-        return perImage * batchCapacity * 4 + max(plan.scratchFloats, 16) * threads * 4 + plan.offsets.count * 8
+        let perImage = max(plan.arenaBytesPerImage, 64) + max(inputElements, 16) * 4
+        return perImage * batchCapacity + max(plan.scratchBytes, 64) * threads + plan.offsets.count * 8
     }
 
     deinit {
@@ -153,8 +154,9 @@ public final class Session {
         while start < batch {
             let count = min(batchCapacity, batch - start)
             // Kernels never write value 0 (the input): the cast only lets the table hold it.
-            for value in plan.inputValues { values[value] = UnsafeMutablePointer(mutating: input + start * perImage) }
-            let context = RunContext(values: values, batch: count, scratch: scratch.pointer)
+            let source = UnsafeMutableRawPointer(mutating: input + start * perImage)
+            for value in plan.inputValues { values[value] = source }
+            let context = RunContext(values: values, batch: count, scratch: scratch.raw)
             if let pool {
                 for kernel in plan.kernels {
                     let parts = Partition.useful(
@@ -164,7 +166,7 @@ public final class Session {
             } else {
                 for kernel in plan.kernels { kernel.run(context, part: 0, of: 1) }
             }
-            (output + start * outputSize).update(from: values[plan.outputValue], count: count * outputSize)
+            (output + start * outputSize).update(from: context.float32(plan.outputValue), count: count * outputSize)
             start += count
         }
     }

@@ -237,18 +237,18 @@ let otherCases: [LayerCase] = {
     @Test func plannerSharesMemoryBetweenBuffersThatNeverLiveTogether() {
         // A chain a -> b -> c -> d: a and c (and b and d) never live at once.
         let requests = [
-            BufferPlanner.Request(size: 100, firstStep: 0, lastStep: 1),
-            BufferPlanner.Request(size: 100, firstStep: 1, lastStep: 2),
-            BufferPlanner.Request(size: 100, firstStep: 2, lastStep: 3),
-            BufferPlanner.Request(size: 100, firstStep: 3, lastStep: 4),
+            BufferPlanner.Request(bytes: 400, firstStep: 0, lastStep: 1),
+            BufferPlanner.Request(bytes: 400, firstStep: 1, lastStep: 2),
+            BufferPlanner.Request(bytes: 400, firstStep: 2, lastStep: 3),
+            BufferPlanner.Request(bytes: 400, firstStep: 3, lastStep: 4),
         ]
         let (offsets, total) = BufferPlanner.plan(requests)
-        #expect(total == 224)  // two 112-float (aligned) slots
+        #expect(total == 896)  // two 448-byte (112 floats, aligned) slots
         for i in requests.indices {
             for j in requests.indices where i < j {
                 let overlapInTime =
                     requests[i].firstStep <= requests[j].lastStep && requests[j].firstStep <= requests[i].lastStep
-                if overlapInTime { #expect(abs(offsets[i] - offsets[j]) >= 112, "buffers \(i) and \(j) overlap") }
+                if overlapInTime { #expect(abs(offsets[i] - offsets[j]) >= 448, "buffers \(i) and \(j) overlap") }
             }
         }
     }

@@ -6,7 +6,7 @@
 /// valid taps only (padding is skipped, never copied), SIMD over channels with
 /// one scalar tail. Keras's kernel `[kh, kw, in, multiplier]` is already
 /// `[taps, out]` with output channel `c * multiplier + k`, so it is used as is.
-final class DepthwiseConv2DDirect: Kernel {
+final class DepthwiseConv2DDirect: RegisteredKernel {
     let operands: KernelOperands
     let window: Window
     let multiplier: Int
@@ -15,7 +15,7 @@ final class DepthwiseConv2DDirect: Kernel {
     let columns: AxisGeometry
     let weights: AlignedBuffer
     let bias: AlignedBuffer
-    let scratchFloats = 0
+    let scratchBytes = 0
 
     init(
         operands: KernelOperands, window: Window, multiplier: Int, activation: Activation, kernel: Tensor, bias: Tensor?
@@ -34,11 +34,20 @@ final class DepthwiseConv2DDirect: Kernel {
         if let bias { self.bias.pointer.update(from: bias.values, count: channels) }
     }
 
-    /// The floats `init` allocates: the kernel and the bias (at least 16 each).
-    static func preparedFloats(operands: KernelOperands, layer: Layer) -> Int {
-        guard case .depthwiseConv2D(let window, let multiplier, _) = layer.kind else { return 0 }
-        let channels = operands.inputShape.channels * multiplier
-        return max(window.kernelHeight * window.kernelWidth * channels, 16) + max(channels, 16)
+    convenience init(_ setup: KernelSetup) throws(CnnzError) {
+        guard case .depthwiseConv2D(let window, let multiplier, let hasBias) = setup.layer.kind else {
+            throw setup.mismatch
+        }
+        try self.init(
+            operands: setup.operands, window: window, multiplier: multiplier, activation: setup.layer.activation,
+            kernel: try setup.weight(0, as: .float32), bias: hasBias ? try setup.weight(1, as: .float32) : nil)
+    }
+
+    /// The bytes `init` allocates: the kernel and the bias (at least 16 floats each).
+    static func preparedBytes(_ setup: KernelSetup) -> Int {
+        guard case .depthwiseConv2D(let window, let multiplier, _) = setup.layer.kind else { return 0 }
+        let channels = setup.operands.inputShape.channels * multiplier
+        return (max(window.kernelHeight * window.kernelWidth * channels, 16) + max(channels, 16)) * 4
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
@@ -52,8 +61,8 @@ final class DepthwiseConv2DDirect: Kernel {
         let y = operands.outputShape
         let channels = y.channels
         let vectorEnd = channels & ~7
-        let input = UnsafePointer(context.values[operands.input])
-        let output = context.values[operands.output]
+        let input = UnsafePointer(context.float32(operands.input))
+        let output = context.output(operands, as: Float.self)
         let w = UnsafePointer(weights.pointer)
         let b = UnsafePointer(bias.pointer)
         for item in Partition.range(context.batch * y.height, part: part, of: parts) {

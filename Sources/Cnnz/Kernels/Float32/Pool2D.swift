@@ -4,7 +4,7 @@
 
 /// Max and average pooling, direct NHWC with SIMD over channels. Padded
 /// positions are skipped: never the maximum, never counted in the average.
-final class Pool2D: Kernel {
+final class Pool2D: RegisteredKernel {
     enum Mode { case max, average }
 
     let operands: KernelOperands
@@ -13,7 +13,7 @@ final class Pool2D: Kernel {
     let activation: Activation
     let rows: AxisGeometry
     let columns: AxisGeometry
-    let scratchFloats = 0
+    let scratchBytes = 0
 
     init(operands: KernelOperands, window: Window, mode: Mode, activation: Activation) {
         self.operands = operands
@@ -23,6 +23,18 @@ final class Pool2D: Kernel {
         let x = operands.inputShape
         // ShapeInference checked that the window fits.
         (rows, columns) = window.geometry(height: x.height, width: x.width)!
+    }
+
+    /// Max or average pooling, as the layer says.
+    convenience init(_ setup: KernelSetup) throws(CnnzError) {
+        switch setup.layer.kind {
+        case .maxPool2D(let window):
+            self.init(operands: setup.operands, window: window, mode: .max, activation: setup.layer.activation)
+        case .averagePool2D(let window):
+            self.init(operands: setup.operands, window: window, mode: .average, activation: setup.layer.activation)
+        default:
+            throw setup.mismatch
+        }
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
@@ -36,8 +48,8 @@ final class Pool2D: Kernel {
         let y = operands.outputShape
         let channels = y.channels
         let vectorEnd = channels & ~7
-        let input = UnsafePointer(context.values[operands.input])
-        let output = context.values[operands.output]
+        let input = UnsafePointer(context.float32(operands.input))
+        let output = context.output(operands, as: Float.self)
         let isMax = mode == .max
         for item in Partition.range(context.batch * y.height, part: part, of: parts) {
             let image = item / y.height

@@ -1,10 +1,10 @@
 /// Dense on the last axis at every position: one GEMM with
 /// `M = batch * positions`, `K = in`, `N = units`.
-final class DenseGEMM: Kernel {
+final class DenseGEMM: RegisteredKernel {
     let operands: KernelOperands
     let activation: Activation
     let packed: PackedWeights
-    let scratchFloats = 0
+    let scratchBytes = 0
 
     init(operands: KernelOperands, activation: Activation, kernel: Tensor, bias: Tensor?) throws(CnnzError) {
         self.operands = operands
@@ -13,6 +13,18 @@ final class DenseGEMM: Kernel {
         packed = try PackedWeights(
             k: operands.inputShape.channels, n: units, element: { k, n in kernel.values[k * units + n] },
             bias: bias.map { b in { n in b.values[n] } })
+    }
+
+    convenience init(_ setup: KernelSetup) throws(CnnzError) {
+        guard case .dense(_, let hasBias) = setup.layer.kind else { throw setup.mismatch }
+        try self.init(
+            operands: setup.operands, activation: setup.layer.activation, kernel: try setup.weight(0, as: .float32),
+            bias: hasBias ? try setup.weight(1, as: .float32) : nil)
+    }
+
+    /// The packed weights.
+    static func preparedBytes(_ setup: KernelSetup) -> Int {
+        PackedWeights.floatCount(k: setup.operands.inputShape.channels, n: setup.operands.outputShape.channels) * 4
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
@@ -28,9 +40,9 @@ final class DenseGEMM: Kernel {
         guard count > 0 else { return }
         let inputs = operands.inputShape.channels
         let units = operands.outputShape.channels
-        let output = context.values[operands.output] + first * units
+        let output = context.output(operands, as: Float.self) + first * units
         GEMM.run(
-            m: count, a: context.values[operands.input] + first * inputs, lda: inputs, weights: packed, c: output,
+            m: count, a: context.float32(operands.input) + first * inputs, lda: inputs, weights: packed, c: output,
             ldc: units)
         ActivationFunction.apply(activation, to: output, rows: count, columns: units, stride: units)
     }

@@ -1,16 +1,21 @@
 /// Zero padding around the spatial axes.
-final class ZeroPadding2D: Kernel {
+final class ZeroPadding2D: RegisteredKernel {
     let operands: KernelOperands
     let top: Int
     let left: Int
     let activation: Activation
-    let scratchFloats = 0
+    let scratchBytes = 0
 
     init(operands: KernelOperands, top: Int, left: Int, activation: Activation) {
         self.operands = operands
         self.top = top
         self.left = left
         self.activation = activation
+    }
+
+    convenience init(_ setup: KernelSetup) throws(CnnzError) {
+        guard case .zeroPadding2D(let top, _, let left, _) = setup.layer.kind else { throw setup.mismatch }
+        self.init(operands: setup.operands, top: top, left: left, activation: setup.layer.activation)
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
@@ -21,8 +26,8 @@ final class ZeroPadding2D: Kernel {
     func run(_ context: RunContext, part: Int, of parts: Int) {
         let x = operands.inputShape
         let y = operands.outputShape
-        let input = UnsafePointer(context.values[operands.input])
-        let output = context.values[operands.output]
+        let input = UnsafePointer(context.float32(operands.input))
+        let output = context.output(operands, as: Float.self)
         let rowFloats = y.width * y.channels
         for item in Partition.range(context.batch * y.height, part: part, of: parts) {
             let image = item / y.height

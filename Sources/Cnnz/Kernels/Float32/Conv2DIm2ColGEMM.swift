@@ -2,7 +2,7 @@
 /// Output pixels are processed in blocks of `blockRows`, so the im2col buffer
 /// is `blockRows * K` floats whatever the image size. A 1x1, stride-1,
 /// unpadded, ungrouped convolution reads its input as the GEMM's A directly.
-final class Conv2DIm2ColGEMM: Kernel {
+final class Conv2DIm2ColGEMM: RegisteredKernel {
     static let blockRows = 64
 
     let operands: KernelOperands
@@ -15,7 +15,7 @@ final class Conv2DIm2ColGEMM: Kernel {
     let packed: [PackedWeights]
     let kPerGroup: Int
     let isPointwise: Bool
-    let scratchFloats: Int
+    let scratchBytes: Int
 
     init(operands: KernelOperands, window: Window, groups: Int, activation: Activation, kernel: Tensor, bias: Tensor?)
         throws(CnnzError)
@@ -45,7 +45,21 @@ final class Conv2DIm2ColGEMM: Kernel {
         isPointwise =
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1
-        scratchFloats = isPointwise ? 0 : Self.blockRows * kPerGroup
+        scratchBytes = isPointwise ? 0 : Self.blockRows * kPerGroup * 4
+    }
+
+    convenience init(_ setup: KernelSetup) throws(CnnzError) {
+        guard case .conv2D(let window, _, let groups, let hasBias) = setup.layer.kind else { throw setup.mismatch }
+        try self.init(
+            operands: setup.operands, window: window, groups: groups, activation: setup.layer.activation,
+            kernel: try setup.weight(0, as: .float32), bias: hasBias ? try setup.weight(1, as: .float32) : nil)
+    }
+
+    /// One packed weight matrix per group.
+    static func preparedBytes(_ setup: KernelSetup) -> Int {
+        guard case .conv2D(let window, let filters, let groups, _) = setup.layer.kind else { return 0 }
+        let k = window.kernelHeight * window.kernelWidth * (setup.operands.inputShape.channels / groups)
+        return groups * PackedWeights.floatCount(k: k, n: filters / groups) * 4
     }
 
     private var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
@@ -57,8 +71,8 @@ final class Conv2DIm2ColGEMM: Kernel {
     }
 
     func run(_ context: RunContext, part: Int, of parts: Int) {
-        let input = UnsafePointer(context.values[operands.input])
-        let output = context.values[operands.output]
+        let input = UnsafePointer(context.float32(operands.input))
+        let output = context.output(operands, as: Float.self)
         let x = operands.inputShape
         let y = operands.outputShape
         let filters = y.channels
@@ -80,7 +94,7 @@ final class Conv2DIm2ColGEMM: Kernel {
         let outPerGroup = filters / groups
         let pixels = y.pixels
         let k = kPerGroup
-        let scratch = context.scratch + part * scratchFloats
+        let scratch = context.scratch(part: part, bytes: scratchBytes, as: Float.self)
         let blocks = blocksPerImage
         for item in Partition.range(context.batch * blocks, part: part, of: parts) {
             let image = item / blocks

@@ -3,14 +3,18 @@
 #endif
 
 /// The sum of two or more tensors of one shape.
-final class AddKernel: Kernel {
+final class AddKernel: RegisteredKernel {
     let operands: KernelOperands
     let activation: Activation
-    let scratchFloats = 0
+    let scratchBytes = 0
 
     init(operands: KernelOperands, activation: Activation) {
         self.operands = operands
         self.activation = activation
+    }
+
+    convenience init(_ setup: KernelSetup) {
+        self.init(operands: setup.operands, activation: setup.layer.activation)
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
@@ -24,12 +28,12 @@ final class AddKernel: Kernel {
         let positions = Partition.range(context.batch * operands.outputShape.pixels, part: part, of: parts)
         let start = positions.lowerBound * channels
         let count = positions.count * channels
-        let output = context.values[operands.output] + start
-        let first = UnsafePointer(context.values[operands.inputs[0]]) + start
+        let output = context.output(operands, as: Float.self) + start
+        let first = UnsafePointer(context.float32(operands.inputs[0])) + start
         let vectorEnd = count & ~7
         for index in 1..<operands.inputs.count {
             let a = index == 1 ? first : UnsafePointer(output)
-            let b = UnsafePointer(context.values[operands.inputs[index]]) + start
+            let b = UnsafePointer(context.float32(operands.inputs[index])) + start
             var i = 0
             while i < vectorEnd {
                 output.store8(a.vector8(i) + b.vector8(i), i)

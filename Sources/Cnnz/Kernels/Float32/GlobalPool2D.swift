@@ -3,16 +3,27 @@
 #endif
 
 /// Global average or max pooling over all pixels, per channel.
-final class GlobalPool2D: Kernel {
+final class GlobalPool2D: RegisteredKernel {
     let operands: KernelOperands
     let mode: Pool2D.Mode
     let activation: Activation
-    let scratchFloats = 0
+    let scratchBytes = 0
 
     init(operands: KernelOperands, mode: Pool2D.Mode, activation: Activation) {
         self.operands = operands
         self.mode = mode
         self.activation = activation
+    }
+
+    /// Global average or max pooling, as the layer says.
+    convenience init(_ setup: KernelSetup) throws(CnnzError) {
+        let mode: Pool2D.Mode
+        switch setup.layer.kind {
+        case .globalAveragePool2D: mode = .average
+        case .globalMaxPool2D: mode = .max
+        default: throw setup.mismatch
+        }
+        self.init(operands: setup.operands, mode: mode, activation: setup.layer.activation)
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
@@ -23,8 +34,8 @@ final class GlobalPool2D: Kernel {
         let x = operands.inputShape
         let channels = x.channels
         let vectorEnd = channels & ~7
-        let input = UnsafePointer(context.values[operands.input])
-        let output = context.values[operands.output]
+        let input = UnsafePointer(context.float32(operands.input))
+        let output = context.output(operands, as: Float.self)
         let isMax = mode == .max
         let images = Partition.range(context.batch, part: part, of: parts)
         for image in images {

@@ -1,12 +1,16 @@
 /// An activation on its own.
-final class ActivationKernel: Kernel {
+final class ActivationKernel: RegisteredKernel {
     let operands: KernelOperands
     let activation: Activation
-    let scratchFloats = 0
+    let scratchBytes = 0
 
     init(operands: KernelOperands, activation: Activation) {
         self.operands = operands
         self.activation = activation
+    }
+
+    convenience init(_ setup: KernelSetup) {
+        self.init(operands: setup.operands, activation: setup.layer.activation)
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
@@ -17,8 +21,8 @@ final class ActivationKernel: Kernel {
     func run(_ context: RunContext, part: Int, of parts: Int) {
         let channels = operands.outputShape.channels
         let positions = Partition.range(context.batch * operands.outputShape.pixels, part: part, of: parts)
-        let output = context.values[operands.output] + positions.lowerBound * channels
-        let input = UnsafePointer(context.values[operands.input]) + positions.lowerBound * channels
+        let output = context.output(operands, as: Float.self) + positions.lowerBound * channels
+        let input = UnsafePointer(context.float32(operands.input)) + positions.lowerBound * channels
         if UnsafePointer(output) != input { output.update(from: input, count: positions.count * channels) }
         ActivationFunction.apply(activation, to: output, rows: positions.count, columns: channels, stride: channels)
     }
