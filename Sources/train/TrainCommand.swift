@@ -1,0 +1,108 @@
+import ArgumentParser
+import Cnnz
+import CnnzTrain
+import Foundation
+
+@main
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a CNN on IDX image data (MNIST, Fashion-MNIST) and write it as a model.json.",
+        discussion: """
+            The architecture is a model.json whose layers may leave out "weights" (they are then \
+            initialized as Keras does). The result is a model.json with the trained weights; \
+            `convert` turns it into a .cnnz. Trains Conv2D, Dense, MaxPooling2D, Flatten, Dropout, \
+            ReLU and a final softmax with categorical cross-entropy.
+            """)
+
+    @Option(
+        help: "A folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (and t10k-* for a test).")
+    var data: String
+
+    @Option(help: "The architecture: a model.json (docs/model-json.md); weights may be left out.")
+    var arch: String
+
+    @Option(help: "Passes over the training data.")
+    var epochs = 1
+
+    @Option(help: "Images per mini-batch.")
+    var batch = 64
+
+    @Option(help: "sgd (with momentum) or adam.")
+    var optimizer = "adam"
+
+    @Option(help: "The learning rate.")
+    var lr: Float = 1e-3
+
+    @Option(help: "SGD's momentum.")
+    var momentum: Float = 0.9
+
+    @Option(help: "Seeds the initialization, the shuffling and dropout: equal seeds repeat a run exactly.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Train on the first N training images only.")
+    var limit: Int?
+
+    @Option(name: .shortAndLong, help: "Where to write the trained model.json.")
+    var out: String
+
+    func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard batch >= 1, batch <= 65536 else { throw ValidationError("--batch must be in 1...65536") }
+        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number") }
+        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
+        guard ["sgd", "adam"].contains(optimizer) else { throw ValidationError("--optimizer must be sgd or adam") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
+    func run() throws {
+        // Everything is checked before training starts: the architecture, the data, the output path.
+        guard let archBytes = FileManager.default.contents(atPath: arch) else {
+            throw CnnzError.io("\(arch): cannot read")
+        }
+        let architecture = try Architecture(json: [UInt8](archBytes))
+        var (train, test) = try IDXDataset.loadFolder(data)
+        if let limit, limit < train.count { train = train.subset(0..<limit) }
+        let network = try Network(architecture, seed: seed)
+        let method: Optimizer =
+            optimizer == "sgd" ? .sgd(learningRate: lr, momentum: momentum) : .adam(learningRate: lr)
+        let trainer = Trainer(network: network, optimizer: method, batchSize: batch, seed: seed)
+        try trainer.check(train)
+        if let test { try trainer.check(test) }
+        let temporary = out + ".partial"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+            throw CnnzError.io("\(out): cannot write there")
+        }
+        defer { try? FileManager.default.removeItem(atPath: temporary) }
+
+        let parameterCount = network.parameters.reduce(0) { $0 + $1.value.count }
+        print(
+            "train: \(train.count) images \(train.height)x\(train.width)x\(train.channels), \(train.classCount) classes; \(parameterCount) parameters; \(optimizer), lr \(lr), batch \(batch), seed \(seed)"
+        )
+        for epoch in 1...epochs {
+            let report = try trainer.trainEpoch(train, epoch: epoch)
+            print(
+                "epoch \(epoch)/\(epochs): loss \(format(report.loss, 4)), accuracy \(format(report.accuracy * 100, 2)) %, \(Int(report.imagesPerSecond.rounded())) images/s, \(format(report.seconds, 1)) s"
+            )
+        }
+        if let test {
+            let (loss, accuracy) = try trainer.evaluate(test)
+            print("test: loss \(format(loss, 4)), accuracy \(format(accuracy * 100, 2)) % on \(test.count) images")
+        }
+        let labels = architecture.labels.isEmpty ? train.classNames : architecture.labels
+        let bytes = network.modelJSON(labels: labels.count == network.classes ? labels : [])
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+            if FileManager.default.fileExists(atPath: out) { try FileManager.default.removeItem(atPath: out) }
+            try FileManager.default.moveItem(atPath: temporary, toPath: out)
+        } catch {
+            throw CnnzError.io("\(out): cannot write (\(error.localizedDescription))")
+        }
+        print("wrote \(out); `convert \(out) -o model.cnnz` makes the .cnnz")
+    }
+
+    static func main() { mainReportingErrors() }
+}
+
+/// `value` with `digits` decimals.
+func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
