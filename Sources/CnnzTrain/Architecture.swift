@@ -21,12 +21,8 @@ public struct LayerSpec: Sendable {
     public var trainable: Bool
     /// The JSON layer object, written back with trained weights.
     public var json: [String: JSONValue]
-
-    /// Keras's class name, from the JSON.
-    public var className: String {
-        if case .string(let s)? = json["class_name"] { return s }
-        return "?"
-    }
+    /// "layer J (ClassName)", J counting the model.json's layers from 0, for messages.
+    public var label: String
 }
 
 /// A model.json (docs/model-json.md) read for training: a sequential stack of
@@ -139,7 +135,8 @@ public struct Architecture: Sendable {
                 try TensorJSON.decode(v, "\(label): weight \(i)")
             }
         }
-        return LayerSpec(kind: kind, activation: activation, weights: weights, trainable: trainable, json: object)
+        return LayerSpec(
+            kind: kind, activation: activation, weights: weights, trainable: trainable, json: object, label: label)
     }
 
     static func integer(_ value: JSONValue, _ what: String) throws(CnnzError) -> Int {

@@ -20,7 +20,7 @@ public final class Network {
         var layers: [TrainingLayer] = []
         var specParameters: [[Parameter]] = []
         for (index, spec) in architecture.layers.enumerated() {
-            let label = "layer \(index + 1) (\(spec.className))"
+            let label = spec.label
             var parameters: [Parameter] = []
             func weights(_ shapes: [[Int]], fanIn: Int, fanOut: Int) throws(CnnzError) -> [Parameter] {
                 if let given = spec.weights {
