@@ -65,6 +65,33 @@ func transpose(
     }
 }
 
+/// `sums += values`, elementwise.
+func accumulate(_ values: [Float], into sums: inout [Float]) {
+    values.withUnsafeBufferPointer { v in
+        sums.withUnsafeMutableBufferPointer { s in for i in s.indices { s[i] += v[i] } }
+    }
+}
+
+/// `y[row, j] += bias[j]` for every row.
+func addBias(_ bias: [Float], to y: inout [Float], rows: Int) {
+    let n = bias.count
+    bias.withUnsafeBufferPointer { b in
+        y.withUnsafeMutableBufferPointer { y in
+            for row in 0..<rows { for j in 0..<n { y[row * n + j] += b[j] } }
+        }
+    }
+}
+
+/// `sums[j] += g[row, j]` over every row.
+func sumRows(_ g: [Float], rows: Int, into sums: inout [Float]) {
+    let n = sums.count
+    g.withUnsafeBufferPointer { g in
+        sums.withUnsafeMutableBufferPointer { s in
+            for row in 0..<rows { for j in 0..<n { s[j] += g[row * n + j] } }
+        }
+    }
+}
+
 /// Conv2D by im2col and GEMM. Kernel `[kh, kw, in, filters]`, bias `[filters]`.
 public final class Conv2DLayer: TrainingLayer {
     public let inputShape: TensorShape
@@ -93,7 +120,9 @@ public final class Conv2DLayer: TrainingLayer {
 
     var patchSize: Int { window.kernelHeight * window.kernelWidth * inputShape.channels }
 
-    /// Calls `body(row, patchOffset, inputOffset)` for every tap inside the input.
+    /// Calls `body(row, patchOffset, inputOffset)` for every tap inside the input
+    /// (the `C` channels of a tap are contiguous in both).
+    @inline(__always)
     private func forEachTap(batch: Int, _ body: (Int, Int, Int) -> Void) {
         let (h, w, c) = (inputShape.height, inputShape.width, inputShape.channels)
         for b in 0..<batch {
@@ -121,8 +150,9 @@ public final class Conv2DLayer: TrainingLayer {
         let c = inputShape.channels
         columns.withUnsafeMutableBufferPointer { cols in
             input.withUnsafeBufferPointer { x in
+                let (source, target) = (x.baseAddress!, cols.baseAddress!)
                 forEachTap(batch: batch) { row, patch, offset in
-                    for ch in 0..<c { cols[row * k + patch + ch] = x[offset + ch] }
+                    (target + row * k + patch).update(from: source + offset, count: c)
                 }
             }
         }
@@ -135,8 +165,7 @@ public final class Conv2DLayer: TrainingLayer {
             }
         }
         if parameters.count > 1 {
-            let bias = parameters[1].value
-            for row in 0..<m { for f in 0..<filters { output[row * filters + f] += bias[f] } }
+            addBias(parameters[1].value, to: &output, rows: m)
         }
         return output
     }
@@ -144,10 +173,7 @@ public final class Conv2DLayer: TrainingLayer {
     public func backward(_ outputGradient: [Float], batch: Int) throws(CnnzError) -> [Float] {
         let k = patchSize
         let m = batch * outputShape.pixels
-        if parameters.count > 1 {
-            let bias = parameters[1]
-            for row in 0..<m { for f in 0..<filters { bias.gradient[f] += outputGradient[row * filters + f] } }
-        }
+        if parameters.count > 1 { sumRows(outputGradient, rows: m, into: &parameters[1].gradient) }
         // dW[k, f] += colsᵀ · dY; dcols = dY · Wᵀ.
         var transposed = [Float](repeating: 0, count: m * k)
         var kernelGradient = [Float](repeating: 0, count: k * filters)
@@ -167,14 +193,14 @@ public final class Conv2DLayer: TrainingLayer {
                 }
             }
         }
-        let kernel = parameters[0]
-        for i in 0..<kernelGradient.count { kernel.gradient[i] += kernelGradient[i] }
+        accumulate(kernelGradient, into: &parameters[0].gradient)
         var inputGradient = [Float](repeating: 0, count: batch * inputShape.elementCount)
         let c = inputShape.channels
         inputGradient.withUnsafeMutableBufferPointer { dx in
             columnGradient.withUnsafeBufferPointer { dc in
+                let (source, target) = (dc.baseAddress!, dx.baseAddress!)
                 forEachTap(batch: batch) { row, patch, offset in
-                    for ch in 0..<c { dx[offset + ch] += dc[row * k + patch + ch] }
+                    for ch in 0..<c { target[offset + ch] += source[row * k + patch + ch] }
                 }
             }
         }

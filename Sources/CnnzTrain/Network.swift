@@ -12,8 +12,10 @@ public final class Network {
     /// The number of classes (the last layer's outputs).
     public var classes: Int { layers.last!.outputShape.elementCount }
 
-    /// - Parameter seed: drives the initialization and dropout, so a run repeats exactly.
-    public init(_ architecture: Architecture, seed: UInt64) throws(CnnzError) {
+    /// - Parameters:
+    ///   - seed: drives the initialization and dropout, so a run repeats exactly.
+    ///   - replica: a copy for another thread: the same initialization, its own dropout masks.
+    public init(_ architecture: Architecture, seed: UInt64, replica: Int = 0) throws(CnnzError) {
         self.architecture = architecture
         var random = SplitMix64(seed: seed)
         var shape = architecture.inputShape
@@ -69,7 +71,7 @@ public final class Network {
             case .flatten:
                 layer = FlattenLayer(input: shape)
             case .dropout(let rate):
-                layer = DropoutLayer(input: shape, rate: rate, seed: random.next())
+                layer = DropoutLayer(input: shape, rate: rate, seed: random.next() &+ UInt64(replica) &* 0x9E37_79B9)
             case .activation(let name):
                 layer = try Self.activation(name, shape: shape, isLast: index == architecture.layers.count - 1, label)
             }

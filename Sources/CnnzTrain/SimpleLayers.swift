@@ -28,19 +28,13 @@ public final class DenseLayer: TrainingLayer {
                 }
             }
         }
-        if parameters.count > 1 {
-            let bias = parameters[1].value
-            for row in 0..<m { for u in 0..<units { output[row * units + u] += bias[u] } }
-        }
+        if parameters.count > 1 { addBias(parameters[1].value, to: &output, rows: m) }
         return output
     }
 
     public func backward(_ outputGradient: [Float], batch: Int) throws(CnnzError) -> [Float] {
         let (m, k) = (batch * inputShape.pixels, inputShape.channels)
-        if parameters.count > 1 {
-            let bias = parameters[1]
-            for row in 0..<m { for u in 0..<units { bias.gradient[u] += outputGradient[row * units + u] } }
-        }
+        if parameters.count > 1 { sumRows(outputGradient, rows: m, into: &parameters[1].gradient) }
         var transposed = [Float](repeating: 0, count: m * k)
         var kernelGradient = [Float](repeating: 0, count: k * units)
         var inputGradient = [Float](repeating: 0, count: m * k)
@@ -59,8 +53,7 @@ public final class DenseLayer: TrainingLayer {
                 }
             }
         }
-        let kernel = parameters[0]
-        for i in 0..<kernelGradient.count { kernel.gradient[i] += kernelGradient[i] }
+        accumulate(kernelGradient, into: &parameters[0].gradient)
         return inputGradient
     }
 }
@@ -90,28 +83,36 @@ public final class MaxPoolLayer: TrainingLayer {
 
     public func forward(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
         let (h, w, c) = (inputShape.height, inputShape.width, inputShape.channels)
+        let (oh, ow) = (outputShape.height, outputShape.width)
         var output = [Float](repeating: -.infinity, count: batch * outputShape.elementCount)
-        winners = [Int](repeating: 0, count: output.count)
-        for b in 0..<batch {
-            for oy in 0..<outputShape.height {
-                for ox in 0..<outputShape.width {
-                    let base = ((b * outputShape.height + oy) * outputShape.width + ox) * c
-                    for ky in 0..<window.kernelHeight {
-                        let y = oy * window.strideHeight + ky - padTop
-                        guard y >= 0, y < h else { continue }
-                        for kx in 0..<window.kernelWidth {
-                            let x = ox * window.strideWidth + kx - padLeft
-                            guard x >= 0, x < w else { continue }
-                            let offset = ((b * h + y) * w + x) * c
-                            for ch in 0..<c where input[offset + ch] > output[base + ch] {
-                                output[base + ch] = input[offset + ch]
-                                winners[base + ch] = offset + ch
+        var winners = [Int](repeating: 0, count: output.count)
+        input.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { y in
+                winners.withUnsafeMutableBufferPointer { best in
+                    for b in 0..<batch {
+                        for oy in 0..<oh {
+                            for ox in 0..<ow {
+                                let base = ((b * oh + oy) * ow + ox) * c
+                                for ky in 0..<window.kernelHeight {
+                                    let iy = oy * window.strideHeight + ky - padTop
+                                    guard iy >= 0, iy < h else { continue }
+                                    for kx in 0..<window.kernelWidth {
+                                        let ix = ox * window.strideWidth + kx - padLeft
+                                        guard ix >= 0, ix < w else { continue }
+                                        let offset = ((b * h + iy) * w + ix) * c
+                                        for ch in 0..<c where x[offset + ch] > y[base + ch] {
+                                            y[base + ch] = x[offset + ch]
+                                            best[base + ch] = offset + ch
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
         }
+        self.winners = winners
         return output
     }
 
@@ -147,13 +148,17 @@ public final class ReLULayer: TrainingLayer {
     public init(input: TensorShape) { inputShape = input }
 
     public func forward(_ input: [Float], batch: Int, training: Bool) -> [Float] {
-        output = input.map { max($0, 0) }
-        return output
+        var y = input
+        y.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] = max($0[i], 0) } }
+        output = y
+        return y
     }
 
     public func backward(_ outputGradient: [Float], batch: Int) -> [Float] {
         var g = outputGradient
-        for i in 0..<g.count where output[i] <= 0 { g[i] = 0 }
+        g.withUnsafeMutableBufferPointer { dy in
+            output.withUnsafeBufferPointer { y in for i in dy.indices where y[i] <= 0 { dy[i] = 0 } }
+        }
         return g
     }
 }

@@ -1,4 +1,5 @@
 import Cnnz
+import Dispatch
 import Foundation
 
 /// What one epoch did.
@@ -18,13 +19,89 @@ public final class Trainer {
     public let optimizer: OptimizerState
     public var batchSize: Int
     private var random: SplitMix64
+    /// `network` and a copy per further thread; each takes a slice of every mini-batch.
+    private let replicas: [Network]
 
-    /// - Parameter seed: drives the shuffling, so that a run repeats exactly.
-    public init(network: Network, optimizer: Optimizer, batchSize: Int, seed: UInt64) {
+    /// - Parameters:
+    ///   - seed: drives the shuffling, so that a run repeats exactly (for one thread count).
+    ///   - threads: each mini-batch is split across this many threads.
+    public init(network: Network, optimizer: Optimizer, batchSize: Int, seed: UInt64, threads: Int = 1)
+        throws(CnnzError)
+    {
         self.network = network
         self.optimizer = OptimizerState(optimizer)
         self.batchSize = batchSize
         random = SplitMix64(seed: seed ^ 0x7472_6169_6e21)
+        var replicas = [network]
+        for i in 1..<max(threads, 1) {
+            replicas.append(try Network(network.architecture, seed: seed, replica: i))
+        }
+        self.replicas = replicas
+    }
+
+    /// What one thread computed on its slice of a mini-batch.
+    private struct SliceResult {
+        var loss = 0.0
+        var correct = 0
+        var error: CnnzError?
+    }
+
+    /// Runs the forward pass (and, when `training`, the backward pass) of the
+    /// images at `indices`, split across the replicas. Gradients are left in
+    /// each replica's parameters, scaled so that their sum is the mean over `indices`.
+    private func run(_ data: ImageDataset, _ indices: ArraySlice<Int>, training: Bool) throws(CnnzError) -> (
+        loss: Double, correct: Int
+    ) {
+        let parts = min(replicas.count, indices.count)
+        let slices = (0..<parts).map { part in
+            let from = indices.startIndex + indices.count * part / parts
+            return indices[from..<(indices.startIndex + indices.count * (part + 1) / parts)]
+        }
+        let results = UnsafeMutableBufferPointer<SliceResult>.allocate(capacity: parts)
+        results.initialize(repeating: SliceResult())
+        defer { results.deallocate() }
+        let total = Float(indices.count)
+        // Each thread touches only its own replica and its own result; the data is only read.
+        let shared = UncheckedSendable(value: (self, data, slices, results))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let (trainer, data, slices, results) = shared.value
+            let replica = trainer.replicas[part]
+            let slice = slices[part]
+            do throws(CnnzError) {
+                let logits = try replica.logits(trainer.inputs(data, slice), batch: slice.count, training: training)
+                var result = SoftmaxCrossEntropy.evaluate(
+                    logits: logits, labels: slice.map { data.labels[$0] }, classes: replica.classes)
+                if training {
+                    let scale = Float(slice.count) / total
+                    for i in result.gradient.indices { result.gradient[i] *= scale }
+                    try replica.backward(result.gradient, batch: slice.count)
+                }
+                results[part] = SliceResult(loss: result.loss * Double(slice.count), correct: result.correct)
+            } catch {
+                results[part].error = error
+            }
+        }
+        if let error = results.lazy.compactMap(\.error).first { throw error }
+        return (results.reduce(0) { $0 + $1.loss }, results.reduce(0) { $0 + $1.correct })
+    }
+
+    /// Copies the network's weights into the other replicas.
+    private func synchronizeReplicas() {
+        let master = network.parameters
+        for replica in replicas.dropFirst() {
+            for (p, q) in zip(master, replica.parameters) { q.value = p.value }
+        }
+    }
+
+    /// Adds the other replicas' gradients into the network's and clears theirs.
+    private func gatherGradients() {
+        let master = network.parameters
+        for replica in replicas.dropFirst() {
+            for (p, q) in zip(master, replica.parameters) {
+                accumulate(q.gradient, into: &p.gradient)
+                q.gradient = [Float](repeating: 0, count: q.gradient.count)
+            }
+        }
     }
 
     /// Checks that the data fits the network before any training starts.
@@ -62,13 +139,11 @@ public final class Trainer {
         var correct = 0
         for first in stride(from: 0, to: order.count, by: batchSize) {
             let indices = order[first..<min(first + batchSize, order.count)]
-            let x = inputs(data, indices)
-            let logits = try network.logits(x, batch: indices.count, training: true)
-            let result = SoftmaxCrossEntropy.evaluate(
-                logits: logits, labels: indices.map { data.labels[$0] }, classes: network.classes)
-            try network.backward(result.gradient, batch: indices.count)
+            synchronizeReplicas()
+            let result = try run(data, indices, training: true)
+            gatherGradients()
             optimizer.step(network.parameters)
-            lossSum += result.loss * Double(indices.count)
+            lossSum += result.loss
             correct += result.correct
             progress(first + indices.count, order.count)
         }
@@ -85,14 +160,17 @@ public final class Trainer {
     ) {
         var lossSum = 0.0
         var correct = 0
+        synchronizeReplicas()
         for first in stride(from: 0, to: data.count, by: batchSize) {
-            let indices = Array(first..<min(first + batchSize, data.count))[...]
-            let logits = try network.logits(inputs(data, indices), batch: indices.count, training: false)
-            let result = SoftmaxCrossEntropy.evaluate(
-                logits: logits, labels: indices.map { data.labels[$0] }, classes: network.classes)
-            lossSum += result.loss * Double(indices.count)
+            let result = try run(data, Array(first..<min(first + batchSize, data.count))[...], training: false)
+            lossSum += result.loss
             correct += result.correct
         }
         return (lossSum / Double(data.count), Double(correct) / Double(data.count))
     }
+}
+
+/// Hands values to the worker threads of one `concurrentPerform`, which share nothing mutable.
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
 }

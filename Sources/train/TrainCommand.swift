@@ -40,6 +40,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seeds the initialization, the shuffling and dropout: equal seeds repeat a run exactly.")
     var seed: UInt64 = 1
 
+    @Option(help: "Threads: each mini-batch is split across them (default: one per core).")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
     @Option(help: "Train on the first N training images only.")
     var limit: Int?
 
@@ -52,6 +55,7 @@ struct TrainCommand: ParsableCommand {
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
         guard ["sgd", "adam"].contains(optimizer) else { throw ValidationError("--optimizer must be sgd or adam") }
+        guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be in 1...256") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
     }
 
@@ -66,7 +70,7 @@ struct TrainCommand: ParsableCommand {
         let network = try Network(architecture, seed: seed)
         let method: Optimizer =
             optimizer == "sgd" ? .sgd(learningRate: lr, momentum: momentum) : .adam(learningRate: lr)
-        let trainer = Trainer(network: network, optimizer: method, batchSize: batch, seed: seed)
+        let trainer = try Trainer(network: network, optimizer: method, batchSize: batch, seed: seed, threads: threads)
         try trainer.check(train)
         if let test { try trainer.check(test) }
         let temporary = out + ".partial"

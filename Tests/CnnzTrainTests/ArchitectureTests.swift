@@ -50,7 +50,8 @@ import Testing
         let network = try Network(try Architecture(json: bytes), seed: 1)
         #expect(network.parameters[0].value == [1, 2, 3, 4, 5, 6, 7, 8])
         #expect(network.parameters[1].value == [0.5, -0.5])
-        let trainer = Trainer(network: network, optimizer: .sgd(learningRate: 0.1, momentum: 0), batchSize: 2, seed: 1)
+        let trainer = try Trainer(
+            network: network, optimizer: .sgd(learningRate: 0.1, momentum: 0), batchSize: 2, seed: 1)
         let data = ImageDataset(
             height: 1, width: 2, channels: 2, pixels: [1, 2, 3, 4, 5, 6, 7, 8], labels: [0, 1], classNames: ["a", "b"])
         let before = network.parameters.map(\.value)

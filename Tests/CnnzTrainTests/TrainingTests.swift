@@ -49,7 +49,7 @@ import Testing
 
     func run(_ optimizer: Optimizer) throws -> (reports: [EpochReport], start: Double, test: (Double, Double)) {
         let network = try Network(try Architecture(json: Self.architecture), seed: 7)
-        let trainer = Trainer(network: network, optimizer: optimizer, batchSize: 32, seed: 7)
+        let trainer = try Trainer(network: network, optimizer: optimizer, batchSize: 32, seed: 7)
         let train = Self.strokes(count: 320, seed: 1)
         let test = Self.strokes(count: 160, seed: 2)
         try trainer.check(train)
@@ -71,5 +71,28 @@ import Testing
         // The same seeds repeat the run exactly.
         let again = try run(optimizer)
         #expect(again.reports.map(\.loss) == reports.map(\.loss))
+    }
+
+    /// Splitting each mini-batch across threads computes the same updates (up to rounding).
+    @Test func twoThreadsTrainAsOneDoes() throws {
+        let text = String(decoding: Self.architecture, as: UTF8.self)
+            .replacingOccurrences(of: #"{"class_name": "Dropout", "config": {"rate": 0.2}},"#, with: "")
+        #expect(!text.contains("Dropout"))
+        var weights: [[[Float]]] = []
+        for threads in [1, 2] {
+            let network = try Network(try Architecture(json: Array(text.utf8)), seed: 3)
+            let trainer = try Trainer(
+                network: network, optimizer: .sgd(learningRate: 0.05, momentum: 0.9), batchSize: 25, seed: 3,
+                threads: threads)
+            _ = try trainer.trainEpoch(Self.strokes(count: 100, seed: 4), epoch: 1)
+            weights.append(network.parameters.map(\.value))
+        }
+        let difference = zip(weights[0].joined(), weights[1].joined()).map { abs($0 - $1) }.max()!
+        let moved = zip(
+            weights[0].joined(),
+            try Network(try Architecture(json: Array(text.utf8)), seed: 3).parameters.map(\.value).joined()
+        ).map { abs($0 - $1) }.max()!
+        #expect(moved > 0.01)
+        #expect(difference < 1e-4)
     }
 }
