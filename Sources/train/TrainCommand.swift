@@ -46,8 +46,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Train on the first N training images only.")
     var limit: Int?
 
+    @Option(
+        help: "Hold out this fraction of the training images (the last ones, as Keras does) to validate every epoch.")
+    var validationSplit: Double = 0
+
     @Option(name: .shortAndLong, help: "Where to write the trained model.json.")
     var out: String
+
+    @Option(help: "Where to write the per-epoch history as CSV (default: history.csv beside --out).")
+    var history: String?
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
@@ -56,6 +63,9 @@ struct TrainCommand: ParsableCommand {
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
         guard ["sgd", "adam"].contains(optimizer) else { throw ValidationError("--optimizer must be sgd or adam") }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be in 1...256") }
+        guard validationSplit >= 0, validationSplit < 1 else {
+            throw ValidationError("--validation-split must be in [0, 1)")
+        }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
     }
 
@@ -67,6 +77,13 @@ struct TrainCommand: ParsableCommand {
         let architecture = try Architecture(json: [UInt8](archBytes))
         var (train, test) = try IDXDataset.loadFolder(data)
         if let limit, limit < train.count { train = train.subset(0..<limit) }
+        var validation: ImageDataset?
+        let held = Int((Double(train.count) * validationSplit).rounded())
+        if held > 0 {
+            guard held < train.count else { throw CnnzError.argument("--validation-split leaves no training images") }
+            validation = train.subset((train.count - held)..<train.count)
+            train = train.subset(0..<(train.count - held))
+        }
         let network = try Network(architecture, seed: seed)
         let method: Optimizer =
             optimizer == "sgd" ? .sgd(learningRate: lr, momentum: momentum) : .adam(learningRate: lr)
@@ -74,10 +91,13 @@ struct TrainCommand: ParsableCommand {
         try trainer.check(train)
         if let test { try trainer.check(test) }
         let temporary = out + ".partial"
-        guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
-            throw CnnzError.io("\(out): cannot write there")
+        let historyPath =
+            history ?? ((out as NSString).deletingLastPathComponent as NSString).appendingPathComponent("history.csv")
+        for path in [temporary, historyPath] where !FileManager.default.createFile(atPath: path, contents: nil) {
+            throw CnnzError.io("\(path): cannot write there")
         }
         defer { try? FileManager.default.removeItem(atPath: temporary) }
+        var csv = "epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second\n"
 
         let parameterCount = network.parameters.reduce(0) { $0 + $1.value.count }
         print(
@@ -85,9 +105,22 @@ struct TrainCommand: ParsableCommand {
         )
         for epoch in 1...epochs {
             let report = try trainer.trainEpoch(train, epoch: epoch)
-            print(
-                "epoch \(epoch)/\(epochs): loss \(format(report.loss, 4)), accuracy \(format(report.accuracy * 100, 2)) %, \(Int(report.imagesPerSecond.rounded())) images/s, \(format(report.seconds, 1)) s"
-            )
+            var line =
+                "epoch \(epoch)/\(epochs): loss \(format(report.loss, 4)), accuracy \(format(report.accuracy * 100, 2)) %"
+            var validationColumns = ","
+            if let validation {
+                let (loss, accuracy) = try trainer.evaluate(validation)
+                line += "; validation loss \(format(loss, 4)), accuracy \(format(accuracy * 100, 2)) %"
+                validationColumns = "\(format(loss, 6)),\(format(accuracy, 6))"
+            }
+            print(line + "; \(Int(report.imagesPerSecond.rounded())) images/s, \(format(report.seconds, 1)) s")
+            csv +=
+                "\(epoch),\(format(report.loss, 6)),\(format(report.accuracy, 6)),\(validationColumns),\(format(report.seconds, 3)),\(format(report.imagesPerSecond, 1))\n"
+            do {
+                try Data(csv.utf8).write(to: URL(fileURLWithPath: historyPath), options: .atomic)
+            } catch {
+                throw CnnzError.io("\(historyPath): cannot write (\(error.localizedDescription))")
+            }
         }
         if let test {
             let (loss, accuracy) = try trainer.evaluate(test)
