@@ -36,6 +36,7 @@ let package = Package(
         .library(name: "cnnz", type: .dynamic, targets: ["CnnzCABI"]),
         .executable(name: "convert", targets: ["convert"]),
         .executable(name: "infer", targets: ["infer"]),
+        .executable(name: "train", targets: ["train"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -113,6 +114,24 @@ let package = Package(
             // One of the two allocation test files: the counting one, or the one that says how to run it.
             exclude: ["Fixtures"]
                 + (countAllocations ? ["Runtime/AllocationTestsSkipped.swift"] : ["Runtime/AllocationTests.swift"])
+        ),
+        // The trainer (issue 16): backward passes and optimizers on top of the engine's GEMM.
+        .target(
+            name: "CnnzTrain",
+            dependencies: ["Cnnz", "CnnzConvert", "CZlib"],
+            swiftSettings: engineSettings
+        ),
+        .executableTarget(
+            name: "train",
+            dependencies: [
+                "Cnnz", "CnnzTrain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: engineSettings
+        ),
+        .testTarget(
+            name: "CnnzTrainTests",
+            dependencies: ["Cnnz", "CnnzConvert", "CnnzTrain", "CZlib"]
         ),
         .testTarget(
             name: "CnnzToolTests",

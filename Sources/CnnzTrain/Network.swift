@@ -1,0 +1,207 @@
+import Cnnz
+import CnnzConvert
+import Foundation
+
+/// A sequential network built from an `Architecture`, with parameters
+/// initialized as Keras does where the model.json gives no weights.
+public final class Network {
+    public let architecture: Architecture
+    public let layers: [TrainingLayer]
+    /// For each spec layer, its parameters (kernel, then bias), for writing back.
+    let specParameters: [[Parameter]]
+    /// The number of classes (the last layer's outputs).
+    public var classes: Int { layers.last!.outputShape.elementCount }
+
+    /// - Parameters:
+    ///   - seed: drives the initialization and dropout, so a run repeats exactly.
+    ///   - replica: a copy for another thread: the same initialization, its own dropout masks.
+    public init(_ architecture: Architecture, seed: UInt64, replica: Int = 0) throws(CnnzError) {
+        self.architecture = architecture
+        var random = SplitMix64(seed: seed)
+        var shape = architecture.inputShape
+        var layers: [TrainingLayer] = []
+        var specParameters: [[Parameter]] = []
+        for (index, spec) in architecture.layers.enumerated() {
+            let label = spec.label
+            var parameters: [Parameter] = []
+            func weights(_ shapes: [[Int]], fanIn: Int, fanOut: Int) throws(CnnzError) -> [Parameter] {
+                if let given = spec.weights {
+                    guard given.count == shapes.count else {
+                        throw .format("\(label): needs \(shapes.count) weight tensors, has \(given.count)")
+                    }
+                    for (t, s) in zip(given, shapes) where t.shape != s {
+                        throw .format("\(label): a weight has shape \(t.shape), expected \(s)")
+                    }
+                    return given.map { Parameter(shape: $0.shape, value: $0.values, trainable: spec.trainable) }
+                }
+                // Glorot uniform kernel, zero bias (Keras's defaults).
+                let limit = Float((6 / Double(fanIn + fanOut)).squareRoot())
+                let count = shapes[0].reduce(1, *)
+                let kernel = (0..<count).map { _ in (random.nextFloat() * 2 - 1) * limit }
+                var result = [Parameter(shape: shapes[0], value: kernel, trainable: spec.trainable)]
+                if shapes.count > 1 {
+                    result.append(
+                        Parameter(
+                            shape: shapes[1], value: [Float](repeating: 0, count: shapes[1][0]),
+                            trainable: spec.trainable))
+                }
+                return result
+            }
+            let layer: TrainingLayer
+            switch spec.kind {
+            case .conv2D(let window, let filters, let useBias):
+                guard shape.rank == 3 else { throw .format("\(label): needs an [H, W, C] input, gets \(shape)") }
+                let taps = window.kernelHeight * window.kernelWidth
+                let kernelShape = [window.kernelHeight, window.kernelWidth, shape.channels, filters]
+                parameters = try weights(
+                    useBias ? [kernelShape, [filters]] : [kernelShape], fanIn: taps * shape.channels,
+                    fanOut: taps * filters)
+                layer = Conv2DLayer(
+                    input: shape, window: window, filters: filters, kernel: parameters[0],
+                    bias: useBias ? parameters[1] : nil)
+            case .dense(let units, let useBias):
+                let inputs = shape.channels
+                parameters = try weights(
+                    useBias ? [[inputs, units], [units]] : [[inputs, units]], fanIn: inputs, fanOut: units)
+                layer = DenseLayer(
+                    input: shape, units: units, kernel: parameters[0], bias: useBias ? parameters[1] : nil)
+            case .maxPool2D(let window):
+                guard shape.rank == 3 else { throw .format("\(label): needs an [H, W, C] input, gets \(shape)") }
+                layer = MaxPoolLayer(input: shape, window: window)
+            case .flatten:
+                layer = FlattenLayer(input: shape)
+            case .dropout(let rate):
+                layer = DropoutLayer(input: shape, rate: rate, seed: random.next() &+ UInt64(replica) &* 0x9E37_79B9)
+            case .activation(let name):
+                layer = try Self.activation(name, shape: shape, isLast: index == architecture.layers.count - 1, label)
+            }
+            guard layer.outputShape.elementCount > 0 else { throw .format("\(label): its output is empty") }
+            layers.append(layer)
+            shape = layer.outputShape
+            if case .activation = spec.kind {
+            } else if spec.activation != "linear" {
+                layers.append(
+                    try Self.activation(
+                        spec.activation, shape: shape, isLast: index == architecture.layers.count - 1, label))
+            }
+            specParameters.append(parameters)
+        }
+        guard layers.last is SoftmaxOutput else {
+            throw .format("model.json: the last layer must end in softmax (the loss is categorical cross-entropy)")
+        }
+        self.layers = layers
+        self.specParameters = specParameters
+    }
+
+    private static func activation(_ name: String, shape: TensorShape, isLast: Bool, _ label: String) throws(CnnzError)
+        -> TrainingLayer
+    {
+        switch name {
+        case "relu": return ReLULayer(input: shape)
+        case "linear": return IdentityLayer(input: shape)
+        default:
+            guard isLast, shape.rank == 1 else {
+                throw .unsupported("\(label): softmax is trainable only as the last layer, on a flat output")
+            }
+            return SoftmaxOutput(input: shape)
+        }
+    }
+
+    /// Every parameter, in layer order.
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+
+    /// The logits (the inputs of the final softmax) for a batch of prepared inputs.
+    public func logits(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
+        var x = input
+        for layer in layers { x = try layer.forward(x, batch: batch, training: training) }
+        return x
+    }
+
+    /// Back-propagates the gradient of the loss with respect to the logits.
+    public func backward(_ logitGradient: [Float], batch: Int) throws(CnnzError) {
+        var g = logitGradient
+        for layer in layers.reversed() { g = try layer.backward(g, batch: batch) }
+    }
+
+    /// The architecture with the current weights, as model.json bytes.
+    public func modelJSON(labels: [String]) -> [UInt8] {
+        var top = architecture.json
+        if !labels.isEmpty { top["labels"] = .array(labels.map { .string($0) }) }
+        if case .array(let items)? = top["layers"] {
+            var next = 0
+            var written: [JSONValue] = []
+            for item in items {
+                guard case .object(var object) = item else { continue }
+                if case .string("InputLayer")? = object["class_name"] {
+                    written.append(item)
+                    continue
+                }
+                let parameters = specParameters[next]
+                next += 1
+                if !parameters.isEmpty {
+                    object["weights"] = .array(
+                        parameters.map { TensorJSON.encode(Tensor(shape: $0.shape, values: $0.value)) })
+                }
+                written.append(.object(object))
+            }
+            top["layers"] = .array(written)
+        }
+        top["selftest"] = nil
+        return Array(JSONWriter.write(.object(top)).utf8)
+    }
+}
+
+/// `Activation("linear")`: passes values and gradients through.
+final class IdentityLayer: TrainingLayer {
+    let inputShape: TensorShape
+    var outputShape: TensorShape { inputShape }
+    var parameters: [Parameter] { [] }
+    init(input: TensorShape) { inputShape = input }
+    func forward(_ input: [Float], batch: Int, training: Bool) -> [Float] { input }
+    func backward(_ outputGradient: [Float], batch: Int) -> [Float] { outputGradient }
+}
+
+/// The final softmax: the network's output are its logits (the loss applies it).
+final class SoftmaxOutput: TrainingLayer {
+    let inputShape: TensorShape
+    var outputShape: TensorShape { inputShape }
+    var parameters: [Parameter] { [] }
+    init(input: TensorShape) { inputShape = input }
+    func forward(_ input: [Float], batch: Int, training: Bool) -> [Float] { input }
+    func backward(_ outputGradient: [Float], batch: Int) -> [Float] { outputGradient }
+}
+
+/// Writes JSON with sorted keys, one layer per line.
+enum JSONWriter {
+    static func write(_ value: JSONValue, depth: Int = 0) -> String {
+        switch value {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : "\(d)"
+        case .string(let s): return quote(s)
+        case .array(let items):
+            let separator = depth == 1 ? ",\n  " : ", "
+            return "[" + items.map { write($0, depth: depth + 1) }.joined(separator: separator) + "]"
+        case .object(let o):
+            let separator = depth == 0 ? ",\n " : ", "
+            var members: [String] = []
+            for key in o.keys.sorted() { members.append(quote(key) + ": " + write(o[key]!, depth: depth + 1)) }
+            let body: String = members.joined(separator: separator)
+            return "{" + body + "}" + (depth == 0 ? "\n" : "")
+        }
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
