@@ -25,7 +25,8 @@ done
 cd "$root"
 python=${PYTHON:-python3}
 
-swift build -c release --product cnnz -Xswiftc -static-stdlib --scratch-path .build-wheel
+scratch=.build-wheel
+swift build -c release --product cnnz -Xswiftc -static-stdlib --scratch-path "$scratch"
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -33,7 +34,7 @@ mkdir -p "$stage/cnnz"
 cp bindings/python/pyproject.toml bindings/python/setup.py "$stage/"
 cp bindings/python/cnnz/*.py "$stage/cnnz/"
 lib="$stage/cnnz/libcnnz.so"
-cp .build-wheel/release/libcnnz.so "$lib"
+cp "$scratch/release/libcnnz.so" "$lib"
 strip --strip-unneeded "$lib"
 
 # Libraries every Linux distribution has, which a wheel may need without carrying.
