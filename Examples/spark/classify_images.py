@@ -22,6 +22,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import cnnz
 import cnnz_spark
@@ -42,24 +43,44 @@ def parse_arguments(argv):
     return parser.parse_args(argv)
 
 
-def classify(spark, model_bytes: bytes, args) -> None:
-    """Reads the input, classifies it on the executors and writes the result table."""
-    if args.parquet:
-        images = spark.read.parquet(args.input).selectExpr(f"`{args.path_column}` AS file",
-                                                           f"`{args.content_column}` AS content")
+def classify(spark, model_bytes: bytes, source: str, out: str, batch: int = 64, parquet: bool = False,
+             glob: str = "*.{pgm,ppm,pnm}", path_column: str = "path", content_column: str = "content",
+             partitions: Optional[int] = None) -> None:
+    """Reads the images at `source`, classifies them on the executors and writes the table `out`."""
+    if parquet:
+        images = spark.read.parquet(source).selectExpr(f"`{path_column}` AS file", f"`{content_column}` AS content")
     else:
-        images = (spark.read.format("binaryFile").option("pathGlobFilter", args.glob)
-                  .option("recursiveFileLookup", "true").load(args.input).selectExpr("path AS file", "content"))
-    if args.partitions:
-        images = images.repartition(args.partitions)
+        images = (spark.read.format("binaryFile").option("pathGlobFilter", glob)
+                  .option("recursiveFileLookup", "true").load(source).selectExpr("path AS file", "content"))
+    if partitions:
+        images = images.repartition(partitions)
     broadcast = spark.sparkContext.broadcast(model_bytes)
     key = hashlib.sha256(model_bytes).hexdigest()
-    batch = args.batch
 
     def run(frames):
         return cnnz_spark.classify_partition(broadcast, key, batch, frames)
 
-    images.mapInPandas(run, cnnz_spark.RESULT_SCHEMA).write.parquet(args.out)
+    images.mapInPandas(run, cnnz_spark.RESULT_SCHEMA).write.parquet(out)
+
+
+def start_spark(master: Optional[str] = None, batch: int = 64):
+    """A SparkSession set up for this job (quiet, workers on this interpreter, cnnz_spark shipped)."""
+    # Spark's Python workers must run this interpreter, which has cnnz, NumPy, pandas and pyarrow.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("cnnz-classify-images").config("spark.ui.showConsoleProgress", "false")
+    if master:
+        builder = builder.master(master)
+    # Bounds the rows per Arrow batch handed to a worker (image bytes can be large).
+    builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", str(max(batch, 1024)))
+    # Spark counts each file as at least 4 MB when it splits a folder into tasks, so small image
+    # files would make a task per 32 images, each with its own scheduling and Arrow round trip.
+    builder = builder.config("spark.sql.files.openCostInBytes", str(64 * 1024))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.addPyFile(cnnz_spark.__file__)
+    return spark
 
 
 def main(argv) -> int:
@@ -67,37 +88,33 @@ def main(argv) -> int:
     try:
         if args.batch < 1:
             raise ValueError(f"--batch must be at least 1, got {args.batch}")
+        model_bytes = Path(args.model).read_bytes()
+        try:
+            cnnz.Model(model_bytes).close()  # a bad model fails here, in one line, before Spark starts
+        except cnnz.Error as error:
+            raise ValueError(f"{args.model}: {error}") from None
         if os.path.exists(args.out):
             raise ValueError(f"{args.out} exists; choose another --out or remove it")
         if not os.path.exists(args.input):
             raise ValueError(f"{args.input}: no such file or folder")
-        model_bytes = Path(args.model).read_bytes()
-        cnnz.Model(model_bytes).close()  # a bad model fails here, in one line, before Spark starts
-    except (OSError, ValueError, cnnz.Error) as error:
+    except OSError as error:
+        print(f"error: {error.filename}: {error.strerror}", file=sys.stderr)
+        return 1
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
-    # Spark's Python workers must run this interpreter, which has cnnz, NumPy, pandas and pyarrow.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
-    builder = SparkSession.builder.appName("cnnz-classify-images").config("spark.ui.showConsoleProgress", "false")
-    if args.master:
-        builder = builder.master(args.master)
-    # Bounds the rows per Arrow batch handed to a worker (image bytes can be large).
-    builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", str(max(args.batch, 1024)))
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    spark.sparkContext.addPyFile(cnnz_spark.__file__)
+    spark = start_spark(args.master, args.batch)
     try:
         start = time.perf_counter()
-        classify(spark, model_bytes, args)
+        classify(spark, model_bytes, args.input, args.out, args.batch, args.parquet, args.glob, args.path_column,
+                 args.content_column, args.partitions)
         seconds = time.perf_counter() - start
         result = spark.read.parquet(args.out)
         total = result.count()
         failed = result.where("error IS NOT NULL").count()
         print(f"{args.out}: {total} images ({failed} with errors) in {seconds:.2f} s, "
-              f"{total / seconds:.0f} images/s on {spark.sparkContext.master}")
+              f"{total / seconds:.1f} images/s on {spark.sparkContext.master}")
         for row in result.where("error IS NOT NULL").select("error").limit(5).collect():
             print(f"  {row.error}", file=sys.stderr)
     except Exception as error:  # Spark's errors carry a Java stack trace: its first line is the message
