@@ -1,0 +1,160 @@
+"""Throughput of the Spark example against one process, from Python and from C, on the same images.
+
+    bash Examples/spark/setup.sh
+    .venv-spark/bin/python Benchmarks/spark_throughput.py [--count 4000] [--repeat 3] [--models example,mobilenet]
+
+For each model (`example`: Examples/fashion-mnist-small.cnnz, 86k MACs, on
+28x28 gray images; `mobilenet`: Benchmarks/make_bench_model.py, 51.6M MACs, on
+96x96 RGB images) it writes --count images (Examples/spark/make_images.py) and
+measures, each --repeat times, in images per second:
+
+- C: Examples/c/classify.c (one session, one thread, cnnz_classify_file per image);
+- Python loop: one process, `model.classify(path)` per image;
+- Python, batched: one process running the Spark worker's own function
+  (cnnz_spark.classify_frame: read, decode, predict 64 at a time), no Spark;
+- Spark local[2] and local[1]: the example's job (classify_images.classify),
+  folder in, Parquet out, timed after a warm-up job on 100 other images in the
+  same session, so that the JVM's start and the Python workers' start are not
+  counted (they are printed separately: they are paid once per job, not per image).
+
+Spark's overhead per image is (local[1] time - Python batched time) / count:
+what Spark adds to the same work on one core. The Spark runs and the Python
+loop are interleaved, so that load from other processes hits both alike; each
+line prints every run and the median. Not run by the tests.
+"""
+import argparse
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "Examples" / "spark"))
+
+import cnnz  # noqa: E402
+import classify_images  # noqa: E402
+import cnnz_spark  # noqa: E402
+
+
+def run(command, **kwargs):
+    return subprocess.run(command, check=True, cwd=ROOT, **kwargs)
+
+
+def build_tools(work: pathlib.Path) -> pathlib.Path:
+    """Builds release libcnnz, convert and the C example; returns the C program."""
+    run(["swift", "build", "-c", "release", "--product", "cnnz"], stdout=subprocess.DEVNULL)
+    run(["swift", "build", "-c", "release", "--product", "convert"], stdout=subprocess.DEVNULL)
+    program = work / "classify"
+    release = ROOT / ".build" / "release"
+    run(["cc", "-O2", "-std=c99", "-Iinclude", "Examples/c/classify.c", f"-L{release}", "-lcnnz",
+         f"-Wl,-rpath,{release}", "-o", str(program)])
+    return program
+
+
+def make_model(name: str, work: pathlib.Path):
+    """The model's path and its images' shape."""
+    if name == "example":
+        return ROOT / "Examples" / "fashion-mnist-small.cnnz", "28x28x1"
+    run([sys.executable, "Benchmarks/make_bench_model.py", str(work / "bench.json"), "--size", "96"])
+    run([str(ROOT / ".build" / "release" / "convert"), str(work / "bench.json"), "-o", str(work / "bench.cnnz")],
+        stdout=subprocess.DEVNULL)
+    return work / "bench.cnnz", "96x96x3"
+
+
+def timed(action) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def python_loop(model_path, files):
+    model = cnnz.Model(str(model_path))
+    for path in files:
+        model.classify(path, top=1)
+
+
+def python_batched(model_path, files, batch=64):
+    model = cnnz.Model(str(model_path), batch_capacity=batch)
+    for start in range(0, len(files), batch):
+        chunk = files[start:start + batch]
+        cnnz_spark.classify_frame(model, chunk, [pathlib.Path(path).read_bytes() for path in chunk])
+
+
+def spark_runs(master, model_path, images, warmup, work, repeat, count, interleaved):
+    """Times the job `repeat` times in one session after a warm-up; returns (start seconds, times)."""
+    model_bytes = model_path.read_bytes()
+    started = time.perf_counter()
+    spark = classify_images.start_spark(master)
+    start_seconds = time.perf_counter() - started
+    tag = master.strip("]").replace("[", "-")  # no brackets: Spark reads paths as globs
+    try:
+        first = timed(lambda: classify_images.classify(spark, model_bytes, str(warmup), str(work / f"{tag}.parquet")))
+        times = []
+        for i in range(repeat):
+            out = work / f"{tag}-{i}.parquet"
+            times.append(timed(lambda: classify_images.classify(spark, model_bytes, str(images), str(out))))
+            rows = spark.read.parquet(str(out)).where("error IS NULL").count()
+            if rows != count:
+                raise SystemExit(f"the Spark job classified {rows} images, expected {count}")
+            interleaved()
+    finally:
+        spark.stop()
+    return start_seconds, first, times
+
+
+def rate(count, seconds):
+    return f"{count / statistics.median(seconds):8.0f} images/s (runs: " + ", ".join(
+        f"{count / s:.0f}" for s in seconds) + ")"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=4000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--models", default="example,mobilenet")
+    args = parser.parse_args()
+    work = pathlib.Path(tempfile.mkdtemp())
+    try:
+        program = build_tools(work)
+        for name in args.models.split(","):
+            model_path, shape = make_model(name, work)
+            images, warmup = work / f"{name}-images", work / f"{name}-warmup"
+            run([sys.executable, "Examples/spark/make_images.py", str(images), "--count", str(args.count),
+                 "--shape", shape], stdout=subprocess.DEVNULL)
+            run([sys.executable, "Examples/spark/make_images.py", str(warmup), "--count", "100", "--shape", shape,
+                 "--seed", "2"], stdout=subprocess.DEVNULL)
+            files = sorted(str(path) for path in images.iterdir())
+            loop_times, batched_times, c_times = [], [], []
+
+            def one_process():
+                loop_times.append(timed(lambda: python_loop(model_path, files)))
+                batched_times.append(timed(lambda: python_batched(model_path, files)))
+                c_times.append(timed(lambda: run([str(program), str(model_path)] + files, stdout=subprocess.DEVNULL)))
+
+            results = {}
+            for master in ("local[2]", "local[1]"):
+                results[master] = spark_runs(master, model_path, images, warmup, work, args.repeat, args.count,
+                                             one_process)
+            count = args.count
+            spark2, spark1 = results["local[2]"][2], results["local[1]"][2]
+            print(f"\n{name} model ({model_path.name}, {shape} images, {count} of them), {os.cpu_count()} cores:")
+            print(f"  C, one thread:           {rate(count, c_times)}")
+            print(f"  Python loop (classify):  {rate(count, loop_times)}")
+            print(f"  Python, batched:         {rate(count, batched_times)}")
+            print(f"  Spark local[2]:          {rate(count, spark2)}")
+            print(f"  Spark local[1]:          {rate(count, spark1)}")
+            print(f"  Spark local[2] / Python loop: {statistics.median(loop_times) / statistics.median(spark2):.2f}x")
+            overhead = (statistics.median(spark1) - statistics.median(batched_times)) / count
+            print(f"  Spark's overhead per image (local[1] - Python batched): {overhead * 1e6:.0f} us")
+            for master, (start, first, _) in results.items():
+                print(f"  {master}: session start {start:.1f} s, first job (100 images, workers start) {first:.1f} s")
+    finally:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
