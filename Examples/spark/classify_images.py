@@ -65,8 +65,10 @@ def classify(spark, model_bytes: bytes, source: str, out: str, batch: int = 64, 
 
 def start_spark(master: Optional[str] = None, batch: int = 64):
     """A SparkSession set up for this job (quiet, workers on this interpreter, cnnz_spark shipped)."""
-    # Spark's Python workers must run this interpreter, which has cnnz, NumPy, pandas and pyarrow.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Local workers must run this interpreter, which has cnnz, NumPy, pandas and pyarrow. (On a
+    # cluster the executors' Python is set at submission: this path may not exist there.)
+    if master and master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("cnnz-classify-images").config("spark.ui.showConsoleProgress", "false")
