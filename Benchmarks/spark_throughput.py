@@ -12,10 +12,13 @@ measures, each --repeat times, in images per second:
 - Python loop: one process, `model.classify(path)` per image;
 - Python, batched: one process running the Spark worker's own function
   (cnnz_spark.classify_frame: read, decode, predict 64 at a time), no Spark;
+- Python loop, two processes: the loop above on half the images each, at the
+  same time: what two cores give this moment (the control for the next line);
 - Spark local[2] and local[1]: the example's job (classify_images.classify),
-  folder in, Parquet out, timed after a warm-up job on 100 other images in the
-  same session, so that the JVM's start and the Python workers' start are not
-  counted (they are printed separately: they are paid once per job, not per image).
+  folder in, Parquet out, timed after a warm-up job on the same images in the
+  same session, so that the JVM's start, its JIT and the Python workers' start
+  are not counted (they are printed separately: they are paid once per job,
+  not per image).
 
 Spark's overhead per image is (local[1] time - Python batched time) / count:
 what Spark adds to the same work on one core. The Spark runs and the Python
@@ -77,6 +80,17 @@ def python_loop(model_path, files):
         model.classify(path, top=1)
 
 
+def python_loop_two_processes(model_path, files) -> float:
+    """Runs python_loop on each half of `files` in two processes at once; returns the slower one's time."""
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); import spark_throughput as b; "
+            "files = sys.argv[3:]; start = time.perf_counter(); b.python_loop(sys.argv[2], files); "
+            "print(time.perf_counter() - start)")
+    halves = [files[0::2], files[1::2]]
+    processes = [subprocess.Popen([sys.executable, "-c", code, str(ROOT / "Benchmarks"), str(model_path)] + half,
+                                  stdout=subprocess.PIPE, text=True) for half in halves]
+    return max(float(process.communicate()[0]) for process in processes)
+
+
 def python_batched(model_path, files, batch=64):
     model = cnnz.Model(str(model_path), batch_capacity=batch)
     for start in range(0, len(files), batch):
@@ -84,7 +98,7 @@ def python_batched(model_path, files, batch=64):
         cnnz_spark.classify_frame(model, chunk, [pathlib.Path(path).read_bytes() for path in chunk])
 
 
-def spark_runs(master, model_path, images, warmup, work, repeat, count, interleaved):
+def spark_runs(master, model_path, images, work, repeat, count, interleaved):
     """Times the job `repeat` times in one session after a warm-up; returns (start seconds, times)."""
     model_bytes = model_path.read_bytes()
     started = time.perf_counter()
@@ -92,7 +106,7 @@ def spark_runs(master, model_path, images, warmup, work, repeat, count, interlea
     start_seconds = time.perf_counter() - started
     tag = master.strip("]").replace("[", "-")  # no brackets: Spark reads paths as globs
     try:
-        first = timed(lambda: classify_images.classify(spark, model_bytes, str(warmup), str(work / f"{tag}.parquet")))
+        first = timed(lambda: classify_images.classify(spark, model_bytes, str(images), str(work / f"{tag}.parquet")))
         times = []
         for i in range(repeat):
             out = work / f"{tag}-{i}.parquet"
@@ -122,36 +136,38 @@ def main():
         program = build_tools(work)
         for name in args.models.split(","):
             model_path, shape = make_model(name, work)
-            images, warmup = work / f"{name}-images", work / f"{name}-warmup"
+            images = work / f"{name}-images"
             run([sys.executable, "Examples/spark/make_images.py", str(images), "--count", str(args.count),
                  "--shape", shape], stdout=subprocess.DEVNULL)
-            run([sys.executable, "Examples/spark/make_images.py", str(warmup), "--count", "100", "--shape", shape,
-                 "--seed", "2"], stdout=subprocess.DEVNULL)
             files = sorted(str(path) for path in images.iterdir())
-            loop_times, batched_times, c_times = [], [], []
+            loop_times, two_process_times, batched_times, c_times = [], [], [], []
 
             def one_process():
                 loop_times.append(timed(lambda: python_loop(model_path, files)))
+                two_process_times.append(python_loop_two_processes(model_path, files))
                 batched_times.append(timed(lambda: python_batched(model_path, files)))
                 c_times.append(timed(lambda: run([str(program), str(model_path)] + files, stdout=subprocess.DEVNULL)))
 
             results = {}
             for master in ("local[2]", "local[1]"):
-                results[master] = spark_runs(master, model_path, images, warmup, work, args.repeat, args.count,
-                                             one_process)
+                results[master] = spark_runs(master, model_path, images, work, args.repeat, args.count, one_process)
             count = args.count
             spark2, spark1 = results["local[2]"][2], results["local[1]"][2]
-            print(f"\n{name} model ({model_path.name}, {shape} images, {count} of them), {os.cpu_count()} cores:")
+            print(f"\n{name} model ({model_path.name}, {shape} images, {count} of them), {os.cpu_count()} cores, "
+                  f"load average {os.getloadavg()[0]:.1f} at the end:")
             print(f"  C, one thread:           {rate(count, c_times)}")
             print(f"  Python loop (classify):  {rate(count, loop_times)}")
+            print(f"  Python loop, 2 processes:{rate(count, two_process_times)}")
             print(f"  Python, batched:         {rate(count, batched_times)}")
             print(f"  Spark local[2]:          {rate(count, spark2)}")
             print(f"  Spark local[1]:          {rate(count, spark1)}")
-            print(f"  Spark local[2] / Python loop: {statistics.median(loop_times) / statistics.median(spark2):.2f}x")
+            print(f"  Spark local[2] / Python loop: {statistics.median(loop_times) / statistics.median(spark2):.2f}x; "
+                  f"Python loop in 2 processes / Python loop: "
+                  f"{statistics.median(loop_times) / statistics.median(two_process_times):.2f}x")
             overhead = (statistics.median(spark1) - statistics.median(batched_times)) / count
             print(f"  Spark's overhead per image (local[1] - Python batched): {overhead * 1e6:.0f} us")
             for master, (start, first, _) in results.items():
-                print(f"  {master}: session start {start:.1f} s, first job (100 images, workers start) {first:.1f} s")
+                print(f"  {master}: session start {start:.1f} s, first job (workers start, JIT) {first:.1f} s")
     finally:
         shutil.rmtree(work)
 

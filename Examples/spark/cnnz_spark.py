@@ -29,6 +29,7 @@ _models: Dict[Tuple[str, int], cnnz.Model] = {}
 # "P5", then width, height and maxval separated by whitespace or comments, then one whitespace byte.
 _SEPARATOR = rb"(?:\s|#[^\r\n]*)+"
 _HEADER = re.compile(rb"P([2356])" + (_SEPARATOR + rb"(\d{1,9})") * 3 + rb"(\s)")
+_ASCII_SAMPLES = re.compile(rb"[0-9\s]*")
 
 
 def model_for(model_bytes, model_key: str, batch_size: int) -> cnnz.Model:
@@ -70,10 +71,14 @@ def decode_netpbm(data: bytes, shape: Tuple[int, int, int]) -> np.ndarray:
             raise ValueError(f"{count} bytes of samples needed, the file has {len(body)}")
         pixels = np.frombuffer(body, dtype=np.uint8, count=count)
     else:
-        tokens = re.sub(rb"#[^\r\n]*", b" ", body).split()
-        if len(tokens) < count or not all(token.isdigit() for token in tokens[:count]):
-            raise ValueError(f"{count} ASCII samples needed, the file has fewer or a non-number")
-        values = np.array([int(token) if len(token) < 6 else 65536 for token in tokens[:count]])
+        text = re.sub(rb"#[^\r\n]*", b" ", body) if b"#" in body else body
+        if _ASCII_SAMPLES.fullmatch(text) is None:
+            raise ValueError("an ASCII sample is not a number")
+        # Parsed in C (strtoll: a run of digits too long for int64 saturates, and is then above 255).
+        values = np.fromstring(text, dtype=np.int64, sep=" ")
+        if len(values) < count:
+            raise ValueError(f"{count} ASCII samples needed, the file has {len(values)}")
+        values = values[:count]
         if values.max() > 255:
             raise ValueError("a sample is above maxval 255")
         pixels = values.astype(np.uint8)
