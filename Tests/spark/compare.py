@@ -4,7 +4,7 @@
 
 Every image in REFERENCE must have exactly one row, with the same scores bit
 for bit, the same top label and probability; every BAD_FILE must have one row
-with an error naming it and no scores; there must be no other rows.
+with an error naming it and no label, probability or scores; there must be no other rows.
 """
 import json
 import sys
@@ -44,7 +44,8 @@ def main(result_path: str, reference_path: str, bad_files: list) -> int:
                             f"{top['label']} {top['probability']}")
     for name in bad_files:
         row = rows.get(name)
-        if row is not None and (row["error"] is None or name not in row["error"] or row["scores"] is not None):
+        if row is not None and (row["error"] is None or name not in row["error"] or row["scores"] is not None
+                                or row["label"] is not None or row["probability"] is not None):
             failures.append(f"{name}: expected an error row, got {row}")
     for failure in failures[:10]:
         print(f"FAIL: {failure}", file=sys.stderr)
