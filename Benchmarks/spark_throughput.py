@@ -104,7 +104,7 @@ def spark_runs(master, model_path, images, work, repeat, count, interleaved):
     started = time.perf_counter()
     spark = classify_images.start_spark(master)
     start_seconds = time.perf_counter() - started
-    tag = master.strip("]").replace("[", "-")  # no brackets: Spark reads paths as globs
+    tag = f"{images.name}-{master.strip(']').replace('[', '-')}"  # no brackets: Spark reads paths as globs
     try:
         first = timed(lambda: classify_images.classify(spark, model_bytes, str(images), str(work / f"{tag}.parquet")))
         times = []
