@@ -81,6 +81,8 @@ def start_spark(master: Optional[str] = None, batch: int = 64):
     builder = builder.config("spark.sql.files.openCostInBytes", str(64 * 1024))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    # Two tasks per core for a folder: equal-sized tasks in one wave per core leave no core idle at the end.
+    spark.conf.set("spark.sql.files.minPartitionNum", str(2 * spark.sparkContext.defaultParallelism))
     spark.sparkContext.addPyFile(cnnz_spark.__file__)
     return spark
 
