@@ -21,13 +21,18 @@ measures, each --repeat times, in images per second:
   not per image).
 
 Spark's overhead per image is (local[1] time - Python batched time) / count:
-what Spark adds to the same work on one core. The Spark runs and the Python
+what Spark adds to the same work on one core. Each line also gives the CPU
+time per image (user + system, of this process and everything under it: the
+JVM, Spark's Python workers, the C program), which other load on the machine
+changes far less than wall time; from it, a CPU-bound estimate of local[2] on
+two free cores (2 / its CPU per image) against the Python loop's 1 / CPU per image. The Spark runs and the Python
 loop are interleaved, so that load from other processes hits both alike; each
 line prints every run and the median. Not run by the tests.
 """
 import argparse
 import os
 import pathlib
+import resource
 import shutil
 import statistics
 import subprocess
@@ -68,10 +73,51 @@ def make_model(name: str, work: pathlib.Path):
     return work / "bench.cnnz", "96x96x3"
 
 
-def timed(action) -> float:
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CPU_TIMES: dict = {}  # what each timed() call also cost in CPU seconds, by its wall time
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of `root` and every process under it (the JVM, Spark's Python
+    workers), with their reaped children, from /proc."""
+    parents, cpu = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        cpu[int(entry)] = sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+    total, pending = 0.0, [root]
+    while pending:
+        pid = pending.pop()
+        total += cpu.get(pid, 0.0)
+        pending += [child for child, parent in parents.items() if parent == pid]
+    return total
+
+
+def tree_cpu() -> float:
+    return tree_cpu_seconds(os.getpid())
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(action, cpu_clock=tree_cpu) -> float:
+    """Runs `action`; returns its wall time and keeps its CPU time by `cpu_clock` in CPU_TIMES (by
+    default this process's tree; the loops in this process use time.process_time, so that the idle
+    JVM's background threads are not counted for them)."""
+    cpu = cpu_clock()
     start = time.perf_counter()
     action()
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    CPU_TIMES[seconds] = cpu_clock() - cpu
+    return seconds
 
 
 def python_loop(model_path, files):
@@ -83,12 +129,15 @@ def python_loop(model_path, files):
 def python_loop_two_processes(model_path, files) -> float:
     """Runs python_loop on each half of `files` in two processes at once; returns the slower one's time."""
     code = ("import sys, time; sys.path.insert(0, sys.argv[1]); import spark_throughput as b; "
-            "files = sys.argv[3:]; start = time.perf_counter(); b.python_loop(sys.argv[2], files); "
-            "print(time.perf_counter() - start)")
+            "files = sys.argv[3:]; start, cpu = time.perf_counter(), time.process_time(); "
+            "b.python_loop(sys.argv[2], files); print(time.perf_counter() - start, time.process_time() - cpu)")
     halves = [files[0::2], files[1::2]]
     processes = [subprocess.Popen([sys.executable, "-c", code, str(ROOT / "Benchmarks"), str(model_path)] + half,
                                   stdout=subprocess.PIPE, text=True) for half in halves]
-    return max(float(process.communicate()[0]) for process in processes)
+    results = [[float(value) for value in process.communicate()[0].split()] for process in processes]
+    seconds = max(wall for wall, _ in results)
+    CPU_TIMES[seconds] = sum(cpu for _, cpu in results)  # the loops' own, not the interpreters' start
+    return seconds
 
 
 def python_batched(model_path, files, batch=64):
@@ -127,9 +176,14 @@ def spark_runs(master, model_path, images, work, repeat, count, interleaved):
 spark_runs.warm = False
 
 
+def cpu_per_image(count, seconds) -> float:
+    """Median CPU seconds per image of the runs that took `seconds`."""
+    return statistics.median(CPU_TIMES[s] for s in seconds) / count
+
+
 def rate(count, seconds):
-    return f"{count / statistics.median(seconds):8.0f} images/s (runs: " + ", ".join(
-        f"{count / s:.0f}" for s in seconds) + ")"
+    return (f"{count / statistics.median(seconds):8.0f} images/s, {cpu_per_image(count, seconds) * 1e3:6.3f} CPU ms "
+            f"per image (runs: " + ", ".join(f"{count / s:.0f}" for s in seconds) + ")")
 
 
 def main():
@@ -150,10 +204,11 @@ def main():
             loop_times, two_process_times, batched_times, c_times = [], [], [], []
 
             def one_process():
-                loop_times.append(timed(lambda: python_loop(model_path, files)))
+                loop_times.append(timed(lambda: python_loop(model_path, files), time.process_time))
                 two_process_times.append(python_loop_two_processes(model_path, files))
-                batched_times.append(timed(lambda: python_batched(model_path, files)))
-                c_times.append(timed(lambda: run([str(program), str(model_path)] + files, stdout=subprocess.DEVNULL)))
+                batched_times.append(timed(lambda: python_batched(model_path, files), time.process_time))
+                c_times.append(timed(lambda: run([str(program), str(model_path)] + files, stdout=subprocess.DEVNULL),
+                                     children_cpu))
 
             results = {}
             for master in ("local[2]", "local[1]"):
@@ -171,8 +226,12 @@ def main():
             print(f"  Spark local[2] / Python loop: {statistics.median(loop_times) / statistics.median(spark2):.2f}x; "
                   f"Python loop in 2 processes / Python loop: "
                   f"{statistics.median(loop_times) / statistics.median(two_process_times):.2f}x")
+            loop_cpu, spark2_cpu = cpu_per_image(count, loop_times), cpu_per_image(count, spark2)
+            print(f"  CPU-bound estimate for two free cores: Spark local[2] at most {2 / spark2_cpu:.0f} images/s, "
+                  f"{loop_cpu * 2 / spark2_cpu:.2f}x the Python loop's {1 / loop_cpu:.0f} (1 / CPU per image)")
             overhead = (statistics.median(spark1) - statistics.median(batched_times)) / count
-            print(f"  Spark's overhead per image (local[1] - Python batched): {overhead * 1e6:.0f} us")
+            print(f"  Spark's overhead per image (local[1] - Python batched): {overhead * 1e6:.0f} us wall, "
+                  f"{(cpu_per_image(count, spark1) - cpu_per_image(count, batched_times)) * 1e6:.0f} us CPU")
             for master, (start, first, _) in results.items():
                 print(f"  {master}: session start {start:.1f} s, first job (workers start, JIT) {first:.1f} s")
     finally:
