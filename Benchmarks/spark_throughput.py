@@ -141,7 +141,7 @@ def python_loop_two_processes(model_path, files) -> float:
 
 
 def python_batched(model_path, files, batch=64):
-    model = cnnz.Model(str(model_path), batch_capacity=batch)
+    model = cnnz.Model(str(model_path), batch_capacity=cnnz_spark.ENGINE_BATCH)
     for start in range(0, len(files), batch):
         chunk = files[start:start + batch]
         cnnz_spark.classify_frame(model, chunk, [pathlib.Path(path).read_bytes() for path in chunk])

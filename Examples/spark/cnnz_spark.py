@@ -32,11 +32,17 @@ _HEADER = re.compile(rb"P([2356])" + (_SEPARATOR + rb"(\d{1,9})") * 3 + rb"(\s)"
 _ASCII_SAMPLES = re.compile(rb"[0-9\s]*")
 
 
+#: Images per engine pass. A `predict` call with more runs them in passes of this many: a pass
+#: of 64 large images needs hundreds of MB of working memory, which two workers side by side
+#: then fight over; 8 keeps it small and still amortizes each layer's setup.
+ENGINE_BATCH = 8
+
+
 def model_for(model_bytes, model_key: str, batch_size: int) -> cnnz.Model:
     """The worker's model for a broadcast of its bytes, loaded on first use."""
     model = _models.get((model_key, batch_size))
     if model is None:
-        model = cnnz.Model(model_bytes.value, batch_capacity=batch_size)
+        model = cnnz.Model(model_bytes.value, batch_capacity=min(batch_size, ENGINE_BATCH))
         _models[(model_key, batch_size)] = model
     return model
 
