@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of cnnz: format lint, a warnings-as-errors build, the Swift
 # test suites (engine, converter, CLIs as processes), the C API tests and the
-# C example, the Python binding's tests and example, and the shipped example.
+# C example, the Python binding's tests, example and wheel, the Spark example
+# (skipped without Java), and the shipped example.
 # Usage: bash Tests/run-all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,12 @@ bash Tests/c/run.sh
 
 step "Python: the ctypes binding, its example, pip install"
 bash Tests/python/run.sh
+
+step "Python: the self-contained wheel (bindings/python/build-wheel.sh)"
+bash Tests/python/wheel.sh
+
+step "Spark: the example in local[2], every row against infer --json"
+bash Tests/spark/run.sh
 
 step "the README's first command"
 swift run infer Examples/fashion-mnist-small.cnnz Examples/images/ankle-boot.pgm | tee /tmp/cnnz-readme.$$

@@ -1,0 +1,133 @@
+"""Classifies a folder of images, or a Parquet table of image bytes, with cnnz on Apache Spark.
+
+    bash Examples/spark/setup.sh     # Java 17, .venv-spark with PySpark and the cnnz wheel
+    .venv-spark/bin/python Examples/spark/classify_images.py Examples/fashion-mnist-small.cnnz \\
+        Examples/images --out labels.parquet --master 'local[2]'
+
+Writes a Parquet table with one row per image: `file`, `label` (the top
+class), `probability`, `scores` (every output of the model) and `error`
+(null, or why the image could not be run; such rows have no scores). The
+model's bytes are broadcast to the executors and loaded once per Python worker;
+`mapInPandas` hands each worker batches of images, run through its one session
+(see cnnz_spark.py, which the job ships to the workers).
+
+Input: a folder (read recursively; files matching --glob) or, with --parquet,
+a Parquet table with a string column of names and a binary column of image
+bytes (--path-column, --content-column; the defaults are the columns of
+Spark's `binaryFile` source, `path` and `content`).
+"""
+import argparse
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import cnnz
+import cnnz_spark
+
+
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="the .cnnz model")
+    parser.add_argument("input", help="a folder of images, or with --parquet a Parquet table of image bytes")
+    parser.add_argument("--out", required=True, help="the Parquet table to write (must not exist)")
+    parser.add_argument("--master", help="Spark master, e.g. local[2] (default: spark-submit's, else local[*])")
+    parser.add_argument("--batch", type=int, default=64, help="images per engine call (default 64)")
+    parser.add_argument("--glob", default="*.{pgm,ppm,pnm}", help="file names to read in a folder")
+    parser.add_argument("--parquet", action="store_true", help="the input is a Parquet table of image bytes")
+    parser.add_argument("--path-column", default="path", help="with --parquet: the column of file names")
+    parser.add_argument("--content-column", default="content", help="with --parquet: the column of bytes")
+    parser.add_argument("--partitions", type=int, help="repartition the input into this many parts first")
+    return parser.parse_args(argv)
+
+
+def classify(spark, model_bytes: bytes, source: str, out: str, batch: int = 64, parquet: bool = False,
+             glob: str = "*.{pgm,ppm,pnm}", path_column: str = "path", content_column: str = "content",
+             partitions: Optional[int] = None) -> None:
+    """Reads the images at `source`, classifies them on the executors and writes the table `out`."""
+    if parquet:
+        images = spark.read.parquet(source).selectExpr(f"`{path_column}` AS file", f"`{content_column}` AS content")
+    else:
+        images = (spark.read.format("binaryFile").option("pathGlobFilter", glob)
+                  .option("recursiveFileLookup", "true").load(source).selectExpr("path AS file", "content"))
+    if partitions:
+        images = images.repartition(partitions)
+    broadcast = spark.sparkContext.broadcast(model_bytes)
+    key = hashlib.sha256(model_bytes).hexdigest()
+
+    def run(frames):
+        return cnnz_spark.classify_partition(broadcast, key, batch, frames)
+
+    images.mapInPandas(run, cnnz_spark.RESULT_SCHEMA).write.parquet(out)
+
+
+def start_spark(master: Optional[str] = None, batch: int = 64):
+    """A SparkSession set up for this job (quiet, workers on this interpreter, cnnz_spark shipped)."""
+    # Local workers must run this interpreter, which has cnnz, NumPy, pandas and pyarrow. (On a
+    # cluster the executors' Python is set at submission: this path may not exist there.)
+    if master and master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("cnnz-classify-images").config("spark.ui.showConsoleProgress", "false")
+    if master:
+        builder = builder.master(master)
+    # Bounds the rows per Arrow batch handed to a worker (image bytes can be large).
+    builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", str(max(batch, 1024)))
+    # Spark counts each file as at least 4 MB when it splits a folder into tasks, so small image
+    # files would make a task per 32 images, each with its own scheduling and Arrow round trip.
+    builder = builder.config("spark.sql.files.openCostInBytes", str(64 * 1024))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    # Two tasks per core for a folder: equal-sized tasks in one wave per core leave no core idle at the end.
+    spark.conf.set("spark.sql.files.minPartitionNum", str(2 * spark.sparkContext.defaultParallelism))
+    spark.sparkContext.addPyFile(cnnz_spark.__file__)
+    return spark
+
+
+def main(argv) -> int:
+    args = parse_arguments(argv)
+    try:
+        if args.batch < 1:
+            raise ValueError(f"--batch must be at least 1, got {args.batch}")
+        model_bytes = Path(args.model).read_bytes()
+        try:
+            cnnz.Model(model_bytes).close()  # a bad model fails here, in one line, before Spark starts
+        except cnnz.Error as error:
+            raise ValueError(f"{args.model}: {error}") from None
+        if os.path.exists(args.out):
+            raise ValueError(f"{args.out} exists; choose another --out or remove it")
+        if not os.path.exists(args.input):
+            raise ValueError(f"{args.input}: no such file or folder")
+    except OSError as error:
+        print(f"error: {error.filename}: {error.strerror}", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+    spark = start_spark(args.master, args.batch)
+    try:
+        start = time.perf_counter()
+        classify(spark, model_bytes, args.input, args.out, args.batch, args.parquet, args.glob, args.path_column,
+                 args.content_column, args.partitions)
+        seconds = time.perf_counter() - start
+        result = spark.read.parquet(args.out)
+        total = result.count()
+        failed = result.where("error IS NOT NULL").count()
+        print(f"{args.out}: {total} images ({failed} with errors) in {seconds:.2f} s, "
+              f"{total / seconds:.1f} images/s on {spark.sparkContext.master}")
+        for row in result.where("error IS NOT NULL").select("error").limit(5).collect():
+            print(f"  {row.error}", file=sys.stderr)
+    except Exception as error:  # Spark's errors carry a Java stack trace: its first line is the message
+        print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The Spark example (Examples/spark): classifies a few hundred generated images
+# (and four bad files) in local[2], from a folder and from a Parquet table of
+# image bytes, and checks every row against `infer --json` run on the same files
+# in one process: the same scores bit for bit, the same top label, and an error
+# row for each bad file. Skipped, with a message, when Java is missing.
+#   bash Tests/spark/run.sh   (sets up .venv-spark with Examples/spark/setup.sh)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if ! command -v java >/dev/null; then
+  echo "SKIPPED: the Spark test needs Java 17 (apt-get install openjdk-17-jre-headless; .ci/run installs it)"
+  exit 0
+fi
+bash Examples/spark/setup.sh >/dev/null
+python=$PWD/.venv-spark/bin/python
+swift build --product infer >/dev/null
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+model=Examples/fashion-mnist-small.cnnz
+
+"$python" Examples/spark/make_images.py "$work/images" --count 300
+head -c 400 "$work/images/00001-bag.pgm" > "$work/images/truncated.pgm"
+"$python" Examples/spark/make_images.py "$work/other" --count 1 --shape 32x32x1 >/dev/null
+mv "$work/other/00000-ankle-boot.pgm" "$work/images/32x32.pgm"
+printf 'P5\n28 28\n65535\n' > "$work/images/16bit.pgm"
+head -c 1568 /dev/zero >> "$work/images/16bit.pgm"
+echo "not an image" > "$work/images/notes.pgm"
+bad=("$work/images/truncated.pgm" "$work/images/32x32.pgm" "$work/images/16bit.pgm" "$work/images/notes.pgm")
+.build/debug/infer "$model" "$work"/images/0*.pgm --json > "$work/reference.jsonl"
+
+echo "folder of images, local[2]:"
+"$python" Examples/spark/classify_images.py "$model" "$work/images" --out "$work/labels.parquet" \
+  --master 'local[2]' --batch 16 --partitions 4
+"$python" Tests/spark/compare.py "$work/labels.parquet" "$work/reference.jsonl" "${bad[@]}"
+
+echo "Parquet table of image bytes (path, content), local[2]:"
+"$python" - "$work/images" "$work/images.parquet" <<'PY'
+import pathlib, sys
+import pyarrow as pa, pyarrow.parquet as pq
+files = sorted(pathlib.Path(sys.argv[1]).iterdir())
+pq.write_table(pa.table({"path": [str(f) for f in files], "content": [f.read_bytes() for f in files]}), sys.argv[2],
+               row_group_size=64)
+PY
+"$python" Examples/spark/classify_images.py "$model" "$work/images.parquet" --parquet --out "$work/labels2.parquet" \
+  --master 'local[2]'
+"$python" Tests/spark/compare.py "$work/labels2.parquet" "$work/reference.jsonl" "${bad[@]}"
+echo "Spark tests passed"
