@@ -25,11 +25,12 @@ done
 # The converter joins them for its target (its `import Cnnz` is then ignored, with a warning).
 engine=$(find Sources/Cnnz Sources/CnnzSIMD Sources/CnnzGEMM -name '*.swift' | sort)
 converter=$(find Sources/CnnzConvert -name '*.swift' | sort)
+# -package-name: the engine has `package` declarations (the trainer's entry points).
 for target in ModelReader Payload Image Converter; do
   extra=""
   [ "$target" = Converter ] && extra=$converter
   case $target in ModelReader | Payload) extra=Tests/Fuzz/FuzzSupport.swift ;; esac
-  swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name Cnnz -I "$out/CZlib" -I "$out/CImageCodecs" \
+  swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name Cnnz -package-name cnnz -I "$out/CZlib" -I "$out/CImageCodecs" \
     $engine $extra $codecs "Tests/Fuzz/Fuzz$target.swift" -o "$out/fuzz-$target" 2>&1 | { grep -v 'ignoring import' || true; }
 done
 # Seeds: the shipped and test models (converted), and every image.
