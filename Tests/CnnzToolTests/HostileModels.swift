@@ -112,7 +112,7 @@ enum HostileModels {
         let skeleton = ModelDescription(
             name: name, labels: labels, preprocessing: .identity, graph: graph, tensors: [], selfTest: nil)
         let written = try ModelWriter.encode(skeleton)
-        var payload = try inflate(written)
+        var payload = try ModelWriter.payload(ofFile: written)
         let tensStart = stride(from: 0, to: payload.count, by: 64).first {
             Array(payload[$0..<($0 + 4)]) == Array("TENS".utf8)
         }!
@@ -166,17 +166,6 @@ enum HostileModels {
             payload += header.bytes + t.bytes
         }
         return try wrap(payload)
-    }
-
-    static func inflate(_ file: [UInt8]) throws -> [UInt8] {
-        let size = Int(file[16..<24].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
-        var out = [UInt8](repeating: 0, count: size)
-        try file.withUnsafeBytes { f in
-            try out.withUnsafeMutableBytes { o in
-                try Compression.inflate(UnsafeRawBufferPointer(rebasing: f[48...]), into: o)
-            }
-        }
-        return out
     }
 
     /// A complete file around `payload`, with correct sizes and checksums.

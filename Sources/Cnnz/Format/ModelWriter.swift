@@ -75,6 +75,25 @@ public enum ModelWriter {
     /// A complete file around a payload: the header with its sizes and
     /// checksums, then the compressed payload. (Tests and the fuzzer re-wrap
     /// crafted payloads with it, so that they reach the parser.)
+    /// The inflated payload of a file this writer wrote (the inverse of
+    /// `file(payload:)`; tests and the fuzzer take payloads out with it to craft them).
+    /// Trusts the header's sizes: not for files from elsewhere.
+    static func payload(ofFile file: [UInt8]) throws(CnnzError) -> [UInt8] {
+        guard let header = ModelReader.headerInfo(file), header.payloadBytes >= 0 else {
+            throw .format("not a cnnz file")
+        }
+        var out = [UInt8](repeating: 0, count: header.payloadBytes)
+        let result: Result<Void, CnnzError> = file.withUnsafeBytes { f in
+            out.withUnsafeMutableBytes { o in
+                Result { () throws(CnnzError) in
+                    try Compression.inflate(UnsafeRawBufferPointer(rebasing: f[ModelFormat.headerSize...]), into: o)
+                }
+            }
+        }
+        try result.get()
+        return out
+    }
+
     static func file(payload: [UInt8]) throws(CnnzError) -> [UInt8] {
         let compressed = try Compression.compress(payload)
         var file = ByteWriter()

@@ -23,16 +23,7 @@ import Testing
     static func wrap(_ payload: [UInt8]) throws -> [UInt8] { try ModelWriter.file(payload: payload) }
 
     /// The decompressed payload of a valid file.
-    static func payload(of file: [UInt8]) throws -> [UInt8] {
-        let size = Int(file[16..<24].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
-        var out = [UInt8](repeating: 0, count: size)
-        try file.withUnsafeBytes { f in
-            try out.withUnsafeMutableBytes { o in
-                try Compression.inflate(UnsafeRawBufferPointer(rebasing: f[48...]), into: o)
-            }
-        }
-        return out
-    }
+    static func payload(of file: [UInt8]) throws -> [UInt8] { try ModelWriter.payload(ofFile: file) }
 
     func expectFormatError(_ bytes: [UInt8], containing text: String, sourceLocation: SourceLocation = #_sourceLocation)
     {
