@@ -25,7 +25,9 @@ struct ModelJSONDecoder {
             throw .format("model.json: \"version\" is missing or not an integer")
         }
         if version > 1 {
-            throw .unsupported("model.json: version \(Int(version)) is newer than this tool reads (1); upgrade cnnz")
+            // Int(version) would trap on 1e40: print a version outside Int's range as it came.
+            let shown = Int(exactly: version).map(String.init) ?? String(version)
+            throw .unsupported("model.json: version \(shown) is newer than this tool reads (1); upgrade cnnz")
         }
         guard version == 1 else { throw .format("model.json: version \(version) is invalid; expected 1") }
         var name = ""

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # Builds the engine with libFuzzer and AddressSanitizer and fuzzes the .cnnz
 # loader, its payload decoder, the image reader (PNG, JPEG, Netpbm) and the
-# model.json converter, seeded with the repository's own files.
-#   bash Tests/Fuzz/run.sh [seconds per target, default 60]
+# model.json converter, seeded with the repository's own files. Each target first replays
+# the inputs that once crashed it (Tests/Fuzz/regressions/TARGET/: add every new finding there).
+#   bash Tests/Fuzz/run.sh [seconds per target, default 60]   a random seed, for a while
+#   bash Tests/Fuzz/run.sh --ci                                a fixed seed and a fixed number of runs
+#     per target (about 20 s each): the same inputs on every run of the same code, so that CI
+#     fails on what a change did, not on what a random seed happened to find that day.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-seconds=${1:-60}
+if [ "${1:-}" = --ci ]; then
+  length() { case $1 in ModelReader) echo "-seed=1 -runs=8000" ;; Payload) echo "-seed=1 -runs=150000" ;;
+    Image) echo "-seed=1 -runs=300000" ;; Converter) echo "-seed=1 -runs=200000" ;; esac; }
+else
+  seconds=${1:-60}
+  length() { echo "-max_total_time=$seconds"; }
+fi
 out=.build-fuzz
 mkdir -p "$out/CZlib" "$out/CImageCodecs" "$out/corpus-model" "$out/corpus-payload" "$out/corpus-image" "$out/corpus-json"
 cp Sources/CZlib/include/CZlib.h "$out/CZlib/"
@@ -57,11 +67,26 @@ printf 'P2 # c\n2 2 9\n1 2\n3 9\n' > "$out/corpus-image/ascii.pgm"
 # (a small quarantine keeps freed memory from counting).
 budget="-malloc_limit_mb=64 -rss_limit_mb=320"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=16}
-"$out/fuzz-ModelReader" -max_total_time="$seconds" $budget -timeout=10 \
-  -print_final_stats=1 "$out/corpus-model" 2>&1 | tail -n 12
-"$out/fuzz-Payload" -max_total_time="$seconds" $budget -timeout=10 \
-  -print_final_stats=1 "$out/corpus-payload" 2>&1 | tail -n 12
-"$out/fuzz-Image" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1100 -timeout=10 \
-  -dict=Tests/Fuzz/image.dict -print_final_stats=1 "$out/corpus-image" 2>&1 | tail -n 12
-"$out/fuzz-Converter" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=1100 -timeout=10 \
-  -dict=Tests/Fuzz/model-json.dict -print_final_stats=1 "$out/corpus-json" 2>&1 | tail -n 12
+for target in ModelReader Payload Image Converter; do
+  regressions=(Tests/Fuzz/regressions/$target/*)
+  if [ -e "${regressions[0]}" ]; then
+    "$out/fuzz-$target" "${regressions[@]}" >"$out/regressions-$target.log" 2>&1 || {
+      tail -n 40 "$out/regressions-$target.log"
+      echo "fuzz-$target: a regression input crashes again (log: $out/regressions-$target.log)" >&2
+      exit 1
+    }
+  fi
+done
+# Findings land in $out/findings (the fuzzer writes crash-*, oom-*, timeout-* files there).
+mkdir -p "$out/findings"
+run() { "$@" -artifact_prefix="$out/findings/" -print_final_stats=1 2>&1 | tail -n 12; }
+# shellcheck disable=SC2046
+run "$out/fuzz-ModelReader" $(length ModelReader) $budget -timeout=10 "$out/corpus-model"
+# shellcheck disable=SC2046
+run "$out/fuzz-Payload" $(length Payload) $budget -timeout=10 "$out/corpus-payload"
+# shellcheck disable=SC2046
+run "$out/fuzz-Image" $(length Image) -rss_limit_mb=2048 -malloc_limit_mb=1100 -timeout=10 \
+  -dict=Tests/Fuzz/image.dict "$out/corpus-image"
+# shellcheck disable=SC2046
+run "$out/fuzz-Converter" $(length Converter) -rss_limit_mb=2048 -malloc_limit_mb=1100 -timeout=10 \
+  -dict=Tests/Fuzz/model-json.dict "$out/corpus-json"

@@ -43,6 +43,10 @@ import Testing
         Case(
             name: "newer version", json: Array("{\"format\": \"cnnz-json\", \"version\": 2}".utf8),
             message: "version 2 is newer than this tool reads"),
+        // Found by the converter's fuzzer: Int(1.1e40) trapped.
+        Case(
+            name: "version beyond Int", json: Array("{\"format\": \"cnnz-json\", \"version\": 11e39}".utf8),
+            message: "version 1.1e+40 is newer than this tool reads"),
         Case(
             name: "missing input", json: Array("{\"format\": \"cnnz-json\", \"version\": 1, \"layers\": []}".utf8),
             message: "\"input.shape\" is missing"),
