@@ -40,7 +40,9 @@ strip --strip-unneeded "$lib"
 # Libraries every Linux distribution has, which a wheel may need without carrying.
 allowed='^(libc\.so\.6|libm\.so\.6|libz\.so\.1|libstdc\+\+\.so\.6|libgcc_s\.so\.1|ld-linux-x86-64\.so\.2|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1)$'
 needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
-located() { ldconfig -p | awk -v name="$1" '$1 == name && /x86-64/ { print $NF; exit }'; }
+# awk reads all of ldconfig's output (no early exit): under pipefail, an awk that left early
+# could kill ldconfig with SIGPIPE and fail the build at random.
+located() { ldconfig -p | awk -v name="$1" '$1 == name && /x86-64/ && !found { print $NF; found = 1 }'; }
 
 # Bundle what is outside that set, and what the bundled libraries need in turn.
 pending=("$lib")
