@@ -15,6 +15,8 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
     let packed: [PackedWeights]
     let kPerGroup: Int
     let isPointwise: Bool
+    /// Ungrouped and undilated along x: a window row's taps are one run of the input.
+    let contiguousTaps: Bool
     let scratchBytes: Int
 
     init(operands: KernelOperands, window: Window, groups: Int, activation: Activation, kernel: Tensor, bias: Tensor?)
@@ -45,6 +47,7 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
         isPointwise =
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1
+        contiguousTaps = groups == 1 && window.dilationWidth == 1
         scratchBytes = isPointwise ? 0 : Self.blockRows * kPerGroup * 4
     }
 
@@ -108,18 +111,40 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
                     let pixel = start + r
                     let oy = pixel / y.width
                     let ox = pixel - oy * y.width
-                    var column = scratch + r * k
+                    let column = scratch + r * k
                     for ky in 0..<window.kernelHeight {
                         let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
-                        for kx in 0..<window.kernelWidth {
-                            let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
-                            if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
-                                column.update(
-                                    from: source + (iy * x.width + ix) * x.channels + g * inPerGroup, count: inPerGroup)
-                            } else {
-                                column.update(repeating: 0, count: inPerGroup)
+                        let line = column + ky * window.kernelWidth * inPerGroup
+                        if iy < 0 || iy >= x.height {
+                            line.update(repeating: 0, count: window.kernelWidth * inPerGroup)
+                            continue
+                        }
+                        let ix0 = ox * window.strideWidth - columns.padBefore
+                        let from = source + iy * x.width * x.channels + g * inPerGroup
+                        if contiguousTaps {
+                            // The taps of one window row are adjacent pixels: one copy for the
+                            // ones inside the image, zeros for the padding on either side.
+                            let first = Swift.min(Swift.max(0, -ix0), window.kernelWidth)
+                            let end = Swift.max(first, Swift.min(window.kernelWidth, x.width - ix0))
+                            if first > 0 { line.update(repeating: 0, count: first * inPerGroup) }
+                            if end > first {
+                                copy(
+                                    from + (ix0 + first) * x.channels, to: line + first * inPerGroup,
+                                    count: (end - first) * inPerGroup)
                             }
-                            column += inPerGroup
+                            if end < window.kernelWidth {
+                                (line + end * inPerGroup).update(
+                                    repeating: 0, count: (window.kernelWidth - end) * inPerGroup)
+                            }
+                            continue
+                        }
+                        for kx in 0..<window.kernelWidth {
+                            let ix = ix0 + kx * window.dilationWidth
+                            if ix >= 0 && ix < x.width {
+                                copy(from + ix * x.channels, to: line + kx * inPerGroup, count: inPerGroup)
+                            } else {
+                                (line + kx * inPerGroup).update(repeating: 0, count: inPerGroup)
+                            }
                         }
                     }
                 }
@@ -130,5 +155,13 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
             ActivationFunction.apply(
                 activation, to: destination + start * filters, rows: count, columns: filters, stride: filters)
         }
+    }
+
+    /// A plain memmove: `update(from:count:)` first compares the two addresses
+    /// to pick a copy direction, and its longer path, taken whenever the scratch
+    /// lies above the input in memory, cost 0.8% of a MobileNet.
+    @inline(__always)
+    private func copy(_ source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, count: Int) {
+        UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count &* 4)
     }
 }
