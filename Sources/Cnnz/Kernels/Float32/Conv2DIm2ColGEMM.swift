@@ -9,6 +9,8 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
     let window: Window
     let groups: Int
     let activation: Activation
+    /// The activation as the GEMM's store clamp, or nil: then a second pass applies it.
+    let clamp: OutputClamp?
     let rows: AxisGeometry
     let columns: AxisGeometry
     /// One packed weight matrix per group.
@@ -26,6 +28,7 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
         self.window = window
         self.groups = groups
         self.activation = activation
+        clamp = OutputClamp(fusing: activation)
         let x = operands.inputShape
         // ShapeInference checked that the window fits.
         (rows, columns) = window.geometry(height: x.height, width: x.width)!
@@ -69,7 +72,8 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
 
     func workload(batch: Int) -> (items: Int, work: Int) {
         let macs = batch * operands.outputShape.elementCount * kPerGroup
-        let items = isPointwise ? (batch * operands.inputShape.pixels + 7) / 8 : batch * blocksPerImage
+        let tile = GEMM.best.tileRows
+        let items = isPointwise ? (batch * operands.inputShape.pixels + tile - 1) / tile : batch * blocksPerImage
         return (items: items, work: macs)
     }
 
@@ -80,17 +84,20 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
         let y = operands.outputShape
         let filters = y.channels
         if isPointwise {
-            // Shares of whole 8-row tiles, so every part runs full microkernel tiles.
+            // Shares of whole microkernel tiles, so every part runs full tiles.
+            let tile = GEMM.best.tileRows
             let rows = context.batch * x.pixels
-            let tiles = Partition.range((rows + 7) / 8, part: part, of: parts)
-            let first = tiles.lowerBound * 8
-            let count = Swift.min(rows, tiles.upperBound * 8) - first
+            let tiles = Partition.range((rows + tile - 1) / tile, part: part, of: parts)
+            let first = tiles.lowerBound * tile
+            let count = Swift.min(rows, tiles.upperBound * tile) - first
             guard count > 0 else { return }
             GEMM.run(
                 m: count, a: input + first * x.channels, lda: x.channels, weights: packed[0],
-                c: output + first * filters, ldc: filters)
-            ActivationFunction.apply(
-                activation, to: output + first * filters, rows: count, columns: filters, stride: filters)
+                c: output + first * filters, ldc: filters, clamp: clamp ?? .none)
+            if clamp == nil {
+                ActivationFunction.apply(
+                    activation, to: output + first * filters, rows: count, columns: filters, stride: filters)
+            }
             return
         }
         let inPerGroup = x.channels / groups
@@ -150,10 +157,12 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
                 }
                 GEMM.run(
                     m: count, a: scratch, lda: k, weights: packed[g],
-                    c: destination + start * filters + g * outPerGroup, ldc: filters)
+                    c: destination + start * filters + g * outPerGroup, ldc: filters, clamp: clamp ?? .none)
             }
-            ActivationFunction.apply(
-                activation, to: destination + start * filters, rows: count, columns: filters, stride: filters)
+            if clamp == nil {
+                ActivationFunction.apply(
+                    activation, to: destination + start * filters, rows: count, columns: filters, stride: filters)
+            }
         }
     }
 
