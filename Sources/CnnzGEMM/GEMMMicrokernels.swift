@@ -281,7 +281,7 @@ public enum GEMMMicrokernels {
         if width == 8 {
             UnsafeMutableRawPointer(out).storeBytes(of: v, as: SIMD8<Float>.self)
         } else {
-            for j in 0..<width { out[j] = v[j] }
+            storePartial(v, v, out, width)
         }
     }
 
@@ -295,8 +295,17 @@ public enum GEMMMicrokernels {
             UnsafeMutableRawPointer(out).storeBytes(of: l, as: SIMD8<Float>.self)
             UnsafeMutableRawPointer(out + 8).storeBytes(of: h, as: SIMD8<Float>.self)
         } else {
-            for j in 0..<min(width, 8) { out[j] = l[j] }
-            if width > 8 { for j in 8..<width { out[j] = h[j - 8] } }
+            storePartial(l, h, out, width)
         }
+    }
+
+    /// The first `width` (below 16) floats of `low` then `high`: the last
+    /// panel's columns. Out of line, so the full-width stores inline small.
+    @inline(never)
+    static func storePartial(
+        _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int
+    ) {
+        for j in 0..<min(width, 8) { out[j] = low[j] }
+        if width > 8 { for j in 8..<width { out[j] = high[j - 8] } }
     }
 }
