@@ -80,6 +80,24 @@ public enum DepthwiseMicrokernels {
                 let p2 = p1 + rowStep
                 let d = tapStride
                 var c = 0
+                #if CNNZ_AVX512
+                    // One zmm per 16 channels; the same sum, tap by tap, as the 8-wide code.
+                    while c + 16 <= channels {
+                        var sum = load16(bias + c)
+                        let w = weights + c
+                        accumulate16(&sum, load16(p0 + c), load16(w))
+                        accumulate16(&sum, load16(p0 + d + c), load16(w + channels))
+                        accumulate16(&sum, load16(p0 + 2 * d + c), load16(w + 2 * channels))
+                        accumulate16(&sum, load16(p1 + c), load16(w + 3 * channels))
+                        accumulate16(&sum, load16(p1 + d + c), load16(w + 4 * channels))
+                        accumulate16(&sum, load16(p1 + 2 * d + c), load16(w + 5 * channels))
+                        accumulate16(&sum, load16(p2 + c), load16(w + 6 * channels))
+                        accumulate16(&sum, load16(p2 + d + c), load16(w + 7 * channels))
+                        accumulate16(&sum, load16(p2 + 2 * d + c), load16(w + 8 * channels))
+                        GEMMMicrokernels.store16(sum, out + c, 16, clamp)
+                        c += 16
+                    }
+                #endif
                 while c + 8 <= channels {
                     var sum = load8(bias + c)
                     let w = weights + c
@@ -176,6 +194,20 @@ public enum DepthwiseMicrokernels {
             }
             out[c] = sum
         }
+    }
+
+    @inline(__always)
+    static func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    }
+
+    @inline(__always)
+    static func accumulate16(_ sum: inout SIMD16<Float>, _ a: SIMD16<Float>, _ b: SIMD16<Float>) {
+        #if CNNZ_FMA
+            sum.addProduct(a, b)
+        #else
+            sum += a * b
+        #endif
     }
 
     @inline(__always)

@@ -225,14 +225,14 @@ public enum GEMMMicrokernels {
                 }
                 let out = c + row * ldc + panel * 16
                 let width = min(16, n - panel * 16)
-                store16(c0.lowHalf, c0.highHalf, out, width, clamp)
-                store16(c1.lowHalf, c1.highHalf, out + ldc, width, clamp)
-                if rows > 2 { store16(c2.lowHalf, c2.highHalf, out + 2 * ldc, width, clamp) }
-                if rows > 3 { store16(c3.lowHalf, c3.highHalf, out + 3 * ldc, width, clamp) }
-                if rows > 4 { store16(c4.lowHalf, c4.highHalf, out + 4 * ldc, width, clamp) }
-                if rows > 5 { store16(c5.lowHalf, c5.highHalf, out + 5 * ldc, width, clamp) }
-                if rows > 6 { store16(c6.lowHalf, c6.highHalf, out + 6 * ldc, width, clamp) }
-                if rows > 7 { store16(c7.lowHalf, c7.highHalf, out + 7 * ldc, width, clamp) }
+                store16(c0, out, width, clamp)
+                store16(c1, out + ldc, width, clamp)
+                if rows > 2 { store16(c2, out + 2 * ldc, width, clamp) }
+                if rows > 3 { store16(c3, out + 3 * ldc, width, clamp) }
+                if rows > 4 { store16(c4, out + 4 * ldc, width, clamp) }
+                if rows > 5 { store16(c5, out + 5 * ldc, width, clamp) }
+                if rows > 6 { store16(c6, out + 6 * ldc, width, clamp) }
+                if rows > 7 { store16(c7, out + 7 * ldc, width, clamp) }
             }
             row += 8
         }
@@ -265,7 +265,7 @@ public enum GEMMMicrokernels {
 
     /// The clamp as compare-and-select, which LLVM lowers to maxps/minps (the
     /// stdlib's `clamped` keeps IEEE NaN rules lane by lane and runs scalar).
-    @inline(__always)
+    @_transparent
     static func clamped(_ value: SIMD8<Float>, _ clamp: Clamp) -> SIMD8<Float> {
         let minimum = SIMD8(repeating: clamp.minimum)
         let maximum = SIMD8(repeating: clamp.maximum)
@@ -273,7 +273,7 @@ public enum GEMMMicrokernels {
         return maximum.replacing(with: low, where: low .< maximum)
     }
 
-    @inline(__always)
+    @_transparent
     static func store(
         _ value: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp
     ) {
@@ -285,7 +285,7 @@ public enum GEMMMicrokernels {
         }
     }
 
-    @inline(__always)
+    @_transparent
     static func store16(
         _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp
     ) {
@@ -296,6 +296,23 @@ public enum GEMMMicrokernels {
             UnsafeMutableRawPointer(out + 8).storeBytes(of: h, as: SIMD8<Float>.self)
         } else {
             storePartial(l, h, out, width)
+        }
+    }
+
+    /// One 16-float accumulator (a zmm register on AVX-512).
+    @_transparent
+    static func store16(_ value: SIMD16<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp) {
+        var v = value
+        if clamp.isActive {
+            let minimum = SIMD16(repeating: clamp.minimum)
+            let maximum = SIMD16(repeating: clamp.maximum)
+            let low = minimum.replacing(with: v, where: v .> minimum)
+            v = maximum.replacing(with: low, where: low .< maximum)
+        }
+        if width == 16 {
+            UnsafeMutableRawPointer(out).storeBytes(of: v, as: SIMD16<Float>.self)
+        } else {
+            storePartial(v.lowHalf, v.highHalf, out, width)
         }
     }
 

@@ -101,17 +101,30 @@ import Testing
         return set.contains("avx2") && set.contains("fma")
     }
 
+    /// Whether /proc/cpuinfo lists AVX-512 F, BW, DQ and VL.
+    static func cpuinfoHasAVX512() -> Bool? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+            let flags = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return nil }
+        let set = Set(flags.split(separator: " ").map(String.init))
+        return ["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(set.contains)
+    }
+
     @Test func theBestMicrokernelMatchesTheCPU() {
         #expect(GEMM.available.contains(.f32GEMM4x8PortableBroadcast))
         #expect(GEMM.available.contains(GEMM.best))
         #if arch(x86_64) && canImport(CnnzGEMMAVX2)
-            guard let hasAVX2 = Self.cpuinfoHasAVX2AndFMA() else {
+            guard let hasAVX2 = Self.cpuinfoHasAVX2AndFMA(), let hasAVX512 = Self.cpuinfoHasAVX512() else {
                 Issue.record("cannot read /proc/cpuinfo")
                 return
             }
-            // On this CPU the AVX2 kernel must be both chosen and tested; on another, neither.
-            #expect(GEMM.best == (hasAVX2 ? .f32GEMM5x16AVX2FMABroadcast : .f32GEMM4x8PortableBroadcast))
+            // On this CPU the widest kernel must be both chosen and tested, and every narrower one tested.
+            let expected: GEMM.Microkernel =
+                hasAVX512
+                ? .f32GEMM8x16AVX512Broadcast : hasAVX2 ? .f32GEMM5x16AVX2FMABroadcast : .f32GEMM4x8PortableBroadcast
+            #expect(GEMM.best == expected)
             #expect(GEMM.available.contains(.f32GEMM5x16AVX2FMABroadcast) == hasAVX2)
+            #expect(GEMM.available.contains(.f32GEMM8x16AVX512Broadcast) == hasAVX512)
         #endif
     }
 }

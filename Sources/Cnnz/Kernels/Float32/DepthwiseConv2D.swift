@@ -4,6 +4,7 @@
 #if canImport(CnnzGEMMAVX2)
     import CnnzGEMM
     import CnnzGEMMAVX2
+    import CnnzGEMMAVX512
     private typealias PortableDepthwise = CnnzGEMM.DepthwiseMicrokernels
     private typealias PortableClamp = CnnzGEMM.GEMMMicrokernels.Clamp
 #else
@@ -91,6 +92,7 @@ final class DepthwiseConv2DDirect: RegisteredKernel {
         let store = clamp ?? .none
         #if canImport(CnnzGEMMAVX2)
             let avx2 = microkernel == .f32GEMM5x16AVX2FMABroadcast
+            let avx512 = microkernel == .f32GEMM8x16AVX512Broadcast
             let geometryAVX2 = CnnzGEMMAVX2.DepthwiseMicrokernels.Geometry(
                 inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: y.width,
                 kernelHeight: window.kernelHeight, kernelWidth: window.kernelWidth,
@@ -98,6 +100,14 @@ final class DepthwiseConv2DDirect: RegisteredKernel {
                 dilationHeight: window.dilationHeight, dilationWidth: window.dilationWidth,
                 padTop: rows.padBefore, padLeft: columns.padBefore)
             let clampAVX2 = CnnzGEMMAVX2.GEMMMicrokernels.Clamp(
+                minimum: store.minimum, maximum: store.maximum, isActive: store.isActive)
+            let geometryAVX512 = CnnzGEMMAVX512.DepthwiseMicrokernels.Geometry(
+                inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: y.width,
+                kernelHeight: window.kernelHeight, kernelWidth: window.kernelWidth,
+                strideHeight: window.strideHeight, strideWidth: window.strideWidth,
+                dilationHeight: window.dilationHeight, dilationWidth: window.dilationWidth,
+                padTop: rows.padBefore, padLeft: columns.padBefore)
+            let clampAVX512 = CnnzGEMMAVX512.GEMMMicrokernels.Clamp(
                 minimum: store.minimum, maximum: store.maximum, isActive: store.isActive)
         #endif
         let geometry = PortableDepthwise.Geometry(
@@ -114,7 +124,10 @@ final class DepthwiseConv2DDirect: RegisteredKernel {
             let source = input + image * x.elementCount
             let row = output + image * y.elementCount + oy * y.width * y.channels
             #if canImport(CnnzGEMMAVX2)
-                if avx2 {
+                if avx512 {
+                    CnnzGEMMAVX512.DepthwiseMicrokernels.f32DWConvRow(
+                        geometryAVX512, oy: oy, input: source, weights: w, bias: b, output: row, clamp: clampAVX512)
+                } else if avx2 {
                     CnnzGEMMAVX2.DepthwiseMicrokernels.f32DWConvRow(
                         geometryAVX2, oy: oy, input: source, weights: w, bias: b, output: row, clamp: clampAVX2)
                 } else {

@@ -4,6 +4,7 @@
     import CCPUFeatures
     import CnnzGEMM
     import CnnzGEMMAVX2
+    import CnnzGEMMAVX512
 #endif
 
 /// Weights `[K, N]` repacked at prepare time for the GEMM microkernels:
@@ -96,12 +97,15 @@ enum GEMM {
         case f32GEMM4x8PortableBroadcast
         /// AVX2 + FMA: 5x16 tiles, two B vectors per broadcast of A.
         case f32GEMM5x16AVX2FMABroadcast
+        /// AVX-512: 8x16 tiles, one zmm accumulator per row.
+        case f32GEMM8x16AVX512Broadcast
 
         /// Rows of one tile: work is split across threads in whole tiles.
         var tileRows: Int {
             switch self {
             case .f32GEMM4x8PortableBroadcast: 4
             case .f32GEMM5x16AVX2FMABroadcast: 5
+            case .f32GEMM8x16AVX512Broadcast: 8
             }
         }
 
@@ -109,7 +113,7 @@ enum GEMM {
         var panelWidth: Int {
             switch self {
             case .f32GEMM4x8PortableBroadcast: 8
-            case .f32GEMM5x16AVX2FMABroadcast: 16
+            case .f32GEMM5x16AVX2FMABroadcast, .f32GEMM8x16AVX512Broadcast: 16
             }
         }
     }
@@ -117,8 +121,9 @@ enum GEMM {
     /// The microkernels this CPU can run (the tests compare each with the reference).
     #if canImport(CnnzGEMMAVX2)
         static let available: [Microkernel] =
-            cnnz_cpu_has_avx2_fma() != 0
-            ? [.f32GEMM4x8PortableBroadcast, .f32GEMM5x16AVX2FMABroadcast] : [.f32GEMM4x8PortableBroadcast]
+            [.f32GEMM4x8PortableBroadcast]
+            + (cnnz_cpu_has_avx2_fma() != 0 ? [.f32GEMM5x16AVX2FMABroadcast] : [])
+            + (cnnz_cpu_has_avx512() != 0 ? [.f32GEMM8x16AVX512Broadcast] : [])
     #else
         static let available: [Microkernel] = [.f32GEMM4x8PortableBroadcast]
     #endif
@@ -159,6 +164,10 @@ enum GEMM {
                         clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
                 case .f32GEMM5x16AVX2FMABroadcast:
                     CnnzGEMMAVX2.GEMMMicrokernels.f32GEMM5x16Broadcast(
+                        m: m, k: weights.k, n: n, a: a, lda: lda, packed: b, bias: bias, c: out, ldc: ldc,
+                        clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+                case .f32GEMM8x16AVX512Broadcast:
+                    CnnzGEMMAVX512.GEMMMicrokernels.f32GEMM8x16Broadcast(
                         m: m, k: weights.k, n: n, a: a, lda: lda, packed: b, bias: bias, c: out, ldc: ldc,
                         clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
                 }
