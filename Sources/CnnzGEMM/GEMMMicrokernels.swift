@@ -141,10 +141,10 @@ public enum GEMMMicrokernels {
         }
     }
 
-    /// 1 row x 16 columns (a matrix-vector product: Dense at batch 1), four
-    /// accumulators: k split in even and odd steps would change the sum's
-    /// order, so the two halves of each panel's k range are not split; instead
-    /// two panels run side by side.
+    /// 1 row x 16 columns (a matrix-vector product: Dense at batch 1). Four
+    /// accumulators hide the FMA latency: two panels side by side, each chain
+    /// still summing k in order (splitting k into interleaved chains would
+    /// change the sum, and results must not depend on the tile).
     public static func f32GEMM1x16Broadcast(
         k: Int, n: Int, a: UnsafePointer<Float>, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, clamp: Clamp
