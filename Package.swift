@@ -17,8 +17,12 @@ let engineSettings: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-O"], .when
 #if arch(x86_64)
     let avx2Settings: [SwiftSetting] =
         portable ? [] : [.define("CNNZ_FMA"), .unsafeFlags(["-target-cpu", "haswell"])]
+    // AVX-512 (F, and the BW/DQ/VL that every AVX-512 CPU has) for a third build of the same kernels.
+    let avx512Settings: [SwiftSetting] =
+        portable ? [] : [.define("CNNZ_FMA"), .define("CNNZ_AVX512"), .unsafeFlags(["-target-cpu", "skylake-avx512"])]
 #else
     let avx2Settings: [SwiftSetting] = []
+    let avx512Settings: [SwiftSetting] = []
 #endif
 // The allocation test counts malloc calls with ordo-one/malloc-interposer. It is a test-only
 // dependency, and SwiftPM resolves (clones) every dependency of the package for any command, so
@@ -70,9 +74,16 @@ let package = Package(
             name: "CnnzGEMMAVX2",
             swiftSettings: engineSettings + avx2Settings
         ),
+        // And for AVX-512 (symbolic links too), after the same kind of check.
+        .target(
+            name: "CnnzGEMMAVX512",
+            swiftSettings: engineSettings + avx512Settings
+        ),
         .target(
             name: "Cnnz",
-            dependencies: ["CZlib", "CImageCodecs", "CCPUFeatures", "CnnzSIMD", "CnnzGEMM", "CnnzGEMMAVX2"],
+            dependencies: [
+                "CZlib", "CImageCodecs", "CCPUFeatures", "CnnzSIMD", "CnnzGEMM", "CnnzGEMMAVX2", "CnnzGEMMAVX512",
+            ],
             exclude: ["Kernels/Int8/README.md"],
             swiftSettings: engineSettings
         ),

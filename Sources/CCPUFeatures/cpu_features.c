@@ -9,3 +9,14 @@ int cnnz_cpu_has_avx2_fma(void) {
   return 0;
 #endif
 }
+
+int cnnz_cpu_has_avx512(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  /* As above: also true only when the OS saves the ZMM and mask registers. */
+  __builtin_cpu_init();
+  return cnnz_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+  return 0;
+#endif
+}

@@ -1,20 +1,42 @@
-// This file is compiled twice: in CnnzGEMM for baseline x86-64 (SSE2) and,
-// through a symbolic link, in CnnzGEMMAVX2 with `-target-cpu haswell` and
-// CNNZ_FMA defined. The engine calls the AVX2 build only after checking the
-// CPU at run time (CCPUFeatures), so one binary runs everywhere and uses
-// fused multiply-adds where they exist.
+// This file is compiled three times: in CnnzGEMM for baseline x86-64 (SSE2)
+// and every other architecture, and, through symbolic links, in CnnzGEMMAVX2
+// (`-target-cpu haswell`, CNNZ_FMA) and CnnzGEMMAVX512 (`-target-cpu
+// skylake-avx512`, CNNZ_FMA). The engine calls a CPU-specific build only after
+// checking the CPU at run time (CCPUFeatures), so one binary runs everywhere.
+// Names follow XNNPACK's: element type, tile (rows x columns), loading scheme;
+// the instruction set is the module's.
 
-/// GEMM microkernels: `C[m, n] = A[m, k] * B[k, n] + bias[n]` with `B`
-/// packed in panels of 8 columns (`k` rows of 8 contiguous floats per panel,
-/// zero-filled past `n`) and `bias` padded to the panels. Rows past `m`
-/// alias the last valid row, so the inner loop has no branches (XNNPACK's
-/// trick); only the valid rows and columns are stored.
+/// GEMM microkernels: `C[m, n] = clamp(A[m, k] * B[k, n] + bias[n])` with `B`
+/// packed in panels of `panelWidth` columns (`k` rows of contiguous floats per
+/// panel, zero-filled past `n`) and `bias` padded to the panels. Every output
+/// element is the same chain of multiply-adds, `bias[j]` then k = 0, 1, ...,
+/// whichever tile computes its row, so results do not depend on how rows are
+/// split across threads. Rows past `m` alias the last valid row, so the inner
+/// loop has no branches (XNNPACK's trick); only the valid rows and columns are
+/// stored. The clamp (ReLU, ReLU6, none) is applied in the store, as
+/// XNNPACK's `minmax` kernels do, instead of a second pass over the output:
+/// `low = x > minimum ? x : minimum`, then `low < maximum ? low : maximum`
+/// (NaN becomes `minimum`, as the engine's separate ReLU pass does).
 public enum GEMMMicrokernels {
+    /// What the store applies.
+    @frozen public struct Clamp {
+        public let minimum: Float
+        public let maximum: Float
+        /// False for a linear output: stored as computed (NaN stays NaN).
+        public let isActive: Bool
+
+        public init(minimum: Float, maximum: Float, isActive: Bool) {
+            self.minimum = minimum
+            self.maximum = maximum
+            self.isActive = isActive
+        }
+    }
+
     /// 4 rows x 8 columns: 8 SSE accumulators of 4 floats, the widest tile
-    /// that does not spill on baseline x86-64 (16 xmm registers).
-    public static func run4x8(
+    /// that does not spill on baseline x86-64 (16 xmm registers). Panels of 8.
+    public static func f32GEMM4x8Broadcast(
         m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
+        bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, clamp: Clamp
     ) {
         let panels = (n + 7) / 8
         var row = 0
@@ -42,36 +64,144 @@ public enum GEMMMicrokernels {
                 }
                 let out = c + row * ldc + panel * 8
                 let width = min(8, n - panel * 8)
-                store(c0, out, width)
-                if rows > 1 { store(c1, out + ldc, width) }
-                if rows > 2 { store(c2, out + 2 * ldc, width) }
-                if rows > 3 { store(c3, out + 3 * ldc, width) }
+                store(c0, out, width, clamp)
+                if rows > 1 { store(c1, out + ldc, width, clamp) }
+                if rows > 2 { store(c2, out + 2 * ldc, width, clamp) }
+                if rows > 3 { store(c3, out + 3 * ldc, width, clamp) }
             }
             row += 4
         }
     }
 
-    /// 8 rows x 8 columns: 8 AVX accumulators, enough independent chains to
-    /// hide the 4-cycle latency of two FMA ports.
-    public static func run8x8(
+    /// 5 rows x 16 columns, XNNPACK's AVX2 + FMA default
+    /// (`xnn_f32_gemm_minmax_ukernel_5x16__fma3_broadcast`): 10 accumulators of
+    /// 8 floats, two B vectors loaded per k and each A broadcast feeding two
+    /// FMAs. A last single row runs the 1 x 16 tile instead of five aliased rows.
+    public static func f32GEMM5x16Broadcast(
         m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
+        bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, clamp: Clamp
     ) {
-        let panels = (n + 7) / 8
+        let panels = (n + 15) / 16
         var row = 0
         while row < m {
+            let rows = min(5, m - row)
             let a0 = a + row * lda
-            let a1 = row + 1 < m ? a0 + lda : a0
-            let a2 = row + 2 < m ? a1 + lda : a1
-            let a3 = row + 3 < m ? a2 + lda : a2
-            let a4 = row + 4 < m ? a3 + lda : a3
-            let a5 = row + 5 < m ? a4 + lda : a4
-            let a6 = row + 6 < m ? a5 + lda : a5
-            let a7 = row + 7 < m ? a6 + lda : a6
-            let rows = min(8, m - row)
+            if rows == 1 {
+                f32GEMM1x16Broadcast(k: k, n: n, a: a0, packed: packed, bias: bias, c: c + row * ldc, clamp: clamp)
+                return
+            }
+            let a1 = a0 + lda
+            let a2 = rows > 2 ? a1 + lda : a1
+            let a3 = rows > 3 ? a2 + lda : a2
+            let a4 = rows > 4 ? a3 + lda : a3
             for panel in 0..<panels {
-                let b = UnsafeRawPointer(packed + panel * k * 8)
-                let start = UnsafeRawPointer(bias + panel * 8).load(as: SIMD8<Float>.self)
+                let b = UnsafeRawPointer(packed + panel * k * 16)
+                let biasLow = UnsafeRawPointer(bias + panel * 16).load(as: SIMD8<Float>.self)
+                let biasHigh = UnsafeRawPointer(bias + panel * 16 + 8).load(as: SIMD8<Float>.self)
+                var c0l = biasLow
+                var c0h = biasHigh
+                var c1l = biasLow
+                var c1h = biasHigh
+                var c2l = biasLow
+                var c2h = biasHigh
+                var c3l = biasLow
+                var c3h = biasHigh
+                var c4l = biasLow
+                var c4h = biasHigh
+                var kk = 0
+                while kk < k {
+                    let bl = b.load(fromByteOffset: kk &* 64, as: SIMD8<Float>.self)
+                    let bh = b.load(fromByteOffset: kk &* 64 &+ 32, as: SIMD8<Float>.self)
+                    let x0 = SIMD8(repeating: a0[kk])
+                    accumulate(&c0l, x0, bl)
+                    accumulate(&c0h, x0, bh)
+                    let x1 = SIMD8(repeating: a1[kk])
+                    accumulate(&c1l, x1, bl)
+                    accumulate(&c1h, x1, bh)
+                    let x2 = SIMD8(repeating: a2[kk])
+                    accumulate(&c2l, x2, bl)
+                    accumulate(&c2h, x2, bh)
+                    let x3 = SIMD8(repeating: a3[kk])
+                    accumulate(&c3l, x3, bl)
+                    accumulate(&c3h, x3, bh)
+                    let x4 = SIMD8(repeating: a4[kk])
+                    accumulate(&c4l, x4, bl)
+                    accumulate(&c4h, x4, bh)
+                    kk &+= 1
+                }
+                let out = c + row * ldc + panel * 16
+                let width = min(16, n - panel * 16)
+                store16(c0l, c0h, out, width, clamp)
+                store16(c1l, c1h, out + ldc, width, clamp)
+                if rows > 2 { store16(c2l, c2h, out + 2 * ldc, width, clamp) }
+                if rows > 3 { store16(c3l, c3h, out + 3 * ldc, width, clamp) }
+                if rows > 4 { store16(c4l, c4h, out + 4 * ldc, width, clamp) }
+            }
+            row += 5
+        }
+    }
+
+    /// 1 row x 16 columns (a matrix-vector product: Dense at batch 1). Four
+    /// accumulators hide the FMA latency: two panels side by side, each chain
+    /// still summing k in order (splitting k into interleaved chains would
+    /// change the sum, and results must not depend on the tile).
+    public static func f32GEMM1x16Broadcast(
+        k: Int, n: Int, a: UnsafePointer<Float>, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, clamp: Clamp
+    ) {
+        let panels = (n + 15) / 16
+        var panel = 0
+        while panel < panels {
+            let pair = panel + 1 < panels
+            let b0 = UnsafeRawPointer(packed + panel * k * 16)
+            // The second panel aliases the first when there is none.
+            let b1 = pair ? b0 + k * 64 : b0
+            var c0l = UnsafeRawPointer(bias + panel * 16).load(as: SIMD8<Float>.self)
+            var c0h = UnsafeRawPointer(bias + panel * 16 + 8).load(as: SIMD8<Float>.self)
+            var c1l = pair ? UnsafeRawPointer(bias + panel * 16 + 16).load(as: SIMD8<Float>.self) : c0l
+            var c1h = pair ? UnsafeRawPointer(bias + panel * 16 + 24).load(as: SIMD8<Float>.self) : c0h
+            var kk = 0
+            while kk < k {
+                let x = SIMD8(repeating: a[kk])
+                accumulate(&c0l, x, b0.load(fromByteOffset: kk &* 64, as: SIMD8<Float>.self))
+                accumulate(&c0h, x, b0.load(fromByteOffset: kk &* 64 &+ 32, as: SIMD8<Float>.self))
+                accumulate(&c1l, x, b1.load(fromByteOffset: kk &* 64, as: SIMD8<Float>.self))
+                accumulate(&c1h, x, b1.load(fromByteOffset: kk &* 64 &+ 32, as: SIMD8<Float>.self))
+                kk &+= 1
+            }
+            store16(c0l, c0h, c + panel * 16, min(16, n - panel * 16), clamp)
+            if pair { store16(c1l, c1h, c + panel * 16 + 16, min(16, n - panel * 16 - 16), clamp) }
+            panel += 2
+        }
+    }
+
+    /// 8 rows x 16 columns with 16-float vectors: on AVX-512 one zmm
+    /// accumulator per row (XNNPACK's `7x16__avx512f_broadcast`, one row more:
+    /// 32 registers leave room), two-vector pairs elsewhere. Panels of 16, so it
+    /// shares the packing of the 5 x 16 tile.
+    public static func f32GEMM8x16Broadcast(
+        m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, clamp: Clamp
+    ) {
+        let panels = (n + 15) / 16
+        var row = 0
+        while row < m {
+            let rows = min(8, m - row)
+            let a0 = a + row * lda
+            if rows == 1 {
+                f32GEMM1x16Broadcast(k: k, n: n, a: a0, packed: packed, bias: bias, c: c + row * ldc, clamp: clamp)
+                return
+            }
+            let a1 = a0 + lda
+            let a2 = rows > 2 ? a1 + lda : a1
+            let a3 = rows > 3 ? a2 + lda : a2
+            let a4 = rows > 4 ? a3 + lda : a3
+            let a5 = rows > 5 ? a4 + lda : a4
+            let a6 = rows > 6 ? a5 + lda : a5
+            let a7 = rows > 7 ? a6 + lda : a6
+            for panel in 0..<panels {
+                let b = UnsafeRawPointer(packed + panel * k * 16)
+                let start = UnsafeRawPointer(bias + panel * 16).load(as: SIMD16<Float>.self)
                 var c0 = start
                 var c1 = start
                 var c2 = start
@@ -82,49 +212,117 @@ public enum GEMMMicrokernels {
                 var c7 = start
                 var kk = 0
                 while kk < k {
-                    let bv = b.load(fromByteOffset: kk &* 32, as: SIMD8<Float>.self)
-                    accumulate(&c0, a0[kk], bv)
-                    accumulate(&c1, a1[kk], bv)
-                    accumulate(&c2, a2[kk], bv)
-                    accumulate(&c3, a3[kk], bv)
-                    accumulate(&c4, a4[kk], bv)
-                    accumulate(&c5, a5[kk], bv)
-                    accumulate(&c6, a6[kk], bv)
-                    accumulate(&c7, a7[kk], bv)
+                    let bv = b.load(fromByteOffset: kk &* 64, as: SIMD16<Float>.self)
+                    accumulate16(&c0, a0[kk], bv)
+                    accumulate16(&c1, a1[kk], bv)
+                    accumulate16(&c2, a2[kk], bv)
+                    accumulate16(&c3, a3[kk], bv)
+                    accumulate16(&c4, a4[kk], bv)
+                    accumulate16(&c5, a5[kk], bv)
+                    accumulate16(&c6, a6[kk], bv)
+                    accumulate16(&c7, a7[kk], bv)
                     kk &+= 1
                 }
-                let out = c + row * ldc + panel * 8
-                let width = min(8, n - panel * 8)
-                store(c0, out, width)
-                if rows > 1 { store(c1, out + ldc, width) }
-                if rows > 2 { store(c2, out + 2 * ldc, width) }
-                if rows > 3 { store(c3, out + 3 * ldc, width) }
-                if rows > 4 { store(c4, out + 4 * ldc, width) }
-                if rows > 5 { store(c5, out + 5 * ldc, width) }
-                if rows > 6 { store(c6, out + 6 * ldc, width) }
-                if rows > 7 { store(c7, out + 7 * ldc, width) }
+                let out = c + row * ldc + panel * 16
+                let width = min(16, n - panel * 16)
+                store16(c0, out, width, clamp)
+                store16(c1, out + ldc, width, clamp)
+                if rows > 2 { store16(c2, out + 2 * ldc, width, clamp) }
+                if rows > 3 { store16(c3, out + 3 * ldc, width, clamp) }
+                if rows > 4 { store16(c4, out + 4 * ldc, width, clamp) }
+                if rows > 5 { store16(c5, out + 5 * ldc, width, clamp) }
+                if rows > 6 { store16(c6, out + 6 * ldc, width, clamp) }
+                if rows > 7 { store16(c7, out + 7 * ldc, width, clamp) }
             }
             row += 8
         }
     }
 
     @inline(__always)
-    private static func accumulate(_ sum: inout SIMD8<Float>, _ a: Float, _ b: SIMD8<Float>) {
+    static func accumulate(_ sum: inout SIMD8<Float>, _ a: Float, _ b: SIMD8<Float>) {
+        accumulate(&sum, SIMD8(repeating: a), b)
+    }
+
+    @inline(__always)
+    static func accumulate(_ sum: inout SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) {
         #if CNNZ_FMA
             // One fused multiply-add per lane (vfmadd231ps); without FMA hardware
             // this would call libm's fma per lane, hence the baseline branch.
-            sum.addProduct(SIMD8(repeating: a), b)
+            sum.addProduct(a, b)
         #else
-            sum += SIMD8(repeating: a) * b
+            sum += a * b
         #endif
     }
 
     @inline(__always)
-    private static func store(_ value: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int) {
+    static func accumulate16(_ sum: inout SIMD16<Float>, _ a: Float, _ b: SIMD16<Float>) {
+        #if CNNZ_FMA
+            sum.addProduct(SIMD16(repeating: a), b)
+        #else
+            sum += SIMD16(repeating: a) * b
+        #endif
+    }
+
+    /// The clamp as compare-and-select, which LLVM lowers to maxps/minps (the
+    /// stdlib's `clamped` keeps IEEE NaN rules lane by lane and runs scalar).
+    @_transparent
+    static func clamped(_ value: SIMD8<Float>, _ clamp: Clamp) -> SIMD8<Float> {
+        let minimum = SIMD8(repeating: clamp.minimum)
+        let maximum = SIMD8(repeating: clamp.maximum)
+        let low = minimum.replacing(with: value, where: value .> minimum)
+        return maximum.replacing(with: low, where: low .< maximum)
+    }
+
+    @_transparent
+    static func store(
+        _ value: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp
+    ) {
+        let v = clamp.isActive ? clamped(value, clamp) : value
         if width == 8 {
-            UnsafeMutableRawPointer(out).storeBytes(of: value, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(out).storeBytes(of: v, as: SIMD8<Float>.self)
         } else {
-            for j in 0..<width { out[j] = value[j] }
+            storePartial(v, v, out, width)
         }
+    }
+
+    @_transparent
+    static func store16(
+        _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp
+    ) {
+        let l = clamp.isActive ? clamped(low, clamp) : low
+        let h = clamp.isActive ? clamped(high, clamp) : high
+        if width == 16 {
+            UnsafeMutableRawPointer(out).storeBytes(of: l, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(out + 8).storeBytes(of: h, as: SIMD8<Float>.self)
+        } else {
+            storePartial(l, h, out, width)
+        }
+    }
+
+    /// One 16-float accumulator (a zmm register on AVX-512).
+    @_transparent
+    static func store16(_ value: SIMD16<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp) {
+        var v = value
+        if clamp.isActive {
+            let minimum = SIMD16(repeating: clamp.minimum)
+            let maximum = SIMD16(repeating: clamp.maximum)
+            let low = minimum.replacing(with: v, where: v .> minimum)
+            v = maximum.replacing(with: low, where: low .< maximum)
+        }
+        if width == 16 {
+            UnsafeMutableRawPointer(out).storeBytes(of: v, as: SIMD16<Float>.self)
+        } else {
+            storePartial(v.lowHalf, v.highHalf, out, width)
+        }
+    }
+
+    /// The first `width` (below 16) floats of `low` then `high`: the last
+    /// panel's columns. Out of line, so the full-width stores inline small.
+    @inline(never)
+    static func storePartial(
+        _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int
+    ) {
+        for j in 0..<min(width, 8) { out[j] = low[j] }
+        if width > 8 { for j in 8..<width { out[j] = high[j - 8] } }
     }
 }

@@ -5,4 +5,7 @@
 /* 1 when the CPU and the OS support AVX2 and FMA (x86-64 only), else 0. */
 int cnnz_cpu_has_avx2_fma(void);
 
+/* 1 when the CPU and the OS support AVX-512 F, BW, DQ and VL (and AVX2 + FMA), else 0. */
+int cnnz_cpu_has_avx512(void);
+
 #endif

@@ -8,25 +8,36 @@ import Synchronization
     import Darwin
 #endif
 
-/// A session's helper threads: `run(kernel, context, parts)` runs part 0 of
-/// a kernel on the calling thread and the other parts on the helpers, and
-/// returns when all are done. Nothing is allocated per call: the kernel and
-/// its context are stored in fields before the generation counter is
-/// published, and helpers spin briefly between layers (the next layer comes
-/// within microseconds) before sleeping on a condition variable.
+/// A session's helper threads: `run(kernel, context, parts)` runs the parts
+/// of a kernel on the calling thread and on whichever helpers are awake, and
+/// returns when all are done. Parts are claimed one at a time (a
+/// compare-and-swap on `claims`), so a helper that is asleep or descheduled
+/// (a busy machine) never holds up a layer: the caller runs the parts nobody
+/// claimed and waits only for parts a running helper has taken. (The first
+/// version handed part i to helper i and waited for every helper to report:
+/// on a loaded 2-core machine one late wake-up cost a whole time slice, the
+/// 2-thread p90 of the benchmark.) A part computes the same numbers whoever
+/// runs it. Nothing is allocated per call: the kernel and its context are
+/// stored in fields before the task is published; helpers spin briefly
+/// between layers (the next layer comes within microseconds) before sleeping
+/// on a condition variable.
 final class WorkerPool: @unchecked Sendable {
     private var threads: [pthread_t] = []
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    /// Bumped (under `mutex`, with release ordering) to hand out a new task.
-    private let generation = Atomic<Int>(0)
-    /// Parts not finished yet by helpers.
-    private let pending = Atomic<Int>(0)
+    /// The current task and its next unclaimed part: `generation << 16 | parts << 8 | next`.
+    /// A new task gets a new generation, so a claim on a finished task fails.
+    private let claims = Atomic<Int>(0)
+    /// Parts of the current task finished.
+    private let finished = Atomic<Int>(0)
+    /// Helpers waiting on `wake` (the caller signals only when there are some).
+    private let sleepers = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
-    // The current task. Written by the caller before `generation` is bumped; read by helpers after they see it.
+    // The current task. Written by the caller before `claims` publishes it; read by a
+    // helper only after it claimed one of its parts (the caller then waits for that part).
     private var kernel: (any Kernel)?
     private var context: RunContext?
-    private var parts = 1
+    private var generation = 0
     private var joined = false
 
     /// Spin iterations before a helper sleeps: about 50 µs, longer than the gap between two layers.
@@ -37,16 +48,13 @@ final class WorkerPool: @unchecked Sendable {
         pthread_cond_init(wake, nil)
         for _ in 0..<helpers {
             var thread = pthread_t()
-            // Parts are numbered by the helpers that did start, so a failed start leaves no part undone.
             // Helpers hold the pool unretained: `shutdown()` joins them before the pool can go away.
-            let argument = Unmanaged.passRetained(
-                HelperStart(pool: Unmanaged.passUnretained(self), index: threads.count + 1)
-            ).toOpaque()
+            let argument = Unmanaged.passRetained(HelperStart(pool: Unmanaged.passUnretained(self))).toOpaque()
             let status = pthread_create(
                 &thread, nil,
                 { argument in
                     let start = Unmanaged<HelperStart>.fromOpaque(argument!).takeRetainedValue()
-                    start.pool.takeUnretainedValue().helperLoop(index: start.index)
+                    start.pool.takeUnretainedValue().helperLoop()
                     return nil
                 }, argument)
             if status == 0 {
@@ -64,11 +72,8 @@ final class WorkerPool: @unchecked Sendable {
     func shutdown() {
         guard !joined else { return }
         joined = true
-        pthread_mutex_lock(mutex)
-        stopping.store(true, ordering: .releasing)
-        generation.wrappingAdd(1, ordering: .releasing)
-        pthread_cond_broadcast(wake)
-        pthread_mutex_unlock(mutex)
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        publish(parts: 0)
         for thread in threads { pthread_join(thread, nil) }
     }
 
@@ -80,57 +85,85 @@ final class WorkerPool: @unchecked Sendable {
         wake.deallocate()
     }
 
-    /// Runs `kernel` in `count` parts (at most `threadCount`), part 0 on this thread.
+    /// Publishes a new task of `parts` parts and wakes sleeping helpers.
+    private func publish(parts: Int) {
+        generation += 1
+        claims.store((generation << 16) | (parts << 8), ordering: .sequentiallyConsistent)
+        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+            pthread_mutex_lock(mutex)
+            pthread_cond_broadcast(wake)
+            pthread_mutex_unlock(mutex)
+        }
+    }
+
+    /// Claims the next part of task `generation`, or returns nil when all are claimed or the task is gone.
+    private func claim(generation: Int) -> (part: Int, of: Int)? {
+        var state = claims.load(ordering: .acquiring)
+        while true {
+            let parts = (state >> 8) & 0xff
+            let next = state & 0xff
+            guard state >> 16 == generation, next < parts else { return nil }
+            let (exchanged, original) = claims.compareExchange(
+                expected: state, desired: state + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return (next, parts) }
+            state = original
+        }
+    }
+
+    /// Runs `kernel` in `count` parts (at most `threadCount`); this thread runs every part no helper claims.
     func run(_ kernel: any Kernel, _ context: RunContext, parts count: Int) {
-        let helpers = min(count, threadCount) - 1
-        if helpers <= 0 {
+        let parts = min(count, threadCount)
+        if parts <= 1 {
             kernel.run(context, part: 0, of: 1)
             return
         }
         self.kernel = kernel
         self.context = context
-        parts = helpers + 1
-        pending.store(threads.count, ordering: .relaxed)
-        pthread_mutex_lock(mutex)
-        generation.wrappingAdd(1, ordering: .releasing)
-        pthread_cond_broadcast(wake)
-        pthread_mutex_unlock(mutex)
-        kernel.run(context, part: 0, of: helpers + 1)
+        finished.store(0, ordering: .relaxed)
+        publish(parts: parts)
+        let current = generation
+        while let (part, of) = claim(generation: current) {
+            kernel.run(context, part: part, of: of)
+            finished.add(1, ordering: .releasing)
+        }
+        // Only parts that running helpers claimed are left.
         var spins = 0
-        while pending.load(ordering: .acquiring) > 0 {
+        while finished.load(ordering: .acquiring) < parts {
             spins += 1
             if spins & 1023 == 0 { sched_yield() }
         }
         self.kernel = nil
     }
 
-    private func helperLoop(index: Int) {
+    private func helperLoop() {
         var seen = 0
         while true {
             var spins = 0
-            var current = generation.load(ordering: .acquiring)
+            var current = claims.load(ordering: .acquiring) >> 16
             while current == seen && spins < Self.spinLimit {
                 spins += 1
                 // With more threads than cores, let the thread this one waits for run.
                 if spins & 1023 == 0 { sched_yield() }
-                current = generation.load(ordering: .acquiring)
+                current = claims.load(ordering: .acquiring) >> 16
             }
             if current == seen {
                 pthread_mutex_lock(mutex)
-                current = generation.load(ordering: .acquiring)
+                sleepers.add(1, ordering: .sequentiallyConsistent)
+                current = claims.load(ordering: .sequentiallyConsistent) >> 16
                 while current == seen {
                     pthread_cond_wait(wake, mutex)
-                    current = generation.load(ordering: .acquiring)
+                    current = claims.load(ordering: .sequentiallyConsistent) >> 16
                 }
+                sleepers.subtract(1, ordering: .sequentiallyConsistent)
                 pthread_mutex_unlock(mutex)
             }
             seen = current
             if stopping.load(ordering: .acquiring) { return }
-            // Helpers beyond the parts of this task have nothing to do but report.
-            if index < parts, let kernel, let context {
-                kernel.run(context, part: index, of: parts)
+            while let (part, of) = claim(generation: current) {
+                // Claimed: the caller waits for this part, so the task's fields stay as published.
+                if let kernel, let context { kernel.run(context, part: part, of: of) }
+                finished.add(1, ordering: .releasing)
             }
-            pending.subtract(1, ordering: .releasing)
         }
     }
 }
@@ -138,9 +171,5 @@ final class WorkerPool: @unchecked Sendable {
 /// What a helper thread is started with.
 private final class HelperStart {
     let pool: Unmanaged<WorkerPool>
-    let index: Int
-    init(pool: Unmanaged<WorkerPool>, index: Int) {
-        self.pool = pool
-        self.index = index
-    }
+    init(pool: Unmanaged<WorkerPool>) { self.pool = pool }
 }

@@ -9,12 +9,16 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
     let window: Window
     let groups: Int
     let activation: Activation
+    /// The activation as the GEMM's store clamp, or nil: then a second pass applies it.
+    let clamp: OutputClamp?
     let rows: AxisGeometry
     let columns: AxisGeometry
     /// One packed weight matrix per group.
     let packed: [PackedWeights]
     let kPerGroup: Int
     let isPointwise: Bool
+    /// Ungrouped and undilated along x: a window row's taps are one run of the input.
+    let contiguousTaps: Bool
     let scratchBytes: Int
 
     init(operands: KernelOperands, window: Window, groups: Int, activation: Activation, kernel: Tensor, bias: Tensor?)
@@ -24,6 +28,7 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
         self.window = window
         self.groups = groups
         self.activation = activation
+        clamp = OutputClamp(fusing: activation)
         let x = operands.inputShape
         // ShapeInference checked that the window fits.
         (rows, columns) = window.geometry(height: x.height, width: x.width)!
@@ -45,6 +50,7 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
         isPointwise =
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1
+        contiguousTaps = groups == 1 && window.dilationWidth == 1
         scratchBytes = isPointwise ? 0 : Self.blockRows * kPerGroup * 4
     }
 
@@ -66,7 +72,8 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
 
     func workload(batch: Int) -> (items: Int, work: Int) {
         let macs = batch * operands.outputShape.elementCount * kPerGroup
-        let items = isPointwise ? (batch * operands.inputShape.pixels + 7) / 8 : batch * blocksPerImage
+        let tile = GEMM.best.tileRows
+        let items = isPointwise ? (batch * operands.inputShape.pixels + tile - 1) / tile : batch * blocksPerImage
         return (items: items, work: macs)
     }
 
@@ -77,17 +84,20 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
         let y = operands.outputShape
         let filters = y.channels
         if isPointwise {
-            // Shares of whole 8-row tiles, so every part runs full microkernel tiles.
+            // Shares of whole microkernel tiles, so every part runs full tiles.
+            let tile = GEMM.best.tileRows
             let rows = context.batch * x.pixels
-            let tiles = Partition.range((rows + 7) / 8, part: part, of: parts)
-            let first = tiles.lowerBound * 8
-            let count = Swift.min(rows, tiles.upperBound * 8) - first
+            let tiles = Partition.range((rows + tile - 1) / tile, part: part, of: parts)
+            let first = tiles.lowerBound * tile
+            let count = Swift.min(rows, tiles.upperBound * tile) - first
             guard count > 0 else { return }
             GEMM.run(
                 m: count, a: input + first * x.channels, lda: x.channels, weights: packed[0],
-                c: output + first * filters, ldc: filters)
-            ActivationFunction.apply(
-                activation, to: output + first * filters, rows: count, columns: filters, stride: filters)
+                c: output + first * filters, ldc: filters, clamp: clamp ?? .none)
+            if clamp == nil {
+                ActivationFunction.apply(
+                    activation, to: output + first * filters, rows: count, columns: filters, stride: filters)
+            }
             return
         }
         let inPerGroup = x.channels / groups
@@ -108,27 +118,61 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
                     let pixel = start + r
                     let oy = pixel / y.width
                     let ox = pixel - oy * y.width
-                    var column = scratch + r * k
+                    let column = scratch + r * k
                     for ky in 0..<window.kernelHeight {
                         let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
-                        for kx in 0..<window.kernelWidth {
-                            let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
-                            if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
-                                column.update(
-                                    from: source + (iy * x.width + ix) * x.channels + g * inPerGroup, count: inPerGroup)
-                            } else {
-                                column.update(repeating: 0, count: inPerGroup)
+                        let line = column + ky * window.kernelWidth * inPerGroup
+                        if iy < 0 || iy >= x.height {
+                            line.update(repeating: 0, count: window.kernelWidth * inPerGroup)
+                            continue
+                        }
+                        let ix0 = ox * window.strideWidth - columns.padBefore
+                        let from = source + iy * x.width * x.channels + g * inPerGroup
+                        if contiguousTaps {
+                            // The taps of one window row are adjacent pixels: one copy for the
+                            // ones inside the image, zeros for the padding on either side.
+                            let first = Swift.min(Swift.max(0, -ix0), window.kernelWidth)
+                            let end = Swift.max(first, Swift.min(window.kernelWidth, x.width - ix0))
+                            if first > 0 { line.update(repeating: 0, count: first * inPerGroup) }
+                            if end > first {
+                                copy(
+                                    from + (ix0 + first) * x.channels, to: line + first * inPerGroup,
+                                    count: (end - first) * inPerGroup)
                             }
-                            column += inPerGroup
+                            if end < window.kernelWidth {
+                                (line + end * inPerGroup).update(
+                                    repeating: 0, count: (window.kernelWidth - end) * inPerGroup)
+                            }
+                            continue
+                        }
+                        for kx in 0..<window.kernelWidth {
+                            let ix = ix0 + kx * window.dilationWidth
+                            if ix >= 0 && ix < x.width {
+                                copy(from + ix * x.channels, to: line + kx * inPerGroup, count: inPerGroup)
+                            } else {
+                                (line + kx * inPerGroup).update(repeating: 0, count: inPerGroup)
+                            }
                         }
                     }
                 }
                 GEMM.run(
                     m: count, a: scratch, lda: k, weights: packed[g],
-                    c: destination + start * filters + g * outPerGroup, ldc: filters)
+                    c: destination + start * filters + g * outPerGroup, ldc: filters, clamp: clamp ?? .none)
             }
-            ActivationFunction.apply(
-                activation, to: destination + start * filters, rows: count, columns: filters, stride: filters)
+            if clamp == nil {
+                ActivationFunction.apply(
+                    activation, to: destination + start * filters, rows: count, columns: filters, stride: filters)
+            }
         }
+    }
+
+    /// A plain memmove: `update(from:count:)` first compares the two addresses
+    /// to pick a copy direction, and its longer path, taken whenever the scratch
+    /// lies above the input in memory, cost 0.8% of a MobileNet. (Short copies
+    /// in line, as overlapping vector moves, measured more instructions than the
+    /// call.)
+    @inline(__always)
+    private func copy(_ source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, count: Int) {
+        UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count &* 4)
     }
 }

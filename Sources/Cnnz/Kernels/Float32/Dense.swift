@@ -3,12 +3,15 @@
 final class DenseGEMM: RegisteredKernel {
     let operands: KernelOperands
     let activation: Activation
+    /// The activation as the GEMM's store clamp, or nil: then a second pass applies it.
+    let clamp: OutputClamp?
     let packed: PackedWeights
     let scratchBytes = 0
 
     init(operands: KernelOperands, activation: Activation, kernel: Tensor, bias: Tensor?) throws(CnnzError) {
         self.operands = operands
         self.activation = activation
+        clamp = OutputClamp(fusing: activation)
         let units = operands.outputShape.channels
         packed = try PackedWeights(
             k: operands.inputShape.channels, n: units, element: { k, n in kernel.values[k * units + n] },
@@ -29,21 +32,23 @@ final class DenseGEMM: RegisteredKernel {
 
     func workload(batch: Int) -> (items: Int, work: Int) {
         let rows = batch * operands.inputShape.pixels
-        return (items: (rows + 7) / 8, work: rows * packed.k * packed.n)
+        let tile = GEMM.best.tileRows
+        return (items: (rows + tile - 1) / tile, work: rows * packed.k * packed.n)
     }
 
     func run(_ context: RunContext, part: Int, of parts: Int) {
         let rows = context.batch * operands.inputShape.pixels
-        let tiles = Partition.range((rows + 7) / 8, part: part, of: parts)
-        let first = tiles.lowerBound * 8
-        let count = Swift.min(rows, tiles.upperBound * 8) - first
+        let tile = GEMM.best.tileRows
+        let tiles = Partition.range((rows + tile - 1) / tile, part: part, of: parts)
+        let first = tiles.lowerBound * tile
+        let count = Swift.min(rows, tiles.upperBound * tile) - first
         guard count > 0 else { return }
         let inputs = operands.inputShape.channels
         let units = operands.outputShape.channels
         let output = context.output(operands, as: Float.self) + first * units
         GEMM.run(
             m: count, a: context.float32(operands.input) + first * inputs, lda: inputs, weights: packed, c: output,
-            ldc: units)
-        ActivationFunction.apply(activation, to: output, rows: count, columns: units, stride: units)
+            ldc: units, clamp: clamp ?? .none)
+        if clamp == nil { ActivationFunction.apply(activation, to: output, rows: count, columns: units, stride: units) }
     }
 }

@@ -1,16 +1,31 @@
 #if canImport(CnnzSIMD)
     import CnnzSIMD  // absent when Tests/Fuzz/run.sh compiles everything as one module
 #endif
+#if canImport(CnnzGEMMAVX2)
+    import CnnzGEMM
+    import CnnzGEMMAVX2
+    import CnnzGEMMAVX512
+    private typealias PortableDepthwise = CnnzGEMM.DepthwiseMicrokernels
+    private typealias PortableClamp = CnnzGEMM.GEMMMicrokernels.Clamp
+#else
+    private typealias PortableDepthwise = DepthwiseMicrokernels
+    private typealias PortableClamp = GEMMMicrokernels.Clamp
+#endif
 
 /// DepthwiseConv2D, direct NHWC (ggml's scheme): for each output pixel, the
-/// valid taps only (padding is skipped, never copied), SIMD over channels with
-/// one scalar tail. Keras's kernel `[kh, kw, in, multiplier]` is already
+/// valid taps only (padding is skipped, never copied), SIMD over channels.
+/// Multiplier 1 (MobileNet's) runs `DepthwiseMicrokernels.f32DWConvRow`
+/// (accumulators in registers, the ReLU/ReLU6 clamp in the store) in the
+/// AVX2 + FMA build when the CPU has it; other multipliers accumulate into
+/// the output tap by tap. Keras's kernel `[kh, kw, in, multiplier]` is already
 /// `[taps, out]` with output channel `c * multiplier + k`, so it is used as is.
 final class DepthwiseConv2DDirect: RegisteredKernel {
     let operands: KernelOperands
     let window: Window
     let multiplier: Int
     let activation: Activation
+    /// The activation as the store's clamp, or nil: then a second pass applies it.
+    let clamp: OutputClamp?
     let rows: AxisGeometry
     let columns: AxisGeometry
     let weights: AlignedBuffer
@@ -24,6 +39,7 @@ final class DepthwiseConv2DDirect: RegisteredKernel {
         self.window = window
         self.multiplier = multiplier
         self.activation = activation
+        clamp = multiplier == 1 ? OutputClamp(fusing: activation) : nil
         let x = operands.inputShape
         // ShapeInference checked that the window fits.
         (rows, columns) = window.geometry(height: x.height, width: x.width)!
@@ -57,6 +73,79 @@ final class DepthwiseConv2DDirect: RegisteredKernel {
     }
 
     func run(_ context: RunContext, part: Int, of parts: Int) {
+        if multiplier == 1 {
+            runRows(context, part: part, of: parts, microkernel: GEMM.best)
+        } else {
+            runTapByTap(context, part: part, of: parts)
+        }
+    }
+
+    /// Multiplier 1 through the row microkernel of `microkernel`'s build (the
+    /// tests run every build this CPU has).
+    func runRows(_ context: RunContext, part: Int, of parts: Int, microkernel: GEMM.Microkernel) {
+        let x = operands.inputShape
+        let y = operands.outputShape
+        let input = UnsafePointer(context.float32(operands.input))
+        let output = context.output(operands, as: Float.self)
+        let w = UnsafePointer(weights.pointer)
+        let b = UnsafePointer(bias.pointer)
+        let store = clamp ?? .none
+        #if canImport(CnnzGEMMAVX2)
+            let avx2 = microkernel == .f32GEMM5x16AVX2FMABroadcast
+            let avx512 = microkernel == .f32GEMM8x16AVX512Broadcast
+            let geometryAVX2 = CnnzGEMMAVX2.DepthwiseMicrokernels.Geometry(
+                inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: y.width,
+                kernelHeight: window.kernelHeight, kernelWidth: window.kernelWidth,
+                strideHeight: window.strideHeight, strideWidth: window.strideWidth,
+                dilationHeight: window.dilationHeight, dilationWidth: window.dilationWidth,
+                padTop: rows.padBefore, padLeft: columns.padBefore)
+            let clampAVX2 = CnnzGEMMAVX2.GEMMMicrokernels.Clamp(
+                minimum: store.minimum, maximum: store.maximum, isActive: store.isActive)
+            let geometryAVX512 = CnnzGEMMAVX512.DepthwiseMicrokernels.Geometry(
+                inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: y.width,
+                kernelHeight: window.kernelHeight, kernelWidth: window.kernelWidth,
+                strideHeight: window.strideHeight, strideWidth: window.strideWidth,
+                dilationHeight: window.dilationHeight, dilationWidth: window.dilationWidth,
+                padTop: rows.padBefore, padLeft: columns.padBefore)
+            let clampAVX512 = CnnzGEMMAVX512.GEMMMicrokernels.Clamp(
+                minimum: store.minimum, maximum: store.maximum, isActive: store.isActive)
+        #endif
+        let geometry = PortableDepthwise.Geometry(
+            inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: y.width,
+            kernelHeight: window.kernelHeight, kernelWidth: window.kernelWidth,
+            strideHeight: window.strideHeight, strideWidth: window.strideWidth,
+            dilationHeight: window.dilationHeight, dilationWidth: window.dilationWidth,
+            padTop: rows.padBefore, padLeft: columns.padBefore)
+        let clampPortable = PortableClamp(
+            minimum: store.minimum, maximum: store.maximum, isActive: store.isActive)
+        for item in Partition.range(context.batch * y.height, part: part, of: parts) {
+            let image = item / y.height
+            let oy = item - image * y.height
+            let source = input + image * x.elementCount
+            let row = output + image * y.elementCount + oy * y.width * y.channels
+            #if canImport(CnnzGEMMAVX2)
+                if avx512 {
+                    CnnzGEMMAVX512.DepthwiseMicrokernels.f32DWConvRow(
+                        geometryAVX512, oy: oy, input: source, weights: w, bias: b, output: row, clamp: clampAVX512)
+                } else if avx2 {
+                    CnnzGEMMAVX2.DepthwiseMicrokernels.f32DWConvRow(
+                        geometryAVX2, oy: oy, input: source, weights: w, bias: b, output: row, clamp: clampAVX2)
+                } else {
+                    PortableDepthwise.f32DWConvRow(
+                        geometry, oy: oy, input: source, weights: w, bias: b, output: row, clamp: clampPortable)
+                }
+            #else
+                PortableDepthwise.f32DWConvRow(
+                    geometry, oy: oy, input: source, weights: w, bias: b, output: row, clamp: clampPortable)
+            #endif
+            if clamp == nil {
+                ActivationFunction.apply(activation, to: row, rows: y.width, columns: y.channels, stride: y.channels)
+            }
+        }
+    }
+
+    /// Any multiplier: each tap accumulated into the output.
+    private func runTapByTap(_ context: RunContext, part: Int, of parts: Int) {
         let x = operands.inputShape
         let y = operands.outputShape
         let channels = y.channels

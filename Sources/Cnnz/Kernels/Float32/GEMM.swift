@@ -4,94 +4,179 @@
     import CCPUFeatures
     import CnnzGEMM
     import CnnzGEMMAVX2
+    import CnnzGEMMAVX512
 #endif
 
 /// Weights `[K, N]` repacked at prepare time for the GEMM microkernels:
-/// panels of 8 columns, each panel `K` rows of 8 contiguous floats, columns
-/// past `N` zero-filled, so the inner loop loads one aligned vector per k.
+/// panels of `panelWidth` columns (the microkernel's tile width), each panel
+/// `K` rows of contiguous floats, columns past `N` zero-filled, so the inner
+/// loop loads whole vectors per k.
 struct PackedWeights: @unchecked Sendable {
-    static let panelWidth = 8
+    /// The widest panel any microkernel uses (what the memory budget reserves).
+    static let maximumPanelWidth = 16
     let k: Int
     let n: Int
+    let panelWidth: Int
     let panels: Int
-    /// `panels * k * 8` floats, 64-byte aligned; owned by `storage`.
+    /// `panels * k * panelWidth` floats, 64-byte aligned; owned by `storage`.
     let data: UnsafeMutablePointer<Float>
     let bias: UnsafeMutablePointer<Float>
     private let storage: AlignedBuffer
 
+    /// The floats a packing of `[k, n]` weights allocates (panels, padding and bias), at most.
+    static func floatCount(k: Int, n: Int) -> Int {
+        let panels = (n + maximumPanelWidth - 1) / maximumPanelWidth
+        return max(panels * (k + 1) * maximumPanelWidth, 16)
+    }
+
     /// - Parameters:
     ///   - element: `element(kIndex, nIndex)` reads the unpacked weight.
     ///   - bias: `bias(nIndex)`, or nil for no bias.
-    /// The floats a packing of `[k, n]` weights allocates (panels, padding and bias).
-    static func floatCount(k: Int, n: Int) -> Int {
-        let panels = (n + panelWidth - 1) / panelWidth
-        return max(panels * (k + 1) * panelWidth, 16)
-    }
-
-    init(k: Int, n: Int, element: (Int, Int) -> Float, bias: ((Int) -> Float)?) throws(CnnzError) {
+    ///   - panelWidth: the microkernel's (default: the one `GEMM.best` uses).
+    init(
+        k: Int, n: Int, element: (Int, Int) -> Float, bias: ((Int) -> Float)?,
+        panelWidth: Int = GEMM.best.panelWidth
+    ) throws(CnnzError) {
         self.k = k
         self.n = n
-        panels = (n + Self.panelWidth - 1) / Self.panelWidth
-        let packedCount = panels * k * Self.panelWidth
-        storage = try AlignedBuffer(floats: packedCount + panels * Self.panelWidth)
+        self.panelWidth = panelWidth
+        panels = (n + panelWidth - 1) / panelWidth
+        let packedCount = panels * k * panelWidth
+        storage = try AlignedBuffer(floats: packedCount + panels * panelWidth)
         data = storage.pointer
         self.bias = storage.pointer + packedCount
         for p in 0..<panels {
             for kk in 0..<k {
-                for j in 0..<Self.panelWidth {
-                    let column = p * Self.panelWidth + j
-                    data[(p * k + kk) * Self.panelWidth + j] = column < n ? element(kk, column) : 0
+                for j in 0..<panelWidth {
+                    let column = p * panelWidth + j
+                    data[(p * k + kk) * panelWidth + j] = column < n ? element(kk, column) : 0
                 }
             }
         }
-        for column in 0..<(panels * Self.panelWidth) {
+        for column in 0..<(panels * panelWidth) {
             self.bias[column] = column < n ? (bias?(column) ?? 0) : 0
         }
+    }
+}
+
+/// What the microkernels apply as they store a tile: nothing (linear), or
+/// `min(max(x, minimum), maximum)` for ReLU and ReLU6 (XNNPACK's `minmax`).
+struct OutputClamp: Sendable, Equatable {
+    var minimum: Float = -.infinity
+    var maximum: Float = .infinity
+    var isActive = false
+
+    static let none = OutputClamp()
+
+    /// The clamp that computes `activation` in the store, or nil when it is not
+    /// a clamp (then the kernel applies it in a second pass).
+    init?(fusing activation: Activation) {
+        switch activation {
+        case .linear:
+            self = .none
+        case .relu(let maxValue, let slope, let threshold) where slope == 0 && threshold == 0:
+            self.init(minimum: 0, maximum: maxValue, isActive: true)
+        default:
+            return nil
+        }
+    }
+
+    init(minimum: Float = -.infinity, maximum: Float = .infinity, isActive: Bool = false) {
+        self.minimum = minimum
+        self.maximum = maximum
+        self.isActive = isActive
     }
 }
 
 /// `C[m, n] = A[m, k] * B[k, n] + bias[n]` with `B` packed, by the fastest
 /// microkernel this CPU runs, chosen once per process (XNNPACK's configs).
 enum GEMM {
+    /// Named as XNNPACK names them: element type, tile (rows x columns), ISA, A loading.
     enum Microkernel: CaseIterable, Sendable {
-        /// Baseline x86-64 (and every other architecture): 4x8 tiles, multiply then add.
-        case baseline4x8
-        /// AVX2 + FMA: 8x8 tiles, fused multiply-add.
-        case avx2FMA8x8
+        /// Every architecture (SSE2 on baseline x86-64): 4x8 tiles, multiply then add.
+        case f32GEMM4x8PortableBroadcast
+        /// AVX2 + FMA: 5x16 tiles, two B vectors per broadcast of A.
+        case f32GEMM5x16AVX2FMABroadcast
+        /// AVX-512: 8x16 tiles, one zmm accumulator per row.
+        case f32GEMM8x16AVX512Broadcast
+
+        /// Rows of one tile: work is split across threads in whole tiles.
+        var tileRows: Int {
+            switch self {
+            case .f32GEMM4x8PortableBroadcast: 4
+            case .f32GEMM5x16AVX2FMABroadcast: 5
+            case .f32GEMM8x16AVX512Broadcast: 8
+            }
+        }
+
+        /// Columns of one tile: the packing's panel width.
+        var panelWidth: Int {
+            switch self {
+            case .f32GEMM4x8PortableBroadcast: 8
+            case .f32GEMM5x16AVX2FMABroadcast, .f32GEMM8x16AVX512Broadcast: 16
+            }
+        }
     }
 
     /// The microkernels this CPU can run (the tests compare each with the reference).
     #if canImport(CnnzGEMMAVX2)
         static let available: [Microkernel] =
-            cnnz_cpu_has_avx2_fma() != 0 ? [.baseline4x8, .avx2FMA8x8] : [.baseline4x8]
+            [.f32GEMM4x8PortableBroadcast]
+            + (cnnz_cpu_has_avx2_fma() != 0 ? [.f32GEMM5x16AVX2FMABroadcast] : [])
+            + (cnnz_cpu_has_avx512() != 0 ? [.f32GEMM8x16AVX512Broadcast] : [])
     #else
-        static let available: [Microkernel] = [.baseline4x8]
+        static let available: [Microkernel] = [.f32GEMM4x8PortableBroadcast]
     #endif
 
     /// The fastest of them, used by every GEMM.
-    static let best: Microkernel = available.contains(.avx2FMA8x8) ? .avx2FMA8x8 : .baseline4x8
+    static let best: Microkernel = available.last!
+
+    /// The packed panels of B used per pass over a block of rows: about half
+    /// of a 512 KB L2, so a panel block stays cached while every row tile of
+    /// the block reads it (BLIS's nc; the row block is the caller's, at most
+    /// `Conv2DIm2ColGEMM.blockRows` rows of im2col, which sit in L2 too).
+    static let panelBlockBytes = 256 * 1024
 
     /// - Parameters: `a` has row stride `lda`; `c` has row stride `ldc`; `m`
-    ///   rows are computed and the `weights.n` columns of each are written.
+    ///   rows are computed and the `weights.n` columns of each are written,
+    ///   clamped by `clamp`. `weights` must be packed for `microkernel`.
     static func run(
         m: Int, a: UnsafePointer<Float>, lda: Int, weights: PackedWeights, c: UnsafeMutablePointer<Float>, ldc: Int,
-        microkernel: Microkernel = best
+        clamp: OutputClamp = .none, microkernel: Microkernel = best
     ) {
-        #if canImport(CnnzGEMMAVX2)
-            switch microkernel {
-            case .baseline4x8:
-                CnnzGEMM.GEMMMicrokernels.run4x8(
-                    m: m, k: weights.k, n: weights.n, a: a, lda: lda, packed: weights.data, bias: weights.bias, c: c,
-                    ldc: ldc)
-            case .avx2FMA8x8:
-                CnnzGEMMAVX2.GEMMMicrokernels.run8x8(
-                    m: m, k: weights.k, n: weights.n, a: a, lda: lda, packed: weights.data, bias: weights.bias, c: c,
-                    ldc: ldc)
-            }
-        #else
-            GEMMMicrokernels.run4x8(
-                m: m, k: weights.k, n: weights.n, a: a, lda: lda, packed: weights.data, bias: weights.bias, c: c,
-                ldc: ldc)
-        #endif
+        precondition(weights.panelWidth == microkernel.panelWidth, "weights packed for another microkernel")
+        let width = weights.panelWidth
+        let panelBytes = max(weights.k * width * 4, 1)
+        let panelsPerBlock = max(1, panelBlockBytes / panelBytes)
+        var panel = 0
+        while panel < weights.panels {
+            let count = min(panelsPerBlock, weights.panels - panel)
+            let column = panel * width
+            let n = min(weights.n - column, count * width)
+            let b = UnsafePointer(weights.data + panel * weights.k * width)
+            let bias = UnsafePointer(weights.bias + column)
+            let out = c + column
+            #if canImport(CnnzGEMMAVX2)
+                switch microkernel {
+                case .f32GEMM4x8PortableBroadcast:
+                    CnnzGEMM.GEMMMicrokernels.f32GEMM4x8Broadcast(
+                        m: m, k: weights.k, n: n, a: a, lda: lda, packed: b, bias: bias, c: out, ldc: ldc,
+                        clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+                case .f32GEMM5x16AVX2FMABroadcast:
+                    CnnzGEMMAVX2.GEMMMicrokernels.f32GEMM5x16Broadcast(
+                        m: m, k: weights.k, n: n, a: a, lda: lda, packed: b, bias: bias, c: out, ldc: ldc,
+                        clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+                case .f32GEMM8x16AVX512Broadcast:
+                    CnnzGEMMAVX512.GEMMMicrokernels.f32GEMM8x16Broadcast(
+                        m: m, k: weights.k, n: n, a: a, lda: lda, packed: b, bias: bias, c: out, ldc: ldc,
+                        clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+                }
+            #else
+                GEMMMicrokernels.f32GEMM4x8Broadcast(
+                    m: m, k: weights.k, n: n, a: a, lda: lda, packed: b, bias: bias, c: out, ldc: ldc,
+                    clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+            #endif
+            panel += count
+        }
     }
 }
