@@ -56,6 +56,8 @@ let package = Package(
             linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]
         ),
         .target(name: "CCPUFeatures"),
+        // The int8 GEMM microkernels (portable C and AVX2 intrinsics behind the run-time CPU check).
+        .target(name: "CInt8Kernels", cSettings: strictC),
         .target(
             name: "CnnzSIMD",
             swiftSettings: engineSettings
@@ -72,7 +74,9 @@ let package = Package(
         ),
         .target(
             name: "Cnnz",
-            dependencies: ["CZlib", "CImageCodecs", "CCPUFeatures", "CnnzSIMD", "CnnzGEMM", "CnnzGEMMAVX2"],
+            dependencies: [
+                "CZlib", "CImageCodecs", "CCPUFeatures", "CnnzSIMD", "CnnzGEMM", "CnnzGEMMAVX2", "CInt8Kernels",
+            ],
             exclude: ["Kernels/Int8/README.md"],
             swiftSettings: engineSettings
         ),
@@ -93,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "convert",
             dependencies: [
-                "Cnnz", "CnnzConvert",
+                "Cnnz", "CnnzConvert", "CnnzTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

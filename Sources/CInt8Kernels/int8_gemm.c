@@ -1,0 +1,122 @@
+/* Int8 GEMM microkernels (see include/CInt8Kernels.h). The sums are exact int32 (each product
+ * of an int16 activation in [-255, 255] and an int8 weight fits 17 bits; the model's check keeps
+ * the reduction short enough not to overflow), so both kernels give the same bits. */
+#include "CInt8Kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CNNZ_HAVE_AVX2 1
+#endif
+
+/* gemmlowp's SaturatingRoundingDoublingHighMul: round(a * b / 2^31), ties toward +infinity. */
+static inline int32_t high_multiply(int32_t a, int32_t b) {
+    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+    int64_t ab = (int64_t)a * (int64_t)b;
+    int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C's division truncates, as gemmlowp's */
+}
+
+/* gemmlowp's RoundingDivideByPOT: round(x / 2^exponent), ties away from zero. */
+static inline int32_t divide_by_power_of_two(int32_t x, int exponent) {
+    int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    int32_t remainder = x & mask;
+    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+int32_t cnnz_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift) {
+    int left = shift > 0 ? shift : 0;
+    int right = shift > 0 ? 0 : -shift;
+    return divide_by_power_of_two(high_multiply((int32_t)((uint32_t)x << left), multiplier), right);
+}
+
+static inline int8_t store(int32_t sum, size_t column, const cnnz_qs8_output *out) {
+    int32_t v = cnnz_qs8_requantize((int32_t)((uint32_t)sum + (uint32_t)out->bias[column]),
+                                    out->multiplier[column], out->shift[column]) + out->zero_point;
+    v = v < out->min ? out->min : (v > out->max ? out->max : v);
+    return out->table ? out->table[v + 128] : (int8_t)v;
+}
+
+void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
+                            const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    size_t panels = (n + 7) / 8;
+    for (size_t row = 0; row < m; row++) {
+        const int16_t *ar = a + row * lda;
+        for (size_t p = 0; p < panels; p++) {
+            const int16_t *w = packed + p * kpairs * 16;
+            int32_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (size_t kp = 0; kp < kpairs; kp++) {
+                int32_t a0 = ar[2 * kp], a1 = ar[2 * kp + 1];
+                for (int j = 0; j < 8; j++) {
+                    /* Unsigned arithmetic: wraps as the AVX2 kernel's does, never undefined. */
+                    acc[j] = (int32_t)((uint32_t)acc[j] + (uint32_t)(a0 * w[16 * kp + 2 * j] + a1 * w[16 * kp + 2 * j + 1]));
+                }
+            }
+            size_t width = n - p * 8 < 8 ? n - p * 8 : 8;
+            for (size_t j = 0; j < width; j++) c[row * ldc + p * 8 + j] = store(acc[j], p * 8 + j, out);
+        }
+    }
+}
+
+#ifdef CNNZ_HAVE_AVX2
+/* XNNPACK's AVX2 choice: int16 activations and weights, vpmaddwd (two products summed into
+ * int32, no saturation), then vpaddd. Tiles of 4 rows x 16 columns (two panels); rows past m
+ * alias the last row and are not stored. */
+__attribute__((target("avx2"))) void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a,
+                                                         size_t lda, const int16_t *packed,
+                                                         const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    size_t panels = (n + 7) / 8;
+    for (size_t row = 0; row < m; row += 4) {
+        const int16_t *a0 = a + row * lda;
+        const int16_t *a1 = row + 1 < m ? a0 + lda : a0;
+        const int16_t *a2 = row + 2 < m ? a1 + lda : a1;
+        const int16_t *a3 = row + 3 < m ? a2 + lda : a2;
+        size_t rows = m - row < 4 ? m - row : 4;
+        for (size_t p = 0; p < panels; p += 2) {
+            int two = p + 1 < panels;
+            const __m256i *w0 = (const __m256i *)(packed + p * kpairs * 16);
+            const __m256i *w1 = two ? (const __m256i *)(packed + (p + 1) * kpairs * 16) : w0;
+            __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00;
+            __m256i c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+            for (size_t kp = 0; kp < kpairs; kp++) {
+                __m256i b0 = _mm256_loadu_si256(w0 + kp);
+                __m256i b1 = _mm256_loadu_si256(w1 + kp);
+                int32_t v0, v1, v2, v3;
+                __builtin_memcpy(&v0, a0 + 2 * kp, 4);
+                __builtin_memcpy(&v1, a1 + 2 * kp, 4);
+                __builtin_memcpy(&v2, a2 + 2 * kp, 4);
+                __builtin_memcpy(&v3, a3 + 2 * kp, 4);
+                __m256i x0 = _mm256_set1_epi32(v0), x1 = _mm256_set1_epi32(v1);
+                __m256i x2 = _mm256_set1_epi32(v2), x3 = _mm256_set1_epi32(v3);
+                c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x0, b0));
+                c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x0, b1));
+                c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x1, b0));
+                c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x1, b1));
+                c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(x2, b0));
+                c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(x2, b1));
+                c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x3, b0));
+                c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x3, b1));
+            }
+            int32_t sums[4][16];
+            _mm256_storeu_si256((__m256i *)sums[0], c00);
+            _mm256_storeu_si256((__m256i *)(sums[0] + 8), c01);
+            _mm256_storeu_si256((__m256i *)sums[1], c10);
+            _mm256_storeu_si256((__m256i *)(sums[1] + 8), c11);
+            _mm256_storeu_si256((__m256i *)sums[2], c20);
+            _mm256_storeu_si256((__m256i *)(sums[2] + 8), c21);
+            _mm256_storeu_si256((__m256i *)sums[3], c30);
+            _mm256_storeu_si256((__m256i *)(sums[3] + 8), c31);
+            size_t width = n - p * 8 < 16 ? n - p * 8 : 16;
+            for (size_t r = 0; r < rows; r++) {
+                int8_t *cr = c + (row + r) * ldc + p * 8;
+                for (size_t j = 0; j < width; j++) cr[j] = store(sums[r][j], p * 8 + j, out);
+            }
+        }
+    }
+}
+#else
+void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
+                        const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    cnnz_qs8_gemm_portable(m, n, kpairs, a, lda, packed, out, c, ldc);
+}
+#endif

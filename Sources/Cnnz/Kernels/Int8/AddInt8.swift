@@ -1,0 +1,127 @@
+/// Int8 Add of any number of inputs, TensorFlow Lite's way: each input's
+/// `q - zeroPoint` is shifted left by 20 bits and requantized by
+/// `scale / (2 * largest input scale)`, the terms are added (in 64 bits,
+/// then saturated to 32), and the sum requantized to the output.
+final class AddInt8: RegisteredKernel {
+    static let leftShift: Int32 = 20
+    let operands: KernelOperands
+    let zeroPoints: [Int32]
+    let multipliers: [Int32]
+    let shifts: [Int32]
+    let store: Int8Store
+    let scratchBytes = 0
+
+    init(_ setup: KernelSetup) throws(CnnzError) {
+        guard case .add = setup.layer.kind, let output = setup.outputQuantization else { throw setup.mismatch }
+        operands = setup.operands
+        let inputs = setup.inputQuantization
+        let twiceMax = 2 * Double(inputs.map(\.scale).max()!)
+        zeroPoints = inputs.map(\.zeroPoint)
+        let scaled = inputs.map { Requantization.multiplier(Double($0.scale) / twiceMax) }
+        multipliers = scaled.map(\.multiplier)
+        shifts = scaled.map(\.shift)
+        store = Int8Store(
+            realMultiplier: twiceMax / (Double(1 << Self.leftShift) * Double(output.scale)),
+            activation: setup.layer.activation, output: output)
+    }
+
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let count = batch * operands.outputShape.elementCount
+        return (items: (count + 1023) / 1024, work: count * operands.inputs.count)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
+        let count = context.batch * operands.outputShape.elementCount
+        let blocks = Partition.range((count + 1023) / 1024, part: part, of: parts)
+        let output = context.output(operands, as: Int8.self)
+        let range = (blocks.lowerBound * 1024)..<min(count, blocks.upperBound * 1024)
+        for i in range {
+            var sum: Int64 = 0
+            for (n, value) in operands.inputs.enumerated() {
+                let q = (Int32(context.int8(value)[i]) &- zeroPoints[n]) << Self.leftShift
+                sum += Int64(Requantization.apply(q, multiplier: multipliers[n], shift: shifts[n]))
+            }
+            output[i] = store(Int32(clamping: sum))
+        }
+    }
+}
+
+/// Int8 Concatenate along channels: each input requantized from its scale
+/// and zero point to the output's (a copy when they are equal: the multiplier
+/// 1 is exact).
+final class ConcatenateInt8: RegisteredKernel {
+    let operands: KernelOperands
+    let zeroPoints: [Int32]
+    let stores: [Int8Store]
+    let scratchBytes = 0
+
+    init(_ setup: KernelSetup) throws(CnnzError) {
+        guard case .concatenate = setup.layer.kind, let output = setup.outputQuantization else {
+            throw setup.mismatch
+        }
+        operands = setup.operands
+        zeroPoints = setup.inputQuantization.map(\.zeroPoint)
+        stores = setup.inputQuantization.map {
+            Int8Store(
+                realMultiplier: Double($0.scale) / Double(output.scale), activation: setup.layer.activation,
+                output: output)
+        }
+    }
+
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let count = batch * operands.outputShape.pixels
+        return (items: count, work: count * operands.outputShape.channels)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
+        let y = operands.outputShape
+        let output = context.output(operands, as: Int8.self)
+        let positions = Partition.range(context.batch * y.pixels, part: part, of: parts)
+        var offset = 0
+        for (n, (value, shape)) in zip(operands.inputs, operands.inputShapes).enumerated() {
+            let input = UnsafePointer(context.int8(value))
+            let c = shape.channels
+            let store = stores[n]
+            let zero = zeroPoints[n]
+            for p in positions {
+                let out = output + p * y.channels + offset
+                let source = input + p * c
+                for i in 0..<c { out[i] = store(Int32(source[i]) &- zero) }
+            }
+            offset += c
+        }
+    }
+}
+
+/// An int8 activation on its own (and a Flatten with one): a 256-entry table
+/// from the input's quantization through the function to the output's.
+final class ActivationInt8: RegisteredKernel {
+    let operands: KernelOperands
+    let table: [Int8]
+    let scratchBytes = 0
+
+    init(_ setup: KernelSetup) throws(CnnzError) {
+        guard let output = setup.outputQuantization else { throw setup.mismatch }
+        operands = setup.operands
+        // The table covers the clamps too; its input is the input's quantization.
+        table = Int8Activation.table(
+            setup.layer.activation, input: setup.inputQuantization[0], output: output)
+    }
+
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let count = batch * operands.outputShape.elementCount
+        return (items: (count + 1023) / 1024, work: count)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
+        let count = context.batch * operands.outputShape.elementCount
+        let blocks = Partition.range((count + 1023) / 1024, part: part, of: parts)
+        let input = UnsafePointer(context.int8(operands.input))
+        let output = context.output(operands, as: Int8.self)
+        table.withUnsafeBufferPointer { t in
+            for i in (blocks.lowerBound * 1024)..<min(count, blocks.upperBound * 1024) {
+                output[i] = t[Int(input[i]) + 128]
+            }
+        }
+    }
+}
