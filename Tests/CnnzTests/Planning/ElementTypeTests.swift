@@ -83,7 +83,8 @@ import Testing
         let bytes = try ModelWriter.encode(denseModel(kernel: int8Kernel))
         #expect(ModelReader.headerInfo(bytes)?.version == 2)
         #expect(try ModelReader.decode(bytes) == denseModel(kernel: int8Kernel))
-        #expect(ModelReader.headerInfo(try ModelWriter.encode(denseModel(kernel: int8Kernel.dequantized)))?.version == 1)
+        #expect(
+            ModelReader.headerInfo(try ModelWriter.encode(denseModel(kernel: int8Kernel.dequantized)))?.version == 1)
     }
 
     @Test func everyOperatorHasExactlyOneFloat32Kernel() {

@@ -13,7 +13,9 @@ struct Int8Store {
     /// it is divided here by the requantized scale when the activation is a table.
     init(realMultiplier: Double, activation: Activation, output: ActivationQuantization) {
         let stage = Int8Activation(activation, output: output)
-        (multiplier, shift) = Requantization.multiplier(realMultiplier * Double(output.scale) / Double(stage.scale))
+        // Rescaled only for a table: x * s / s need not be x in floating point.
+        let real = stage.table == nil ? realMultiplier : realMultiplier * Double(output.scale) / Double(stage.scale)
+        (multiplier, shift) = Requantization.multiplier(real)
         zeroPoint = stage.zeroPoint
         bounds = stage.bounds
         table = stage.table
