@@ -186,6 +186,8 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
   CHECK(cnnz_model_label(NULL, 0) == NULL);
   CHECK(strcmp(cnnz_model_name(model), "fashion-mnist-small") == 0);
   CHECK(cnnz_model_name(NULL) == NULL);
+  CHECK(strcmp(cnnz_model_precision(model), "float32") == 0);
+  CHECK(cnnz_model_precision(NULL) == NULL);
 
   /* A model with no labels. */
   cnnz_model *graph = NULL;

@@ -30,7 +30,7 @@ public struct ActivationQuantization: Equatable, Sendable {
     }
 
     /// The parameters of the pre-activation sum as a value of their own.
-    var preActivation: ActivationQuantization {
+    public var preActivation: ActivationQuantization {
         ActivationQuantization(scale: preActivationScale, zeroPoint: preActivationZeroPoint)
     }
 

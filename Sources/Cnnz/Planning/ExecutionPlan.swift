@@ -10,6 +10,8 @@ final class ExecutionPlan: Sendable {
     let kernels: [any Kernel]
     /// Per kernel: the layer it runs (or converts an operand of), for profiling.
     let kernelLayers: [Int]
+    /// Per layer: the element type its kernel computes on.
+    let layerTypes: [ElementType]
     /// Per kernel: the value it writes.
     let kernelOutputs: [Int]
     /// Per value: offset in the arena, in bytes per image of batch capacity
@@ -51,6 +53,7 @@ final class ExecutionPlan: Sendable {
         elementTypes = types
         kernelLayers = steps.list.map(\.layer)
         kernelOutputs = steps.list.map(\.output)
+        layerTypes = steps.layerTypes
 
         var firstStep = [Int](repeating: -1, count: valueCount)
         var lastStep = [Int](repeating: -1, count: valueCount)

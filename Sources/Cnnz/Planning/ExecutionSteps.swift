@@ -36,6 +36,8 @@ struct ExecutionSteps {
     private(set) var extraShapes: [TensorShape] = []
     /// Where the float32 output is.
     private(set) var outputValue: Int
+    /// Per layer: the element type its kernel computes on (a linear Flatten: its input's).
+    private(set) var layerTypes: [ElementType] = []
 
     /// The buffer planner's step for layer `i`'s kernel; its input conversions
     /// run one earlier, a softmax one later, so lifetimes keep their order.
@@ -68,6 +70,7 @@ struct ExecutionSteps {
 
         for (i, layer) in layers.enumerated() {
             let input = types[layer.inputs[0]]
+            layerTypes.append(input)
             if root[i + 1] != i + 1 {
                 types[i + 1] = input
                 continue
@@ -77,6 +80,7 @@ struct ExecutionSteps {
                 parameters(i + 1) != nil && layer.inputs.allSatisfy { parameters($0) != nil }
                 ? KernelRegistry.registration(op, input: .int8) : nil
             if let int8, let output = quantization[i + 1] {
+                layerTypes[i] = .int8
                 let inputs = layer.inputs.map { value($0, as: .int8, layer: i) }
                 let inputParameters = layer.inputs.map { parameters($0)! }
                 if layer.activation == .softmax {
@@ -108,6 +112,7 @@ struct ExecutionSteps {
                 throw .unsupported("layer \(i) (\(layer.kind.className)): no kernel takes float32 inputs")
             }
             let inputs = layer.inputs.map { value($0, as: .float32, layer: i) }
+            layerTypes[i] = .float32
             list.append(
                 Step(
                     action: .layer(registration, activation: layer.activation, inputs: [], output: nil), layer: i,

@@ -148,7 +148,9 @@ import Testing
             }
             for threads in [1, 3] {
                 let got = try Self.run(m, input, threads: threads)
-                #expect(got == expected, "trial \(trial) \(kind) \(activation.name) threads \(threads)")
+                #expect(
+                    zip(got, expected).filter { $0 != $1 }.count == 0 && got.count == expected.count,
+                    "trial \(trial) \(kind) \(activation.name) threads \(threads)")
             }
             if trial == 0 {
                 #expect(expected.contains(-128) || expected.contains(127) || clamp != -128...127)

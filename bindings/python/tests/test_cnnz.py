@@ -19,6 +19,7 @@ def test_metadata(example):
     assert example.output_size == 10
     assert example.labels[0] == "T-shirt/top" and example.labels[9] == "Ankle boot"
     assert example.name == "fashion-mnist-small"
+    assert example.precision == "float32"
     assert cnnz.version() == "0.2.0"
     assert "fashion-mnist-small" in repr(example)
 
