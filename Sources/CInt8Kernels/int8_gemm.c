@@ -59,6 +59,44 @@ void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a,
 }
 
 #ifdef CNNZ_HAVE_AVX2
+/* The store above for 8 columns at once, bit for bit: the rounding doubling high multiply as
+ * two 64-bit products (even and odd lanes), nudged and shifted right by 31 (the result fits 32
+ * bits, so the low half of a logical shift is the arithmetic one's), then the rounding right
+ * shift per lane. The multiplier is at least 2^30 (never INT32_MIN), so gemmlowp's one
+ * saturating case cannot occur. */
+__attribute__((target("avx2"))) static inline void store8(__m256i sum, size_t column, const cnnz_qs8_output *out,
+                                                          int8_t *c) {
+    __m256i x = _mm256_add_epi32(sum, _mm256_loadu_si256((const __m256i *)(out->bias + column)));
+    __m256i shift = _mm256_loadu_si256((const __m256i *)(out->shift + column));
+    __m256i zero = _mm256_setzero_si256();
+    __m256i left = _mm256_max_epi32(shift, zero);
+    __m256i right = _mm256_sub_epi32(zero, _mm256_min_epi32(shift, zero));
+    x = _mm256_sllv_epi32(x, left);
+    __m256i m = _mm256_loadu_si256((const __m256i *)(out->multiplier + column));
+    /* Even lanes, then odd lanes moved down. */
+    __m256i even = _mm256_mul_epi32(x, m);
+    __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32));
+    /* (ab + 1 - 2^30) / 2^31 truncated is floor((ab + 2^30) / 2^31) for negative ab, and
+     * (ab + 2^30) / 2^31 truncated is the same floor for ab >= 0: one nudge for both. */
+    const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
+    even = _mm256_add_epi64(even, nudge);
+    odd = _mm256_add_epi64(odd, nudge);
+    even = _mm256_srli_epi64(even, 31);
+    odd = _mm256_slli_epi64(_mm256_srli_epi64(odd, 31), 32);
+    __m256i high = _mm256_blend_epi32(even, odd, 0xAA);
+    /* Rounding right shift, ties away from zero. */
+    __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), right), _mm256_set1_epi32(1));
+    __m256i remainder = _mm256_and_si256(high, mask);
+    __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_cmpgt_epi32(zero, high));
+    __m256i v = _mm256_srav_epi32(high, right);
+    v = _mm256_sub_epi32(v, _mm256_cmpgt_epi32(remainder, threshold));
+    v = _mm256_add_epi32(v, _mm256_set1_epi32(out->zero_point));
+    v = _mm256_max_epi32(v, _mm256_set1_epi32(out->min));
+    v = _mm256_min_epi32(v, _mm256_set1_epi32(out->max));
+    __m128i halves = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64((__m128i *)c, _mm_packs_epi16(halves, halves));
+}
+
 /* XNNPACK's AVX2 choice: int16 activations and weights, vpmaddwd (two products summed into
  * int32, no saturation), then vpaddd. Tiles of 4 rows x 16 columns (two panels); rows past m
  * alias the last row and are not stored. */
@@ -72,6 +110,38 @@ __attribute__((target("avx2"))) void cnnz_qs8_gemm_avx2(size_t m, size_t n, size
         const int16_t *a2 = row + 2 < m ? a1 + lda : a1;
         const int16_t *a3 = row + 3 < m ? a2 + lda : a2;
         size_t rows = m - row < 4 ? m - row : 4;
+        if (rows == 1) {
+            /* One row (a Dense layer at batch 1): four panels at a time, no aliased rows. */
+            for (size_t p = 0; p < panels; p += 4) {
+                size_t count = panels - p < 4 ? panels - p : 4;
+                const __m256i *w[4];
+                for (size_t i = 0; i < 4; i++)
+                    w[i] = (const __m256i *)(packed + (p + (i < count ? i : 0)) * kpairs * 16);
+                __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+                for (size_t kp = 0; kp < kpairs; kp++) {
+                    int32_t v0;
+                    __builtin_memcpy(&v0, a0 + 2 * kp, 4);
+                    __m256i x0 = _mm256_set1_epi32(v0);
+                    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[0] + kp)));
+                    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[1] + kp)));
+                    s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[2] + kp)));
+                    s3 = _mm256_add_epi32(s3, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[3] + kp)));
+                }
+                __m256i tiles[4] = {s0, s1, s2, s3};
+                for (size_t i = 0; i < count; i++) {
+                    size_t column = (p + i) * 8;
+                    size_t width = n - column < 8 ? n - column : 8;
+                    if (width == 8 && !out->table) {
+                        store8(tiles[i], column, out, c + row * ldc + column);
+                    } else {
+                        int32_t sums[8];
+                        _mm256_storeu_si256((__m256i *)sums, tiles[i]);
+                        for (size_t j = 0; j < width; j++) c[row * ldc + column + j] = store(sums[j], column + j, out);
+                    }
+                }
+            }
+            continue;
+        }
         for (size_t p = 0; p < panels; p += 2) {
             int two = p + 1 < panels;
             const __m256i *w0 = (const __m256i *)(packed + p * kpairs * 16);
@@ -107,9 +177,14 @@ __attribute__((target("avx2"))) void cnnz_qs8_gemm_avx2(size_t m, size_t n, size
             _mm256_storeu_si256((__m256i *)sums[3], c30);
             _mm256_storeu_si256((__m256i *)(sums[3] + 8), c31);
             size_t width = n - p * 8 < 16 ? n - p * 8 : 16;
+            __m256i tiles[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
             for (size_t r = 0; r < rows; r++) {
                 int8_t *cr = c + (row + r) * ldc + p * 8;
-                for (size_t j = 0; j < width; j++) cr[j] = store(sums[r][j], p * 8 + j, out);
+                size_t j = 0;
+                if (!out->table) {
+                    for (; j + 8 <= width; j += 8) store8(tiles[r][j / 8], p * 8 + j, out, cr + j);
+                }
+                for (; j < width; j++) cr[j] = store(sums[r][j], p * 8 + j, out);
             }
         }
     }
