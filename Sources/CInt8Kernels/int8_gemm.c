@@ -189,7 +189,29 @@ __attribute__((target("avx2"))) void cnnz_qs8_gemm_avx2(size_t m, size_t n, size
         }
     }
 }
+
+__attribute__((target("avx2"))) static void store_row_avx2(const int32_t *sums, size_t n, const cnnz_qs8_output *out,
+                                                          int8_t *c) {
+    size_t j = 0;
+    if (!out->table) {
+        for (; j + 8 <= n; j += 8) store8(_mm256_loadu_si256((const __m256i *)(sums + j)), j, out, c + j);
+    }
+    for (; j < n; j++) c[j] = store(sums[j], j, out);
+}
+
+void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c) {
+    if (avx2) {
+        store_row_avx2(sums, n, out, c);
+        return;
+    }
+    for (size_t j = 0; j < n; j++) c[j] = store(sums[j], j, out);
+}
 #else
+void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c) {
+    (void)avx2;
+    for (size_t j = 0; j < n; j++) c[j] = store(sums[j], j, out);
+}
+
 void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
                         const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
     cnnz_qs8_gemm_portable(m, n, kpairs, a, lda, packed, out, c, ldc);

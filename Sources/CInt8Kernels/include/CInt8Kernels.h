@@ -30,6 +30,10 @@ void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a,
 void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
                         const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 
+/* The GEMM's store for one row of n int32 sums (columns 0..<n of out), with AVX2 when avx2 is
+ * not 0 (the caller checked the CPU). For kernels that compute their own sums (depthwise). */
+void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c);
+
 /* The same int32 -> int8 step for one value (for kernels without a GEMM, and the tests). */
 int32_t cnnz_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift);
 

@@ -9,7 +9,7 @@ final class AddInt8: RegisteredKernel {
     let multipliers: [Int32]
     let shifts: [Int32]
     let store: Int8Store
-    let scratchBytes = 0
+    let scratchBytes = 1024 * 8
 
     init(_ setup: KernelSetup) throws(CnnzError) {
         guard case .add = setup.layer.kind, let output = setup.outputQuantization else { throw setup.mismatch }
@@ -34,14 +34,22 @@ final class AddInt8: RegisteredKernel {
         let count = context.batch * operands.outputShape.elementCount
         let blocks = Partition.range((count + 1023) / 1024, part: part, of: parts)
         let output = context.output(operands, as: Int8.self)
-        let range = (blocks.lowerBound * 1024)..<min(count, blocks.upperBound * 1024)
-        for i in range {
-            var sum: Int64 = 0
-            for (n, value) in operands.inputs.enumerated() {
-                let q = (Int32(context.int8(value)[i]) &- zeroPoints[n]) << Self.leftShift
-                sum += Int64(Requantization.apply(q, multiplier: multipliers[n], shift: shifts[n]))
+        // Input by input over blocks of 1024 elements, summing in 64 bits in the scratch.
+        let sums = context.scratch(part: part, bytes: scratchBytes, as: Int64.self)
+        for block in blocks {
+            let start = block * 1024
+            let n = min(count, start + 1024) - start
+            sums.update(repeating: 0, count: n)
+            for (k, value) in operands.inputs.enumerated() {
+                let input = UnsafePointer(context.int8(value)) + start
+                let zero = zeroPoints[k]
+                let (m, s) = (multipliers[k], shifts[k])
+                for i in 0..<n {
+                    let q = (Int32(input[i]) &- zero) << Self.leftShift
+                    sums[i] &+= Int64(Requantization.apply(q, multiplier: m, shift: s))
+                }
             }
-            output[i] = store(Int32(clamping: sum))
+            for i in 0..<n { output[start + i] = store(Int32(clamping: sums[i])) }
         }
     }
 }

@@ -24,9 +24,19 @@ enum Requantization {
         return (Int32(fixed), Int32(shift))
     }
 
-    /// `x * multiplier * 2^(shift - 31)`, rounded as documented above.
+    /// `x * multiplier * 2^(shift - 31)`, rounded as documented above: the same
+    /// integers as `cnnz_qs8_requantize` (the GEMM's), inlined into the Swift kernels.
     @inline(__always) static func apply(_ x: Int32, multiplier: Int32, shift: Int32) -> Int32 {
-        cnnz_qs8_requantize(x, multiplier, shift)
+        let left = max(shift, 0)
+        let right = max(-shift, 0)
+        let a = x &<< left
+        if a == .min && multiplier == .min { return .max }
+        let product = Int64(a) * Int64(multiplier)
+        let nudge: Int64 = product >= 0 ? 1 << 30 : 1 - (1 << 30)
+        let high = Int32(truncatingIfNeeded: (product + nudge) / (1 << 31))
+        let mask = Int32(truncatingIfNeeded: (Int64(1) << Int64(right)) - 1)
+        let threshold = (mask >> 1) + (high < 0 ? 1 : 0)
+        return (high >> right) + ((high & mask) > threshold ? 1 : 0)
     }
 
     /// `q` as an int8 value with `zeroPoint` added and clamped to `bounds`.
