@@ -12,7 +12,10 @@ final class Pool2DInt8: RegisteredKernel {
     let inputZeroPoint: Int32
     /// `stores[count - 1]`: the store for a window of `count` taps (max: one store).
     let stores: [Int8Store]
-    let scratchBytes = 0
+    /// Max pooling that keeps its input's parameters (what the converter writes) and has
+    /// no activation: the maximum of the int8 values themselves, nothing to requantize.
+    let isPlainMax: Bool
+    let scratchBytes: Int
 
     init(_ setup: KernelSetup) throws(CnnzError) {
         guard let output = setup.outputQuantization else { throw setup.mismatch }
@@ -27,6 +30,10 @@ final class Pool2DInt8: RegisteredKernel {
         let input = setup.inputQuantization[0]
         inputZeroPoint = input.zeroPoint
         let ratio = Double(input.scale) / Double(output.scale)
+        isPlainMax =
+            isMax && input.scale == output.scale && input.zeroPoint == output.zeroPoint
+            && setup.layer.activation == .linear
+        scratchBytes = x.channels * 4
         let counts = isMax ? 1 : window.kernelHeight * window.kernelWidth
         stores = (1...counts).map {
             Int8Store(realMultiplier: ratio / Double($0), activation: setup.layer.activation, output: output)
@@ -53,21 +60,36 @@ final class Pool2DInt8: RegisteredKernel {
             let source = input + image * x.elementCount
             let y0 = oy * window.strideHeight - rows.padBefore
             let yRange = max(0, y0)..<min(x.height, y0 + window.kernelHeight)
+            let acc = context.scratch(part: part, bytes: scratchBytes, as: Int32.self)
+            let channels = x.channels
             for ox in 0..<y.width {
                 let x0 = ox * window.strideWidth - columns.padBefore
                 let xRange = max(0, x0)..<min(x.width, x0 + window.kernelWidth)
-                let out = output + ((image * y.height + oy) * y.width + ox) * y.channels
-                let count = yRange.count * xRange.count
-                for c in 0..<y.channels {
-                    var acc: Int32 = isMax ? -128 : 0
+                let out = output + ((image * y.height + oy) * y.width + ox) * channels
+                if isPlainMax {
+                    // Channels innermost: contiguous, vectorizable.
+                    out.update(repeating: -128, count: channels)
                     for iy in yRange {
                         for ix in xRange {
-                            let q = Int32(source[(iy * x.width + ix) * x.channels + c])
-                            if isMax { acc = max(acc, q) } else { acc &+= q &- inputZeroPoint }
+                            let tap = source + (iy * x.width + ix) * channels
+                            for c in 0..<channels { out[c] = max(out[c], tap[c]) }
                         }
                     }
-                    out[c] = isMax ? stores[0](acc &- inputZeroPoint) : stores[count - 1](acc)
+                    continue
                 }
+                acc.update(repeating: isMax ? -128 : 0, count: channels)
+                for iy in yRange {
+                    for ix in xRange {
+                        let tap = source + (iy * x.width + ix) * channels
+                        if isMax {
+                            for c in 0..<channels { acc[c] = max(acc[c], Int32(tap[c])) }
+                        } else {
+                            for c in 0..<channels { acc[c] &+= Int32(tap[c]) &- inputZeroPoint }
+                        }
+                    }
+                }
+                let store = stores[isMax ? 0 : yRange.count * xRange.count - 1]
+                for c in 0..<channels { out[c] = store(isMax ? acc[c] &- inputZeroPoint : acc[c]) }
             }
         }
     }
