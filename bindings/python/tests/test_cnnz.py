@@ -24,6 +24,16 @@ def test_metadata(example):
     assert "fashion-mnist-small" in repr(example)
 
 
+def test_int8_models_run_through_the_same_calls(repository):
+    model = cnnz.Model(repository / "Tests" / "CnnzTests" / "Fixtures" / "format-v2" / "tiny-graph-int8.cnnz")
+    assert model.precision == "int8"
+    floats = model.predict(np.zeros((2,) + model.input_shape, dtype=np.float32))
+    pixels = model.predict(np.full((1,) + model.input_shape, 128, dtype=np.uint8))
+    assert floats.shape == (2, 3) and pixels.shape == (1, 3)
+    assert floats.dtype == np.float32 and np.all((floats >= 0) & (floats <= 1))  # a sigmoid's outputs
+    assert np.array_equal(floats[0], floats[1])
+
+
 @pytest.mark.parametrize("name", ["tiny", "tiny-graph"])
 def test_golden_examples(repository, golden_models, name):
     fixtures = repository / "Tests" / "CnnzTests" / "Fixtures"
