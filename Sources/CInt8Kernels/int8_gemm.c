@@ -37,6 +37,15 @@ static inline int8_t store(int32_t sum, size_t column, const cnnz_qs8_output *ou
     return out->table ? out->table[v + 128] : (int8_t)v;
 }
 
+/* One element of the two-input Add (see the header). */
+static inline int8_t add_one(int8_t a, int8_t b, const cnnz_qs8_add *p, const cnnz_qs8_output *out) {
+    int32_t ta = cnnz_qs8_requantize((int32_t)((uint32_t)(a - p->zero_point[0]) << p->left_shift), p->multiplier[0],
+                                     p->shift[0]);
+    int32_t tb = cnnz_qs8_requantize((int32_t)((uint32_t)(b - p->zero_point[1]) << p->left_shift), p->multiplier[1],
+                                     p->shift[1]);
+    return store(ta + tb, 0, out);
+}
+
 void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
                             const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
     size_t panels = (n + 7) / 8;
@@ -64,15 +73,11 @@ void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a,
  * bits, so the low half of a logical shift is the arithmetic one's), then the rounding right
  * shift per lane. The multiplier is at least 2^30 (never INT32_MIN), so gemmlowp's one
  * saturating case cannot occur. */
-__attribute__((target("avx2"))) static inline void store8(__m256i sum, size_t column, const cnnz_qs8_output *out,
-                                                          int8_t *c) {
-    __m256i x = _mm256_add_epi32(sum, _mm256_loadu_si256((const __m256i *)(out->bias + column)));
-    __m256i shift = _mm256_loadu_si256((const __m256i *)(out->shift + column));
+__attribute__((target("avx2"))) static inline __m256i requantize8(__m256i x, __m256i m, __m256i shift) {
     __m256i zero = _mm256_setzero_si256();
     __m256i left = _mm256_max_epi32(shift, zero);
     __m256i right = _mm256_sub_epi32(zero, _mm256_min_epi32(shift, zero));
     x = _mm256_sllv_epi32(x, left);
-    __m256i m = _mm256_loadu_si256((const __m256i *)(out->multiplier + column));
     /* Even lanes, then odd lanes moved down. */
     __m256i even = _mm256_mul_epi32(x, m);
     __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32));
@@ -89,12 +94,46 @@ __attribute__((target("avx2"))) static inline void store8(__m256i sum, size_t co
     __m256i remainder = _mm256_and_si256(high, mask);
     __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_cmpgt_epi32(zero, high));
     __m256i v = _mm256_srav_epi32(high, right);
-    v = _mm256_sub_epi32(v, _mm256_cmpgt_epi32(remainder, threshold));
+    return _mm256_sub_epi32(v, _mm256_cmpgt_epi32(remainder, threshold));
+}
+
+/* Zero point, clamp, and 8 int8 stored. */
+__attribute__((target("avx2"))) static inline void finish8(__m256i v, const cnnz_qs8_output *out, int8_t *c) {
     v = _mm256_add_epi32(v, _mm256_set1_epi32(out->zero_point));
     v = _mm256_max_epi32(v, _mm256_set1_epi32(out->min));
     v = _mm256_min_epi32(v, _mm256_set1_epi32(out->max));
     __m128i halves = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     _mm_storel_epi64((__m128i *)c, _mm_packs_epi16(halves, halves));
+}
+
+__attribute__((target("avx2"))) static inline void store8(__m256i sum, size_t column, const cnnz_qs8_output *out,
+                                                          int8_t *c) {
+    __m256i x = _mm256_add_epi32(sum, _mm256_loadu_si256((const __m256i *)(out->bias + column)));
+    __m256i v = requantize8(x, _mm256_loadu_si256((const __m256i *)(out->multiplier + column)),
+                            _mm256_loadu_si256((const __m256i *)(out->shift + column)));
+    finish8(v, out, c);
+}
+
+/* Eight int8 as int32 minus a zero point, shifted left. */
+__attribute__((target("avx2"))) static inline __m256i widen8(const int8_t *q, int32_t zero_point, int shift) {
+    __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q));
+    return _mm256_slli_epi32(_mm256_sub_epi32(x, _mm256_set1_epi32(zero_point)), shift);
+}
+
+__attribute__((target("avx2"))) static void add2_avx2(size_t n, const int8_t *a, const int8_t *b,
+                                                     const cnnz_qs8_add *p, const cnnz_qs8_output *out, int8_t *c) {
+    size_t i = 0;
+    if (!out->table) {
+        __m256i ma = _mm256_set1_epi32(p->multiplier[0]), sa = _mm256_set1_epi32(p->shift[0]);
+        __m256i mb = _mm256_set1_epi32(p->multiplier[1]), sb = _mm256_set1_epi32(p->shift[1]);
+        __m256i mo = _mm256_set1_epi32(out->multiplier[0]), so = _mm256_set1_epi32(out->shift[0]);
+        for (; i + 8 <= n; i += 8) {
+            __m256i ta = requantize8(widen8(a + i, p->zero_point[0], p->left_shift), ma, sa);
+            __m256i tb = requantize8(widen8(b + i, p->zero_point[1], p->left_shift), mb, sb);
+            finish8(requantize8(_mm256_add_epi32(ta, tb), mo, so), out, c + i);
+        }
+    }
+    for (; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
 }
 
 /* XNNPACK's AVX2 choice: int16 activations and weights, vpmaddwd (two products summed into
@@ -199,6 +238,15 @@ __attribute__((target("avx2"))) static void store_row_avx2(const int32_t *sums, 
     for (; j < n; j++) c[j] = store(sums[j], j, out);
 }
 
+void cnnz_qs8_add2(int avx2, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
+                   const cnnz_qs8_output *out, int8_t *c) {
+    if (avx2) {
+        add2_avx2(n, a, b, p, out, c);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
+}
+
 void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c) {
     if (avx2) {
         store_row_avx2(sums, n, out, c);
@@ -207,6 +255,12 @@ void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_
     for (size_t j = 0; j < n; j++) c[j] = store(sums[j], j, out);
 }
 #else
+void cnnz_qs8_add2(int avx2, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
+                   const cnnz_qs8_output *out, int8_t *c) {
+    (void)avx2;
+    for (size_t i = 0; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
+}
+
 void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c) {
     (void)avx2;
     for (size_t j = 0; j < n; j++) c[j] = store(sums[j], j, out);

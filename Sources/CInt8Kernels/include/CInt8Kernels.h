@@ -34,6 +34,18 @@ void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a, siz
  * not 0 (the caller checked the CPU). For kernels that compute their own sums (depthwise). */
 void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c);
 
+/* TensorFlow Lite's int8 Add of two inputs: term k = requantize((q_k - zero_point[k]) << left_shift,
+ * multiplier[k], shift[k]); c = the store above of term 0 + term 1 with out (column 0's bias,
+ * which must be 0, multiplier and shift). The terms are below 2^27, so their sum fits int32. */
+typedef struct {
+    int32_t zero_point[2];
+    int32_t multiplier[2];
+    int32_t shift[2];
+    int left_shift;
+} cnnz_qs8_add;
+void cnnz_qs8_add2(int avx2, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
+                   const cnnz_qs8_output *out, int8_t *c);
+
 /* The same int32 -> int8 step for one value (for kernels without a GEMM, and the tests). */
 int32_t cnnz_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift);
 

@@ -1,3 +1,5 @@
+import CInt8Kernels
+
 /// Int8 Add of any number of inputs, TensorFlow Lite's way: each input's
 /// `q - zeroPoint` is shifted left by 20 bits and requantized by
 /// `scale / (2 * largest input scale)`, the terms are added (in 64 bits,
@@ -10,6 +12,10 @@ final class AddInt8: RegisteredKernel {
     let shifts: [Int32]
     let store: Int8Store
     let scratchBytes = 1024 * 8
+    /// Two inputs (the common case): the C kernel's parameters, vectorized with AVX2.
+    let pair: cnnz_qs8_add
+    let pairOutput: Int8StoreParameters
+    let variant = Int8GEMM.best
 
     init(_ setup: KernelSetup) throws(CnnzError) {
         guard case .add = setup.layer.kind, let output = setup.outputQuantization else { throw setup.mismatch }
@@ -23,6 +29,12 @@ final class AddInt8: RegisteredKernel {
         store = Int8Store(
             realMultiplier: twiceMax / (Double(1 << Self.leftShift) * Double(output.scale)),
             activation: setup.layer.activation, output: output)
+        let z = zeroPoints + [0, 0]
+        let m = multipliers + [0, 0]
+        let sh = shifts + [0, 0]
+        pair = cnnz_qs8_add(
+            zero_point: (z[0], z[1]), multiplier: (m[0], m[1]), shift: (sh[0], sh[1]), left_shift: Self.leftShift)
+        pairOutput = Int8StoreParameters(store)
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
@@ -35,6 +47,19 @@ final class AddInt8: RegisteredKernel {
         let blocks = Partition.range((count + 1023) / 1024, part: part, of: parts)
         let output = context.output(operands, as: Int8.self)
         // Input by input over blocks of 1024 elements, summing in 64 bits in the scratch.
+        if operands.inputs.count == 2 {
+            let a = UnsafePointer(context.int8(operands.inputs[0]))
+            let b = UnsafePointer(context.int8(operands.inputs[1]))
+            let start = blocks.lowerBound * 1024
+            let n = min(count, blocks.upperBound * 1024) - start
+            guard n > 0 else { return }
+            withUnsafePointer(to: pair) { p in
+                withUnsafePointer(to: pairOutput.output) { out in
+                    cnnz_qs8_add2(variant == .avx2 ? 1 : 0, n, a + start, b + start, p, out, output + start)
+                }
+            }
+            return
+        }
         let sums = context.scratch(part: part, bytes: scratchBytes, as: Int64.self)
         for block in blocks {
             let start = block * 1024
@@ -51,6 +76,33 @@ final class AddInt8: RegisteredKernel {
             }
             for i in 0..<n { output[start + i] = store(Int32(clamping: sums[i])) }
         }
+    }
+}
+
+/// An `Int8Store` as the C kernels' output stage (column 0: bias 0, its multiplier and shift).
+final class Int8StoreParameters: @unchecked Sendable {
+    private let columns: UnsafeMutablePointer<Int32>
+    private let table: UnsafeMutablePointer<Int8>?
+    let output: cnnz_qs8_output
+
+    init(_ store: Int8Store) {
+        columns = .allocate(capacity: 3)
+        (columns[0], columns[1], columns[2]) = (0, store.multiplier, store.shift)
+        if let values = store.table {
+            let t = UnsafeMutablePointer<Int8>.allocate(capacity: 256)
+            for i in 0..<256 { t[i] = values[i] }
+            table = t
+        } else {
+            table = nil
+        }
+        output = cnnz_qs8_output(
+            bias: columns, multiplier: columns + 1, shift: columns + 2, zero_point: store.zeroPoint,
+            min: store.bounds.lowerBound, max: store.bounds.upperBound, table: table.map { UnsafePointer($0) })
+    }
+
+    deinit {
+        columns.deallocate()
+        table?.deallocate()
     }
 }
 
