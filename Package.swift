@@ -60,6 +60,8 @@ let package = Package(
             linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]
         ),
         .target(name: "CCPUFeatures"),
+        // The int8 GEMM microkernels (portable C and AVX2 intrinsics behind the run-time CPU check).
+        .target(name: "CInt8Kernels", cSettings: strictC),
         .target(
             name: "CnnzSIMD",
             swiftSettings: engineSettings
@@ -83,6 +85,7 @@ let package = Package(
             name: "Cnnz",
             dependencies: [
                 "CZlib", "CImageCodecs", "CCPUFeatures", "CnnzSIMD", "CnnzGEMM", "CnnzGEMMAVX2", "CnnzGEMMAVX512",
+                "CInt8Kernels",
             ],
             exclude: ["Kernels/Int8/README.md"],
             swiftSettings: engineSettings
@@ -104,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "convert",
             dependencies: [
-                "Cnnz", "CnnzConvert",
+                "Cnnz", "CnnzConvert", "CnnzTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -203,6 +203,15 @@ const char *cnnz_model_label(const cnnz_model *model, size_t index);
 const char *cnnz_model_name(const cnnz_model *model);
 
 /**
+ * What the model computes in: "float32", "int8" (int8 weights and activations,
+ * integer kernels) or "weights-int8" (int8 weights in the file, float32
+ * compute), as a static NUL-terminated string (never freed). Inputs and
+ * outputs are floats (or uint8 pixels) whatever the precision. NULL if model
+ * is not a live model (cnnz_last_error says so). Thread-safe.
+ */
+const char *cnnz_model_precision(const cnnz_model *model);
+
+/**
  * Runs the self-test vector stored in the model and compares the output
  * with the stored one, to check that this machine and this version of the
  * engine reproduce what the converter computed.

@@ -59,11 +59,11 @@ class Engine:
             self._close()
 
 
-def cnnz_python(path: str, threads: int, x: np.ndarray) -> Engine:
+def cnnz_python(path: str, threads: int, x: np.ndarray, name: str = "cnnz") -> Engine:
     import cnnz
 
     model = cnnz.Model(path, batch_capacity=x.shape[0], threads=threads)
-    return Engine("cnnz", "cnnz", run=lambda: model.predict(x), close=model.close)
+    return Engine(name, "cnnz", run=lambda: model.predict(x), close=model.close)
 
 
 def cnnz_c(driver: ctypes.CDLL, path: str, threads: int, x: np.ndarray, output_size: int) -> Engine:
@@ -140,6 +140,13 @@ def build(model: models.Model, work: pathlib.Path, convert: str, calibration: np
     cnnz_path = work / f"{model.name}.cnnz"
     subprocess.run([convert, str(json_path), "-o", str(cnnz_path)], check=True, stdout=subprocess.DEVNULL)
     artifacts["cnnz"] = str(cnnz_path)
+    # cnnz's own int8 (issue 14), calibrated on the same images as the peers.
+    calibration_path = work / f"{model.name}.calibration.npy"
+    np.save(calibration_path, calibration.astype(np.float32))
+    cnnz_int8 = work / f"{model.name}.int8.cnnz"
+    subprocess.run([convert, str(json_path), "-o", str(cnnz_int8), "--quantize", "int8", "--calibration",
+                    str(calibration_path)], check=True, stdout=subprocess.DEVNULL)
+    artifacts["cnnz_int8"] = str(cnnz_int8)
 
     keras_model = model.keras()
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
@@ -241,8 +248,9 @@ def main() -> int:
         artifacts = build(model, work, args.convert, calibration)
 
         def engines_for(threads: int, x: np.ndarray, int8: bool) -> list[Engine]:
-            engines = [] if int8 else [cnnz_python(artifacts["cnnz"], threads, x),
-                                       cnnz_c(driver, artifacts["cnnz"], threads, x, model.output_size)]
+            engines = ([cnnz_python(artifacts["cnnz_int8"], threads, x, name="cnnz int8")] if int8
+                       else [cnnz_python(artifacts["cnnz"], threads, x),
+                             cnnz_c(driver, artifacts["cnnz"], threads, x, model.output_size)])
             suffix = " int8" if int8 else ""
             for label, interpreter in interpreters:
                 engines.append(tflite(label + suffix, interpreter, artifacts["tflite_int8" if int8 else "tflite"],
@@ -371,20 +379,21 @@ def render(rows, checks, args, fma_peak, int8_peak, peak_lines, load_before, loa
             cell(e["cnnz"], batch), cell(e["cnnz C"], batch), *(cell(e[k], batch) for k in peer_names), best,
             f"**{medians['cnnz'] / medians[best]:.2f}**", f"{medians['cnnz C'] / medians[best]:.2f}",
             f"{flops / (fma_peak * row['threads']):.1%}"]) + " |")
-    int8_names = [n for n in rows[0]["engines"] if n.endswith(" int8")]
+    int8_names = [n for n in rows[0]["engines"] if n.endswith(" int8") and n != "cnnz int8"]
     lines += [
         "",
         "## int8",
         "",
         "The peers' own post-training quantization of the same weights, with the same 32 calibration images: "
         "TFLite full-integer (float input and output, int8 inside), ONNX Runtime `quantize_static` per-channel "
-        "(QDQ, uint8 activations, int8 weights). cnnz has no int8 path yet. **cnnz f32 / best int8** compares "
-        "cnnz's float32 with the best int8 peer; **peer % peak**: the best int8 peer's achieved operations "
+        "(QDQ, uint8 activations, int8 weights); cnnz int8 is `convert --quantize int8` calibrated on the same "
+        "images (from Python). **cnnz f32 / best int8** compares cnnz's float32 with the best int8 peer, "
+        "**cnnz f32 / cnnz int8** cnnz's two precisions; **peer % peak**: the best int8 peer's achieved operations "
         "over this core's int8 peak times the threads.",
         "",
     ]
     header = ["model", "batch", "threads", *int8_names, "best int8 peer", "cnnz int8", "cnnz f32 / best int8",
-              "peer % peak"]
+              "cnnz f32 / cnnz int8", "peer % peak"]
     lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for row in rows:
         e, batch = row["engines"], row["batch"]
@@ -393,9 +402,10 @@ def render(rows, checks, args, fma_peak, int8_peak, peak_lines, load_before, loa
         ops = 2 * row["macs"] * batch / medians[best]
         lines.append("| " + " | ".join([
             row["model"], str(batch), str(row["threads"]), *(cell(e[k], batch) for k in int8_names), best,
-            "n/a (no int8 yet)", f"{medians['cnnz'] / medians[best]:.2f}",
+            cell(e["cnnz int8"], batch), f"{medians['cnnz'] / medians[best]:.2f}",
+            f"{medians['cnnz'] / medians['cnnz int8']:.2f}",
             f"{ops / (int8_peak * row['threads']):.1%}"]) + " |")
-    if any(2 * r["macs"] * r["batch"] / min(statistics.median(v) for k, v in r["engines"].items() if k.endswith(" int8"))
+    if any(2 * r["macs"] * r["batch"] / min(statistics.median(v) for k, v in r["engines"].items() if k in int8_names)
            > int8_peak * r["threads"] for r in rows):
         lines += ["", "A share of peak above 100 % means the peak probe was slowed by other work on the machine "
                   "(it measures the best of short loops, at the start and the end of the run)."]

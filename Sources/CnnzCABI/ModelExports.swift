@@ -120,6 +120,19 @@ public func cnnz_model_output_size(_ model: OpaquePointer?) -> Int {
 }
 
 @c @implementation
+public func cnnz_model_precision(_ model: OpaquePointer?) -> UnsafePointer<CChar>? {
+    guard let handle = Registry.model(model) else { return nil }
+    // Static strings in the binary: valid for the life of the process.
+    let name: StaticString
+    switch handle.model.precision {
+    case .float32: name = "float32"
+    case .int8: name = "int8"
+    case .weightsInt8: name = "weights-int8"
+    }
+    return UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+@c @implementation
 public func cnnz_model_label(_ model: OpaquePointer?, _ index: Int) -> UnsafePointer<CChar>? {
     guard let handle = Registry.model(model) else { return nil }
     // size_t arrives as Int: a value above Int.max is negative here.

@@ -42,6 +42,72 @@ public enum Converter {
         return (description, encoded)
     }
 
+    /// What `--quantize` asks for.
+    public enum Quantization: Sendable {
+        /// Int8 weights in the file, float32 compute.
+        case weightsInt8
+        /// Int8 throughout, calibrated on prepared images: `inputs(model)` gives
+        /// them (count x H x W x C floats) for the float32 model.
+        case int8(
+            method: Quantizer.RangeMethod, inputs: @Sendable (Model) throws(CnnzError) -> (values: [Float], count: Int))
+    }
+
+    /// What a quantized conversion measured on the self-test input.
+    public struct QuantizationReport: Sendable {
+        /// The largest absolute difference between the float32 and the quantized outputs.
+        public var maxDifference: Float
+        /// Whether both give the same top-1 output.
+        public var sameTop1: Bool
+    }
+
+    /// Converts (checking the float32 model against the model.json's self-test
+    /// first), quantizes, and returns the `.cnnz` bytes, read back and checked
+    /// against the quantized model's own output on the self-test input, which
+    /// becomes the file's self-test. Calibration errors come before anything is written.
+    public static func convertToCNNZ(
+        json bytes: [UInt8], quantization: Quantization, progress: (Int, Int) -> Void = { _, _ in }
+    ) throws(CnnzError) -> (ModelDescription, [UInt8], QuantizationReport) {
+        var description = try convert(json: bytes)
+        let float = try Model(description)
+        if description.selfTest != nil {
+            let report = try float.runSelfTest()
+            guard report.passed else {
+                throw .selfTest(
+                    "selftest: output \(report.index) differs from the model.json's by \(report.maxDifference), above the tolerance \(report.tolerance)"
+                )
+            }
+        }
+        let input =
+            description.selfTest?.input ?? generatedSelfTestInput(count: description.graph.inputShape.elementCount)
+        let floatOutput = try float.predict(input)
+        switch quantization {
+        case .weightsInt8:
+            description = Quantizer.weightsInt8(description)
+        case .int8(let method, let inputs):
+            let (values, count) = try inputs(float)
+            let ranges = try Calibrator.ranges(
+                of: description, inputs: values, count: count, method: method, progress: progress)
+            description = Quantizer.int8(description, ranges: ranges)
+        }
+        description.selfTest = nil
+        let output = try Model(description).predict(input)
+        let magnitude = output.map { abs($0) }.max() ?? 0
+        description.selfTest = SelfTestVector(input: input, output: output, tolerance: 1e-4 * max(1, magnitude))
+        let encoded = try ModelWriter.encode(description)
+        let report = try Model(bytes: encoded).runSelfTest()
+        guard report.passed else {
+            throw .selfTest(
+                "selftest: the written model computes output \(report.index) \(report.maxDifference) away from the converter's, above the tolerance \(report.tolerance)"
+            )
+        }
+        let difference = zip(floatOutput, output).map { abs($0 - $1) }.max() ?? 0
+        let top = { (v: [Float]) in v.indices.max { v[$0] < v[$1] } }
+        return (
+            description, encoded,
+            QuantizationReport(maxDifference: difference, sameTop1: top(floatOutput) == top(output))
+        )
+    }
+
     /// A fixed, machine-independent input in [-1, 1] (SplitMix64, seed 0x636e6e7a).
     static func generatedSelfTestInput(count: Int) -> [Float] {
         var state: UInt64 = 0x636e_6e7a

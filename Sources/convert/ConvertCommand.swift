@@ -26,6 +26,30 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Print a summary of a .cnnz model: layers, output shapes, parameters, MACs, sizes.")
     var inspect = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Quantize: 'int8' (int8 weights and activations; needs --calibration) or 'weights-int8' (int8 weights, float32 compute).",
+            valueName: "int8|weights-int8"))
+    var quantize: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Calibration images for --quantize int8: a folder of PGM/PPM/PNG/JPEG images (recursive), an IDX images file (raw or .gz), or a .npy float32 array of prepared NHWC inputs.",
+            valueName: "path"))
+    var calibration: String?
+
+    @Option(help: "Use at most this many calibration images (default 500).")
+    var calibrationCount = 500
+
+    @Option(
+        help: ArgumentHelp(
+            "How activation ranges are taken: 'minmax' (the default: smallest and largest value seen) or 'percentile' (clip the --percentile tails).",
+            valueName: "minmax|percentile"))
+    var calibrationMethod = "minmax"
+
+    @Option(help: "With --calibration-method percentile: the share of values (percent) clipped at each end.")
+    var percentile = 0.01
+
     func run() throws {
         if inspect {
             try runInspect()
@@ -56,11 +80,58 @@ struct ConvertCommand: ParsableCommand {
                 "\(input): this is a .cnnz model, not a model.json; to describe it, run `convert --inspect \(input)`")
         }
         let destination = output ?? Self.defaultOutput(for: input)
+        if let quantize {
+            try runQuantized(json: [UInt8](data), mode: quantize, destination: destination, jsonBytes: data.count)
+            return
+        }
+        guard calibration == nil else {
+            throw .argument("--calibration needs --quantize int8")
+        }
         let (description, bytes) = try Converter.convertToCNNZ(json: [UInt8](data))
         try ModelWriter.write(bytes, to: destination)
         let test = description.selfTest.map { _ in "self-test stored and passed" } ?? ""
         print(
             "wrote \(destination): \(description.graph.layers.count) layers, \(bytes.count) bytes (\(data.count) bytes of JSON); \(test)"
+        )
+    }
+
+    private func runQuantized(json: [UInt8], mode: String, destination: String, jsonBytes: Int) throws(CnnzError) {
+        let quantization: Converter.Quantization
+        switch mode {
+        case "weights-int8":
+            guard calibration == nil else { throw .argument("--quantize weights-int8 takes no --calibration") }
+            quantization = .weightsInt8
+        case "int8":
+            guard let path = calibration else {
+                throw .argument(
+                    "--quantize int8 needs --calibration PATH (images, an IDX file or a .npy array); without data, use --quantize weights-int8"
+                )
+            }
+            let method: Quantizer.RangeMethod
+            switch calibrationMethod {
+            case "minmax": method = .minMax
+            case "percentile":
+                guard percentile > 0, percentile < 50 else {
+                    throw .argument(
+                        "--percentile must be between 0 and 50 (percent clipped at each end), got \(percentile)")
+                }
+                method = .percentile(percentile)
+            default:
+                throw .argument("--calibration-method must be minmax or percentile, got '\(calibrationMethod)'")
+            }
+            let limit = calibrationCount
+            quantization = .int8(
+                method: method,
+                inputs: { model throws(CnnzError) in try CalibrationData.load(path, limit: limit, model: model) })
+        default:
+            throw .argument("--quantize must be int8 or weights-int8, got '\(mode)'")
+        }
+        let bar = ProgressBar(label: "calibrating")
+        let (description, bytes, report) = try Converter.convertToCNNZ(
+            json: json, quantization: quantization, progress: bar.update)
+        try ModelWriter.write(bytes, to: destination)
+        print(
+            "wrote \(destination): \(description.graph.layers.count) layers, \(bytes.count) bytes (\(jsonBytes) bytes of JSON), \(description.precision.rawValue); on the self-test input the largest difference from float32 is \(report.maxDifference), top-1 \(report.sameTop1 ? "the same" : "different")"
         )
     }
 

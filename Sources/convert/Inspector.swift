@@ -1,5 +1,6 @@
 import Cnnz
 import CnnzConvert
+import Foundation
 
 /// Renders the `--inspect` table, in the manner of Keras's `model.summary()`.
 enum Inspector {
@@ -49,7 +50,63 @@ enum Inspector {
             )
         }
         lines.append("Self-test: \(model.contents.selfTest == nil ? "none" : "stored (infer --selftest runs it)")")
+        if model.precision != .float32 {
+            lines.append("Precision: \(model.precision.rawValue)")
+            lines += quantization(of: model, rows: rows)
+        }
         return lines.joined(separator: "\n")
+    }
+
+    /// The int8 details: per layer, the weight scales and each output's scale,
+    /// zero point and the real range int8 covers; layers that run in float say so.
+    static func quantization(of model: Model, rows: [LayerSummary]) -> [String] {
+        var table: [[String]] = [["#", "Layer", "Precision", "Weight scales", "Output scale", "Zero point", "Range"]]
+        let input = model.contents.activationQuantization.first ?? nil
+        if let q = input {
+            table.append(["", "input", "int8", "", short(q.scale), "\(q.zeroPoint)", range(q)])
+        }
+        for row in rows {
+            let scales = row.layer.weights.first.flatMap { model.contents.tensors[$0].quantization?.scales } ?? []
+            let weights =
+                scales.isEmpty
+                ? ""
+                : scales.count == 1
+                    ? short(scales[0]) : "\(short(scales.min()!))..\(short(scales.max()!)) (\(scales.count))"
+            var cells = ["\(row.index)", row.layer.kind.className, row.precision, weights]
+            if let q = row.outputQuantization {
+                cells += [short(q.scale), "\(q.zeroPoint)", range(q)]
+                if q.preActivationScale != q.scale || q.preActivationZeroPoint != q.zeroPoint {
+                    cells[6] += " (sums: \(range(q.preActivation)))"
+                }
+            } else {
+                cells += ["float32", "", ""]
+            }
+            table.append(cells)
+        }
+        let widths = (0..<table[0].count).map { column in table.map { $0[column].count }.max()! }
+        var lines = ["Quantization (real = scale x (q - zero point)):"]
+        for cells in table {
+            lines.append(
+                cells.enumerated().map { i, cell in cell + String(repeating: " ", count: widths[i] - cell.count) }
+                    .joined(separator: "  ").trimmingSuffixSpaces())
+        }
+        let fallbacks = rows.filter { $0.precision.hasSuffix("(fallback)") }
+        if model.precision == .int8 {
+            lines.append(
+                fallbacks.isEmpty
+                    ? "Every layer runs in int8."
+                    : "Run in float32 between a dequantize and a quantize (no int8 kernel): "
+                        + fallbacks.map { "\($0.index) (\($0.layer.kind.className))" }.joined(separator: ", "))
+        }
+        return lines
+    }
+
+    private static func short(_ value: Float) -> String {
+        String(format: "%.4g", Double(value))
+    }
+
+    private static func range(_ q: ActivationQuantization) -> String {
+        "[\(short(q.scale * Float(-128 - q.zeroPoint))), \(short(q.scale * Float(127 - q.zeroPoint)))]"
     }
 
     static func grouped(_ value: Int) -> String {

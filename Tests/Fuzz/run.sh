@@ -30,6 +30,13 @@ for source in Sources/CImageCodecs/*.c; do
     -o "$out/CImageCodecs/$(basename "$source" .c).o"
   codecs="$codecs $out/CImageCodecs/$(basename "$source" .c).o"
 done
+# The int8 GEMM microkernels (C), instrumented too.
+mkdir -p "$out/CInt8Kernels"
+cp Sources/CInt8Kernels/include/CInt8Kernels.h "$out/CInt8Kernels/"
+printf 'module CInt8Kernels {\n  header "CInt8Kernels.h"\n  export *\n}\n' > "$out/CInt8Kernels/module.modulemap"
+clang -O1 -g -fsanitize=fuzzer-no-link,address -ISources/CInt8Kernels/include -c Sources/CInt8Kernels/int8_gemm.c \
+  -o "$out/CInt8Kernels/int8_gemm.o"
+codecs="$codecs $out/CInt8Kernels/int8_gemm.o"
 # One module: the engine, the SIMD helpers and the baseline microkernels (the
 # engine's canImport tests then leave out the AVX2 build and the CPU check).
 # The converter joins them for its target (its `import Cnnz` is then ignored, with a warning).
@@ -40,7 +47,7 @@ for target in ModelReader Payload Image Converter; do
   extra=""
   [ "$target" = Converter ] && extra=$converter
   case $target in ModelReader | Payload) extra=Tests/Fuzz/FuzzSupport.swift ;; esac
-  swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name Cnnz -package-name cnnz -I "$out/CZlib" -I "$out/CImageCodecs" \
+  swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name Cnnz -package-name cnnz -I "$out/CZlib" -I "$out/CImageCodecs" -I "$out/CInt8Kernels" \
     $engine $extra $codecs "Tests/Fuzz/Fuzz$target.swift" -o "$out/fuzz-$target" 2>&1 | { grep -v 'ignoring import' || true; }
 done
 # Seeds: the shipped and test models (converted), and every image.

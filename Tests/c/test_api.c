@@ -186,6 +186,8 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
   CHECK(cnnz_model_label(NULL, 0) == NULL);
   CHECK(strcmp(cnnz_model_name(model), "fashion-mnist-small") == 0);
   CHECK(cnnz_model_name(NULL) == NULL);
+  CHECK(strcmp(cnnz_model_precision(model), "float32") == 0);
+  CHECK(cnnz_model_precision(NULL) == NULL);
 
   /* A model with no labels. */
   cnnz_model *graph = NULL;
@@ -193,10 +195,23 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
   CHECK(cnnz_model_label(graph, 0) == NULL);
   cnnz_model_free(graph);
 
+  /* An int8 model (format version 2): the same calls, floats in and out. */
+  cnnz_model *int8_model = NULL;
+  CHECK_STATUS(cnnz_model_load(join(fixtures, "format-v2/tiny-graph-int8.cnnz"), &int8_model), CNNZ_OK);
+  CHECK(strcmp(cnnz_model_precision(int8_model), "int8") == 0);
+  cnnz_session *int8_session = NULL;
+  CHECK_STATUS(cnnz_session_create(int8_model, &int8_session), CNNZ_OK);
+  float int8_input[6 * 7 * 3] = {0};
+  float int8_output[3] = {0};
+  CHECK_STATUS(cnnz_run(int8_session, int8_input, 6 * 7 * 3, 1, int8_output, 3), CNNZ_OK);
+  CHECK(int8_output[0] >= 0.0f && int8_output[0] <= 1.0f); /* a sigmoid's output */
+  cnnz_session_free(int8_session);
+  cnnz_model_free(int8_model);
+
   /* A newer format version: CNNZ_ERROR_UNSUPPORTED, with a message that says so. */
   unsigned char *newer = malloc(size);
   memcpy(newer, bytes, size);
-  put32(newer + 8, 2);
+  put32(newer + 8, 3);
   fix_header_crc(newer);
   CHECK_STATUS(cnnz_model_load_memory(newer, size, &graph), CNNZ_ERROR_UNSUPPORTED);
   CHECK(strstr(cnnz_last_error(), "newer") != NULL);

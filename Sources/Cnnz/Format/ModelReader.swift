@@ -87,7 +87,7 @@ public enum ModelReader {
             throw .format(
                 "payload: checksum mismatch (stored \(hex(payloadCRC)), computed \(hex(crc))): the file is corrupt")
         }
-        return try decodePayload(UnsafeRawBufferPointer(body), budget: &budget)
+        return try decodePayload(UnsafeRawBufferPointer(body), version: version, budget: &budget)
     }
 
     /// Decodes and validates `.cnnz` bytes.
@@ -112,7 +112,9 @@ public enum ModelReader {
     private static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }
 
     /// Decodes the sections of a payload; `budget` already holds the payload.
-    static func decodePayload(_ payload: UnsafeRawBufferPointer, budget: inout MemoryBudget) throws(CnnzError)
+    static func decodePayload(
+        _ payload: UnsafeRawBufferPointer, version: UInt32 = ModelFormat.version, budget: inout MemoryBudget
+    ) throws(CnnzError)
         -> ModelDescription
     {
         var reader = ByteReader(payload, section: "payload")
@@ -174,13 +176,22 @@ public enum ModelReader {
         // The table, decoded, holds a shape array and two integers per tensor (at most 96 bytes).
         try budget.reserve(tensorCount * 96, for: "loading: the table of \(tensorCount) tensors")
         defer { budget.release(tensorCount * 96) }
-        var entries: [(shape: [Int], offset: Int, elements: Int)] = []
+        var entries: [(shape: [Int], offset: Int, bytes: Int, type: ElementType, quantization: Quantization?)] = []
         entries.reserveCapacity(tensorCount)
         for t in 0..<tensorCount {
             let field = "tensor \(t)"
-            let dataType = try tensorReader.u32(field + " dtype")
-            guard dataType == ModelFormat.DataType.float32.rawValue else {
-                throw .unsupported("TENS: \(field) has data type \(dataType), which this cnnz does not support")
+            let dataTypeValue = try tensorReader.u32(field + " dtype")
+            let elementType: ElementType
+            switch ModelFormat.DataType(rawValue: dataTypeValue) {
+            case .float32: elementType = .float32
+            case .int8: elementType = .int8
+            case .int32: elementType = .int32
+            case nil:
+                throw .unsupported("TENS: \(field) has data type \(dataTypeValue), which this cnnz does not support")
+            }
+            guard elementType == .float32 || version >= 2 else {
+                throw .format(
+                    "TENS: \(field) is \(elementType), which needs format version 2; the file says \(version)")
             }
             let rank = try tensorReader.int(field + " rank", in: 1...4)
             var shape: [Int] = []
@@ -192,47 +203,68 @@ public enum ModelReader {
             }
             let offset = try tensorReader.u64(field + " offset")
             let byteLength = try tensorReader.u64(field + " byte length")
-            let quantization = try tensorReader.u32(field + " quantization")
-            guard quantization == 0 else {
-                throw .unsupported(
-                    "TENS: \(field) has quantization scheme \(quantization), which this cnnz does not support")
+            let quantization = try decodeQuantization(&tensorReader, field: field, shape: shape, version: version)
+            try budget.reserve((quantization?.scales.count ?? 0) * 12, for: "loading: \(field)'s quantization")
+            guard (quantization == nil) == (elementType == .float32) else {
+                throw .format(
+                    "TENS: \(field) is \(elementType) \(quantization == nil ? "without" : "with") a quantization")
             }
-            guard byteLength == UInt64(elements * 4) else {
-                throw .format("TENS: \(field) has \(byteLength) data bytes, its shape needs \(elements * 4)")
+            let bytes = elements * elementType.byteCount
+            guard byteLength == UInt64(bytes) else {
+                throw .format("TENS: \(field) has \(byteLength) data bytes, its shape needs \(bytes)")
             }
-            entries.append((shape, Int(clamping: offset), elements))
+            entries.append((shape, Int(clamping: offset), bytes, elementType, quantization))
         }
         let dataStart = tensorReader.payloadOffset
         let dataEnd = tensorReader.payloadEnd
         for (t, entry) in entries.enumerated() {
             guard entry.offset % ModelFormat.alignment == 0, entry.offset >= dataStart, entry.offset <= dataEnd,
-                entry.elements * 4 <= dataEnd - entry.offset
+                entry.bytes <= dataEnd - entry.offset
             else {
                 throw .format(
-                    "TENS: tensor \(t) data at payload offset \(entry.offset) (\(entry.elements * 4) bytes) is misaligned or outside the section's data (payload offsets \(dataStart)..<\(dataEnd))"
+                    "TENS: tensor \(t) data at payload offset \(entry.offset) (\(entry.bytes) bytes) is misaligned or outside the section's data (payload offsets \(dataStart)..<\(dataEnd))"
                 )
             }
         }
         let byOffset = entries.indices.sorted { entries[$0].offset < entries[$1].offset }
         for (previous, next) in zip(byOffset, byOffset.dropFirst())
-        where entries[previous].offset + entries[previous].elements * 4 > entries[next].offset {
+        where entries[previous].offset + entries[previous].bytes > entries[next].offset {
             throw .format("TENS: the data of tensors \(previous) and \(next) overlap")
         }
         var tensors: [Tensor] = []
         tensors.reserveCapacity(tensorCount)
         for (t, entry) in entries.enumerated() {
-            try budget.reserve(entry.elements * 4, for: "loading: tensor \(t)")
-            let bytes = UnsafeRawBufferPointer(rebasing: payload[entry.offset..<(entry.offset + entry.elements * 4)])
+            try budget.reserve(entry.bytes, for: "loading: tensor \(t)")
+            let bytes = UnsafeRawBufferPointer(rebasing: payload[entry.offset..<(entry.offset + entry.bytes)])
             // Probed first: a Swift array that cannot be allocated aborts the process.
             try AlignedBuffer.probe(bytes.count)
-            let values = [Float](unsafeUninitializedCapacity: entry.elements) { buffer, count in
-                for i in 0..<entry.elements {
-                    buffer[i] = Float(
-                        bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            let count = entry.bytes / entry.type.byteCount
+            switch entry.type {
+            case .float32:
+                let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    for i in 0..<count {
+                        buffer[i] = Float(
+                            bitPattern: UInt32(
+                                littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                    }
+                    initialized = count
                 }
-                count = entry.elements
+                tensors.append(Tensor(shape: entry.shape, values: values))
+            case .int8:
+                let values = [Int8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    for i in 0..<count { buffer[i] = Int8(bitPattern: bytes[i]) }
+                    initialized = count
+                }
+                tensors.append(Tensor(shape: entry.shape, int8: values, quantization: entry.quantization!))
+            case .int32:
+                let values = [Int32](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    for i in 0..<count {
+                        buffer[i] = Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))
+                    }
+                    initialized = count
+                }
+                tensors.append(Tensor(shape: entry.shape, int32: values, quantization: entry.quantization!))
             }
-            tensors.append(Tensor(shape: entry.shape, values: values))
         }
 
         // GRPH
@@ -258,9 +290,76 @@ public enum ModelReader {
             selfTest = SelfTestVector(input: input, output: output, tolerance: tolerance)
         }
 
+        // QUAN (version 2; its count and values are checked by `ModelDescription.validate`)
+        var activationQuantization: [ActivationQuantization?] = []
+        if var quan = sections[.quantization] {
+            guard version >= 2 else {
+                throw .format("payload: a QUAN section needs format version 2; the file says \(version)")
+            }
+            let count = try quan.count("value count", limit: Limits.maxLayers + 1, minimumElementBytes: 20)
+            try budget.reserve(count * 24, for: "loading: the quantization of \(count) values")
+            activationQuantization.reserveCapacity(count)
+            for v in 0..<count {
+                let kind = try quan.u32("value \(v) kind")
+                let scale = try quan.f32("value \(v) scale")
+                let zeroPoint = Int32(bitPattern: try quan.u32("value \(v) zero point"))
+                let preScale = try quan.f32("value \(v) pre-activation scale")
+                let preZeroPoint = Int32(bitPattern: try quan.u32("value \(v) pre-activation zero point"))
+                switch kind {
+                case 0:
+                    guard scale == 0, zeroPoint == 0, preScale == 0, preZeroPoint == 0 else {
+                        throw .format("QUAN: value \(v) is float32 but has quantization parameters")
+                    }
+                    activationQuantization.append(nil)
+                case 1:
+                    activationQuantization.append(
+                        ActivationQuantization(
+                            scale: scale, zeroPoint: zeroPoint, preActivationScale: preScale,
+                            preActivationZeroPoint: preZeroPoint))
+                default:
+                    throw .unsupported("QUAN: value \(v) has kind \(kind), which this cnnz does not know")
+                }
+            }
+            try quan.expectEnd()
+            guard !activationQuantization.isEmpty else { throw .format("QUAN: the section lists no values") }
+        }
+
         return ModelDescription(
             name: name, labels: labels, preprocessing: preprocessing,
-            graph: Graph(inputShape: inputShape, layers: layers), tensors: tensors, selfTest: selfTest)
+            graph: Graph(inputShape: inputShape, layers: layers), tensors: tensors, selfTest: selfTest,
+            activationQuantization: activationQuantization)
+    }
+
+    /// A TENS entry's quantization field and its parameters.
+    private static func decodeQuantization(_ r: inout ByteReader, field: String, shape: [Int], version: UInt32)
+        throws(CnnzError) -> Quantization?
+    {
+        let schemeValue = try r.u32(field + " quantization")
+        guard schemeValue == 0 || version >= 2 else {
+            throw .format("TENS: \(field) has quantization scheme \(schemeValue), which needs format version 2")
+        }
+        switch ModelFormat.QuantizationScheme(rawValue: schemeValue) {
+        case .unquantized: return nil
+        case .perTensor:
+            let scale = try r.f32(field + " scale")
+            let zeroPoint = Int32(bitPattern: try r.u32(field + " zero point"))
+            return Quantization(scale: scale, zeroPoint: zeroPoint)
+        case .perAxis:
+            let axis = try r.int(field + " quantization axis", in: 0...(shape.count - 1))
+            let count = shape[axis]
+            // The counts come from the shape; the bytes must be there before anything is allocated.
+            guard count <= r.remaining / 8 else {
+                throw .format("TENS: \(field) needs \(count) scales and zero points, the section ends first")
+            }
+            let scales = try r.floats(field + " scales", count: count)
+            var zeroPoints: [Int32] = []
+            zeroPoints.reserveCapacity(count)
+            for i in 0..<count { zeroPoints.append(Int32(bitPattern: try r.u32(field + " zero point \(i)"))) }
+            return Quantization(scales: scales, zeroPoints: zeroPoints, axis: axis)
+        case nil:
+            throw .unsupported(
+                "TENS: \(field) has quantization scheme \(schemeValue), which this cnnz does not support")
+        }
     }
 
     private static func decodeLayer(_ r: inout ByteReader, index: Int) throws(CnnzError) -> Layer {

@@ -2,11 +2,8 @@
 public enum ModelWriter {
     /// The `.cnnz` bytes of `model`: deterministic, so equal models give equal files.
     public static func encode(_ model: ModelDescription) throws(CnnzError) -> [UInt8] {
-        // docs/FORMAT.md reserves the int8 and int32 fields of TENS but does not define them yet.
-        if let t = model.tensors.firstIndex(where: { $0.elementType != .float32 }) {
-            throw .unsupported(
-                "tensor \(t) is \(model.tensors[t].elementType); this format version stores float32 tensors only")
-        }
+        // Float32 models stay version 1, readable by every cnnz; quantized ones need version 2.
+        let version = model.precision == .float32 ? ModelFormat.float32Version : ModelFormat.version
         var payload = ByteWriter()
         func section(_ tag: ModelFormat.SectionTag, _ body: (inout ByteWriter, Int) -> Void) {
             payload.align(ModelFormat.alignment)
@@ -44,19 +41,29 @@ public enum ModelWriter {
             // The table first, with offsets patched once the data is placed.
             var offsetFields: [Int] = []
             for tensor in model.tensors {
-                w.u32(ModelFormat.DataType.float32.rawValue)
+                let dataType: ModelFormat.DataType
+                switch tensor.elementType {
+                case .float32: dataType = .float32
+                case .int8: dataType = .int8
+                case .int32: dataType = .int32
+                }
+                w.u32(dataType.rawValue)
                 w.int(tensor.shape.count)
                 for d in tensor.shape { w.int(d) }
                 offsetFields.append(w.bytes.count)
                 w.u64(0)
-                w.u64(UInt64(tensor.values.count * 4))
-                w.u32(0)  // quantization: none
+                w.u64(UInt64(tensor.byteCount))
+                encode(tensor.quantization, into: &w)
             }
             for (tensor, field) in zip(model.tensors, offsetFields) {
                 w.align(ModelFormat.alignment)
                 let offset = UInt64(w.bytes.count)
                 withUnsafeBytes(of: offset.littleEndian) { w.bytes.replaceSubrange(field..<(field + 8), with: $0) }
-                w.floats(tensor.values)
+                switch tensor.storage {
+                case .float32(let values): w.floats(values)
+                case .int8(let values): w.bytes.append(contentsOf: values.map { UInt8(bitPattern: $0) })
+                case .int32(let values): for v in values { w.u32(UInt32(bitPattern: v)) }
+                }
             }
         }
         if let test = model.selfTest {
@@ -69,7 +76,38 @@ public enum ModelWriter {
             }
         }
 
-        return try file(payload: payload.bytes)
+        if !model.activationQuantization.isEmpty {
+            section(.quantization) { w, _ in
+                w.int(model.activationQuantization.count)
+                for value in model.activationQuantization {
+                    w.u32(value == nil ? 0 : 1)
+                    w.f32(value?.scale ?? 0)
+                    w.u32(UInt32(bitPattern: value?.zeroPoint ?? 0))
+                    w.f32(value?.preActivationScale ?? 0)
+                    w.u32(UInt32(bitPattern: value?.preActivationZeroPoint ?? 0))
+                }
+            }
+        }
+
+        return try file(payload: payload.bytes, version: version)
+    }
+
+    /// A TENS entry's quantization field: the scheme, then its parameters.
+    private static func encode(_ quantization: Quantization?, into w: inout ByteWriter) {
+        guard let quantization else {
+            w.u32(ModelFormat.QuantizationScheme.unquantized.rawValue)
+            return
+        }
+        if let axis = quantization.axis {
+            w.u32(ModelFormat.QuantizationScheme.perAxis.rawValue)
+            w.int(axis)
+            w.floats(quantization.scales)
+            for z in quantization.zeroPoints { w.u32(UInt32(bitPattern: z)) }
+        } else {
+            w.u32(ModelFormat.QuantizationScheme.perTensor.rawValue)
+            w.f32(quantization.scales[0])
+            w.u32(UInt32(bitPattern: quantization.zeroPoints[0]))
+        }
     }
 
     /// A complete file around a payload: the header with its sizes and
@@ -94,11 +132,11 @@ public enum ModelWriter {
         return out
     }
 
-    static func file(payload: [UInt8]) throws(CnnzError) -> [UInt8] {
+    static func file(payload: [UInt8], version: UInt32 = ModelFormat.float32Version) throws(CnnzError) -> [UInt8] {
         let compressed = try Compression.compress(payload)
         var file = ByteWriter()
         file.bytes.append(contentsOf: ModelFormat.magic)
-        file.u32(ModelFormat.version)
+        file.u32(version)
         file.u32(0)
         file.u64(UInt64(payload.count))
         file.u64(UInt64(compressed.count))

@@ -55,11 +55,15 @@ public struct ModelDescription: Equatable, Sendable {
     public var tensors: [Tensor]
     /// A known input and output, when the file holds one.
     public var selfTest: SelfTestVector?
+    /// Int8 models: the quantization of every value (index 0: the input,
+    /// `i + 1`: layer `i`'s output; nil for a value kept in float32). Empty
+    /// for float32 and weights-int8 models.
+    public var activationQuantization: [ActivationQuantization?]
 
     /// A model's contents; `Model.init` validates them.
     public init(
         name: String, labels: [String], preprocessing: Preprocessing, graph: Graph, tensors: [Tensor],
-        selfTest: SelfTestVector?
+        selfTest: SelfTestVector?, activationQuantization: [ActivationQuantization?] = []
     ) {
         self.name = name
         self.labels = labels
@@ -67,5 +71,6 @@ public struct ModelDescription: Equatable, Sendable {
         self.graph = graph
         self.tensors = tensors
         self.selfTest = selfTest
+        self.activationQuantization = activationQuantization
     }
 }

@@ -6,7 +6,7 @@ extension ModelDescription {
     /// Checks everything a model's contents must satisfy, without allocating
     /// more than a few arrays per layer: preprocessing constants; each
     /// tensor's rank, dimensions, element count (it must equal `values.count`),
-    /// finiteness and quantization; names and labels within their caps; the graph (order,
+    /// finiteness and quantization (and every activation's, `validateQuantization`); names and labels within their caps; the graph (order,
     /// weights, shapes, windows) by `ShapeInference`; one label per output;
     /// the self-test vector's sizes; and the work per image against
     /// `options.maxOperationsPerImage`. Memory is checked when a `Model` plans it.
@@ -37,6 +37,7 @@ extension ModelDescription {
             try tensor.validate(name: "tensor \(t)")
         }
         let shapes = try ShapeInference.infer(graph, tensors: tensors, layerLabel: layerLabel)
+        try validateQuantization(shapes: shapes)
         let outputSize = shapes.last!.elementCount
         guard labels.isEmpty || labels.count == outputSize else {
             throw .format("\(labels.count) labels for \(outputSize) outputs")

@@ -27,6 +27,17 @@ enum KernelRegistry {
         .init(.activation, .float32, ActivationKernel.self),
         .init(.add, .float32, AddKernel.self),
         .init(.concatenate, .float32, ConcatenateKernel.self),
+        .init(.conv2D, .int8, Conv2DInt8.self),
+        .init(.depthwiseConv2D, .int8, DepthwiseConv2DInt8.self),
+        .init(.dense, .int8, DenseInt8.self),
+        .init(.maxPool2D, .int8, Pool2DInt8.self),
+        .init(.averagePool2D, .int8, Pool2DInt8.self),
+        .init(.globalAveragePool2D, .int8, GlobalPool2DInt8.self),
+        .init(.globalMaxPool2D, .int8, GlobalPool2DInt8.self),
+        .init(.flatten, .int8, ActivationInt8.self),
+        .init(.activation, .int8, ActivationInt8.self),
+        .init(.add, .int8, AddInt8.self),
+        .init(.concatenate, .int8, ConcatenateInt8.self),
     ]
 
     /// The kernel for `op` on inputs of type `input`, or nil when there is none.
@@ -103,6 +114,10 @@ struct KernelSetup {
     let output: ElementType
     /// The layer's weights, in the order its `LayerKind` documents.
     let weights: [Tensor]
+    /// Int8 kernels: the quantization of each input, and of the output it writes
+    /// (`preActivationScale` and zero point: of its sums before a table activation).
+    var inputQuantization: [ActivationQuantization] = []
+    var outputQuantization: ActivationQuantization? = nil
 
     /// `layer 3 (Conv2D)`.
     var label: String { "layer \(index) (\(layer.kind.className))" }

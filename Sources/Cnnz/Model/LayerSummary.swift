@@ -10,8 +10,12 @@ public struct LayerSummary: Sendable {
     public var parameters: Int
     /// Multiply-accumulates for one image.
     public var macs: Int
-    /// The arithmetic it runs in: its inputs' element type ("float32").
+    /// The arithmetic it runs in: "float32" or "int8"; in an int8 model, a layer
+    /// without an int8 kernel says "float32 (fallback)", and a weights-int8
+    /// model's layers with int8 weights "float32 (int8 weights)".
     public var precision: String
+    /// Int8 models: the quantization of the layer's output (nil when it is float32).
+    public var outputQuantization: ActivationQuantization?
 }
 
 extension Model {
@@ -33,9 +37,19 @@ extension Model {
             default:
                 macs = 0
             }
+            var precision = plan.layerTypes[i].description
+            if contents.precision == .int8 && plan.layerTypes[i] == .float32 && layer.kind != .flatten {
+                precision += " (fallback)"
+            }
+            if layer.weights.contains(where: { contents.tensors[$0].elementType == .int8 })
+                && plan.layerTypes[i] == .float32
+            {
+                precision += contents.precision == .weightsInt8 ? " (int8 weights)" : ""
+            }
+            let quantization = contents.activationQuantization.isEmpty ? nil : contents.activationQuantization[i + 1]
             return LayerSummary(
                 index: i, layer: layer, outputShape: output, parameters: parameters, macs: macs,
-                precision: plan.elementTypes[layer.inputs[0]].description)
+                precision: precision, outputQuantization: quantization)
         }
     }
 }

@@ -15,6 +15,8 @@ public final class Model: Sendable {
     public var inputShape: TensorShape { contents.graph.inputShape }
     /// Floats per image of output.
     public var outputSize: Int { plan.shapes.last!.elementCount }
+    /// What the model computes in: `float32`, `int8` or `weights-int8` (int8 weights, float32 compute).
+    public var precision: ModelPrecision { contents.precision }
     /// How pixels become inputs (`run(pixels:)` applies it).
     public var preprocessing: Preprocessing { contents.preprocessing }
     /// The shape of every value: index 0 is the input, `i + 1` the output of layer `i`.

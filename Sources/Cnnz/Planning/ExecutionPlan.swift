@@ -2,10 +2,18 @@
 /// and where each value lives in the activation arena. Immutable, shared by
 /// all sessions.
 final class ExecutionPlan: Sendable {
+    /// The shape of every value of the graph (index 0: the input, `i + 1`: layer `i`'s output).
     let shapes: [TensorShape]
     /// Per value: the element type its kernel writes (the model input is float32).
+    /// Values past the graph's (index > layer count) are int8 models' conversions.
     let elementTypes: [ElementType]
     let kernels: [any Kernel]
+    /// Per kernel: the layer it runs (or converts an operand of), for profiling.
+    let kernelLayers: [Int]
+    /// Per layer: the element type its kernel computes on.
+    let layerTypes: [ElementType]
+    /// Per kernel: the value it writes.
+    let kernelOutputs: [Int]
     /// Per value: offset in the arena, in bytes per image of batch capacity
     /// (a multiple of 64); -1 for the model input, which lives in the caller's buffer.
     let offsets: [Int]
@@ -23,48 +31,40 @@ final class ExecutionPlan: Sendable {
     init(_ model: ModelDescription, shapes: [TensorShape], budget: inout MemoryBudget) throws(CnnzError) {
         let graph = model.graph
         self.shapes = shapes
-        let valueCount = graph.layers.count + 1
 
         // Flatten moves no data: its output is its input's storage.
-        var root = Array(0..<valueCount)
+        var root = Array(0..<(graph.layers.count + 1))
         for (i, layer) in graph.layers.enumerated() where layer.kind == .flatten && layer.activation == .linear {
             root[i + 1] = root[layer.inputs[0]]
         }
 
         // Kernels by (operator, input type); each output's type follows from its registration.
-        var types = [ElementType](repeating: .float32, count: valueCount)
-        var registrations: [KernelRegistration?] = []
-        for (i, layer) in graph.layers.enumerated() {
-            let input = types[layer.inputs[0]]
-            if let other = layer.inputs.first(where: { types[$0] != input }) {
-                throw .unsupported(
-                    "layer \(i) (\(layer.kind.className)): inputs of types \(input) and \(types[other]) cannot be mixed"
-                )
-            }
-            if root[i + 1] != i + 1 {
-                types[i + 1] = input
-                registrations.append(nil)
-                continue
-            }
-            guard let registration = KernelRegistry.registration(Operator(layer.kind), input: input) else {
-                throw .unsupported("layer \(i) (\(layer.kind.className)): no kernel takes \(input) inputs")
-            }
-            types[i + 1] = registration.output
-            registrations.append(registration)
-        }
-        outputValue = graph.layers.count
+        // Int8 models add conversion steps (ExecutionSteps): the plan's values past the
+        // graph's are their outputs.
+        let steps = try ExecutionSteps(model, shapes: shapes, root: root)
+        let shapes = shapes + steps.extraShapes
+        let types = steps.types
+        let valueCount = types.count
+        root += (graph.layers.count + 1..<valueCount)
+        outputValue = steps.outputValue
         guard types[outputValue] == .float32 else {
             throw .unsupported("the model's output is \(types[outputValue]); outputs must be float32")
         }
         elementTypes = types
+        kernelLayers = steps.list.map(\.layer)
+        kernelOutputs = steps.list.map(\.output)
+        layerTypes = steps.layerTypes
 
         var firstStep = [Int](repeating: -1, count: valueCount)
         var lastStep = [Int](repeating: -1, count: valueCount)
-        for (i, layer) in graph.layers.enumerated() {
-            if root[i + 1] == i + 1 { firstStep[i + 1] = i }
-            for value in layer.inputs { lastStep[root[value]] = max(lastStep[root[value]], i) }
+        for step in steps.list {
+            firstStep[step.output] = step.order
+            for value in step.inputs { lastStep[root[value]] = max(lastStep[root[value]], step.order) }
         }
-        lastStep[root[outputValue]] = graph.layers.count  // alive until copied out
+        for (i, layer) in graph.layers.enumerated() where root[i + 1] != i + 1 {
+            for value in layer.inputs { lastStep[root[value]] = max(lastStep[root[value]], ExecutionSteps.order(i)) }
+        }
+        lastStep[root[outputValue]] = ExecutionSteps.order(graph.layers.count)  // alive until copied out
         var requests: [BufferPlanner.Request] = []
         var requestValue: [Int] = []
         for value in 1..<valueCount where root[value] == value {
@@ -87,17 +87,8 @@ final class ExecutionPlan: Sendable {
         arenaBytesPerImage = total
 
         var kernels: [any Kernel] = []
-        for (i, layer) in graph.layers.enumerated() {
-            guard let registration = registrations[i] else { continue }
-            let setup = KernelSetup(
-                index: i, layer: layer,
-                operands: KernelOperands(
-                    inputs: layer.inputs, inputShapes: layer.inputs.map { shapes[$0] }, output: i + 1,
-                    outputShape: shapes[i + 1]),
-                input: registration.input, output: registration.output,
-                weights: layer.weights.map { model.tensors[$0] })
-            try budget.reserve(registration.kernel.preparedBytes(setup), for: "\(setup.label)'s prepared weights")
-            kernels.append(try registration.kernel.init(setup))
+        for step in steps.list {
+            kernels.append(try step.prepare(model, shapes: shapes, budget: &budget))
         }
         self.kernels = kernels
         scratchBytes = kernels.map(\.scratchBytes).max() ?? 0

@@ -43,12 +43,8 @@ extension Session {
         }
         guard let source = input.baseAddress else { throw .argument("the input is empty") }
         let plan = model.plan
-        let kernelLayers = Self.kernelLayers(of: model.contents.graph)
-        guard kernelLayers.count == plan.kernels.count else {
-            throw .unsupported(
-                "profiling expects one kernel per layer (but a linear Flatten), the plan has \(plan.kernels.count) kernels for \(kernelLayers.count) such layers"
-            )
-        }
+        // An int8 model's conversions count toward the layer they serve.
+        let kernelLayers = plan.kernelLayers
         let kernelCount = plan.kernels.count
         // times[run * kernelCount + k]: seconds of kernel k in timed run `run`.
         var times = [Double](repeating: 0, count: runs * kernelCount)
@@ -74,8 +70,12 @@ extension Session {
         }
         var layers = model.contents.graph.layers.indices.map { Profile.Layer(index: $0, seconds: 0, runsKernel: false) }
         var column = [Double](repeating: 0, count: runs)
-        for (k, layer) in kernelLayers.enumerated() {
-            for run in 0..<runs { column[run] = times[run * kernelCount + k] }
+        for layer in Set(kernelLayers) {
+            for run in 0..<runs {
+                column[run] = kernelLayers.indices.reduce(0) {
+                    $0 + (kernelLayers[$1] == layer ? times[run * kernelCount + $1] : 0)
+                }
+            }
             layers[layer].seconds = Self.median(&column)
             layers[layer].runsKernel = true
         }

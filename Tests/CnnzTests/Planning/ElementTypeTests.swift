@@ -73,13 +73,18 @@ import Testing
         expectError(tensor, "tensor 0 has 2 values, its shape [3, 2] needs 6")
     }
 
-    @Test func aFloatKernelRefusesIntegerWeightsAndTheWriterRefusesThem() {
+    @Test func intWeightsInAFloatModelAreDequantizedAtLoadAndStoredAsVersion2() throws {
+        let int8Model = try Model(denseModel(kernel: int8Kernel))
+        let floatModel = try Model(denseModel(kernel: int8Kernel.dequantized))
+        #expect(int8Model.precision == .weightsInt8)
+        #expect(floatModel.precision == .float32)
+        let input: [Float] = [0.5, -1, 2]
+        #expect(try int8Model.predict(input) == floatModel.predict(input))
+        let bytes = try ModelWriter.encode(denseModel(kernel: int8Kernel))
+        #expect(ModelReader.headerInfo(bytes)?.version == 2)
+        #expect(try ModelReader.decode(bytes) == denseModel(kernel: int8Kernel))
         #expect(
-            throws: CnnzError.unsupported("layer 0 (Dense): weight 0 is int8; this kernel takes float32 weights")
-        ) { try Model(denseModel(kernel: int8Kernel)) }
-        #expect(
-            throws: CnnzError.unsupported("tensor 0 is int8; this format version stores float32 tensors only")
-        ) { try ModelWriter.encode(denseModel(kernel: int8Kernel)) }
+            ModelReader.headerInfo(try ModelWriter.encode(denseModel(kernel: int8Kernel.dequantized)))?.version == 1)
     }
 
     @Test func everyOperatorHasExactlyOneFloat32Kernel() {

@@ -31,10 +31,21 @@ struct AllocationTests {
         }
         #expect(control >= 1, "the malloc counter is not active in this process")
 
+        var models: [(String, [UInt8])] = []
         for name in ["tiny-graph", "tiny"] {
-            let (_, bytes) = try Converter.convertToCNNZ(json: try Fixtures.bytes("\(name).json"))
+            let json = try Fixtures.bytes("\(name).json")
+            models.append((name, try Converter.convertToCNNZ(json: json).1))
+            // The int8 model of the same graph (issue 14): quantize, int8 kernels, dequantize, softmax.
+            let calibration = Converter.Quantization.int8(method: .minMax) { model throws(CnnzError) in
+                var rng = SplitMix64(seed: 8)
+                return ([Float].random(8 * model.inputShape.elementCount, &rng), 8)
+            }
+            models.append(("\(name) int8", try Converter.convertToCNNZ(json: json, quantization: calibration).1))
+        }
+        for (name, bytes) in models {
             let model = try Model(bytes: bytes)
             // Three threads, and every layer split: handing parts to helpers allocates nothing either.
+            #expect(model.precision == (name.hasSuffix("int8") ? .int8 : .float32))
             let session = try model.makeSession(batchCapacity: 2, threads: 3, minimumWorkPerPart: 1)
             let input = [Float](repeating: 0.5, count: 5 * model.inputShape.elementCount)
             let pixels = [UInt8](repeating: 7, count: 3 * model.inputShape.elementCount)

@@ -123,6 +123,8 @@ class Model:
         labels = [lib.cnnz_model_label(self._pointer, i) for i in range(self.output_size)]
         self.labels = [label.decode() for label in labels] if labels and labels[0] is not None else []
         self.name = lib.cnnz_model_name(self._pointer).decode()
+        #: "float32", "int8" or "weights-int8" (int8 weights, float32 compute).
+        self.precision = lib.cnnz_model_precision(self._pointer).decode()
         self._local = threading.local()
         self._sessions = []
         self._sessions_lock = threading.Lock()

@@ -108,6 +108,9 @@ def _declare(lib):
     # const char *cnnz_model_name(const cnnz_model *model);
     lib.cnnz_model_name.argtypes = [ModelPointer]
     lib.cnnz_model_name.restype = ctypes.c_char_p
+    # const char *cnnz_model_precision(const cnnz_model *model);
+    lib.cnnz_model_precision.argtypes = [ModelPointer]
+    lib.cnnz_model_precision.restype = ctypes.c_char_p
     # cnnz_status cnnz_model_selftest(const cnnz_model *model, float *max_difference);
     lib.cnnz_model_selftest.argtypes = [ModelPointer, f32p]
     lib.cnnz_model_selftest.restype = c_status

@@ -19,8 +19,19 @@ def test_metadata(example):
     assert example.output_size == 10
     assert example.labels[0] == "T-shirt/top" and example.labels[9] == "Ankle boot"
     assert example.name == "fashion-mnist-small"
+    assert example.precision == "float32"
     assert cnnz.version() == "0.2.0"
     assert "fashion-mnist-small" in repr(example)
+
+
+def test_int8_models_run_through_the_same_calls(repository):
+    model = cnnz.Model(repository / "Tests" / "CnnzTests" / "Fixtures" / "format-v2" / "tiny-graph-int8.cnnz")
+    assert model.precision == "int8"
+    floats = model.predict(np.zeros((2,) + model.input_shape, dtype=np.float32))
+    pixels = model.predict(np.full((1,) + model.input_shape, 128, dtype=np.uint8))
+    assert floats.shape == (2, 3) and pixels.shape == (1, 3)
+    assert floats.dtype == np.float32 and np.all((floats >= 0) & (floats <= 1))  # a sigmoid's outputs
+    assert np.array_equal(floats[0], floats[1])
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-graph"])

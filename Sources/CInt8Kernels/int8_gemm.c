@@ -1,0 +1,273 @@
+/* Int8 GEMM microkernels (see include/CInt8Kernels.h). The sums are exact int32 (each product
+ * of an int16 activation in [-255, 255] and an int8 weight fits 17 bits; the model's check keeps
+ * the reduction short enough not to overflow), so both kernels give the same bits. */
+#include "CInt8Kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CNNZ_HAVE_AVX2 1
+#endif
+
+/* gemmlowp's SaturatingRoundingDoublingHighMul: round(a * b / 2^31), ties toward +infinity. */
+static inline int32_t high_multiply(int32_t a, int32_t b) {
+    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+    int64_t ab = (int64_t)a * (int64_t)b;
+    int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C's division truncates, as gemmlowp's */
+}
+
+/* gemmlowp's RoundingDivideByPOT: round(x / 2^exponent), ties away from zero. */
+static inline int32_t divide_by_power_of_two(int32_t x, int exponent) {
+    int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    int32_t remainder = x & mask;
+    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+int32_t cnnz_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift) {
+    int left = shift > 0 ? shift : 0;
+    int right = shift > 0 ? 0 : -shift;
+    return divide_by_power_of_two(high_multiply((int32_t)((uint32_t)x << left), multiplier), right);
+}
+
+static inline int8_t store(int32_t sum, size_t column, const cnnz_qs8_output *out) {
+    int32_t v = cnnz_qs8_requantize((int32_t)((uint32_t)sum + (uint32_t)out->bias[column]),
+                                    out->multiplier[column], out->shift[column]) + out->zero_point;
+    v = v < out->min ? out->min : (v > out->max ? out->max : v);
+    return out->table ? out->table[v + 128] : (int8_t)v;
+}
+
+/* One element of the two-input Add (see the header). */
+static inline int8_t add_one(int8_t a, int8_t b, const cnnz_qs8_add *p, const cnnz_qs8_output *out) {
+    int32_t ta = cnnz_qs8_requantize((int32_t)((uint32_t)(a - p->zero_point[0]) << p->left_shift), p->multiplier[0],
+                                     p->shift[0]);
+    int32_t tb = cnnz_qs8_requantize((int32_t)((uint32_t)(b - p->zero_point[1]) << p->left_shift), p->multiplier[1],
+                                     p->shift[1]);
+    return store(ta + tb, 0, out);
+}
+
+void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
+                            const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    size_t panels = (n + 7) / 8;
+    for (size_t row = 0; row < m; row++) {
+        const int16_t *ar = a + row * lda;
+        for (size_t p = 0; p < panels; p++) {
+            const int16_t *w = packed + p * kpairs * 16;
+            int32_t acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (size_t kp = 0; kp < kpairs; kp++) {
+                int32_t a0 = ar[2 * kp], a1 = ar[2 * kp + 1];
+                for (int j = 0; j < 8; j++) {
+                    /* Unsigned arithmetic: wraps as the AVX2 kernel's does, never undefined. */
+                    acc[j] = (int32_t)((uint32_t)acc[j] + (uint32_t)(a0 * w[16 * kp + 2 * j] + a1 * w[16 * kp + 2 * j + 1]));
+                }
+            }
+            size_t width = n - p * 8 < 8 ? n - p * 8 : 8;
+            for (size_t j = 0; j < width; j++) c[row * ldc + p * 8 + j] = store(acc[j], p * 8 + j, out);
+        }
+    }
+}
+
+#ifdef CNNZ_HAVE_AVX2
+/* The store above for 8 columns at once, bit for bit: the rounding doubling high multiply as
+ * two 64-bit products (even and odd lanes), nudged and shifted right by 31 (the result fits 32
+ * bits, so the low half of a logical shift is the arithmetic one's), then the rounding right
+ * shift per lane. The multiplier is at least 2^30 (never INT32_MIN), so gemmlowp's one
+ * saturating case cannot occur. */
+__attribute__((target("avx2"))) static inline __m256i requantize8(__m256i x, __m256i m, __m256i shift) {
+    __m256i zero = _mm256_setzero_si256();
+    __m256i left = _mm256_max_epi32(shift, zero);
+    __m256i right = _mm256_sub_epi32(zero, _mm256_min_epi32(shift, zero));
+    x = _mm256_sllv_epi32(x, left);
+    /* Even lanes, then odd lanes moved down. */
+    __m256i even = _mm256_mul_epi32(x, m);
+    __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32));
+    /* (ab + 1 - 2^30) / 2^31 truncated is floor((ab + 2^30) / 2^31) for negative ab, and
+     * (ab + 2^30) / 2^31 truncated is the same floor for ab >= 0: one nudge for both. */
+    const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
+    even = _mm256_add_epi64(even, nudge);
+    odd = _mm256_add_epi64(odd, nudge);
+    even = _mm256_srli_epi64(even, 31);
+    odd = _mm256_slli_epi64(_mm256_srli_epi64(odd, 31), 32);
+    __m256i high = _mm256_blend_epi32(even, odd, 0xAA);
+    /* Rounding right shift, ties away from zero. */
+    __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), right), _mm256_set1_epi32(1));
+    __m256i remainder = _mm256_and_si256(high, mask);
+    __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_cmpgt_epi32(zero, high));
+    __m256i v = _mm256_srav_epi32(high, right);
+    return _mm256_sub_epi32(v, _mm256_cmpgt_epi32(remainder, threshold));
+}
+
+/* Zero point, clamp, and 8 int8 stored. */
+__attribute__((target("avx2"))) static inline void finish8(__m256i v, const cnnz_qs8_output *out, int8_t *c) {
+    v = _mm256_add_epi32(v, _mm256_set1_epi32(out->zero_point));
+    v = _mm256_max_epi32(v, _mm256_set1_epi32(out->min));
+    v = _mm256_min_epi32(v, _mm256_set1_epi32(out->max));
+    __m128i halves = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64((__m128i *)c, _mm_packs_epi16(halves, halves));
+}
+
+__attribute__((target("avx2"))) static inline void store8(__m256i sum, size_t column, const cnnz_qs8_output *out,
+                                                          int8_t *c) {
+    __m256i x = _mm256_add_epi32(sum, _mm256_loadu_si256((const __m256i *)(out->bias + column)));
+    __m256i v = requantize8(x, _mm256_loadu_si256((const __m256i *)(out->multiplier + column)),
+                            _mm256_loadu_si256((const __m256i *)(out->shift + column)));
+    finish8(v, out, c);
+}
+
+/* Eight int8 as int32 minus a zero point, shifted left. */
+__attribute__((target("avx2"))) static inline __m256i widen8(const int8_t *q, int32_t zero_point, int shift) {
+    __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q));
+    return _mm256_slli_epi32(_mm256_sub_epi32(x, _mm256_set1_epi32(zero_point)), shift);
+}
+
+__attribute__((target("avx2"))) static void add2_avx2(size_t n, const int8_t *a, const int8_t *b,
+                                                     const cnnz_qs8_add *p, const cnnz_qs8_output *out, int8_t *c) {
+    size_t i = 0;
+    if (!out->table) {
+        __m256i ma = _mm256_set1_epi32(p->multiplier[0]), sa = _mm256_set1_epi32(p->shift[0]);
+        __m256i mb = _mm256_set1_epi32(p->multiplier[1]), sb = _mm256_set1_epi32(p->shift[1]);
+        __m256i mo = _mm256_set1_epi32(out->multiplier[0]), so = _mm256_set1_epi32(out->shift[0]);
+        for (; i + 8 <= n; i += 8) {
+            __m256i ta = requantize8(widen8(a + i, p->zero_point[0], p->left_shift), ma, sa);
+            __m256i tb = requantize8(widen8(b + i, p->zero_point[1], p->left_shift), mb, sb);
+            finish8(requantize8(_mm256_add_epi32(ta, tb), mo, so), out, c + i);
+        }
+    }
+    for (; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
+}
+
+/* XNNPACK's AVX2 choice: int16 activations and weights, vpmaddwd (two products summed into
+ * int32, no saturation), then vpaddd. Tiles of 4 rows x 16 columns (two panels); rows past m
+ * alias the last row and are not stored. */
+__attribute__((target("avx2"))) void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a,
+                                                         size_t lda, const int16_t *packed,
+                                                         const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    size_t panels = (n + 7) / 8;
+    for (size_t row = 0; row < m; row += 4) {
+        const int16_t *a0 = a + row * lda;
+        const int16_t *a1 = row + 1 < m ? a0 + lda : a0;
+        const int16_t *a2 = row + 2 < m ? a1 + lda : a1;
+        const int16_t *a3 = row + 3 < m ? a2 + lda : a2;
+        size_t rows = m - row < 4 ? m - row : 4;
+        if (rows == 1) {
+            /* One row (a Dense layer at batch 1): four panels at a time, no aliased rows. */
+            for (size_t p = 0; p < panels; p += 4) {
+                size_t count = panels - p < 4 ? panels - p : 4;
+                const __m256i *w[4];
+                for (size_t i = 0; i < 4; i++)
+                    w[i] = (const __m256i *)(packed + (p + (i < count ? i : 0)) * kpairs * 16);
+                __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+                for (size_t kp = 0; kp < kpairs; kp++) {
+                    int32_t v0;
+                    __builtin_memcpy(&v0, a0 + 2 * kp, 4);
+                    __m256i x0 = _mm256_set1_epi32(v0);
+                    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[0] + kp)));
+                    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[1] + kp)));
+                    s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[2] + kp)));
+                    s3 = _mm256_add_epi32(s3, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[3] + kp)));
+                }
+                __m256i tiles[4] = {s0, s1, s2, s3};
+                for (size_t i = 0; i < count; i++) {
+                    size_t column = (p + i) * 8;
+                    size_t width = n - column < 8 ? n - column : 8;
+                    if (width == 8 && !out->table) {
+                        store8(tiles[i], column, out, c + row * ldc + column);
+                    } else {
+                        int32_t sums[8];
+                        _mm256_storeu_si256((__m256i *)sums, tiles[i]);
+                        for (size_t j = 0; j < width; j++) c[row * ldc + column + j] = store(sums[j], column + j, out);
+                    }
+                }
+            }
+            continue;
+        }
+        for (size_t p = 0; p < panels; p += 2) {
+            int two = p + 1 < panels;
+            const __m256i *w0 = (const __m256i *)(packed + p * kpairs * 16);
+            const __m256i *w1 = two ? (const __m256i *)(packed + (p + 1) * kpairs * 16) : w0;
+            __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00;
+            __m256i c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+            for (size_t kp = 0; kp < kpairs; kp++) {
+                __m256i b0 = _mm256_loadu_si256(w0 + kp);
+                __m256i b1 = _mm256_loadu_si256(w1 + kp);
+                int32_t v0, v1, v2, v3;
+                __builtin_memcpy(&v0, a0 + 2 * kp, 4);
+                __builtin_memcpy(&v1, a1 + 2 * kp, 4);
+                __builtin_memcpy(&v2, a2 + 2 * kp, 4);
+                __builtin_memcpy(&v3, a3 + 2 * kp, 4);
+                __m256i x0 = _mm256_set1_epi32(v0), x1 = _mm256_set1_epi32(v1);
+                __m256i x2 = _mm256_set1_epi32(v2), x3 = _mm256_set1_epi32(v3);
+                c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x0, b0));
+                c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x0, b1));
+                c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x1, b0));
+                c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x1, b1));
+                c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(x2, b0));
+                c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(x2, b1));
+                c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x3, b0));
+                c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x3, b1));
+            }
+            int32_t sums[4][16];
+            _mm256_storeu_si256((__m256i *)sums[0], c00);
+            _mm256_storeu_si256((__m256i *)(sums[0] + 8), c01);
+            _mm256_storeu_si256((__m256i *)sums[1], c10);
+            _mm256_storeu_si256((__m256i *)(sums[1] + 8), c11);
+            _mm256_storeu_si256((__m256i *)sums[2], c20);
+            _mm256_storeu_si256((__m256i *)(sums[2] + 8), c21);
+            _mm256_storeu_si256((__m256i *)sums[3], c30);
+            _mm256_storeu_si256((__m256i *)(sums[3] + 8), c31);
+            size_t width = n - p * 8 < 16 ? n - p * 8 : 16;
+            __m256i tiles[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+            for (size_t r = 0; r < rows; r++) {
+                int8_t *cr = c + (row + r) * ldc + p * 8;
+                size_t j = 0;
+                if (!out->table) {
+                    for (; j + 8 <= width; j += 8) store8(tiles[r][j / 8], p * 8 + j, out, cr + j);
+                }
+                for (; j < width; j++) cr[j] = store(sums[r][j], p * 8 + j, out);
+            }
+        }
+    }
+}
+
+__attribute__((target("avx2"))) static void store_row_avx2(const int32_t *sums, size_t n, const cnnz_qs8_output *out,
+                                                          int8_t *c) {
+    size_t j = 0;
+    if (!out->table) {
+        for (; j + 8 <= n; j += 8) store8(_mm256_loadu_si256((const __m256i *)(sums + j)), j, out, c + j);
+    }
+    for (; j < n; j++) c[j] = store(sums[j], j, out);
+}
+
+void cnnz_qs8_add2(int avx2, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
+                   const cnnz_qs8_output *out, int8_t *c) {
+    if (avx2) {
+        add2_avx2(n, a, b, p, out, c);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
+}
+
+void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c) {
+    if (avx2) {
+        store_row_avx2(sums, n, out, c);
+        return;
+    }
+    for (size_t j = 0; j < n; j++) c[j] = store(sums[j], j, out);
+}
+#else
+void cnnz_qs8_add2(int avx2, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
+                   const cnnz_qs8_output *out, int8_t *c) {
+    (void)avx2;
+    for (size_t i = 0; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
+}
+
+void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c) {
+    (void)avx2;
+    for (size_t j = 0; j < n; j++) c[j] = store(sums[j], j, out);
+}
+
+void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
+                        const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    cnnz_qs8_gemm_portable(m, n, kpairs, a, lda, packed, out, c, ldc);
+}
+#endif

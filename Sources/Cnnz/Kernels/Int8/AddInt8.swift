@@ -1,0 +1,187 @@
+import CInt8Kernels
+
+/// Int8 Add of any number of inputs, TensorFlow Lite's way: each input's
+/// `q - zeroPoint` is shifted left by 20 bits and requantized by
+/// `scale / (2 * largest input scale)`, the terms are added (in 64 bits,
+/// then saturated to 32), and the sum requantized to the output.
+final class AddInt8: RegisteredKernel {
+    static let leftShift: Int32 = 20
+    let operands: KernelOperands
+    let zeroPoints: [Int32]
+    let multipliers: [Int32]
+    let shifts: [Int32]
+    let store: Int8Store
+    let scratchBytes = 1024 * 8
+    /// Two inputs (the common case): the C kernel's parameters, vectorized with AVX2.
+    let pair: cnnz_qs8_add
+    let pairOutput: Int8StoreParameters
+    let variant = Int8GEMM.best
+
+    init(_ setup: KernelSetup) throws(CnnzError) {
+        guard case .add = setup.layer.kind, let output = setup.outputQuantization else { throw setup.mismatch }
+        operands = setup.operands
+        let inputs = setup.inputQuantization
+        let twiceMax = 2 * Double(inputs.map(\.scale).max()!)
+        zeroPoints = inputs.map(\.zeroPoint)
+        let scaled = inputs.map { Requantization.multiplier(Double($0.scale) / twiceMax) }
+        multipliers = scaled.map(\.multiplier)
+        shifts = scaled.map(\.shift)
+        store = Int8Store(
+            realMultiplier: twiceMax / (Double(1 << Self.leftShift) * Double(output.scale)),
+            activation: setup.layer.activation, output: output)
+        let z = zeroPoints + [0, 0]
+        let m = multipliers + [0, 0]
+        let sh = shifts + [0, 0]
+        pair = cnnz_qs8_add(
+            zero_point: (z[0], z[1]), multiplier: (m[0], m[1]), shift: (sh[0], sh[1]), left_shift: Self.leftShift)
+        pairOutput = Int8StoreParameters(store)
+    }
+
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let count = batch * operands.outputShape.elementCount
+        return (items: (count + 1023) / 1024, work: count * operands.inputs.count)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
+        let count = context.batch * operands.outputShape.elementCount
+        let blocks = Partition.range((count + 1023) / 1024, part: part, of: parts)
+        let output = context.output(operands, as: Int8.self)
+        // Input by input over blocks of 1024 elements, summing in 64 bits in the scratch.
+        if operands.inputs.count == 2 {
+            let a = UnsafePointer(context.int8(operands.inputs[0]))
+            let b = UnsafePointer(context.int8(operands.inputs[1]))
+            let start = blocks.lowerBound * 1024
+            let n = min(count, blocks.upperBound * 1024) - start
+            guard n > 0 else { return }
+            withUnsafePointer(to: pair) { p in
+                withUnsafePointer(to: pairOutput.output) { out in
+                    cnnz_qs8_add2(variant == .avx2 ? 1 : 0, n, a + start, b + start, p, out, output + start)
+                }
+            }
+            return
+        }
+        let sums = context.scratch(part: part, bytes: scratchBytes, as: Int64.self)
+        for block in blocks {
+            let start = block * 1024
+            let n = min(count, start + 1024) - start
+            sums.update(repeating: 0, count: n)
+            for (k, value) in operands.inputs.enumerated() {
+                let input = UnsafePointer(context.int8(value)) + start
+                let zero = zeroPoints[k]
+                let (m, s) = (multipliers[k], shifts[k])
+                for i in 0..<n {
+                    let q = (Int32(input[i]) &- zero) << Self.leftShift
+                    sums[i] &+= Int64(Requantization.apply(q, multiplier: m, shift: s))
+                }
+            }
+            for i in 0..<n { output[start + i] = store(Int32(clamping: sums[i])) }
+        }
+    }
+}
+
+/// An `Int8Store` as the C kernels' output stage (column 0: bias 0, its multiplier and shift).
+final class Int8StoreParameters: @unchecked Sendable {
+    private let columns: UnsafeMutablePointer<Int32>
+    private let table: UnsafeMutablePointer<Int8>?
+    let output: cnnz_qs8_output
+
+    init(_ store: Int8Store) {
+        columns = .allocate(capacity: 3)
+        (columns[0], columns[1], columns[2]) = (0, store.multiplier, store.shift)
+        if let values = store.table {
+            let t = UnsafeMutablePointer<Int8>.allocate(capacity: 256)
+            for i in 0..<256 { t[i] = values[i] }
+            table = t
+        } else {
+            table = nil
+        }
+        output = cnnz_qs8_output(
+            bias: columns, multiplier: columns + 1, shift: columns + 2, zero_point: store.zeroPoint,
+            min: store.bounds.lowerBound, max: store.bounds.upperBound, table: table.map { UnsafePointer($0) })
+    }
+
+    deinit {
+        columns.deallocate()
+        table?.deallocate()
+    }
+}
+
+/// Int8 Concatenate along channels: each input requantized from its scale
+/// and zero point to the output's (a copy when they are equal: the multiplier
+/// 1 is exact).
+final class ConcatenateInt8: RegisteredKernel {
+    let operands: KernelOperands
+    let zeroPoints: [Int32]
+    let stores: [Int8Store]
+    let scratchBytes = 0
+
+    init(_ setup: KernelSetup) throws(CnnzError) {
+        guard case .concatenate = setup.layer.kind, let output = setup.outputQuantization else {
+            throw setup.mismatch
+        }
+        operands = setup.operands
+        zeroPoints = setup.inputQuantization.map(\.zeroPoint)
+        stores = setup.inputQuantization.map {
+            Int8Store(
+                realMultiplier: Double($0.scale) / Double(output.scale), activation: setup.layer.activation,
+                output: output)
+        }
+    }
+
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let count = batch * operands.outputShape.pixels
+        return (items: count, work: count * operands.outputShape.channels)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
+        let y = operands.outputShape
+        let output = context.output(operands, as: Int8.self)
+        let positions = Partition.range(context.batch * y.pixels, part: part, of: parts)
+        var offset = 0
+        for (n, (value, shape)) in zip(operands.inputs, operands.inputShapes).enumerated() {
+            let input = UnsafePointer(context.int8(value))
+            let c = shape.channels
+            let store = stores[n]
+            let zero = zeroPoints[n]
+            for p in positions {
+                let out = output + p * y.channels + offset
+                let source = input + p * c
+                for i in 0..<c { out[i] = store(Int32(source[i]) &- zero) }
+            }
+            offset += c
+        }
+    }
+}
+
+/// An int8 activation on its own (and a Flatten with one): a 256-entry table
+/// from the input's quantization through the function to the output's.
+final class ActivationInt8: RegisteredKernel {
+    let operands: KernelOperands
+    let table: [Int8]
+    let scratchBytes = 0
+
+    init(_ setup: KernelSetup) throws(CnnzError) {
+        guard let output = setup.outputQuantization else { throw setup.mismatch }
+        operands = setup.operands
+        // The table covers the clamps too; its input is the input's quantization.
+        table = Int8Activation.table(
+            setup.layer.activation, input: setup.inputQuantization[0], output: output)
+    }
+
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let count = batch * operands.outputShape.elementCount
+        return (items: (count + 1023) / 1024, work: count)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
+        let count = context.batch * operands.outputShape.elementCount
+        let blocks = Partition.range((count + 1023) / 1024, part: part, of: parts)
+        let input = UnsafePointer(context.int8(operands.input))
+        let output = context.output(operands, as: Int8.self)
+        table.withUnsafeBufferPointer { t in
+            for i in (blocks.lowerBound * 1024)..<min(count, blocks.upperBound * 1024) {
+                output[i] = t[Int(input[i]) + 128]
+            }
+        }
+    }
+}

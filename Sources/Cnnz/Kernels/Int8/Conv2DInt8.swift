@@ -1,0 +1,181 @@
+/// Int8 Conv2D (any kernel, stride, dilation, padding, groups) and, with a
+/// 1x1 window, int8 Dense: im2col into int16 rows of `input - zeroPoint`
+/// (padding is then 0, exactly the zero point), and the int8 GEMM with bias,
+/// requantization and the activation's clamp or table fused into its store.
+/// Output pixels go in blocks of `blockRows`, so the scratch is
+/// `blockRows * K` int16 whatever the image size.
+final class Conv2DInt8: RegisteredKernel {
+    static let blockRows = 64
+
+    let operands: KernelOperands
+    let window: Window
+    let groups: Int
+    let rows: AxisGeometry
+    let columns: AxisGeometry
+    /// One packed weight matrix per group.
+    let packed: [Int8PackedWeights]
+    let inputZeroPoint: Int16
+    let scratchBytes: Int
+    let variant: Int8GEMM.Variant
+    /// 1x1, stride 1, one group (and every Dense): rows of all images form one matrix.
+    let isPointwise: Bool
+
+    init(
+        operands: KernelOperands, window: Window, groups: Int, kernel: Tensor, bias: Tensor?,
+        input: ActivationQuantization, output: ActivationQuantization, activation: Activation,
+        variant: Int8GEMM.Variant = Int8GEMM.best
+    ) throws(CnnzError) {
+        self.operands = operands
+        self.window = window
+        self.groups = groups
+        self.variant = variant
+        let x = operands.inputShape
+        // ShapeInference checked that the window fits.
+        (rows, columns) = window.geometry(height: x.height, width: x.width)!
+        let filters = operands.outputShape.channels
+        let outPerGroup = filters / groups
+        let k = window.kernelHeight * window.kernelWidth * (x.channels / groups)
+        guard case .int8(let weights) = kernel.storage, let q = kernel.quantization else {
+            throw .unsupported("int8 Conv2D: the kernel is \(kernel.elementType), not int8")
+        }
+        let stage = Int8Activation(activation, output: output)
+        let weightScale = { (f: Int) in Double(q.scales.count == 1 ? q.scales[0] : q.scales[f]) }
+        let biasValue = try Self.bias(bias, inputScale: input.scale, weightScale: weightScale)
+        var packed: [Int8PackedWeights] = []
+        for g in 0..<groups {
+            // Keras kernel [kh, kw, in/groups, filters] is [K, filters] row-major, K in im2col order.
+            packed.append(
+                try Int8PackedWeights(
+                    k: k, n: outPerGroup, element: { r, n in weights[r * filters + g * outPerGroup + n] },
+                    bias: { n in biasValue(g * outPerGroup + n) },
+                    realMultiplier: { n in
+                        Double(input.scale) * weightScale(g * outPerGroup + n) / Double(stage.scale)
+                    }, activation: stage))
+        }
+        self.packed = packed
+        inputZeroPoint = Int16(input.zeroPoint)
+        isPointwise =
+            window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
+            && groups == 1
+        scratchBytes = Self.blockRows * packed[0].kPairs * 2 * 2
+    }
+
+    /// Column `f`'s bias in the sums' scale: an int32 bias as it is, a float32
+    /// one rounded to `bias / (inputScale * weightScale)`, none as 0.
+    static func bias(_ bias: Tensor?, inputScale: Float, weightScale: @escaping (Int) -> Double) throws(CnnzError)
+        -> (Int) -> Int32
+    {
+        switch bias?.storage {
+        case nil: return { _ in 0 }
+        case .int32(let values): return { values[$0] }
+        case .float32(let values):
+            return { f in
+                let q = (Double(values[f]) / (Double(inputScale) * weightScale(f))).rounded()
+                return Int32(min(max(q, Double(Int32.min)), Double(Int32.max)))
+            }
+        case .int8: throw .unsupported("int8 layer: an int8 bias; biases are int32 or float32")
+        }
+    }
+
+    convenience init(_ setup: KernelSetup) throws(CnnzError) {
+        guard case .conv2D(let window, _, let groups, let hasBias) = setup.layer.kind,
+            let output = setup.outputQuantization
+        else { throw setup.mismatch }
+        try self.init(
+            operands: setup.operands, window: window, groups: groups, kernel: setup.weights[0],
+            bias: hasBias ? setup.weights[1] : nil, input: setup.inputQuantization[0], output: output,
+            activation: setup.layer.activation)
+    }
+
+    /// One packed weight matrix per group.
+    static func preparedBytes(_ setup: KernelSetup) -> Int {
+        guard case .conv2D(let window, let filters, let groups, _) = setup.layer.kind else { return 0 }
+        let k = window.kernelHeight * window.kernelWidth * (setup.operands.inputShape.channels / groups)
+        return groups * Int8PackedWeights.bytes(k: k, n: filters / groups)
+    }
+
+    private var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
+
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let items =
+            isPointwise
+            ? (batch * operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows
+            : batch * blocksPerImage
+        return (items: items, work: batch * operands.outputShape.elementCount * packed[0].k)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
+        let input = UnsafePointer(context.int8(operands.input))
+        let output = context.output(operands, as: Int8.self)
+        let x = operands.inputShape
+        let y = operands.outputShape
+        let inPerGroup = x.channels / groups
+        let outPerGroup = y.channels / groups
+        let kPairs = packed[0].kPairs
+        let lda = 2 * kPairs
+        let columnsBuffer = context.scratch(part: part, bytes: scratchBytes, as: Int16.self)
+        if isPointwise {
+            let total = context.batch * y.pixels
+            let k = packed[0].k
+            for block in Partition.range((total + Self.blockRows - 1) / Self.blockRows, part: part, of: parts) {
+                let first = block * Self.blockRows
+                let count = min(Self.blockRows, total - first)
+                for r in 0..<count {
+                    let source = input + (first + r) * k
+                    let row = columnsBuffer + r * lda
+                    for c in 0..<k { row[c] = Int16(source[c]) &- inputZeroPoint }
+                    if lda > k { row[k] = 0 }
+                }
+                Int8GEMM.run(
+                    variant, m: count, a: columnsBuffer, lda: lda, weights: packed[0], c: output + first * y.channels,
+                    ldc: y.channels)
+            }
+            return
+        }
+        for block in Partition.range(context.batch * blocksPerImage, part: part, of: parts) {
+            let image = block / blocksPerImage
+            let first = (block % blocksPerImage) * Self.blockRows
+            let count = min(Self.blockRows, y.pixels - first)
+            let source = input + image * x.elementCount
+            for g in 0..<groups {
+                im2col(
+                    source, group: g, inPerGroup: inPerGroup, first: first, count: count, into: columnsBuffer, lda: lda)
+                Int8GEMM.run(
+                    variant, m: count, a: columnsBuffer, lda: lda, weights: packed[g],
+                    c: output + (image * y.pixels + first) * y.channels + g * outPerGroup, ldc: y.channels)
+            }
+        }
+    }
+
+    /// Rows `first..<first + count` of the im2col matrix of one image and group:
+    /// `input - zeroPoint` as int16, 0 at padded taps and past K.
+    private func im2col(
+        _ source: UnsafePointer<Int8>, group: Int, inPerGroup: Int, first: Int, count: Int,
+        into a: UnsafeMutablePointer<Int16>, lda: Int
+    ) {
+        let x = operands.inputShape
+        let width = operands.outputShape.width
+        let zero = inputZeroPoint
+        let k = packed[0].k
+        for r in 0..<count {
+            let pixel = first + r
+            let oy = pixel / width
+            let ox = pixel % width
+            var row = a + r * lda
+            for ky in 0..<window.kernelHeight {
+                let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
+                for kx in 0..<window.kernelWidth {
+                    let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
+                    if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
+                        let tap = source + (iy * x.width + ix) * x.channels + group * inPerGroup
+                        for c in 0..<inPerGroup { row[c] = Int16(tap[c]) &- zero }
+                    } else {
+                        row.update(repeating: 0, count: inPerGroup)
+                    }
+                    row += inPerGroup
+                }
+            }
+            if lda > k { (a + r * lda + k).update(repeating: 0, count: lda - k) }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import CInt8Kernels
+
+/// Int8 depthwise convolution, direct: for each output pixel, int32 sums of
+/// `(q - zeroPoint) * w` over the window's taps inside the input (padding is
+/// the zero point, which adds nothing), one per output channel
+/// (`c * multiplier + m`), then bias, per-channel requantization and the
+/// activation's clamp or table.
+final class DepthwiseConv2DInt8: RegisteredKernel {
+    let operands: KernelOperands
+    let window: Window
+    let multiplier: Int
+    let rows: AxisGeometry
+    let columns: AxisGeometry
+    /// `[kh * kw][C * multiplier]` int32 weights (Keras's layout, widened once).
+    let weights: [Int32]
+    /// The per-channel bias, requantization and activation, as the GEMM's store
+    /// (no weight panels: `k` is 0).
+    let stage: Int8PackedWeights
+    let inputZeroPoint: Int32
+    let scratchBytes: Int
+    let variant: Int8GEMM.Variant
+
+    init(_ setup: KernelSetup) throws(CnnzError) {
+        guard case .depthwiseConv2D(let window, let multiplier, let hasBias) = setup.layer.kind,
+            let output = setup.outputQuantization, case .int8(let w) = setup.weights[0].storage,
+            let q = setup.weights[0].quantization
+        else { throw setup.mismatch }
+        operands = setup.operands
+        self.window = window
+        self.multiplier = multiplier
+        variant = Int8GEMM.best
+        let x = operands.inputShape
+        (rows, columns) = window.geometry(height: x.height, width: x.width)!
+        let channels = operands.outputShape.channels
+        let input = setup.inputQuantization[0]
+        inputZeroPoint = input.zeroPoint
+        weights = w.map { Int32($0) }
+        // Weight scales run along the input channels (axis 2), or one for all.
+        let weightScale = { (oc: Int) in Double(q.scales.count == 1 ? q.scales[0] : q.scales[oc / multiplier]) }
+        let biasValue = try Conv2DInt8.bias(
+            hasBias ? setup.weights[1] : nil, inputScale: input.scale, weightScale: weightScale)
+        let activation = Int8Activation(setup.layer.activation, output: output)
+        stage = try Int8PackedWeights(
+            k: 0, n: channels, element: { _, _ in 0 }, bias: biasValue,
+            realMultiplier: { Double(input.scale) * weightScale($0) / Double(activation.scale) },
+            activation: activation)
+        scratchBytes = channels * 4
+    }
+
+    static func preparedBytes(_ setup: KernelSetup) -> Int {
+        setup.weights[0].elementCount * 4 + setup.operands.outputShape.channels * 12 + 256
+    }
+
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        let rowsOut = batch * operands.outputShape.height
+        return (
+            items: rowsOut,
+            work: rowsOut * operands.outputShape.width * operands.outputShape.channels
+                * window.kernelHeight * window.kernelWidth
+        )
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
+        let x = operands.inputShape
+        let y = operands.outputShape
+        let input = UnsafePointer(context.int8(operands.input))
+        let output = context.output(operands, as: Int8.self)
+        let sums = context.scratch(part: part, bytes: scratchBytes, as: Int32.self)
+        let channels = y.channels
+        let inChannels = x.channels
+        let m = multiplier
+        let zero = inputZeroPoint
+        let avx2: Int32 = variant == .avx2 ? 1 : 0
+        weights.withUnsafeBufferPointer { w in
+            let base = w.baseAddress!
+            for rowIndex in Partition.range(context.batch * y.height, part: part, of: parts) {
+                let image = rowIndex / y.height
+                let oy = rowIndex % y.height
+                let source = input + image * x.elementCount
+                for ox in 0..<y.width {
+                    sums.update(repeating: 0, count: channels)
+                    for ky in 0..<window.kernelHeight {
+                        let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
+                        guard iy >= 0 && iy < x.height else { continue }
+                        for kx in 0..<window.kernelWidth {
+                            let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
+                            guard ix >= 0 && ix < x.width else { continue }
+                            let tap = source + (iy * x.width + ix) * inChannels
+                            let taps = base + (ky * window.kernelWidth + kx) * channels
+                            if m == 1 {
+                                for c in 0..<inChannels { sums[c] &+= (Int32(tap[c]) &- zero) &* taps[c] }
+                            } else {
+                                for c in 0..<inChannels {
+                                    let v = Int32(tap[c]) &- zero
+                                    for j in 0..<m { sums[c * m + j] &+= v &* taps[c * m + j] }
+                                }
+                            }
+                        }
+                    }
+                    withUnsafePointer(to: stage.output) { out in
+                        cnnz_qs8_store_row(
+                            avx2, sums, channels, out, output + ((image * y.height + oy) * y.width + ox) * channels)
+                    }
+                }
+            }
+        }
+    }
+}

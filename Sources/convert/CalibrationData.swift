@@ -1,0 +1,167 @@
+import Cnnz
+import CnnzTrain
+import Foundation
+
+/// Calibration images for `convert --quantize int8 --calibration PATH`: a
+/// folder of Netpbm, PNG or JPEG images (searched recursively, in path order),
+/// an IDX file of images (raw or gzip), or a `.npy` float32 array of prepared
+/// NHWC inputs. Every problem is a one-line `CnnzError` naming the path.
+enum CalibrationData {
+    static let imageExtensions: Set<String> = ["pgm", "ppm", "pnm", "pbm", "png", "jpg", "jpeg"]
+
+    /// Up to `limit` prepared images for `model`, one after another.
+    static func load(_ path: String, limit: Int, model: Model) throws(CnnzError) -> (values: [Float], count: Int) {
+        guard limit >= 1 else { throw .argument("--calibration-count must be at least 1, got \(limit)") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw .io("calibration data \(path): no such file or folder")
+        }
+        let result: (values: [Float], count: Int)
+        if isDirectory.boolValue {
+            result = try folder(path, limit: limit, model: model)
+        } else if path.lowercased().hasSuffix(".npy") {
+            result = try npy(path, limit: limit, model: model)
+        } else {
+            result = try idx(path, limit: limit, model: model)
+        }
+        if let bad = result.values.firstIndex(where: { !$0.isFinite }) {
+            let perImage = model.inputShape.elementCount
+            throw .format(
+                "calibration data \(path): image \(bad / perImage) holds \(result.values[bad]) at element \(bad % perImage); calibration needs finite numbers"
+            )
+        }
+        return result
+    }
+
+    private static func folder(_ path: String, limit: Int, model: Model) throws(CnnzError) -> ([Float], Int) {
+        guard let walker = FileManager.default.enumerator(atPath: path) else {
+            throw .io("calibration data \(path): cannot list the folder")
+        }
+        var files: [String] = []
+        while let item = walker.nextObject() as? String {
+            if imageExtensions.contains((item as NSString).pathExtension.lowercased()) { files.append(item) }
+        }
+        files.sort()
+        guard !files.isEmpty else {
+            throw .format(
+                "calibration data \(path): the folder holds no images (.pgm, .ppm, .pnm, .png, .jpg, .jpeg, searched recursively)"
+            )
+        }
+        var values: [Float] = []
+        for file in files.prefix(limit) {
+            let image = try ImageReader.read(path: (path as NSString).appendingPathComponent(file))
+            values += model.prepare(image).input
+        }
+        return (values, min(limit, files.count))
+    }
+
+    private static func idx(_ path: String, limit: Int, model: Model) throws(CnnzError) -> ([Float], Int) {
+        let array = try IDXReader.read(path: path)
+        let shape = model.inputShape
+        let expected: [[Int]] =
+            [[shape.height, shape.width, shape.channels]] + (shape.channels == 1 ? [[shape.height, shape.width]] : [])
+        guard array.dimensions.count >= 2, expected.contains(Array(array.dimensions.dropFirst())) else {
+            throw .format(
+                "calibration data \(path): holds items of \(array.dimensions.dropFirst().map(String.init).joined(separator: "x")); the model takes \(shape) images"
+            )
+        }
+        let count = min(limit, array.dimensions[0])
+        guard count > 0 else { throw .format("calibration data \(path): holds no images") }
+        let perImage = shape.elementCount
+        let p = model.preprocessing
+        let values = (0..<(count * perImage)).map { p.apply(Float(array.bytes[$0]), channel: $0 % shape.channels) }
+        return (values, count)
+    }
+
+    /// NumPy's format 1.0 to 3.0: magic, version, a header dict, then the data.
+    private static func npy(_ path: String, limit: Int, model: Model) throws(CnnzError) -> ([Float], Int) {
+        let name = (path as NSString).lastPathComponent
+        let data: [UInt8]
+        do {
+            data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe))
+        } catch {
+            throw .io("calibration data \(name): cannot read (\(error.localizedDescription))")
+        }
+        guard data.count >= 10, data[0] == 0x93, Array(data[1..<6]) == Array("NUMPY".utf8) else {
+            throw .format("calibration data \(name): not a .npy file (no \\x93NUMPY magic)")
+        }
+        let major = data[6]
+        let headerLength: Int
+        let start: Int
+        if major == 1 {
+            headerLength = Int(data[8]) | Int(data[9]) << 8
+            start = 10
+        } else {
+            guard data.count >= 12 else { throw .format("calibration data \(name): the header is cut short") }
+            headerLength = (0..<4).reduce(0) { $0 | Int(data[8 + $1]) << (8 * $1) }
+            start = 12
+        }
+        guard data.count >= start + headerLength else {
+            throw .format("calibration data \(name): the header is cut short")
+        }
+        let header = String(decoding: data[start..<(start + headerLength)], as: UTF8.self)
+        guard header.contains("'descr': '<f4'") else {
+            throw .format(
+                "calibration data \(name): holds \(field("descr", in: header) ?? "an unknown type"); calibration takes float32 ('<f4') arrays, e.g. x.astype(np.float32)"
+            )
+        }
+        guard header.contains("'fortran_order': False") else {
+            throw .format("calibration data \(name): the array is in Fortran order; save a C-ordered array")
+        }
+        let dims = (field("shape", in: header) ?? "").split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        let shape = model.inputShape
+        let expected: [[Int]] =
+            [[shape.height, shape.width, shape.channels]] + (shape.channels == 1 ? [[shape.height, shape.width]] : [])
+        guard dims.count >= 2, expected.contains(Array(dims.dropFirst())) else {
+            throw .format(
+                "calibration data \(name): has shape (\(dims.map(String.init).joined(separator: ", "))); the model needs (N, \(shape.height), \(shape.width), \(shape.channels)) prepared NHWC inputs"
+            )
+        }
+        let perImage = shape.elementCount
+        let available = (data.count - start - headerLength) / 4
+        guard dims[0] * perImage <= available else {
+            throw .format(
+                "calibration data \(name): declares \(dims[0]) images, the file holds \(available / perImage)")
+        }
+        let count = min(limit, dims[0])
+        guard count > 0 else { throw .format("calibration data \(name): holds no images") }
+        let base = start + headerLength
+        let values = data.withUnsafeBytes { raw in
+            (0..<(count * perImage)).map {
+                Float(
+                    bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: base + 4 * $0, as: UInt32.self)))
+            }
+        }
+        return (values, count)
+    }
+
+    /// The text after `'key': ` in a .npy header dict, up to the next comma outside parentheses.
+    private static func field(_ key: String, in header: String) -> String? {
+        guard let range = header.range(of: "'\(key)': ") else { return nil }
+        var depth = 0
+        var result = ""
+        for ch in header[range.upperBound...] {
+            if ch == "(" { depth += 1 }
+            if ch == ")" { depth -= 1 }
+            if ch == "," && depth == 0 { break }
+            if ch == "}" { break }
+            result.append(ch)
+        }
+        return result
+    }
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+struct ProgressBar {
+    let label: String
+    let enabled = isatty(STDERR_FILENO) != 0
+
+    func update(_ done: Int, _ total: Int) {
+        guard enabled, total > 0 else { return }
+        let width = 30
+        let filled = done * width / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)".utf8))
+        if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
