@@ -52,6 +52,8 @@ for target in ModelReader Payload Image Converter; do
 done
 # Seeds: the shipped and test models (converted), and every image.
 cp Examples/*.cnnz "$out/corpus-model/"
+# An int8 model (format version 2: int8 and int32 tensors, the QUAN section).
+cp Tests/CnnzTests/Fixtures/format-v2/*.cnnz "$out/corpus-model/"
 # Crafted files aimed at the loader's memory and time (Tests/CnnzToolTests/HostileModels.swift).
 cp Tests/Fuzz/hostile/*.cnnz "$out/corpus-model/"
 for json in Tests/CnnzTests/Fixtures/tiny.json Tests/CnnzTests/Fixtures/tiny-graph.json; do
