@@ -39,7 +39,7 @@ private func classifyImages(
     guard let output else { return argumentError("\(function): output is NULL") }
     guard let offsets else { return argumentError("\(function): offsets is NULL") }
     // size_t values above Int.max arrive negative; no real buffer or count is that large.
-    guard count >= 1 else {
+    guard count >= 1, count < Int.max else {
         return argumentError("\(function): count must be at least 1, got \(UInt(bitPattern: count))")
     }
     guard dataSize >= 0 else {
