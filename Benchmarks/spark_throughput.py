@@ -9,25 +9,30 @@ For each model (`example`: Examples/fashion-mnist-small.cnnz, 86k MACs, on
 measures, each --repeat times, in images per second:
 
 - C: Examples/c/classify.c (one session, one thread, cnnz_classify_file per image);
-- Python loop: one process, `model.classify(path)` per image;
-- Python, batched: one process running the Spark worker's own function
-  (cnnz_spark.classify_frame: read, decode, predict 64 at a time), no Spark;
-- Python loop, two processes: the loop above on half the images each, at the
-  same time: what two cores give this moment (the control for the next line);
+- Python loop: one process, `model.classify(path)` per image (the one-image API);
+- Python loop, batch API: one process reading the files and running them with
+  `model.predict_encoded` 256 at a time (the fastest one-process Python with
+  the public API);
+- Python, the Spark worker's function without Spark: the same files as Arrow
+  arrays through cnnz_spark.classify_batch, 256 at a time (the worker's own
+  work, for Spark's overhead below);
+- Python loop, two processes: the classify loop on half the images each, at the
+  same time: what two cores give this moment (the control for the Spark lines);
 - Spark local[2] and local[1]: the example's job (classify_images.classify),
-  folder in, Parquet out, timed after a warm-up job on the same images in the
-  same session (two in the first session, which warms the JVM's JIT), so that
-  the JVM's start, its JIT and the Python workers' start are not counted (they are printed separately: they are paid once per job,
-  not per image).
+  folder in, Parquet out; and local[2] with a Parquet table of the same
+  images' bytes in (--parquet). Timed after warm-up jobs on the same images in
+  the same session (two in the first session, which warms the JVM's JIT), so
+  that the JVM's start, its JIT and the Python workers' start are not counted
+  (they are printed separately: they are paid once per job, not per image).
 
-Spark's overhead per image is (local[1] time - Python batched time) / count:
+Spark's overhead per image is (local[1] time - worker function time) / count:
 what Spark adds to the same work on one core. Each line also gives the CPU
 time per image (user + system, of this process and everything under it: the
 JVM, Spark's Python workers, the C program), which other load on the machine
-changes far less than wall time; from it, a CPU-bound estimate of local[2] on
-two free cores (2 / its CPU per image) against the Python loop's 1 / CPU per image. The Spark runs and the Python
-loop are interleaved, so that load from other processes hits both alike; each
-line prints every run and the median. Not run by the tests.
+changes far less than wall time. The Spark runs and the one-process runs are
+interleaved (each Spark run is followed by one run of every one-process mode),
+so that load from other processes hits all alike; each line prints every run
+and the median. Not run by the tests.
 """
 import argparse
 import os
@@ -126,6 +131,16 @@ def python_loop(model_path, files):
         model.classify(path, top=1)
 
 
+def python_loop_batch_api(model_path, files, batch=256):
+    model = cnnz.Model(str(model_path), batch_capacity=cnnz_spark.ENGINE_BATCH)
+    for start in range(0, len(files), batch):
+        images = []
+        for path in files[start:start + batch]:
+            with open(path, "rb") as file:
+                images.append(file.read())
+        model.predict_encoded(images)
+
+
 def python_loop_two_processes(model_path, files) -> float:
     """Runs python_loop on each half of `files` in two processes at once; returns the slower one's time."""
     code = ("import sys, time; sys.path.insert(0, sys.argv[1]); import spark_throughput as b; "
@@ -140,37 +155,62 @@ def python_loop_two_processes(model_path, files) -> float:
     return seconds
 
 
-def python_batched(model_path, files, batch=64):
+def worker_function(model_path, files, batch=256):
+    """The Spark worker's own work on the same files, without Spark: Arrow arrays in, a record batch out."""
+    import pyarrow as pa
+
     model = cnnz.Model(str(model_path), batch_capacity=cnnz_spark.ENGINE_BATCH)
     for start in range(0, len(files), batch):
-        chunk = files[start:start + batch]
-        cnnz_spark.classify_frame(model, chunk, [pathlib.Path(path).read_bytes() for path in chunk])
+        names = files[start:start + batch]
+        contents = []
+        for path in names:
+            with open(path, "rb") as file:
+                contents.append(file.read())
+        cnnz_spark.classify_batch(model, pa.array(names, pa.string()), pa.array(contents, pa.binary()))
 
 
-def spark_runs(master, model_path, images, work, repeat, count, interleaved):
-    """Times the job `repeat` times in one session after a warm-up; returns (start seconds, times)."""
+def write_parquet(images: pathlib.Path, out: pathlib.Path) -> None:
+    """The images as a Parquet table (path, content), as a user with many images would keep them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(images.iterdir())
+    table = pa.table({"path": [str(f) for f in files], "content": [f.read_bytes() for f in files]})
+    pq.write_table(table, out, row_group_size=1024)
+
+
+def spark_runs(master, model_path, images, work, repeat, count, interleaved, parquet=None):
+    """Times the job `repeat` times in one session after a warm-up, alternating with `interleaved`;
+    returns (start seconds, first job seconds, folder times, Parquet times)."""
     model_bytes = model_path.read_bytes()
     started = time.perf_counter()
     spark = classify_images.start_spark(master)
     start_seconds = time.perf_counter() - started
     tag = f"{images.name}-{master.strip(']').replace('[', '-')}"  # no brackets: Spark reads paths as globs
+
+    def job(out, from_parquet=False):
+        return timed(lambda: classify_images.classify(spark, model_bytes, str(parquet if from_parquet else images),
+                                                      str(out), parquet=from_parquet))
+
     try:
         # The first session in this process also starts and warms the JVM: give it a second warm-up job.
         for warmup in range(1 if spark_runs.warm else 2):
-            first = timed(lambda: classify_images.classify(spark, model_bytes, str(images),
-                                                           str(work / f"{tag}-warmup{warmup}.parquet")))
+            first = job(work / f"{tag}-warmup{warmup}.parquet")
+            if parquet:
+                job(work / f"{tag}-warmup{warmup}-pq.parquet", True)
         spark_runs.warm = True
-        times = []
+        times, parquet_times = [], []
         for i in range(repeat):
-            out = work / f"{tag}-{i}.parquet"
-            times.append(timed(lambda: classify_images.classify(spark, model_bytes, str(images), str(out))))
-            rows = spark.read.parquet(str(out)).where("error IS NULL").count()
-            if rows != count:
-                raise SystemExit(f"the Spark job classified {rows} images, expected {count}")
+            outs = [(work / f"{tag}-{i}.parquet", False)] + ([(work / f"{tag}-{i}-pq.parquet", True)] if parquet else [])
+            for out, from_parquet in outs:
+                (parquet_times if from_parquet else times).append(job(out, from_parquet))
+                rows = spark.read.parquet(str(out)).where("error IS NULL").count()
+                if rows != count:
+                    raise SystemExit(f"the Spark job classified {rows} images, expected {count}")
             interleaved()
     finally:
         spark.stop()
-    return start_seconds, first, times
+    return start_seconds, first, times, parquet_times
 
 
 spark_runs.warm = False
@@ -201,38 +241,44 @@ def main():
             run([sys.executable, "Examples/spark/make_images.py", str(images), "--count", str(args.count),
                  "--shape", shape], stdout=subprocess.DEVNULL)
             files = sorted(str(path) for path in images.iterdir())
-            loop_times, two_process_times, batched_times, c_times = [], [], [], []
+            table = work / f"{name}-images.parquet"
+            write_parquet(images, table)
+            loop_times, batch_api_times, two_process_times, worker_times, c_times = [], [], [], [], []
 
             def one_process():
                 loop_times.append(timed(lambda: python_loop(model_path, files), time.process_time))
+                batch_api_times.append(timed(lambda: python_loop_batch_api(model_path, files), time.process_time))
                 two_process_times.append(python_loop_two_processes(model_path, files))
-                batched_times.append(timed(lambda: python_batched(model_path, files), time.process_time))
+                worker_times.append(timed(lambda: worker_function(model_path, files), time.process_time))
                 c_times.append(timed(lambda: run([str(program), str(model_path)] + files, stdout=subprocess.DEVNULL),
                                      children_cpu))
 
-            results = {}
-            for master in ("local[2]", "local[1]"):
-                results[master] = spark_runs(master, model_path, images, work, args.repeat, args.count, one_process)
+            results = {"local[2]": spark_runs("local[2]", model_path, images, work, args.repeat, args.count,
+                                              one_process, table),
+                       "local[1]": spark_runs("local[1]", model_path, images, work, args.repeat, args.count,
+                                              one_process)}
             count = args.count
-            spark2, spark1 = results["local[2]"][2], results["local[1]"][2]
+            spark2, spark2_parquet, spark1 = results["local[2]"][2], results["local[2]"][3], results["local[1]"][2]
+            loop, batch_api = statistics.median(loop_times), statistics.median(batch_api_times)
             print(f"\n{name} model ({model_path.name}, {shape} images, {count} of them), {os.cpu_count()} cores, "
                   f"load average {os.getloadavg()[0]:.1f} at the end:")
-            print(f"  C, one thread:           {rate(count, c_times)}")
-            print(f"  Python loop (classify):  {rate(count, loop_times)}")
-            print(f"  Python loop, 2 processes:{rate(count, two_process_times)}")
-            print(f"  Python, batched:         {rate(count, batched_times)}")
-            print(f"  Spark local[2]:          {rate(count, spark2)}")
-            print(f"  Spark local[1]:          {rate(count, spark1)}")
-            print(f"  Spark local[2] / Python loop: {statistics.median(loop_times) / statistics.median(spark2):.2f}x; "
-                  f"Python loop in 2 processes / Python loop: "
-                  f"{statistics.median(loop_times) / statistics.median(two_process_times):.2f}x")
-            loop_cpu, spark2_cpu = cpu_per_image(count, loop_times), cpu_per_image(count, spark2)
-            print(f"  CPU-bound estimate for two free cores: Spark local[2] at most {2 / spark2_cpu:.0f} images/s, "
-                  f"{loop_cpu * 2 / spark2_cpu:.2f}x the Python loop's {1 / loop_cpu:.0f} (1 / CPU per image)")
-            overhead = (statistics.median(spark1) - statistics.median(batched_times)) / count
-            print(f"  Spark's overhead per image (local[1] - Python batched): {overhead * 1e6:.0f} us wall, "
-                  f"{(cpu_per_image(count, spark1) - cpu_per_image(count, batched_times)) * 1e6:.0f} us CPU")
-            for master, (start, first, _) in results.items():
+            print(f"  C, one thread (classify_file):    {rate(count, c_times)}")
+            print(f"  Python loop (classify):           {rate(count, loop_times)}")
+            print(f"  Python loop, batch API:           {rate(count, batch_api_times)}")
+            print(f"  Python loop, 2 processes:         {rate(count, two_process_times)}")
+            print(f"  Python, the worker's function:    {rate(count, worker_times)}")
+            print(f"  Spark local[2], folder:           {rate(count, spark2)}")
+            print(f"  Spark local[2], Parquet of bytes: {rate(count, spark2_parquet)}")
+            print(f"  Spark local[1], folder:           {rate(count, spark1)}")
+            for label, times in (("folder", spark2), ("Parquet", spark2_parquet)):
+                spark = statistics.median(times)
+                print(f"  Spark local[2] ({label}) / Python loop: {loop / spark:.2f}x (classify), "
+                      f"{batch_api / spark:.2f}x (batch API)")
+            print(f"  Python loop in 2 processes / Python loop: {loop / statistics.median(two_process_times):.2f}x")
+            overhead = (statistics.median(spark1) - statistics.median(worker_times)) / count
+            print(f"  Spark's overhead per image (local[1] - worker function): {overhead * 1e6:.0f} us wall, "
+                  f"{(cpu_per_image(count, spark1) - cpu_per_image(count, worker_times)) * 1e6:.0f} us CPU")
+            for master, (start, first, _, _) in results.items():
                 print(f"  {master}: session start {start:.1f} s, first job (workers start, JIT) {first:.1f} s")
     finally:
         shutil.rmtree(work)

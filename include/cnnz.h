@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 #define CNNZ_VERSION_MAJOR 0
-#define CNNZ_VERSION_MINOR 2
+#define CNNZ_VERSION_MINOR 3
 #define CNNZ_VERSION_PATCH 0
 
 /** The outcome of a call. */
@@ -319,6 +319,57 @@ cnnz_status cnnz_classify_file(cnnz_session *session, const char *image_path, fl
  * @retval CNNZ_ERROR_IO, CNNZ_ERROR_FORMAT, CNNZ_ERROR_MEMORY  as for cnnz_classify_file
  */
 cnnz_status cnnz_image_size(const char *image_path, int32_t *width, int32_t *height, int32_t *channels);
+
+/**
+ * Decodes an image held in memory (the bytes of a PNG, JPEG or Netpbm file)
+ * and runs it, exactly as cnnz_classify_file runs the same bytes from a file:
+ * the same decoder, channel conversion, bilinear resize and preprocessing,
+ * so the outputs are equal to the bit.
+ *   data, size       the encoded image; read during the call only, any alignment.
+ *                    data may be NULL only if size is 0.
+ *   output           receives output_size floats; output_capacity is its size.
+ * Allocates while decoding the image. Not thread-safe on one session.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT  as for cnnz_run, or data is NULL with size > 0
+ * @retval CNNZ_ERROR_FORMAT    not a valid image of those formats, or size is 0
+ *                              (the message says why, in one line)
+ * @retval CNNZ_ERROR_UNSUPPORTED, CNNZ_ERROR_MEMORY  as for cnnz_classify_file
+ */
+cnnz_status cnnz_classify_image(cnnz_session *session, const void *data, size_t size, float *output,
+                                size_t output_capacity);
+
+/**
+ * Decodes and runs `count` encoded images held back to back in one buffer
+ * (the layout of an Apache Arrow binary column): image i is the bytes
+ * data[offsets[i]] up to data[offsets[i + 1]]. Each image is read as
+ * cnnz_classify_image reads it, and the images are run through the session
+ * in batches of its batch capacity; the outputs equal cnnz_classify_image's,
+ * to the bit. An image that cannot be read does not stop the others: its
+ * row of output is NaN and its status says why.
+ *   data, data_size  the images' bytes; data may be NULL only if data_size is 0.
+ *   offsets          count + 1 byte offsets into data, non-decreasing, the
+ *                    last at most data_size (offsets[0] need not be 0).
+ *   output           receives count x output_size floats, row i for image i;
+ *                    output_capacity is the number of floats it holds.
+ *   statuses         NULL, or count statuses that receive each image's
+ *                    outcome (CNNZ_OK, or the error it would have given alone).
+ * Allocates one pass of prepared input and outputs (batch capacity x
+ * (H x W x C + output_size) floats), a status per image, and what decoding
+ * needs, one image at a time. Not thread-safe on one session.
+ * The arguments are all checked before any image is decoded.
+ * @retval CNNZ_OK              every image ran
+ * @retval CNNZ_ERROR_ARGUMENT  a NULL pointer, count 0, offsets that decrease
+ *                              or pass data_size, output_capacity below
+ *                              count * output_size, a session that is not live
+ *                              or is in use by another thread (nothing is written)
+ * @retval CNNZ_ERROR_FORMAT, CNNZ_ERROR_UNSUPPORTED, CNNZ_ERROR_MEMORY
+ *                              the first image that failed, failed so; the other
+ *                              images still ran. cnnz_last_error gives that
+ *                              image's index and reason ("image 3: ..."); call
+ *                              cnnz_classify_image on another failed image for its reason.
+ */
+cnnz_status cnnz_classify_images(cnnz_session *session, const void *data, size_t data_size, const size_t *offsets,
+                                 size_t count, float *output, size_t output_capacity, cnnz_status *statuses);
 
 #ifdef __cplusplus
 }

@@ -8,10 +8,12 @@ Writes a Parquet table with one row per image: `file`, `label` (the top
 class), `probability`, `scores` (every output of the model) and `error`
 (null, or why the image could not be run; such rows have no scores). The
 model's bytes are broadcast to the executors and loaded once per Python worker;
-`mapInPandas` hands each worker batches of images, run through its one session
-(see cnnz_spark.py, which the job ships to the workers).
+`mapInArrow` hands each worker batches of image bytes, which the engine decodes
+and runs through the worker's one session in one call per batch (see
+cnnz_spark.py, which the job ships to the workers).
 
-Input: a folder (read recursively; files matching --glob) or, with --parquet,
+Images are PNG, JPEG or Netpbm, as `infer` reads them. Input: a folder (read
+recursively; files matching --glob) or, with --parquet,
 a Parquet table with a string column of names and a binary column of image
 bytes (--path-column, --content-column; the defaults are the columns of
 Spark's `binaryFile` source, `path` and `content`).
@@ -27,6 +29,12 @@ from typing import Optional
 import cnnz
 import cnnz_spark
 
+#: Images per Arrow batch and engine call: large enough that the worker's per-call Python is
+#: negligible, small enough that a batch of large images stays a few tens of MB.
+DEFAULT_BATCH = 256
+#: The files read from a folder: the formats the engine decodes.
+DEFAULT_GLOB = "*.{png,jpg,jpeg,pgm,ppm,pnm}"
+
 
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -34,8 +42,9 @@ def parse_arguments(argv):
     parser.add_argument("input", help="a folder of images, or with --parquet a Parquet table of image bytes")
     parser.add_argument("--out", required=True, help="the Parquet table to write (must not exist)")
     parser.add_argument("--master", help="Spark master, e.g. local[2] (default: spark-submit's, else local[*])")
-    parser.add_argument("--batch", type=int, default=64, help="images per engine call (default 64)")
-    parser.add_argument("--glob", default="*.{pgm,ppm,pnm}", help="file names to read in a folder")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
+                        help=f"images per Arrow batch and engine call (default {DEFAULT_BATCH})")
+    parser.add_argument("--glob", default=DEFAULT_GLOB, help=f"file names to read in a folder ({DEFAULT_GLOB})")
     parser.add_argument("--parquet", action="store_true", help="the input is a Parquet table of image bytes")
     parser.add_argument("--path-column", default="path", help="with --parquet: the column of file names")
     parser.add_argument("--content-column", default="content", help="with --parquet: the column of bytes")
@@ -43,8 +52,8 @@ def parse_arguments(argv):
     return parser.parse_args(argv)
 
 
-def classify(spark, model_bytes: bytes, source: str, out: str, batch: int = 64, parquet: bool = False,
-             glob: str = "*.{pgm,ppm,pnm}", path_column: str = "path", content_column: str = "content",
+def classify(spark, model_bytes: bytes, source: str, out: str, batch: int = DEFAULT_BATCH, parquet: bool = False,
+             glob: str = DEFAULT_GLOB, path_column: str = "path", content_column: str = "content",
              partitions: Optional[int] = None) -> None:
     """Reads the images at `source`, classifies them on the executors and writes the table `out`."""
     if parquet:
@@ -60,10 +69,10 @@ def classify(spark, model_bytes: bytes, source: str, out: str, batch: int = 64, 
     def run(frames):
         return cnnz_spark.classify_partition(broadcast, key, batch, frames)
 
-    images.mapInPandas(run, cnnz_spark.RESULT_SCHEMA).write.parquet(out)
+    images.mapInArrow(run, cnnz_spark.RESULT_SCHEMA).write.parquet(out)
 
 
-def start_spark(master: Optional[str] = None, batch: int = 64):
+def start_spark(master: Optional[str] = None, batch: int = DEFAULT_BATCH):
     """A SparkSession set up for this job (quiet, workers on this interpreter, cnnz_spark shipped)."""
     # Local workers must run this interpreter, which has cnnz, NumPy, pandas and pyarrow. (On a
     # cluster the executors' Python is set at submission: this path may not exist there.)
@@ -74,8 +83,8 @@ def start_spark(master: Optional[str] = None, batch: int = 64):
     builder = SparkSession.builder.appName("cnnz-classify-images").config("spark.ui.showConsoleProgress", "false")
     if master:
         builder = builder.master(master)
-    # Bounds the rows per Arrow batch handed to a worker (image bytes can be large).
-    builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", str(max(batch, 1024)))
+    # The rows per Arrow batch handed to a worker: one engine call each (image bytes can be large).
+    builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch))
     # Spark counts each file as at least 4 MB when it splits a folder into tasks, so small image
     # files would make a task per 32 images, each with its own scheduling and Arrow round trip.
     builder = builder.config("spark.sql.files.openCostInBytes", str(64 * 1024))

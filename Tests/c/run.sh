@@ -42,9 +42,11 @@ $cxx -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude $extra "$work/header.c
 
 $cc $flags Tests/c/test_api.c $link -lz -lm -o "$work/test_api"
 $cc $flags -pthread Tests/c/test_threads.c $link -o "$work/test_threads"
+$cc $flags Tests/c/test_encoded.c $link -lm -o "$work/test_encoded"
 $cc $flags Examples/c/classify.c $link -o "$work/classify"
 
 "$work/test_api" Tests/CnnzTests/Fixtures "$work" Examples/fashion-mnist-small.cnnz Examples/images/bag.pgm
+"$work/test_encoded" Tests/CnnzTests/Fixtures Examples/fashion-mnist-small.cnnz
 "$work/test_threads" "$work/tiny-graph.cnnz"
 "$work/test_threads" Examples/fashion-mnist-small.cnnz
 "$work/test_threads" "$work/bench.cnnz" 2

@@ -138,7 +138,7 @@ static void test_golden(const char *fixtures, const char *work, const char *name
 
 static void test_metadata_and_errors(const char *fixtures, const char *work, const char *example_model,
                                      const char *example_image) {
-  CHECK(strcmp(cnnz_version(), "0.2.0") == 0);
+  CHECK(strcmp(cnnz_version(), "0.3.0") == 0);
   CHECK(strncmp(cnnz_status_string(CNNZ_OK), "CNNZ_OK", 7) == 0);
   CHECK(strncmp(cnnz_status_string(CNNZ_ERROR_MEMORY), "CNNZ_ERROR_MEMORY", 17) == 0);
   CHECK(strcmp(cnnz_status_string((cnnz_status)42), "unknown status") == 0);

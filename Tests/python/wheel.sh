@@ -43,6 +43,11 @@ import cnnz
 result = cnnz.Model('$root/Examples/fashion-mnist-small.cnnz').classify('$root/Examples/images/bag.pgm')
 print(result)
 assert result[0][0] == 'Bag', result
+# Encoded images in memory, decoded by the wheel's libcnnz with its bundled libpng and libjpeg.
+model = cnnz.Model('$root/Examples/fashion-mnist-small.cnnz')
+folder = '$root/Tests/CnnzTests/Fixtures/images/examples/'
+outputs = model.predict_encoded([open(folder + name, 'rb').read() for name in ('bag.png', 'bag.jpg')])
+assert [model.labels[i] for i in outputs.argmax(axis=1)] == ['Bag', 'Bag'], outputs
 maps = [line.split()[-1] for line in open('/proc/self/maps') if 'libcnnz' in line]
 assert maps and all(path.startswith('$work/venv/') for path in maps), maps
 print('wheel: installs and classifies in a fresh virtual environment, libcnnz from', maps[0])

@@ -20,7 +20,7 @@ def test_metadata(example):
     assert example.labels[0] == "T-shirt/top" and example.labels[9] == "Ankle boot"
     assert example.name == "fashion-mnist-small"
     assert example.precision == "float32"
-    assert cnnz.version() == "0.2.0"
+    assert cnnz.version() == "0.3.0"
     assert "fashion-mnist-small" in repr(example)
 
 

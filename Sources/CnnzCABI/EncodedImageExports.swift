@@ -1,0 +1,94 @@
+public import CCnnzHeader
+import Cnnz
+
+// The C API's functions for images held in memory, checked by the compiler against include/cnnz.h.
+
+@c @implementation
+public func cnnz_classify_image(
+    _ session: OpaquePointer?, _ data: UnsafeRawPointer?, _ size: Int, _ output: UnsafeMutablePointer<Float>?,
+    _ outputCapacity: Int
+) -> cnnz_status {
+    guard data != nil || size == 0 else { return argumentError("cnnz_classify_image: data is NULL") }
+    var offsets = [0, size]
+    return offsets.withUnsafeMutableBufferPointer { offsets in
+        classifyImages(
+            "cnnz_classify_image", session, data, size, offsets.baseAddress, 1, output, outputCapacity, nil,
+            indexInMessages: false)
+    }
+}
+
+@c @implementation
+public func cnnz_classify_images(
+    _ session: OpaquePointer?, _ data: UnsafeRawPointer?, _ dataSize: Int, _ offsets: UnsafePointer<Int>?,
+    _ count: Int, _ output: UnsafeMutablePointer<Float>?, _ outputCapacity: Int,
+    _ statuses: UnsafeMutablePointer<cnnz_status>?
+) -> cnnz_status {
+    classifyImages(
+        "cnnz_classify_images", session, data, dataSize, offsets, count, output, outputCapacity, statuses,
+        indexInMessages: true)
+}
+
+/// Checks every argument, then runs the images through the session (busy meanwhile); the status
+/// is that of the first image that failed, whose message is the thread's last error.
+private func classifyImages(
+    _ function: String, _ session: OpaquePointer?, _ data: UnsafeRawPointer?, _ dataSize: Int,
+    _ offsets: UnsafePointer<Int>?, _ count: Int, _ output: UnsafeMutablePointer<Float>?, _ outputCapacity: Int,
+    _ statuses: UnsafeMutablePointer<cnnz_status>?, indexInMessages: Bool
+) -> cnnz_status {
+    guard let handle = Registry.session(session) else { return CNNZ_ERROR_ARGUMENT }
+    guard let output else { return argumentError("\(function): output is NULL") }
+    guard let offsets else { return argumentError("\(function): offsets is NULL") }
+    // size_t values above Int.max arrive negative; no real buffer or count is that large.
+    guard count >= 1, count < Int.max else {
+        return argumentError("\(function): count must be at least 1, got \(UInt(bitPattern: count))")
+    }
+    guard dataSize >= 0 else {
+        return argumentError("\(function): data_size \(UInt(bitPattern: dataSize)) is too large")
+    }
+    guard data != nil || dataSize == 0 else { return argumentError("\(function): data is NULL") }
+    let outputSize = handle.session.model.outputSize
+    let (outputCount, overflow) = count.multipliedReportingOverflow(by: outputSize)
+    guard !overflow, outputCapacity >= 0, outputCapacity >= outputCount else {
+        return argumentError(
+            "\(function): output capacity \(UInt(bitPattern: outputCapacity)) is below \(count) images x \(outputSize) outputs"
+        )
+    }
+    let offsetList = UnsafeBufferPointer(start: offsets, count: count + 1)
+    for index in 0..<count {
+        let (start, end) = (offsetList[index], offsetList[index + 1])
+        guard start >= 0, start <= end, end <= dataSize else {
+            let image = indexInMessages ? "image \(index)" : "the image"
+            return argumentError(
+                "\(function): \(image) spans bytes \(UInt(bitPattern: start))..<\(UInt(bitPattern: end)), outside the \(dataSize) bytes of data"
+            )
+        }
+    }
+    guard handle.busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+        return argumentError("\(function): the session is in use by another thread; use one session per thread")
+    }
+    defer { handle.busy.store(false, ordering: .releasing) }
+    let errors: [CnnzError?]
+    do {
+        errors = try handle.session.run(
+            encodedImages: count,
+            bytes: { index in
+                let start = offsetList[index]
+                return UnsafeRawBufferPointer(start: data.map { $0 + start }, count: offsetList[index + 1] - start)
+            },
+            output: UnsafeMutableBufferPointer(start: output, count: outputCount))
+    } catch {
+        return fail(error)
+    }
+    var first: (status: cnnz_status, message: String)?
+    for (index, error) in errors.enumerated() {
+        var status = CNNZ_OK
+        if let error {
+            status = fail(error)  // the status of this kind of error; the message is set once, below
+            if first == nil { first = (status, indexInMessages ? "image \(index): \(error.message)" : error.message) }
+        }
+        statuses?[index] = status
+    }
+    guard let first else { return CNNZ_OK }
+    fail(first.message)
+    return first.status
+}
