@@ -44,7 +44,7 @@ public enum TrainingReport {
         let chartHeight = 260.0
         var body = ""
         body += text(20, 30, escape(title), size: 18, weight: "bold")
-        var subtitle = "\(history.count) epochs"
+        var subtitle = history.count == 1 ? "1 epoch" : "\(history.count) epochs"
         if let last = history.last {
             subtitle += String(format: "; last epoch: loss %.4f, accuracy %.2f %%", last.loss, last.accuracy * 100)
             if let v = last.validationAccuracy { subtitle += String(format: ", validation %.2f %%", v * 100) }

@@ -233,6 +233,12 @@ public final class Trainer {
         }
     }
 
+    /// Sets the current batch's transforms (for tests of `prepareInputs`).
+    func setTransforms(_ values: [(dy: Int, dx: Int, flip: Bool)], start: Int) {
+        transforms = values
+        transformsStart = start
+    }
+
     /// A generator for one purpose of one epoch, a function of the seed alone.
     func generator(_ purpose: UInt64, epoch: Int) -> SplitMix64 {
         var mix = SplitMix64(seed: seed ^ (purpose &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(epoch) &* 0xD1B5_4A32_D192_ED03)

@@ -159,6 +159,7 @@ struct TrainCommand: ParsableCommand {
         print(
             "train: \(train.count) images \(train.height)x\(train.width)x\(train.channels), \(train.classCount) classes; \(parameterCount) parameters; \(optimizer), lr \(lr), batch \(batch), seed \(seed)"
         )
+        fflush(nil)  // all streams: stdout is not Sendable under Swift 6
         var rows: [HistoryRow] = resume != nil ? outputs.previousHistory(upTo: epochsDone) : []
         var best: (epoch: Int, accuracy: Double, values: [[Float]])?
         var lastEpoch = epochsDone
@@ -183,6 +184,7 @@ struct TrainCommand: ParsableCommand {
                 }
             }
             print(line + "; \(Int(report.imagesPerSecond.rounded())) images/s, \(format(report.seconds, 1)) s")
+            fflush(nil)  // all streams: stdout is not Sendable under Swift 6
             rows.append(row)
             try outputs.writeHistory(rows)
             if let patience, let best, epoch - best.epoch >= patience {
