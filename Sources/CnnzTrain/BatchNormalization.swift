@@ -22,6 +22,13 @@ public final class BatchNormalizationLayer: TrainingLayer {
     /// Per channel, `1 / sqrt(variance + epsilon)` of the last forward pass.
     private var inverseDeviation: [Float] = []
     private var mean: [Float] = []
+    private var sums: [Double] = []
+    /// Per channel, the sums of dY and of dY * x̂ over the batch (for the backward pass).
+    private var sumGradient: [Float] = []
+    private var sumGradientTimesNormalized: [Float] = []
+    /// gamma, or ones when the layer has no scale; beta, or zeros.
+    private let ones: [Float]
+    private let zeros: [Float]
     private var usedBatchStatistics = false
     private var output: [Float] = []
     private var inputGradient: [Float] = []
@@ -43,6 +50,8 @@ public final class BatchNormalizationLayer: TrainingLayer {
         movingMean.trainable = false
         movingVariance.trainable = false
         parameters = [gamma, beta].compactMap { $0 } + [movingMean, movingVariance]
+        ones = [Float](repeating: 1, count: input.channels)
+        zeros = [Float](repeating: 0, count: input.channels)
     }
 
     var channels: Int { inputShape.channels }
@@ -56,13 +65,13 @@ public final class BatchNormalizationLayer: TrainingLayer {
         inverseDeviation.resize(to: c)
         usedBatchStatistics = training && !frozen
         if usedBatchStatistics {
-            var variance = [Float](repeating: 0, count: c)
-            // Two passes in Double per channel sum: exact enough for any batch.
-            var sums = [Double](repeating: 0, count: c)
+            // Two passes, summed in Double per channel: exact enough for any batch.
+            if sums.count != c { sums = [Double](repeating: 0, count: c) }
+            for j in 0..<c { sums[j] = 0 }
             input.withUnsafeBufferPointer { x in
                 for r in 0..<rows { for j in 0..<c { sums[j] += Double(x[r * c + j]) } }
                 for j in 0..<c { mean[j] = Float(sums[j] / Double(rows)) }
-                sums = [Double](repeating: 0, count: c)
+                for j in 0..<c { sums[j] = 0 }
                 for r in 0..<rows {
                     for j in 0..<c {
                         let d = Double(x[r * c + j] - mean[j])
@@ -71,10 +80,10 @@ public final class BatchNormalizationLayer: TrainingLayer {
                 }
             }
             for j in 0..<c {
-                variance[j] = Float(sums[j] / Double(rows))
-                inverseDeviation[j] = 1 / (variance[j] + epsilon).squareRoot()
+                let variance = Float(sums[j] / Double(rows))
+                inverseDeviation[j] = 1 / (variance + epsilon).squareRoot()
                 movingMean.value[j] = movingMean.value[j] * momentum + mean[j] * (1 - momentum)
-                movingVariance.value[j] = movingVariance.value[j] * momentum + variance[j] * (1 - momentum)
+                movingVariance.value[j] = movingVariance.value[j] * momentum + variance * (1 - momentum)
             }
         } else {
             for j in 0..<c {
@@ -82,8 +91,8 @@ public final class BatchNormalizationLayer: TrainingLayer {
                 inverseDeviation[j] = 1 / (movingVariance.value[j] + epsilon).squareRoot()
             }
         }
-        let scale = gamma?.value ?? [Float](repeating: 1, count: c)
-        let shift = beta?.value ?? [Float](repeating: 0, count: c)
+        let scale = gamma?.value ?? ones
+        let shift = beta?.value ?? zeros
         input.withUnsafeBufferPointer { x in
             normalized.withUnsafeMutableBufferPointer { n in
                 output.withUnsafeMutableBufferPointer { y in
@@ -103,8 +112,10 @@ public final class BatchNormalizationLayer: TrainingLayer {
     public func backward(_ outputGradient: [Float], batch: Int) throws(CnnzError) -> [Float] {
         let c = channels
         let rows = batch * inputShape.pixels
-        var sumGradient = [Float](repeating: 0, count: c)
-        var sumGradientTimesNormalized = [Float](repeating: 0, count: c)
+        sumGradient.resize(to: c)
+        sumGradientTimesNormalized.resize(to: c)
+        sumGradient.zero()
+        sumGradientTimesNormalized.zero()
         outputGradient.withUnsafeBufferPointer { dy in
             normalized.withUnsafeBufferPointer { n in
                 for r in 0..<rows {
@@ -117,7 +128,7 @@ public final class BatchNormalizationLayer: TrainingLayer {
         }
         if let gamma, gamma.trainable { for j in 0..<c { gamma.gradient[j] += sumGradientTimesNormalized[j] } }
         if let beta, beta.trainable { for j in 0..<c { beta.gradient[j] += sumGradient[j] } }
-        let scale = gamma?.value ?? [Float](repeating: 1, count: c)
+        let scale = gamma?.value ?? ones
         inputGradient.resize(to: rows * c)
         let statistics = usedBatchStatistics
         outputGradient.withUnsafeBufferPointer { dy in

@@ -116,6 +116,7 @@ public final class Network {
         if let first = layers.first as? DenseLayer { first.needsInputGradient = false }
         self.layers = layers
         self.specParameters = specParameters
+        parameters = layers.flatMap(\.parameters)
     }
 
     private static func activation(_ name: String, shape: TensorShape, isLast: Bool, _ label: String) throws(CnnzError)
@@ -138,8 +139,8 @@ public final class Network {
         for case let dropout as DropoutLayer in layers { dropout.random = SplitMix64(seed: random.next()) }
     }
 
-    /// Every parameter, in layer order.
-    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    /// Every parameter, in layer order (made once: the trainer reads it every step).
+    public let parameters: [Parameter]
 
     /// The logits (the inputs of the final softmax) for a batch of prepared inputs.
     public func logits(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
