@@ -108,12 +108,13 @@ def main() -> None:
     out = work / "bench-model.json"
     print(f"Keras {keras.__version__} (TensorFlow {tf.__version__}) and cnnz train; {x.shape[0]} images, "
           f"batch {args.batch}, Adam lr {args.lr}, {args.threads} threads; {args.arch}", flush=True)
-    keras_seconds, cnnz_seconds = [], []
+    keras_seconds, cnnz_seconds, keras_cpu, cnnz_cpu = [], [], [], []
     for round_ in range(1, args.rounds + 1):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         history = model.fit(x, y, batch_size=args.batch, epochs=round_, initial_epoch=round_ - 1, verbose=0,
                             shuffle=True)
         keras_seconds.append(time.perf_counter() - start)
+        keras_cpu.append(time.process_time() - start_cpu)
         command = [args.train, "--data", str(data), "--epochs", str(round_), "--batch", str(args.batch),
                    "--lr", str(args.lr), "--threads", str(args.threads), "--out", str(out),
                    "--history", str(work / "bench-history.csv"), "--report", str(work / "bench-report.svg")]
@@ -122,11 +123,13 @@ def main() -> None:
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             sys.exit(result.stderr.strip())
-        match = re.search(rf"^epoch {round_}/{round_}: .*; [0-9]+ images/s, ([0-9.]+) s$", result.stdout, re.M)
+        match = re.search(rf"^epoch {round_}/{round_}: .*; [0-9]+ images/s, ([0-9.]+) s \(CPU ([0-9.]+) s\)$",
+                          result.stdout, re.M)
         cnnz_seconds.append(float(match.group(1)))
+        cnnz_cpu.append(float(match.group(2)))
         cnnz_test = re.search(r"^test: .*accuracy ([0-9.]+) %", result.stdout, re.M).group(1)
-        print(f"epoch {round_}: Keras {keras_seconds[-1]:.1f} s (train accuracy "
-              f"{history.history['accuracy'][-1] * 100:.2f} %), cnnz {cnnz_seconds[-1]:.1f} s "
+        print(f"epoch {round_}: Keras {keras_seconds[-1]:.1f} s, CPU {keras_cpu[-1]:.1f} s (train accuracy "
+              f"{history.history['accuracy'][-1] * 100:.2f} %); cnnz {cnnz_seconds[-1]:.1f} s, CPU {cnnz_cpu[-1]:.1f} s "
               f"(test accuracy {cnnz_test} %)", flush=True)
     keras_test = model.evaluate(x_test, y_test, verbose=0)[1]
     # The first Keras epoch traces and compiles the graph: the median leaves it out when there are 3+.
@@ -137,6 +140,9 @@ def main() -> None:
           f"{f', scaled from {x.shape[0]}' if args.limit else ''}): Keras {k:.1f}, cnnz {c:.1f}; "
           f"cnnz / Keras = {c / k:.2f} (Keras test accuracy after {args.rounds} epochs "
           f"{keras_test * 100:.2f} %)")
+    kc, cc = statistics.median(keras_cpu) * full, statistics.median(cnnz_cpu) * full
+    print(f"CPU seconds per epoch (every thread; steadier than wall time on a shared machine): "
+          f"Keras {kc:.1f}, cnnz {cc:.1f}; cnnz / Keras = {cc / kc:.2f}")
 
 
 if __name__ == "__main__":

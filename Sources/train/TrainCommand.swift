@@ -165,7 +165,9 @@ struct TrainCommand: ParsableCommand {
         var lastEpoch = epochsDone
         let bar = ProgressBar()
         for epoch in (epochsDone + 1)...epochs {
+            let cpuBefore = processorSeconds()
             let report = try trainer.trainEpoch(train, epoch: epoch) { bar.show(epoch: epoch, of: epochs, $0) }
+            let cpu = processorSeconds() - cpuBefore
             bar.clear()
             lastEpoch = epoch
             var line =
@@ -183,7 +185,10 @@ struct TrainCommand: ParsableCommand {
                     best = (epoch, accuracy, network.parameters.map(\.value))
                 }
             }
-            print(line + "; \(Int(report.imagesPerSecond.rounded())) images/s, \(format(report.seconds, 1)) s")
+            print(
+                line
+                    + "; \(Int(report.imagesPerSecond.rounded())) images/s, \(format(report.seconds, 1)) s (CPU \(format(cpu, 1)) s)"
+            )
             fflush(nil)  // all streams: stdout is not Sendable under Swift 6
             rows.append(row)
             try outputs.writeHistory(rows)
@@ -223,6 +228,15 @@ struct TrainCommand: ParsableCommand {
     }
 
     static func main() { mainReportingErrors() }
+}
+
+/// The CPU time (user and system, every thread) this process has used, in seconds: on a shared
+/// machine a steadier measure of the work an epoch takes than its wall time.
+func processorSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 /// `value` with `digits` decimals.
