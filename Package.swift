@@ -129,10 +129,19 @@ let package = Package(
             exclude: ["Fixtures"]
                 + (countAllocations ? ["Runtime/AllocationTestsSkipped.swift"] : ["Runtime/AllocationTests.swift"])
         ),
+        // The trainer's GEMM microkernels (forward, dY·Wᵀ, Xᵀ·dY), built twice as the engine's are.
+        .target(
+            name: "CnnzTrainKernels",
+            swiftSettings: engineSettings
+        ),
+        .target(
+            name: "CnnzTrainKernelsAVX2",
+            swiftSettings: engineSettings + avx2Settings
+        ),
         // The trainer (issue 16): backward passes and optimizers on top of the engine's GEMM.
         .target(
             name: "CnnzTrain",
-            dependencies: ["Cnnz", "CnnzConvert", "CZlib"],
+            dependencies: ["Cnnz", "CnnzConvert", "CZlib", "CCPUFeatures", "CnnzTrainKernels", "CnnzTrainKernelsAVX2"],
             swiftSettings: engineSettings
         ),
         .executableTarget(

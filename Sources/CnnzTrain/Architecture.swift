@@ -9,6 +9,7 @@ public struct LayerSpec: Sendable {
         case maxPool2D(window: Window)
         case flatten
         case dropout(rate: Float)
+        case batchNormalization(epsilon: Float, momentum: Float, center: Bool, scale: Bool)
         /// `relu`, `linear` or (last layer only) `softmax`.
         case activation(String)
     }
@@ -35,6 +36,13 @@ public struct Architecture: Sendable {
     public var layers: [LayerSpec]
     /// The top-level JSON object, written back with trained weights.
     public var json: [String: JSONValue]
+    /// The epochs a model.json written by `train` was trained for (its `"training"` record), or 0.
+    public var epochsDone: Int {
+        guard case .object(let record)? = json["training"], case .number(let n)? = record["epochs"], n >= 0,
+            n <= 1e9
+        else { return 0 }
+        return Int(n)
+    }
 
     /// Parses model.json bytes; errors name the layer and what is not supported.
     public init(json bytes: [UInt8]) throws(CnnzError) {
@@ -120,13 +128,26 @@ public struct Architecture: Sendable {
             let rate = Float(try reader.number("rate", default: 0.5))
             guard rate >= 0, rate < 1 else { throw .format("\(label): \"rate\" \(rate) is not in [0, 1)") }
             kind = .dropout(rate: rate)
+        case "BatchNormalization":
+            let axis = try reader.int("axis", default: -1)
+            guard axis == -1 || axis == 3 || axis == 1 else {
+                throw .unsupported("\(label): BatchNormalization trains on the last axis only (axis -1)")
+            }
+            let epsilon = Float(try reader.number("epsilon", default: 0.001))
+            let momentum = Float(try reader.number("momentum", default: 0.99))
+            guard epsilon > 0, epsilon.isFinite, momentum >= 0, momentum < 1 else {
+                throw .format("\(label): needs epsilon > 0 and momentum in [0, 1)")
+            }
+            kind = .batchNormalization(
+                epsilon: epsilon, momentum: momentum, center: try reader.bool("center", default: true),
+                scale: try reader.bool("scale", default: true))
         case "Activation", "ReLU", "Softmax":
             if className != "Activation" { activation = className == "ReLU" ? "relu" : "softmax" }
             kind = .activation(activation)
             activation = "linear"
         default:
             throw .unsupported(
-                "\(label): the trainer has no backward pass for \(className) yet (it trains Conv2D, Dense, MaxPooling2D, Flatten, Dropout, ReLU, Activation, Softmax)"
+                "\(label): the trainer has no backward pass for \(className) yet (it trains Conv2D, Dense, BatchNormalization, MaxPooling2D, Flatten, Dropout, ReLU, Activation, Softmax)"
             )
         }
         var weights: [Tensor]?

@@ -79,6 +79,16 @@ public enum IDXDataset {
             pixels: images.bytes, labels: labelValues, classNames: names)
     }
 
+    /// Whether `folder` holds IDX training files (else it may be a folder of class folders).
+    public static func isIDXFolder(_ folder: String) -> Bool {
+        [
+            "train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte",
+            "train-labels-idx1-ubyte.gz",
+        ].contains {
+            FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent($0))
+        }
+    }
+
     /// The training set, and the `t10k` test set when the folder holds one.
     public static func loadFolder(_ folder: String) throws(CnnzError) -> (train: ImageDataset, test: ImageDataset?) {
         func find(_ stem: String) -> String? {

@@ -21,6 +21,10 @@ public final class Parameter {
 /// One layer of the training network. Batches are row-major `[batch, H, W, C]`.
 /// `forward` keeps what `backward` needs; `backward` adds to the parameters'
 /// gradients and returns the gradient with respect to the layer's input.
+///
+/// Layers own their output and input-gradient buffers and reuse them step after
+/// step: the returned array stays valid until the layer's next call, and a
+/// caller that keeps it past that makes the layer copy (allocate) once.
 public protocol TrainingLayer: AnyObject {
     var inputShape: TensorShape { get }
     var outputShape: TensorShape { get }
@@ -38,37 +42,6 @@ func windowAxis(input: Int, kernel: Int, stride: Int, padding: Padding) -> (outp
         let output = (input + stride - 1) / stride
         let total = max((output - 1) * stride + kernel - input, 0)
         return (output, total / 2)
-    }
-}
-
-/// `c[m, n] = a[m, k] · b[k, n]` (or `· b[n, k]ᵀ` when `transposeB`), through the engine's packed GEMM.
-func multiply(
-    _ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, m: Int, k: Int, n: Int, transposeB: Bool,
-    into c: UnsafeMutableBufferPointer<Float>
-) throws(CnnzError) {
-    try TrainingGEMM.multiply(
-        m: m, k: k, n: n, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: transposeB ? k : n,
-        transposeB: transposeB, c: c.baseAddress!, ldc: n)
-}
-
-/// Transposes `[rows, columns]` into `[columns, rows]`, in tiles for the cache.
-func transpose(
-    _ source: UnsafeBufferPointer<Float>, rows: Int, columns: Int, into target: UnsafeMutableBufferPointer<Float>
-) {
-    let tile = 32
-    for r0 in stride(from: 0, to: rows, by: tile) {
-        for c0 in stride(from: 0, to: columns, by: tile) {
-            for r in r0..<min(r0 + tile, rows) {
-                for c in c0..<min(c0 + tile, columns) { target[c * rows + r] = source[r * columns + c] }
-            }
-        }
-    }
-}
-
-/// `sums += values`, elementwise.
-func accumulate(_ values: [Float], into sums: inout [Float]) {
-    values.withUnsafeBufferPointer { v in
-        sums.withUnsafeMutableBufferPointer { s in for i in s.indices { s[i] += v[i] } }
     }
 }
 
@@ -101,8 +74,14 @@ public final class Conv2DLayer: TrainingLayer {
     let filters: Int
     let padTop: Int
     let padLeft: Int
+    /// False for the first layer, whose input gradient nobody needs (it is then not computed).
+    public var needsInputGradient = true
     /// im2col of the last forward batch: `[batch * OH * OW, kh * kw * in]`.
     private var columns: [Float] = []
+    private var output: [Float] = []
+    private var packed: [Float] = []
+    private var columnGradient: [Float] = []
+    private var inputGradient: [Float] = []
 
     public init(input: TensorShape, window: Window, filters: Int, kernel: Parameter, bias: Parameter?) {
         inputShape = input
@@ -120,23 +99,25 @@ public final class Conv2DLayer: TrainingLayer {
 
     var patchSize: Int { window.kernelHeight * window.kernelWidth * inputShape.channels }
 
-    /// Calls `body(row, patchOffset, inputOffset)` for every tap inside the input
-    /// (the `C` channels of a tap are contiguous in both).
+    /// Calls `body(row, patchOffset, inputOffset, count)` for every run of taps
+    /// inside the input: the taps of one kernel row are contiguous in both the
+    /// patch and the input, `count` floats.
     @inline(__always)
-    private func forEachTap(batch: Int, _ body: (Int, Int, Int) -> Void) {
+    private func forEachRun(batch: Int, _ body: (Int, Int, Int, Int) -> Void) {
         let (h, w, c) = (inputShape.height, inputShape.width, inputShape.channels)
+        let (kh, kw) = (window.kernelHeight, window.kernelWidth)
         for b in 0..<batch {
             for oy in 0..<outputShape.height {
                 for ox in 0..<outputShape.width {
                     let row = (b * outputShape.height + oy) * outputShape.width + ox
-                    for ky in 0..<window.kernelHeight {
+                    let x0 = ox * window.strideWidth - padLeft
+                    let first = max(0, -x0)
+                    let last = min(kw, w - x0)
+                    guard first < last else { continue }
+                    for ky in 0..<kh {
                         let y = oy * window.strideHeight + ky - padTop
                         guard y >= 0, y < h else { continue }
-                        for kx in 0..<window.kernelWidth {
-                            let x = ox * window.strideWidth + kx - padLeft
-                            guard x >= 0, x < w else { continue }
-                            body(row, (ky * window.kernelWidth + kx) * c, ((b * h + y) * w + x) * c)
-                        }
+                        body(row, (ky * kw + first) * c, ((b * h + y) * w + x0 + first) * c, (last - first) * c)
                     }
                 }
             }
@@ -146,61 +127,74 @@ public final class Conv2DLayer: TrainingLayer {
     public func forward(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
         let k = patchSize
         let m = batch * outputShape.pixels
-        columns = [Float](repeating: 0, count: m * k)
-        let c = inputShape.channels
+        // Padded taps are never written, so they stay zero while the size does not change.
+        columns.resize(to: m * k)
+        output.resize(to: m * filters)
         columns.withUnsafeMutableBufferPointer { cols in
             input.withUnsafeBufferPointer { x in
                 let (source, target) = (x.baseAddress!, cols.baseAddress!)
-                forEachTap(batch: batch) { row, patch, offset in
-                    (target + row * k + patch).update(from: source + offset, count: c)
+                forEachRun(batch: batch) { row, patch, offset, count in
+                    (target + row * k + patch).update(from: source + offset, count: count)
                 }
             }
         }
-        var output = [Float](repeating: 0, count: m * filters)
-        try columns.withUnsafeBufferPointer { cols throws(CnnzError) in
-            try parameters[0].value.withUnsafeBufferPointer { w throws(CnnzError) in
-                try output.withUnsafeMutableBufferPointer { y throws(CnnzError) in
-                    try multiply(cols, w, m: m, k: k, n: filters, transposeB: false, into: y)
+        parameters[0].value.withUnsafeBufferPointer { w in
+            Kernels.pack(k: k, n: filters, w.baseAddress!, ldb: filters, transposed: false, into: &packed)
+        }
+        columns.withUnsafeBufferPointer { cols in
+            packed.withUnsafeBufferPointer { p in
+                output.withUnsafeMutableBufferPointer { y in
+                    Kernels.multiply(
+                        m: m, k: k, n: filters, cols.baseAddress!, lda: k, packed: p.baseAddress!, y.baseAddress!,
+                        ldc: filters)
                 }
             }
         }
-        if parameters.count > 1 {
-            addBias(parameters[1].value, to: &output, rows: m)
-        }
+        if parameters.count > 1 { addBias(parameters[1].value, to: &output, rows: m) }
         return output
     }
 
     public func backward(_ outputGradient: [Float], batch: Int) throws(CnnzError) -> [Float] {
         let k = patchSize
         let m = batch * outputShape.pixels
-        if parameters.count > 1 { sumRows(outputGradient, rows: m, into: &parameters[1].gradient) }
-        // dW[k, f] += colsᵀ · dY; dcols = dY · Wᵀ.
-        var transposed = [Float](repeating: 0, count: m * k)
-        var kernelGradient = [Float](repeating: 0, count: k * filters)
-        var columnGradient = [Float](repeating: 0, count: m * k)
-        try outputGradient.withUnsafeBufferPointer { dy throws(CnnzError) in
-            columns.withUnsafeBufferPointer { cols in
-                transposed.withUnsafeMutableBufferPointer { t in transpose(cols, rows: m, columns: k, into: t) }
-            }
-            try transposed.withUnsafeBufferPointer { t throws(CnnzError) in
-                try kernelGradient.withUnsafeMutableBufferPointer { g throws(CnnzError) in
-                    try multiply(t, dy, m: k, k: m, n: filters, transposeB: false, into: g)
+        if parameters.count > 1, parameters[1].trainable {
+            sumRows(outputGradient, rows: m, into: &parameters[1].gradient)
+        }
+        outputGradient.withUnsafeBufferPointer { dy in
+            // dW[k, f] += colsᵀ · dY, read in place.
+            if parameters[0].trainable {
+                columns.withUnsafeBufferPointer { cols in
+                    parameters[0].gradient.withUnsafeMutableBufferPointer { g in
+                        Kernels.accumulateTransposedA(
+                            rows: m, k: k, n: filters, cols.baseAddress!, lda: k, dy.baseAddress!, ldb: filters,
+                            g.baseAddress!, ldc: filters)
+                    }
                 }
             }
-            try parameters[0].value.withUnsafeBufferPointer { w throws(CnnzError) in
-                try columnGradient.withUnsafeMutableBufferPointer { dc throws(CnnzError) in
-                    try multiply(dy, w, m: m, k: filters, n: k, transposeB: true, into: dc)
+            guard needsInputGradient else { return }
+            // dcols = dY · Wᵀ, the transpose folded into the packing.
+            parameters[0].value.withUnsafeBufferPointer { w in
+                Kernels.pack(k: filters, n: k, w.baseAddress!, ldb: filters, transposed: true, into: &packed)
+            }
+            columnGradient.resize(to: m * k)
+            packed.withUnsafeBufferPointer { p in
+                columnGradient.withUnsafeMutableBufferPointer { dc in
+                    Kernels.multiply(
+                        m: m, k: filters, n: k, dy.baseAddress!, lda: filters, packed: p.baseAddress!,
+                        dc.baseAddress!, ldc: k)
                 }
             }
         }
-        accumulate(kernelGradient, into: &parameters[0].gradient)
-        var inputGradient = [Float](repeating: 0, count: batch * inputShape.elementCount)
-        let c = inputShape.channels
+        inputGradient.resize(to: batch * inputShape.elementCount)
+        guard needsInputGradient else { return inputGradient }
+        inputGradient.zero()
         inputGradient.withUnsafeMutableBufferPointer { dx in
             columnGradient.withUnsafeBufferPointer { dc in
                 let (source, target) = (dc.baseAddress!, dx.baseAddress!)
-                forEachTap(batch: batch) { row, patch, offset in
-                    for ch in 0..<c { target[offset + ch] += source[row * k + patch + ch] }
+                forEachRun(batch: batch) { row, patch, offset, count in
+                    let from = source + row * k + patch
+                    let to = target + offset
+                    for i in 0..<count { to[i] += from[i] }
                 }
             }
         }

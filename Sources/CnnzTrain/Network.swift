@@ -70,6 +70,28 @@ public final class Network {
                 layer = MaxPoolLayer(input: shape, window: window)
             case .flatten:
                 layer = FlattenLayer(input: shape)
+            case .batchNormalization(let epsilon, let momentum, let center, let scale):
+                let c = shape.channels
+                let shapes = [[c], [c]].prefix((scale ? 1 : 0) + (center ? 1 : 0)) + [[c], [c]]
+                if spec.weights != nil {
+                    parameters = try weights(Array(shapes), fanIn: 0, fanOut: 0)
+                } else {
+                    // Keras's initial values: gamma 1, beta 0, moving mean 0, moving variance 1.
+                    let initial: [Float] = (scale ? [1] : []) + (center ? [0] : []) + [0, 1]
+                    parameters = initial.map {
+                        Parameter(shape: [c], value: [Float](repeating: $0, count: c), trainable: spec.trainable)
+                    }
+                }
+                var next = 0
+                func take() -> Parameter {
+                    defer { next += 1 }
+                    return parameters[next]
+                }
+                let gamma = scale ? take() : nil
+                let beta = center ? take() : nil
+                layer = BatchNormalizationLayer(
+                    input: shape, gamma: gamma, beta: beta, movingMean: take(), movingVariance: take(),
+                    epsilon: epsilon, momentum: momentum)
             case .dropout(let rate):
                 layer = DropoutLayer(input: shape, rate: rate, seed: random.next() &+ UInt64(replica) &* 0x9E37_79B9)
             case .activation(let name):
@@ -89,8 +111,12 @@ public final class Network {
         guard layers.last is SoftmaxOutput else {
             throw .format("model.json: the last layer must end in softmax (the loss is categorical cross-entropy)")
         }
+        // Nobody needs the gradient with respect to the images.
+        if let first = layers.first as? Conv2DLayer { first.needsInputGradient = false }
+        if let first = layers.first as? DenseLayer { first.needsInputGradient = false }
         self.layers = layers
         self.specParameters = specParameters
+        parameters = layers.flatMap(\.parameters)
     }
 
     private static func activation(_ name: String, shape: TensorShape, isLast: Bool, _ label: String) throws(CnnzError)
@@ -107,8 +133,14 @@ public final class Network {
         }
     }
 
-    /// Every parameter, in layer order.
-    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    /// Gives every dropout layer a generator of its own drawn from `random`.
+    func reseedDropout(_ random: SplitMix64) {
+        var random = random
+        for case let dropout as DropoutLayer in layers { dropout.random = SplitMix64(seed: random.next()) }
+    }
+
+    /// Every parameter, in layer order (made once: the trainer reads it every step).
+    public let parameters: [Parameter]
 
     /// The logits (the inputs of the final softmax) for a batch of prepared inputs.
     public func logits(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
@@ -124,9 +156,11 @@ public final class Network {
     }
 
     /// The architecture with the current weights, as model.json bytes.
-    public func modelJSON(labels: [String]) -> [UInt8] {
+    /// - Parameter training: numbers recorded under `"training"` (epochs done, for `--resume`).
+    public func modelJSON(labels: [String], training: [String: Int] = [:]) -> [UInt8] {
         var top = architecture.json
         if !labels.isEmpty { top["labels"] = .array(labels.map { .string($0) }) }
+        if !training.isEmpty { top["training"] = .object(training.mapValues { .number(Double($0)) }) }
         if case .array(let items)? = top["layers"] {
             var next = 0
             var written: [JSONValue] = []

@@ -17,34 +17,53 @@ public final class OptimizerState {
 
     public init(_ optimizer: Optimizer) { self.optimizer = optimizer }
 
-    /// One update of every trainable parameter; clears every gradient.
-    public func step(_ parameters: [Parameter]) {
+    /// One update of every trainable parameter, with the learning rate scaled
+    /// by `rateScale` (the schedule) and `weightDecay * w` added to each kernel's
+    /// gradient (L2 regularization); clears every gradient. Updates in place:
+    /// after the first step, no allocation.
+    public func step(_ parameters: [Parameter], rateScale: Float = 1, weightDecay: Float = 0) {
         steps += 1
         for p in parameters {
-            defer { p.gradient = [Float](repeating: 0, count: p.value.count) }
+            defer { p.gradient.zero() }
             guard p.trainable else { continue }
             let id = ObjectIdentifier(p)
-            var m = first[id] ?? [Float](repeating: 0, count: p.value.count)
+            if first[id] == nil { first[id] = [Float](repeating: 0, count: p.value.count) }
+            // Biases and normalization parameters are not decayed (as Keras's kernel_regularizer).
+            let decay = p.shape.count >= 2 ? weightDecay : 0
             switch optimizer {
             case .sgd(let lr, let momentum):
-                for i in 0..<m.count {
-                    m[i] = momentum * m[i] - lr * p.gradient[i]
-                    p.value[i] += m[i]
+                let rate = lr * rateScale
+                first[id]!.withUnsafeMutableBufferPointer { m in
+                    p.gradient.withUnsafeBufferPointer { g in
+                        p.value.withUnsafeMutableBufferPointer { w in
+                            for i in 0..<m.count {
+                                m[i] = momentum * m[i] - rate * (g[i] + decay * w[i])
+                                w[i] += m[i]
+                            }
+                        }
+                    }
                 }
             case .adam(let lr, let beta1, let beta2, let epsilon):
-                var v = second[id] ?? [Float](repeating: 0, count: p.value.count)
+                if second[id] == nil { second[id] = [Float](repeating: 0, count: p.value.count) }
                 // Keras's form: the bias corrections folded into the step size.
                 let t = Double(steps)
-                let rate = Float(Double(lr) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
-                for i in 0..<m.count {
-                    let g = p.gradient[i]
-                    m[i] += (g - m[i]) * (1 - beta1)
-                    v[i] += (g * g - v[i]) * (1 - beta2)
-                    p.value[i] -= rate * m[i] / (v[i].squareRoot() + epsilon)
+                let rate = Float(
+                    Double(lr * rateScale) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
+                first[id]!.withUnsafeMutableBufferPointer { m in
+                    second[id]!.withUnsafeMutableBufferPointer { v in
+                        p.gradient.withUnsafeBufferPointer { g in
+                            p.value.withUnsafeMutableBufferPointer { w in
+                                for i in 0..<m.count {
+                                    let g = g[i] + decay * w[i]
+                                    m[i] += (g - m[i]) * (1 - beta1)
+                                    v[i] += (g * g - v[i]) * (1 - beta2)
+                                    w[i] -= rate * m[i] / (v[i].squareRoot() + epsilon)
+                                }
+                            }
+                        }
+                    }
                 }
-                second[id] = v
             }
-            first[id] = m
         }
     }
 }

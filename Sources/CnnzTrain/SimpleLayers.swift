@@ -6,7 +6,13 @@ public final class DenseLayer: TrainingLayer {
     public let outputShape: TensorShape
     public let parameters: [Parameter]
     let units: Int
+    /// False for the first layer, whose input gradient nobody needs (it is then not computed).
+    public var needsInputGradient = true
+    /// The last training batch's input (the previous layer's buffer), released by `backward`.
     private var input: [Float] = []
+    private var output: [Float] = []
+    private var packed: [Float] = []
+    private var inputGradient: [Float] = []
 
     public init(input: TensorShape, units: Int, kernel: Parameter, bias: Parameter?) {
         inputShape = input
@@ -18,13 +24,18 @@ public final class DenseLayer: TrainingLayer {
     }
 
     public func forward(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
-        self.input = input
+        if training { self.input = input }
         let (m, k) = (batch * inputShape.pixels, inputShape.channels)
-        var output = [Float](repeating: 0, count: m * units)
-        try input.withUnsafeBufferPointer { x throws(CnnzError) in
-            try parameters[0].value.withUnsafeBufferPointer { w throws(CnnzError) in
-                try output.withUnsafeMutableBufferPointer { y throws(CnnzError) in
-                    try multiply(x, w, m: m, k: k, n: units, transposeB: false, into: y)
+        output.resize(to: m * units)
+        parameters[0].value.withUnsafeBufferPointer { w in
+            Kernels.pack(k: k, n: units, w.baseAddress!, ldb: units, transposed: false, into: &packed)
+        }
+        input.withUnsafeBufferPointer { x in
+            packed.withUnsafeBufferPointer { p in
+                output.withUnsafeMutableBufferPointer { y in
+                    Kernels.multiply(
+                        m: m, k: k, n: units, x.baseAddress!, lda: k, packed: p.baseAddress!, y.baseAddress!,
+                        ldc: units)
                 }
             }
         }
@@ -34,31 +45,39 @@ public final class DenseLayer: TrainingLayer {
 
     public func backward(_ outputGradient: [Float], batch: Int) throws(CnnzError) -> [Float] {
         let (m, k) = (batch * inputShape.pixels, inputShape.channels)
-        if parameters.count > 1 { sumRows(outputGradient, rows: m, into: &parameters[1].gradient) }
-        var transposed = [Float](repeating: 0, count: m * k)
-        var kernelGradient = [Float](repeating: 0, count: k * units)
-        var inputGradient = [Float](repeating: 0, count: m * k)
-        try outputGradient.withUnsafeBufferPointer { dy throws(CnnzError) in
-            input.withUnsafeBufferPointer { x in
-                transposed.withUnsafeMutableBufferPointer { t in transpose(x, rows: m, columns: k, into: t) }
-            }
-            try transposed.withUnsafeBufferPointer { t throws(CnnzError) in
-                try kernelGradient.withUnsafeMutableBufferPointer { g throws(CnnzError) in
-                    try multiply(t, dy, m: k, k: m, n: units, transposeB: false, into: g)
+        if parameters.count > 1, parameters[1].trainable {
+            sumRows(outputGradient, rows: m, into: &parameters[1].gradient)
+        }
+        inputGradient.resize(to: m * k)
+        outputGradient.withUnsafeBufferPointer { dy in
+            if parameters[0].trainable {
+                input.withUnsafeBufferPointer { x in
+                    parameters[0].gradient.withUnsafeMutableBufferPointer { g in
+                        Kernels.accumulateTransposedA(
+                            rows: m, k: k, n: units, x.baseAddress!, lda: k, dy.baseAddress!, ldb: units,
+                            g.baseAddress!, ldc: units)
+                    }
                 }
             }
-            try parameters[0].value.withUnsafeBufferPointer { w throws(CnnzError) in
-                try inputGradient.withUnsafeMutableBufferPointer { dx throws(CnnzError) in
-                    try multiply(dy, w, m: m, k: units, n: k, transposeB: true, into: dx)
+            guard needsInputGradient else { return }
+            parameters[0].value.withUnsafeBufferPointer { w in
+                Kernels.pack(k: units, n: k, w.baseAddress!, ldb: units, transposed: true, into: &packed)
+            }
+            packed.withUnsafeBufferPointer { p in
+                inputGradient.withUnsafeMutableBufferPointer { dx in
+                    Kernels.multiply(
+                        m: m, k: units, n: k, dy.baseAddress!, lda: units, packed: p.baseAddress!, dx.baseAddress!,
+                        ldc: k)
                 }
             }
         }
-        accumulate(kernelGradient, into: &parameters[0].gradient)
+        input = []
         return inputGradient
     }
 }
 
 /// MaxPooling2D; padded positions never win; the gradient goes to the winning input.
+/// The common 2x2, stride 2 window without padding has a loop of its own.
 public final class MaxPoolLayer: TrainingLayer {
     public let inputShape: TensorShape
     public let outputShape: TensorShape
@@ -67,7 +86,9 @@ public final class MaxPoolLayer: TrainingLayer {
     let padTop: Int
     let padLeft: Int
     /// For each output, the index of the input that won, in the last forward batch.
-    private var winners: [Int] = []
+    private var winners: [Int32] = []
+    private var output: [Float] = []
+    private var inputGradient: [Float] = []
 
     public init(input: TensorShape, window: Window) {
         inputShape = input
@@ -81,11 +102,17 @@ public final class MaxPoolLayer: TrainingLayer {
         outputShape = TensorShape(height: rows.output, width: cols.output, channels: input.channels)
     }
 
+    var isTwoByTwo: Bool {
+        window.kernelHeight == 2 && window.kernelWidth == 2 && window.strideHeight == 2 && window.strideWidth == 2
+            && padTop == 0 && padLeft == 0
+    }
+
     public func forward(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
         let (h, w, c) = (inputShape.height, inputShape.width, inputShape.channels)
         let (oh, ow) = (outputShape.height, outputShape.width)
-        var output = [Float](repeating: -.infinity, count: batch * outputShape.elementCount)
-        var winners = [Int](repeating: 0, count: output.count)
+        output.resize(to: batch * outputShape.elementCount)
+        if winners.count != output.count { winners = [Int32](repeating: 0, count: output.count) }
+        let twoByTwo = isTwoByTwo
         input.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in
                 winners.withUnsafeMutableBufferPointer { best in
@@ -93,6 +120,22 @@ public final class MaxPoolLayer: TrainingLayer {
                         for oy in 0..<oh {
                             for ox in 0..<ow {
                                 let base = ((b * oh + oy) * ow + ox) * c
+                                if twoByTwo {
+                                    let o00 = ((b * h + 2 * oy) * w + 2 * ox) * c
+                                    let (o01, o10) = (o00 + c, o00 + w * c)
+                                    let o11 = o10 + c
+                                    for ch in 0..<c {
+                                        var v = x[o00 + ch]
+                                        var at = o00 + ch
+                                        if x[o01 + ch] > v { (v, at) = (x[o01 + ch], o01 + ch) }
+                                        if x[o10 + ch] > v { (v, at) = (x[o10 + ch], o10 + ch) }
+                                        if x[o11 + ch] > v { (v, at) = (x[o11 + ch], o11 + ch) }
+                                        y[base + ch] = v
+                                        best[base + ch] = Int32(truncatingIfNeeded: at)
+                                    }
+                                    continue
+                                }
+                                for ch in 0..<c { y[base + ch] = -.infinity }
                                 for ky in 0..<window.kernelHeight {
                                     let iy = oy * window.strideHeight + ky - padTop
                                     guard iy >= 0, iy < h else { continue }
@@ -102,7 +145,7 @@ public final class MaxPoolLayer: TrainingLayer {
                                         let offset = ((b * h + iy) * w + ix) * c
                                         for ch in 0..<c where x[offset + ch] > y[base + ch] {
                                             y[base + ch] = x[offset + ch]
-                                            best[base + ch] = offset + ch
+                                            best[base + ch] = Int32(truncatingIfNeeded: offset + ch)
                                         }
                                     }
                                 }
@@ -112,13 +155,19 @@ public final class MaxPoolLayer: TrainingLayer {
                 }
             }
         }
-        self.winners = winners
         return output
     }
 
     public func backward(_ outputGradient: [Float], batch: Int) throws(CnnzError) -> [Float] {
-        var inputGradient = [Float](repeating: 0, count: batch * inputShape.elementCount)
-        for i in 0..<outputGradient.count { inputGradient[winners[i]] += outputGradient[i] }
+        inputGradient.resize(to: batch * inputShape.elementCount)
+        inputGradient.zero()
+        inputGradient.withUnsafeMutableBufferPointer { dx in
+            outputGradient.withUnsafeBufferPointer { dy in
+                winners.withUnsafeBufferPointer { best in
+                    for i in 0..<dy.count { dx[Int(best[i])] += dy[i] }
+                }
+            }
+        }
         return inputGradient
     }
 }
@@ -144,22 +193,28 @@ public final class ReLULayer: TrainingLayer {
     public var outputShape: TensorShape { inputShape }
     public var parameters: [Parameter] { [] }
     private var output: [Float] = []
+    private var inputGradient: [Float] = []
 
     public init(input: TensorShape) { inputShape = input }
 
     public func forward(_ input: [Float], batch: Int, training: Bool) -> [Float] {
-        var y = input
-        y.withUnsafeMutableBufferPointer { for i in $0.indices { $0[i] = max($0[i], 0) } }
-        output = y
-        return y
+        output.resize(to: input.count)
+        input.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { y in for i in y.indices { y[i] = max(x[i], 0) } }
+        }
+        return output
     }
 
     public func backward(_ outputGradient: [Float], batch: Int) -> [Float] {
-        var g = outputGradient
-        g.withUnsafeMutableBufferPointer { dy in
-            output.withUnsafeBufferPointer { y in for i in dy.indices where y[i] <= 0 { dy[i] = 0 } }
+        inputGradient.resize(to: outputGradient.count)
+        outputGradient.withUnsafeBufferPointer { dy in
+            output.withUnsafeBufferPointer { y in
+                inputGradient.withUnsafeMutableBufferPointer { dx in
+                    for i in dx.indices { dx[i] = y[i] > 0 ? dy[i] : 0 }
+                }
+            }
         }
-        return g
+        return inputGradient
     }
 }
 
@@ -172,6 +227,9 @@ public final class DropoutLayer: TrainingLayer {
     let rate: Float
     var random: SplitMix64
     private var mask: [Float] = []
+    private var active = false
+    private var output: [Float] = []
+    private var inputGradient: [Float] = []
 
     public init(input: TensorShape, rate: Float, seed: UInt64) {
         inputShape = input
@@ -180,17 +238,36 @@ public final class DropoutLayer: TrainingLayer {
     }
 
     public func forward(_ input: [Float], batch: Int, training: Bool) -> [Float] {
-        guard training, rate > 0 else {
-            mask = []
-            return input
-        }
+        active = training && rate > 0
+        guard active else { return input }
         let keep = 1 / (1 - rate)
-        mask = (0..<input.count).map { _ in random.nextFloat() < rate ? 0 : keep }
-        return zip(input, mask).map { $0 * $1 }
+        // Compared as 24-bit integers: the same draws as `nextFloat() < rate`.
+        let threshold = UInt64((rate * Float(1 << 24)).rounded(.up))
+        mask.resize(to: input.count)
+        output.resize(to: input.count)
+        input.withUnsafeBufferPointer { x in
+            mask.withUnsafeMutableBufferPointer { m in
+                output.withUnsafeMutableBufferPointer { y in
+                    for i in x.indices {
+                        let scale: Float = random.next() >> 40 < threshold ? 0 : keep
+                        m[i] = scale
+                        y[i] = x[i] * scale
+                    }
+                }
+            }
+        }
+        return output
     }
 
     public func backward(_ outputGradient: [Float], batch: Int) -> [Float] {
-        mask.isEmpty ? outputGradient : zip(outputGradient, mask).map { $0 * $1 }
+        guard active else { return outputGradient }
+        inputGradient.resize(to: outputGradient.count)
+        outputGradient.withUnsafeBufferPointer { dy in
+            mask.withUnsafeBufferPointer { m in
+                inputGradient.withUnsafeMutableBufferPointer { dx in for i in dx.indices { dx[i] = dy[i] * m[i] } }
+            }
+        }
+        return inputGradient
     }
 }
 

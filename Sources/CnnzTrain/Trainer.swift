@@ -13,17 +13,74 @@ public struct EpochReport: Sendable {
     public var images: Int
 }
 
+/// How the learning rate changes during training (a factor on `--lr`).
+public enum LearningRateSchedule: Sendable, Equatable {
+    case constant
+    /// Multiplied by `factor` after every `every` epochs.
+    case step(every: Int, factor: Float)
+    /// Cosine decay from the full rate to 0 over `epochs` epochs, step by step (Keras's CosineDecay).
+    case cosine(epochs: Int)
+
+    /// The factor at `step` (0-based) of epoch `epoch` (1-based), with `steps` steps per epoch.
+    public func factor(epoch: Int, step: Int, steps: Int) -> Float {
+        switch self {
+        case .constant: return 1
+        case .step(let every, let factor): return pow(factor, Float((epoch - 1) / max(every, 1)))
+        case .cosine(let epochs):
+            let done = Double((epoch - 1) * steps + step) / Double(max(epochs * steps, 1))
+            return Float(0.5 * (1 + cos(Double.pi * min(done, 1))))
+        }
+    }
+}
+
+/// Random changes to the training images, drawn anew for every image and epoch.
+public struct Augmentation: Sendable, Equatable {
+    /// Shifts each image by up to this many pixels in each direction (the uncovered edge is black, pixel 0).
+    public var shift: Int = 0
+    /// Mirrors half the images left to right.
+    public var flip = false
+
+    public init(shift: Int = 0, flip: Bool = false) {
+        self.shift = shift
+        self.flip = flip
+    }
+
+    var isActive: Bool { shift > 0 || flip }
+}
+
+/// How far an epoch has got, for a progress bar.
+public struct EpochProgress: Sendable {
+    public var done: Int
+    public var total: Int
+    /// Mean loss and accuracy over the images done so far.
+    public var loss: Double
+    public var accuracy: Double
+    public var seconds: Double
+}
+
 /// Mini-batch training of a `Network` on an `ImageDataset`.
 public final class Trainer {
     public let network: Network
     public let optimizer: OptimizerState
     public var batchSize: Int
-    private var random: SplitMix64
+    public var schedule = LearningRateSchedule.constant
+    /// L2 regularization: `weightDecay * w` is added to the gradient of every kernel.
+    public var weightDecay: Float = 0
+    public var augmentation = Augmentation()
+    private let seed: UInt64
+    /// Per image of the current batch: its shift (dy, dx) and whether it is mirrored.
+    private var transforms: [(dy: Int, dx: Int, flip: Bool)] = []
+    /// The position in the epoch's order of the batch's first image.
+    private var transformsStart = 0
     /// `network` and a copy per further thread; each takes a slice of every mini-batch.
     private let replicas: [Network]
+    /// Per-thread buffers, reused step after step.
+    private let workspaces: [Workspace]
 
     /// - Parameters:
-    ///   - seed: drives the shuffling, so that a run repeats exactly (for one thread count).
+    ///   - seed: drives the shuffling, dropout and augmentation, so that a run repeats exactly (for one
+    ///     thread count). Each epoch's draws depend on the seed and the epoch's number only, so a run
+    ///     resumed at epoch N shuffles as the uninterrupted run did.
     ///   - threads: each mini-batch is split across this many threads.
     public init(network: Network, optimizer: Optimizer, batchSize: Int, seed: UInt64, threads: Int = 1)
         throws(CnnzError)
@@ -31,16 +88,21 @@ public final class Trainer {
         self.network = network
         self.optimizer = OptimizerState(optimizer)
         self.batchSize = batchSize
-        random = SplitMix64(seed: seed ^ 0x7472_6169_6e21)
+        self.seed = seed
         var replicas = [network]
         for i in 1..<max(threads, 1) {
             replicas.append(try Network(network.architecture, seed: seed, replica: i))
         }
         self.replicas = replicas
+        workspaces = replicas.map { _ in Workspace() }
     }
 
-    /// What one thread computed on its slice of a mini-batch.
-    private struct SliceResult {
+    /// One thread's buffers and what it computed on its slice of a mini-batch.
+    final class Workspace {
+        var input: [Float] = []
+        var labels: [Int] = []
+        /// The predicted classes, when not training.
+        var predictions: [Int] = []
         var loss = 0.0
         var correct = 0
         var error: CnnzError?
@@ -53,53 +115,72 @@ public final class Trainer {
         loss: Double, correct: Int
     ) {
         let parts = min(replicas.count, indices.count)
-        let slices = (0..<parts).map { part in
-            let from = indices.startIndex + indices.count * part / parts
-            return indices[from..<(indices.startIndex + indices.count * (part + 1) / parts)]
-        }
-        let results = UnsafeMutableBufferPointer<SliceResult>.allocate(capacity: parts)
-        results.initialize(repeating: SliceResult())
-        defer { results.deallocate() }
         let total = Float(indices.count)
-        // Each thread touches only its own replica and its own result; the data is only read.
-        let shared = UncheckedSendable(value: (self, data, slices, results))
+        // Each thread touches only its own replica and its own workspace; the data is only read.
+        let shared = UncheckedSendable(value: (self, data, indices))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let (trainer, data, slices, results) = shared.value
+            let (trainer, data, indices) = shared.value
+            let from = indices.startIndex + indices.count * part / parts
+            let slice = indices[from..<(indices.startIndex + indices.count * (part + 1) / parts)]
             let replica = trainer.replicas[part]
-            let slice = slices[part]
+            let workspace = trainer.workspaces[part]
             do throws(CnnzError) {
-                let logits = try replica.logits(trainer.inputs(data, slice), batch: slice.count, training: training)
+                trainer.prepareInputs(data, slice, into: workspace, training: training)
+                let logits = try replica.logits(workspace.input, batch: slice.count, training: training)
+                workspace.labels.removeAll(keepingCapacity: true)
+                for i in slice { workspace.labels.append(data.labels[i]) }
                 var result = SoftmaxCrossEntropy.evaluate(
-                    logits: logits, labels: slice.map { data.labels[$0] }, classes: replica.classes)
+                    logits: logits, labels: workspace.labels, classes: replica.classes)
+                if !training {
+                    let classes = replica.classes
+                    workspace.predictions.removeAll(keepingCapacity: true)
+                    for row in 0..<slice.count {
+                        var best = 0
+                        for j in 1..<classes where logits[row * classes + j] > logits[row * classes + best] { best = j }
+                        workspace.predictions.append(best)
+                    }
+                }
                 if training {
                     let scale = Float(slice.count) / total
                     for i in result.gradient.indices { result.gradient[i] *= scale }
                     try replica.backward(result.gradient, batch: slice.count)
                 }
-                results[part] = SliceResult(loss: result.loss * Double(slice.count), correct: result.correct)
+                workspace.loss = result.loss * Double(slice.count)
+                workspace.correct = result.correct
+                workspace.error = nil
             } catch {
-                results[part].error = error
+                workspace.error = error
             }
         }
-        if let error = results.lazy.compactMap(\.error).first { throw error }
-        return (results.reduce(0) { $0 + $1.loss }, results.reduce(0) { $0 + $1.correct })
+        if let error = workspaces.prefix(parts).lazy.compactMap(\.error).first { throw error }
+        return (
+            workspaces.prefix(parts).reduce(0) { $0 + $1.loss }, workspaces.prefix(parts).reduce(0) { $0 + $1.correct }
+        )
     }
 
-    /// Copies the network's weights into the other replicas.
+    /// Copies the network's weights into the other replicas, in place.
     private func synchronizeReplicas() {
         let master = network.parameters
         for replica in replicas.dropFirst() {
-            for (p, q) in zip(master, replica.parameters) { q.value = p.value }
+            for (p, q) in zip(master, replica.parameters) {
+                p.value.withUnsafeBufferPointer { source in
+                    _ = q.value.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: source) }
+                }
+            }
         }
     }
 
-    /// Adds the other replicas' gradients into the network's and clears theirs.
+    /// Adds the other replicas' gradients into the network's and clears theirs, in place.
     private func gatherGradients() {
         let master = network.parameters
         for replica in replicas.dropFirst() {
-            for (p, q) in zip(master, replica.parameters) {
-                accumulate(q.gradient, into: &p.gradient)
-                q.gradient = [Float](repeating: 0, count: q.gradient.count)
+            for (p, q) in zip(master, replica.parameters) where p.trainable {
+                q.gradient.withUnsafeMutableBufferPointer { g in
+                    p.gradient.withUnsafeMutableBufferPointer { sum in
+                        for i in sum.indices { sum[i] += g[i] }
+                    }
+                    g.update(repeating: 0)
+                }
             }
         }
     }
@@ -116,57 +197,133 @@ public final class Trainer {
         }
     }
 
-    /// The prepared float inputs of the images at `indices`.
-    func inputs(_ data: ImageDataset, _ indices: ArraySlice<Int>) -> [Float] {
+    /// The prepared float inputs of the images at `indices`, into the workspace's buffer.
+    func prepareInputs(_ data: ImageDataset, _ indices: ArraySlice<Int>, into workspace: Workspace, training: Bool) {
         let p = network.architecture.preprocessing
         let size = data.imageSize
         let c = data.channels
-        var result = [Float](repeating: 0, count: indices.count * size)
-        for (row, i) in indices.enumerated() {
-            for j in 0..<size { result[row * size + j] = p.apply(Float(data.pixels[i * size + j]), channel: j % c) }
+        workspace.input.resize(to: indices.count * size)
+        workspace.input.withUnsafeMutableBufferPointer { x in
+            data.pixels.withUnsafeBufferPointer { pixels in
+                for (row, i) in indices.enumerated() {
+                    let source = pixels.baseAddress! + i * size
+                    let target = x.baseAddress! + row * size
+                    guard training, !transforms.isEmpty else {
+                        for j in 0..<size { target[j] = p.apply(Float(source[j]), channel: j % c) }
+                        continue
+                    }
+                    let (dy, dx, flip) = transforms[indices.startIndex - transformsStart + row]
+                    let (h, w) = (data.height, data.width)
+                    let background = (0..<c).map { p.apply(0, channel: $0) }
+                    for y in 0..<h {
+                        let sy = y - dy
+                        for x in 0..<w {
+                            let sx = (flip ? w - 1 - x : x) - dx
+                            let out = target + (y * w + x) * c
+                            if sy >= 0, sy < h, sx >= 0, sx < w {
+                                let from = source + (sy * w + sx) * c
+                                for ch in 0..<c { out[ch] = p.apply(Float(from[ch]), channel: ch) }
+                            } else {
+                                for ch in 0..<c { out[ch] = background[ch] }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        return result
     }
 
-    /// One pass over `data` in shuffled mini-batches; calls `progress(done, total)` after each.
-    public func trainEpoch(_ data: ImageDataset, epoch: Int, progress: (Int, Int) -> Void = { _, _ in })
+    /// Sets the current batch's transforms (for tests of `prepareInputs`).
+    func setTransforms(_ values: [(dy: Int, dx: Int, flip: Bool)], start: Int) {
+        transforms = values
+        transformsStart = start
+    }
+
+    /// A generator for one purpose of one epoch, a function of the seed alone.
+    func generator(_ purpose: UInt64, epoch: Int) -> SplitMix64 {
+        var mix = SplitMix64(seed: seed ^ (purpose &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(epoch) &* 0xD1B5_4A32_D192_ED03)
+        return SplitMix64(seed: mix.next())
+    }
+
+    /// One pass over `data` in shuffled mini-batches; calls `progress` after each.
+    public func trainEpoch(_ data: ImageDataset, epoch: Int, progress: (EpochProgress) -> Void = { _ in })
         throws(CnnzError) -> EpochReport
     {
         let start = ContinuousClock.now
+        func seconds() -> Double {
+            let elapsed = ContinuousClock.now - start
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        }
+        var random = generator(1, epoch: epoch)
         var order = Array(0..<data.count)
         order.shuffle(using: &random)
+        for (r, replica) in replicas.enumerated() { replica.reseedDropout(generator(2 + UInt64(r), epoch: epoch)) }
         var lossSum = 0.0
         var correct = 0
-        for first in stride(from: 0, to: order.count, by: batchSize) {
+        let steps = (order.count + batchSize - 1) / batchSize
+        transforms.reserveCapacity(batchSize)
+        for (step, first) in stride(from: 0, to: order.count, by: batchSize).enumerated() {
             let indices = order[first..<min(first + batchSize, order.count)]
+            transforms.removeAll(keepingCapacity: true)
+            transformsStart = indices.startIndex
+            if augmentation.isActive {
+                let span = UInt64(2 * augmentation.shift + 1)
+                for _ in indices {
+                    let dy = Int(random.next() % span) - augmentation.shift
+                    let dx = Int(random.next() % span) - augmentation.shift
+                    let flip = augmentation.flip && random.next() & 1 == 1
+                    transforms.append((dy, dx, flip))
+                }
+            }
             synchronizeReplicas()
             let result = try run(data, indices, training: true)
             gatherGradients()
-            optimizer.step(network.parameters)
+            optimizer.step(
+                network.parameters, rateScale: schedule.factor(epoch: epoch, step: step, steps: steps),
+                weightDecay: weightDecay)
             lossSum += result.loss
             correct += result.correct
-            progress(first + indices.count, order.count)
+            let done = first + indices.count
+            progress(
+                EpochProgress(
+                    done: done, total: order.count, loss: lossSum / Double(done),
+                    accuracy: Double(correct) / Double(done), seconds: seconds()))
         }
-        let elapsed = ContinuousClock.now - start
+        transforms.removeAll(keepingCapacity: true)
         return EpochReport(
             epoch: epoch, loss: lossSum / Double(data.count), accuracy: Double(correct) / Double(data.count),
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18,
-            images: data.count)
+            seconds: seconds(), images: data.count)
     }
 
     /// Mean loss and accuracy on `data`, without dropout.
     public func evaluate(_ data: ImageDataset, batchSize: Int = 256) throws(CnnzError) -> (
         loss: Double, accuracy: Double
     ) {
+        let result = try evaluateWithConfusion(data, batchSize: batchSize)
+        return (result.loss, result.accuracy)
+    }
+
+    /// Mean loss and accuracy on `data`, and the confusion matrix: `confusion[true][predicted]` counts.
+    public func evaluateWithConfusion(_ data: ImageDataset, batchSize: Int = 256) throws(CnnzError) -> (
+        loss: Double, accuracy: Double, confusion: [[Int]]
+    ) {
         var lossSum = 0.0
         var correct = 0
+        let classes = network.classes
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
         synchronizeReplicas()
         for first in stride(from: 0, to: data.count, by: batchSize) {
             let result = try run(data, Array(first..<min(first + batchSize, data.count))[...], training: false)
             lossSum += result.loss
             correct += result.correct
+            for workspace in workspaces {
+                for (label, predicted) in zip(workspace.labels, workspace.predictions) where label < classes {
+                    confusion[label][predicted] += 1
+                }
+                workspace.predictions.removeAll(keepingCapacity: true)
+            }
         }
-        return (lossSum / Double(data.count), Double(correct) / Double(data.count))
+        return (lossSum / Double(data.count), Double(correct) / Double(data.count), confusion)
     }
 }
 

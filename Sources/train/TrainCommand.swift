@@ -7,22 +7,30 @@ import Foundation
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a CNN on IDX image data (MNIST, Fashion-MNIST) and write it as a model.json.",
+        abstract:
+            "Train a CNN on images (IDX files or a folder of class folders) and write it as model.json and .cnnz.",
         discussion: """
             The architecture is a model.json whose layers may leave out "weights" (they are then \
-            initialized as Keras does). The result is a model.json with the trained weights; \
-            `convert` turns it into a .cnnz. Trains Conv2D, Dense, MaxPooling2D, Flatten, Dropout, \
-            ReLU and a final softmax with categorical cross-entropy.
+            initialized as Keras does; given weights are the starting point). Trains Conv2D, Dense, \
+            BatchNormalization, MaxPooling2D, Flatten, Dropout, ReLU and a final softmax with \
+            categorical cross-entropy. Writes the trained model.json, the .cnnz beside it, \
+            history.csv and report.svg (loss and accuracy curves, test confusion matrix).
             """)
 
     @Option(
-        help: "A folder with train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (and t10k-* for a test).")
+        help: """
+            IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-* as the test set), \
+            or a folder with one sub-folder of images per class (a test/ folder of the same layout is the test set).
+            """)
     var data: String
 
     @Option(help: "The architecture: a model.json (docs/model-json.md); weights may be left out.")
-    var arch: String
+    var arch: String?
 
-    @Option(help: "Passes over the training data.")
+    @Option(help: "Continue a run: the model.json it wrote (weights and epochs done); --epochs is the total.")
+    var resume: String?
+
+    @Option(help: "Passes over the training data (in all, counting those of a resumed run).")
     var epochs = 1
 
     @Option(help: "Images per mini-batch.")
@@ -34,10 +42,28 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "The learning rate.")
     var lr: Float = 1e-3
 
+    @Option(help: "constant, step (times --lr-step-factor every --lr-step-epochs) or cosine (to 0 at the last epoch).")
+    var lrSchedule = "constant"
+
+    @Option(help: "The step schedule's period, in epochs.")
+    var lrStepEpochs = 5
+
+    @Option(help: "The step schedule's factor.")
+    var lrStepFactor: Float = 0.5
+
     @Option(help: "SGD's momentum.")
     var momentum: Float = 0.9
 
-    @Option(help: "Seeds the initialization, the shuffling and dropout: equal seeds repeat a run exactly.")
+    @Option(help: "L2 regularization of the kernels: adds weight-decay * w to their gradients.")
+    var weightDecay: Float = 0
+
+    @Option(help: "Augmentation: shift each training image by up to N pixels each way (the edge filled black).")
+    var shift = 0
+
+    @Flag(help: "Augmentation: mirror half the training images left to right.")
+    var flip = false
+
+    @Option(help: "Seeds the initialization, shuffling, dropout and augmentation: equal seeds repeat a run exactly.")
     var seed: UInt64 = 1
 
     @Option(help: "Threads: each mini-batch is split across them (default: one per core).")
@@ -47,35 +73,63 @@ struct TrainCommand: ParsableCommand {
     var limit: Int?
 
     @Option(
-        help: "Hold out this fraction of the training images (the last ones, as Keras does) to validate every epoch.")
+        help: """
+            Hold out this fraction of the training images (the last ones, as Keras does) to validate every epoch; \
+            the epoch with the best validation accuracy is the one written.
+            """)
     var validationSplit: Double = 0
 
-    @Option(name: .shortAndLong, help: "Where to write the trained model.json.")
+    @Option(help: "Early stopping: stop after N epochs without a better validation accuracy.")
+    var patience: Int?
+
+    @Option(name: .shortAndLong, help: "Where to write the trained model.json (the .cnnz goes beside it).")
     var out: String
 
     @Option(help: "Where to write the per-epoch history as CSV (default: history.csv beside --out).")
     var history: String?
 
+    @Option(help: "Where to write the SVG report (default: report.svg beside --out).")
+    var report: String?
+
     func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard epochs >= 1, epochs <= 100_000 else { throw ValidationError("--epochs must be in 1...100000") }
         guard batch >= 1, batch <= 65536 else { throw ValidationError("--batch must be in 1...65536") }
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
         guard ["sgd", "adam"].contains(optimizer) else { throw ValidationError("--optimizer must be sgd or adam") }
+        guard ["constant", "step", "cosine"].contains(lrSchedule) else {
+            throw ValidationError("--lr-schedule must be constant, step or cosine")
+        }
+        guard lrStepEpochs >= 1 else { throw ValidationError("--lr-step-epochs must be at least 1") }
+        guard lrStepFactor > 0, lrStepFactor <= 1 else { throw ValidationError("--lr-step-factor must be in (0, 1]") }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw ValidationError("--weight-decay must be >= 0") }
+        guard shift >= 0, shift <= 64 else { throw ValidationError("--shift must be in 0...64") }
         guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be in 1...256") }
         guard validationSplit >= 0, validationSplit < 1 else {
             throw ValidationError("--validation-split must be in [0, 1)")
         }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if let patience, patience < 1 { throw ValidationError("--patience must be at least 1") }
+        if patience != nil, validationSplit == 0 { throw ValidationError("--patience needs --validation-split") }
+        guard (arch == nil) != (resume == nil) else { throw ValidationError("give --arch or --resume (one of them)") }
     }
 
     func run() throws {
-        // Everything is checked before training starts: the architecture, the data, the output path.
-        guard let archBytes = FileManager.default.contents(atPath: arch) else {
-            throw CnnzError.io("\(arch): cannot read")
+        // Everything is checked before training starts: the architecture, the data, the output paths.
+        let architecturePath = arch ?? resume!
+        guard let archBytes = FileManager.default.contents(atPath: architecturePath) else {
+            throw CnnzError.io("\(architecturePath): cannot read")
         }
         let architecture = try Architecture(json: [UInt8](archBytes))
-        var (train, test) = try IDXDataset.loadFolder(data)
+        var epochsDone = 0
+        if resume != nil {
+            epochsDone = architecture.epochsDone
+            guard epochsDone < epochs else {
+                throw CnnzError.argument(
+                    "\(architecturePath) has been trained for \(epochsDone) epochs already; give a larger --epochs")
+            }
+        }
+        var (train, test) = try loadData(architecture)
         if let limit, limit < train.count { train = train.subset(0..<limit) }
         var validation: ImageDataset?
         let held = Int((Double(train.count) * validationSplit).rounded())
@@ -88,57 +142,101 @@ struct TrainCommand: ParsableCommand {
         let method: Optimizer =
             optimizer == "sgd" ? .sgd(learningRate: lr, momentum: momentum) : .adam(learningRate: lr)
         let trainer = try Trainer(network: network, optimizer: method, batchSize: batch, seed: seed, threads: threads)
+        trainer.schedule =
+            switch lrSchedule {
+            case "step": .step(every: lrStepEpochs, factor: lrStepFactor)
+            case "cosine": .cosine(epochs: epochs)
+            default: .constant
+            }
+        trainer.weightDecay = weightDecay
+        trainer.augmentation = Augmentation(shift: shift, flip: flip)
         try trainer.check(train)
         if let test { try trainer.check(test) }
-        let temporary = out + ".partial"
-        let historyPath =
-            history ?? ((out as NSString).deletingLastPathComponent as NSString).appendingPathComponent("history.csv")
-        for path in [temporary, historyPath] where !FileManager.default.createFile(atPath: path, contents: nil) {
-            throw CnnzError.io("\(path): cannot write there")
-        }
-        defer { try? FileManager.default.removeItem(atPath: temporary) }
-        var csv = "epoch,loss,accuracy,val_loss,val_accuracy,seconds,images_per_second\n"
+        let outputs = try OutputFiles(out: out, history: history, report: report)
+        defer { outputs.removePartial() }
 
-        let parameterCount = network.parameters.reduce(0) { $0 + $1.value.count }
+        let parameterCount = network.parameters.reduce(0) { $0 + ($1.trainable ? $1.value.count : 0) }
         print(
             "train: \(train.count) images \(train.height)x\(train.width)x\(train.channels), \(train.classCount) classes; \(parameterCount) parameters; \(optimizer), lr \(lr), batch \(batch), seed \(seed)"
         )
-        for epoch in 1...epochs {
-            let report = try trainer.trainEpoch(train, epoch: epoch)
+        fflush(nil)  // all streams: stdout is not Sendable under Swift 6
+        var rows: [HistoryRow] = resume != nil ? outputs.previousHistory(upTo: epochsDone) : []
+        var best: (epoch: Int, accuracy: Double, values: [[Float]])?
+        var lastEpoch = epochsDone
+        let bar = ProgressBar()
+        for epoch in (epochsDone + 1)...epochs {
+            let cpuBefore = processorSeconds()
+            let report = try trainer.trainEpoch(train, epoch: epoch) { bar.show(epoch: epoch, of: epochs, $0) }
+            let cpu = processorSeconds() - cpuBefore
+            bar.clear()
+            lastEpoch = epoch
             var line =
                 "epoch \(epoch)/\(epochs): loss \(format(report.loss, 4)), accuracy \(format(report.accuracy * 100, 2)) %"
-            var validationColumns = ","
+            var row = HistoryRow(
+                epoch: epoch, loss: report.loss, accuracy: report.accuracy, validationLoss: nil,
+                validationAccuracy: nil,
+                learningRate: Double(lr * trainer.schedule.factor(epoch: epoch, step: 0, steps: 1)),
+                seconds: report.seconds, imagesPerSecond: report.imagesPerSecond)
             if let validation {
                 let (loss, accuracy) = try trainer.evaluate(validation)
                 line += "; validation loss \(format(loss, 4)), accuracy \(format(accuracy * 100, 2)) %"
-                validationColumns = "\(format(loss, 6)),\(format(accuracy, 6))"
+                (row.validationLoss, row.validationAccuracy) = (loss, accuracy)
+                if accuracy > best?.accuracy ?? -1 {
+                    best = (epoch, accuracy, network.parameters.map(\.value))
+                }
             }
-            print(line + "; \(Int(report.imagesPerSecond.rounded())) images/s, \(format(report.seconds, 1)) s")
-            csv +=
-                "\(epoch),\(format(report.loss, 6)),\(format(report.accuracy, 6)),\(validationColumns),\(format(report.seconds, 3)),\(format(report.imagesPerSecond, 1))\n"
-            do {
-                try Data(csv.utf8).write(to: URL(fileURLWithPath: historyPath), options: .atomic)
-            } catch {
-                throw CnnzError.io("\(historyPath): cannot write (\(error.localizedDescription))")
+            print(
+                line
+                    + "; \(Int(report.imagesPerSecond.rounded())) images/s, \(format(report.seconds, 1)) s (CPU \(format(cpu, 1)) s)"
+            )
+            fflush(nil)  // all streams: stdout is not Sendable under Swift 6
+            rows.append(row)
+            try outputs.writeHistory(rows)
+            if let patience, let best, epoch - best.epoch >= patience {
+                print("early stop: no better validation accuracy for \(patience) epochs")
+                break
             }
         }
+        var kept = ""
+        if let best {
+            for (p, v) in zip(network.parameters, best.values) { p.value = v }
+            kept = " (epoch \(best.epoch), the best validation accuracy: \(format(best.accuracy * 100, 2)) %)"
+        }
+        var testResult: (accuracy: Double, confusion: [[Int]])?
         if let test {
-            let (loss, accuracy) = try trainer.evaluate(test)
+            let (loss, accuracy, confusion) = try trainer.evaluateWithConfusion(test)
             print("test: loss \(format(loss, 4)), accuracy \(format(accuracy * 100, 2)) % on \(test.count) images")
+            testResult = (accuracy, confusion)
         }
         let labels = architecture.labels.isEmpty ? train.classNames : architecture.labels
-        let bytes = network.modelJSON(labels: labels.count == network.classes ? labels : [])
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: temporary))
-            if FileManager.default.fileExists(atPath: out) { try FileManager.default.removeItem(atPath: out) }
-            try FileManager.default.moveItem(atPath: temporary, toPath: out)
-        } catch {
-            throw CnnzError.io("\(out): cannot write (\(error.localizedDescription))")
-        }
-        print("wrote \(out); `convert \(out) -o model.cnnz` makes the .cnnz")
+        let usedLabels = labels.count == network.classes ? labels : []
+        let bytes = network.modelJSON(
+            labels: usedLabels, training: ["epochs": lastEpoch, "best_epoch": best?.epoch ?? lastEpoch])
+        try outputs.writeReport(
+            TrainingReport.svg(
+                title: "\(architecture.name.isEmpty ? "cnnz train" : architecture.name): \(out)", history: rows,
+                test: testResult, classNames: usedLabels))
+        try outputs.writeModel(bytes)
+        print("wrote \(out) and \(outputs.cnnz)\(kept)")
+    }
+
+    /// IDX files when the folder has them, class folders otherwise.
+    func loadData(_ architecture: Architecture) throws(CnnzError) -> (ImageDataset, ImageDataset?) {
+        if IDXDataset.isIDXFolder(data) { return try IDXDataset.loadFolder(data) }
+        let shape = architecture.inputShape
+        return try FolderDataset.loadFolder(data, height: shape.height, width: shape.width, channels: shape.channels)
     }
 
     static func main() { mainReportingErrors() }
+}
+
+/// The CPU time (user and system, every thread) this process has used, in seconds: on a shared
+/// machine a steadier measure of the work an epoch takes than its wall time.
+func processorSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 /// `value` with `digits` decimals.

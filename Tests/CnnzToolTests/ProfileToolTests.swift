@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func profilePrintsARowPerLayerWithShares() throws {
-        try checkProfile(model: Tool.exampleModel, image: Tool.exampleImage("bag"), layerCount: 4)
+        try checkProfile(model: Tool.exampleModel, image: Tool.exampleImage("bag"), layerCount: 9)
     }
 
     @Test func profileCoversABranchingGraph() throws {

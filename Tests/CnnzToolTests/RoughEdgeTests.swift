@@ -15,7 +15,7 @@ import Testing
             let lines = r.stdout.split(separator: "\n").map(String.init)
             #expect(lines.count == 4)
             #expect(lines.first == a)
-            #expect(lines.count == 4 && lines[1].hasPrefix("  Bag  0."))
+            #expect(lines.count == 4 && lines[1].hasPrefix("  Bag  "))
             #expect(lines.count == 4 && lines[2] == c)
         }
     }

@@ -115,17 +115,17 @@ enum Tool {
         let lines = r.stdout.split(separator: "\n").map(String.init)
         #expect(lines[0] == "Model: fashion-mnist-small")
         #expect(lines[1] == "Input: [28x28x1]  Outputs: 10  Labels: 10")
-        // MACs: conv 14*14*16 outputs x 5*5 taps = 78,400; dense 784 x 10 = 7,840.
-        #expect(lines[4] == "#  Layer         Activation  Inputs  Output shape  Params    MACs  Precision")
-        #expect(lines[6] == "0  Conv2D        relu        input   [14x14x16]       416  78,400  float32")
-        #expect(lines[7] == "1  MaxPooling2D  linear      0       [7x7x16]           0       0  float32")
-        #expect(lines[8] == "2  Flatten       linear      1       [784]              0       0  float32")
-        #expect(lines[9] == "3  Dense         softmax     2       [10]           7,850   7,840  float32")
-        #expect(lines.contains("Total params: 8,266 (33,064 bytes as float32)"))
+        // MACs: conv 28*28*32 outputs x 3*3 taps = 225,792; the batch normalizations are folded.
+        #expect(lines[4] == "#  Layer         Activation  Inputs  Output shape  Params       MACs  Precision")
+        #expect(lines[6] == "0  Conv2D        relu        input   [28x28x32]       320    225,792  float32")
+        #expect(lines[7] == "1  MaxPooling2D  linear      0       [14x14x32]         0          0  float32")
+        #expect(lines[12] == "6  Flatten       linear      5       [576]              0          0  float32")
+        #expect(lines[14] == "8  Dense         softmax     7       [10]           1,290      1,280  float32")
+        #expect(lines.contains("Total params: 130,890 (523,560 bytes as float32)"))
         // One unit style for every size: grouped bytes, as the counts ("1372 B" beside "2,083 bytes" was not).
-        #expect(lines.contains("Activation memory per image: 15,680 bytes (after lifetime planning)"))
+        #expect(lines.contains("Activation memory per image: 125,440 bytes (after lifetime planning)"))
         #expect(!r.stdout.contains(" B ") && !r.stdout.contains(" B)") && !r.stdout.contains("KiB"))
-        #expect(lines.contains("Total MACs per image: 86,240"))
+        #expect(lines.contains("Total MACs per image: 5,719,808"))
         #expect(lines.contains { $0.hasPrefix("File: ") && $0.contains("compression ratio") })
     }
 
@@ -152,8 +152,8 @@ enum Tool {
         let lines = r.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 4)
         #expect(lines[0] == Tool.exampleImage("trouser"))
-        #expect(lines[1].hasPrefix("  Trouser  0."))
-        #expect(lines[3].hasPrefix("  Sneaker  0."))
+        #expect(lines[1].hasPrefix("  Trouser  "))
+        #expect(lines[3].hasPrefix("  Sneaker  "))
     }
 
     @Test func jsonLinesCarryEveryScore() throws {

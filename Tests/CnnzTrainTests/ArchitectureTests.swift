@@ -73,8 +73,11 @@ import Testing
             message(Self.json(#"{"class_name": "Flatten"}, {"class_name": "Dense", "config": {"units": 3}}"#))
                 == "model.json: the last layer must end in softmax (the loss is categorical cross-entropy)")
         #expect(
-            message(Self.json(#"{"class_name": "BatchNormalization"}"#)).hasPrefix(
-                "layer 0 (BatchNormalization): the trainer has no backward pass for BatchNormalization yet"))
+            message(Self.json(#"{"class_name": "AveragePooling2D"}"#)).hasPrefix(
+                "layer 0 (AveragePooling2D): the trainer has no backward pass for AveragePooling2D yet"))
+        #expect(
+            message(Self.json(#"{"class_name": "BatchNormalization", "config": {"axis": 2}}"#))
+                == "layer 0 (BatchNormalization): BatchNormalization trains on the last axis only (axis -1)")
         #expect(
             message(Self.json(#"{"class_name": "Dense", "config": {"units": 3, "activation": "tanh"}}"#))
                 == "layer 0 (Dense): activation \"tanh\" (the trainer has linear, relu and softmax)")

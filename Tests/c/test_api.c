@@ -274,12 +274,12 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
     cnnz_model_free(limited);
     CHECK_STATUS(cnnz_model_load_with(example_model, NULL, &limited), CNNZ_OK);
     cnnz_model_free(limited);
-    options.max_memory = 20000; /* the example's weights alone are 33 KB */
+    options.max_memory = 20000; /* the example's weights alone are 524 KB */
     CHECK_STATUS(cnnz_model_load_with(example_model, &options, &limited), CNNZ_ERROR_MEMORY);
     CHECK(strstr(cnnz_last_error(), "memory budget") != NULL && strstr(cnnz_last_error(), "20000 bytes") != NULL);
     CHECK_STATUS(cnnz_model_load_memory_with(bytes, size, &options, &limited), CNNZ_ERROR_MEMORY);
     /* A budget the model fits, but not a session of 10,000 images. */
-    options.max_memory = 1u << 20;
+    options.max_memory = 4u << 20;
     CHECK_STATUS(cnnz_model_load_memory_with(bytes, size, &options, &limited), CNNZ_OK);
     cnnz_session *big = NULL;
     CHECK_STATUS(cnnz_session_create_with(limited, 10000, 1, &big), CNNZ_ERROR_MEMORY);
@@ -288,7 +288,7 @@ static void test_metadata_and_errors(const char *fixtures, const char *work, con
     CHECK_STATUS(cnnz_session_create_with(limited, 8, 1, &big), CNNZ_OK);
     cnnz_session_free(big);
     cnnz_model_free(limited);
-    /* The example takes 86,240 multiply-adds per image (convert --inspect). */
+    /* The example takes 5,719,808 multiply-adds per image (convert --inspect). */
     options.max_memory = 0;
     options.max_operations_per_image = 50000;
     CHECK_STATUS(cnnz_model_load_with(example_model, &options, &limited), CNNZ_ERROR_MEMORY);

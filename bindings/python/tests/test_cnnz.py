@@ -167,9 +167,9 @@ def test_memory_budget(repository):
     with pytest.raises(cnnz.Error):
         cnnz.Model(data, max_memory=20000)
     # Enough for the model and a session of 8, not for one of 10,000.
-    model = cnnz.Model(path, max_memory=1 << 20)
+    model = cnnz.Model(path, max_memory=4 << 20)
     assert model.predict(np.zeros((1, 28, 28, 1), np.uint8)).shape == (1, 10)
-    big = cnnz.Model(path, max_memory=1 << 20, batch_capacity=10000)
+    big = cnnz.Model(path, max_memory=4 << 20, batch_capacity=10000)
     with pytest.raises(cnnz.Error) as session_refused:
         big.predict(np.zeros((1, 28, 28, 1), np.uint8))
     assert session_refused.value.status == cnnz.ERROR_MEMORY
