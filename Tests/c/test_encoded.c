@@ -15,29 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "cnnz.h"
-
-static int failures = 0;
-
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__,      \
-              __LINE__, #cond, cnnz_last_error());                                 \
-      failures++;                                                                  \
-    }                                                                              \
-  } while (0)
-
-#define CHECK_STATUS(call, expected)                                               \
-  do {                                                                             \
-    cnnz_status status_ = (call);                                                  \
-    if (status_ != (expected)) {                                                   \
-      fprintf(stderr, "%s:%d: %s returned %s, expected %s (last error: %s)\n",     \
-              __FILE__, __LINE__, #call, cnnz_status_string(status_),              \
-              cnnz_status_string(expected), cnnz_last_error());                    \
-      failures++;                                                                  \
-    }                                                                              \
-  } while (0)
 
 #define OUTPUTS 10
 #define MAX_IMAGES 16
