@@ -46,6 +46,19 @@ static inline int8_t add_one(int8_t a, int8_t b, const cnnz_qs8_add *p, const cn
     return store(ta + tb, 0, out);
 }
 
+static void depthwise_pixel_portable(size_t n, size_t taps, const int8_t *const *inputs,
+                                     const int32_t *const *weights, int32_t zero_point, int32_t *sums,
+                                     const cnnz_qs8_output *out, int8_t *c) {
+    for (size_t j = 0; j < n; j++) sums[j] = 0;
+    for (size_t t = 0; t < taps; t++) {
+        const int8_t *x = inputs[t];
+        const int32_t *w = weights[t];
+        /* Unsigned arithmetic: wraps as the AVX2 kernel's does, never undefined. */
+        for (size_t j = 0; j < n; j++) sums[j] = (int32_t)((uint32_t)sums[j] + (uint32_t)((x[j] - zero_point) * w[j]));
+    }
+    for (size_t j = 0; j < n; j++) c[j] = store(sums[j], j, out);
+}
+
 void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
                             const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
     size_t panels = (n + 7) / 8;
@@ -238,6 +251,55 @@ __attribute__((target("avx2"))) static void store_row_avx2(const int32_t *sums, 
     for (; j < n; j++) c[j] = store(sums[j], j, out);
 }
 
+__attribute__((target("avx2"))) static void depthwise_pixel_avx2(size_t n, size_t taps, const int8_t *const *inputs,
+                                                                const int32_t *const *weights, int32_t zero_point,
+                                                                int32_t *sums, const cnnz_qs8_output *out,
+                                                                int8_t *c) {
+    size_t j = 0;
+    __m256i zero = _mm256_set1_epi32(zero_point);
+    /* Sixteen channels at a time (two independent sums), then eight. */
+    for (; j + 16 <= n; j += 16) {
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        for (size_t t = 0; t < taps; t++) {
+            __m128i q = _mm_loadu_si128((const __m128i *)(inputs[t] + j));
+            __m256i x0 = _mm256_sub_epi32(_mm256_cvtepi8_epi32(q), zero);
+            __m256i x1 = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)), zero);
+            s0 = _mm256_add_epi32(s0, _mm256_mullo_epi32(x0, _mm256_loadu_si256((const __m256i *)(weights[t] + j))));
+            s1 = _mm256_add_epi32(s1,
+                                  _mm256_mullo_epi32(x1, _mm256_loadu_si256((const __m256i *)(weights[t] + j + 8))));
+        }
+        _mm256_storeu_si256((__m256i *)(sums + j), s0);
+        _mm256_storeu_si256((__m256i *)(sums + j + 8), s1);
+    }
+    for (; j + 8 <= n; j += 8) {
+        __m256i s0 = _mm256_setzero_si256();
+        for (size_t t = 0; t < taps; t++) {
+            __m256i x0 = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(inputs[t] + j))), zero);
+            s0 = _mm256_add_epi32(s0, _mm256_mullo_epi32(x0, _mm256_loadu_si256((const __m256i *)(weights[t] + j))));
+        }
+        _mm256_storeu_si256((__m256i *)(sums + j), s0);
+    }
+    size_t vectorized = j;
+    for (; j < n; j++) sums[j] = 0;
+    for (size_t t = 0; t < taps; t++) {
+        const int8_t *x = inputs[t];
+        const int32_t *w = weights[t];
+        for (j = vectorized; j < n; j++)
+            sums[j] = (int32_t)((uint32_t)sums[j] + (uint32_t)((x[j] - zero_point) * w[j]));
+    }
+    store_row_avx2(sums, n, out, c);
+}
+
+void cnnz_qs8_depthwise_pixel(int avx2, size_t n, size_t taps, const int8_t *const *inputs,
+                              const int32_t *const *weights, int32_t zero_point, int32_t *sums,
+                              const cnnz_qs8_output *out, int8_t *c) {
+    if (avx2) {
+        depthwise_pixel_avx2(n, taps, inputs, weights, zero_point, sums, out, c);
+        return;
+    }
+    depthwise_pixel_portable(n, taps, inputs, weights, zero_point, sums, out, c);
+}
+
 void cnnz_qs8_add2(int avx2, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                    const cnnz_qs8_output *out, int8_t *c) {
     if (avx2) {
@@ -255,6 +317,13 @@ void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_
     for (size_t j = 0; j < n; j++) c[j] = store(sums[j], j, out);
 }
 #else
+void cnnz_qs8_depthwise_pixel(int avx2, size_t n, size_t taps, const int8_t *const *inputs,
+                              const int32_t *const *weights, int32_t zero_point, int32_t *sums,
+                              const cnnz_qs8_output *out, int8_t *c) {
+    (void)avx2;
+    depthwise_pixel_portable(n, taps, inputs, weights, zero_point, sums, out, c);
+}
+
 void cnnz_qs8_add2(int avx2, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                    const cnnz_qs8_output *out, int8_t *c) {
     (void)avx2;

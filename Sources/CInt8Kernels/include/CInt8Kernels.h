@@ -34,6 +34,15 @@ void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a, siz
  * not 0 (the caller checked the CPU). For kernels that compute their own sums (depthwise). */
 void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c);
 
+/* One output pixel of a depthwise convolution with depth multiplier 1: for each channel j < n,
+ * sum over t < taps of (inputs[t][j] - zero_point) * weights[t][j] (int32, wrapping), then the
+ * store above into c[0..<n]. inputs[t] is the pixel under tap t (taps outside the input left out:
+ * they add nothing), weights[t] that tap's n weights. With AVX2 (avx2 not 0, the caller checked
+ * the CPU) eight channels at a time; sums: scratch for n int32 (the portable path and the tail). */
+void cnnz_qs8_depthwise_pixel(int avx2, size_t n, size_t taps, const int8_t *const *inputs,
+                              const int32_t *const *weights, int32_t zero_point, int32_t *sums,
+                              const cnnz_qs8_output *out, int8_t *c);
+
 /* TensorFlow Lite's int8 Add of two inputs: term k = requantize((q_k - zero_point[k]) << left_shift,
  * multiplier[k], shift[k]); c = the store above of term 0 + term 1 with out (column 0's bias,
  * which must be 0, multiplier and shift). The terms are below 2^27, so their sum fits int32. */

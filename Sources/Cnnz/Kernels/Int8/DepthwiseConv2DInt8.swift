@@ -44,7 +44,9 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
             k: 0, n: channels, element: { _, _ in 0 }, bias: biasValue,
             realMultiplier: { Double(input.scale) * weightScale($0) / Double(activation.scale) },
             activation: activation)
-        scratchBytes = channels * 4
+        // The sums, then (multiplier 1) the pixel and weight pointers of each tap.
+        let taps = window.kernelHeight * window.kernelWidth
+        scratchBytes = (channels * 4 + 7) / 8 * 8 + taps * 16
     }
 
     static func preparedBytes(_ setup: KernelSetup) -> Int {
@@ -73,6 +75,10 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
         let avx2: Int32 = variant == .avx2 ? 1 : 0
         weights.withUnsafeBufferPointer { w in
             let base = w.baseAddress!
+            if m == 1 {
+                runChannelsInner(context, part: part, of: parts, weights: base, sums: sums)
+                return
+            }
             for rowIndex in Partition.range(context.batch * y.height, part: part, of: parts) {
                 let image = rowIndex / y.height
                 let oy = rowIndex % y.height
@@ -87,13 +93,9 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
                             guard ix >= 0 && ix < x.width else { continue }
                             let tap = source + (iy * x.width + ix) * inChannels
                             let taps = base + (ky * window.kernelWidth + kx) * channels
-                            if m == 1 {
-                                for c in 0..<inChannels { sums[c] &+= (Int32(tap[c]) &- zero) &* taps[c] }
-                            } else {
-                                for c in 0..<inChannels {
-                                    let v = Int32(tap[c]) &- zero
-                                    for j in 0..<m { sums[c * m + j] &+= v &* taps[c * m + j] }
-                                }
+                            for c in 0..<inChannels {
+                                let v = Int32(tap[c]) &- zero
+                                for j in 0..<m { sums[c * m + j] &+= v &* taps[c * m + j] }
                             }
                         }
                     }
@@ -101,6 +103,47 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
                         cnnz_qs8_store_row(
                             avx2, sums, channels, out, output + ((image * y.height + oy) * y.width + ox) * channels)
                     }
+                }
+            }
+        }
+    }
+
+    /// Depth multiplier 1: each output pixel in C, the channels innermost
+    /// (eight at a time with AVX2), over the taps that fall inside the input.
+    private func runChannelsInner(
+        _ context: RunContext, part: Int, of parts: Int, weights: UnsafePointer<Int32>, sums: UnsafeMutablePointer<Int32>
+    ) {
+        let x = operands.inputShape
+        let y = operands.outputShape
+        let input = UnsafePointer(context.int8(operands.input))
+        let output = context.output(operands, as: Int8.self)
+        let channels = y.channels
+        let taps = window.kernelHeight * window.kernelWidth
+        let pointers = UnsafeMutableRawPointer(sums + (channels + 1) / 2 * 2)
+        let inputs = pointers.bindMemory(to: UnsafePointer<Int8>?.self, capacity: taps)
+        let tapWeights = (pointers + taps * 8).bindMemory(to: UnsafePointer<Int32>?.self, capacity: taps)
+        let avx2: Int32 = variant == .avx2 ? 1 : 0
+        withUnsafePointer(to: stage.output) { out in
+            for rowIndex in Partition.range(context.batch * y.height, part: part, of: parts) {
+                let image = rowIndex / y.height
+                let oy = rowIndex % y.height
+                let source = input + image * x.elementCount
+                for ox in 0..<y.width {
+                    var count = 0
+                    for ky in 0..<window.kernelHeight {
+                        let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
+                        guard iy >= 0 && iy < x.height else { continue }
+                        for kx in 0..<window.kernelWidth {
+                            let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
+                            guard ix >= 0 && ix < x.width else { continue }
+                            inputs[count] = source + (iy * x.width + ix) * channels
+                            tapWeights[count] = weights + (ky * window.kernelWidth + kx) * channels
+                            count += 1
+                        }
+                    }
+                    cnnz_qs8_depthwise_pixel(
+                        avx2, channels, count, inputs, tapWeights, inputZeroPoint, sums, out,
+                        output + ((image * y.height + oy) * y.width + ox) * channels)
                 }
             }
         }
