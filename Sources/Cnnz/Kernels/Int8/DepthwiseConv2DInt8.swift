@@ -111,7 +111,8 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
     /// Depth multiplier 1: each output pixel in C, the channels innermost
     /// (eight at a time with AVX2), over the taps that fall inside the input.
     private func runChannelsInner(
-        _ context: RunContext, part: Int, of parts: Int, weights: UnsafePointer<Int32>, sums: UnsafeMutablePointer<Int32>
+        _ context: RunContext, part: Int, of parts: Int, weights: UnsafePointer<Int32>,
+        sums: UnsafeMutablePointer<Int32>
     ) {
         let x = operands.inputShape
         let y = operands.outputShape
