@@ -119,7 +119,8 @@ enum CalibrationData {
         }
         let perImage = shape.elementCount
         let available = (data.count - start - headerLength) / 4
-        guard dims[0] * perImage <= available else {
+        // Divide rather than multiply: a header may declare any count, and dims[0] * perImage would trap.
+        guard dims[0] <= available / perImage else {
             throw .format(
                 "calibration data \(name): declares \(dims[0]) images, the file holds \(available / perImage)")
         }

@@ -107,6 +107,8 @@ import Testing
         try Self.npy([2, 5, 5, 2], withNaN).write(to: nan)
         let float64 = dir.appendingPathComponent("f8.npy")
         try Self.npy([1, 5, 5, 2], Self.values(100), descr: "<f8").write(to: float64)
+        let huge = dir.appendingPathComponent("huge.npy")
+        try Self.npy([Int.max, 5, 5, 2], Self.values(100)).write(to: huge)
         let badMagic = dir.appendingPathComponent("images-idx3-ubyte")
         try Data([0, 0, 9, 3, 0, 0, 0, 1, 0, 0, 0, 5, 0, 0, 0, 5] + [UInt8](repeating: 0, count: 25)).write(
             to: badMagic)
@@ -126,6 +128,10 @@ import Testing
             (
                 ["--calibration", float64.path],
                 "error: calibration data f8.npy: holds '<f8'; calibration takes float32 ('<f4') arrays, e.g. x.astype(np.float32)"
+            ),
+            (
+                ["--calibration", huge.path],
+                "error: calibration data huge.npy: declares \(Int.max) images, the file holds 2"
             ),
             (
                 ["--calibration", badMagic.path],
