@@ -43,6 +43,12 @@ struct ConvertCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "The most memory the calibration images may take as prepared floats (default 1G); more is refused before any is read.",
+            valueName: "bytes, e.g. 512M"))
+    var calibrationMemory: ByteSize?
+
+    @Option(
+        help: ArgumentHelp(
             "How activation ranges are taken: 'minmax' (the default: smallest and largest value seen) or 'percentile' (clip the --percentile tails).",
             valueName: "minmax|percentile"))
     var calibrationMethod = "minmax"
@@ -120,9 +126,12 @@ struct ConvertCommand: ParsableCommand {
                 throw .argument("--calibration-method must be minmax or percentile, got '\(calibrationMethod)'")
             }
             let limit = calibrationCount
+            let budget = calibrationMemory?.bytes ?? CalibrationData.defaultBudget
             quantization = .int8(
                 method: method,
-                inputs: { model throws(CnnzError) in try CalibrationData.load(path, limit: limit, model: model) })
+                inputs: { model throws(CnnzError) in
+                    try CalibrationData.load(path, limit: limit, budget: budget, model: model)
+                })
         default:
             throw .argument("--quantize must be int8 or weights-int8, got '\(mode)'")
         }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Cnnz
-import Foundation
+
+// Shared by `infer` and `convert` (Sources/convert/ByteSize.swift is a symbolic link to this file).
 
 /// A byte count given on the command line: `268435456`, `256M`, `64MiB`, `1G`, `512K`
 /// (binary multiples: K = 1024).
@@ -24,13 +24,4 @@ struct ByteSize: ExpressibleByArgument {
     }
 
     static var defaultCompletionKind: CompletionKind { .default }
-}
-
-extension InferCommand {
-    /// The load options the flags ask for.
-    var loadOptions: LoadOptions {
-        var options = LoadOptions()
-        if let maxMemory { options.maxMemory = maxMemory.bytes }
-        return options
-    }
 }

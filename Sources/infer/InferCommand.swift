@@ -214,3 +214,12 @@ func jsonString(_ s: String) -> String {
     }
     return out + "\""
 }
+
+extension InferCommand {
+    /// The load options the flags ask for.
+    var loadOptions: LoadOptions {
+        var options = LoadOptions()
+        if let maxMemory { options.maxMemory = maxMemory.bytes }
+        return options
+    }
+}

@@ -119,7 +119,7 @@ import Testing
             ),
             (
                 ["--calibration", wrongShape.path],
-                "error: calibration data shape.npy: has shape (4, 5, 5, 3); the model needs (N, 5, 5, 2) prepared NHWC inputs"
+                "error: calibration data \(wrongShape.path): has shape (4, 5, 5, 3); the model needs (N, 5, 5, 2) prepared NHWC inputs"
             ),
             (
                 ["--calibration", nan.path],
@@ -127,11 +127,11 @@ import Testing
             ),
             (
                 ["--calibration", float64.path],
-                "error: calibration data f8.npy: holds '<f8'; calibration takes float32 ('<f4') arrays, e.g. x.astype(np.float32)"
+                "error: calibration data \(float64.path): holds '<f8'; calibration takes float32 ('<f4') arrays, e.g. x.astype(np.float32)"
             ),
             (
                 ["--calibration", huge.path],
-                "error: calibration data huge.npy: declares \(Int.max) images, the file holds 2"
+                "error: calibration data \(huge.path): declares \(Int.max) images, the file holds 2"
             ),
             (
                 ["--calibration", badMagic.path],
@@ -140,6 +140,15 @@ import Testing
             (
                 ["--calibration", dir.appendingPathComponent("missing.npy").path],
                 "error: calibration data \(dir.appendingPathComponent("missing.npy").path): no such file or folder"
+            ),
+            (
+                // Two images of 5x5x2 floats take 400 bytes: over a budget of 300, refused before reading.
+                ["--calibration", nan.path, "--calibration-memory", "300"],
+                "error: calibration data \(nan.path): 2 images of 5x5x2 floats (200 bytes each) exceed the calibration memory budget of 300 bytes; use --calibration-count 1 or fewer, or raise --calibration-memory"
+            ),
+            (
+                ["--calibration", empty.path, "--calibration-memory", "1G", "--calibration-count", "0"],
+                "error: --calibration-count must be at least 1, got 0"
             ),
             (
                 [],
