@@ -18,9 +18,15 @@ import Synchronization
 /// on a loaded 2-core machine one late wake-up cost a whole time slice, the
 /// 2-thread p90 of the benchmark.) A part computes the same numbers whoever
 /// runs it. Nothing is allocated per call: the kernel and its context are
-/// stored in fields before the task is published; helpers spin briefly
-/// between layers (the next layer comes within microseconds) before sleeping
-/// on a condition variable.
+/// stored in fields before the task is published. Helpers spin for up to
+/// `spinNanoseconds` after their last part before sleeping on a condition
+/// variable: long enough to bridge the gap between two layers and between two
+/// calls of a caller in a loop, because waking a sleeping thread takes tens of
+/// microseconds on a virtual machine (a halted vCPU), by which time the caller
+/// has run every part of a batch-1 layer itself. (The first spin, 20,000 loads,
+/// lasted about 10 µs: at batch 1 the helper slept through every layer and a
+/// second thread gained nothing.) Thread pools of the peers do the same:
+/// XNNPACK's pthreadpool and ONNX Runtime spin before they block.
 final class WorkerPool: @unchecked Sendable {
     private var threads: [pthread_t] = []
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -40,8 +46,10 @@ final class WorkerPool: @unchecked Sendable {
     private var generation = 0
     private var joined = false
 
-    /// Spin iterations before a helper sleeps: about 50 µs, longer than the gap between two layers.
-    private static let spinLimit = 20_000
+    /// How long a helper looks for a new task before it sleeps: 1 ms, far longer than the gap
+    /// between two layers or between two calls in a loop, short enough that an idle session
+    /// stops burning its core almost at once.
+    static let spinNanoseconds = 1_000_000
 
     init(helpers: Int) {
         pthread_mutex_init(mutex, nil)
@@ -140,10 +148,14 @@ final class WorkerPool: @unchecked Sendable {
         while true {
             var spins = 0
             var current = claims.load(ordering: .acquiring) >> 16
-            while current == seen && spins < Self.spinLimit {
-                spins += 1
-                // With more threads than cores, let the thread this one waits for run.
-                if spins & 1023 == 0 { sched_yield() }
+            let start = Self.nanoseconds()
+            while current == seen {
+                spins &+= 1
+                if spins & 1023 == 0 {
+                    // With more threads than cores, let the thread this one waits for run.
+                    sched_yield()
+                    if Self.nanoseconds() &- start > Self.spinNanoseconds { break }
+                }
                 current = claims.load(ordering: .acquiring) >> 16
             }
             if current == seen {
@@ -165,6 +177,16 @@ final class WorkerPool: @unchecked Sendable {
                 finished.add(1, ordering: .releasing)
             }
         }
+    }
+}
+
+extension WorkerPool {
+    /// A monotonic clock in nanoseconds (no allocation, a vDSO call).
+    @inline(__always)
+    fileprivate static func nanoseconds() -> Int {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return time.tv_sec &* 1_000_000_000 &+ time.tv_nsec
     }
 }
 

@@ -140,17 +140,21 @@ enum GEMM {
     /// - Parameters: `a` has row stride `lda`; `c` has row stride `ldc`; `m`
     ///   rows are computed and the `weights.n` columns of each are written,
     ///   clamped by `clamp`. `weights` must be packed for `microkernel`.
+    ///   `panels`: only the columns of these panels (all by default), so that
+    ///   threads can share a product of few rows by columns; a column's
+    ///   numbers do not depend on which panels are computed with it.
     static func run(
         m: Int, a: UnsafePointer<Float>, lda: Int, weights: PackedWeights, c: UnsafeMutablePointer<Float>, ldc: Int,
-        clamp: OutputClamp = .none, microkernel: Microkernel = best
+        clamp: OutputClamp = .none, microkernel: Microkernel = best, panels: Range<Int>? = nil
     ) {
         precondition(weights.panelWidth == microkernel.panelWidth, "weights packed for another microkernel")
         let width = weights.panelWidth
         let panelBytes = max(weights.k * width * 4, 1)
         let panelsPerBlock = max(1, panelBlockBytes / panelBytes)
-        var panel = 0
-        while panel < weights.panels {
-            let count = min(panelsPerBlock, weights.panels - panel)
+        let selected = panels ?? 0..<weights.panels
+        var panel = selected.lowerBound
+        while panel < selected.upperBound {
+            let count = min(panelsPerBlock, selected.upperBound - panel)
             let column = panel * width
             let n = min(weights.n - column, count * width)
             let b = UnsafePointer(weights.data + panel * weights.k * width)
@@ -178,5 +182,44 @@ enum GEMM {
             #endif
             panel += count
         }
+    }
+}
+
+/// One part's share of a GEMM-based kernel (convolution, pointwise, Dense):
+/// whole microkernel tiles of rows while there are at least as many tiles as
+/// parts, so each part runs full tiles and reads the weights once; otherwise
+/// (Dense at batch 1: one row) every row and a share of the panels, so a
+/// product of few rows still splits. Either way each output element is the
+/// same chain of multiply-adds, whoever computes it.
+struct GEMMShare {
+    /// The rows of this part (empty: nothing to do).
+    let rows: Range<Int>
+    /// The panels of this part, or nil for all of them.
+    let panels: Range<Int>?
+
+    /// - Parameter panels: the weights' panels, or 0 when the kernel cannot split by columns.
+    init(rows: Int, panels: Int, part: Int, of parts: Int) {
+        let tile = GEMM.best.tileRows
+        let tiles = (rows + tile - 1) / tile
+        if tiles >= parts || panels < parts {
+            let share = Partition.range(tiles, part: part, of: parts)
+            self.rows = Swift.min(rows, share.lowerBound * tile)..<Swift.min(rows, share.upperBound * tile)
+            self.panels = nil
+        } else {
+            self.rows = 0..<rows
+            self.panels = Partition.range(panels, part: part, of: parts)
+        }
+    }
+
+    /// How many parts the product can be split into.
+    static func items(rows: Int, panels: Int) -> Int {
+        let tile = GEMM.best.tileRows
+        return Swift.max((rows + tile - 1) / tile, panels)
+    }
+
+    /// The output columns of this part, for `n` columns in panels of `width`.
+    func columns(n: Int, width: Int) -> Range<Int> {
+        guard let panels else { return 0..<n }
+        return Swift.min(n, panels.lowerBound * width)..<Swift.min(n, panels.upperBound * width)
     }
 }
