@@ -13,11 +13,12 @@ import Testing
         for rows in [1, 2, tile - 1, tile, tile + 1, 2 * tile, 3 * tile + 2, 100] where rows >= 1 {
             for panels in [0, 1, 2, 3, 5, 8] {
                 for parts in 1...5 {
-                    var count = [Int](repeating: 0, count: rows * Swift.max(panels, 1))
+                    let columns = Swift.max(panels, 1)
+                    var count = [Int](repeating: 0, count: rows * columns)
                     for part in 0..<parts {
                         let share = GEMMShare(rows: rows, panels: panels, part: part, of: parts)
                         for r in share.rows {
-                            for p in share.panels ?? 0..<Swift.max(panels, 1) { count[r * Swift.max(panels, 1) + p] += 1 }
+                            for p in share.panels ?? 0..<columns { count[r * columns + p] += 1 }
                         }
                         // Rows are split in whole tiles (the last may be short).
                         if share.panels == nil && !share.rows.isEmpty {
