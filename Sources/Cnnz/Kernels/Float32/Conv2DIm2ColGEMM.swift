@@ -39,12 +39,13 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
         // Keras kernel [kh, kw, in/groups, filters] is [K, filters] row-major, K in im2col order.
         var packed: [PackedWeights] = []
         packed.reserveCapacity(groups)
+        let weights = kernel.values
+        let biases = bias?.values
         for g in 0..<groups {
             packed.append(
                 try PackedWeights(
-                    k: window.kernelHeight * window.kernelWidth * inPerGroup, n: outPerGroup,
-                    element: { k, n in kernel.values[k * filters + g * outPerGroup + n] },
-                    bias: bias.map { b in { n in b.values[g * outPerGroup + n] } }))
+                    k: window.kernelHeight * window.kernelWidth * inPerGroup, n: outPerGroup, weights: weights,
+                    offset: g * outPerGroup, rowStride: filters, bias: biases, biasOffset: g * outPerGroup))
         }
         self.packed = packed
         isPointwise =

@@ -16,8 +16,8 @@ final class DenseGEMM: RegisteredKernel {
         clamp = OutputClamp(fusing: activation)
         let units = operands.outputShape.channels
         packed = try PackedWeights(
-            k: operands.inputShape.channels, n: units, element: { k, n in kernel.values[k * units + n] },
-            bias: bias.map { b in { n in b.values[n] } })
+            k: operands.inputShape.channels, n: units, weights: kernel.values, offset: 0, rowStride: units,
+            bias: bias?.values)
         splitPanels = activation == .softmax ? 0 : packed.panels
     }
 
