@@ -111,6 +111,7 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
         let k = kPerGroup
         let scratch = context.scratch(part: part, bytes: scratchBytes, as: Float.self)
         let runLength = window.kernelWidth * inPerGroup
+        let inputRowFloats = x.width * x.channels
         var start = share.rows.lowerBound
         while start < share.rows.upperBound {
             let count = Swift.min(Self.rowsPerBlock, share.rows.upperBound - start)
@@ -127,6 +128,10 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
                     let source = input + image * x.elementCount
                     let column = scratch + r * k
                     let ix0 = ox * window.strideWidth - columns.padBefore
+                    // The taps inside the image along x, the same for every window row.
+                    let first = Swift.min(Swift.max(0, -ix0), window.kernelWidth)
+                    let end = Swift.max(first, Swift.min(window.kernelWidth, x.width - ix0))
+                    let inside = first == 0 && end == window.kernelWidth
                     for ky in 0..<window.kernelHeight {
                         let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
                         let line = column + ky * runLength
@@ -134,13 +139,11 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
                             line.update(repeating: 0, count: runLength)
                             continue
                         }
-                        let from = source + iy * x.width * x.channels + g * inPerGroup
+                        let from = source + iy * inputRowFloats + g * inPerGroup
                         if contiguousTaps {
                             // The taps of one window row are adjacent pixels: one copy for the
                             // ones inside the image, zeros for the padding on either side.
-                            let first = Swift.min(Swift.max(0, -ix0), window.kernelWidth)
-                            let end = Swift.max(first, Swift.min(window.kernelWidth, x.width - ix0))
-                            if first == 0 && end == window.kernelWidth {
+                            if inside {
                                 copy(from + ix0 * x.channels, to: line, count: runLength)
                                 continue
                             }
