@@ -92,7 +92,7 @@ struct InferCommand: ParsableCommand {
             throw ValidationError("--bench-load must be in 1...100000, got \(benchLoad)")
         }
         if !selftest && benchLoad == nil && images.isEmpty {
-            throw ValidationError("give at least one image (or --selftest, --bench-load)")
+            throw ValidationError("give at least one image (or --selftest)")
         }
         if bench != nil && images.isEmpty { throw ValidationError("--bench needs an image") }
         if profile && images.isEmpty { throw ValidationError("--profile needs an image") }
