@@ -60,6 +60,7 @@ final class WorkerPool: @unchecked Sendable {
     /// the next time. The caller's alone.
     private var soloUntil = 0
     private var soloNanoseconds = firstSoloNanoseconds
+    private var lastContention = Int.min / 2
     /// Set while the caller runs alone: spinning helpers go to sleep at once.
     private let backingOff = Atomic<Bool>(false)
 
@@ -175,18 +176,18 @@ final class WorkerPool: @unchecked Sendable {
             // A helper that held the caller up for longer than the caller's own share took
             // (and 0.2 ms more) was descheduled holding a part: the machine is busier than
             // its cores. Run alone for a while rather than wait a time slice per layer.
-            // Each time in a row for twice as long (up to a second); a layer split without such
-            // a wait starts over.
+            // Twice as long each time it happens again within a second of the last (up to a
+            // second); a layer that ran in parallel without such a wait proves little (the
+            // helper was merely not descheduled during it), so only a quiet second starts over.
             let now = Self.nanoseconds()
             if now &- waiting > (waiting &- started) &+ Self.contentionSlackNanoseconds {
+                soloNanoseconds =
+                    now &- lastContention < 1_000_000_000 &+ soloNanoseconds
+                    ? min(soloNanoseconds * 2, 1_000_000_000) : Self.firstSoloNanoseconds
                 soloUntil = now &+ soloNanoseconds
-                soloNanoseconds = min(soloNanoseconds * 2, 1_000_000_000)
+                lastContention = now
                 backingOff.store(true, ordering: .relaxed)
-            } else {
-                soloNanoseconds = Self.firstSoloNanoseconds
             }
-        } else {
-            soloNanoseconds = Self.firstSoloNanoseconds
         }
         self.kernel = nil
     }
