@@ -318,11 +318,36 @@ public enum GEMMMicrokernels {
 
     /// The first `width` (below 16) floats of `low` then `high`: the last
     /// panel's columns. Out of line, so the full-width stores inline small.
+    /// At most four vector stores of 8, 4, 2 and 1 floats: the lane-by-lane
+    /// loop it replaces cost as much as the multiply-adds of a tile when every
+    /// panel is partial (seed002's 12 and 25 filters).
     @inline(never)
     static func storePartial(
         _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int
     ) {
-        for j in 0..<min(width, 8) { out[j] = low[j] }
-        if width > 8 { for j in 8..<width { out[j] = high[j - 8] } }
+        var rest = low
+        var count = width
+        var at = UnsafeMutableRawPointer(out)
+        if count >= 8 {
+            at.storeBytes(of: low, as: SIMD8<Float>.self)
+            rest = high
+            count -= 8
+            at += 32
+        }
+        var quarter = rest.lowHalf
+        if count >= 4 {
+            at.storeBytes(of: quarter, as: SIMD4<Float>.self)
+            quarter = rest.highHalf
+            count -= 4
+            at += 16
+        }
+        var pair = quarter.lowHalf
+        if count >= 2 {
+            at.storeBytes(of: pair, as: SIMD2<Float>.self)
+            pair = quarter.highHalf
+            count -= 2
+            at += 8
+        }
+        if count == 1 { at.storeBytes(of: pair[0], as: Float.self) }
     }
 }

@@ -74,6 +74,13 @@ struct InferCommand: ParsableCommand {
         ))
     var profile = false
 
+    @Option(
+        name: .customLong("bench-load"),
+        help: ArgumentHelp(
+            "Load the model n times and print the median time of each loading step (read, checksums, inflate, decode, validate, plan and pack) and of a whole load.",
+            valueName: "n"))
+    var benchLoad: Int?
+
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
         if let batch, batch < 1 || batch > 4096 { throw ValidationError("--batch must be in 1...4096, got \(batch)") }
@@ -81,12 +88,21 @@ struct InferCommand: ParsableCommand {
             throw ValidationError("--threads must be in 1...\(Session.maxThreads), got \(threads)")
         }
         if let bench, bench < 1 { throw ValidationError("--bench must be at least 1, got \(bench)") }
-        if !selftest && images.isEmpty { throw ValidationError("give at least one image (or --selftest)") }
+        if let benchLoad, benchLoad < 1 || benchLoad > 100_000 {
+            throw ValidationError("--bench-load must be in 1...100000, got \(benchLoad)")
+        }
+        if !selftest && benchLoad == nil && images.isEmpty {
+            throw ValidationError("give at least one image (or --selftest)")
+        }
         if bench != nil && images.isEmpty { throw ValidationError("--bench needs an image") }
         if profile && images.isEmpty { throw ValidationError("--profile needs an image") }
     }
 
     func run() throws {
+        if let benchLoad {
+            print(Self.render(try Model.profileLoading(model, runs: benchLoad, options: loadOptions)))
+            return
+        }
         let loaded = try Self.loadModel(model, firstImage: images.first, options: loadOptions)
         if selftest {
             let report = try loaded.runSelfTest()

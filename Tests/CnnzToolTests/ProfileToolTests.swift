@@ -84,6 +84,22 @@ import Testing
         try checkProfile(model: model, image: image, layerCount: 9)
     }
 
+    /// `infer --bench-load`: a row per loading step, then the whole load; no image needed.
+    @Test func benchLoadPrintsEveryStep() throws {
+        let r = try Tool.run("infer", [Tool.exampleModel, "--bench-load", "3"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("load: 3 runs after 1 warm-up; file ") == true, "\(r.stdout)")
+        let steps = ["read the file", "checksums (crc32)", "inflate (zlib)", "decode", "validate", "plan and pack"]
+        for step in steps {
+            #expect(lines.contains { $0.hasPrefix("  " + step + " ") && $0.hasSuffix(" %") }, "\(step): \(r.stdout)")
+        }
+        #expect(lines.last?.hasPrefix("whole load (Model(contentsOfFile:)): median ") == true)
+        let bad = try Tool.run("infer", [Tool.exampleModel, "--bench-load", "0"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr == "error: --bench-load must be in 1...100000, got 0; see 'infer --help'\n")
+    }
+
     @Test func profileWithoutAnImageIsAUsageError() throws {
         let r = try Tool.run("infer", [Tool.exampleModel, "--profile"])
         #expect(r.status == 64)

@@ -242,11 +242,19 @@ public enum ModelReader {
             switch entry.type {
             case .float32:
                 let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                    for i in 0..<count {
-                        buffer[i] = Float(
-                            bitPattern: UInt32(
-                                littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-                    }
+                    #if _endian(little)
+                        // The file's byte order: one copy.
+                        if count > 0 {
+                            UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(
+                                from: bytes.baseAddress!, byteCount: count * 4)
+                        }
+                    #else
+                        for i in 0..<count {
+                            buffer[i] = Float(
+                                bitPattern: UInt32(
+                                    littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                        }
+                    #endif
                     initialized = count
                 }
                 tensors.append(Tensor(shape: entry.shape, values: values))

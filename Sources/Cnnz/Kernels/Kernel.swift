@@ -12,6 +12,9 @@ struct RunContext {
     /// kernel for each thread; part `p` of a kernel uses its own `scratchBytes`
     /// from `p * scratchBytes` (see `scratch(part:bytes:as:)`).
     let scratch: UnsafeMutableRawPointer
+    /// The scratch area of the thread running the part (`WorkerPool` sets it: a thread runs
+    /// several parts of a kernel, one after another), or -1: the part's own, as numbered.
+    var scratchSlot = -1
 
     /// A float32 value.
     @inline(__always) func float32(_ value: Int) -> UnsafeMutablePointer<Float> {
@@ -37,7 +40,8 @@ struct RunContext {
 
     /// Part `part`'s scratch, for a kernel that asked for `bytes` per part.
     @inline(__always) func scratch<T>(part: Int, bytes: Int, as type: T.Type) -> UnsafeMutablePointer<T> {
-        (scratch + part * bytes).bindMemory(to: T.self, capacity: bytes / MemoryLayout<T>.stride)
+        (scratch + (scratchSlot >= 0 ? scratchSlot : part) * bytes).bindMemory(
+            to: T.self, capacity: bytes / MemoryLayout<T>.stride)
     }
 }
 
@@ -56,10 +60,15 @@ enum Partition {
         return start..<(start + base + (part < extra ? 1 : 0))
     }
 
-    /// How many parts are worth running: at most one per item and one per
-    /// thread, and at least `minimumWork` operations each.
+    /// Parts per thread when a layer is split: small enough that when a helper
+    /// is descheduled holding a part (a busy machine), the others are not left
+    /// waiting long; the caller runs every part nobody has claimed.
+    static let partsPerThread = 4
+
+    /// How many parts are worth running: at most one per item and
+    /// `partsPerThread` per thread, and at least `minimumWork` operations each.
     static func useful(_ workload: (items: Int, work: Int), threads: Int, minimumWork: Int) -> Int {
-        max(1, min(workload.items, threads, workload.work / minimumWork))
+        threads <= 1 ? 1 : max(1, min(workload.items, threads * partsPerThread, workload.work / minimumWork))
     }
 }
 

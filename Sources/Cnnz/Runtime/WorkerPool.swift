@@ -18,9 +18,15 @@ import Synchronization
 /// on a loaded 2-core machine one late wake-up cost a whole time slice, the
 /// 2-thread p90 of the benchmark.) A part computes the same numbers whoever
 /// runs it. Nothing is allocated per call: the kernel and its context are
-/// stored in fields before the task is published; helpers spin briefly
-/// between layers (the next layer comes within microseconds) before sleeping
-/// on a condition variable.
+/// stored in fields before the task is published. Helpers spin for up to
+/// `spinNanoseconds` after their last part before sleeping on a condition
+/// variable: long enough to bridge the gap between two layers and between two
+/// calls of a caller in a loop, because waking a sleeping thread takes tens of
+/// microseconds on a virtual machine (a halted vCPU), by which time the caller
+/// has run every part of a batch-1 layer itself. (The first spin, 20,000 loads,
+/// lasted about 10 µs: at batch 1 the helper slept through every layer and a
+/// second thread gained nothing.) Thread pools of the peers do the same:
+/// XNNPACK's pthreadpool and ONNX Runtime spin before they block.
 final class WorkerPool: @unchecked Sendable {
     private var threads: [pthread_t] = []
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -39,22 +45,41 @@ final class WorkerPool: @unchecked Sendable {
     private var context: RunContext?
     private var generation = 0
     private var joined = false
+    /// More threads than processors: spinning helpers then yield.
+    private let oversubscribed: Bool
 
-    /// Spin iterations before a helper sleeps: about 50 µs, longer than the gap between two layers.
-    private static let spinLimit = 20_000
+    /// How long a helper looks for a new task before it sleeps: 1 ms, far longer than the gap
+    /// between two layers or between two calls in a loop, short enough that an idle session
+    /// stops burning its core almost at once.
+    static let spinNanoseconds = 1_000_000
+    /// How much longer than its own share the caller may wait for a helper's part before it
+    /// backs off, and for how long it then runs every kernel alone.
+    static let contentionSlackNanoseconds = 200_000
+    static let firstSoloNanoseconds = 20_000_000
+    /// Until when (`nanoseconds()`) the caller runs kernels alone, or 0; and for how long
+    /// the next time. The caller's alone.
+    private var soloUntil = 0
+    private var soloNanoseconds = firstSoloNanoseconds
+    private var lastContention = Int.min / 2
+    /// Set while the caller runs alone: spinning helpers go to sleep at once.
+    private let backingOff = Atomic<Bool>(false)
 
     init(helpers: Int) {
+        oversubscribed = helpers + 1 > sysconf(Int32(_SC_NPROCESSORS_ONLN))
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
         for _ in 0..<helpers {
             var thread = pthread_t()
             // Helpers hold the pool unretained: `shutdown()` joins them before the pool can go away.
-            let argument = Unmanaged.passRetained(HelperStart(pool: Unmanaged.passUnretained(self))).toOpaque()
+            // Slots of the helpers that started are 1, 2, ...: below the session's thread count.
+            let argument = Unmanaged.passRetained(
+                HelperStart(pool: Unmanaged.passUnretained(self), slot: threads.count + 1)
+            ).toOpaque()
             let status = pthread_create(
                 &thread, nil,
                 { argument in
                     let start = Unmanaged<HelperStart>.fromOpaque(argument!).takeRetainedValue()
-                    start.pool.takeUnretainedValue().helperLoop()
+                    start.pool.takeUnretainedValue().helperLoop(slot: start.slot)
                     return nil
                 }, argument)
             if status == 0 {
@@ -110,40 +135,81 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Runs `kernel` in `count` parts (at most `threadCount`); this thread runs every part no helper claims.
+    /// Runs `kernel` in `count` parts (at most `Partition.partsPerThread` per thread); this thread
+    /// runs every part no helper claims. Each thread uses its own scratch area (slot 0: the
+    /// caller, `i`: helper `i`), whichever parts it runs.
     func run(_ kernel: any Kernel, _ context: RunContext, parts count: Int) {
-        let parts = min(count, threadCount)
+        let parts = min(count, threadCount * Partition.partsPerThread, 255)
         if parts <= 1 {
             kernel.run(context, part: 0, of: 1)
             return
         }
+        if soloUntil != 0 {
+            // Backing off (see below): the whole kernel here, the same numbers as in parts.
+            if Self.nanoseconds() < soloUntil {
+                kernel.run(context, part: 0, of: 1)
+                return
+            }
+            soloUntil = 0
+            backingOff.store(false, ordering: .relaxed)
+        }
         self.kernel = kernel
         self.context = context
         finished.store(0, ordering: .relaxed)
+        let started = Self.nanoseconds()
         publish(parts: parts)
         let current = generation
+        var mine = context
+        mine.scratchSlot = 0
         while let (part, of) = claim(generation: current) {
-            kernel.run(context, part: part, of: of)
+            kernel.run(mine, part: part, of: of)
             finished.add(1, ordering: .releasing)
         }
         // Only parts that running helpers claimed are left.
-        var spins = 0
-        while finished.load(ordering: .acquiring) < parts {
-            spins += 1
-            if spins & 1023 == 0 { sched_yield() }
+        if finished.load(ordering: .acquiring) < parts {
+            let waiting = Self.nanoseconds()
+            var spins = 0
+            while finished.load(ordering: .acquiring) < parts {
+                spins += 1
+                if spins & 1023 == 0 { sched_yield() }
+            }
+            // A helper that held the caller up for longer than the caller's own share took
+            // (and 0.2 ms more) was descheduled holding a part: the machine is busier than
+            // its cores. Run alone for a while rather than wait a time slice per layer.
+            // Twice as long each time it happens again within a second of the last (up to a
+            // second); a layer that ran in parallel without such a wait proves little (the
+            // helper was merely not descheduled during it), so only a quiet second starts over.
+            let now = Self.nanoseconds()
+            if now &- waiting > (waiting &- started) &+ Self.contentionSlackNanoseconds {
+                soloNanoseconds =
+                    now &- lastContention < 1_000_000_000 &+ soloNanoseconds
+                    ? min(soloNanoseconds * 2, 1_000_000_000) : Self.firstSoloNanoseconds
+                soloUntil = now &+ soloNanoseconds
+                lastContention = now
+                backingOff.store(true, ordering: .relaxed)
+            }
         }
         self.kernel = nil
     }
 
-    private func helperLoop() {
+    /// - Parameter slot: the helper's number from 1, its scratch area.
+    private func helperLoop(slot: Int) {
         var seen = 0
         while true {
             var spins = 0
             var current = claims.load(ordering: .acquiring) >> 16
-            while current == seen && spins < Self.spinLimit {
-                spins += 1
-                // With more threads than cores, let the thread this one waits for run.
-                if spins & 1023 == 0 { sched_yield() }
+            let start = Self.nanoseconds()
+            while current == seen {
+                spins &+= 1
+                if spins & 1023 == 0 {
+                    // With more threads than cores, let the thread this one waits for run. Not
+                    // otherwise: on a busy machine a yield gives the core away for a time
+                    // slice, the helper then misses the next layer and sleeps.
+                    if oversubscribed { sched_yield() }
+                    if Self.nanoseconds() &- start > Self.spinNanoseconds || backingOff.load(ordering: .relaxed) {
+                        break
+                    }
+                }
                 current = claims.load(ordering: .acquiring) >> 16
             }
             if current == seen {
@@ -161,15 +227,32 @@ final class WorkerPool: @unchecked Sendable {
             if stopping.load(ordering: .acquiring) { return }
             while let (part, of) = claim(generation: current) {
                 // Claimed: the caller waits for this part, so the task's fields stay as published.
-                if let kernel, let context { kernel.run(context, part: part, of: of) }
+                if let kernel, var context {
+                    context.scratchSlot = slot
+                    kernel.run(context, part: part, of: of)
+                }
                 finished.add(1, ordering: .releasing)
             }
         }
     }
 }
 
+extension WorkerPool {
+    /// A monotonic clock in nanoseconds (no allocation, a vDSO call).
+    @inline(__always)
+    fileprivate static func nanoseconds() -> Int {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return time.tv_sec &* 1_000_000_000 &+ time.tv_nsec
+    }
+}
+
 /// What a helper thread is started with.
 private final class HelperStart {
     let pool: Unmanaged<WorkerPool>
-    init(pool: Unmanaged<WorkerPool>) { self.pool = pool }
+    let slot: Int
+    init(pool: Unmanaged<WorkerPool>, slot: Int) {
+        self.pool = pool
+        self.slot = slot
+    }
 }

@@ -39,12 +39,13 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
         // Keras kernel [kh, kw, in/groups, filters] is [K, filters] row-major, K in im2col order.
         var packed: [PackedWeights] = []
         packed.reserveCapacity(groups)
+        let weights = kernel.values
+        let biases = bias?.values
         for g in 0..<groups {
             packed.append(
                 try PackedWeights(
-                    k: window.kernelHeight * window.kernelWidth * inPerGroup, n: outPerGroup,
-                    element: { k, n in kernel.values[k * filters + g * outPerGroup + n] },
-                    bias: bias.map { b in { n in b.values[g * outPerGroup + n] } }))
+                    k: window.kernelHeight * window.kernelWidth * inPerGroup, n: outPerGroup, weights: weights,
+                    offset: g * outPerGroup, rowStride: filters, bias: biases, biasOffset: g * outPerGroup))
         }
         self.packed = packed
         isPointwise =
@@ -68,35 +69,39 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
         return groups * PackedWeights.floatCount(k: k, n: filters / groups) * 4
     }
 
-    private var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
+    /// im2col rows per GEMM call: whole tiles, at most `blockRows`.
+    private static var rowsPerBlock: Int { Swift.max(1, blockRows / GEMM.best.tileRows) * GEMM.best.tileRows }
+
+    /// Panels threads may share out by columns: ungrouped, and not under a softmax (whole rows).
+    private var splitPanels: Int { groups == 1 && activation != .softmax ? packed[0].panels : 0 }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
         let macs = batch * operands.outputShape.elementCount * kPerGroup
-        let tile = GEMM.best.tileRows
-        let items = isPointwise ? (batch * operands.inputShape.pixels + tile - 1) / tile : batch * blocksPerImage
-        return (items: items, work: macs)
+        return (items: GEMMShare.items(rows: batch * operands.outputShape.pixels, panels: splitPanels), work: macs)
     }
 
+    /// Rows are the batch's output pixels, image after image (NHWC: row r's
+    /// outputs start at r * filters); each part takes whole tiles of them, so a
+    /// part's share does not depend on where images or blocks end.
     func run(_ context: RunContext, part: Int, of parts: Int) {
         let input = UnsafePointer(context.float32(operands.input))
         let output = context.output(operands, as: Float.self)
         let x = operands.inputShape
         let y = operands.outputShape
         let filters = y.channels
+        let share = GEMMShare(rows: context.batch * y.pixels, panels: splitPanels, part: part, of: parts)
+        guard !share.rows.isEmpty else { return }
+        let outputColumns = share.columns(n: filters, width: packed[0].panelWidth)
         if isPointwise {
-            // Shares of whole microkernel tiles, so every part runs full tiles.
-            let tile = GEMM.best.tileRows
-            let rows = context.batch * x.pixels
-            let tiles = Partition.range((rows + tile - 1) / tile, part: part, of: parts)
-            let first = tiles.lowerBound * tile
-            let count = Swift.min(rows, tiles.upperBound * tile) - first
-            guard count > 0 else { return }
+            let first = share.rows.lowerBound
+            let count = share.rows.count
             GEMM.run(
                 m: count, a: input + first * x.channels, lda: x.channels, weights: packed[0],
-                c: output + first * filters, ldc: filters, clamp: clamp ?? .none)
+                c: output + first * filters, ldc: filters, clamp: clamp ?? .none, panels: share.panels)
             if clamp == nil {
                 ActivationFunction.apply(
-                    activation, to: output + first * filters, rows: count, columns: filters, stride: filters)
+                    activation, to: output + first * filters + outputColumns.lowerBound, rows: count,
+                    columns: outputColumns.count, stride: filters)
             }
             return
         }
@@ -105,34 +110,43 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
         let pixels = y.pixels
         let k = kPerGroup
         let scratch = context.scratch(part: part, bytes: scratchBytes, as: Float.self)
-        let blocks = blocksPerImage
-        for item in Partition.range(context.batch * blocks, part: part, of: parts) {
-            let image = item / blocks
-            let start = (item - image * blocks) * Self.blockRows
-            let source = input + image * x.elementCount
-            let destination = output + image * y.elementCount
-            let count = Swift.min(Self.blockRows, pixels - start)
+        let runLength = window.kernelWidth * inPerGroup
+        let inputRowFloats = x.width * x.channels
+        var start = share.rows.lowerBound
+        while start < share.rows.upperBound {
+            let count = Swift.min(Self.rowsPerBlock, share.rows.upperBound - start)
+            // Where row `start` is; advanced pixel by pixel below instead of two divisions per row.
+            let firstImage = start / pixels
+            let firstPixel = start - firstImage * pixels
+            let firstRow = firstPixel / y.width
             for g in 0..<groups {
-                // im2col: row r holds the receptive field of output pixel start+r, in (ky, kx, c) order.
+                var image = firstImage
+                var oy = firstRow
+                var ox = firstPixel - firstRow * y.width
+                // im2col: row r holds the receptive field of output row start+r, in (ky, kx, c) order.
                 for r in 0..<count {
-                    let pixel = start + r
-                    let oy = pixel / y.width
-                    let ox = pixel - oy * y.width
+                    let source = input + image * x.elementCount
                     let column = scratch + r * k
+                    let ix0 = ox * window.strideWidth - columns.padBefore
+                    // The taps inside the image along x, the same for every window row.
+                    let first = Swift.min(Swift.max(0, -ix0), window.kernelWidth)
+                    let end = Swift.max(first, Swift.min(window.kernelWidth, x.width - ix0))
+                    let inside = first == 0 && end == window.kernelWidth
                     for ky in 0..<window.kernelHeight {
                         let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
-                        let line = column + ky * window.kernelWidth * inPerGroup
+                        let line = column + ky * runLength
                         if iy < 0 || iy >= x.height {
-                            line.update(repeating: 0, count: window.kernelWidth * inPerGroup)
+                            line.update(repeating: 0, count: runLength)
                             continue
                         }
-                        let ix0 = ox * window.strideWidth - columns.padBefore
-                        let from = source + iy * x.width * x.channels + g * inPerGroup
+                        let from = source + iy * inputRowFloats + g * inPerGroup
                         if contiguousTaps {
                             // The taps of one window row are adjacent pixels: one copy for the
                             // ones inside the image, zeros for the padding on either side.
-                            let first = Swift.min(Swift.max(0, -ix0), window.kernelWidth)
-                            let end = Swift.max(first, Swift.min(window.kernelWidth, x.width - ix0))
+                            if inside {
+                                copy(from + ix0 * x.channels, to: line, count: runLength)
+                                continue
+                            }
                             if first > 0 { line.update(repeating: 0, count: first * inPerGroup) }
                             if end > first {
                                 copy(
@@ -154,25 +168,58 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
                             }
                         }
                     }
+                    ox += 1
+                    if ox == y.width {
+                        ox = 0
+                        oy += 1
+                        if oy == y.height {
+                            oy = 0
+                            image += 1
+                        }
+                    }
                 }
                 GEMM.run(
-                    m: count, a: scratch, lda: k, weights: packed[g],
-                    c: destination + start * filters + g * outPerGroup, ldc: filters, clamp: clamp ?? .none)
+                    m: count, a: scratch, lda: k, weights: packed[g], c: output + start * filters + g * outPerGroup,
+                    ldc: filters, clamp: clamp ?? .none, panels: share.panels)
             }
             if clamp == nil {
                 ActivationFunction.apply(
-                    activation, to: destination + start * filters, rows: count, columns: filters, stride: filters)
+                    activation, to: output + start * filters + outputColumns.lowerBound, rows: count,
+                    columns: outputColumns.count, stride: filters)
             }
+            start += count
         }
     }
 
-    /// A plain memmove: `update(from:count:)` first compares the two addresses
-    /// to pick a copy direction, and its longer path, taken whenever the scratch
-    /// lies above the input in memory, cost 0.8% of a MobileNet. (Short copies
-    /// in line, as overlapping vector moves, measured more instructions than the
-    /// call.)
+    /// Copies `count` floats. Up to 16 (the runs of a first convolution's 1 or 3 input
+    /// channels) as two overlapping vector moves in line: the call to memmove and its
+    /// size dispatch took longer than the copy itself (fashion_cnn's first layer, one
+    /// channel: a copy of 3 floats per window row, half the layer's time).
     @inline(__always)
     private func copy(_ source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, count: Int) {
-        UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count &* 4)
+        let from = UnsafeRawPointer(source)
+        let to = UnsafeMutableRawPointer(destination)
+        let tail = (count &- 1) &* 4
+        switch count {
+        case 8...16:
+            let head = from.loadUnaligned(as: SIMD8<Float>.self)
+            let last = from.loadUnaligned(fromByteOffset: tail &- 28, as: SIMD8<Float>.self)
+            to.storeBytes(of: head, as: SIMD8<Float>.self)
+            to.storeBytes(of: last, toByteOffset: tail &- 28, as: SIMD8<Float>.self)
+        case 4...7:
+            let head = from.loadUnaligned(as: SIMD4<Float>.self)
+            let last = from.loadUnaligned(fromByteOffset: tail &- 12, as: SIMD4<Float>.self)
+            to.storeBytes(of: head, as: SIMD4<Float>.self)
+            to.storeBytes(of: last, toByteOffset: tail &- 12, as: SIMD4<Float>.self)
+        case 2...3:
+            let head = from.loadUnaligned(as: SIMD2<Float>.self)
+            let last = from.loadUnaligned(fromByteOffset: tail &- 4, as: SIMD2<Float>.self)
+            to.storeBytes(of: head, as: SIMD2<Float>.self)
+            to.storeBytes(of: last, toByteOffset: tail &- 4, as: SIMD2<Float>.self)
+        case 1:
+            destination[0] = source[0]
+        default:
+            to.copyMemory(from: from, byteCount: count &* 4)
+        }
     }
 }

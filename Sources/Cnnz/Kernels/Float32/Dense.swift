@@ -6,6 +6,8 @@ final class DenseGEMM: RegisteredKernel {
     /// The activation as the GEMM's store clamp, or nil: then a second pass applies it.
     let clamp: OutputClamp?
     let packed: PackedWeights
+    /// The panels threads may share out by columns: none under a softmax, which needs whole rows.
+    let splitPanels: Int
     let scratchBytes = 0
 
     init(operands: KernelOperands, activation: Activation, kernel: Tensor, bias: Tensor?) throws(CnnzError) {
@@ -14,8 +16,9 @@ final class DenseGEMM: RegisteredKernel {
         clamp = OutputClamp(fusing: activation)
         let units = operands.outputShape.channels
         packed = try PackedWeights(
-            k: operands.inputShape.channels, n: units, element: { k, n in kernel.values[k * units + n] },
-            bias: bias.map { b in { n in b.values[n] } })
+            k: operands.inputShape.channels, n: units, weights: kernel.values, offset: 0, rowStride: units,
+            bias: bias?.values)
+        splitPanels = activation == .softmax ? 0 : packed.panels
     }
 
     convenience init(_ setup: KernelSetup) throws(CnnzError) {
@@ -32,23 +35,25 @@ final class DenseGEMM: RegisteredKernel {
 
     func workload(batch: Int) -> (items: Int, work: Int) {
         let rows = batch * operands.inputShape.pixels
-        let tile = GEMM.best.tileRows
-        return (items: (rows + tile - 1) / tile, work: rows * packed.k * packed.n)
+        return (items: GEMMShare.items(rows: rows, panels: splitPanels), work: rows * packed.k * packed.n)
     }
 
     func run(_ context: RunContext, part: Int, of parts: Int) {
-        let rows = context.batch * operands.inputShape.pixels
-        let tile = GEMM.best.tileRows
-        let tiles = Partition.range((rows + tile - 1) / tile, part: part, of: parts)
-        let first = tiles.lowerBound * tile
-        let count = Swift.min(rows, tiles.upperBound * tile) - first
+        let share = GEMMShare(
+            rows: context.batch * operands.inputShape.pixels, panels: splitPanels, part: part, of: parts)
+        let first = share.rows.lowerBound
+        let count = share.rows.count
         guard count > 0 else { return }
         let inputs = operands.inputShape.channels
         let units = operands.outputShape.channels
         let output = context.output(operands, as: Float.self) + first * units
         GEMM.run(
             m: count, a: context.float32(operands.input) + first * inputs, lda: inputs, weights: packed, c: output,
-            ldc: units, clamp: clamp ?? .none)
-        if clamp == nil { ActivationFunction.apply(activation, to: output, rows: count, columns: units, stride: units) }
+            ldc: units, clamp: clamp ?? .none, panels: share.panels)
+        if clamp == nil {
+            let columns = share.columns(n: units, width: packed.panelWidth)
+            ActivationFunction.apply(
+                activation, to: output + columns.lowerBound, rows: count, columns: columns.count, stride: units)
+        }
     }
 }

@@ -33,9 +33,10 @@ struct PackedWeights: @unchecked Sendable {
     ///   - element: `element(kIndex, nIndex)` reads the unpacked weight.
     ///   - bias: `bias(nIndex)`, or nil for no bias.
     ///   - panelWidth: the microkernel's (default: the one `GEMM.best` uses).
+    ///   - fill: false to leave the (zeroed) storage for the caller to fill.
     init(
         k: Int, n: Int, element: (Int, Int) -> Float, bias: ((Int) -> Float)?,
-        panelWidth: Int = GEMM.best.panelWidth
+        panelWidth: Int = GEMM.best.panelWidth, fill: Bool = true
     ) throws(CnnzError) {
         self.k = k
         self.n = n
@@ -45,6 +46,7 @@ struct PackedWeights: @unchecked Sendable {
         storage = try AlignedBuffer(floats: packedCount + panels * panelWidth)
         data = storage.pointer
         self.bias = storage.pointer + packedCount
+        guard fill else { return }
         for p in 0..<panels {
             for kk in 0..<k {
                 for j in 0..<panelWidth {
@@ -55,6 +57,41 @@ struct PackedWeights: @unchecked Sendable {
         }
         for column in 0..<(panels * panelWidth) {
             self.bias[column] = column < n ? (bias?(column) ?? 0) : 0
+        }
+    }
+}
+
+extension PackedWeights {
+    /// Packs row-major weights, element `(k, n)` at `weights[offset + k * rowStride + n]`, bias
+    /// `n` at `bias[biasOffset + n]`: a copy of each panel row at once, where the element
+    /// closure costs a call per weight (loading cifar_vgg's 800k weights took 30 ms that way).
+    init(
+        k: Int, n: Int, weights: [Float], offset: Int, rowStride: Int, bias: [Float]?, biasOffset: Int = 0,
+        panelWidth: Int = GEMM.best.panelWidth
+    ) throws(CnnzError) {
+        precondition(k == 0 || n == 0 || offset + (k - 1) * rowStride + n <= weights.count, "weights out of range")
+        precondition(bias.map { biasOffset + n <= $0.count } ?? true, "bias out of range")
+        // The storage starts zeroed (AlignedBuffer), so columns past n stay 0.
+        try self.init(k: k, n: n, element: { _, _ in 0 }, bias: nil, panelWidth: panelWidth, fill: false)
+        let data = self.data
+        let panels = self.panels
+        weights.withUnsafeBufferPointer { source in
+            guard let base = source.baseAddress else { return }
+            for p in 0..<panels {
+                let column = p * panelWidth
+                let width = Swift.min(panelWidth, n - column)
+                for kk in 0..<k {
+                    (data + (p * k + kk) * panelWidth).update(
+                        from: base + offset + kk * rowStride + column, count: width)
+                }
+            }
+        }
+        if let bias {
+            let target = self.bias
+            bias.withUnsafeBufferPointer { source in
+                guard let base = source.baseAddress else { return }
+                target.update(from: base + biasOffset, count: n)
+            }
         }
     }
 }
@@ -140,17 +177,21 @@ enum GEMM {
     /// - Parameters: `a` has row stride `lda`; `c` has row stride `ldc`; `m`
     ///   rows are computed and the `weights.n` columns of each are written,
     ///   clamped by `clamp`. `weights` must be packed for `microkernel`.
+    ///   `panels`: only the columns of these panels (all by default), so that
+    ///   threads can share a product of few rows by columns; a column's
+    ///   numbers do not depend on which panels are computed with it.
     static func run(
         m: Int, a: UnsafePointer<Float>, lda: Int, weights: PackedWeights, c: UnsafeMutablePointer<Float>, ldc: Int,
-        clamp: OutputClamp = .none, microkernel: Microkernel = best
+        clamp: OutputClamp = .none, microkernel: Microkernel = best, panels: Range<Int>? = nil
     ) {
         precondition(weights.panelWidth == microkernel.panelWidth, "weights packed for another microkernel")
         let width = weights.panelWidth
         let panelBytes = max(weights.k * width * 4, 1)
         let panelsPerBlock = max(1, panelBlockBytes / panelBytes)
-        var panel = 0
-        while panel < weights.panels {
-            let count = min(panelsPerBlock, weights.panels - panel)
+        let selected = panels ?? 0..<weights.panels
+        var panel = selected.lowerBound
+        while panel < selected.upperBound {
+            let count = min(panelsPerBlock, selected.upperBound - panel)
             let column = panel * width
             let n = min(weights.n - column, count * width)
             let b = UnsafePointer(weights.data + panel * weights.k * width)
@@ -178,5 +219,44 @@ enum GEMM {
             #endif
             panel += count
         }
+    }
+}
+
+/// One part's share of a GEMM-based kernel (convolution, pointwise, Dense):
+/// whole microkernel tiles of rows while there are at least as many tiles as
+/// parts, so each part runs full tiles and reads the weights once; otherwise
+/// (Dense at batch 1: one row) every row and a share of the panels, so a
+/// product of few rows still splits. Either way each output element is the
+/// same chain of multiply-adds, whoever computes it.
+struct GEMMShare {
+    /// The rows of this part (empty: nothing to do).
+    let rows: Range<Int>
+    /// The panels of this part, or nil for all of them.
+    let panels: Range<Int>?
+
+    /// - Parameter panels: the weights' panels, or 0 when the kernel cannot split by columns.
+    init(rows: Int, panels: Int, part: Int, of parts: Int) {
+        let tile = GEMM.best.tileRows
+        let tiles = (rows + tile - 1) / tile
+        if tiles >= parts || panels < parts {
+            let share = Partition.range(tiles, part: part, of: parts)
+            self.rows = Swift.min(rows, share.lowerBound * tile)..<Swift.min(rows, share.upperBound * tile)
+            self.panels = nil
+        } else {
+            self.rows = 0..<rows
+            self.panels = Partition.range(panels, part: part, of: parts)
+        }
+    }
+
+    /// How many parts the product can be split into.
+    static func items(rows: Int, panels: Int) -> Int {
+        let tile = GEMM.best.tileRows
+        return Swift.max((rows + tile - 1) / tile, panels)
+    }
+
+    /// The output columns of this part, for `n` columns in panels of `width`.
+    func columns(n: Int, width: Int) -> Range<Int> {
+        guard let panels else { return 0..<n }
+        return Swift.min(n, panels.lowerBound * width)..<Swift.min(n, panels.upperBound * width)
     }
 }
