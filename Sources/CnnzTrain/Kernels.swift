@@ -1,49 +1,93 @@
 import CCPUFeatures
 import CnnzTrainKernels
 import CnnzTrainKernelsAVX2
+import CnnzTrainKernelsAVX512
 
-/// The trainer's GEMMs, dispatched once per process to the AVX2 + FMA build of
-/// the microkernels when the engine's run-time CPU check allows it.
+/// The trainer's GEMMs, dispatched to the widest build of the microkernels
+/// the run-time CPU check allows (AVX-512, else AVX2 + FMA, else portable).
 enum Kernels {
-    static let useAVX2 = cnnz_cpu_has_avx2_fma() != 0
+    /// One build of the microkernels.
+    enum Level: CaseIterable, Sendable {
+        case portable, avx2, avx512
 
-    /// See `TrainingMicrokernels.pack`.
-    static func pack(
-        k: Int, n: Int, _ b: UnsafePointer<Float>, ldb: Int, transposed: Bool, into packed: inout [Float]
-    ) {
-        let count = CnnzTrainKernels.TrainingMicrokernels.packedCount(k: k, n: n)
-        if packed.count < count { packed = [Float](repeating: 0, count: count) }
-        packed.withUnsafeMutableBufferPointer { p in
-            CnnzTrainKernels.TrainingMicrokernels.pack(
-                k: k, n: n, b: b, ldb: ldb, transposed: transposed, into: p.baseAddress!)
+        /// Whether this CPU can run the build.
+        var isSupported: Bool {
+            switch self {
+            case .portable: true
+            case .avx2: cnnz_cpu_has_avx2_fma() != 0
+            case .avx512: cnnz_cpu_has_avx512() != 0
+            }
         }
     }
 
-    /// `c[m, n] = a[m, k] · packed` (or `+=` when `accumulate`).
+    /// The build every training step uses, chosen once per process.
+    static let level: Level = Level.avx512.isSupported ? .avx512 : Level.avx2.isSupported ? .avx2 : .portable
+
+    /// Floats `pack` writes for a `[k, n]` matrix with `level`'s panels.
+    static func packedCount(k: Int, n: Int, level: Level = level) -> Int {
+        switch level {
+        case .avx512: CnnzTrainKernelsAVX512.TrainingMicrokernels.packedCount(k: k, n: n)
+        default: CnnzTrainKernels.TrainingMicrokernels.packedCount(k: k, n: n)
+        }
+    }
+
+    /// See `TrainingMicrokernels.pack`: the layout `multiply` at the same level reads.
+    static func pack(
+        k: Int, n: Int, _ b: UnsafePointer<Float>, ldb: Int, transposed: Bool, into packed: inout [Float],
+        level: Level = level
+    ) {
+        let count = packedCount(k: k, n: n, level: level)
+        if packed.count < count { packed = [Float](repeating: 0, count: count) }
+        packed.withUnsafeMutableBufferPointer { p in
+            switch level {
+            case .avx512:
+                CnnzTrainKernelsAVX512.TrainingMicrokernels.pack(
+                    k: k, n: n, b: b, ldb: ldb, transposed: transposed, into: p.baseAddress!)
+            default:
+                CnnzTrainKernels.TrainingMicrokernels.pack(
+                    k: k, n: n, b: b, ldb: ldb, transposed: transposed, into: p.baseAddress!)
+            }
+        }
+    }
+
+    /// `c[m, n] = a[m, k] · packed` (or `+=` when `accumulate`), plus `bias`
+    /// per column when given, then `max(·, 0)` when `relu`.
     static func multiply(
         m: Int, k: Int, n: Int, _ a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil,
+        relu: Bool = false, level: Level = level
     ) {
         guard m > 0, n > 0 else { return }
-        if useAVX2 {
+        switch level {
+        case .avx512:
+            CnnzTrainKernelsAVX512.TrainingMicrokernels.multiply(
+                m: m, k: k, n: n, a: a, lda: lda, packed: packed, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+                relu: relu)
+        case .avx2:
             CnnzTrainKernelsAVX2.TrainingMicrokernels.multiply(
-                m: m, k: k, n: n, a: a, lda: lda, packed: packed, c: c, ldc: ldc, accumulate: accumulate)
-        } else {
+                m: m, k: k, n: n, a: a, lda: lda, packed: packed, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+                relu: relu)
+        case .portable:
             CnnzTrainKernels.TrainingMicrokernels.multiply(
-                m: m, k: k, n: n, a: a, lda: lda, packed: packed, c: c, ldc: ldc, accumulate: accumulate)
+                m: m, k: k, n: n, a: a, lda: lda, packed: packed, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+                relu: relu)
         }
     }
 
     /// `c[k, n] += a[rows, k]ᵀ · b[rows, n]`, both read in place.
     static func accumulateTransposedA(
         rows: Int, k: Int, n: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, level: Level = level
     ) {
         guard rows > 0, k > 0, n > 0 else { return }
-        if useAVX2 {
+        switch level {
+        case .avx512:
+            CnnzTrainKernelsAVX512.TrainingMicrokernels.accumulateTransposedA(
+                rows: rows, k: k, n: n, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+        case .avx2:
             CnnzTrainKernelsAVX2.TrainingMicrokernels.accumulateTransposedA(
                 rows: rows, k: k, n: n, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
-        } else {
+        case .portable:
             CnnzTrainKernels.TrainingMicrokernels.accumulateTransposedA(
                 rows: rows, k: k, n: n, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
         }

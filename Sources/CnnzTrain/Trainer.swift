@@ -106,6 +106,38 @@ public final class Trainer {
         var loss = 0.0
         var correct = 0
         var error: CnnzError?
+        /// Thread CPU seconds preparing inputs and in the loss (when profiling).
+        var inputSeconds = 0.0
+        var lossSeconds = 0.0
+    }
+
+    /// Times every layer's passes and the other parts of a step (`--profile`); see `profile()`.
+    public var profiling = false {
+        didSet { for replica in replicas { replica.profiling = profiling } }
+    }
+    /// Thread CPU seconds of the step's serial parts (when profiling).
+    private var optimizerSeconds = 0.0
+    private var replicaSyncSeconds = 0.0
+
+    /// Where the training steps' CPU time went so far (every thread), when `profiling`:
+    /// one row per layer (forward and backward), then the inputs, the loss, the
+    /// optimizer and the copying of weights and gradients between the threads' replicas.
+    public func profile() -> [(part: String, forward: Double, backward: Double)] {
+        var rows: [(part: String, forward: Double, backward: Double)] = []
+        for (i, layer) in network.layers.enumerated() {
+            var (forward, backward) = (0.0, 0.0)
+            for replica in replicas where replica.profile.count > i {
+                forward += replica.profile[i].forward
+                backward += replica.profile[i].backward
+            }
+            let name = String(describing: type(of: layer)).replacingOccurrences(of: "Layer", with: "")
+            rows.append(("\(i) \(name) \(layer.outputShape)", forward, backward))
+        }
+        rows.append(("inputs (and augmentation)", workspaces.reduce(0) { $0 + $1.inputSeconds }, 0))
+        rows.append(("softmax and loss", workspaces.reduce(0) { $0 + $1.lossSeconds }, 0))
+        rows.append(("optimizer", optimizerSeconds, 0))
+        rows.append(("replicas (weights, gradients)", replicaSyncSeconds, 0))
+        return rows
     }
 
     /// Runs the forward pass (and, when `training`, the backward pass) of the
@@ -125,12 +157,17 @@ public final class Trainer {
             let replica = trainer.replicas[part]
             let workspace = trainer.workspaces[part]
             do throws(CnnzError) {
+                let timed = trainer.profiling && training
+                var start = timed ? threadProcessorSeconds() : 0
                 trainer.prepareInputs(data, slice, into: workspace, training: training)
+                if timed { workspace.inputSeconds += threadProcessorSeconds() - start }
                 let logits = try replica.logits(workspace.input, batch: slice.count, training: training)
+                if timed { start = threadProcessorSeconds() }
                 workspace.labels.removeAll(keepingCapacity: true)
                 for i in slice { workspace.labels.append(data.labels[i]) }
                 var result = SoftmaxCrossEntropy.evaluate(
                     logits: logits, labels: workspace.labels, classes: replica.classes)
+                if timed { workspace.lossSeconds += threadProcessorSeconds() - start }
                 if !training {
                     let classes = replica.classes
                     workspace.predictions.removeAll(keepingCapacity: true)
@@ -275,12 +312,20 @@ public final class Trainer {
                     transforms.append((dy, dx, flip))
                 }
             }
+            var start = profiling ? threadProcessorSeconds() : 0
             synchronizeReplicas()
+            if profiling { replicaSyncSeconds += threadProcessorSeconds() - start }
             let result = try run(data, indices, training: true)
+            if profiling { start = threadProcessorSeconds() }
             gatherGradients()
+            if profiling {
+                replicaSyncSeconds += threadProcessorSeconds() - start
+                start = threadProcessorSeconds()
+            }
             optimizer.step(
                 network.parameters, rateScale: schedule.factor(epoch: epoch, step: step, steps: steps),
                 weightDecay: weightDecay)
+            if profiling { optimizerSeconds += threadProcessorSeconds() - start }
             lossSum += result.loss
             correct += result.correct
             let done = first + indices.count

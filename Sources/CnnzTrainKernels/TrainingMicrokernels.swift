@@ -2,7 +2,8 @@
 // CnnzTrainKernels for baseline x86-64 and, through a symbolic link, in
 // CnnzTrainKernelsAVX2 with `-target-cpu haswell` and CNNZ_FMA. The trainer
 // calls the AVX2 build only after the engine's run-time CPU check
-// (cnnz_cpu_has_avx2_fma), so one binary runs on any x86-64.
+// (cnnz_cpu_has_avx2_fma), so one binary runs on any x86-64. CPUs with
+// AVX-512 run CnnzTrainKernelsAVX512 instead (12x32 tiles, a file of its own).
 //
 // Training needs three products per layer: the forward `A·B`, the input
 // gradient `dY·Wᵀ` and the weight gradient `Xᵀ·dY`. The first two run on a
@@ -49,11 +50,13 @@ public enum TrainingMicrokernels {
     }
 
     /// `C[m, n] = A[m, k] · B` (or `C += A · B` when `accumulate`), `B` packed
-    /// by `pack`. Rows past `m` alias the last row so the inner loop has no
-    /// branches; only valid rows and columns are stored.
+    /// by `pack`; then `bias[j]` is added to column `j` when given, and negative
+    /// values are set to 0 when `relu`. Rows past `m` alias the last row so the
+    /// inner loop has no branches; only valid rows and columns are stored.
     public static func multiply(
         m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil,
+        relu: Bool = false
     ) {
         let panels = (n + panelWidth - 1) / panelWidth
         var row = 0
@@ -96,12 +99,13 @@ public enum TrainingMicrokernels {
                 }
                 let out = c + row * ldc + panel * panelWidth
                 let width = min(panelWidth, n - panel * panelWidth)
-                store(c00, c01, out, width, accumulate)
-                if rows > 1 { store(c10, c11, out + ldc, width, accumulate) }
-                if rows > 2 { store(c20, c21, out + 2 * ldc, width, accumulate) }
-                if rows > 3 { store(c30, c31, out + 3 * ldc, width, accumulate) }
-                if rows > 4 { store(c40, c41, out + 4 * ldc, width, accumulate) }
-                if rows > 5 { store(c50, c51, out + 5 * ldc, width, accumulate) }
+                let bias = bias.map { $0 + panel * panelWidth }
+                store(c00, c01, out, width, accumulate, bias, relu)
+                if rows > 1 { store(c10, c11, out + ldc, width, accumulate, bias, relu) }
+                if rows > 2 { store(c20, c21, out + 2 * ldc, width, accumulate, bias, relu) }
+                if rows > 3 { store(c30, c31, out + 3 * ldc, width, accumulate, bias, relu) }
+                if rows > 4 { store(c40, c41, out + 4 * ldc, width, accumulate, bias, relu) }
+                if rows > 5 { store(c50, c51, out + 5 * ldc, width, accumulate, bias, relu) }
             }
             row += 6
         }
@@ -162,12 +166,12 @@ public enum TrainingMicrokernels {
                         br += ldb &* 4
                     }
                     let out = c + k0 * ldc + n0
-                    store(c00, c01, out, panelWidth, true)
-                    if valid > 1 { store(c10, c11, out + ldc, panelWidth, true) }
-                    if valid > 2 { store(c20, c21, out + 2 * ldc, panelWidth, true) }
-                    if valid > 3 { store(c30, c31, out + 3 * ldc, panelWidth, true) }
-                    if valid > 4 { store(c40, c41, out + 4 * ldc, panelWidth, true) }
-                    if valid > 5 { store(c50, c51, out + 5 * ldc, panelWidth, true) }
+                    store(c00, c01, out, panelWidth, true, nil, false)
+                    if valid > 1 { store(c10, c11, out + ldc, panelWidth, true, nil, false) }
+                    if valid > 2 { store(c20, c21, out + 2 * ldc, panelWidth, true, nil, false) }
+                    if valid > 3 { store(c30, c31, out + 3 * ldc, panelWidth, true, nil, false) }
+                    if valid > 4 { store(c40, c41, out + 4 * ldc, panelWidth, true, nil, false) }
+                    if valid > 5 { store(c50, c51, out + 5 * ldc, panelWidth, true, nil, false) }
                     n0 += panelWidth
                 }
                 if n0 < n {
@@ -196,25 +200,35 @@ public enum TrainingMicrokernels {
         #endif
     }
 
+    /// Stores the first `width` of a row's 16 sums, with `multiply`'s epilogue.
     @inline(__always)
     private static func store(
-        _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ accumulate: Bool
+        _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ accumulate: Bool,
+        _ bias: UnsafePointer<Float>?, _ relu: Bool
     ) {
+        var (low, high) = (low, high)
         let raw = UnsafeMutableRawPointer(out)
         if width == 16 {
             if accumulate {
-                raw.storeBytes(of: raw.loadUnaligned(as: SIMD8<Float>.self) + low, as: SIMD8<Float>.self)
-                raw.storeBytes(
-                    of: raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self) + high, toByteOffset: 32,
-                    as: SIMD8<Float>.self)
-            } else {
-                raw.storeBytes(of: low, as: SIMD8<Float>.self)
-                raw.storeBytes(of: high, toByteOffset: 32, as: SIMD8<Float>.self)
+                low += raw.loadUnaligned(as: SIMD8<Float>.self)
+                high += raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
             }
+            if let bias {
+                low += UnsafeRawPointer(bias).loadUnaligned(as: SIMD8<Float>.self)
+                high += UnsafeRawPointer(bias).loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+            }
+            if relu {
+                low = low.replacing(with: 0, where: low .< 0)
+                high = high.replacing(with: 0, where: high .< 0)
+            }
+            raw.storeBytes(of: low, as: SIMD8<Float>.self)
+            raw.storeBytes(of: high, toByteOffset: 32, as: SIMD8<Float>.self)
         } else {
             for j in 0..<width {
-                let v = j < 8 ? low[j] : high[j - 8]
-                out[j] = accumulate ? out[j] + v : v
+                var v = j < 8 ? low[j] : high[j - 8]
+                if accumulate { v += out[j] }
+                if let bias { v += bias[j] }
+                out[j] = relu ? max(v, 0) : v
             }
         }
     }
