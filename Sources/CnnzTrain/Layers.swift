@@ -84,6 +84,9 @@ public final class Conv2DLayer: TrainingLayer {
     private var output: [Float] = []
     private var packed: [Float] = []
     private var packedTransposed: [Float] = []
+    /// The packs of the weights, shared with the other replicas' copies of this layer (set by the trainer).
+    var forwardPack: SharedPack?
+    var transposedPack: SharedPack?
     private var inputGradient: [Float] = []
 
     public init(input: TensorShape, window: Window, filters: Int, kernel: Parameter, bias: Parameter?) {
@@ -164,26 +167,34 @@ public final class Conv2DLayer: TrainingLayer {
         columnsKept = training && group == batch
         columns.resize(to: group * pixels * k)
         output.resize(to: batch * pixels * filters)
-        parameters[0].value.withUnsafeBufferPointer { w in
-            Kernels.pack(k: k, n: filters, w.baseAddress!, ldb: filters, transposed: false, into: &packed)
-        }
-        input.withUnsafeBufferPointer { x in
-            for first in stride(from: 0, to: batch, by: group) {
-                let images = first..<min(first + group, batch)
-                gatherColumns(x.baseAddress!, images: images)
-                withBias { bias in
-                    columns.withUnsafeBufferPointer { cols in
-                        packed.withUnsafeBufferPointer { p in
+        let weights = parameters[0]
+        func multiplyGroups(_ b: UnsafePointer<Float>, ldb: Int) {
+            input.withUnsafeBufferPointer { x in
+                for first in stride(from: 0, to: batch, by: group) {
+                    let images = first..<min(first + group, batch)
+                    gatherColumns(x.baseAddress!, images: images)
+                    withBias { bias in
+                        columns.withUnsafeBufferPointer { cols in
                             output.withUnsafeMutableBufferPointer { y in
                                 Kernels.multiply(
-                                    m: images.count * pixels, k: k, n: filters, cols.baseAddress!, lda: k,
-                                    packed: p.baseAddress!, y.baseAddress! + first * pixels * filters, ldc: filters,
-                                    bias: bias, relu: appliesReLU)
+                                    m: images.count * pixels, k: k, n: filters, cols.baseAddress!, lda: k, packed: b,
+                                    y.baseAddress! + first * pixels * filters, ldc: filters, bias: bias,
+                                    relu: appliesReLU, ldb: ldb)
                             }
                         }
                     }
                 }
             }
+        }
+        if Kernels.readsInPlace(n: filters) {
+            weights.value.withUnsafeBufferPointer { multiplyGroups($0.baseAddress!, ldb: filters) }
+        } else {
+            let filters = filters
+            withPack(forwardPack, &packed) { (target: inout [Float]) in
+                weights.value.withUnsafeBufferPointer { w in
+                    Kernels.pack(k: k, n: filters, w.baseAddress!, ldb: filters, transposed: false, into: &target)
+                }
+            } _: { multiplyGroups($0, ldb: 0) }
         }
         return output
     }
@@ -199,17 +210,36 @@ public final class Conv2DLayer: TrainingLayer {
         let weights = parameters[0].trainable
         inputGradient.resize(to: batch * inputShape.elementCount)
         if needsInputGradient {
-            // dcols = dY · Wᵀ, the transpose folded into the packing.
-            parameters[0].value.withUnsafeBufferPointer { w in
-                Kernels.pack(k: filters, n: k, w.baseAddress!, ldb: filters, transposed: true, into: &packedTransposed)
-            }
             columnGradient.resize(to: group * pixels * k)
             inputGradient.zero()
         } else if !weights {
             return inputGradient
         }
-        // Group by group, the columns are made again from the input (cheaper than keeping
-        // a batch of them, which goes through memory): dW += colsᵀ · dY, then dcols and col2im.
+        guard needsInputGradient else {
+            backwardGroups(outputGradient, batch: batch, group: group, transposed: nil)
+            return inputGradient
+        }
+        // dcols = dY · Wᵀ, the transpose folded into the packing.
+        let (filters, kernel) = (filters, parameters[0])
+        withPack(transposedPack, &packedTransposed) { (target: inout [Float]) in
+            kernel.value.withUnsafeBufferPointer { w in
+                Kernels.pack(k: filters, n: k, w.baseAddress!, ldb: filters, transposed: true, into: &target)
+            }
+        } _: { transposed in
+            backwardGroups(outputGradient, batch: batch, group: group, transposed: transposed)
+        }
+        return inputGradient
+    }
+
+    /// The backward pass, group by group of images: the columns are made again from
+    /// the input (cheaper than keeping a batch of them, which goes through memory),
+    /// then dW += colsᵀ · dY, and with `transposed` (Wᵀ packed) dcols = dY · Wᵀ and col2im.
+    private func backwardGroups(
+        _ outputGradient: [Float], batch: Int, group: Int, transposed: UnsafePointer<Float>?
+    ) {
+        let k = patchSize
+        let pixels = outputShape.pixels
+        let weights = parameters[0].trainable
         input.withUnsafeBufferPointer { x in
             outputGradient.withUnsafeBufferPointer { dy in
                 for first in stride(from: 0, to: batch, by: group) {
@@ -226,13 +256,11 @@ public final class Conv2DLayer: TrainingLayer {
                             }
                         }
                     }
-                    guard needsInputGradient else { continue }
-                    packedTransposed.withUnsafeBufferPointer { p in
-                        columnGradient.withUnsafeMutableBufferPointer { dc in
-                            Kernels.multiply(
-                                m: rows, k: filters, n: k, dyGroup, lda: filters, packed: p.baseAddress!,
-                                dc.baseAddress!, ldc: k)
-                        }
+                    guard let transposed else { continue }
+                    columnGradient.withUnsafeMutableBufferPointer { dc in
+                        Kernels.multiply(
+                            m: rows, k: filters, n: k, dyGroup, lda: filters, packed: transposed, dc.baseAddress!,
+                            ldc: k)
                     }
                     inputGradient.withUnsafeMutableBufferPointer { dx in
                         columnGradient.withUnsafeBufferPointer { dc in
@@ -247,6 +275,5 @@ public final class Conv2DLayer: TrainingLayer {
                 }
             }
         }
-        return inputGradient
     }
 }

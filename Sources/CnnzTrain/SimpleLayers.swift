@@ -14,6 +14,9 @@ public final class DenseLayer: TrainingLayer {
     private var input: [Float] = []
     private var output: [Float] = []
     private var packed: [Float] = []
+    /// The packs of the weights, shared with the other replicas' copies of this layer (set by the trainer).
+    var forwardPack: SharedPack?
+    var transposedPack: SharedPack?
     private var inputGradient: [Float] = []
 
     public init(input: TensorShape, units: Int, kernel: Parameter, bias: Parameter?) {
@@ -27,27 +30,35 @@ public final class DenseLayer: TrainingLayer {
 
     public func forward(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
         if training { self.input = input }
-        let (m, k) = (batch * inputShape.pixels, inputShape.channels)
+        let (m, k, units) = (batch * inputShape.pixels, inputShape.channels, units)
         output.resize(to: m * units)
-        parameters[0].value.withUnsafeBufferPointer { w in
-            Kernels.pack(k: k, n: units, w.baseAddress!, ldb: units, transposed: false, into: &packed)
-        }
-        withBias { bias in
-            input.withUnsafeBufferPointer { x in
-                packed.withUnsafeBufferPointer { p in
+        let weights = parameters[0]
+        func multiply(_ b: UnsafePointer<Float>, ldb: Int) {
+            withBias { bias in
+                input.withUnsafeBufferPointer { x in
                     output.withUnsafeMutableBufferPointer { y in
                         Kernels.multiply(
-                            m: m, k: k, n: units, x.baseAddress!, lda: k, packed: p.baseAddress!, y.baseAddress!,
-                            ldc: units, bias: bias, relu: appliesReLU)
+                            m: m, k: k, n: units, x.baseAddress!, lda: k, packed: b, y.baseAddress!, ldc: units,
+                            bias: bias, relu: appliesReLU, ldb: ldb)
                     }
                 }
             }
+        }
+        if Kernels.readsInPlace(n: units) {
+            weights.value.withUnsafeBufferPointer { multiply($0.baseAddress!, ldb: units) }
+        } else {
+            withPack(forwardPack, &packed) { (target: inout [Float]) in
+                weights.value.withUnsafeBufferPointer { w in
+                    Kernels.pack(k: k, n: units, w.baseAddress!, ldb: units, transposed: false, into: &target)
+                }
+            } _: { multiply($0, ldb: 0) }
         }
         return output
     }
 
     public func backward(_ outputGradient: [Float], batch: Int) throws(CnnzError) -> [Float] {
-        let (m, k) = (batch * inputShape.pixels, inputShape.channels)
+        defer { input = [] }
+        let (m, k, units) = (batch * inputShape.pixels, inputShape.channels, units)
         if parameters.count > 1, parameters[1].trainable {
             sumRows(outputGradient, rows: m, into: &parameters[1].gradient)
         }
@@ -63,18 +74,18 @@ public final class DenseLayer: TrainingLayer {
                 }
             }
             guard needsInputGradient else { return }
-            parameters[0].value.withUnsafeBufferPointer { w in
-                Kernels.pack(k: units, n: k, w.baseAddress!, ldb: units, transposed: true, into: &packed)
-            }
-            packed.withUnsafeBufferPointer { p in
+            let weights = parameters[0]
+            withPack(transposedPack, &packed) { (target: inout [Float]) in
+                weights.value.withUnsafeBufferPointer { w in
+                    Kernels.pack(k: units, n: k, w.baseAddress!, ldb: units, transposed: true, into: &target)
+                }
+            } _: { p in
                 inputGradient.withUnsafeMutableBufferPointer { dx in
                     Kernels.multiply(
-                        m: m, k: units, n: k, dy.baseAddress!, lda: units, packed: p.baseAddress!, dx.baseAddress!,
-                        ldc: k)
+                        m: m, k: units, n: k, dy.baseAddress!, lda: units, packed: p, dx.baseAddress!, ldc: k)
                 }
             }
         }
-        input = []
         return inputGradient
     }
 }

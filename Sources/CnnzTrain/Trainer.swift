@@ -72,8 +72,16 @@ public final class Trainer {
     private var transforms: [(dy: Int, dx: Int, flip: Bool)] = []
     /// The position in the epoch's order of the batch's first image.
     private var transformsStart = 0
-    /// `network` and a copy per further thread; each takes a slice of every mini-batch.
+    /// Each mini-batch is cut into this many slices at least (more when there are more threads).
+    public static let minimumSlices = 4
+    /// `network` and a copy per further slice of the mini-batch.
     private let replicas: [Network]
+    /// Threads that take the slices.
+    private let threads: Int
+    /// The weight packs the replicas share, out of date whenever the weights change.
+    private let sharedPacks: [SharedPack]
+    /// The parts the optimizer step goes in: (parameter index, range of its values).
+    private let updateParts: [(parameter: Int, range: Range<Int>)]
     /// Per-thread buffers, reused step after step.
     private let workspaces: [Workspace]
 
@@ -81,7 +89,10 @@ public final class Trainer {
     ///   - seed: drives the shuffling, dropout and augmentation, so that a run repeats exactly (for one
     ///     thread count). Each epoch's draws depend on the seed and the epoch's number only, so a run
     ///     resumed at epoch N shuffles as the uninterrupted run did.
-    ///   - threads: each mini-batch is split across this many threads.
+    ///   - threads: the threads that share each mini-batch. It is cut into `max(threads,
+    ///     minimumSlices)` slices, each with a replica of the network of its own, which the threads
+    ///     take as they come free; so up to `minimumSlices` threads, the thread count does not change
+    ///     the result.
     public init(network: Network, optimizer: Optimizer, batchSize: Int, seed: UInt64, threads: Int = 1)
         throws(CnnzError)
     {
@@ -89,12 +100,34 @@ public final class Trainer {
         self.optimizer = OptimizerState(optimizer)
         self.batchSize = batchSize
         self.seed = seed
+        self.threads = max(threads, 1)
         var replicas = [network]
-        for i in 1..<max(threads, 1) {
+        for i in 1..<max(threads, Self.minimumSlices) {
             replicas.append(try Network(network.architecture, seed: seed, replica: i))
         }
         self.replicas = replicas
         workspaces = replicas.map { _ in Workspace() }
+        // One pack of each weight matrix per step, whichever slice makes it.
+        var packs: [SharedPack] = []
+        for (i, layer) in network.layers.enumerated() where layer is Conv2DLayer || layer is DenseLayer {
+            let (forward, transposed) = (SharedPack(), SharedPack())
+            packs += [forward, transposed]
+            for replica in replicas {
+                if let conv = replica.layers[i] as? Conv2DLayer {
+                    (conv.forwardPack, conv.transposedPack) = (forward, transposed)
+                } else if let dense = replica.layers[i] as? DenseLayer {
+                    (dense.forwardPack, dense.transposedPack) = (forward, transposed)
+                }
+            }
+        }
+        sharedPacks = packs
+        var parts: [(parameter: Int, range: Range<Int>)] = []
+        for (index, p) in network.parameters.enumerated() {
+            for start in stride(from: 0, to: p.value.count, by: 1 << 14) {
+                parts.append((index, start..<min(start + (1 << 14), p.value.count)))
+            }
+        }
+        updateParts = parts
     }
 
     /// One thread's buffers and what it computed on its slice of a mini-batch.
@@ -109,19 +142,18 @@ public final class Trainer {
         /// Thread CPU seconds preparing inputs and in the loss (when profiling).
         var inputSeconds = 0.0
         var lossSeconds = 0.0
+        /// Thread CPU seconds in `updateWeights`, by the worker of this index.
+        var updateSeconds = 0.0
     }
 
     /// Times every layer's passes and the other parts of a step (`--profile`); see `profile()`.
     public var profiling = false {
         didSet { for replica in replicas { replica.profiling = profiling } }
     }
-    /// Thread CPU seconds of the step's serial parts (when profiling).
-    private var optimizerSeconds = 0.0
-    private var replicaSyncSeconds = 0.0
 
     /// Where the training steps' CPU time went so far (every thread), when `profiling`:
-    /// one row per layer (forward and backward), then the inputs, the loss, the
-    /// optimizer and the copying of weights and gradients between the threads' replicas.
+    /// one row per layer (forward and backward), then the inputs, the loss, and the
+    /// optimizer step (with the gathering of gradients and weights between the slices' replicas).
     public func profile() -> [(part: String, forward: Double, backward: Double)] {
         var rows: [(part: String, forward: Double, backward: Double)] = []
         for (i, layer) in network.layers.enumerated() {
@@ -135,8 +167,7 @@ public final class Trainer {
         }
         rows.append(("inputs (and augmentation)", workspaces.reduce(0) { $0 + $1.inputSeconds }, 0))
         rows.append(("softmax and loss", workspaces.reduce(0) { $0 + $1.lossSeconds }, 0))
-        rows.append(("optimizer", optimizerSeconds, 0))
-        rows.append(("replicas (weights, gradients)", replicaSyncSeconds, 0))
+        rows.append(("optimizer (gradients gathered, weights updated)", workspaces.reduce(0) { $0 + $1.updateSeconds }, 0))
         return rows
     }
 
@@ -147,46 +178,16 @@ public final class Trainer {
         loss: Double, correct: Int
     ) {
         let parts = min(replicas.count, indices.count)
-        let total = Float(indices.count)
-        // Each thread touches only its own replica and its own workspace; the data is only read.
-        let shared = UncheckedSendable(value: (self, data, indices))
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let (trainer, data, indices) = shared.value
-            let from = indices.startIndex + indices.count * part / parts
-            let slice = indices[from..<(indices.startIndex + indices.count * (part + 1) / parts)]
-            let replica = trainer.replicas[part]
-            let workspace = trainer.workspaces[part]
-            do throws(CnnzError) {
-                let timed = trainer.profiling && training
-                var start = timed ? threadProcessorSeconds() : 0
-                trainer.prepareInputs(data, slice, into: workspace, training: training)
-                if timed { workspace.inputSeconds += threadProcessorSeconds() - start }
-                let logits = try replica.logits(workspace.input, batch: slice.count, training: training)
-                if timed { start = threadProcessorSeconds() }
-                workspace.labels.removeAll(keepingCapacity: true)
-                for i in slice { workspace.labels.append(data.labels[i]) }
-                var result = SoftmaxCrossEntropy.evaluate(
-                    logits: logits, labels: workspace.labels, classes: replica.classes)
-                if timed { workspace.lossSeconds += threadProcessorSeconds() - start }
-                if !training {
-                    let classes = replica.classes
-                    workspace.predictions.removeAll(keepingCapacity: true)
-                    for row in 0..<slice.count {
-                        var best = 0
-                        for j in 1..<classes where logits[row * classes + j] > logits[row * classes + best] { best = j }
-                        workspace.predictions.append(best)
-                    }
-                }
-                if training {
-                    let scale = Float(slice.count) / total
-                    for i in result.gradient.indices { result.gradient[i] *= scale }
-                    try replica.backward(result.gradient, batch: slice.count)
-                }
-                workspace.loss = result.loss * Double(slice.count)
-                workspace.correct = result.correct
-                workspace.error = nil
-            } catch {
-                workspace.error = error
+        let workers = min(threads, parts)
+        let claims = SliceClaims(count: parts)
+        // Each slice touches only its own replica and workspace; the data is only read. The
+        // threads take slices as they come free, so a thread that the system deschedules
+        // holds up at most one slice, and who computes a slice does not change its result.
+        let shared = UncheckedSendable(value: (self, data, indices, claims))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let (trainer, data, indices, claims) = shared.value
+            while let part = claims.next() {
+                trainer.runSlice(part, of: parts, data, indices, training: training)
             }
         }
         if let error = workspaces.prefix(parts).lazy.compactMap(\.error).first { throw error }
@@ -195,8 +196,52 @@ public final class Trainer {
         )
     }
 
+    /// The forward (and backward) pass of slice `part` of `parts` of `indices`, on its replica.
+    private func runSlice(
+        _ part: Int, of parts: Int, _ data: ImageDataset, _ indices: ArraySlice<Int>, training: Bool
+    ) {
+        let total = Float(indices.count)
+        let from = indices.startIndex + indices.count * part / parts
+        let slice = indices[from..<(indices.startIndex + indices.count * (part + 1) / parts)]
+        let replica = replicas[part]
+        let workspace = workspaces[part]
+        do throws(CnnzError) {
+            let timed = profiling && training
+            var start = timed ? threadProcessorSeconds() : 0
+            prepareInputs(data, slice, into: workspace, training: training)
+            if timed { workspace.inputSeconds += threadProcessorSeconds() - start }
+            let logits = try replica.logits(workspace.input, batch: slice.count, training: training)
+            if timed { start = threadProcessorSeconds() }
+            workspace.labels.removeAll(keepingCapacity: true)
+            for i in slice { workspace.labels.append(data.labels[i]) }
+            var result = SoftmaxCrossEntropy.evaluate(
+                logits: logits, labels: workspace.labels, classes: replica.classes)
+            if timed { workspace.lossSeconds += threadProcessorSeconds() - start }
+            if !training {
+                let classes = replica.classes
+                workspace.predictions.removeAll(keepingCapacity: true)
+                for row in 0..<slice.count {
+                    var best = 0
+                    for j in 1..<classes where logits[row * classes + j] > logits[row * classes + best] { best = j }
+                    workspace.predictions.append(best)
+                }
+            }
+            if training {
+                let scale = Float(slice.count) / total
+                for i in result.gradient.indices { result.gradient[i] *= scale }
+                try replica.backward(result.gradient, batch: slice.count)
+            }
+            workspace.loss = result.loss * Double(slice.count)
+            workspace.correct = result.correct
+            workspace.error = nil
+        } catch {
+            workspace.error = error
+        }
+    }
+
     /// Copies the network's weights into the other replicas, in place.
     private func synchronizeReplicas() {
+        for pack in sharedPacks { pack.invalidate() }
         let master = network.parameters
         for replica in replicas.dropFirst() {
             for (p, q) in zip(master, replica.parameters) {
@@ -207,19 +252,49 @@ public final class Trainer {
         }
     }
 
-    /// Adds the other replicas' gradients into the network's and clears theirs, in place.
-    private func gatherGradients() {
-        let master = network.parameters
-        for replica in replicas.dropFirst() {
-            for (p, q) in zip(master, replica.parameters) where p.trainable {
-                q.gradient.withUnsafeMutableBufferPointer { g in
-                    p.gradient.withUnsafeMutableBufferPointer { sum in
-                        for i in sum.indices { sum[i] += g[i] }
-                    }
-                    g.update(repeating: 0)
-                }
+    /// One optimizer step, on every thread: the replicas' gradients are added
+    /// into the network's (in replica order, so the sums do not depend on the
+    /// threads) and cleared, the optimizer updates the weights, and the replicas
+    /// get the new weights; parameters go in parts of 16K values that the threads
+    /// take as they come free.
+    private func updateWeights(rateScale: Float) {
+        let parameters = network.parameters
+        let rate = optimizer.beginStep(parameters, rateScale: rateScale)
+        // Pointers taken here, on one thread: the parallel part below only reads and writes floats.
+        let targets = parameters.map { optimizer.target($0, weightDecay: weightDecay) }
+        let others = replicas.dropFirst().map { replica in
+            replica.parameters.map {
+                (
+                    value: $0.value.withUnsafeMutableBufferPointer { $0.baseAddress! },
+                    gradient: $0.gradient.withUnsafeMutableBufferPointer { $0.baseAddress! }
+                )
             }
         }
+        let trainable = parameters.map(\.trainable)
+        let claims = SliceClaims(count: updateParts.count)
+        let shared = UncheckedSendable(value: (self, targets, others, trainable, claims, rate))
+        DispatchQueue.concurrentPerform(iterations: min(threads, updateParts.count)) { worker in
+            let (trainer, targets, others, trainable, claims, rate) = shared.value
+            let start = trainer.profiling ? threadProcessorSeconds() : 0
+            while let part = claims.next() {
+                let (index, range) = trainer.updateParts[part]
+                let target = targets[index]
+                if trainable[index] {
+                    for replica in others {
+                        let g = replica[index].gradient
+                        for i in range { target.gradient[i] += g[i] }
+                        (g + range.lowerBound).update(repeating: 0, count: range.count)
+                    }
+                }
+                trainer.optimizer.update(target, range, rate: rate)
+                for replica in others {
+                    (replica[index].value + range.lowerBound).update(
+                        from: target.value + range.lowerBound, count: range.count)
+                }
+            }
+            if trainer.profiling { trainer.workspaces[worker].updateSeconds += threadProcessorSeconds() - start }
+        }
+        for pack in sharedPacks { pack.invalidate() }
     }
 
     /// Checks that the data fits the network before any training starts.
@@ -295,6 +370,8 @@ public final class Trainer {
         var order = Array(0..<data.count)
         order.shuffle(using: &random)
         for (r, replica) in replicas.enumerated() { replica.reseedDropout(generator(2 + UInt64(r), epoch: epoch)) }
+        // The steps keep the replicas' weights equal to the network's; this covers weights set from outside.
+        synchronizeReplicas()
         var lossSum = 0.0
         var correct = 0
         let steps = (order.count + batchSize - 1) / batchSize
@@ -312,20 +389,8 @@ public final class Trainer {
                     transforms.append((dy, dx, flip))
                 }
             }
-            var start = profiling ? threadProcessorSeconds() : 0
-            synchronizeReplicas()
-            if profiling { replicaSyncSeconds += threadProcessorSeconds() - start }
             let result = try run(data, indices, training: true)
-            if profiling { start = threadProcessorSeconds() }
-            gatherGradients()
-            if profiling {
-                replicaSyncSeconds += threadProcessorSeconds() - start
-                start = threadProcessorSeconds()
-            }
-            optimizer.step(
-                network.parameters, rateScale: schedule.factor(epoch: epoch, step: step, steps: steps),
-                weightDecay: weightDecay)
-            if profiling { optimizerSeconds += threadProcessorSeconds() - start }
+            updateWeights(rateScale: schedule.factor(epoch: epoch, step: step, steps: steps))
             lossSum += result.loss
             correct += result.correct
             let done = first + indices.count
@@ -369,6 +434,24 @@ public final class Trainer {
             }
         }
         return (lossSum / Double(data.count), Double(correct) / Double(data.count), confusion)
+    }
+}
+
+/// Hands out the slices of one mini-batch, in order, to whichever thread asks.
+private final class SliceClaims: @unchecked Sendable {
+    private let lock = NSLock()
+    private var claimed = 0
+    let count: Int
+
+    init(count: Int) { self.count = count }
+
+    /// The next unclaimed slice, or nil when every slice is taken.
+    func next() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard claimed < count else { return nil }
+        claimed += 1
+        return claimed - 1
     }
 }
 

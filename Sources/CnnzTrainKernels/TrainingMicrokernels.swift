@@ -50,15 +50,17 @@ public enum TrainingMicrokernels {
     }
 
     /// `C[m, n] = A[m, k] · B` (or `C += A · B` when `accumulate`), `B` packed
-    /// by `pack`; then `bias[j]` is added to column `j` when given, and negative
+    /// by `pack` (or, when `ldb` is not 0, `B[k, n]` read in place with row stride
+    /// `ldb`, which needs `n` to be a multiple of `panelWidth`); then `bias[j]` is added to column `j` when given, and negative
     /// values are set to 0 when `relu`. Rows past `m` alias the last row so the
     /// inner loop has no branches; only valid rows and columns are stored.
     public static func multiply(
         m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil,
-        relu: Bool = false
+        relu: Bool = false, ldb: Int = 0
     ) {
         let panels = (n + panelWidth - 1) / panelWidth
+        let (panelStride, rowBytes) = ldb == 0 ? (k * panelWidth, panelWidth * 4) : (panelWidth, ldb * 4)
         var row = 0
         while row < m {
             let a0 = a + row * lda
@@ -69,14 +71,14 @@ public enum TrainingMicrokernels {
             let a5 = row + 5 < m ? a4 + lda : a4
             let rows = min(6, m - row)
             for panel in 0..<panels {
-                let b = UnsafeRawPointer(packed + panel * k * panelWidth)
+                let b = UnsafeRawPointer(packed + panel * panelStride)
                 var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
                 var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
                 var c40 = SIMD8<Float>(), c41 = SIMD8<Float>(), c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
                 var kk = 0
                 while kk < k {
-                    let b0 = b.loadUnaligned(fromByteOffset: kk &* 64, as: SIMD8<Float>.self)
-                    let b1 = b.loadUnaligned(fromByteOffset: kk &* 64 &+ 32, as: SIMD8<Float>.self)
+                    let b0 = b.loadUnaligned(fromByteOffset: kk &* rowBytes, as: SIMD8<Float>.self)
+                    let b1 = b.loadUnaligned(fromByteOffset: kk &* rowBytes &+ 32, as: SIMD8<Float>.self)
                     var s = SIMD8(repeating: a0[kk])
                     fma(&c00, s, b0)
                     fma(&c01, s, b1)

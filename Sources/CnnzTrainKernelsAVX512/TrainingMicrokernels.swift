@@ -47,14 +47,17 @@ public enum TrainingMicrokernels {
     }
 
     /// `C[m, n] = A[m, k] · B` (or `C += A · B` when `accumulate`), `B` packed
-    /// by `pack`; then `bias[j]` is added to column `j` when given, and negative
+    /// by `pack` (or, when `ldb` is not 0, `B[k, n]` read in place with row stride
+    /// `ldb`, which needs `n` to be a multiple of `panelWidth`); then `bias[j]` is added to column `j` when given, and negative
     /// values are set to 0 when `relu`. Rows past `m` alias the last row so the
     /// inner loop has no branches; only valid rows and columns are stored.
     public static func multiply(
         m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>?, relu: Bool
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>?, relu: Bool,
+        ldb: Int
     ) {
         let panels = (n + panelWidth - 1) / panelWidth
+        let (panelStride, rowBytes) = ldb == 0 ? (k * panelWidth, panelWidth * 4) : (panelWidth, ldb * 4)
         var row = 0
         while row < m {
             let a0 = a + row * lda
@@ -71,14 +74,14 @@ public enum TrainingMicrokernels {
             let a11 = row + 11 < m ? a10 + lda : a10
             let rows = min(12, m - row)
             for panel in 0..<panels {
-                let b = UnsafeRawPointer(packed + panel * k * panelWidth)
+                let b = UnsafeRawPointer(packed + panel * panelStride)
                 var c00 = Z(), c01 = Z(), c10 = Z(), c11 = Z(), c20 = Z(), c21 = Z(), c30 = Z(), c31 = Z()
                 var c40 = Z(), c41 = Z(), c50 = Z(), c51 = Z(), c60 = Z(), c61 = Z(), c70 = Z(), c71 = Z()
                 var c80 = Z(), c81 = Z(), c90 = Z(), c91 = Z(), c100 = Z(), c101 = Z(), c110 = Z(), c111 = Z()
                 var kk = 0
                 while kk < k {
-                    let b0 = b.load(fromByteOffset: kk &* 128, as: Z.self)
-                    let b1 = b.load(fromByteOffset: kk &* 128 &+ 64, as: Z.self)
+                    let b0 = b.loadUnaligned(fromByteOffset: kk &* rowBytes, as: Z.self)
+                    let b1 = b.loadUnaligned(fromByteOffset: kk &* rowBytes &+ 64, as: Z.self)
                     var s: Z
                     s = Z(repeating: a0[kk])
                     c00.addProduct(s, b0)
