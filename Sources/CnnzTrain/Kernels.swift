@@ -1,8 +1,8 @@
 import CCPUFeatures
-import Foundation
 import CnnzTrainKernels
 import CnnzTrainKernelsAVX2
 import CnnzTrainKernelsAVX512
+import Foundation
 
 /// The trainer's GEMMs, dispatched to the widest build of the microkernels
 /// the run-time CPU check allows (AVX-512, else AVX2 + FMA, else portable).

@@ -194,7 +194,9 @@ public final class Conv2DLayer: TrainingLayer {
                 weights.value.withUnsafeBufferPointer { w in
                     Kernels.pack(k: k, n: filters, w.baseAddress!, ldb: filters, transposed: false, into: &target)
                 }
-            } _: { multiplyGroups($0, ldb: 0) }
+            } _: {
+                multiplyGroups($0, ldb: 0)
+            }
         }
         return output
     }

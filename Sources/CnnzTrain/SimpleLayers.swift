@@ -51,7 +51,9 @@ public final class DenseLayer: TrainingLayer {
                 weights.value.withUnsafeBufferPointer { w in
                     Kernels.pack(k: k, n: units, w.baseAddress!, ldb: units, transposed: false, into: &target)
                 }
-            } _: { multiply($0, ldb: 0) }
+            } _: {
+                multiply($0, ldb: 0)
+            }
         }
         return output
     }

@@ -167,7 +167,8 @@ public final class Trainer {
         }
         rows.append(("inputs (and augmentation)", workspaces.reduce(0) { $0 + $1.inputSeconds }, 0))
         rows.append(("softmax and loss", workspaces.reduce(0) { $0 + $1.lossSeconds }, 0))
-        rows.append(("optimizer (gradients gathered, weights updated)", workspaces.reduce(0) { $0 + $1.updateSeconds }, 0))
+        rows.append(
+            ("optimizer (gradients gathered, weights updated)", workspaces.reduce(0) { $0 + $1.updateSeconds }, 0))
         return rows
     }
 

@@ -172,9 +172,9 @@ public enum TrainingMicrokernels {
                 let valid = min(12, k - k0)
                 var n0 = 0
                 while n0 + 32 <= n {
-                var c00 = Z(), c01 = Z(), c10 = Z(), c11 = Z(), c20 = Z(), c21 = Z(), c30 = Z(), c31 = Z()
-                var c40 = Z(), c41 = Z(), c50 = Z(), c51 = Z(), c60 = Z(), c61 = Z(), c70 = Z(), c71 = Z()
-                var c80 = Z(), c81 = Z(), c90 = Z(), c91 = Z(), c100 = Z(), c101 = Z(), c110 = Z(), c111 = Z()
+                    var c00 = Z(), c01 = Z(), c10 = Z(), c11 = Z(), c20 = Z(), c21 = Z(), c30 = Z(), c31 = Z()
+                    var c40 = Z(), c41 = Z(), c50 = Z(), c51 = Z(), c60 = Z(), c61 = Z(), c70 = Z(), c71 = Z()
+                    var c80 = Z(), c81 = Z(), c90 = Z(), c91 = Z(), c100 = Z(), c101 = Z(), c110 = Z(), c111 = Z()
                     var ar = aBlock
                     var br = UnsafeRawPointer(bBlock + n0)
                     for _ in 0..<count {
@@ -236,8 +236,8 @@ public enum TrainingMicrokernels {
                     n0 += 32
                 }
                 if n0 + 16 <= n {
-                var c00 = Z(), c10 = Z(), c20 = Z(), c30 = Z(), c40 = Z(), c50 = Z()
-                var c60 = Z(), c70 = Z(), c80 = Z(), c90 = Z(), c100 = Z(), c110 = Z()
+                    var c00 = Z(), c10 = Z(), c20 = Z(), c30 = Z(), c40 = Z(), c50 = Z()
+                    var c60 = Z(), c70 = Z(), c80 = Z(), c90 = Z(), c100 = Z(), c110 = Z()
                     var ar = aBlock
                     var br = UnsafeRawPointer(bBlock + n0)
                     for _ in 0..<count {

@@ -69,7 +69,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Threads: each mini-batch is split across them (default: one per core).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
-    @Flag(help: "Print where the training steps' CPU time went: each layer's forward and backward passes, and the rest.")
+    @Flag(
+        help: "Print where the training steps' CPU time went: each layer's forward and backward passes, and the rest.")
     var profile = false
 
     @Option(help: "Train on the first N training images only.")

@@ -91,7 +91,8 @@ import Testing
                             var sum = Double(start[kk * n + j])
                             for r in 0..<rows { sum += Double(a[r * k + kk]) * Double(b[r * n + j]) }
                             #expect(
-                                Self.close(c[kk * n + j], sum, k: rows), "\(level) rows \(rows) k \(k) n \(n) at [\(kk), \(j)]")
+                                Self.close(c[kk * n + j], sum, k: rows),
+                                "\(level) rows \(rows) k \(k) n \(n) at [\(kk), \(j)]")
                         }
                     }
                 }
