@@ -61,16 +61,18 @@ public enum TrainingMicrokernels {
     ) {
         let panels = (n + panelWidth - 1) / panelWidth
         let (panelStride, rowBytes) = ldb == 0 ? (k * panelWidth, panelWidth * 4) : (panelWidth, ldb * 4)
-        var row = 0
-        while row < m {
-            let a0 = a + row * lda
-            let a1 = row + 1 < m ? a0 + lda : a0
-            let a2 = row + 2 < m ? a1 + lda : a1
-            let a3 = row + 3 < m ? a2 + lda : a2
-            let a4 = row + 4 < m ? a3 + lda : a3
-            let a5 = row + 5 < m ? a4 + lda : a4
-            let rows = min(6, m - row)
-            for panel in 0..<panels {
+        // Panel by panel: one panel of B (k x 16 floats) stays in the cache while every
+        // row of A passes over it, which matters when A has few rows (Dense layers).
+        for panel in 0..<panels {
+            var row = 0
+            while row < m {
+                let a0 = a + row * lda
+                let a1 = row + 1 < m ? a0 + lda : a0
+                let a2 = row + 2 < m ? a1 + lda : a1
+                let a3 = row + 3 < m ? a2 + lda : a2
+                let a4 = row + 4 < m ? a3 + lda : a3
+                let a5 = row + 5 < m ? a4 + lda : a4
+                let rows = min(6, m - row)
                 let b = UnsafeRawPointer(packed + panel * panelStride)
                 var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
                 var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
@@ -108,8 +110,8 @@ public enum TrainingMicrokernels {
                 if rows > 3 { store(c30, c31, out + 3 * ldc, width, accumulate, bias, relu) }
                 if rows > 4 { store(c40, c41, out + 4 * ldc, width, accumulate, bias, relu) }
                 if rows > 5 { store(c50, c51, out + 5 * ldc, width, accumulate, bias, relu) }
+                row += 6
             }
-            row += 6
         }
     }
 

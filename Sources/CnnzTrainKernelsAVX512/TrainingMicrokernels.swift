@@ -58,22 +58,24 @@ public enum TrainingMicrokernels {
     ) {
         let panels = (n + panelWidth - 1) / panelWidth
         let (panelStride, rowBytes) = ldb == 0 ? (k * panelWidth, panelWidth * 4) : (panelWidth, ldb * 4)
-        var row = 0
-        while row < m {
-            let a0 = a + row * lda
-            let a1 = row + 1 < m ? a0 + lda : a0
-            let a2 = row + 2 < m ? a1 + lda : a1
-            let a3 = row + 3 < m ? a2 + lda : a2
-            let a4 = row + 4 < m ? a3 + lda : a3
-            let a5 = row + 5 < m ? a4 + lda : a4
-            let a6 = row + 6 < m ? a5 + lda : a5
-            let a7 = row + 7 < m ? a6 + lda : a6
-            let a8 = row + 8 < m ? a7 + lda : a7
-            let a9 = row + 9 < m ? a8 + lda : a8
-            let a10 = row + 10 < m ? a9 + lda : a9
-            let a11 = row + 11 < m ? a10 + lda : a10
-            let rows = min(12, m - row)
-            for panel in 0..<panels {
+        // Panel by panel: one panel of B (k x 32 floats) stays in the cache while every
+        // row of A passes over it, which matters when A has few rows (Dense layers).
+        for panel in 0..<panels {
+            var row = 0
+            while row < m {
+                let a0 = a + row * lda
+                let a1 = row + 1 < m ? a0 + lda : a0
+                let a2 = row + 2 < m ? a1 + lda : a1
+                let a3 = row + 3 < m ? a2 + lda : a2
+                let a4 = row + 4 < m ? a3 + lda : a3
+                let a5 = row + 5 < m ? a4 + lda : a4
+                let a6 = row + 6 < m ? a5 + lda : a5
+                let a7 = row + 7 < m ? a6 + lda : a6
+                let a8 = row + 8 < m ? a7 + lda : a7
+                let a9 = row + 9 < m ? a8 + lda : a8
+                let a10 = row + 10 < m ? a9 + lda : a9
+                let a11 = row + 11 < m ? a10 + lda : a10
+                let rows = min(12, m - row)
                 let b = UnsafeRawPointer(packed + panel * panelStride)
                 var c00 = Z(), c01 = Z(), c10 = Z(), c11 = Z(), c20 = Z(), c21 = Z(), c30 = Z(), c31 = Z()
                 var c40 = Z(), c41 = Z(), c50 = Z(), c51 = Z(), c60 = Z(), c61 = Z(), c70 = Z(), c71 = Z()
@@ -136,8 +138,8 @@ public enum TrainingMicrokernels {
                 if rows > 9 { store(c90, c91, out + 9 * ldc, width, accumulate, bias, relu) }
                 if rows > 10 { store(c100, c101, out + 10 * ldc, width, accumulate, bias, relu) }
                 if rows > 11 { store(c110, c111, out + 11 * ldc, width, accumulate, bias, relu) }
+                row += 12
             }
-            row += 12
         }
     }
 

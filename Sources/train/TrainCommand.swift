@@ -66,7 +66,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seeds the initialization, shuffling, dropout and augmentation: equal seeds repeat a run exactly.")
     var seed: UInt64 = 1
 
-    @Option(help: "Threads: each mini-batch is split across them (default: one per core).")
+    @Option(
+        help:
+            "Threads: they share each mini-batch, cut into max(4, threads) slices (default: one per core; 1 to 4 threads give the same weights)."
+    )
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @Flag(
