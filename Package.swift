@@ -144,7 +144,7 @@ let package = Package(
             swiftSettings: engineSettings + avx512Settings
         ),
         // The trainer's 2x2 max pooling loops, in C that the compiler vectorizes.
-        .target(name: "CTrainKernels", cSettings: strictC + [.unsafeFlags(["-O3"])]),
+        .target(name: "CTrainKernels", cSettings: strictC + (portable ? [] : [.unsafeFlags(["-O3"])])),
         // The trainer (issue 16): backward passes and optimizers on top of the engine's GEMM.
         .target(
             name: "CnnzTrain",
