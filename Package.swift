@@ -138,10 +138,20 @@ let package = Package(
             name: "CnnzTrainKernelsAVX2",
             swiftSettings: engineSettings + avx2Settings
         ),
+        // And 12x32 tiles for AVX-512 (a file of its own: zmm tiles are shaped differently).
+        .target(
+            name: "CnnzTrainKernelsAVX512",
+            swiftSettings: engineSettings + avx512Settings
+        ),
+        // The trainer's 2x2 max pooling loops, in C that the compiler vectorizes.
+        .target(name: "CTrainKernels", cSettings: strictC + (portable ? [] : [.unsafeFlags(["-O3"])])),
         // The trainer (issue 16): backward passes and optimizers on top of the engine's GEMM.
         .target(
             name: "CnnzTrain",
-            dependencies: ["Cnnz", "CnnzConvert", "CZlib", "CCPUFeatures", "CnnzTrainKernels", "CnnzTrainKernelsAVX2"],
+            dependencies: [
+                "Cnnz", "CnnzConvert", "CZlib", "CCPUFeatures", "CnnzTrainKernels", "CnnzTrainKernelsAVX2",
+                "CnnzTrainKernelsAVX512", "CTrainKernels",
+            ],
             swiftSettings: engineSettings
         ),
         .executableTarget(

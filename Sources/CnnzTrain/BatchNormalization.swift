@@ -2,8 +2,8 @@ import Cnnz
 
 /// BatchNormalization on the last axis (Keras's defaults: `axis` -1). While
 /// training, each channel is normalized with the mean and (biased) variance of
-/// the batch — of each thread's slice of it, as data-parallel Keras does per
-/// replica — and the moving averages follow them
+/// the batch — of each slice of it (the trainer cuts a mini-batch into slices
+/// for its threads), as data-parallel Keras does per replica — and the moving averages follow them
 /// (`moving = moving * momentum + batch * (1 - momentum)`); otherwise, and
 /// when the layer is frozen (`"trainable": false`, as Keras 3 runs a frozen
 /// BatchNormalization), the moving averages are used.

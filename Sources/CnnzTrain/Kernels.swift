@@ -1,53 +1,143 @@
 import CCPUFeatures
 import CnnzTrainKernels
 import CnnzTrainKernelsAVX2
+import CnnzTrainKernelsAVX512
+import Foundation
 
-/// The trainer's GEMMs, dispatched once per process to the AVX2 + FMA build of
-/// the microkernels when the engine's run-time CPU check allows it.
+/// The trainer's GEMMs, dispatched to the widest build of the microkernels
+/// the run-time CPU check allows (AVX-512, else AVX2 + FMA, else portable).
 enum Kernels {
-    static let useAVX2 = cnnz_cpu_has_avx2_fma() != 0
+    /// One build of the microkernels.
+    enum Level: CaseIterable, Sendable {
+        case portable, avx2, avx512
 
-    /// See `TrainingMicrokernels.pack`.
-    static func pack(
-        k: Int, n: Int, _ b: UnsafePointer<Float>, ldb: Int, transposed: Bool, into packed: inout [Float]
-    ) {
-        let count = CnnzTrainKernels.TrainingMicrokernels.packedCount(k: k, n: n)
-        if packed.count < count { packed = [Float](repeating: 0, count: count) }
-        packed.withUnsafeMutableBufferPointer { p in
-            CnnzTrainKernels.TrainingMicrokernels.pack(
-                k: k, n: n, b: b, ldb: ldb, transposed: transposed, into: p.baseAddress!)
+        /// Whether this CPU can run the build.
+        var isSupported: Bool {
+            switch self {
+            case .portable: true
+            case .avx2: cnnz_cpu_has_avx2_fma() != 0
+            case .avx512: cnnz_cpu_has_avx512() != 0
+            }
         }
     }
 
-    /// `c[m, n] = a[m, k] · packed` (or `+=` when `accumulate`).
+    /// The build every training step uses, chosen once per process.
+    static let level: Level = Level.avx512.isSupported ? .avx512 : Level.avx2.isSupported ? .avx2 : .portable
+
+    /// Columns per packed panel at `level`.
+    static func panelWidth(_ level: Level = level) -> Int {
+        level == .avx512
+            ? CnnzTrainKernelsAVX512.TrainingMicrokernels.panelWidth : CnnzTrainKernels.TrainingMicrokernels.panelWidth
+    }
+
+    /// Whether `multiply` can read a `[k, n]` matrix in place (`ldb`), without `pack`.
+    static func readsInPlace(n: Int, level: Level = level) -> Bool { n % panelWidth(level) == 0 }
+
+    /// Floats `pack` writes for a `[k, n]` matrix with `level`'s panels.
+    static func packedCount(k: Int, n: Int, level: Level = level) -> Int {
+        switch level {
+        case .avx512: CnnzTrainKernelsAVX512.TrainingMicrokernels.packedCount(k: k, n: n)
+        default: CnnzTrainKernels.TrainingMicrokernels.packedCount(k: k, n: n)
+        }
+    }
+
+    /// See `TrainingMicrokernels.pack`: the layout `multiply` at the same level reads.
+    static func pack(
+        k: Int, n: Int, _ b: UnsafePointer<Float>, ldb: Int, transposed: Bool, into packed: inout [Float],
+        level: Level = level
+    ) {
+        let count = packedCount(k: k, n: n, level: level)
+        if packed.count < count { packed = [Float](repeating: 0, count: count) }
+        packed.withUnsafeMutableBufferPointer { p in
+            switch level {
+            case .avx512:
+                CnnzTrainKernelsAVX512.TrainingMicrokernels.pack(
+                    k: k, n: n, b: b, ldb: ldb, transposed: transposed, into: p.baseAddress!)
+            default:
+                CnnzTrainKernels.TrainingMicrokernels.pack(
+                    k: k, n: n, b: b, ldb: ldb, transposed: transposed, into: p.baseAddress!)
+            }
+        }
+    }
+
+    /// `c[m, n] = a[m, k] · packed` (or `+=` when `accumulate`), plus `bias`
+    /// per column when given, then `max(·, 0)` when `relu`. With `ldb` not 0,
+    /// `packed` is a plain `[k, n]` matrix of row stride `ldb` (see `readsInPlace`).
     static func multiply(
         m: Int, k: Int, n: Int, _ a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false, bias: UnsafePointer<Float>? = nil,
+        relu: Bool = false, ldb: Int = 0, level: Level = level
     ) {
+        precondition(ldb == 0 || readsInPlace(n: n, level: level))
         guard m > 0, n > 0 else { return }
-        if useAVX2 {
+        switch level {
+        case .avx512:
+            CnnzTrainKernelsAVX512.TrainingMicrokernels.multiply(
+                m: m, k: k, n: n, a: a, lda: lda, packed: packed, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+                relu: relu, ldb: ldb)
+        case .avx2:
             CnnzTrainKernelsAVX2.TrainingMicrokernels.multiply(
-                m: m, k: k, n: n, a: a, lda: lda, packed: packed, c: c, ldc: ldc, accumulate: accumulate)
-        } else {
+                m: m, k: k, n: n, a: a, lda: lda, packed: packed, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+                relu: relu, ldb: ldb)
+        case .portable:
             CnnzTrainKernels.TrainingMicrokernels.multiply(
-                m: m, k: k, n: n, a: a, lda: lda, packed: packed, c: c, ldc: ldc, accumulate: accumulate)
+                m: m, k: k, n: n, a: a, lda: lda, packed: packed, c: c, ldc: ldc, accumulate: accumulate, bias: bias,
+                relu: relu, ldb: ldb)
         }
     }
 
     /// `c[k, n] += a[rows, k]ᵀ · b[rows, n]`, both read in place.
     static func accumulateTransposedA(
         rows: Int, k: Int, n: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, level: Level = level
     ) {
         guard rows > 0, k > 0, n > 0 else { return }
-        if useAVX2 {
+        switch level {
+        case .avx512:
+            CnnzTrainKernelsAVX512.TrainingMicrokernels.accumulateTransposedA(
+                rows: rows, k: k, n: n, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+        case .avx2:
             CnnzTrainKernelsAVX2.TrainingMicrokernels.accumulateTransposedA(
                 rows: rows, k: k, n: n, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
-        } else {
+        case .portable:
             CnnzTrainKernels.TrainingMicrokernels.accumulateTransposedA(
                 rows: rows, k: k, n: n, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
         }
     }
+}
+
+/// A weight matrix packed for `Kernels.multiply`, shared by the replicas' copies
+/// of one layer: the first slice of a step to need it packs it, the others read it.
+/// The trainer invalidates it whenever the weights change (between steps).
+final class SharedPack: @unchecked Sendable {
+    private let lock = NSLock()
+    private var valid = false
+    private var packed: [Float] = []
+
+    /// Marks the pack out of date (the weights changed). Only between steps.
+    func invalidate() { valid = false }
+
+    /// Calls `body` with the pack, made by `pack` if it is out of date.
+    func withPacked<R>(_ pack: (inout [Float]) -> Void, _ body: (UnsafePointer<Float>) -> R) -> R {
+        lock.lock()
+        if !valid {
+            pack(&packed)
+            valid = true
+        }
+        lock.unlock()
+        return packed.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
+
+/// Calls `body` with the weights packed by `pack`: `shared`'s pack when there is
+/// one, else packed into `local` now.
+func withPack<R>(
+    _ shared: SharedPack?, _ local: inout [Float], _ pack: (inout [Float]) -> Void,
+    _ body: (UnsafePointer<Float>) -> R
+) -> R {
+    if let shared { return shared.withPacked(pack, body) }
+    pack(&local)
+    return local.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
 extension Array where Element == Float {

@@ -45,13 +45,11 @@ func windowAxis(input: Int, kernel: Int, stride: Int, padding: Padding) -> (outp
     }
 }
 
-/// `y[row, j] += bias[j]` for every row.
-func addBias(_ bias: [Float], to y: inout [Float], rows: Int) {
-    let n = bias.count
-    bias.withUnsafeBufferPointer { b in
-        y.withUnsafeMutableBufferPointer { y in
-            for row in 0..<rows { for j in 0..<n { y[row * n + j] += b[j] } }
-        }
+extension TrainingLayer {
+    /// Calls `body` with the bias (the second parameter) when the layer has one, else with nil.
+    func withBias<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard parameters.count > 1 else { return body(nil) }
+        return parameters[1].value.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }
 
@@ -76,11 +74,19 @@ public final class Conv2DLayer: TrainingLayer {
     let padLeft: Int
     /// False for the first layer, whose input gradient nobody needs (it is then not computed).
     public var needsInputGradient = true
-    /// im2col of the last forward batch: `[batch * OH * OW, kh * kw * in]`.
+    /// True when a ReLU follows: the GEMM's store applies it (the ReLU layer then passes values through).
+    var appliesReLU = false
+    /// The last training batch's input (the previous layer's buffer), released by `backward`.
+    private var input: [Float] = []
+    /// im2col of one group of images, `[images * OH * OW, kh * kw * in]`, and its gradient.
     private var columns: [Float] = []
+    private var columnGradient: [Float] = []
     private var output: [Float] = []
     private var packed: [Float] = []
-    private var columnGradient: [Float] = []
+    private var packedTransposed: [Float] = []
+    /// The packs of the weights, shared with the other replicas' copies of this layer (set by the trainer).
+    var forwardPack: SharedPack?
+    var transposedPack: SharedPack?
     private var inputGradient: [Float] = []
 
     public init(input: TensorShape, window: Window, filters: Int, kernel: Parameter, bias: Parameter?) {
@@ -99,17 +105,28 @@ public final class Conv2DLayer: TrainingLayer {
 
     var patchSize: Int { window.kernelHeight * window.kernelWidth * inputShape.channels }
 
+    /// Images per im2col group: their columns (about 256 KB) stay in the L2 cache between
+    /// being written and being multiplied, instead of a batch's worth going through memory.
+    /// A batch whose columns take at most 1 MB is one group, kept for the backward pass.
+    func groupSize(batch: Int) -> Int {
+        let perImage = max(outputShape.pixels * patchSize, 1)
+        return batch * perImage <= 1 << 18 ? batch : max(1, (1 << 16) / perImage)
+    }
+
+    /// True when the last forward pass's columns are the whole batch's (one group).
+    private var columnsKept = false
+
     /// Calls `body(row, patchOffset, inputOffset, count)` for every run of taps
-    /// inside the input: the taps of one kernel row are contiguous in both the
-    /// patch and the input, `count` floats.
+    /// inside the input, for the images `images` (rows counted from the first):
+    /// the taps of one kernel row are contiguous in both the patch and the input, `count` floats.
     @inline(__always)
-    private func forEachRun(batch: Int, _ body: (Int, Int, Int, Int) -> Void) {
+    private func forEachRun(images: Range<Int>, _ body: (Int, Int, Int, Int) -> Void) {
         let (h, w, c) = (inputShape.height, inputShape.width, inputShape.channels)
         let (kh, kw) = (window.kernelHeight, window.kernelWidth)
-        for b in 0..<batch {
+        for b in images {
             for oy in 0..<outputShape.height {
                 for ox in 0..<outputShape.width {
-                    let row = (b * outputShape.height + oy) * outputShape.width + ox
+                    let row = ((b - images.lowerBound) * outputShape.height + oy) * outputShape.width + ox
                     let x0 = ox * window.strideWidth - padLeft
                     let first = max(0, -x0)
                     let last = min(kw, w - x0)
@@ -124,80 +141,141 @@ public final class Conv2DLayer: TrainingLayer {
         }
     }
 
-    public func forward(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
+    /// im2col of `images` into `columns` (padded taps are never written, so they
+    /// stay zero: every group has the same layout).
+    private func gatherColumns(_ x: UnsafePointer<Float>, images: Range<Int>) {
         let k = patchSize
-        let m = batch * outputShape.pixels
-        // Padded taps are never written, so they stay zero while the size does not change.
-        columns.resize(to: m * k)
-        output.resize(to: m * filters)
         columns.withUnsafeMutableBufferPointer { cols in
+            let target = cols.baseAddress!
+            forEachRun(images: images) { row, patch, offset, count in
+                let (to, from) = (target + row * k + patch, x + offset)
+                // Short runs (a few taps of few channels) are copied inline, not through memmove.
+                if count <= 16 {
+                    for i in 0..<count { to[i] = from[i] }
+                } else {
+                    to.update(from: from, count: count)
+                }
+            }
+        }
+    }
+
+    public func forward(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
+        if training { self.input = input }
+        let k = patchSize
+        let pixels = outputShape.pixels
+        let group = groupSize(batch: batch)
+        columnsKept = training && group == batch
+        columns.resize(to: group * pixels * k)
+        output.resize(to: batch * pixels * filters)
+        let weights = parameters[0]
+        func multiplyGroups(_ b: UnsafePointer<Float>, ldb: Int) {
             input.withUnsafeBufferPointer { x in
-                let (source, target) = (x.baseAddress!, cols.baseAddress!)
-                forEachRun(batch: batch) { row, patch, offset, count in
-                    (target + row * k + patch).update(from: source + offset, count: count)
+                for first in stride(from: 0, to: batch, by: group) {
+                    let images = first..<min(first + group, batch)
+                    gatherColumns(x.baseAddress!, images: images)
+                    withBias { bias in
+                        columns.withUnsafeBufferPointer { cols in
+                            output.withUnsafeMutableBufferPointer { y in
+                                Kernels.multiply(
+                                    m: images.count * pixels, k: k, n: filters, cols.baseAddress!, lda: k, packed: b,
+                                    y.baseAddress! + first * pixels * filters, ldc: filters, bias: bias,
+                                    relu: appliesReLU, ldb: ldb)
+                            }
+                        }
+                    }
                 }
             }
         }
-        parameters[0].value.withUnsafeBufferPointer { w in
-            Kernels.pack(k: k, n: filters, w.baseAddress!, ldb: filters, transposed: false, into: &packed)
-        }
-        columns.withUnsafeBufferPointer { cols in
-            packed.withUnsafeBufferPointer { p in
-                output.withUnsafeMutableBufferPointer { y in
-                    Kernels.multiply(
-                        m: m, k: k, n: filters, cols.baseAddress!, lda: k, packed: p.baseAddress!, y.baseAddress!,
-                        ldc: filters)
+        if Kernels.readsInPlace(n: filters) {
+            weights.value.withUnsafeBufferPointer { multiplyGroups($0.baseAddress!, ldb: filters) }
+        } else {
+            let filters = filters
+            withPack(forwardPack, &packed) { (target: inout [Float]) in
+                weights.value.withUnsafeBufferPointer { w in
+                    Kernels.pack(k: k, n: filters, w.baseAddress!, ldb: filters, transposed: false, into: &target)
                 }
+            } _: {
+                multiplyGroups($0, ldb: 0)
             }
         }
-        if parameters.count > 1 { addBias(parameters[1].value, to: &output, rows: m) }
         return output
     }
 
     public func backward(_ outputGradient: [Float], batch: Int) throws(CnnzError) -> [Float] {
+        defer { input = [] }
         let k = patchSize
-        let m = batch * outputShape.pixels
+        let pixels = outputShape.pixels
+        let group = groupSize(batch: batch)
         if parameters.count > 1, parameters[1].trainable {
-            sumRows(outputGradient, rows: m, into: &parameters[1].gradient)
+            sumRows(outputGradient, rows: batch * pixels, into: &parameters[1].gradient)
         }
-        outputGradient.withUnsafeBufferPointer { dy in
-            // dW[k, f] += colsᵀ · dY, read in place.
-            if parameters[0].trainable {
-                columns.withUnsafeBufferPointer { cols in
-                    parameters[0].gradient.withUnsafeMutableBufferPointer { g in
-                        Kernels.accumulateTransposedA(
-                            rows: m, k: k, n: filters, cols.baseAddress!, lda: k, dy.baseAddress!, ldb: filters,
-                            g.baseAddress!, ldc: filters)
+        let weights = parameters[0].trainable
+        inputGradient.resize(to: batch * inputShape.elementCount)
+        if needsInputGradient {
+            columnGradient.resize(to: group * pixels * k)
+            inputGradient.zero()
+        } else if !weights {
+            return inputGradient
+        }
+        guard needsInputGradient else {
+            backwardGroups(outputGradient, batch: batch, group: group, transposed: nil)
+            return inputGradient
+        }
+        // dcols = dY · Wᵀ, the transpose folded into the packing.
+        let (filters, kernel) = (filters, parameters[0])
+        withPack(transposedPack, &packedTransposed) { (target: inout [Float]) in
+            kernel.value.withUnsafeBufferPointer { w in
+                Kernels.pack(k: filters, n: k, w.baseAddress!, ldb: filters, transposed: true, into: &target)
+            }
+        } _: { transposed in
+            backwardGroups(outputGradient, batch: batch, group: group, transposed: transposed)
+        }
+        return inputGradient
+    }
+
+    /// The backward pass, group by group of images: the columns are made again from
+    /// the input (cheaper than keeping a batch of them, which goes through memory),
+    /// then dW += colsᵀ · dY, and with `transposed` (Wᵀ packed) dcols = dY · Wᵀ and col2im.
+    private func backwardGroups(
+        _ outputGradient: [Float], batch: Int, group: Int, transposed: UnsafePointer<Float>?
+    ) {
+        let k = patchSize
+        let pixels = outputShape.pixels
+        let weights = parameters[0].trainable
+        input.withUnsafeBufferPointer { x in
+            outputGradient.withUnsafeBufferPointer { dy in
+                for first in stride(from: 0, to: batch, by: group) {
+                    let images = first..<min(first + group, batch)
+                    let rows = images.count * pixels
+                    let dyGroup = dy.baseAddress! + first * pixels * filters
+                    if weights {
+                        if !columnsKept { gatherColumns(x.baseAddress!, images: images) }
+                        columns.withUnsafeBufferPointer { cols in
+                            parameters[0].gradient.withUnsafeMutableBufferPointer { g in
+                                Kernels.accumulateTransposedA(
+                                    rows: rows, k: k, n: filters, cols.baseAddress!, lda: k, dyGroup, ldb: filters,
+                                    g.baseAddress!, ldc: filters)
+                            }
+                        }
+                    }
+                    guard let transposed else { continue }
+                    columnGradient.withUnsafeMutableBufferPointer { dc in
+                        Kernels.multiply(
+                            m: rows, k: filters, n: k, dyGroup, lda: filters, packed: transposed, dc.baseAddress!,
+                            ldc: k)
+                    }
+                    inputGradient.withUnsafeMutableBufferPointer { dx in
+                        columnGradient.withUnsafeBufferPointer { dc in
+                            let (source, target) = (dc.baseAddress!, dx.baseAddress!)
+                            forEachRun(images: images) { row, patch, offset, count in
+                                let from = source + row * k + patch
+                                let to = target + offset
+                                for i in 0..<count { to[i] += from[i] }
+                            }
+                        }
                     }
                 }
             }
-            guard needsInputGradient else { return }
-            // dcols = dY · Wᵀ, the transpose folded into the packing.
-            parameters[0].value.withUnsafeBufferPointer { w in
-                Kernels.pack(k: filters, n: k, w.baseAddress!, ldb: filters, transposed: true, into: &packed)
-            }
-            columnGradient.resize(to: m * k)
-            packed.withUnsafeBufferPointer { p in
-                columnGradient.withUnsafeMutableBufferPointer { dc in
-                    Kernels.multiply(
-                        m: m, k: filters, n: k, dy.baseAddress!, lda: filters, packed: p.baseAddress!,
-                        dc.baseAddress!, ldc: k)
-                }
-            }
         }
-        inputGradient.resize(to: batch * inputShape.elementCount)
-        guard needsInputGradient else { return inputGradient }
-        inputGradient.zero()
-        inputGradient.withUnsafeMutableBufferPointer { dx in
-            columnGradient.withUnsafeBufferPointer { dc in
-                let (source, target) = (dc.baseAddress!, dx.baseAddress!)
-                forEachRun(batch: batch) { row, patch, offset, count in
-                    let from = source + row * k + patch
-                    let to = target + offset
-                    for i in 0..<count { to[i] += from[i] }
-                }
-            }
-        }
-        return inputGradient
     }
 }

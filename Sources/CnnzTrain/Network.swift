@@ -111,12 +111,34 @@ public final class Network {
         guard layers.last is SoftmaxOutput else {
             throw .format("model.json: the last layer must end in softmax (the loss is categorical cross-entropy)")
         }
+        Self.fuseReLUs(layers)
         // Nobody needs the gradient with respect to the images.
         if let first = layers.first as? Conv2DLayer { first.needsInputGradient = false }
         if let first = layers.first as? DenseLayer { first.needsInputGradient = false }
         self.layers = layers
         self.specParameters = specParameters
         parameters = layers.flatMap(\.parameters)
+    }
+
+    /// Lets each ReLU's neighbours do its work: a Conv2D or Dense before it
+    /// applies it in its GEMM's store, a MaxPooling2D after it masks the
+    /// gradient. Results are the same to the bit; two passes over the
+    /// activations are saved.
+    private static func fuseReLUs(_ layers: [TrainingLayer]) {
+        for (i, layer) in layers.enumerated() {
+            guard let relu = layer as? ReLULayer else { continue }
+            if i > 0, let conv = layers[i - 1] as? Conv2DLayer {
+                conv.appliesReLU = true
+                relu.inputIsRectified = true
+            } else if i > 0, let dense = layers[i - 1] as? DenseLayer {
+                dense.appliesReLU = true
+                relu.inputIsRectified = true
+            }
+            if i + 1 < layers.count, let pool = layers[i + 1] as? MaxPoolLayer {
+                pool.masksGradient = true
+                relu.gradientMaskedByNext = true
+            }
+        }
     }
 
     private static func activation(_ name: String, shape: TensorShape, isLast: Bool, _ label: String) throws(CnnzError)
@@ -142,17 +164,41 @@ public final class Network {
     /// Every parameter, in layer order (made once: the trainer reads it every step).
     public let parameters: [Parameter]
 
+    /// When set, `logits` and `backward` add each layer's thread CPU time to
+    /// `profile` (the trainer's `--profile`); off, they read no clock.
+    public var profiling = false
+    /// Per layer, the thread CPU seconds of its training forward and backward passes.
+    public private(set) var profile: [(forward: Double, backward: Double)] = []
+
     /// The logits (the inputs of the final softmax) for a batch of prepared inputs.
     public func logits(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
         var x = input
-        for layer in layers { x = try layer.forward(x, batch: batch, training: training) }
+        guard profiling, training else {
+            for layer in layers { x = try layer.forward(x, batch: batch, training: training) }
+            return x
+        }
+        if profile.count != layers.count { profile = Array(repeating: (0, 0), count: layers.count) }
+        for (i, layer) in layers.enumerated() {
+            let start = threadProcessorSeconds()
+            x = try layer.forward(x, batch: batch, training: training)
+            profile[i].forward += threadProcessorSeconds() - start
+        }
         return x
     }
 
     /// Back-propagates the gradient of the loss with respect to the logits.
     public func backward(_ logitGradient: [Float], batch: Int) throws(CnnzError) {
         var g = logitGradient
-        for layer in layers.reversed() { g = try layer.backward(g, batch: batch) }
+        guard profiling else {
+            for layer in layers.reversed() { g = try layer.backward(g, batch: batch) }
+            return
+        }
+        if profile.count != layers.count { profile = Array(repeating: (0, 0), count: layers.count) }
+        for (i, layer) in layers.enumerated().reversed() {
+            let start = threadProcessorSeconds()
+            g = try layer.backward(g, batch: batch)
+            profile[i].backward += threadProcessorSeconds() - start
+        }
     }
 
     /// The architecture with the current weights, as model.json bytes.
@@ -183,6 +229,13 @@ public final class Network {
         top["selftest"] = nil
         return Array(JSONWriter.write(.object(top)).utf8)
     }
+}
+
+/// The CPU time the calling thread has used, in seconds (for `--profile`).
+func threadProcessorSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }
 
 /// `Activation("linear")`: passes values and gradients through.

@@ -22,47 +22,77 @@ public final class OptimizerState {
     /// gradient (L2 regularization); clears every gradient. Updates in place:
     /// after the first step, no allocation.
     public func step(_ parameters: [Parameter], rateScale: Float = 1, weightDecay: Float = 0) {
-        steps += 1
+        let rate = beginStep(parameters, rateScale: rateScale)
         for p in parameters {
-            defer { p.gradient.zero() }
-            guard p.trainable else { continue }
+            let target = self.target(p, weightDecay: weightDecay)
+            update(target, 0..<p.value.count, rate: rate)
+        }
+    }
+
+    /// Starts a step: counts it, makes the state of parameters seen for the first
+    /// time, and returns the step size (Adam's bias corrections folded in). Then
+    /// `update` every parameter's `target`, in parts, in any order, on any threads.
+    func beginStep(_ parameters: [Parameter], rateScale: Float) -> Float {
+        steps += 1
+        for p in parameters where p.trainable {
             let id = ObjectIdentifier(p)
             if first[id] == nil { first[id] = [Float](repeating: 0, count: p.value.count) }
-            // Biases and normalization parameters are not decayed (as Keras's kernel_regularizer).
-            let decay = p.shape.count >= 2 ? weightDecay : 0
-            switch optimizer {
-            case .sgd(let lr, let momentum):
-                let rate = lr * rateScale
-                first[id]!.withUnsafeMutableBufferPointer { m in
-                    p.gradient.withUnsafeBufferPointer { g in
-                        p.value.withUnsafeMutableBufferPointer { w in
-                            for i in 0..<m.count {
-                                m[i] = momentum * m[i] - rate * (g[i] + decay * w[i])
-                                w[i] += m[i]
-                            }
-                        }
-                    }
-                }
-            case .adam(let lr, let beta1, let beta2, let epsilon):
-                if second[id] == nil { second[id] = [Float](repeating: 0, count: p.value.count) }
-                // Keras's form: the bias corrections folded into the step size.
-                let t = Double(steps)
-                let rate = Float(
-                    Double(lr * rateScale) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
-                first[id]!.withUnsafeMutableBufferPointer { m in
-                    second[id]!.withUnsafeMutableBufferPointer { v in
-                        p.gradient.withUnsafeBufferPointer { g in
-                            p.value.withUnsafeMutableBufferPointer { w in
-                                for i in 0..<m.count {
-                                    let g = g[i] + decay * w[i]
-                                    m[i] += (g - m[i]) * (1 - beta1)
-                                    v[i] += (g * g - v[i]) * (1 - beta2)
-                                    w[i] -= rate * m[i] / (v[i].squareRoot() + epsilon)
-                                }
-                            }
-                        }
-                    }
-                }
+            if case .adam = optimizer, second[id] == nil {
+                second[id] = [Float](repeating: 0, count: p.value.count)
+            }
+        }
+        switch optimizer {
+        case .sgd(let lr, _): return lr * rateScale
+        case .adam(let lr, let beta1, let beta2, _):
+            // Keras's form: the bias corrections folded into the step size.
+            let t = Double(steps)
+            return Float(
+                Double(lr * rateScale) * (1 - pow(Double(beta2), t)).squareRoot() / (1 - pow(Double(beta1), t)))
+        }
+    }
+
+    /// Where one parameter's update reads and writes: its value, gradient and
+    /// state, as pointers taken on one thread (after `beginStep`; valid until
+    /// the arrays change size), so that parts can be updated on several threads.
+    struct Target: @unchecked Sendable {
+        var value: UnsafeMutablePointer<Float>
+        var gradient: UnsafeMutablePointer<Float>
+        /// nil for a frozen parameter (its gradient is only cleared).
+        var first: UnsafeMutablePointer<Float>?
+        var second: UnsafeMutablePointer<Float>?
+        var decay: Float
+    }
+
+    /// `p`'s `Target`; biases and normalization parameters are not decayed (as Keras's kernel_regularizer).
+    func target(_ p: Parameter, weightDecay: Float) -> Target {
+        let id = ObjectIdentifier(p)
+        return Target(
+            value: p.value.withUnsafeMutableBufferPointer { $0.baseAddress! },
+            gradient: p.gradient.withUnsafeMutableBufferPointer { $0.baseAddress! },
+            first: p.trainable ? first[id]?.withUnsafeMutableBufferPointer { $0.baseAddress! } : nil,
+            second: p.trainable ? second[id]?.withUnsafeMutableBufferPointer { $0.baseAddress! } : nil,
+            decay: p.shape.count >= 2 ? weightDecay : 0)
+    }
+
+    /// Updates `range` of a parameter from its gradient with the step size
+    /// `beginStep` returned, and clears that part of the gradient.
+    func update(_ target: Target, _ range: Range<Int>, rate: Float) {
+        let (w, g, decay) = (target.value, target.gradient, target.decay)
+        defer { (g + range.lowerBound).update(repeating: 0, count: range.count) }
+        guard let m = target.first else { return }
+        switch optimizer {
+        case .sgd(_, let momentum):
+            for i in range {
+                m[i] = momentum * m[i] - rate * (g[i] + decay * w[i])
+                w[i] += m[i]
+            }
+        case .adam(_, let beta1, let beta2, let epsilon):
+            let v = target.second!
+            for i in range {
+                let g = g[i] + decay * w[i]
+                m[i] += (g - m[i]) * (1 - beta1)
+                v[i] += (g * g - v[i]) * (1 - beta2)
+                w[i] -= rate * m[i] / (v[i].squareRoot() + epsilon)
             }
         }
     }

@@ -8,10 +8,15 @@ public final class DenseLayer: TrainingLayer {
     let units: Int
     /// False for the first layer, whose input gradient nobody needs (it is then not computed).
     public var needsInputGradient = true
+    /// True when a ReLU follows: the GEMM's store applies it (the ReLU layer then passes values through).
+    var appliesReLU = false
     /// The last training batch's input (the previous layer's buffer), released by `backward`.
     private var input: [Float] = []
     private var output: [Float] = []
     private var packed: [Float] = []
+    /// The packs of the weights, shared with the other replicas' copies of this layer (set by the trainer).
+    var forwardPack: SharedPack?
+    var transposedPack: SharedPack?
     private var inputGradient: [Float] = []
 
     public init(input: TensorShape, units: Int, kernel: Parameter, bias: Parameter?) {
@@ -25,26 +30,37 @@ public final class DenseLayer: TrainingLayer {
 
     public func forward(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
         if training { self.input = input }
-        let (m, k) = (batch * inputShape.pixels, inputShape.channels)
+        let (m, k, units) = (batch * inputShape.pixels, inputShape.channels, units)
         output.resize(to: m * units)
-        parameters[0].value.withUnsafeBufferPointer { w in
-            Kernels.pack(k: k, n: units, w.baseAddress!, ldb: units, transposed: false, into: &packed)
-        }
-        input.withUnsafeBufferPointer { x in
-            packed.withUnsafeBufferPointer { p in
-                output.withUnsafeMutableBufferPointer { y in
-                    Kernels.multiply(
-                        m: m, k: k, n: units, x.baseAddress!, lda: k, packed: p.baseAddress!, y.baseAddress!,
-                        ldc: units)
+        let weights = parameters[0]
+        func multiply(_ b: UnsafePointer<Float>, ldb: Int) {
+            withBias { bias in
+                input.withUnsafeBufferPointer { x in
+                    output.withUnsafeMutableBufferPointer { y in
+                        Kernels.multiply(
+                            m: m, k: k, n: units, x.baseAddress!, lda: k, packed: b, y.baseAddress!, ldc: units,
+                            bias: bias, relu: appliesReLU, ldb: ldb)
+                    }
                 }
             }
         }
-        if parameters.count > 1 { addBias(parameters[1].value, to: &output, rows: m) }
+        if Kernels.readsInPlace(n: units) {
+            weights.value.withUnsafeBufferPointer { multiply($0.baseAddress!, ldb: units) }
+        } else {
+            withPack(forwardPack, &packed) { (target: inout [Float]) in
+                weights.value.withUnsafeBufferPointer { w in
+                    Kernels.pack(k: k, n: units, w.baseAddress!, ldb: units, transposed: false, into: &target)
+                }
+            } _: {
+                multiply($0, ldb: 0)
+            }
+        }
         return output
     }
 
     public func backward(_ outputGradient: [Float], batch: Int) throws(CnnzError) -> [Float] {
-        let (m, k) = (batch * inputShape.pixels, inputShape.channels)
+        defer { input = [] }
+        let (m, k, units) = (batch * inputShape.pixels, inputShape.channels, units)
         if parameters.count > 1, parameters[1].trainable {
             sumRows(outputGradient, rows: m, into: &parameters[1].gradient)
         }
@@ -60,111 +76,15 @@ public final class DenseLayer: TrainingLayer {
                 }
             }
             guard needsInputGradient else { return }
-            parameters[0].value.withUnsafeBufferPointer { w in
-                Kernels.pack(k: units, n: k, w.baseAddress!, ldb: units, transposed: true, into: &packed)
-            }
-            packed.withUnsafeBufferPointer { p in
+            let weights = parameters[0]
+            withPack(transposedPack, &packed) { (target: inout [Float]) in
+                weights.value.withUnsafeBufferPointer { w in
+                    Kernels.pack(k: units, n: k, w.baseAddress!, ldb: units, transposed: true, into: &target)
+                }
+            } _: { p in
                 inputGradient.withUnsafeMutableBufferPointer { dx in
                     Kernels.multiply(
-                        m: m, k: units, n: k, dy.baseAddress!, lda: units, packed: p.baseAddress!, dx.baseAddress!,
-                        ldc: k)
-                }
-            }
-        }
-        input = []
-        return inputGradient
-    }
-}
-
-/// MaxPooling2D; padded positions never win; the gradient goes to the winning input.
-/// The common 2x2, stride 2 window without padding has a loop of its own.
-public final class MaxPoolLayer: TrainingLayer {
-    public let inputShape: TensorShape
-    public let outputShape: TensorShape
-    public var parameters: [Parameter] { [] }
-    let window: Window
-    let padTop: Int
-    let padLeft: Int
-    /// For each output, the index of the input that won, in the last forward batch.
-    private var winners: [Int32] = []
-    private var output: [Float] = []
-    private var inputGradient: [Float] = []
-
-    public init(input: TensorShape, window: Window) {
-        inputShape = input
-        self.window = window
-        let rows = windowAxis(
-            input: input.height, kernel: window.kernelHeight, stride: window.strideHeight, padding: window.padding)
-        let cols = windowAxis(
-            input: input.width, kernel: window.kernelWidth, stride: window.strideWidth, padding: window.padding)
-        padTop = rows.before
-        padLeft = cols.before
-        outputShape = TensorShape(height: rows.output, width: cols.output, channels: input.channels)
-    }
-
-    var isTwoByTwo: Bool {
-        window.kernelHeight == 2 && window.kernelWidth == 2 && window.strideHeight == 2 && window.strideWidth == 2
-            && padTop == 0 && padLeft == 0
-    }
-
-    public func forward(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
-        let (h, w, c) = (inputShape.height, inputShape.width, inputShape.channels)
-        let (oh, ow) = (outputShape.height, outputShape.width)
-        output.resize(to: batch * outputShape.elementCount)
-        if winners.count != output.count { winners = [Int32](repeating: 0, count: output.count) }
-        let twoByTwo = isTwoByTwo
-        input.withUnsafeBufferPointer { x in
-            output.withUnsafeMutableBufferPointer { y in
-                winners.withUnsafeMutableBufferPointer { best in
-                    for b in 0..<batch {
-                        for oy in 0..<oh {
-                            for ox in 0..<ow {
-                                let base = ((b * oh + oy) * ow + ox) * c
-                                if twoByTwo {
-                                    let o00 = ((b * h + 2 * oy) * w + 2 * ox) * c
-                                    let (o01, o10) = (o00 + c, o00 + w * c)
-                                    let o11 = o10 + c
-                                    for ch in 0..<c {
-                                        var v = x[o00 + ch]
-                                        var at = o00 + ch
-                                        if x[o01 + ch] > v { (v, at) = (x[o01 + ch], o01 + ch) }
-                                        if x[o10 + ch] > v { (v, at) = (x[o10 + ch], o10 + ch) }
-                                        if x[o11 + ch] > v { (v, at) = (x[o11 + ch], o11 + ch) }
-                                        y[base + ch] = v
-                                        best[base + ch] = Int32(truncatingIfNeeded: at)
-                                    }
-                                    continue
-                                }
-                                for ch in 0..<c { y[base + ch] = -.infinity }
-                                for ky in 0..<window.kernelHeight {
-                                    let iy = oy * window.strideHeight + ky - padTop
-                                    guard iy >= 0, iy < h else { continue }
-                                    for kx in 0..<window.kernelWidth {
-                                        let ix = ox * window.strideWidth + kx - padLeft
-                                        guard ix >= 0, ix < w else { continue }
-                                        let offset = ((b * h + iy) * w + ix) * c
-                                        for ch in 0..<c where x[offset + ch] > y[base + ch] {
-                                            y[base + ch] = x[offset + ch]
-                                            best[base + ch] = Int32(truncatingIfNeeded: offset + ch)
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return output
-    }
-
-    public func backward(_ outputGradient: [Float], batch: Int) throws(CnnzError) -> [Float] {
-        inputGradient.resize(to: batch * inputShape.elementCount)
-        inputGradient.zero()
-        inputGradient.withUnsafeMutableBufferPointer { dx in
-            outputGradient.withUnsafeBufferPointer { dy in
-                winners.withUnsafeBufferPointer { best in
-                    for i in 0..<dy.count { dx[Int(best[i])] += dy[i] }
+                        m: m, k: units, n: k, dy.baseAddress!, lda: units, packed: p, dx.baseAddress!, ldc: k)
                 }
             }
         }
@@ -188,16 +108,30 @@ public final class FlattenLayer: TrainingLayer {
 }
 
 /// ReLU: `max(x, 0)`; the gradient passes where the output is positive.
+///
+/// The network fuses it with its neighbours where it can: after a Conv2D or
+/// Dense the GEMM's store applies it (`inputIsRectified`: the values pass
+/// through), and before a MaxPooling2D the pooling's backward pass masks the
+/// gradient (`gradientMaskedByNext`: the gradient passes through).
 public final class ReLULayer: TrainingLayer {
     public let inputShape: TensorShape
     public var outputShape: TensorShape { inputShape }
     public var parameters: [Parameter] { [] }
+    /// The layer before already applied `max(x, 0)`.
+    var inputIsRectified = false
+    /// The layer after already zeroed the gradient where the output is not positive.
+    var gradientMaskedByNext = false
     private var output: [Float] = []
     private var inputGradient: [Float] = []
 
     public init(input: TensorShape) { inputShape = input }
 
     public func forward(_ input: [Float], batch: Int, training: Bool) -> [Float] {
+        if inputIsRectified {
+            // Kept (not copied) for the backward pass, which releases it.
+            output = training && !gradientMaskedByNext ? input : []
+            return input
+        }
         output.resize(to: input.count)
         input.withUnsafeBufferPointer { x in
             output.withUnsafeMutableBufferPointer { y in for i in y.indices { y[i] = max(x[i], 0) } }
@@ -206,6 +140,8 @@ public final class ReLULayer: TrainingLayer {
     }
 
     public func backward(_ outputGradient: [Float], batch: Int) -> [Float] {
+        if gradientMaskedByNext { return outputGradient }
+        defer { if inputIsRectified { output = [] } }
         inputGradient.resize(to: outputGradient.count)
         outputGradient.withUnsafeBufferPointer { dy in
             output.withUnsafeBufferPointer { y in

@@ -72,16 +72,27 @@ public final class Trainer {
     private var transforms: [(dy: Int, dx: Int, flip: Bool)] = []
     /// The position in the epoch's order of the batch's first image.
     private var transformsStart = 0
-    /// `network` and a copy per further thread; each takes a slice of every mini-batch.
-    private let replicas: [Network]
+    /// Each mini-batch is cut into this many slices at least (more when there are more threads).
+    public static let minimumSlices = 4
+    /// `network` and a copy per further slice of the mini-batch.
+    let replicas: [Network]
+    /// Threads that take the slices.
+    let threads: Int
+    /// The weight packs the replicas share, out of date whenever the weights change.
+    let sharedPacks: [SharedPack]
+    /// The parts the optimizer step goes in: (parameter index, range of its values).
+    let updateParts: [(parameter: Int, range: Range<Int>)]
     /// Per-thread buffers, reused step after step.
-    private let workspaces: [Workspace]
+    let workspaces: [Workspace]
 
     /// - Parameters:
     ///   - seed: drives the shuffling, dropout and augmentation, so that a run repeats exactly (for one
     ///     thread count). Each epoch's draws depend on the seed and the epoch's number only, so a run
     ///     resumed at epoch N shuffles as the uninterrupted run did.
-    ///   - threads: each mini-batch is split across this many threads.
+    ///   - threads: the threads that share each mini-batch. It is cut into `max(threads,
+    ///     minimumSlices)` slices, each with a replica of the network of its own, which the threads
+    ///     take as they come free; so up to `minimumSlices` threads, the thread count does not change
+    ///     the result.
     public init(network: Network, optimizer: Optimizer, batchSize: Int, seed: UInt64, threads: Int = 1)
         throws(CnnzError)
     {
@@ -89,12 +100,34 @@ public final class Trainer {
         self.optimizer = OptimizerState(optimizer)
         self.batchSize = batchSize
         self.seed = seed
+        self.threads = max(threads, 1)
         var replicas = [network]
-        for i in 1..<max(threads, 1) {
+        for i in 1..<max(threads, Self.minimumSlices) {
             replicas.append(try Network(network.architecture, seed: seed, replica: i))
         }
         self.replicas = replicas
         workspaces = replicas.map { _ in Workspace() }
+        // One pack of each weight matrix per step, whichever slice makes it.
+        var packs: [SharedPack] = []
+        for (i, layer) in network.layers.enumerated() where layer is Conv2DLayer || layer is DenseLayer {
+            let (forward, transposed) = (SharedPack(), SharedPack())
+            packs += [forward, transposed]
+            for replica in replicas {
+                if let conv = replica.layers[i] as? Conv2DLayer {
+                    (conv.forwardPack, conv.transposedPack) = (forward, transposed)
+                } else if let dense = replica.layers[i] as? DenseLayer {
+                    (dense.forwardPack, dense.transposedPack) = (forward, transposed)
+                }
+            }
+        }
+        sharedPacks = packs
+        var parts: [(parameter: Int, range: Range<Int>)] = []
+        for (index, p) in network.parameters.enumerated() {
+            for start in stride(from: 0, to: p.value.count, by: 1 << 14) {
+                parts.append((index, start..<min(start + (1 << 14), p.value.count)))
+            }
+        }
+        updateParts = parts
     }
 
     /// One thread's buffers and what it computed on its slice of a mini-batch.
@@ -106,83 +139,16 @@ public final class Trainer {
         var loss = 0.0
         var correct = 0
         var error: CnnzError?
+        /// Thread CPU seconds preparing inputs and in the loss (when profiling).
+        var inputSeconds = 0.0
+        var lossSeconds = 0.0
+        /// Thread CPU seconds in `updateWeights`, by the worker of this index.
+        var updateSeconds = 0.0
     }
 
-    /// Runs the forward pass (and, when `training`, the backward pass) of the
-    /// images at `indices`, split across the replicas. Gradients are left in
-    /// each replica's parameters, scaled so that their sum is the mean over `indices`.
-    private func run(_ data: ImageDataset, _ indices: ArraySlice<Int>, training: Bool) throws(CnnzError) -> (
-        loss: Double, correct: Int
-    ) {
-        let parts = min(replicas.count, indices.count)
-        let total = Float(indices.count)
-        // Each thread touches only its own replica and its own workspace; the data is only read.
-        let shared = UncheckedSendable(value: (self, data, indices))
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let (trainer, data, indices) = shared.value
-            let from = indices.startIndex + indices.count * part / parts
-            let slice = indices[from..<(indices.startIndex + indices.count * (part + 1) / parts)]
-            let replica = trainer.replicas[part]
-            let workspace = trainer.workspaces[part]
-            do throws(CnnzError) {
-                trainer.prepareInputs(data, slice, into: workspace, training: training)
-                let logits = try replica.logits(workspace.input, batch: slice.count, training: training)
-                workspace.labels.removeAll(keepingCapacity: true)
-                for i in slice { workspace.labels.append(data.labels[i]) }
-                var result = SoftmaxCrossEntropy.evaluate(
-                    logits: logits, labels: workspace.labels, classes: replica.classes)
-                if !training {
-                    let classes = replica.classes
-                    workspace.predictions.removeAll(keepingCapacity: true)
-                    for row in 0..<slice.count {
-                        var best = 0
-                        for j in 1..<classes where logits[row * classes + j] > logits[row * classes + best] { best = j }
-                        workspace.predictions.append(best)
-                    }
-                }
-                if training {
-                    let scale = Float(slice.count) / total
-                    for i in result.gradient.indices { result.gradient[i] *= scale }
-                    try replica.backward(result.gradient, batch: slice.count)
-                }
-                workspace.loss = result.loss * Double(slice.count)
-                workspace.correct = result.correct
-                workspace.error = nil
-            } catch {
-                workspace.error = error
-            }
-        }
-        if let error = workspaces.prefix(parts).lazy.compactMap(\.error).first { throw error }
-        return (
-            workspaces.prefix(parts).reduce(0) { $0 + $1.loss }, workspaces.prefix(parts).reduce(0) { $0 + $1.correct }
-        )
-    }
-
-    /// Copies the network's weights into the other replicas, in place.
-    private func synchronizeReplicas() {
-        let master = network.parameters
-        for replica in replicas.dropFirst() {
-            for (p, q) in zip(master, replica.parameters) {
-                p.value.withUnsafeBufferPointer { source in
-                    _ = q.value.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: source) }
-                }
-            }
-        }
-    }
-
-    /// Adds the other replicas' gradients into the network's and clears theirs, in place.
-    private func gatherGradients() {
-        let master = network.parameters
-        for replica in replicas.dropFirst() {
-            for (p, q) in zip(master, replica.parameters) where p.trainable {
-                q.gradient.withUnsafeMutableBufferPointer { g in
-                    p.gradient.withUnsafeMutableBufferPointer { sum in
-                        for i in sum.indices { sum[i] += g[i] }
-                    }
-                    g.update(repeating: 0)
-                }
-            }
-        }
+    /// Times every layer's passes and the other parts of a step (`--profile`); see `profile()`.
+    public var profiling = false {
+        didSet { for replica in replicas { replica.profiling = profiling } }
     }
 
     /// Checks that the data fits the network before any training starts.
@@ -258,6 +224,8 @@ public final class Trainer {
         var order = Array(0..<data.count)
         order.shuffle(using: &random)
         for (r, replica) in replicas.enumerated() { replica.reseedDropout(generator(2 + UInt64(r), epoch: epoch)) }
+        // The steps keep the replicas' weights equal to the network's; this covers weights set from outside.
+        synchronizeReplicas()
         var lossSum = 0.0
         var correct = 0
         let steps = (order.count + batchSize - 1) / batchSize
@@ -275,12 +243,8 @@ public final class Trainer {
                     transforms.append((dy, dx, flip))
                 }
             }
-            synchronizeReplicas()
             let result = try run(data, indices, training: true)
-            gatherGradients()
-            optimizer.step(
-                network.parameters, rateScale: schedule.factor(epoch: epoch, step: step, steps: steps),
-                weightDecay: weightDecay)
+            updateWeights(rateScale: schedule.factor(epoch: epoch, step: step, steps: steps))
             lossSum += result.loss
             correct += result.correct
             let done = first + indices.count
@@ -325,9 +289,4 @@ public final class Trainer {
         }
         return (lossSum / Double(data.count), Double(correct) / Double(data.count), confusion)
     }
-}
-
-/// Hands values to the worker threads of one `concurrentPerform`, which share nothing mutable.
-private struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
 }

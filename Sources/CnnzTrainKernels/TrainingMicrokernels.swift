@@ -2,7 +2,8 @@
 // CnnzTrainKernels for baseline x86-64 and, through a symbolic link, in
 // CnnzTrainKernelsAVX2 with `-target-cpu haswell` and CNNZ_FMA. The trainer
 // calls the AVX2 build only after the engine's run-time CPU check
-// (cnnz_cpu_has_avx2_fma), so one binary runs on any x86-64.
+// (cnnz_cpu_has_avx2_fma), so one binary runs on any x86-64. CPUs with
+// AVX-512 run CnnzTrainKernelsAVX512 instead (12x32 tiles, a file of its own).
 //
 // Training needs three products per layer: the forward `A·B`, the input
 // gradient `dY·Wᵀ` and the weight gradient `Xᵀ·dY`. The first two run on a
@@ -49,31 +50,37 @@ public enum TrainingMicrokernels {
     }
 
     /// `C[m, n] = A[m, k] · B` (or `C += A · B` when `accumulate`), `B` packed
-    /// by `pack`. Rows past `m` alias the last row so the inner loop has no
-    /// branches; only valid rows and columns are stored.
+    /// by `pack` (or, when `ldb` is not 0, `B[k, n]` read in place with row stride
+    /// `ldb`, which needs `n` to be a multiple of `panelWidth`); then `bias[j]` is added to column `j` when given, and negative
+    /// values are set to 0 when `relu`. Rows past `m` alias the last row so the
+    /// inner loop has no branches; only valid rows and columns are stored.
     public static func multiply(
         m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
-        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+        c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool, bias: UnsafePointer<Float>? = nil,
+        relu: Bool = false, ldb: Int = 0
     ) {
         let panels = (n + panelWidth - 1) / panelWidth
-        var row = 0
-        while row < m {
-            let a0 = a + row * lda
-            let a1 = row + 1 < m ? a0 + lda : a0
-            let a2 = row + 2 < m ? a1 + lda : a1
-            let a3 = row + 3 < m ? a2 + lda : a2
-            let a4 = row + 4 < m ? a3 + lda : a3
-            let a5 = row + 5 < m ? a4 + lda : a4
-            let rows = min(6, m - row)
-            for panel in 0..<panels {
-                let b = UnsafeRawPointer(packed + panel * k * panelWidth)
+        let (panelStride, rowBytes) = ldb == 0 ? (k * panelWidth, panelWidth * 4) : (panelWidth, ldb * 4)
+        // Panel by panel: one panel of B (k x 16 floats) stays in the cache while every
+        // row of A passes over it, which matters when A has few rows (Dense layers).
+        for panel in 0..<panels {
+            var row = 0
+            while row < m {
+                let a0 = a + row * lda
+                let a1 = row + 1 < m ? a0 + lda : a0
+                let a2 = row + 2 < m ? a1 + lda : a1
+                let a3 = row + 3 < m ? a2 + lda : a2
+                let a4 = row + 4 < m ? a3 + lda : a3
+                let a5 = row + 5 < m ? a4 + lda : a4
+                let rows = min(6, m - row)
+                let b = UnsafeRawPointer(packed + panel * panelStride)
                 var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
                 var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
                 var c40 = SIMD8<Float>(), c41 = SIMD8<Float>(), c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
                 var kk = 0
                 while kk < k {
-                    let b0 = b.loadUnaligned(fromByteOffset: kk &* 64, as: SIMD8<Float>.self)
-                    let b1 = b.loadUnaligned(fromByteOffset: kk &* 64 &+ 32, as: SIMD8<Float>.self)
+                    let b0 = b.loadUnaligned(fromByteOffset: kk &* rowBytes, as: SIMD8<Float>.self)
+                    let b1 = b.loadUnaligned(fromByteOffset: kk &* rowBytes &+ 32, as: SIMD8<Float>.self)
                     var s = SIMD8(repeating: a0[kk])
                     fma(&c00, s, b0)
                     fma(&c01, s, b1)
@@ -96,14 +103,15 @@ public enum TrainingMicrokernels {
                 }
                 let out = c + row * ldc + panel * panelWidth
                 let width = min(panelWidth, n - panel * panelWidth)
-                store(c00, c01, out, width, accumulate)
-                if rows > 1 { store(c10, c11, out + ldc, width, accumulate) }
-                if rows > 2 { store(c20, c21, out + 2 * ldc, width, accumulate) }
-                if rows > 3 { store(c30, c31, out + 3 * ldc, width, accumulate) }
-                if rows > 4 { store(c40, c41, out + 4 * ldc, width, accumulate) }
-                if rows > 5 { store(c50, c51, out + 5 * ldc, width, accumulate) }
+                let bias = bias.map { $0 + panel * panelWidth }
+                store(c00, c01, out, width, accumulate, bias, relu)
+                if rows > 1 { store(c10, c11, out + ldc, width, accumulate, bias, relu) }
+                if rows > 2 { store(c20, c21, out + 2 * ldc, width, accumulate, bias, relu) }
+                if rows > 3 { store(c30, c31, out + 3 * ldc, width, accumulate, bias, relu) }
+                if rows > 4 { store(c40, c41, out + 4 * ldc, width, accumulate, bias, relu) }
+                if rows > 5 { store(c50, c51, out + 5 * ldc, width, accumulate, bias, relu) }
+                row += 6
             }
-            row += 6
         }
     }
 
@@ -162,12 +170,12 @@ public enum TrainingMicrokernels {
                         br += ldb &* 4
                     }
                     let out = c + k0 * ldc + n0
-                    store(c00, c01, out, panelWidth, true)
-                    if valid > 1 { store(c10, c11, out + ldc, panelWidth, true) }
-                    if valid > 2 { store(c20, c21, out + 2 * ldc, panelWidth, true) }
-                    if valid > 3 { store(c30, c31, out + 3 * ldc, panelWidth, true) }
-                    if valid > 4 { store(c40, c41, out + 4 * ldc, panelWidth, true) }
-                    if valid > 5 { store(c50, c51, out + 5 * ldc, panelWidth, true) }
+                    store(c00, c01, out, panelWidth, true, nil, false)
+                    if valid > 1 { store(c10, c11, out + ldc, panelWidth, true, nil, false) }
+                    if valid > 2 { store(c20, c21, out + 2 * ldc, panelWidth, true, nil, false) }
+                    if valid > 3 { store(c30, c31, out + 3 * ldc, panelWidth, true, nil, false) }
+                    if valid > 4 { store(c40, c41, out + 4 * ldc, panelWidth, true, nil, false) }
+                    if valid > 5 { store(c50, c51, out + 5 * ldc, panelWidth, true, nil, false) }
                     n0 += panelWidth
                 }
                 if n0 < n {
@@ -196,25 +204,35 @@ public enum TrainingMicrokernels {
         #endif
     }
 
+    /// Stores the first `width` of a row's 16 sums, with `multiply`'s epilogue.
     @inline(__always)
     private static func store(
-        _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ accumulate: Bool
+        _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ accumulate: Bool,
+        _ bias: UnsafePointer<Float>?, _ relu: Bool
     ) {
+        var (low, high) = (low, high)
         let raw = UnsafeMutableRawPointer(out)
         if width == 16 {
             if accumulate {
-                raw.storeBytes(of: raw.loadUnaligned(as: SIMD8<Float>.self) + low, as: SIMD8<Float>.self)
-                raw.storeBytes(
-                    of: raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self) + high, toByteOffset: 32,
-                    as: SIMD8<Float>.self)
-            } else {
-                raw.storeBytes(of: low, as: SIMD8<Float>.self)
-                raw.storeBytes(of: high, toByteOffset: 32, as: SIMD8<Float>.self)
+                low += raw.loadUnaligned(as: SIMD8<Float>.self)
+                high += raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
             }
+            if let bias {
+                low += UnsafeRawPointer(bias).loadUnaligned(as: SIMD8<Float>.self)
+                high += UnsafeRawPointer(bias).loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+            }
+            if relu {
+                low = low.replacing(with: 0, where: low .< 0)
+                high = high.replacing(with: 0, where: high .< 0)
+            }
+            raw.storeBytes(of: low, as: SIMD8<Float>.self)
+            raw.storeBytes(of: high, toByteOffset: 32, as: SIMD8<Float>.self)
         } else {
             for j in 0..<width {
-                let v = j < 8 ? low[j] : high[j - 8]
-                out[j] = accumulate ? out[j] + v : v
+                var v = j < 8 ? low[j] : high[j - 8]
+                if accumulate { v += out[j] }
+                if let bias { v += bias[j] }
+                out[j] = relu ? max(v, 0) : v
             }
         }
     }

@@ -66,8 +66,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seeds the initialization, shuffling, dropout and augmentation: equal seeds repeat a run exactly.")
     var seed: UInt64 = 1
 
-    @Option(help: "Threads: each mini-batch is split across them (default: one per core).")
+    @Option(
+        help:
+            "Threads: they share each mini-batch, cut into max(4, threads) slices (default: one per core; 1 to 4 threads give the same weights)."
+    )
     var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(
+        help: "Print where the training steps' CPU time went: each layer's forward and backward passes, and the rest.")
+    var profile = false
 
     @Option(help: "Train on the first N training images only.")
     var limit: Int?
@@ -149,6 +156,7 @@ struct TrainCommand: ParsableCommand {
             default: .constant
             }
         trainer.weightDecay = weightDecay
+        trainer.profiling = profile
         trainer.augmentation = Augmentation(shift: shift, flip: flip)
         try trainer.check(train)
         if let test { try trainer.check(test) }
@@ -197,6 +205,7 @@ struct TrainCommand: ParsableCommand {
                 break
             }
         }
+        if profile { printProfile(trainer.profile()) }
         var kept = ""
         if let best {
             for (p, v) in zip(network.parameters, best.values) { p.value = v }
@@ -237,6 +246,22 @@ func processorSeconds() -> Double {
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
         + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// The `--profile` table: CPU seconds per part of the training steps, and each part's share.
+func printProfile(_ rows: [(part: String, forward: Double, backward: Double)]) {
+    let total = rows.reduce(0) { $0 + $1.forward + $1.backward }
+    let width = rows.map(\.part.count).max() ?? 0
+    func pad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(n - s.count, 0)) + s }
+    print("profile (CPU seconds of the training steps, every thread):")
+    print("  " + "part".padding(toLength: width, withPad: " ", startingAt: 0) + "  forward  backward   share")
+    for row in rows {
+        let share = total > 0 ? (row.forward + row.backward) / total * 100 : 0
+        print(
+            "  " + row.part.padding(toLength: width, withPad: " ", startingAt: 0) + pad(format(row.forward, 2), 9)
+                + pad(row.backward > 0 ? format(row.backward, 2) : "", 10) + pad(format(share, 1) + " %", 8))
+    }
+    print("  " + "total".padding(toLength: width, withPad: " ", startingAt: 0) + pad(format(total, 2), 9))
 }
 
 /// `value` with `digits` decimals.
