@@ -6,7 +6,8 @@
 The test set is the IDX files t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in --data
 (default /usr/share/datasets/fashion-mnist: Debian's dataset-fashion-mnist). The images go to the
 model as uint8 pixels, so the model's own preprocessing is applied. Prints the accuracy and the
-per-class accuracy; exits 1 (with one line) when the files cannot be read.
+per-class accuracy; exits 1 (with one line) when the files cannot be read, or when the accuracy is
+below --min-accuracy (a percentage; Tests/run-all.sh checks the shipped models so).
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def main() -> int:
     parser.add_argument("model")
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--min-accuracy", type=float, default=None,
+                        help="exit 1 when the test accuracy (in %%) is below this")
     args = parser.parse_args()
     data = pathlib.Path(args.data)
     try:
@@ -54,6 +57,10 @@ def main() -> int:
     for k in range(model.output_size):
         name = model.labels[k] if model.labels else str(k)
         print(f"  {name:12s} {correct[labels == k].mean() * 100:6.2f} %")
+    if args.min_accuracy is not None and correct.mean() * 100 < args.min_accuracy:
+        print(f"error: {args.model}: test accuracy {correct.mean() * 100:.2f} % is below {args.min_accuracy} %",
+              file=sys.stderr)
+        return 1
     return 0
 
 

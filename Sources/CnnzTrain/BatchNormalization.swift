@@ -68,14 +68,19 @@ public final class BatchNormalizationLayer: TrainingLayer {
             // Two passes, summed in Double per channel: exact enough for any batch.
             if sums.count != c { sums = [Double](repeating: 0, count: c) }
             for j in 0..<c { sums[j] = 0 }
+            // Through buffer pointers: indexing the stored arrays in the loop checks exclusivity per element.
             input.withUnsafeBufferPointer { x in
-                for r in 0..<rows { for j in 0..<c { sums[j] += Double(x[r * c + j]) } }
-                for j in 0..<c { mean[j] = Float(sums[j] / Double(rows)) }
-                for j in 0..<c { sums[j] = 0 }
-                for r in 0..<rows {
-                    for j in 0..<c {
-                        let d = Double(x[r * c + j] - mean[j])
-                        sums[j] += d * d
+                sums.withUnsafeMutableBufferPointer { sums in
+                    mean.withUnsafeMutableBufferPointer { mean in
+                        for r in 0..<rows { for j in 0..<c { sums[j] += Double(x[r * c + j]) } }
+                        for j in 0..<c { mean[j] = Float(sums[j] / Double(rows)) }
+                        for j in 0..<c { sums[j] = 0 }
+                        for r in 0..<rows {
+                            for j in 0..<c {
+                                let d = Double(x[r * c + j] - mean[j])
+                                sums[j] += d * d
+                            }
+                        }
                     }
                 }
             }
@@ -96,11 +101,15 @@ public final class BatchNormalizationLayer: TrainingLayer {
         input.withUnsafeBufferPointer { x in
             normalized.withUnsafeMutableBufferPointer { n in
                 output.withUnsafeMutableBufferPointer { y in
-                    for r in 0..<rows {
-                        for j in 0..<c {
-                            let v = (x[r * c + j] - mean[j]) * inverseDeviation[j]
-                            n[r * c + j] = v
-                            y[r * c + j] = v * scale[j] + shift[j]
+                    mean.withUnsafeBufferPointer { mean in
+                        inverseDeviation.withUnsafeBufferPointer { inverseDeviation in
+                            for r in 0..<rows {
+                                for j in 0..<c {
+                                    let v = (x[r * c + j] - mean[j]) * inverseDeviation[j]
+                                    n[r * c + j] = v
+                                    y[r * c + j] = v * scale[j] + shift[j]
+                                }
+                            }
                         }
                     }
                 }
@@ -118,10 +127,14 @@ public final class BatchNormalizationLayer: TrainingLayer {
         sumGradientTimesNormalized.zero()
         outputGradient.withUnsafeBufferPointer { dy in
             normalized.withUnsafeBufferPointer { n in
-                for r in 0..<rows {
-                    for j in 0..<c {
-                        sumGradient[j] += dy[r * c + j]
-                        sumGradientTimesNormalized[j] += dy[r * c + j] * n[r * c + j]
+                sumGradient.withUnsafeMutableBufferPointer { sumGradient in
+                    sumGradientTimesNormalized.withUnsafeMutableBufferPointer { sumGradientTimesNormalized in
+                        for r in 0..<rows {
+                            for j in 0..<c {
+                                sumGradient[j] += dy[r * c + j]
+                                sumGradientTimesNormalized[j] += dy[r * c + j] * n[r * c + j]
+                            }
+                        }
                     }
                 }
             }
@@ -134,17 +147,24 @@ public final class BatchNormalizationLayer: TrainingLayer {
         outputGradient.withUnsafeBufferPointer { dy in
             normalized.withUnsafeBufferPointer { n in
                 inputGradient.withUnsafeMutableBufferPointer { dx in
-                    let count = Float(rows)
-                    for r in 0..<rows {
-                        for j in 0..<c {
-                            let i = r * c + j
-                            let factor = scale[j] * inverseDeviation[j]
-                            // With batch statistics the mean and variance depend on x too.
-                            dx[i] =
-                                statistics
-                                ? factor
-                                    * (dy[i] - sumGradient[j] / count - n[i] * sumGradientTimesNormalized[j] / count)
-                                : factor * dy[i]
+                    inverseDeviation.withUnsafeBufferPointer { inverseDeviation in
+                        sumGradient.withUnsafeBufferPointer { sumGradient in
+                            sumGradientTimesNormalized.withUnsafeBufferPointer { sumGradientTimesNormalized in
+                                let count = Float(rows)
+                                for r in 0..<rows {
+                                    for j in 0..<c {
+                                        let i = r * c + j
+                                        let factor = scale[j] * inverseDeviation[j]
+                                        // With batch statistics the mean and variance depend on x too.
+                                        dx[i] =
+                                            statistics
+                                            ? factor
+                                                * (dy[i] - sumGradient[j] / count - n[i]
+                                                    * sumGradientTimesNormalized[j] / count)
+                                            : factor * dy[i]
+                                    }
+                                }
+                            }
                         }
                     }
                 }
