@@ -1,0 +1,443 @@
+/* The VNNI int8 GEMMs (u8 x s8 vpdpbusd, 512-bit AVX512-VNNI and 256-bit AVX-VNNI) and the
+ * AVX-512 parts of the int8 path: the store of 16 columns, the im2col for the VNNI layout, the
+ * depthwise pixel, the two-input Add and the input quantize (see include/CInt8Kernels.h).
+ * Every function carries its instruction set as a target attribute, so the package builds with
+ * no CPU flags; the callers run them only after the run-time CPU check. */
+#include "int8_common.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The im2col body for one set of copy and fill functions (inlined into each level's version). */
+#define CNNZ_IM2COL_BODY(COPY, FILL)                                                                                \
+    size_t cin = w->group_channels, kw = w->kernel_width;                                                          \
+    size_t k = w->kernel_height * kw * cin;                                                                        \
+    /* The taps of one kernel row are adjacent bytes when the pixels are (dilation 1) and the group is    \
+     * every channel. */                                                                                           \
+    int whole = w->dilation_width == 1 && cin == w->channels;                                                      \
+    for (size_t r = 0; r < count; r++) {                                                                           \
+        size_t pixel = first + r;                                                                                  \
+        ptrdiff_t oy = (ptrdiff_t)(pixel / w->out_width), ox = (ptrdiff_t)(pixel % w->out_width);                  \
+        uint8_t *row = a + r * lda;                                                                                \
+        ptrdiff_t x0 = ox * (ptrdiff_t)w->stride_width - w->pad_left;                                              \
+        int inside = x0 >= 0 && x0 + (ptrdiff_t)((kw - 1) * w->dilation_width) < (ptrdiff_t)w->width;             \
+        for (size_t ky = 0; ky < w->kernel_height; ky++) {                                                         \
+            ptrdiff_t iy = oy * (ptrdiff_t)w->stride_height - w->pad_top + (ptrdiff_t)(ky * w->dilation_height);   \
+            if (iy < 0 || iy >= (ptrdiff_t)w->height) {                                                            \
+                FILL(row, padding_byte, kw * cin);                                                                 \
+            } else {                                                                                               \
+                const int8_t *line = image + (size_t)iy * w->width * w->channels + w->group_offset;                \
+                if (whole && inside) {                                                                             \
+                    COPY(row, line + (size_t)x0 * w->channels, kw * cin);                                          \
+                } else {                                                                                           \
+                    for (size_t kx = 0; kx < kw; kx++) {                                                           \
+                        ptrdiff_t ix = x0 + (ptrdiff_t)(kx * w->dilation_width);                                   \
+                        if (ix < 0 || ix >= (ptrdiff_t)w->width)                                                   \
+                            FILL(row + kx * cin, padding_byte, cin);                                               \
+                        else                                                                                       \
+                            COPY(row + kx * cin, line + (size_t)ix * w->channels, cin);                            \
+                    }                                                                                              \
+                }                                                                                                  \
+            }                                                                                                      \
+            row += kw * cin;                                                                                       \
+        }                                                                                                          \
+        if (lda > k) FILL(a + r * lda + k, 0, lda - k);                                                            \
+    }
+
+static inline void xor_copy(uint8_t *d, const int8_t *s, size_t n) {
+    for (size_t i = 0; i < n; i++) d[i] = (uint8_t)s[i] ^ 0x80;
+}
+
+static inline void fill(uint8_t *d, uint8_t value, size_t n) { memset(d, value, n); }
+
+static void im2col_plain(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte, size_t first,
+                         size_t count, uint8_t *a, size_t lda) {
+    CNNZ_IM2COL_BODY(xor_copy, fill)
+}
+
+#ifdef CNNZ_HAVE_AVX2
+
+#define CNNZ_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl")))
+#define CNNZ_VNNI512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define CNNZ_VNNI256 __attribute__((target("avx2,fma,avxvnni")))
+#define CNNZ_INLINE static inline __attribute__((always_inline))
+
+/* requantize8 (int8_common.h) on 16 lanes, the same integers. */
+CNNZ_INLINE CNNZ_AVX512 __m512i requantize16(__m512i x, __m512i m, __m512i shift) {
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i one = _mm512_set1_epi32(1);
+    __m512i left = _mm512_max_epi32(shift, zero);
+    __m512i right = _mm512_sub_epi32(zero, _mm512_min_epi32(shift, zero));
+    x = _mm512_sllv_epi32(x, left);
+    __m512i even = _mm512_mul_epi32(x, m);
+    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32));
+    const __m512i nudge = _mm512_set1_epi64((int64_t)1 << 30);
+    even = _mm512_srli_epi64(_mm512_add_epi64(even, nudge), 31);
+    odd = _mm512_slli_epi64(_mm512_srli_epi64(_mm512_add_epi64(odd, nudge), 31), 32);
+    __m512i high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+    /* Rounding right shift, ties away from zero. */
+    __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+    __m512i remainder = _mm512_and_si512(high, mask);
+    __m512i half = _mm512_srai_epi32(mask, 1);
+    __m512i threshold = _mm512_mask_add_epi32(half, _mm512_cmplt_epi32_mask(high, zero), half, one);
+    __m512i v = _mm512_srav_epi32(high, right);
+    return _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(remainder, threshold), v, one);
+}
+
+/* Zero point, clamp, and the lanes in `lanes` stored as int8. */
+CNNZ_INLINE CNNZ_AVX512 void finish16(__m512i v, const cnnz_qs8_output *out, __mmask16 lanes, int8_t *c) {
+    v = _mm512_add_epi32(v, _mm512_set1_epi32(out->zero_point));
+    v = _mm512_max_epi32(v, _mm512_set1_epi32(out->min));
+    v = _mm512_min_epi32(v, _mm512_set1_epi32(out->max));
+    _mm512_mask_cvtsepi32_storeu_epi8(c, lanes, v);
+}
+
+/* Columns column..<column + width (width <= 16) of one row of sums. */
+CNNZ_INLINE CNNZ_AVX512 void store16(__m512i sum, size_t column, size_t width, const cnnz_qs8_output *out,
+                                     int8_t *c) {
+    if (out->table) {
+        int32_t sums[16];
+        _mm512_storeu_si512(sums, sum);
+        for (size_t j = 0; j < width; j++) c[j] = store(sums[j], column + j, out);
+        return;
+    }
+    __mmask16 lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+    __m512i x = _mm512_add_epi32(sum, _mm512_maskz_loadu_epi32(lanes, out->bias + column));
+    __m512i v = requantize16(x, _mm512_maskz_loadu_epi32(lanes, out->multiplier + column),
+                             _mm512_maskz_loadu_epi32(lanes, out->shift + column));
+    finish16(v, out, lanes, c);
+}
+
+CNNZ_AVX512 void cnnz_qs8_store_row_avx512(const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c) {
+    for (size_t j = 0; j < n; j += 16) {
+        size_t width = n - j < 16 ? n - j : 16;
+        __mmask16 lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+        store16(_mm512_maskz_loadu_epi32(lanes, sums + j), j, width, out, c + j);
+    }
+}
+
+/* ---- The 512-bit VNNI GEMM: tiles of mr rows (up to 8) x np panels of 16 columns (up to 4). */
+
+CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups, const uint8_t *a, size_t lda,
+                                      const int8_t *w, size_t panel_bytes, size_t n, size_t column,
+                                      const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    __m512i acc[8][4];
+    for (int r = 0; r < mr; r++)
+        for (int p = 0; p < np; p++) acc[r][p] = _mm512_setzero_si512();
+    for (size_t g = 0; g < kgroups; g++) {
+        __m512i b[4];
+        for (int p = 0; p < np; p++) b[p] = _mm512_loadu_si512(w + p * panel_bytes + g * 64);
+        for (int r = 0; r < mr; r++) {
+            int32_t v;
+            memcpy(&v, a + r * lda + 4 * g, 4);
+            __m512i x = _mm512_set1_epi32(v);
+            for (int p = 0; p < np; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], x, b[p]);
+        }
+    }
+    for (int p = 0; p < np; p++) {
+        size_t first = column + 16 * (size_t)p;
+        if (first >= n) break;
+        size_t width = n - first < 16 ? n - first : 16;
+        for (int r = 0; r < mr; r++) store16(acc[r][p], first, width, out, c + r * ldc + first);
+    }
+}
+
+/* All panels for mr rows: four panels at a time for one or two rows (more independent sums),
+ * else two. */
+CNNZ_INLINE CNNZ_VNNI512 void strip512(const int mr, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
+                                       const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    size_t panels = (n + 15) / 16, panel_bytes = kgroups * 64, p = 0;
+    if (mr <= 2) {
+        for (; p + 4 <= panels; p += 4)
+            tile512(mr, 4, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
+    }
+    for (; p + 2 <= panels; p += 2)
+        tile512(mr, 2, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
+    if (p < panels) tile512(mr, 1, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
+}
+
+#define CNNZ_STRIP512(MR)                                                                                          \
+    static CNNZ_VNNI512 void strip512_##MR(size_t n, size_t kgroups, const uint8_t *a, size_t lda,                 \
+                                           const int8_t *packed, const cnnz_qs8_output *out, int8_t *c,             \
+                                           size_t ldc) {                                                             \
+        strip512(MR, n, kgroups, a, lda, packed, out, c, ldc);                                                      \
+    }
+CNNZ_STRIP512(1)
+CNNZ_STRIP512(2)
+CNNZ_STRIP512(3)
+CNNZ_STRIP512(4)
+CNNZ_STRIP512(5)
+CNNZ_STRIP512(6)
+CNNZ_STRIP512(7)
+CNNZ_STRIP512(8)
+
+CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
+                                        const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    for (size_t row = 0; row < m; row += 8) {
+        const uint8_t *ar = a + row * lda;
+        int8_t *cr = c + row * ldc;
+        switch (m - row < 8 ? m - row : 8) {
+        case 1: strip512_1(n, kgroups, ar, lda, packed, out, cr, ldc); break;
+        case 2: strip512_2(n, kgroups, ar, lda, packed, out, cr, ldc); break;
+        case 3: strip512_3(n, kgroups, ar, lda, packed, out, cr, ldc); break;
+        case 4: strip512_4(n, kgroups, ar, lda, packed, out, cr, ldc); break;
+        case 5: strip512_5(n, kgroups, ar, lda, packed, out, cr, ldc); break;
+        case 6: strip512_6(n, kgroups, ar, lda, packed, out, cr, ldc); break;
+        case 7: strip512_7(n, kgroups, ar, lda, packed, out, cr, ldc); break;
+        default: strip512_8(n, kgroups, ar, lda, packed, out, cr, ldc); break;
+        }
+    }
+}
+
+/* ---- The 256-bit VNNI GEMM (AVX-VNNI, 16 ymm registers): tiles of mr rows (up to 4) x np panels
+ * (up to 2), each panel two halves of 8 columns; the AVX2 store. */
+
+CNNZ_INLINE CNNZ_VNNI256 void tile256(const int mr, const int np, size_t kgroups, const uint8_t *a, size_t lda,
+                                      const int8_t *w, size_t panel_bytes, size_t n, size_t column,
+                                      const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    __m256i acc[4][4];
+    for (int r = 0; r < mr; r++)
+        for (int h = 0; h < 2 * np; h++) acc[r][h] = _mm256_setzero_si256();
+    for (size_t g = 0; g < kgroups; g++) {
+        __m256i b[4];
+        for (int h = 0; h < 2 * np; h++)
+            b[h] = _mm256_loadu_si256((const __m256i *)(w + (h / 2) * panel_bytes + g * 64 + (h % 2) * 32));
+        for (int r = 0; r < mr; r++) {
+            int32_t v;
+            memcpy(&v, a + r * lda + 4 * g, 4);
+            __m256i x = _mm256_set1_epi32(v);
+            for (int h = 0; h < 2 * np; h++) acc[r][h] = _mm256_dpbusd_avx_epi32(acc[r][h], x, b[h]);
+        }
+    }
+    for (int h = 0; h < 2 * np; h++) {
+        size_t first = column + 8 * (size_t)h;
+        if (first >= n) break;
+        size_t width = n - first < 8 ? n - first : 8;
+        for (int r = 0; r < mr; r++) {
+            int8_t *cr = c + r * ldc + first;
+            if (width == 8 && !out->table) {
+                store8(acc[r][h], first, out, cr);
+            } else {
+                int32_t sums[8];
+                _mm256_storeu_si256((__m256i *)sums, acc[r][h]);
+                for (size_t j = 0; j < width; j++) cr[j] = store(sums[j], first + j, out);
+            }
+        }
+    }
+}
+
+CNNZ_INLINE CNNZ_VNNI256 void strip256(const int mr, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
+                                       const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    size_t panels = (n + 15) / 16, panel_bytes = kgroups * 64, p = 0;
+    if (mr <= 2) {
+        for (; p + 2 <= panels; p += 2)
+            tile256(mr, 2, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
+    }
+    for (; p < panels; p++)
+        tile256(mr, 1, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
+}
+
+#define CNNZ_STRIP256(MR)                                                                                          \
+    static CNNZ_VNNI256 void strip256_##MR(size_t n, size_t kgroups, const uint8_t *a, size_t lda,                 \
+                                           const int8_t *packed, const cnnz_qs8_output *out, int8_t *c,             \
+                                           size_t ldc) {                                                             \
+        strip256(MR, n, kgroups, a, lda, packed, out, c, ldc);                                                      \
+    }
+CNNZ_STRIP256(1)
+CNNZ_STRIP256(2)
+CNNZ_STRIP256(3)
+CNNZ_STRIP256(4)
+
+CNNZ_VNNI256 void cnnz_qu8_gemm_vnni256(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
+                                        const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    for (size_t row = 0; row < m; row += 4) {
+        const uint8_t *ar = a + row * lda;
+        int8_t *cr = c + row * ldc;
+        switch (m - row < 4 ? m - row : 4) {
+        case 1: strip256_1(n, kgroups, ar, lda, packed, out, cr, ldc); break;
+        case 2: strip256_2(n, kgroups, ar, lda, packed, out, cr, ldc); break;
+        case 3: strip256_3(n, kgroups, ar, lda, packed, out, cr, ldc); break;
+        default: strip256_4(n, kgroups, ar, lda, packed, out, cr, ldc); break;
+        }
+    }
+}
+
+/* ---- Copies for the VNNI layout: bytes xor 0x80 (int8 to q + 128). */
+
+CNNZ_INLINE CNNZ_AVX512 void xor_copy_avx512(uint8_t *d, const int8_t *s, size_t n) {
+    const __m512i sign = _mm512_set1_epi8((char)0x80);
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        _mm512_storeu_si512(d + i, _mm512_xor_si512(_mm512_loadu_si512(s + i), sign));
+    if (i < n) {
+        __mmask64 lanes = (__mmask64)(((uint64_t)1 << (n - i)) - 1);
+        _mm512_mask_storeu_epi8(d + i, lanes, _mm512_xor_si512(_mm512_maskz_loadu_epi8(lanes, s + i), sign));
+    }
+}
+
+CNNZ_INLINE CNNZ_AVX512 void fill_avx512(uint8_t *d, uint8_t value, size_t n) {
+    const __m512i v = _mm512_set1_epi8((char)value);
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) _mm512_storeu_si512(d + i, v);
+    if (i < n) _mm512_mask_storeu_epi8(d + i, (__mmask64)(((uint64_t)1 << (n - i)) - 1), v);
+}
+
+static CNNZ_AVX512 void im2col_avx512(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,
+                                      size_t first, size_t count, uint8_t *a, size_t lda) {
+    CNNZ_IM2COL_BODY(xor_copy_avx512, fill_avx512)
+}
+
+static CNNZ_AVX512 void rows_avx512(size_t rows, size_t k, const int8_t *x, size_t ldx, uint8_t *a, size_t lda) {
+    if (k == ldx && k == lda) {
+        xor_copy_avx512(a, x, rows * k);
+        return;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        xor_copy_avx512(a + r * lda, x + r * ldx, k);
+        if (lda > k) fill_avx512(a + r * lda + k, 0, lda - k);
+    }
+}
+
+/* ---- Depthwise: 16 channels per vector, the last block masked. */
+
+CNNZ_AVX512 void cnnz_qs8_depthwise_pixel_avx512(size_t n, size_t taps, const int8_t *const *inputs,
+                                                 const int32_t *const *weights, int32_t zero_point,
+                                                 const cnnz_qs8_output *out, int8_t *c) {
+    const __m512i zero = _mm512_set1_epi32(zero_point);
+    size_t j = 0;
+    /* Thirty-two channels at a time (two independent sums), then sixteen or fewer. */
+    for (; j + 32 <= n; j += 32) {
+        __m512i s0 = _mm512_setzero_si512(), s1 = s0;
+        for (size_t t = 0; t < taps; t++) {
+            __m512i x0 = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(inputs[t] + j))), zero);
+            __m512i x1 =
+                _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(inputs[t] + j + 16))), zero);
+            s0 = _mm512_add_epi32(s0, _mm512_mullo_epi32(x0, _mm512_loadu_si512(weights[t] + j)));
+            s1 = _mm512_add_epi32(s1, _mm512_mullo_epi32(x1, _mm512_loadu_si512(weights[t] + j + 16)));
+        }
+        store16(s0, j, 16, out, c + j);
+        store16(s1, j + 16, 16, out, c + j + 16);
+    }
+    for (; j < n; j += 16) {
+        size_t width = n - j < 16 ? n - j : 16;
+        __mmask16 lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+        __m512i s0 = _mm512_setzero_si512();
+        for (size_t t = 0; t < taps; t++) {
+            __m512i x0 = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, inputs[t] + j)), zero);
+            s0 = _mm512_add_epi32(s0, _mm512_mullo_epi32(x0, _mm512_maskz_loadu_epi32(lanes, weights[t] + j)));
+        }
+        store16(s0, j, width, out, c + j);
+    }
+}
+
+/* ---- Add and quantize. */
+
+CNNZ_INLINE CNNZ_AVX512 __m512i widen16(__m128i q, int32_t zero_point, int shift) {
+    __m512i x = _mm512_cvtepi8_epi32(q);
+    return _mm512_slli_epi32(_mm512_sub_epi32(x, _mm512_set1_epi32(zero_point)), (unsigned)shift);
+}
+
+CNNZ_AVX512 void cnnz_qs8_add2_avx512(size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
+                                      const cnnz_qs8_output *out, int8_t *c) {
+    if (out->table) {
+        for (size_t i = 0; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
+        return;
+    }
+    __m512i ma = _mm512_set1_epi32(p->multiplier[0]), sa = _mm512_set1_epi32(p->shift[0]);
+    __m512i mb = _mm512_set1_epi32(p->multiplier[1]), sb = _mm512_set1_epi32(p->shift[1]);
+    __m512i mo = _mm512_set1_epi32(out->multiplier[0]), so = _mm512_set1_epi32(out->shift[0]);
+    for (size_t i = 0; i < n; i += 16) {
+        size_t width = n - i < 16 ? n - i : 16;
+        __mmask16 lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+        __m512i ta = requantize16(widen16(_mm_maskz_loadu_epi8(lanes, a + i), p->zero_point[0], p->left_shift), ma, sa);
+        __m512i tb = requantize16(widen16(_mm_maskz_loadu_epi8(lanes, b + i), p->zero_point[1], p->left_shift), mb, sb);
+        finish16(requantize16(_mm512_add_epi32(ta, tb), mo, so), out, lanes, c + i);
+    }
+}
+
+/* round(t) half away from zero, exactly: t - trunc(t) is exact in float32. */
+static CNNZ_AVX512 void quantize_avx512(size_t n, const float *x, float scale, float zero_point, int8_t *q) {
+    const __m512 s = _mm512_set1_ps(scale), z = _mm512_set1_ps(zero_point);
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    const __m512 low = _mm512_set1_ps(-128.0f), high = _mm512_set1_ps(127.0f);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    for (size_t i = 0; i < n; i += 16) {
+        size_t width = n - i < 16 ? n - i : 16;
+        __mmask16 lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+        __m512 t = _mm512_div_ps(_mm512_maskz_loadu_ps(lanes, x + i), s);
+        __m512 r = _mm512_roundscale_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m512 fraction = _mm512_abs_ps(_mm512_sub_ps(t, r));
+        __mmask16 away = _mm512_cmp_ps_mask(fraction, half, _CMP_GE_OQ);
+        /* One with t's sign. */
+        __m512 step = _mm512_castsi512_ps(
+            _mm512_or_si512(_mm512_castps_si512(one), _mm512_and_si512(_mm512_castps_si512(t), sign)));
+        r = _mm512_mask_add_ps(r, away, r, step);
+        __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, z), low), high);
+        /* NaN (from a NaN input or 0 / 0) becomes the zero point. */
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q), z);
+        _mm512_mask_cvtsepi32_storeu_epi8(q + i, lanes, _mm512_cvttps_epi32(v));
+    }
+}
+
+#else
+
+/* Not x86: these are never called (the CPU checks say no), and portable where they have to be. */
+void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
+                           const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    size_t panel_bytes = kgroups * 64;
+    for (size_t r = 0; r < m; r++) {
+        for (size_t j = 0; j < n; j++) {
+            const int8_t *w = packed + (j / 16) * panel_bytes + (j % 16) * 4;
+            uint32_t sum = 0;
+            for (size_t g = 0; g < 4 * kgroups; g++) sum += (uint32_t)(a[r * lda + g] * w[(g / 4) * 64 + g % 4]);
+            c[r * ldc + j] = store((int32_t)sum, j, out);
+        }
+    }
+}
+
+void cnnz_qu8_gemm_vnni256(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
+                           const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    cnnz_qu8_gemm_vnni512(m, n, kgroups, a, lda, packed, out, c, ldc);
+}
+#endif
+
+void cnnz_qu8_im2col(int level, const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte, size_t first,
+                     size_t count, uint8_t *a, size_t lda) {
+#ifdef CNNZ_HAVE_AVX2
+    if (level >= CNNZ_INT8_AVX512) {
+        im2col_avx512(image, w, padding_byte, first, count, a, lda);
+        return;
+    }
+#endif
+    (void)level;
+    im2col_plain(image, w, padding_byte, first, count, a, lda);
+}
+
+void cnnz_qu8_rows(int level, size_t rows, size_t k, const int8_t *x, size_t ldx, uint8_t *a, size_t lda) {
+#ifdef CNNZ_HAVE_AVX2
+    if (level >= CNNZ_INT8_AVX512) {
+        rows_avx512(rows, k, x, ldx, a, lda);
+        return;
+    }
+#endif
+    (void)level;
+    for (size_t r = 0; r < rows; r++) {
+        xor_copy(a + r * lda, x + r * ldx, k);
+        if (lda > k) fill(a + r * lda + k, 0, lda - k);
+    }
+}
+
+void cnnz_qs8_quantize(int level, size_t n, const float *x, float scale, float zero_point, int8_t *q) {
+#ifdef CNNZ_HAVE_AVX2
+    if (level >= CNNZ_INT8_AVX512) {
+        quantize_avx512(n, x, scale, zero_point, q);
+        return;
+    }
+#endif
+    (void)level;
+    for (size_t i = 0; i < n; i++) {
+        float v = roundf(x[i] / scale) + zero_point;
+        q[i] = v != v ? (int8_t)zero_point : (int8_t)(v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v));
+    }
+}
+
