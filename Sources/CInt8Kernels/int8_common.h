@@ -101,6 +101,9 @@ __attribute__((target("avx2"))) static inline void store8(__m256i sum, size_t co
 void cnnz_qs8_add2_avx512(size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                           const cnnz_qs8_output *out, int8_t *c);
 void cnnz_qs8_store_row_avx512(const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c);
+/* cnnz_qs8_depthwise_row at level CNNZ_INT8_AVX512, for windows of at most 16 x 16 taps. */
+void cnnz_qs8_depthwise_row_avx512(const int8_t *image, const cnnz_qs8_window *w, size_t oy, const int32_t *weights,
+                                   int32_t zero_point, const cnnz_qs8_output *out, int8_t *c);
 void cnnz_qs8_depthwise_pixel_avx512(size_t n, size_t taps, const int8_t *const *inputs,
                                      const int32_t *const *weights, int32_t zero_point, const cnnz_qs8_output *out,
                                      int8_t *c);

@@ -270,6 +270,12 @@ void cnnz_qs8_depthwise_row(int level, const int8_t *image, const cnnz_qs8_windo
                             const int32_t *weights, int32_t zero_point, void *scratch, const cnnz_qs8_output *out,
                             int8_t *c) {
     size_t n = w->channels, kw = w->kernel_width;
+#ifdef CNNZ_HAVE_AVX2
+    if (level >= CNNZ_INT8_AVX512 && w->kernel_height <= 16 && kw <= 16) {
+        cnnz_qs8_depthwise_row_avx512(image, w, oy, weights, zero_point, out, c);
+        return;
+    }
+#endif
     int32_t *sums = (int32_t *)scratch;
     const int8_t **inputs = (const int8_t **)(void *)(sums + (n + 1) / 2 * 2);
     const int32_t **tap_weights = (const int32_t **)(void *)(inputs + w->kernel_height * kw);

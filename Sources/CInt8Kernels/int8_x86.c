@@ -282,9 +282,51 @@ CNNZ_INLINE CNNZ_AVX512 void fill_avx512(uint8_t *d, uint8_t value, size_t n) {
     if (i < n) _mm512_mask_storeu_epi8(d + i, (__mmask64)(((uint64_t)1 << (n - i)) - 1), v);
 }
 
+static CNNZ_AVX512 void im2col_general_avx512(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,
+                                              size_t first, size_t count, uint8_t *a, size_t lda) {
+    CNNZ_IM2COL_BODY(xor_copy_avx512, fill_avx512)
+}
+
+/* Rows of at most 64 bytes (the first convolutions: 1 to 12 input channels), taps of a kernel
+ * row adjacent in memory: each row is built in one register, kernel row ky's bytes merged in
+ * with a masked load from an address shifted back by ky's offset in the row (masked lanes do
+ * not fault), then xor 0x80 and one store. Pixels with taps outside the image horizontally
+ * take the general path. */
 static CNNZ_AVX512 void im2col_avx512(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,
                                       size_t first, size_t count, uint8_t *a, size_t lda) {
-    CNNZ_IM2COL_BODY(xor_copy_avx512, fill_avx512)
+    size_t kh = w->kernel_height, cin = w->group_channels, segment = w->kernel_width * cin, k = kh * segment;
+    if (lda > 64 || kh > 64 || w->dilation_width != 1 || cin != w->channels || count == 0) {
+        im2col_general_avx512(image, w, padding_byte, first, count, a, lda);
+        return;
+    }
+    const __m512i sign = _mm512_set1_epi8((char)0x80);
+    const __m512i padding = _mm512_set1_epi8((char)(padding_byte ^ 0x80));
+    const __mmask64 row_lanes = lda >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << lda) - 1);
+    const __mmask64 k_lanes = k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << k) - 1);
+    const __mmask64 segment_lanes = segment >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << segment) - 1);
+    size_t oy = first / w->out_width, ox = first % w->out_width;
+    size_t line_bytes = w->width * w->channels;
+    for (size_t r = 0; r < count; r++) {
+        ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
+        if (x0 < 0 || x0 + (ptrdiff_t)w->kernel_width > (ptrdiff_t)w->width) {
+            im2col_general_avx512(image, w, padding_byte, first + r, 1, a + r * lda, lda);
+        } else {
+            __m512i v = padding;
+            ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
+            const int8_t *base = image + (size_t)x0 * w->channels;
+            for (size_t ky = 0; ky < kh; ky++) {
+                ptrdiff_t iy = y0 + (ptrdiff_t)(ky * w->dilation_height);
+                if (iy < 0 || iy >= (ptrdiff_t)w->height) continue;
+                v = _mm512_mask_loadu_epi8(v, segment_lanes << (ky * segment),
+                                           base + (size_t)iy * line_bytes - ky * segment);
+            }
+            _mm512_mask_storeu_epi8(a + r * lda, row_lanes, _mm512_maskz_mov_epi8(k_lanes, _mm512_xor_si512(v, sign)));
+        }
+        if (++ox == w->out_width) {
+            ox = 0;
+            oy++;
+        }
+    }
 }
 
 static CNNZ_AVX512 void rows_avx512(size_t rows, size_t k, const int8_t *x, size_t ldx, uint8_t *a, size_t lda) {
@@ -327,6 +369,106 @@ CNNZ_AVX512 void cnnz_qs8_depthwise_pixel_avx512(size_t n, size_t taps, const in
             s0 = _mm512_add_epi32(s0, _mm512_mullo_epi32(x0, _mm512_maskz_loadu_epi32(lanes, weights[t] + j)));
         }
         store16(s0, j, width, out, c + j);
+    }
+}
+
+/* One output row of a depthwise convolution (multiplier 1), sixteen channels per vector, the
+ * pixels of the row inner: the rows of taps inside the image are the same for the whole row, and
+ * for a pixel whose taps are all inside the image horizontally the zero point's share,
+ * zero_point * (the sum of those taps' weights), is taken off once instead of at every tap. */
+CNNZ_INLINE CNNZ_AVX512 __m512i depthwise_taps(const int8_t *const *lines, size_t rows, const int32_t *const *row_weights,
+                                               const int kw, size_t step, size_t x, __mmask16 lanes) {
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0;
+    for (size_t r = 0; r < rows; r++) {
+        const int8_t *p = lines[r] + x;
+        const int32_t *wr = row_weights[r];
+        for (int kx = 0; kx < kw; kx++) {
+            __m512i v = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, p + (size_t)kx * step));
+            __m512i product = _mm512_mullo_epi32(v, _mm512_maskz_loadu_epi32(lanes, wr + (size_t)kx * 16));
+            if (kx % 2 == 0)
+                s0 = _mm512_add_epi32(s0, product);
+            else
+                s1 = _mm512_add_epi32(s1, product);
+        }
+    }
+    return _mm512_add_epi32(s0, s1);
+}
+
+CNNZ_AVX512 void cnnz_qs8_depthwise_row_avx512(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
+                                             const int32_t *weights, int32_t zero_point, const cnnz_qs8_output *out,
+                                             int8_t *c) {
+    size_t n = w->channels, kh = w->kernel_height, kw = w->kernel_width;
+    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
+    const int8_t *lines[16];
+    size_t tap_rows[16], rows = 0;
+    for (size_t ky = 0; ky < kh && rows < 16; ky++) {
+        ptrdiff_t iy = y0 + (ptrdiff_t)(ky * w->dilation_height);
+        if (iy < 0 || iy >= (ptrdiff_t)w->height) continue;
+        lines[rows] = image + (size_t)iy * w->width * n;
+        tap_rows[rows++] = ky;
+    }
+    size_t step = w->dilation_width * n;
+    const __m512i zero = _mm512_set1_epi32(zero_point);
+    for (size_t j = 0; j < n; j += 16) {
+        size_t width = n - j < 16 ? n - j : 16;
+        __mmask16 lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+        /* This block's weights, 16 per tap (kw * rows <= 16 * 16), and the zero point's share. */
+        int32_t packed[16 * 16 * 16];
+        const int32_t *row_weights[16];
+        __m512i share = _mm512_setzero_si512();
+        for (size_t r = 0; r < rows; r++) {
+            row_weights[r] = packed + r * kw * 16;
+            for (size_t kx = 0; kx < kw; kx++) {
+                __m512i wv = _mm512_maskz_loadu_epi32(lanes, weights + (tap_rows[r] * kw + kx) * n + j);
+                _mm512_storeu_si512(packed + (r * kw + kx) * 16, wv);
+                share = _mm512_add_epi32(share, _mm512_mullo_epi32(wv, zero));
+            }
+        }
+        for (size_t ox = 0; ox < w->out_width; ox++) {
+            ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
+            __m512i sum;
+            if (x0 >= 0 && x0 + (ptrdiff_t)((kw - 1) * w->dilation_width) < (ptrdiff_t)w->width) {
+                size_t x = (size_t)x0 * n + j;
+                sum = kw == 3 ? depthwise_taps(lines, rows, row_weights, 3, step, x, lanes)
+                              : depthwise_taps(lines, rows, row_weights, (int)kw, step, x, lanes);
+                sum = _mm512_sub_epi32(sum, share);
+            } else {
+                sum = _mm512_setzero_si512();
+                for (size_t r = 0; r < rows; r++) {
+                    for (size_t kx = 0; kx < kw; kx++) {
+                        ptrdiff_t ix = x0 + (ptrdiff_t)(kx * w->dilation_width);
+                        if (ix < 0 || ix >= (ptrdiff_t)w->width) continue;
+                        __m512i v = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, lines[r] + (size_t)ix * n + j));
+                        v = _mm512_sub_epi32(v, zero);
+                        sum = _mm512_add_epi32(sum, _mm512_mullo_epi32(v, _mm512_loadu_si512(row_weights[r] + kx * 16)));
+                    }
+                }
+            }
+            store16(sum, j, width, out, c + ox * n + j);
+        }
+    }
+}
+
+/* One output row of a max pooling that keeps its input's parameters: the int8 maximum over the
+ * window's taps inside the image, 64 channels per vector. */
+static CNNZ_AVX512 void maxpool_row_avx512(const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c) {
+    size_t n = w->channels;
+    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
+    size_t ky0 = y0 < 0 ? (size_t)-y0 : 0;
+    for (size_t ox = 0; ox < w->out_width; ox++) {
+        ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
+        size_t kx0 = x0 < 0 ? (size_t)-x0 : 0;
+        for (size_t j = 0; j < n; j += 64) {
+            size_t width = n - j < 64 ? n - j : 64;
+            __mmask64 lanes = width >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << width) - 1);
+            __m512i m = _mm512_set1_epi8(-128);
+            for (size_t ky = ky0; ky < w->kernel_height && y0 + (ptrdiff_t)ky < (ptrdiff_t)w->height; ky++) {
+                const int8_t *line = image + (size_t)(y0 + (ptrdiff_t)ky) * w->width * n + j;
+                for (size_t kx = kx0; kx < w->kernel_width && x0 + (ptrdiff_t)kx < (ptrdiff_t)w->width; kx++)
+                    m = _mm512_max_epi8(m, _mm512_maskz_loadu_epi8(lanes, line + (size_t)(x0 + (ptrdiff_t)kx) * n));
+            }
+            _mm512_mask_storeu_epi8(c + ox * n + j, lanes, m);
+        }
     }
 }
 
@@ -441,3 +583,29 @@ void cnnz_qs8_quantize(int level, size_t n, const float *x, float scale, float z
     }
 }
 
+void cnnz_qs8_maxpool_row(int level, const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c) {
+#ifdef CNNZ_HAVE_AVX2
+    if (level >= CNNZ_INT8_AVX512) {
+        maxpool_row_avx512(image, w, oy, c);
+        return;
+    }
+#endif
+    (void)level;
+    size_t n = w->channels;
+    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
+    for (size_t ox = 0; ox < w->out_width; ox++) {
+        ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
+        int8_t *out = c + ox * n;
+        memset(out, -128, n);
+        for (size_t ky = 0; ky < w->kernel_height; ky++) {
+            ptrdiff_t iy = y0 + (ptrdiff_t)ky;
+            if (iy < 0 || iy >= (ptrdiff_t)w->height) continue;
+            for (size_t kx = 0; kx < w->kernel_width; kx++) {
+                ptrdiff_t ix = x0 + (ptrdiff_t)kx;
+                if (ix < 0 || ix >= (ptrdiff_t)w->width) continue;
+                const int8_t *tap = image + ((size_t)iy * w->width + (size_t)ix) * n;
+                for (size_t j = 0; j < n; j++) out[j] = tap[j] > out[j] ? tap[j] : out[j];
+            }
+        }
+    }
+}

@@ -74,6 +74,10 @@ void cnnz_qs8_depthwise_row(int level, const int8_t *image, const cnnz_qs8_windo
                             const int32_t *weights, int32_t zero_point, void *scratch, const cnnz_qs8_output *out,
                             int8_t *c);
 
+/* One output row oy of a max pooling (window w, no dilation) whose output keeps the input's
+ * scale and zero point: the maximum int8 over the taps inside the image, per channel. */
+void cnnz_qs8_maxpool_row(int level, const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c);
+
 /* x as int8: clamp(round(x / scale) + zero_point) to [-128, 127], rounding half away from zero,
  * NaN as the zero point (Swift's QuantizeKernel.quantize, bit for bit). */
 void cnnz_qs8_quantize(int level, size_t n, const float *x, float scale, float zero_point, int8_t *q);

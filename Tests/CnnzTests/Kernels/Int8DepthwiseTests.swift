@@ -57,8 +57,7 @@ import Testing
         let xs: [UnsafePointer<Int8>?] = x
         let ws: [UnsafePointer<Int32>?] = w
         withUnsafePointer(to: stage.output) { out in
-            cnnz_qs8_depthwise_pixel(
-                variant == .avx2 ? 1 : 0, n, xs.count, xs, ws, zero, &sums, out, &c)
+            cnnz_qs8_depthwise_pixel(variant.level, n, xs.count, xs, ws, zero, &sums, out, &c)
         }
         return c
     }
