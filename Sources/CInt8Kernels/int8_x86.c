@@ -116,6 +116,47 @@ CNNZ_AVX512 void cnnz_qs8_store_row_avx512(const int32_t *sums, size_t n, const 
     }
 }
 
+/* store16 with one panel's per-column parameters loaded once for all the rows of a tile. */
+typedef struct {
+    __m512i bias, multiplier, left, right, mask, half;
+    __mmask16 lanes;
+    int shifts_left;
+} cnnz_panel16;
+
+CNNZ_INLINE CNNZ_AVX512 cnnz_panel16 panel16(size_t column, size_t width, const cnnz_qs8_output *out) {
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+    cnnz_panel16 p;
+    p.lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+    p.bias = _mm512_maskz_loadu_epi32(p.lanes, out->bias + column);
+    p.multiplier = _mm512_maskz_loadu_epi32(p.lanes, out->multiplier + column);
+    __m512i shift = _mm512_maskz_loadu_epi32(p.lanes, out->shift + column);
+    p.left = _mm512_max_epi32(shift, zero);
+    p.shifts_left = _mm512_test_epi32_mask(p.left, p.left) != 0;
+    p.right = _mm512_sub_epi32(zero, _mm512_min_epi32(shift, zero));
+    p.mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, p.right), one);
+    p.half = _mm512_srai_epi32(p.mask, 1);
+    return p;
+}
+
+/* requantize16 and finish16 of sum + bias, the same integers. */
+CNNZ_INLINE CNNZ_AVX512 void store16_panel(__m512i sum, const cnnz_panel16 *p, const cnnz_qs8_output *out,
+                                           int8_t *c) {
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+    __m512i x = _mm512_add_epi32(sum, p->bias);
+    if (p->shifts_left) x = _mm512_sllv_epi32(x, p->left);
+    __m512i even = _mm512_mul_epi32(x, p->multiplier);
+    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(p->multiplier, 32));
+    const __m512i nudge = _mm512_set1_epi64((int64_t)1 << 30);
+    even = _mm512_srli_epi64(_mm512_add_epi64(even, nudge), 31);
+    odd = _mm512_slli_epi64(_mm512_srli_epi64(_mm512_add_epi64(odd, nudge), 31), 32);
+    __m512i high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+    __m512i remainder = _mm512_and_si512(high, p->mask);
+    __m512i threshold = _mm512_mask_add_epi32(p->half, _mm512_cmplt_epi32_mask(high, zero), p->half, one);
+    __m512i v = _mm512_srav_epi32(high, p->right);
+    v = _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(remainder, threshold), v, one);
+    finish16(v, out, p->lanes, c);
+}
+
 /* ---- The 512-bit VNNI GEMM: tiles of mr rows (up to 8) x np panels of 16 columns (up to 4). */
 
 CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups, const uint8_t *a, size_t lda,
@@ -138,7 +179,12 @@ CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups
         size_t first = column + 16 * (size_t)p;
         if (first >= n) break;
         size_t width = n - first < 16 ? n - first : 16;
-        for (int r = 0; r < mr; r++) store16(acc[r][p], first, width, out, c + r * ldc + first);
+        if (out->table) {
+            for (int r = 0; r < mr; r++) store16(acc[r][p], first, width, out, c + r * ldc + first);
+        } else {
+            cnnz_panel16 parameters = panel16(first, width, out);
+            for (int r = 0; r < mr; r++) store16_panel(acc[r][p], &parameters, out, c + r * ldc + first);
+        }
     }
 }
 
@@ -311,15 +357,20 @@ static CNNZ_AVX512 void im2col_avx512(const int8_t *image, const cnnz_qs8_window
         if (x0 < 0 || x0 + (ptrdiff_t)w->kernel_width > (ptrdiff_t)w->width) {
             im2col_general_avx512(image, w, padding_byte, first + r, 1, a + r * lda, lda);
         } else {
-            __m512i v = padding;
+            /* Independent loads (a merging load would wait for the one before), or-ed. */
+            __m512i v = _mm512_setzero_si512();
+            __mmask64 outside = k_lanes;
             ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
             const int8_t *base = image + (size_t)x0 * w->channels;
             for (size_t ky = 0; ky < kh; ky++) {
                 ptrdiff_t iy = y0 + (ptrdiff_t)(ky * w->dilation_height);
                 if (iy < 0 || iy >= (ptrdiff_t)w->height) continue;
-                v = _mm512_mask_loadu_epi8(v, segment_lanes << (ky * segment),
-                                           base + (size_t)iy * line_bytes - ky * segment);
+                __mmask64 lanes = segment_lanes << (ky * segment);
+                outside &= ~lanes;
+                v = _mm512_or_si512(
+                    v, _mm512_maskz_loadu_epi8(lanes, base + (size_t)iy * line_bytes - ky * segment));
             }
+            v = _mm512_mask_mov_epi8(v, outside, padding);
             _mm512_mask_storeu_epi8(a + r * lda, row_lanes, _mm512_maskz_mov_epi8(k_lanes, _mm512_xor_si512(v, sign)));
         }
         if (++ox == w->out_width) {
@@ -394,6 +445,27 @@ CNNZ_INLINE CNNZ_AVX512 __m512i depthwise_taps(const int8_t *const *lines, size_
     return _mm512_add_epi32(s0, s1);
 }
 
+/* One pixel of a depthwise row with taps outside the image horizontally: (q - zero point) * w
+ * over the taps inside. */
+CNNZ_INLINE CNNZ_AVX512 void depthwise_border_avx512(const int8_t *const *lines, size_t rows,
+                                                     const int32_t *const *row_weights, const cnnz_qs8_window *w,
+                                                     size_t ox, size_t j, __mmask16 lanes, __m512i zero,
+                                                     size_t width, const cnnz_qs8_output *out, int8_t *c) {
+    size_t n = w->channels;
+    ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
+    __m512i sum = _mm512_setzero_si512();
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t kx = 0; kx < w->kernel_width; kx++) {
+            ptrdiff_t ix = x0 + (ptrdiff_t)(kx * w->dilation_width);
+            if (ix < 0 || ix >= (ptrdiff_t)w->width) continue;
+            __m512i v = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, lines[r] + (size_t)ix * n + j));
+            v = _mm512_sub_epi32(v, zero);
+            sum = _mm512_add_epi32(sum, _mm512_mullo_epi32(v, _mm512_loadu_si512(row_weights[r] + kx * 16)));
+        }
+    }
+    store16(sum, j, width, out, c + ox * n + j);
+}
+
 CNNZ_AVX512 void cnnz_qs8_depthwise_row_avx512(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
                                              const int32_t *weights, int32_t zero_point, const cnnz_qs8_output *out,
                                              int8_t *c) {
@@ -424,7 +496,36 @@ CNNZ_AVX512 void cnnz_qs8_depthwise_row_avx512(const int8_t *image, const cnnz_q
                 share = _mm512_add_epi32(share, _mm512_mullo_epi32(wv, zero));
             }
         }
-        for (size_t ox = 0; ox < w->out_width; ox++) {
+        size_t ox = 0;
+        if (rows == 3 && kw == 3 && width == 16) {
+            /* The common 3x3 case, a full block: the nine weight vectors stay in registers. */
+            __m512i k0 = _mm512_loadu_si512(packed), k1 = _mm512_loadu_si512(packed + 16);
+            __m512i k2 = _mm512_loadu_si512(packed + 32), k3 = _mm512_loadu_si512(packed + 48);
+            __m512i k4 = _mm512_loadu_si512(packed + 64), k5 = _mm512_loadu_si512(packed + 80);
+            __m512i k6 = _mm512_loadu_si512(packed + 96), k7 = _mm512_loadu_si512(packed + 112);
+            __m512i k8 = _mm512_loadu_si512(packed + 128);
+            cnnz_panel16 parameters = panel16(j, 16, out);
+            /* Pixels before the first interior one go the general way below. */
+            size_t start = 0;
+            while (start < w->out_width && (ptrdiff_t)(start * w->stride_width) < w->pad_left) start++;
+            for (; ox < start; ox++) depthwise_border_avx512(lines, rows, row_weights, w, ox, j, lanes, zero, width, out, c);
+            for (; ox < w->out_width; ox++) {
+                ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
+                if (x0 + (ptrdiff_t)(2 * w->dilation_width) >= (ptrdiff_t)w->width) break;
+                size_t x = (size_t)x0 * n + j;
+#define CNNZ_TAP(L, K, KX) \
+    _mm512_mullo_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(lines[L] + x + (KX) * step))), K)
+                __m512i s0 = _mm512_add_epi32(CNNZ_TAP(0, k0, 0), CNNZ_TAP(0, k1, 1));
+                __m512i s1 = _mm512_add_epi32(CNNZ_TAP(0, k2, 2), CNNZ_TAP(1, k3, 0));
+                __m512i s2 = _mm512_add_epi32(CNNZ_TAP(1, k4, 1), CNNZ_TAP(1, k5, 2));
+                __m512i s3 = _mm512_add_epi32(CNNZ_TAP(2, k6, 0), CNNZ_TAP(2, k7, 1));
+                s0 = _mm512_add_epi32(s0, _mm512_sub_epi32(CNNZ_TAP(2, k8, 2), share));
+#undef CNNZ_TAP
+                __m512i sum = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
+                store16_panel(sum, &parameters, out, c + ox * n + j);
+            }
+        }
+        for (; ox < w->out_width; ox++) {
             ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
             __m512i sum;
             if (x0 >= 0 && x0 + (ptrdiff_t)((kw - 1) * w->dilation_width) < (ptrdiff_t)w->width) {
@@ -433,16 +534,8 @@ CNNZ_AVX512 void cnnz_qs8_depthwise_row_avx512(const int8_t *image, const cnnz_q
                               : depthwise_taps(lines, rows, row_weights, (int)kw, step, x, lanes);
                 sum = _mm512_sub_epi32(sum, share);
             } else {
-                sum = _mm512_setzero_si512();
-                for (size_t r = 0; r < rows; r++) {
-                    for (size_t kx = 0; kx < kw; kx++) {
-                        ptrdiff_t ix = x0 + (ptrdiff_t)(kx * w->dilation_width);
-                        if (ix < 0 || ix >= (ptrdiff_t)w->width) continue;
-                        __m512i v = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, lines[r] + (size_t)ix * n + j));
-                        v = _mm512_sub_epi32(v, zero);
-                        sum = _mm512_add_epi32(sum, _mm512_mullo_epi32(v, _mm512_loadu_si512(row_weights[r] + kx * 16)));
-                    }
-                }
+                depthwise_border_avx512(lines, rows, row_weights, w, ox, j, lanes, zero, width, out, c);
+                continue;
             }
             store16(sum, j, width, out, c + ox * n + j);
         }
