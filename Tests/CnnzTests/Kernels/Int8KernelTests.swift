@@ -231,7 +231,9 @@ import Testing
                 multiplier: multiplier, outputScale: Double(outScale), outputZeroPoint: outZero, clamp: clamp
             ).values
             for (threads, variant) in Self.runs {
-                #expect(try Self.run(m, input, threads: threads, variant: variant) == expected, "trial \(trial) threads \(threads) \(variant)")
+                #expect(
+                    try Self.run(m, input, threads: threads, variant: variant) == expected,
+                    "trial \(trial) threads \(threads) \(variant)")
             }
         }
     }
@@ -279,7 +281,8 @@ import Testing
             }
             for (threads, variant) in Self.runs {
                 #expect(
-                    try Self.run(m, input, threads: threads, variant: variant) == expected, "trial \(trial) \(kind) threads \(threads) \(variant)")
+                    try Self.run(m, input, threads: threads, variant: variant) == expected,
+                    "trial \(trial) \(kind) threads \(threads) \(variant)")
             }
         }
     }
@@ -323,7 +326,9 @@ import Testing
                 : Int8Reference.concatenate([input, branch], outputScale: Double(outScale), outputZeroPoint: outZero)
                     .values
             for (threads, variant) in Self.runs {
-                #expect(try Self.run(m, input, threads: threads, variant: variant) == expected, "trial \(trial) threads \(threads) \(variant)")
+                #expect(
+                    try Self.run(m, input, threads: threads, variant: variant) == expected,
+                    "trial \(trial) threads \(threads) \(variant)")
             }
         }
     }
