@@ -3,7 +3,7 @@ import CInt8Kernels
 /// Float32 to int8 at an int8 model's edges (its input, and after a layer
 /// that ran in float): `q = clamp(round(x / scale) + zeroPoint)`, rounding
 /// half away from zero as TensorFlow Lite; NaN becomes the zero point. With
-/// AVX-512, 16 at a time in C (`cnnz_qs8_quantize`, the same bits).
+/// AVX2 or AVX-512, 8 or 16 at a time in C (`cnnz_qs8_quantize`, the same bits).
 final class QuantizeKernel: Kernel {
     let operands: KernelOperands
     let scale: Float
@@ -30,7 +30,7 @@ final class QuantizeKernel: Kernel {
         let start = blocks.lowerBound * 1024
         let end = min(count, blocks.upperBound * 1024)
         guard start < end else { return }
-        if level == CNNZ_INT8_AVX512 {
+        if level != CNNZ_INT8_PORTABLE {
             cnnz_qs8_quantize(level, end - start, input + start, scale, zeroPoint, output + start)
             return
         }
