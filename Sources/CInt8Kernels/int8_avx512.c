@@ -1,9 +1,9 @@
-/* The VNNI int8 GEMMs (u8 x s8 vpdpbusd, 512-bit AVX512-VNNI and 256-bit AVX-VNNI) and the
- * AVX-512 parts of the int8 path: the store of 16 columns, the im2col for the VNNI layout, the
- * depthwise pixel, the two-input Add and the input quantize (see include/CInt8Kernels.h).
+/* The int8 path around the GEMMs, with AVX-512 where the CPU has it and plain C otherwise: the
+ * im2col for the VNNI layout, depthwise rows, max pooling rows, the two-input Add and the input
+ * quantize (see include/CInt8Kernels.h; the VNNI GEMMs are in int8_vnni.c).
  * Every function carries its instruction set as a target attribute, so the package builds with
  * no CPU flags; the callers run them only after the run-time CPU check. */
-#include "int8_common.h"
+#include "int8_avx512.h"
 
 #include <math.h>
 #include <string.h>
@@ -56,255 +56,11 @@ static void im2col_plain(const int8_t *image, const cnnz_qs8_window *w, uint8_t 
 }
 
 #ifdef CNNZ_HAVE_AVX2
-
-#define CNNZ_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl")))
-#define CNNZ_VNNI512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
-#define CNNZ_VNNI256 __attribute__((target("avx2,fma,avxvnni")))
-#define CNNZ_INLINE static inline __attribute__((always_inline))
-
-/* requantize8 (int8_common.h) on 16 lanes, the same integers. */
-CNNZ_INLINE CNNZ_AVX512 __m512i requantize16(__m512i x, __m512i m, __m512i shift) {
-    const __m512i zero = _mm512_setzero_si512();
-    const __m512i one = _mm512_set1_epi32(1);
-    __m512i left = _mm512_max_epi32(shift, zero);
-    __m512i right = _mm512_sub_epi32(zero, _mm512_min_epi32(shift, zero));
-    x = _mm512_sllv_epi32(x, left);
-    __m512i even = _mm512_mul_epi32(x, m);
-    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32));
-    const __m512i nudge = _mm512_set1_epi64((int64_t)1 << 30);
-    even = _mm512_srli_epi64(_mm512_add_epi64(even, nudge), 31);
-    odd = _mm512_slli_epi64(_mm512_srli_epi64(_mm512_add_epi64(odd, nudge), 31), 32);
-    __m512i high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
-    /* Rounding right shift, ties away from zero. */
-    __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
-    __m512i remainder = _mm512_and_si512(high, mask);
-    __m512i half = _mm512_srai_epi32(mask, 1);
-    __m512i threshold = _mm512_mask_add_epi32(half, _mm512_cmplt_epi32_mask(high, zero), half, one);
-    __m512i v = _mm512_srav_epi32(high, right);
-    return _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(remainder, threshold), v, one);
-}
-
-/* Zero point, clamp, and the lanes in `lanes` stored as int8. */
-CNNZ_INLINE CNNZ_AVX512 void finish16(__m512i v, const cnnz_qs8_output *out, __mmask16 lanes, int8_t *c) {
-    v = _mm512_add_epi32(v, _mm512_set1_epi32(out->zero_point));
-    v = _mm512_max_epi32(v, _mm512_set1_epi32(out->min));
-    v = _mm512_min_epi32(v, _mm512_set1_epi32(out->max));
-    _mm512_mask_cvtsepi32_storeu_epi8(c, lanes, v);
-}
-
-/* Columns column..<column + width (width <= 16) of one row of sums. */
-CNNZ_INLINE CNNZ_AVX512 void store16(__m512i sum, size_t column, size_t width, const cnnz_qs8_output *out,
-                                     int8_t *c) {
-    if (out->table) {
-        int32_t sums[16];
-        _mm512_storeu_si512(sums, sum);
-        for (size_t j = 0; j < width; j++) c[j] = store(sums[j], column + j, out);
-        return;
-    }
-    __mmask16 lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
-    __m512i x = _mm512_add_epi32(sum, _mm512_maskz_loadu_epi32(lanes, out->bias + column));
-    __m512i v = requantize16(x, _mm512_maskz_loadu_epi32(lanes, out->multiplier + column),
-                             _mm512_maskz_loadu_epi32(lanes, out->shift + column));
-    finish16(v, out, lanes, c);
-}
-
 CNNZ_AVX512 void cnnz_qs8_store_row_avx512(const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c) {
     for (size_t j = 0; j < n; j += 16) {
         size_t width = n - j < 16 ? n - j : 16;
         __mmask16 lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
         store16(_mm512_maskz_loadu_epi32(lanes, sums + j), j, width, out, c + j);
-    }
-}
-
-/* store16 with one panel's per-column parameters loaded once for all the rows of a tile. */
-typedef struct {
-    __m512i bias, multiplier, left, right, mask, half;
-    __mmask16 lanes;
-    int shifts_left;
-} cnnz_panel16;
-
-CNNZ_INLINE CNNZ_AVX512 cnnz_panel16 panel16(size_t column, size_t width, const cnnz_qs8_output *out) {
-    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
-    cnnz_panel16 p;
-    p.lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
-    p.bias = _mm512_maskz_loadu_epi32(p.lanes, out->bias + column);
-    p.multiplier = _mm512_maskz_loadu_epi32(p.lanes, out->multiplier + column);
-    __m512i shift = _mm512_maskz_loadu_epi32(p.lanes, out->shift + column);
-    p.left = _mm512_max_epi32(shift, zero);
-    p.shifts_left = _mm512_test_epi32_mask(p.left, p.left) != 0;
-    p.right = _mm512_sub_epi32(zero, _mm512_min_epi32(shift, zero));
-    p.mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, p.right), one);
-    p.half = _mm512_srai_epi32(p.mask, 1);
-    return p;
-}
-
-/* requantize16 and finish16 of sum + bias, the same integers. */
-CNNZ_INLINE CNNZ_AVX512 void store16_panel(__m512i sum, const cnnz_panel16 *p, const cnnz_qs8_output *out,
-                                           int8_t *c) {
-    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
-    __m512i x = _mm512_add_epi32(sum, p->bias);
-    if (p->shifts_left) x = _mm512_sllv_epi32(x, p->left);
-    __m512i even = _mm512_mul_epi32(x, p->multiplier);
-    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(p->multiplier, 32));
-    const __m512i nudge = _mm512_set1_epi64((int64_t)1 << 30);
-    even = _mm512_srli_epi64(_mm512_add_epi64(even, nudge), 31);
-    odd = _mm512_slli_epi64(_mm512_srli_epi64(_mm512_add_epi64(odd, nudge), 31), 32);
-    __m512i high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
-    __m512i remainder = _mm512_and_si512(high, p->mask);
-    __m512i threshold = _mm512_mask_add_epi32(p->half, _mm512_cmplt_epi32_mask(high, zero), p->half, one);
-    __m512i v = _mm512_srav_epi32(high, p->right);
-    v = _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(remainder, threshold), v, one);
-    finish16(v, out, p->lanes, c);
-}
-
-/* ---- The 512-bit VNNI GEMM: tiles of mr rows (up to 8) x np panels of 16 columns (up to 4). */
-
-CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups, const uint8_t *a, size_t lda,
-                                      const int8_t *w, size_t panel_bytes, size_t n, size_t column,
-                                      const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    __m512i acc[8][4];
-    for (int r = 0; r < mr; r++)
-        for (int p = 0; p < np; p++) acc[r][p] = _mm512_setzero_si512();
-    for (size_t g = 0; g < kgroups; g++) {
-        __m512i b[4];
-        for (int p = 0; p < np; p++) b[p] = _mm512_loadu_si512(w + p * panel_bytes + g * 64);
-        for (int r = 0; r < mr; r++) {
-            int32_t v;
-            memcpy(&v, a + r * lda + 4 * g, 4);
-            __m512i x = _mm512_set1_epi32(v);
-            for (int p = 0; p < np; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], x, b[p]);
-        }
-    }
-    for (int p = 0; p < np; p++) {
-        size_t first = column + 16 * (size_t)p;
-        if (first >= n) break;
-        size_t width = n - first < 16 ? n - first : 16;
-        if (out->table) {
-            for (int r = 0; r < mr; r++) store16(acc[r][p], first, width, out, c + r * ldc + first);
-        } else {
-            cnnz_panel16 parameters = panel16(first, width, out);
-            for (int r = 0; r < mr; r++) store16_panel(acc[r][p], &parameters, out, c + r * ldc + first);
-        }
-    }
-}
-
-/* All panels for mr rows: four panels at a time for one or two rows (more independent sums),
- * else two. */
-CNNZ_INLINE CNNZ_VNNI512 void strip512(const int mr, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                                       const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    size_t panels = (n + 15) / 16, panel_bytes = kgroups * 64, p = 0;
-    if (mr <= 2) {
-        for (; p + 4 <= panels; p += 4)
-            tile512(mr, 4, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
-    }
-    for (; p + 2 <= panels; p += 2)
-        tile512(mr, 2, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
-    if (p < panels) tile512(mr, 1, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
-}
-
-#define CNNZ_STRIP512(MR)                                                                                          \
-    static CNNZ_VNNI512 void strip512_##MR(size_t n, size_t kgroups, const uint8_t *a, size_t lda,                 \
-                                           const int8_t *packed, const cnnz_qs8_output *out, int8_t *c,             \
-                                           size_t ldc) {                                                             \
-        strip512(MR, n, kgroups, a, lda, packed, out, c, ldc);                                                      \
-    }
-CNNZ_STRIP512(1)
-CNNZ_STRIP512(2)
-CNNZ_STRIP512(3)
-CNNZ_STRIP512(4)
-CNNZ_STRIP512(5)
-CNNZ_STRIP512(6)
-CNNZ_STRIP512(7)
-CNNZ_STRIP512(8)
-
-CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                                        const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    for (size_t row = 0; row < m; row += 8) {
-        const uint8_t *ar = a + row * lda;
-        int8_t *cr = c + row * ldc;
-        switch (m - row < 8 ? m - row : 8) {
-        case 1: strip512_1(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 2: strip512_2(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 3: strip512_3(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 4: strip512_4(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 5: strip512_5(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 6: strip512_6(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 7: strip512_7(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        default: strip512_8(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        }
-    }
-}
-
-/* ---- The 256-bit VNNI GEMM (AVX-VNNI, 16 ymm registers): tiles of mr rows (up to 4) x np panels
- * (up to 2), each panel two halves of 8 columns; the AVX2 store. */
-
-CNNZ_INLINE CNNZ_VNNI256 void tile256(const int mr, const int np, size_t kgroups, const uint8_t *a, size_t lda,
-                                      const int8_t *w, size_t panel_bytes, size_t n, size_t column,
-                                      const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    __m256i acc[4][4];
-    for (int r = 0; r < mr; r++)
-        for (int h = 0; h < 2 * np; h++) acc[r][h] = _mm256_setzero_si256();
-    for (size_t g = 0; g < kgroups; g++) {
-        __m256i b[4];
-        for (int h = 0; h < 2 * np; h++)
-            b[h] = _mm256_loadu_si256((const __m256i *)(w + (h / 2) * panel_bytes + g * 64 + (h % 2) * 32));
-        for (int r = 0; r < mr; r++) {
-            int32_t v;
-            memcpy(&v, a + r * lda + 4 * g, 4);
-            __m256i x = _mm256_set1_epi32(v);
-            for (int h = 0; h < 2 * np; h++) acc[r][h] = _mm256_dpbusd_avx_epi32(acc[r][h], x, b[h]);
-        }
-    }
-    for (int h = 0; h < 2 * np; h++) {
-        size_t first = column + 8 * (size_t)h;
-        if (first >= n) break;
-        size_t width = n - first < 8 ? n - first : 8;
-        for (int r = 0; r < mr; r++) {
-            int8_t *cr = c + r * ldc + first;
-            if (width == 8 && !out->table) {
-                store8(acc[r][h], first, out, cr);
-            } else {
-                int32_t sums[8];
-                _mm256_storeu_si256((__m256i *)sums, acc[r][h]);
-                for (size_t j = 0; j < width; j++) cr[j] = store(sums[j], first + j, out);
-            }
-        }
-    }
-}
-
-CNNZ_INLINE CNNZ_VNNI256 void strip256(const int mr, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                                       const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    size_t panels = (n + 15) / 16, panel_bytes = kgroups * 64, p = 0;
-    if (mr <= 2) {
-        for (; p + 2 <= panels; p += 2)
-            tile256(mr, 2, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
-    }
-    for (; p < panels; p++)
-        tile256(mr, 1, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
-}
-
-#define CNNZ_STRIP256(MR)                                                                                          \
-    static CNNZ_VNNI256 void strip256_##MR(size_t n, size_t kgroups, const uint8_t *a, size_t lda,                 \
-                                           const int8_t *packed, const cnnz_qs8_output *out, int8_t *c,             \
-                                           size_t ldc) {                                                             \
-        strip256(MR, n, kgroups, a, lda, packed, out, c, ldc);                                                      \
-    }
-CNNZ_STRIP256(1)
-CNNZ_STRIP256(2)
-CNNZ_STRIP256(3)
-CNNZ_STRIP256(4)
-
-CNNZ_VNNI256 void cnnz_qu8_gemm_vnni256(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                                        const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    for (size_t row = 0; row < m; row += 4) {
-        const uint8_t *ar = a + row * lda;
-        int8_t *cr = c + row * ldc;
-        switch (m - row < 4 ? m - row : 4) {
-        case 1: strip256_1(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 2: strip256_2(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 3: strip256_3(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        default: strip256_4(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        }
     }
 }
 
@@ -567,26 +323,62 @@ static CNNZ_AVX512 void maxpool_row_avx512(const int8_t *image, const cnnz_qs8_w
 
 /* ---- Add and quantize. */
 
-CNNZ_INLINE CNNZ_AVX512 __m512i widen16(__m128i q, int32_t zero_point, int shift) {
-    __m512i x = _mm512_cvtepi8_epi32(q);
-    return _mm512_slli_epi32(_mm512_sub_epi32(x, _mm512_set1_epi32(zero_point)), (unsigned)shift);
+/* The shifted input terms of the Add without 64-bit products: with x = d << 20 (d = q - zero point,
+ * |d| <= 255) the rounding doubling high multiply floor((x * m + 2^30) / 2^31) is
+ * floor((d * m + 2^10) / 2^11) = d * (m >> 11) + floor((d * (m & 2047) + 2^10) / 2^11), every
+ * product within 32 bits; then the rounding right shift by -shift (shift <= 0). */
+typedef struct {
+    __m512i zero_point, high, low, right, mask, half;
+} cnnz_add_term;
+
+CNNZ_INLINE CNNZ_AVX512 cnnz_add_term add_term(int32_t zero_point, int32_t multiplier, int32_t shift) {
+    cnnz_add_term t;
+    t.zero_point = _mm512_set1_epi32(zero_point);
+    t.high = _mm512_set1_epi32(multiplier >> 11);
+    t.low = _mm512_set1_epi32(multiplier & 2047);
+    t.right = _mm512_set1_epi32(-shift);
+    t.mask = _mm512_set1_epi32((int32_t)(((int64_t)1 << -shift) - 1));
+    t.half = _mm512_srai_epi32(t.mask, 1);
+    return t;
+}
+
+CNNZ_INLINE CNNZ_AVX512 __m512i add_term_of(__m128i q, const cnnz_add_term *t) {
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+    __m512i d = _mm512_sub_epi32(_mm512_cvtepi8_epi32(q), t->zero_point);
+    __m512i low = _mm512_srai_epi32(_mm512_add_epi32(_mm512_mullo_epi32(d, t->low), _mm512_set1_epi32(1024)), 11);
+    __m512i high = _mm512_add_epi32(_mm512_mullo_epi32(d, t->high), low);
+    __m512i remainder = _mm512_and_si512(high, t->mask);
+    __m512i threshold = _mm512_mask_add_epi32(t->half, _mm512_cmplt_epi32_mask(high, zero), t->half, one);
+    __m512i v = _mm512_srav_epi32(high, t->right);
+    return _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(remainder, threshold), v, one);
 }
 
 CNNZ_AVX512 void cnnz_qs8_add2_avx512(size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                                       const cnnz_qs8_output *out, int8_t *c) {
-    if (out->table) {
+    if (out->table || p->left_shift != 20 || p->shift[0] > 0 || p->shift[1] > 0 || p->multiplier[0] < 0 ||
+        p->multiplier[1] < 0) {
         for (size_t i = 0; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
         return;
     }
-    __m512i ma = _mm512_set1_epi32(p->multiplier[0]), sa = _mm512_set1_epi32(p->shift[0]);
-    __m512i mb = _mm512_set1_epi32(p->multiplier[1]), sb = _mm512_set1_epi32(p->shift[1]);
-    __m512i mo = _mm512_set1_epi32(out->multiplier[0]), so = _mm512_set1_epi32(out->shift[0]);
+    cnnz_add_term ta = add_term(p->zero_point[0], p->multiplier[0], p->shift[0]);
+    cnnz_add_term tb = add_term(p->zero_point[1], p->multiplier[1], p->shift[1]);
+    /* The store of the sum with column 0's parameters in every lane. */
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+    __m512i shift = _mm512_set1_epi32(out->shift[0]);
+    cnnz_panel16 sum;
+    sum.bias = _mm512_set1_epi32(out->bias[0]);
+    sum.multiplier = _mm512_set1_epi32(out->multiplier[0]);
+    sum.left = _mm512_max_epi32(shift, zero);
+    sum.shifts_left = out->shift[0] > 0;
+    sum.right = _mm512_sub_epi32(zero, _mm512_min_epi32(shift, zero));
+    sum.mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, sum.right), one);
+    sum.half = _mm512_srai_epi32(sum.mask, 1);
     for (size_t i = 0; i < n; i += 16) {
         size_t width = n - i < 16 ? n - i : 16;
-        __mmask16 lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
-        __m512i ta = requantize16(widen16(_mm_maskz_loadu_epi8(lanes, a + i), p->zero_point[0], p->left_shift), ma, sa);
-        __m512i tb = requantize16(widen16(_mm_maskz_loadu_epi8(lanes, b + i), p->zero_point[1], p->left_shift), mb, sb);
-        finish16(requantize16(_mm512_add_epi32(ta, tb), mo, so), out, lanes, c + i);
+        sum.lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+        __m512i x = _mm512_add_epi32(add_term_of(_mm_maskz_loadu_epi8(sum.lanes, a + i), &ta),
+                                     add_term_of(_mm_maskz_loadu_epi8(sum.lanes, b + i), &tb));
+        store16_panel(x, &sum, out, c + i);
     }
 }
 
@@ -614,26 +406,6 @@ static CNNZ_AVX512 void quantize_avx512(size_t n, const float *x, float scale, f
     }
 }
 
-#else
-
-/* Not x86: these are never called (the CPU checks say no), and portable where they have to be. */
-void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
-                           const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    size_t panel_bytes = kgroups * 64;
-    for (size_t r = 0; r < m; r++) {
-        for (size_t j = 0; j < n; j++) {
-            const int8_t *w = packed + (j / 16) * panel_bytes + (j % 16) * 4;
-            uint32_t sum = 0;
-            for (size_t g = 0; g < 4 * kgroups; g++) sum += (uint32_t)(a[r * lda + g] * w[(g / 4) * 64 + g % 4]);
-            c[r * ldc + j] = store((int32_t)sum, j, out);
-        }
-    }
-}
-
-void cnnz_qu8_gemm_vnni256(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
-                           const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    cnnz_qu8_gemm_vnni512(m, n, kgroups, a, lda, packed, out, c, ldc);
-}
 #endif
 
 void cnnz_qu8_im2col(int level, const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte, size_t first,
