@@ -97,7 +97,7 @@ __attribute__((target("avx2"))) static inline void store8(__m256i sum, size_t co
 
 #endif
 
-/* Implemented with AVX-512 (F, BW, DQ, VL) in int8_avx512.c; called only at level CNNZ_INT8_AVX512. */
+/* Implemented with AVX-512 (F, BW, DQ, VL) in int8_avx512.c and int8_add_quantize.c; called only at level CNNZ_INT8_AVX512. */
 void cnnz_qs8_add2_avx512(size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                           const cnnz_qs8_output *out, int8_t *c);
 void cnnz_qs8_store_row_avx512(const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c);
