@@ -1,50 +1,7 @@
 /* Int8 GEMM microkernels (see include/CInt8Kernels.h). The sums are exact int32 (each product
  * of an int16 activation in [-255, 255] and an int8 weight fits 17 bits; the model's check keeps
  * the reduction short enough not to overflow), so both kernels give the same bits. */
-#include "CInt8Kernels.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define CNNZ_HAVE_AVX2 1
-#endif
-
-/* gemmlowp's SaturatingRoundingDoublingHighMul: round(a * b / 2^31), ties toward +infinity. */
-static inline int32_t high_multiply(int32_t a, int32_t b) {
-    if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-    int64_t ab = (int64_t)a * (int64_t)b;
-    int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C's division truncates, as gemmlowp's */
-}
-
-/* gemmlowp's RoundingDivideByPOT: round(x / 2^exponent), ties away from zero. */
-static inline int32_t divide_by_power_of_two(int32_t x, int exponent) {
-    int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
-    int32_t remainder = x & mask;
-    int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> exponent) + (remainder > threshold ? 1 : 0);
-}
-
-int32_t cnnz_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift) {
-    int left = shift > 0 ? shift : 0;
-    int right = shift > 0 ? 0 : -shift;
-    return divide_by_power_of_two(high_multiply((int32_t)((uint32_t)x << left), multiplier), right);
-}
-
-static inline int8_t store(int32_t sum, size_t column, const cnnz_qs8_output *out) {
-    int32_t v = cnnz_qs8_requantize((int32_t)((uint32_t)sum + (uint32_t)out->bias[column]),
-                                    out->multiplier[column], out->shift[column]) + out->zero_point;
-    v = v < out->min ? out->min : (v > out->max ? out->max : v);
-    return out->table ? out->table[v + 128] : (int8_t)v;
-}
-
-/* One element of the two-input Add (see the header). */
-static inline int8_t add_one(int8_t a, int8_t b, const cnnz_qs8_add *p, const cnnz_qs8_output *out) {
-    int32_t ta = cnnz_qs8_requantize((int32_t)((uint32_t)(a - p->zero_point[0]) << p->left_shift), p->multiplier[0],
-                                     p->shift[0]);
-    int32_t tb = cnnz_qs8_requantize((int32_t)((uint32_t)(b - p->zero_point[1]) << p->left_shift), p->multiplier[1],
-                                     p->shift[1]);
-    return store(ta + tb, 0, out);
-}
+#include "int8_common.h"
 
 static void depthwise_pixel_portable(size_t n, size_t taps, const int8_t *const *inputs,
                                      const int32_t *const *weights, int32_t zero_point, int32_t *sums,
@@ -80,53 +37,9 @@ void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a,
     }
 }
 
+int32_t cnnz_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift) { return requantize(x, multiplier, shift); }
+
 #ifdef CNNZ_HAVE_AVX2
-/* The store above for 8 columns at once, bit for bit: the rounding doubling high multiply as
- * two 64-bit products (even and odd lanes), nudged and shifted right by 31 (the result fits 32
- * bits, so the low half of a logical shift is the arithmetic one's), then the rounding right
- * shift per lane. The multiplier is at least 2^30 (never INT32_MIN), so gemmlowp's one
- * saturating case cannot occur. */
-__attribute__((target("avx2"))) static inline __m256i requantize8(__m256i x, __m256i m, __m256i shift) {
-    __m256i zero = _mm256_setzero_si256();
-    __m256i left = _mm256_max_epi32(shift, zero);
-    __m256i right = _mm256_sub_epi32(zero, _mm256_min_epi32(shift, zero));
-    x = _mm256_sllv_epi32(x, left);
-    /* Even lanes, then odd lanes moved down. */
-    __m256i even = _mm256_mul_epi32(x, m);
-    __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32));
-    /* (ab + 1 - 2^30) / 2^31 truncated is floor((ab + 2^30) / 2^31) for negative ab, and
-     * (ab + 2^30) / 2^31 truncated is the same floor for ab >= 0: one nudge for both. */
-    const __m256i nudge = _mm256_set1_epi64x((int64_t)1 << 30);
-    even = _mm256_add_epi64(even, nudge);
-    odd = _mm256_add_epi64(odd, nudge);
-    even = _mm256_srli_epi64(even, 31);
-    odd = _mm256_slli_epi64(_mm256_srli_epi64(odd, 31), 32);
-    __m256i high = _mm256_blend_epi32(even, odd, 0xAA);
-    /* Rounding right shift, ties away from zero. */
-    __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(_mm256_set1_epi32(1), right), _mm256_set1_epi32(1));
-    __m256i remainder = _mm256_and_si256(high, mask);
-    __m256i threshold = _mm256_sub_epi32(_mm256_srai_epi32(mask, 1), _mm256_cmpgt_epi32(zero, high));
-    __m256i v = _mm256_srav_epi32(high, right);
-    return _mm256_sub_epi32(v, _mm256_cmpgt_epi32(remainder, threshold));
-}
-
-/* Zero point, clamp, and 8 int8 stored. */
-__attribute__((target("avx2"))) static inline void finish8(__m256i v, const cnnz_qs8_output *out, int8_t *c) {
-    v = _mm256_add_epi32(v, _mm256_set1_epi32(out->zero_point));
-    v = _mm256_max_epi32(v, _mm256_set1_epi32(out->min));
-    v = _mm256_min_epi32(v, _mm256_set1_epi32(out->max));
-    __m128i halves = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    _mm_storel_epi64((__m128i *)c, _mm_packs_epi16(halves, halves));
-}
-
-__attribute__((target("avx2"))) static inline void store8(__m256i sum, size_t column, const cnnz_qs8_output *out,
-                                                          int8_t *c) {
-    __m256i x = _mm256_add_epi32(sum, _mm256_loadu_si256((const __m256i *)(out->bias + column)));
-    __m256i v = requantize8(x, _mm256_loadu_si256((const __m256i *)(out->multiplier + column)),
-                            _mm256_loadu_si256((const __m256i *)(out->shift + column)));
-    finish8(v, out, c);
-}
-
 /* Eight int8 as int32 minus a zero point, shifted left. */
 __attribute__((target("avx2"))) static inline __m256i widen8(const int8_t *q, int32_t zero_point, int shift) {
     __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q));
@@ -290,48 +203,60 @@ __attribute__((target("avx2"))) static void depthwise_pixel_avx2(size_t n, size_
     store_row_avx2(sums, n, out, c);
 }
 
-void cnnz_qs8_depthwise_pixel(int avx2, size_t n, size_t taps, const int8_t *const *inputs,
+void cnnz_qs8_depthwise_pixel(int level, size_t n, size_t taps, const int8_t *const *inputs,
                               const int32_t *const *weights, int32_t zero_point, int32_t *sums,
                               const cnnz_qs8_output *out, int8_t *c) {
-    if (avx2) {
+    if (level >= CNNZ_INT8_AVX512) {
+        cnnz_qs8_depthwise_pixel_avx512(n, taps, inputs, weights, zero_point, out, c);
+        return;
+    }
+    if (level) {
         depthwise_pixel_avx2(n, taps, inputs, weights, zero_point, sums, out, c);
         return;
     }
     depthwise_pixel_portable(n, taps, inputs, weights, zero_point, sums, out, c);
 }
 
-void cnnz_qs8_add2(int avx2, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
+void cnnz_qs8_add2(int level, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                    const cnnz_qs8_output *out, int8_t *c) {
-    if (avx2) {
+    if (level >= CNNZ_INT8_AVX512) {
+        cnnz_qs8_add2_avx512(n, a, b, p, out, c);
+        return;
+    }
+    if (level) {
         add2_avx2(n, a, b, p, out, c);
         return;
     }
     for (size_t i = 0; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
 }
 
-void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c) {
-    if (avx2) {
+void cnnz_qs8_store_row(int level, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c) {
+    if (level >= CNNZ_INT8_AVX512) {
+        cnnz_qs8_store_row_avx512(sums, n, out, c);
+        return;
+    }
+    if (level) {
         store_row_avx2(sums, n, out, c);
         return;
     }
     for (size_t j = 0; j < n; j++) c[j] = store(sums[j], j, out);
 }
 #else
-void cnnz_qs8_depthwise_pixel(int avx2, size_t n, size_t taps, const int8_t *const *inputs,
+void cnnz_qs8_depthwise_pixel(int level, size_t n, size_t taps, const int8_t *const *inputs,
                               const int32_t *const *weights, int32_t zero_point, int32_t *sums,
                               const cnnz_qs8_output *out, int8_t *c) {
-    (void)avx2;
+    (void)level;
     depthwise_pixel_portable(n, taps, inputs, weights, zero_point, sums, out, c);
 }
 
-void cnnz_qs8_add2(int avx2, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
+void cnnz_qs8_add2(int level, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                    const cnnz_qs8_output *out, int8_t *c) {
-    (void)avx2;
+    (void)level;
     for (size_t i = 0; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
 }
 
-void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c) {
-    (void)avx2;
+void cnnz_qs8_store_row(int level, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c) {
+    (void)level;
     for (size_t j = 0; j < n; j++) c[j] = store(sums[j], j, out);
 }
 
@@ -340,3 +265,35 @@ void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a, siz
     cnnz_qs8_gemm_portable(m, n, kpairs, a, lda, packed, out, c, ldc);
 }
 #endif
+
+void cnnz_qs8_depthwise_row(int level, const int8_t *image, const cnnz_qs8_window *w, size_t oy,
+                            const int32_t *weights, int32_t zero_point, void *scratch, const cnnz_qs8_output *out,
+                            int8_t *c) {
+    size_t n = w->channels, kw = w->kernel_width;
+#ifdef CNNZ_HAVE_AVX2
+    if (level >= CNNZ_INT8_AVX512 && w->kernel_height <= 16 && kw <= 16) {
+        cnnz_qs8_depthwise_row_avx512(image, w, oy, weights, zero_point, out, c);
+        return;
+    }
+#endif
+    int32_t *sums = (int32_t *)scratch;
+    const int8_t **inputs = (const int8_t **)(void *)(sums + (n + 1) / 2 * 2);
+    const int32_t **tap_weights = (const int32_t **)(void *)(inputs + w->kernel_height * kw);
+    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
+    for (size_t ox = 0; ox < w->out_width; ox++) {
+        ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
+        size_t taps = 0;
+        for (size_t ky = 0; ky < w->kernel_height; ky++) {
+            ptrdiff_t iy = y0 + (ptrdiff_t)(ky * w->dilation_height);
+            if (iy < 0 || iy >= (ptrdiff_t)w->height) continue;
+            for (size_t kx = 0; kx < kw; kx++) {
+                ptrdiff_t ix = x0 + (ptrdiff_t)(kx * w->dilation_width);
+                if (ix < 0 || ix >= (ptrdiff_t)w->width) continue;
+                inputs[taps] = image + ((size_t)iy * w->width + (size_t)ix) * n;
+                tap_weights[taps] = weights + (ky * kw + kx) * n;
+                taps++;
+            }
+        }
+        cnnz_qs8_depthwise_pixel(level, n, taps, inputs, tap_weights, zero_point, sums, out, c + ox * n);
+    }
+}

@@ -1,6 +1,9 @@
-/* Int8 GEMM microkernels for cnnz's int8 Conv2D and Dense (issue 14). Internal to cnnz:
- * no stable API. Both kernels compute the same integers: the AVX2 one only after
- * cnnz_cpu_has_avx2_fma() said yes; the portable one everywhere. */
+/* Int8 microkernels for cnnz's int8 layers (issue 14). Internal to cnnz: no stable API. Every
+ * variant computes the same integers. The `level` arguments say which instructions the caller's
+ * run-time CPU check allows: CNNZ_INT8_PORTABLE (plain C, every CPU), CNNZ_INT8_AVX2 (AVX2,
+ * after cnnz_cpu_has_avx2_fma()), CNNZ_INT8_AVX512 (AVX-512 F/BW/DQ/VL, after
+ * cnnz_cpu_has_avx512()). The VNNI GEMMs are called only after cnnz_cpu_has_avx512_vnni()
+ * (512-bit) or cnnz_cpu_has_avx_vnni() (256-bit). */
 #ifndef CINT8KERNELS_H
 #define CINT8KERNELS_H
 
@@ -11,6 +14,10 @@
  * multiplier[n] * 2^(shift[n] - 31) with TensorFlow Lite's rounding (a rounding doubling
  * high multiply, ties toward +infinity, then a rounding right shift, ties away from zero),
  * add zero_point, clamp to [min, max], and, when table is not NULL, map q to table[q + 128]. */
+#define CNNZ_INT8_PORTABLE 0
+#define CNNZ_INT8_AVX2 1
+#define CNNZ_INT8_AVX512 2
+
 typedef struct {
     const int32_t *bias;
     const int32_t *multiplier;
@@ -30,16 +37,61 @@ void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a,
 void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
                         const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 
-/* The GEMM's store for one row of n int32 sums (columns 0..<n of out), with AVX2 when avx2 is
- * not 0 (the caller checked the CPU). For kernels that compute their own sums (depthwise). */
-void cnnz_qs8_store_row(int avx2, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c);
+/* The VNNI GEMM, u8 x s8 (vpdpbusd): C[m, n] = the store of A * W. Packed weights: panels of 16
+ * columns; in panel p, for each group g of 4 rows, 64 int8: w[4g..4g+3][16p], w[4g..4g+3][16p+1],
+ * ..., w[4g..4g+3][16p+15] (zero past k and n). a: m rows of 4*kgroups uint8, row stride lda:
+ * q + 128 (q xor 0x80), anything past k (its weights are 0). So the sums are those of (q + 128) * w:
+ * out->bias must be the layer's bias minus (zero_point + 128) * (the column's sum of weights),
+ * wrapping, which makes every int32 the same as the reference's. */
+void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
+                           const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+void cnnz_qu8_gemm_vnni256(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
+                           const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+
+/* A window over an NHWC int8 image: the im2col of the VNNI GEMM and the depthwise rows. */
+typedef struct {
+    size_t height, width, channels;
+    size_t kernel_height, kernel_width, stride_height, stride_width, dilation_height, dilation_width;
+    ptrdiff_t pad_top, pad_left;
+    size_t out_width;
+    /* The im2col reads channels group_offset..<group_offset + group_channels of each pixel. */
+    size_t group_offset, group_channels;
+} cnnz_qs8_window;
+
+/* Rows first..<first + count of an image's im2col matrix for the VNNI GEMM: per output pixel, the
+ * window's taps (row-major, group_channels each) as q xor 0x80, padding_byte (the zero point xor
+ * 0x80) at taps outside the image, then zeros up to lda. */
+void cnnz_qu8_im2col(int level, const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte, size_t first,
+                     size_t count, uint8_t *a, size_t lda);
+
+/* rows rows of k int8 (row stride ldx) as the VNNI GEMM's A: xor 0x80, zeros from k up to lda. */
+void cnnz_qu8_rows(int level, size_t rows, size_t k, const int8_t *x, size_t ldx, uint8_t *a, size_t lda);
+
+/* One output row oy of a depthwise convolution with depth multiplier 1 (w->channels channels):
+ * cnnz_qs8_depthwise_pixel for each output pixel, over the taps inside the image. weights:
+ * [kernel_height * kernel_width][channels] int32; scratch: channels int32 and 2 * taps pointers. */
+void cnnz_qs8_depthwise_row(int level, const int8_t *image, const cnnz_qs8_window *w, size_t oy,
+                            const int32_t *weights, int32_t zero_point, void *scratch, const cnnz_qs8_output *out,
+                            int8_t *c);
+
+/* One output row oy of a max pooling (window w, no dilation) whose output keeps the input's
+ * scale and zero point: the maximum int8 over the taps inside the image, per channel. */
+void cnnz_qs8_maxpool_row(int level, const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c);
+
+/* x as int8: clamp(round(x / scale) + zero_point) to [-128, 127], rounding half away from zero,
+ * NaN as the zero point (Swift's QuantizeKernel.quantize, bit for bit). */
+void cnnz_qs8_quantize(int level, size_t n, const float *x, float scale, float zero_point, int8_t *q);
+
+/* The GEMM's store for one row of n int32 sums (columns 0..<n of out), at the given level.
+ * For kernels that compute their own sums (depthwise). */
+void cnnz_qs8_store_row(int level, const int32_t *sums, size_t n, const cnnz_qs8_output *out, int8_t *c);
 
 /* One output pixel of a depthwise convolution with depth multiplier 1: for each channel j < n,
  * sum over t < taps of (inputs[t][j] - zero_point) * weights[t][j] (int32, wrapping), then the
  * store above into c[0..<n]. inputs[t] is the pixel under tap t (taps outside the input left out:
- * they add nothing), weights[t] that tap's n weights. With AVX2 (avx2 not 0, the caller checked
+ * they add nothing), weights[t] that tap's n weights. From level CNNZ_INT8_AVX2 (the caller checked
  * the CPU) eight channels at a time; sums: scratch for n int32 (the portable path and the tail). */
-void cnnz_qs8_depthwise_pixel(int avx2, size_t n, size_t taps, const int8_t *const *inputs,
+void cnnz_qs8_depthwise_pixel(int level, size_t n, size_t taps, const int8_t *const *inputs,
                               const int32_t *const *weights, int32_t zero_point, int32_t *sums,
                               const cnnz_qs8_output *out, int8_t *c);
 
@@ -52,7 +104,7 @@ typedef struct {
     int32_t shift[2];
     int left_shift;
 } cnnz_qs8_add;
-void cnnz_qs8_add2(int avx2, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
+void cnnz_qs8_add2(int level, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                    const cnnz_qs8_output *out, int8_t *c);
 
 /* The same int32 -> int8 step for one value (for kernels without a GEMM, and the tests). */

@@ -1,3 +1,4 @@
+import CInt8Kernels
 import Foundation
 import Testing
 
@@ -28,10 +29,17 @@ import Testing
         [-128, 127, 0, Int32.random(in: -128...127, using: &rng)].randomElement(using: &rng)!
     }
 
+    /// Every (threads, microkernel variant) a case runs with: every variant this CPU
+    /// has (portable, AVX2, VNNI 256 and 512 bits), forced in turn.
+    static let runs = [1, 3].flatMap { threads in Int8GEMM.available.map { (threads, $0) } }
+
     /// Runs `model` (one int8 input value, value 0) on `input` and returns the
-    /// last value's int8 elements, recovered from the dequantized output.
-    static func run(_ model: ModelDescription, _ input: Activation8, threads: Int) throws -> [Int8] {
-        let loaded = try Model(model)
+    /// last value's int8 elements, recovered from the dequantized output; the
+    /// kernels are prepared with `variant` (nil: the fastest).
+    static func run(
+        _ model: ModelDescription, _ input: Activation8, threads: Int, variant: Int8GEMM.Variant? = nil
+    ) throws -> [Int8] {
+        let loaded = try Int8GEMM.$forced.withValue(variant) { try Model(model) }
         let session = try loaded.makeSession(batchCapacity: input.batch, threads: threads, minimumWorkPerPart: 1)
         let x = input.values.map { Float(Int32($0) - input.zeroPoint) * Float(input.scale) }
         let y = try session.run(x, batch: input.batch)
@@ -61,7 +69,7 @@ import Testing
             let dense = trial % 6 == 5
             let groups = dense ? 1 : [1, 1, 2, 3].randomElement(using: &rng)!
             let channels = groups * Int.random(in: 1...(dense ? 40 : 5), using: &rng)
-            let filters = groups * Int.random(in: 1...11, using: &rng)
+            let filters = groups * Int.random(in: 1...(trial % 3 == 0 ? 40 : 11), using: &rng)
             // Dense acts on the last axis at every position: a 1x1 convolution's GEMM.
             let shape =
                 dense
@@ -146,11 +154,11 @@ import Testing
                 let table = Int8Activation.table(.sigmoid, input: output.preActivation, output: output)
                 expected = expected.map { table[Int($0) + 128] }
             }
-            for threads in [1, 3] {
-                let got = try Self.run(m, input, threads: threads)
+            for (threads, variant) in Self.runs {
+                let got = try Self.run(m, input, threads: threads, variant: variant)
                 #expect(
                     zip(got, expected).filter { $0 != $1 }.count == 0 && got.count == expected.count,
-                    "trial \(trial) \(kind) \(activation.name) threads \(threads)")
+                    "trial \(trial) \(kind) \(activation.name) threads \(threads) \(variant)")
             }
             if trial == 0 {
                 #expect(expected.contains(-128) || expected.contains(127) || clamp != -128...127)
@@ -222,8 +230,10 @@ import Testing
                 input, weights: weights, weightScales: weightScales.map(Double.init), bias: bias, window: window,
                 multiplier: multiplier, outputScale: Double(outScale), outputZeroPoint: outZero, clamp: clamp
             ).values
-            for threads in [1, 3] {
-                #expect(try Self.run(m, input, threads: threads) == expected, "trial \(trial) threads \(threads)")
+            for (threads, variant) in Self.runs {
+                #expect(
+                    try Self.run(m, input, threads: threads, variant: variant) == expected,
+                    "trial \(trial) threads \(threads) \(variant)")
             }
         }
     }
@@ -269,9 +279,10 @@ import Testing
                 // Max pooling with the input's parameters is exact: the values are the input's.
                 #expect(Set(expected).isSubset(of: Set(input.values)))
             }
-            for threads in [1, 3] {
+            for (threads, variant) in Self.runs {
                 #expect(
-                    try Self.run(m, input, threads: threads) == expected, "trial \(trial) \(kind) threads \(threads)")
+                    try Self.run(m, input, threads: threads, variant: variant) == expected,
+                    "trial \(trial) \(kind) threads \(threads) \(variant)")
             }
         }
     }
@@ -314,8 +325,10 @@ import Testing
                 ).values
                 : Int8Reference.concatenate([input, branch], outputScale: Double(outScale), outputZeroPoint: outZero)
                     .values
-            for threads in [1, 3] {
-                #expect(try Self.run(m, input, threads: threads) == expected, "trial \(trial) threads \(threads)")
+            for (threads, variant) in Self.runs {
+                #expect(
+                    try Self.run(m, input, threads: threads, variant: variant) == expected,
+                    "trial \(trial) threads \(threads) \(variant)")
             }
         }
     }
@@ -340,46 +353,75 @@ import Testing
         }
     }
 
-    /// The portable and the AVX2 GEMM give the same bytes, and both match a
-    /// plain loop, on odd sizes and sums that saturate at both ends.
+    /// Every GEMM variant (portable and AVX2 on int16, VNNI 256 and 512 bits on
+    /// bytes with the zero point folded into the packed bias) gives the bytes of a
+    /// plain loop, on sizes around the tiles (8 rows x 32 columns, 4 rows x 16,
+    /// K in groups of 4), input zero points at both extremes and sums that
+    /// saturate at both ends.
     @Test func gemmVariantsMatchAPlainLoop() throws {
         var rng = SplitMix64(seed: 99)
-        for _ in 0..<40 {
-            let m = Int.random(in: 1...13, using: &rng)
-            let n = Int.random(in: 1...37, using: &rng)
-            let k = Int.random(in: 1...75, using: &rng)
+        var saturated: Set<Int8> = []
+        for trial in 0..<60 {
+            let m = Int.random(in: 1...(trial % 2 == 0 ? 13 : 40), using: &rng)
+            let n = Int.random(in: 1...(trial % 3 == 0 ? 37 : 100), using: &rng)
+            let k = Int.random(in: 1...(trial % 4 == 0 ? 75 : 300), using: &rng)
             let w = (0..<(k * n)).map { _ in Int8.random(in: -127...127, using: &rng) }
             let bias = (0..<n).map { _ in Int32.random(in: -40000...40000, using: &rng) }
             let reals = (0..<n).map { _ in Double.random(in: 0.0001...0.02, using: &rng) }
+            let inputZero = [-128, 127, 0, Int32.random(in: -128...127, using: &rng)][trial % 4]
             let zero = Int32.random(in: -128...127, using: &rng)
             let stage = Int8Activation(.linear, output: ActivationQuantization(scale: 1, zeroPoint: zero))
-            let packed = try Int8PackedWeights(
-                k: k, n: n, element: { w[$0 * n + $1] }, bias: { bias[$0] }, realMultiplier: { reals[$0] },
-                activation: stage)
-            let lda = 2 * packed.kPairs
-            var a = [Int16](repeating: 0, count: m * lda)
-            for r in 0..<m { for c in 0..<k { a[r * lda + c] = Int16.random(in: -255...255, using: &rng) } }
+            let q = (0..<(m * k)).map { _ in Int8.random(in: .min ... .max, using: &rng) }
             var expected = [Int8](repeating: 0, count: m * n)
             for r in 0..<m {
                 for j in 0..<n {
                     var sum = bias[j]
-                    for c in 0..<k { sum += Int32(a[r * lda + c]) * Int32(w[c * n + j]) }
+                    for c in 0..<k { sum += (Int32(q[r * k + c]) - inputZero) * Int32(w[c * n + j]) }
                     expected[r * n + j] = Int8Reference.clamp(
                         Int8Reference.scaled(sum, by: reals[j]) + zero, -128...127)
                 }
             }
+            saturated.formUnion(expected.filter { $0 == -128 || $0 == 127 })
             for variant in Int8GEMM.available {
+                let packed = try Int8PackedWeights(
+                    k: k, n: n, element: { w[$0 * n + $1] }, bias: { bias[$0] }, realMultiplier: { reals[$0] },
+                    activation: stage, variant: variant, inputZeroPoint: inputZero)
                 var c = [Int8](repeating: 0, count: m * n)
-                a.withUnsafeBufferPointer { ap in
-                    c.withUnsafeMutableBufferPointer { cp in
-                        Int8GEMM.run(
-                            variant, m: m, a: ap.baseAddress!, lda: lda, weights: packed, c: cp.baseAddress!, ldc: n)
-                    }
+                if variant.isVNNI {
+                    // Rows of 4 * kGroups bytes, q xor 0x80, padded with bytes the zero weights ignore.
+                    let lda = 4 * packed.kGroups
+                    var a = [UInt8](repeating: 0xA5, count: m * lda)
+                    for r in 0..<m { for col in 0..<k { a[r * lda + col] = UInt8(bitPattern: q[r * k + col]) ^ 0x80 } }
+                    Int8GEMM.runVNNI(variant, m: m, a: a, lda: lda, weights: packed, c: &c, ldc: n)
+                } else {
+                    let lda = 2 * packed.kPairs
+                    var a = [Int16](repeating: 0, count: m * lda)
+                    for r in 0..<m { for col in 0..<k { a[r * lda + col] = Int16(q[r * k + col]) - Int16(inputZero) } }
+                    Int8GEMM.run(variant, m: m, a: a, lda: lda, weights: packed, c: &c, ldc: n)
                 }
-                #expect(c == expected, "\(variant) m=\(m) n=\(n) k=\(k)")
+                #expect(c == expected, "\(variant) m=\(m) n=\(n) k=\(k) zero \(inputZero)")
             }
         }
+        #expect(saturated == [-128, 127])
         #expect(Int8GEMM.available.contains(.portable))
+    }
+
+    /// The input quantize at every level (Swift, portable C, AVX-512) gives the
+    /// same bytes: ties, NaN, infinities, values far outside the range.
+    @Test func quantizeLevelsAgree() {
+        var rng = SplitMix64(seed: 7)
+        let scale: Float = 0.0625
+        var xs: [Float] = [0, -0, .nan, .infinity, -.infinity, 1e30, -1e30, .ulpOfOne, 8.03125, -8.03125]
+        xs += (-300...300).map { Float($0) * scale / 2 }  // every tie
+        xs += (0..<2000).map { _ in Float.random(in: -20...20, using: &rng) }
+        for zeroPoint: Float in [-128, 127, 0, 5] {
+            let expected = xs.map { QuantizeKernel.quantize($0, scale: scale, zeroPoint: zeroPoint) }
+            for level in Set(Int8GEMM.available.map(\.level)) {
+                var q = [Int8](repeating: 0, count: xs.count)
+                cnnz_qs8_quantize(level, xs.count, xs, scale, zeroPoint, &q)
+                #expect(q == expected, "level \(level) zero point \(zeroPoint)")
+            }
+        }
     }
 
     /// The engine's requantization helper is the reference's, over edge values.

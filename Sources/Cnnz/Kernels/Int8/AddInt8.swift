@@ -12,10 +12,10 @@ final class AddInt8: RegisteredKernel {
     let shifts: [Int32]
     let store: Int8Store
     let scratchBytes = 1024 * 8
-    /// Two inputs (the common case): the C kernel's parameters, vectorized with AVX2.
+    /// Two inputs (the common case): the C kernel's parameters, vectorized with AVX2 or AVX-512.
     let pair: cnnz_qs8_add
     let pairOutput: Int8StoreParameters
-    let variant = Int8GEMM.best
+    let variant = Int8GEMM.selected
 
     init(_ setup: KernelSetup) throws(CnnzError) {
         guard case .add = setup.layer.kind, let output = setup.outputQuantization else { throw setup.mismatch }
@@ -55,7 +55,7 @@ final class AddInt8: RegisteredKernel {
             guard n > 0 else { return }
             withUnsafePointer(to: pair) { p in
                 withUnsafePointer(to: pairOutput.output) { out in
-                    cnnz_qs8_add2(variant == .avx2 ? 1 : 0, n, a + start, b + start, p, out, output + start)
+                    cnnz_qs8_add2(variant.level, n, a + start, b + start, p, out, output + start)
                 }
             }
             return

@@ -1,7 +1,11 @@
+import CInt8Kernels
+
 /// Int8 Conv2D (any kernel, stride, dilation, padding, groups) and, with a
-/// 1x1 window, int8 Dense: im2col into int16 rows of `input - zeroPoint`
-/// (padding is then 0, exactly the zero point), and the int8 GEMM with bias,
-/// requantization and the activation's clamp or table fused into its store.
+/// 1x1 window, int8 Dense: im2col and the int8 GEMM with bias, requantization
+/// and the activation's clamp or table fused into its store. The im2col rows
+/// are what the variant multiplies: int16 `input - zeroPoint` (portable, AVX2;
+/// padding is then 0, exactly the zero point) or bytes `input xor 0x80` (VNNI;
+/// padding is the zero point's byte, the compensation is in the packed bias).
 /// Output pixels go in blocks of `blockRows`, so the scratch is
 /// `blockRows * K` int16 whatever the image size.
 final class Conv2DInt8: RegisteredKernel {
@@ -19,11 +23,13 @@ final class Conv2DInt8: RegisteredKernel {
     let variant: Int8GEMM.Variant
     /// 1x1, stride 1, one group (and every Dense): rows of all images form one matrix.
     let isPointwise: Bool
+    /// The window for the VNNI variants' im2col (`cnnz_qu8_im2col`), group 0.
+    let geometry: cnnz_qs8_window
 
     init(
         operands: KernelOperands, window: Window, groups: Int, kernel: Tensor, bias: Tensor?,
         input: ActivationQuantization, output: ActivationQuantization, activation: Activation,
-        variant: Int8GEMM.Variant = Int8GEMM.best
+        variant: Int8GEMM.Variant = Int8GEMM.selected
     ) throws(CnnzError) {
         self.operands = operands
         self.window = window
@@ -50,14 +56,20 @@ final class Conv2DInt8: RegisteredKernel {
                     bias: { n in biasValue(g * outPerGroup + n) },
                     realMultiplier: { n in
                         Double(input.scale) * weightScale(g * outPerGroup + n) / Double(stage.scale)
-                    }, activation: stage))
+                    }, activation: stage, variant: variant, inputZeroPoint: input.zeroPoint))
         }
         self.packed = packed
         inputZeroPoint = Int16(input.zeroPoint)
         isPointwise =
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1
-        scratchBytes = Self.blockRows * packed[0].kPairs * 2 * 2
+        scratchBytes = Self.blockRows * (variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
+        geometry = cnnz_qs8_window(
+            height: x.height, width: x.width, channels: x.channels, kernel_height: window.kernelHeight,
+            kernel_width: window.kernelWidth, stride_height: window.strideHeight, stride_width: window.strideWidth,
+            dilation_height: window.dilationHeight, dilation_width: window.dilationWidth, pad_top: rows.padBefore,
+            pad_left: columns.padBefore, out_width: operands.outputShape.width, group_offset: 0,
+            group_channels: x.channels / groups)
     }
 
     /// Column `f`'s bias in the sums' scale: an int32 bias as it is, a float32
@@ -105,6 +117,10 @@ final class Conv2DInt8: RegisteredKernel {
     }
 
     func run(_ context: RunContext, part: Int, of parts: Int) {
+        if variant.isVNNI {
+            runVNNI(context, part: part, of: parts)
+            return
+        }
         let input = UnsafePointer(context.int8(operands.input))
         let output = context.output(operands, as: Int8.self)
         let x = operands.inputShape
@@ -176,6 +192,48 @@ final class Conv2DInt8: RegisteredKernel {
                 }
             }
             if lda > k { (a + r * lda + k).update(repeating: 0, count: lda - k) }
+        }
+    }
+
+    /// `run` with a VNNI variant: the im2col (or, pointwise, the input rows) as bytes
+    /// `q xor 0x80` in C, rows of `4 * kGroups` bytes.
+    private func runVNNI(_ context: RunContext, part: Int, of parts: Int) {
+        let input = UnsafePointer(context.int8(operands.input))
+        let output = context.output(operands, as: Int8.self)
+        let x = operands.inputShape
+        let y = operands.outputShape
+        let lda = 4 * packed[0].kGroups
+        let a = context.scratch(part: part, bytes: scratchBytes, as: UInt8.self)
+        let level = variant.level
+        if isPointwise {
+            let total = context.batch * y.pixels
+            let k = packed[0].k
+            for block in Partition.range((total + Self.blockRows - 1) / Self.blockRows, part: part, of: parts) {
+                let first = block * Self.blockRows
+                let count = min(Self.blockRows, total - first)
+                cnnz_qu8_rows(level, count, k, input + first * k, k, a, lda)
+                Int8GEMM.runVNNI(
+                    variant, m: count, a: a, lda: lda, weights: packed[0], c: output + first * y.channels,
+                    ldc: y.channels)
+            }
+            return
+        }
+        let padding = UInt8(truncatingIfNeeded: Int(inputZeroPoint) + 128)
+        let inPerGroup = x.channels / groups
+        let outPerGroup = y.channels / groups
+        var window = geometry
+        for block in Partition.range(context.batch * blocksPerImage, part: part, of: parts) {
+            let image = block / blocksPerImage
+            let first = (block % blocksPerImage) * Self.blockRows
+            let count = min(Self.blockRows, y.pixels - first)
+            let source = input + image * x.elementCount
+            for g in 0..<groups {
+                window.group_offset = g * inPerGroup
+                cnnz_qu8_im2col(level, source, &window, padding, first, count, a, lda)
+                Int8GEMM.runVNNI(
+                    variant, m: count, a: a, lda: lda, weights: packed[g],
+                    c: output + (image * y.pixels + first) * y.channels + g * outPerGroup, ldc: y.channels)
+            }
         }
     }
 }

@@ -28,7 +28,7 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
         operands = setup.operands
         self.window = window
         self.multiplier = multiplier
-        variant = Int8GEMM.best
+        variant = Int8GEMM.selected
         let x = operands.inputShape
         (rows, columns) = window.geometry(height: x.height, width: x.width)!
         let channels = operands.outputShape.channels
@@ -72,7 +72,7 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
         let inChannels = x.channels
         let m = multiplier
         let zero = inputZeroPoint
-        let avx2: Int32 = variant == .avx2 ? 1 : 0
+        let level = variant.level
         weights.withUnsafeBufferPointer { w in
             let base = w.baseAddress!
             if m == 1 {
@@ -101,15 +101,16 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
                     }
                     withUnsafePointer(to: stage.output) { out in
                         cnnz_qs8_store_row(
-                            avx2, sums, channels, out, output + ((image * y.height + oy) * y.width + ox) * channels)
+                            level, sums, channels, out, output + ((image * y.height + oy) * y.width + ox) * channels)
                     }
                 }
             }
         }
     }
 
-    /// Depth multiplier 1: each output pixel in C, the channels innermost
-    /// (eight at a time with AVX2), over the taps that fall inside the input.
+    /// Depth multiplier 1: each output row in C (`cnnz_qs8_depthwise_row`), the
+    /// channels innermost (8 or 16 at a time with AVX2 or AVX-512), over the taps
+    /// that fall inside the input.
     private func runChannelsInner(
         _ context: RunContext, part: Int, of parts: Int, weights: UnsafePointer<Int32>,
         sums: UnsafeMutablePointer<Int32>
@@ -118,34 +119,19 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
         let y = operands.outputShape
         let input = UnsafePointer(context.int8(operands.input))
         let output = context.output(operands, as: Int8.self)
-        let channels = y.channels
-        let taps = window.kernelHeight * window.kernelWidth
-        let pointers = UnsafeMutableRawPointer(sums + (channels + 1) / 2 * 2)
-        let inputs = pointers.bindMemory(to: UnsafePointer<Int8>?.self, capacity: taps)
-        let tapWeights = (pointers + taps * 8).bindMemory(to: UnsafePointer<Int32>?.self, capacity: taps)
-        let avx2: Int32 = variant == .avx2 ? 1 : 0
+        let rowBytes = y.width * y.channels
+        var geometry = cnnz_qs8_window(
+            height: x.height, width: x.width, channels: x.channels, kernel_height: window.kernelHeight,
+            kernel_width: window.kernelWidth, stride_height: window.strideHeight, stride_width: window.strideWidth,
+            dilation_height: window.dilationHeight, dilation_width: window.dilationWidth, pad_top: rows.padBefore,
+            pad_left: columns.padBefore, out_width: y.width, group_offset: 0, group_channels: x.channels)
+        let level = variant.level
         withUnsafePointer(to: stage.output) { out in
             for rowIndex in Partition.range(context.batch * y.height, part: part, of: parts) {
                 let image = rowIndex / y.height
-                let oy = rowIndex % y.height
-                let source = input + image * x.elementCount
-                for ox in 0..<y.width {
-                    var count = 0
-                    for ky in 0..<window.kernelHeight {
-                        let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
-                        guard iy >= 0 && iy < x.height else { continue }
-                        for kx in 0..<window.kernelWidth {
-                            let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
-                            guard ix >= 0 && ix < x.width else { continue }
-                            inputs[count] = source + (iy * x.width + ix) * channels
-                            tapWeights[count] = weights + (ky * window.kernelWidth + kx) * channels
-                            count += 1
-                        }
-                    }
-                    cnnz_qs8_depthwise_pixel(
-                        avx2, channels, count, inputs, tapWeights, inputZeroPoint, sums, out,
-                        output + ((image * y.height + oy) * y.width + ox) * channels)
-                }
+                cnnz_qs8_depthwise_row(
+                    level, input + image * x.elementCount, &geometry, rowIndex % y.height, weights, inputZeroPoint,
+                    sums, out, output + rowIndex * rowBytes)
             }
         }
     }

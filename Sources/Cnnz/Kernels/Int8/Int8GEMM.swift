@@ -6,15 +6,23 @@ import CInt8Kernels
 #endif
 
 /// Weights packed once at load for the int8 GEMM microkernels
-/// (`CInt8Kernels`): int16 pairs of rows in panels of 8 columns, with each
-/// column's int32 bias, requantization multiplier and shift, and the fused
-/// clamp or activation table. Owns its memory; immutable after `init`.
+/// (`CInt8Kernels`), in the layout of the variant that will run them, with
+/// each column's int32 bias, requantization multiplier and shift, and the
+/// fused clamp or activation table. Owns its memory; immutable after `init`.
+///
+/// - int16 (portable, AVX2): pairs of rows in panels of 8 columns, 16 int16 per pair.
+/// - VNNI (`vpdpbusd`, u8 x s8): groups of 4 rows in panels of 16 columns, 64 int8 per
+///   group; the activations arrive as `q + 128`, so `(inputZeroPoint + 128) * (the
+///   column's sum of weights)` is taken off the bias here, once.
 final class Int8PackedWeights: @unchecked Sendable {
-    /// Rows of the weight matrix (the reduction length) and its pairs, and columns.
+    /// Rows of the weight matrix (the reduction length), its pairs and groups of 4, and columns.
     let k: Int
     let kPairs: Int
+    let kGroups: Int
     let n: Int
-    let panels: UnsafeMutablePointer<Int16>
+    /// Whether `panels` holds the VNNI layout (int8) rather than the int16 one.
+    let isVNNI: Bool
+    let panels: UnsafeMutableRawPointer
     private let bias: UnsafeMutablePointer<Int32>
     private let multipliers: UnsafeMutablePointer<Int32>
     private let shifts: UnsafeMutablePointer<Int32>
@@ -22,41 +30,66 @@ final class Int8PackedWeights: @unchecked Sendable {
     /// The microkernels' view of the output stage.
     let output: cnnz_qs8_output
 
-    /// The bytes `init` allocates for `k` rows and `n` columns.
-    static func bytes(k: Int, n: Int) -> Int { (n + 7) / 8 * ((k + 1) / 2) * 32 + n * 12 + 256 }
+    /// The bytes of the weight panels for `k` rows and `n` columns in either layout.
+    static func panelBytes(k: Int, n: Int, vnni: Bool) -> Int {
+        vnni ? (n + 15) / 16 * ((k + 3) / 4) * 64 : (n + 7) / 8 * ((k + 1) / 2) * 32
+    }
+
+    /// The bytes `init` allocates for `k` rows and `n` columns (the larger layout).
+    static func bytes(k: Int, n: Int) -> Int {
+        max(panelBytes(k: k, n: n, vnni: true), panelBytes(k: k, n: n, vnni: false)) + n * 12 + 256
+    }
 
     /// - Parameters:
     ///   - element: the int8 weight at row `k`, column `n`.
     ///   - bias: column `n`'s bias in the sums' scale.
     ///   - realMultiplier: column `n`'s `inputScale * weightScale / outputScale`.
+    ///   - variant: the microkernel that will run these weights (its layout).
+    ///   - inputZeroPoint: the activations' zero point (the VNNI layout's compensation).
     init(
         k: Int, n: Int, element: (Int, Int) -> Int8, bias biasOf: (Int) -> Int32, realMultiplier: (Int) -> Double,
-        activation: Int8Activation
+        activation: Int8Activation, variant: Int8GEMM.Variant = .portable, inputZeroPoint: Int32 = 0
     ) throws(CnnzError) {
         self.k = k
         self.n = n
         kPairs = (k + 1) / 2
-        let panelCount = (n + 7) / 8
-        let raw = try AlignedBuffer.bytes(panelCount * kPairs * 32 + n * 12, alignment: 64)
-        panels = raw.baseAddress!.bindMemory(to: Int16.self, capacity: panelCount * kPairs * 16)
-        for p in 0..<panelCount {
-            for kp in 0..<kPairs {
-                for j in 0..<8 {
-                    for r in 0..<2 {
-                        let row = 2 * kp + r
-                        let column = p * 8 + j
-                        panels[(p * kPairs + kp) * 16 + 2 * j + r] =
-                            row < k && column < n ? Int16(element(row, column)) : 0
+        kGroups = (k + 3) / 4
+        isVNNI = variant.isVNNI
+        let weightBytes = Self.panelBytes(k: k, n: n, vnni: isVNNI)
+        let raw = try AlignedBuffer.bytes(weightBytes + n * 12, alignment: 64)
+        panels = raw.baseAddress!
+        if isVNNI {
+            let packed = panels.bindMemory(to: Int8.self, capacity: weightBytes)
+            packed.update(repeating: 0, count: weightBytes)
+            for column in 0..<n {
+                let base = (column / 16) * kGroups * 64 + (column % 16) * 4
+                for row in 0..<k { packed[base + (row / 4) * 64 + row % 4] = element(row, column) }
+            }
+        } else {
+            let packed = panels.bindMemory(to: Int16.self, capacity: weightBytes / 2)
+            for p in 0..<(n + 7) / 8 {
+                for kp in 0..<kPairs {
+                    for j in 0..<8 {
+                        for r in 0..<2 {
+                            let row = 2 * kp + r
+                            let column = p * 8 + j
+                            packed[(p * kPairs + kp) * 16 + 2 * j + r] =
+                                row < k && column < n ? Int16(element(row, column)) : 0
+                        }
                     }
                 }
             }
         }
-        let perColumn = (raw.baseAddress! + panelCount * kPairs * 32).bindMemory(to: Int32.self, capacity: 3 * n)
+        let perColumn = (raw.baseAddress! + weightBytes).bindMemory(to: Int32.self, capacity: 3 * n)
         self.bias = perColumn
         multipliers = perColumn + n
         shifts = perColumn + 2 * n
+        // The VNNI sums are those of (q + 128) * w: (zeroPoint + 128) * sum(w) too many (wrapping).
+        let offset = isVNNI ? inputZeroPoint + 128 : 0
         for column in 0..<n {
-            bias[column] = biasOf(column)
+            var sum: Int32 = 0
+            if offset != 0 { for row in 0..<k { sum &+= Int32(element(row, column)) } }
+            bias[column] = biasOf(column) &- offset &* sum
             (multipliers[column], shifts[column]) = Requantization.multiplier(realMultiplier(column))
         }
         if let values = activation.table {
@@ -73,7 +106,7 @@ final class Int8PackedWeights: @unchecked Sendable {
     }
 
     deinit {
-        UnsafeMutableRawPointer(panels).deallocate()
+        panels.deallocate()
         table?.deallocate()
     }
 }
@@ -83,32 +116,80 @@ enum Int8GEMM {
     enum Variant: CaseIterable, Sendable {
         /// Portable C: every CPU.
         case portable
-        /// AVX2 `vpmaddwd` on int16 pairs (XNNPACK's choice), only where the CPU has AVX2.
+        /// AVX2 `vpmaddwd` on int16 pairs (XNNPACK's choice without VNNI), only where the CPU has AVX2.
         case avx2
+        /// AVX-VNNI `vpdpbusd` on 256-bit vectors, u8 x s8 (CPUs with AVX-VNNI).
+        case vnni256
+        /// AVX512-VNNI `vpdpbusd` on 512-bit vectors, u8 x s8 (CPUs with AVX512-VNNI).
+        case vnni512
+
+        /// Whether the variant takes the VNNI layout (u8 activations, s8 weights in groups of 4).
+        var isVNNI: Bool { self == .vnni256 || self == .vnni512 }
+
+        /// The instructions the kernels around the GEMM (depthwise, Add, quantize, im2col)
+        /// may use alongside this variant: `CNNZ_INT8_PORTABLE`, `_AVX2` or `_AVX512`.
+        var level: Int32 {
+            switch self {
+            case .portable: CNNZ_INT8_PORTABLE
+            case .avx2, .vnni256: CNNZ_INT8_AVX2
+            case .vnni512: CNNZ_INT8_AVX512
+            }
+        }
     }
 
-    /// The variants this CPU can run.
+    /// The variants this CPU can run, slowest first.
     #if canImport(CCPUFeatures)
-        static let available: [Variant] = cnnz_cpu_has_avx2_fma() != 0 ? [.portable, .avx2] : [.portable]
+        static let available: [Variant] = {
+            var variants: [Variant] = [.portable]
+            if cnnz_cpu_has_avx2_fma() != 0 { variants.append(.avx2) }
+            if cnnz_cpu_has_avx_vnni() != 0 { variants.append(.vnni256) }
+            if cnnz_cpu_has_avx512_vnni() != 0 { variants.append(.vnni512) }
+            return variants
+        }()
     #else
         static let available: [Variant] = [.portable]
     #endif
     /// The fastest of them.
     static let best: Variant = available.last!
 
-    /// `C[m, n] = requantize(A[m, 2 * kPairs] * W + bias)` as int8; `a` holds
-    /// int16 rows (input minus zero point, zero past `k`).
+    /// The variant kernels prepared in this task use: `best`, unless a test forces
+    /// another one (`Int8GEMM.$forced.withValue(.avx2) { try Model(...) }`).
+    @TaskLocal static var forced: Variant? = nil
+    static var selected: Variant {
+        guard let forced, available.contains(forced) else { return best }
+        return forced
+    }
+
+    /// `C[m, n] = requantize(A[m, 2 * kPairs] * W + bias)` as int8 with an int16-layout
+    /// variant; `a` holds int16 rows (input minus zero point, zero past `k`).
     @inline(__always)
     static func run(
         _ variant: Variant, m: Int, a: UnsafePointer<Int16>, lda: Int, weights: Int8PackedWeights,
         c: UnsafeMutablePointer<Int8>, ldc: Int
     ) {
+        let packed = UnsafePointer(weights.panels.assumingMemoryBound(to: Int16.self))
         withUnsafePointer(to: weights.output) { output in
             switch variant {
-            case .portable:
-                cnnz_qs8_gemm_portable(m, weights.n, weights.kPairs, a, lda, weights.panels, output, c, ldc)
+            case .portable, .vnni256, .vnni512:
+                cnnz_qs8_gemm_portable(m, weights.n, weights.kPairs, a, lda, packed, output, c, ldc)
             case .avx2:
-                cnnz_qs8_gemm_avx2(m, weights.n, weights.kPairs, a, lda, weights.panels, output, c, ldc)
+                cnnz_qs8_gemm_avx2(m, weights.n, weights.kPairs, a, lda, packed, output, c, ldc)
+            }
+        }
+    }
+
+    /// The same with a VNNI variant: `a` holds rows of `4 * kGroups` bytes, `q xor 0x80`.
+    @inline(__always)
+    static func runVNNI(
+        _ variant: Variant, m: Int, a: UnsafePointer<UInt8>, lda: Int, weights: Int8PackedWeights,
+        c: UnsafeMutablePointer<Int8>, ldc: Int
+    ) {
+        let packed = UnsafePointer(weights.panels.assumingMemoryBound(to: Int8.self))
+        withUnsafePointer(to: weights.output) { output in
+            if variant == .vnni512 {
+                cnnz_qu8_gemm_vnni512(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
+            } else {
+                cnnz_qu8_gemm_vnni256(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
             }
         }
     }

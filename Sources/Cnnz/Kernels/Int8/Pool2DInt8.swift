@@ -1,3 +1,5 @@
+import CInt8Kernels
+
 /// Int8 max and average pooling. Max works on the int8 values directly
 /// (requantizing is monotonic, so the maximum is taken first); average sums
 /// `q - zeroPoint` over the window's taps inside the input (Keras leaves
@@ -16,6 +18,9 @@ final class Pool2DInt8: RegisteredKernel {
     /// no activation: the maximum of the int8 values themselves, nothing to requantize.
     let isPlainMax: Bool
     let scratchBytes: Int
+    /// The window for the plain maximum's C rows (`cnnz_qs8_maxpool_row`).
+    let geometry: cnnz_qs8_window
+    let level = Int8GEMM.selected.level
 
     init(_ setup: KernelSetup) throws(CnnzError) {
         guard let output = setup.outputQuantization else { throw setup.mismatch }
@@ -34,6 +39,11 @@ final class Pool2DInt8: RegisteredKernel {
             isMax && input.scale == output.scale && input.zeroPoint == output.zeroPoint
             && setup.layer.activation == .linear
         scratchBytes = x.channels * 4
+        geometry = cnnz_qs8_window(
+            height: x.height, width: x.width, channels: x.channels, kernel_height: window.kernelHeight,
+            kernel_width: window.kernelWidth, stride_height: window.strideHeight, stride_width: window.strideWidth,
+            dilation_height: 1, dilation_width: 1, pad_top: rows.padBefore, pad_left: columns.padBefore,
+            out_width: operands.outputShape.width, group_offset: 0, group_channels: x.channels)
         let counts = isMax ? 1 : window.kernelHeight * window.kernelWidth
         stores = (1...counts).map {
             Int8Store(realMultiplier: ratio / Double($0), activation: setup.layer.activation, output: output)
@@ -54,6 +64,18 @@ final class Pool2DInt8: RegisteredKernel {
         let y = operands.outputShape
         let input = UnsafePointer(context.int8(operands.input))
         let output = context.output(operands, as: Int8.self)
+        if isPlainMax {
+            // Channels innermost, in C.
+            withUnsafePointer(to: geometry) { window in
+                for rowIndex in Partition.range(context.batch * y.height, part: part, of: parts) {
+                    let image = rowIndex / y.height
+                    cnnz_qs8_maxpool_row(
+                        level, input + image * x.elementCount, window, rowIndex % y.height,
+                        output + rowIndex * y.width * y.channels)
+                }
+            }
+            return
+        }
         for rowIndex in Partition.range(context.batch * y.height, part: part, of: parts) {
             let image = rowIndex / y.height
             let oy = rowIndex % y.height
@@ -66,17 +88,6 @@ final class Pool2DInt8: RegisteredKernel {
                 let x0 = ox * window.strideWidth - columns.padBefore
                 let xRange = max(0, x0)..<min(x.width, x0 + window.kernelWidth)
                 let out = output + ((image * y.height + oy) * y.width + ox) * channels
-                if isPlainMax {
-                    // Channels innermost: contiguous, vectorizable.
-                    out.update(repeating: -128, count: channels)
-                    for iy in yRange {
-                        for ix in xRange {
-                            let tap = source + (iy * x.width + ix) * channels
-                            for c in 0..<channels { out[c] = max(out[c], tap[c]) }
-                        }
-                    }
-                    continue
-                }
                 acc.update(repeating: isMax ? -128 : 0, count: channels)
                 for iy in yRange {
                     for ix in xRange {
@@ -102,10 +113,11 @@ final class GlobalPool2DInt8: RegisteredKernel {
     let isMax: Bool
     let inputZeroPoint: Int32
     let store: Int8Store
-    let scratchBytes = 0
+    let scratchBytes: Int
 
     init(_ setup: KernelSetup) throws(CnnzError) {
         guard let output = setup.outputQuantization else { throw setup.mismatch }
+        scratchBytes = setup.operands.inputShape.channels * 4
         switch setup.layer.kind {
         case .globalMaxPool2D: isMax = true
         case .globalAveragePool2D: isMax = false
@@ -128,16 +140,26 @@ final class GlobalPool2DInt8: RegisteredKernel {
         let x = operands.inputShape
         let input = UnsafePointer(context.int8(operands.input))
         let output = context.output(operands, as: Int8.self)
+        let channels = x.channels
+        let acc = context.scratch(part: part, bytes: scratchBytes, as: Int32.self)
         for image in Partition.range(context.batch, part: part, of: parts) {
+            // Pixel by pixel, channels innermost (contiguous); the zero point comes off once
+            // at the end (the same int32 as per tap: wrapping sums).
             let source = input + image * x.elementCount
-            for c in 0..<x.channels {
-                var acc: Int32 = isMax ? -128 : 0
+            acc.update(repeating: isMax ? -128 : 0, count: channels)
+            if isMax {
                 for p in 0..<x.pixels {
-                    let q = Int32(source[p * x.channels + c])
-                    if isMax { acc = max(acc, q) } else { acc &+= q &- inputZeroPoint }
+                    let row = source + p * channels
+                    for c in 0..<channels { acc[c] = max(acc[c], Int32(row[c])) }
                 }
-                output[image * x.channels + c] = store(isMax ? acc &- inputZeroPoint : acc)
+            } else {
+                for p in 0..<x.pixels {
+                    let row = source + p * channels
+                    for c in 0..<channels { acc[c] &+= Int32(row[c]) }
+                }
             }
+            let offset = isMax ? inputZeroPoint : Int32(truncatingIfNeeded: x.pixels) &* inputZeroPoint
+            for c in 0..<channels { output[image * channels + c] = store(acc[c] &- offset) }
         }
     }
 }

@@ -1,0 +1,138 @@
+/* The int8 Add of two inputs and the input quantize with AVX-512 (and the quantize with AVX2),
+ * the same integers as the plain C (see include/CInt8Kernels.h). */
+#include "int8_avx512.h"
+
+#include <math.h>
+
+#ifdef CNNZ_HAVE_AVX2
+/* The shifted input terms of the Add without 64-bit products: with x = d << 20 (d = q - zero point,
+ * |d| <= 255) the rounding doubling high multiply floor((x * m + 2^30) / 2^31) is
+ * floor((d * m + 2^10) / 2^11) = d * (m >> 11) + floor((d * (m & 2047) + 2^10) / 2^11), every
+ * product within 32 bits; then the rounding right shift by -shift (shift <= 0). */
+typedef struct {
+    __m512i zero_point, high, low, right, mask, half;
+} cnnz_add_term;
+
+CNNZ_INLINE CNNZ_AVX512 cnnz_add_term add_term(int32_t zero_point, int32_t multiplier, int32_t shift) {
+    cnnz_add_term t;
+    t.zero_point = _mm512_set1_epi32(zero_point);
+    t.high = _mm512_set1_epi32(multiplier >> 11);
+    t.low = _mm512_set1_epi32(multiplier & 2047);
+    t.right = _mm512_set1_epi32(-shift);
+    t.mask = _mm512_set1_epi32((int32_t)(((int64_t)1 << -shift) - 1));
+    t.half = _mm512_srai_epi32(t.mask, 1);
+    return t;
+}
+
+CNNZ_INLINE CNNZ_AVX512 __m512i add_term_of(__m128i q, const cnnz_add_term *t) {
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+    __m512i d = _mm512_sub_epi32(_mm512_cvtepi8_epi32(q), t->zero_point);
+    __m512i low = _mm512_srai_epi32(_mm512_add_epi32(_mm512_mullo_epi32(d, t->low), _mm512_set1_epi32(1024)), 11);
+    __m512i high = _mm512_add_epi32(_mm512_mullo_epi32(d, t->high), low);
+    __m512i remainder = _mm512_and_si512(high, t->mask);
+    __m512i threshold = _mm512_mask_add_epi32(t->half, _mm512_cmplt_epi32_mask(high, zero), t->half, one);
+    __m512i v = _mm512_srav_epi32(high, t->right);
+    return _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(remainder, threshold), v, one);
+}
+
+CNNZ_AVX512 void cnnz_qs8_add2_avx512(size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
+                                      const cnnz_qs8_output *out, int8_t *c) {
+    if (out->table || p->left_shift != 20 || p->shift[0] > 0 || p->shift[1] > 0 || p->multiplier[0] < 0 ||
+        p->multiplier[1] < 0) {
+        for (size_t i = 0; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
+        return;
+    }
+    cnnz_add_term ta = add_term(p->zero_point[0], p->multiplier[0], p->shift[0]);
+    cnnz_add_term tb = add_term(p->zero_point[1], p->multiplier[1], p->shift[1]);
+    /* The store of the sum with column 0's parameters in every lane. */
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
+    __m512i shift = _mm512_set1_epi32(out->shift[0]);
+    cnnz_panel16 sum;
+    sum.bias = _mm512_set1_epi32(out->bias[0]);
+    sum.multiplier = _mm512_set1_epi32(out->multiplier[0]);
+    sum.left = _mm512_max_epi32(shift, zero);
+    sum.shifts_left = out->shift[0] > 0;
+    sum.right = _mm512_sub_epi32(zero, _mm512_min_epi32(shift, zero));
+    sum.mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, sum.right), one);
+    sum.half = _mm512_srai_epi32(sum.mask, 1);
+    for (size_t i = 0; i < n; i += 16) {
+        size_t width = n - i < 16 ? n - i : 16;
+        sum.lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+        __m512i x = _mm512_add_epi32(add_term_of(_mm_maskz_loadu_epi8(sum.lanes, a + i), &ta),
+                                     add_term_of(_mm_maskz_loadu_epi8(sum.lanes, b + i), &tb));
+        store16_panel(x, &sum, out, c + i);
+    }
+}
+
+/* round(t) half away from zero, exactly: t - trunc(t) is exact in float32. */
+static CNNZ_AVX512 void quantize_avx512(size_t n, const float *x, float scale, float zero_point, int8_t *q) {
+    const __m512 s = _mm512_set1_ps(scale), z = _mm512_set1_ps(zero_point);
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    const __m512 low = _mm512_set1_ps(-128.0f), high = _mm512_set1_ps(127.0f);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    for (size_t i = 0; i < n; i += 16) {
+        size_t width = n - i < 16 ? n - i : 16;
+        __mmask16 lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+        __m512 t = _mm512_div_ps(_mm512_maskz_loadu_ps(lanes, x + i), s);
+        __m512 r = _mm512_roundscale_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m512 fraction = _mm512_abs_ps(_mm512_sub_ps(t, r));
+        __mmask16 away = _mm512_cmp_ps_mask(fraction, half, _CMP_GE_OQ);
+        /* One with t's sign. */
+        __m512 step = _mm512_castsi512_ps(
+            _mm512_or_si512(_mm512_castps_si512(one), _mm512_and_si512(_mm512_castps_si512(t), sign)));
+        r = _mm512_mask_add_ps(r, away, r, step);
+        __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, z), low), high);
+        /* NaN (from a NaN input or 0 / 0) becomes the zero point. */
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q), z);
+        _mm512_mask_cvtsepi32_storeu_epi8(q + i, lanes, _mm512_cvttps_epi32(v));
+    }
+}
+
+#endif
+
+#ifdef CNNZ_HAVE_AVX2
+/* quantize_avx512 with AVX2, eight at a time: the same float32 operations, so the same bits. */
+static __attribute__((target("avx2"))) void quantize_avx2(size_t n, const float *x, float scale, float zero_point,
+                                                         int8_t *q) {
+    const __m256 s = _mm256_set1_ps(scale), z = _mm256_set1_ps(zero_point);
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 low = _mm256_set1_ps(-128.0f), high = _mm256_set1_ps(127.0f);
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 t = _mm256_div_ps(_mm256_loadu_ps(x + i), s);
+        __m256 r = _mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m256 fraction = _mm256_andnot_ps(sign, _mm256_sub_ps(t, r));
+        __m256 away = _mm256_cmp_ps(fraction, half, _CMP_GE_OQ);
+        __m256 step = _mm256_or_ps(one, _mm256_and_ps(t, sign));
+        r = _mm256_add_ps(r, _mm256_and_ps(away, step));
+        __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, z), low), high);
+        v = _mm256_blendv_ps(v, z, _mm256_cmp_ps(t, t, _CMP_UNORD_Q));
+        __m256i w = _mm256_cvttps_epi32(v);
+        __m128i halves = _mm_packs_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+        _mm_storel_epi64((__m128i *)(q + i), _mm_packs_epi16(halves, halves));
+    }
+    for (; i < n; i++) {
+        float v = roundf(x[i] / scale) + zero_point;
+        q[i] = v != v ? (int8_t)zero_point : (int8_t)(v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v));
+    }
+}
+#endif
+
+void cnnz_qs8_quantize(int level, size_t n, const float *x, float scale, float zero_point, int8_t *q) {
+#ifdef CNNZ_HAVE_AVX2
+    if (level >= CNNZ_INT8_AVX512) {
+        quantize_avx512(n, x, scale, zero_point, q);
+        return;
+    }
+    if (level >= CNNZ_INT8_AVX2) {
+        quantize_avx2(n, x, scale, zero_point, q);
+        return;
+    }
+#endif
+    (void)level;
+    for (size_t i = 0; i < n; i++) {
+        float v = roundf(x[i] / scale) + zero_point;
+        q[i] = v != v ? (int8_t)zero_point : (int8_t)(v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v));
+    }
+}
