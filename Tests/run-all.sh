@@ -2,7 +2,8 @@
 # Runs every test of cnnz: format lint, a warnings-as-errors build, the Swift
 # test suites (engine, converter, CLIs as processes), the C API tests and the
 # C example, the Python binding's tests, example and wheel, the Spark example
-# (skipped without Java), and the shipped example.
+# (skipped without Java), and the shipped example models (self-tests; their
+# test-set accuracy when dataset-fashion-mnist is installed).
 # Usage: bash Tests/run-all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,5 +42,18 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 swift run convert Examples/fashion-mnist-small.json -o "$work/example.cnnz" >/dev/null
 cmp "$work/example.cnnz" Examples/fashion-mnist-small.cnnz
+
+step "the shipped models: self-tests, and test-set accuracy through Python (issue 16's bars)"
+for model in Examples/fashion-mnist-small.cnnz Examples/fashion-mnist-vgg.cnnz Examples/fashion-mnist-vgg-int8.cnnz; do
+  swift run infer "$model" --selftest
+done
+if [ -d /usr/share/datasets/fashion-mnist ]; then
+  for check in fashion-mnist-small:92 fashion-mnist-vgg:93 fashion-mnist-vgg-int8:93; do
+    PYTHONPATH=bindings/python python3 Examples/python/test_accuracy.py "Examples/${check%:*}.cnnz" \
+      --min-accuracy "${check#*:}"
+  done
+else
+  echo "skipped the accuracy check: no /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist)"
+fi
 
 printf '\nall tests passed\n'
