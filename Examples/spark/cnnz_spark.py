@@ -16,7 +16,7 @@ per batch, not per image, so the scores are the engine's own, bit for bit,
 and the per-image cost is the engine's. An image that cannot be read gets a
 row with an `error` and no scores; the job goes on.
 """
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -45,9 +45,13 @@ def model_for(model_bytes, model_key: str) -> cnnz.Model:
     return model
 
 
-def classify_batch(model: cnnz.Model, files: pa.Array, contents: pa.Array) -> pa.RecordBatch:
-    """Classifies one batch of images (an Arrow string array of names, a binary array of their bytes)."""
+def classify_batch(model: cnnz.Model, files: pa.Array, contents: pa.Array,
+                   failures: Optional[Dict[int, str]] = None) -> pa.RecordBatch:
+    """Classifies one batch of images (an Arrow string array of names, a binary array of their bytes);
+    `failures` gives the reason for rows whose bytes could not be read (null in `contents`)."""
     outputs, messages = model.predict_encoded(contents, errors="return")
+    for row, reason in (failures or {}).items():
+        messages[row] = reason
     count = len(outputs)
     # As cnnz.Model.classify: outputs that are not all in 0...1 get a softmax.
     needs_softmax = (outputs.min(axis=1) < 0) | (outputs.max(axis=1) > 1)
@@ -70,13 +74,41 @@ def classify_batch(model: cnnz.Model, files: pa.Array, contents: pa.Array) -> pa
     return pa.RecordBatch.from_arrays([files, labels, probability, scores, errors], schema=RESULT_ARROW_SCHEMA)
 
 
+def local_path(uri: str) -> str:
+    """The local path of a file Spark lists as `file:/a/b.png` (Hadoop's Path prints it unescaped)."""
+    if uri.startswith("file://"):
+        return uri[len("file://"):] if uri.startswith("file:///") else uri[len("file:"):]
+    return uri[len("file:"):] if uri.startswith("file:") else uri
+
+
+def read_files(files: pa.Array) -> Tuple[pa.Array, Dict[int, str]]:
+    """The bytes of the files named in `files` (Spark URIs of a file system this worker mounts) as an
+    Arrow binary array, and for files that could not be read their row and the reason (their bytes
+    are null: the engine reports nothing for them, the reason is the OS's)."""
+    contents, failures = [], {}
+    for row, uri in enumerate(files.to_pylist()):
+        try:
+            with open(local_path(uri), "rb") as file:
+                contents.append(file.read())
+        except OSError as error:
+            contents.append(None)
+            failures[row] = error.strerror or str(error)
+    return pa.array(contents, pa.binary()), failures
+
+
 def classify_partition(model_bytes, model_key: str, batch_size: int,
-                       batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """The `mapInArrow` function: record batches of (file, content) rows in, result rows out."""
+                       batches: Iterator[pa.RecordBatch], read: bool = False) -> Iterator[pa.RecordBatch]:
+    """The `mapInArrow` function: record batches of (file, content) rows in, result rows out; with
+    `read`, batches of (file) rows, whose files this worker reads itself."""
     model = model_for(model_bytes, model_key)
     for batch in batches:
-        files, contents = batch.column("file"), batch.column("content")
+        files = batch.column("file")
         if files.type != pa.string():  # large_string, when Spark sends large variable-width types
             files = files.cast(pa.string())
         for start in range(0, batch.num_rows, batch_size):
-            yield classify_batch(model, files.slice(start, batch_size), contents.slice(start, batch_size))
+            names = files.slice(start, batch_size)
+            if read:
+                contents, failures = read_files(names)
+                yield classify_batch(model, names, contents, failures)
+            else:
+                yield classify_batch(model, names, batch.column("content").slice(start, batch_size))
