@@ -117,8 +117,10 @@ def start_spark(master: Optional[str] = None, batch: int = DEFAULT_BATCH):
         builder = builder.config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    # Two tasks per core for a folder: equal-sized tasks in one wave per core leave no core idle at the end.
-    spark.conf.set("spark.sql.files.minPartitionNum", str(2 * spark.sparkContext.defaultParallelism))
+    # At least one task per core for a folder or table (Spark splits by bytes, so images of one kind make
+    # tasks of equal work): every task pays for its scheduling, its Hadoop configuration, its Python
+    # round trip and its output file, and more tasks than cores only add these costs.
+    spark.conf.set("spark.sql.files.minPartitionNum", str(spark.sparkContext.defaultParallelism))
     spark.sparkContext.addPyFile(cnnz_spark.__file__)
     return spark
 
