@@ -13,7 +13,8 @@ and runs through the worker's one session in one call per batch (see
 cnnz_spark.py, which the job ships to the workers).
 
 Images are PNG, JPEG or Netpbm, as `infer` reads them. Input: a folder (read
-recursively; files matching --glob) or, with --parquet,
+recursively; files matching --glob; on a local master the Python workers read
+the files and the JVM only lists them, see --read) or, with --parquet,
 a Parquet table with a string column of names and a binary column of image
 bytes (--path-column, --content-column; the defaults are the columns of
 Spark's `binaryFile` source, `path` and `content`).

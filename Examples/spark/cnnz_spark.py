@@ -15,6 +15,10 @@ Python then builds the result columns with a handful of NumPy and Arrow calls
 per batch, not per image, so the scores are the engine's own, bit for bit,
 and the per-image cost is the engine's. An image that cannot be read gets a
 row with an `error` and no scores; the job goes on.
+
+When the images are a folder every worker sees (`--read workers`, the default
+on a local master), the batches hold only the files' names: the worker reads
+the files itself (`read_files`), so the bytes never pass through the JVM.
 """
 from typing import Dict, Iterator, Optional, Tuple
 
