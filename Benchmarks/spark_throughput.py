@@ -18,12 +18,12 @@ measures, each --repeat times, in images per second:
 
 - C: Examples/c/classify.c (one session, one thread, cnnz_classify_file per image);
 - Python loop: one process, `model.classify(path)` per image (the one-image API);
-- Python loop, batch API: one process reading the files and running them with
-  `model.predict_encoded` 256 at a time (the fastest one-process Python);
 - Python loop, two processes: the classify loop on half the images each, at the
   same time: what two cores give this moment (the control for the Spark lines);
 - Python, the Spark worker's function without Spark: the same files read and
-  run through cnnz_spark.classify_batch 256 at a time (the worker's own work);
+  run through cnnz_spark.classify_batch 256 at a time (the worker's own work:
+  `model.predict_encoded` on 256 files' bytes at a time, and the result
+  columns; the fastest one-process Python with the public API);
 - Spark local[2], the example's job (classify_images.classify: folder in,
   Parquet out), three ways: a folder whose files the Python workers read (the
   example's default on a local master), a folder that Spark's JVM reads
@@ -128,16 +128,6 @@ def python_loop(model_path, files):
         model.classify(path, top=1)
 
 
-def python_loop_batch_api(model_path, files, batch=256):
-    model = cnnz.Model(str(model_path), batch_capacity=cnnz_spark.ENGINE_BATCH)
-    for start in range(0, len(files), batch):
-        images = []
-        for path in files[start:start + batch]:
-            with open(path, "rb") as file:
-                images.append(file.read())
-        model.predict_encoded(images)
-
-
 def python_loop_two_processes(model_path, files) -> float:
     """Runs python_loop on each half of `files` in two processes at once; returns the slower one's time."""
     code = ("import sys, time; sys.path.insert(0, sys.argv[1]); import spark_throughput as b; "
@@ -210,12 +200,11 @@ def measure(spark, name, model_path, image_format, count, repeat, program, work)
 
     for options in SPARK_MODES.values():  # warm-up: the workers load this model; the JVM compiles this path
         job(options)
-    times = {mode: [] for mode in ["C", "loop", "batch API", "2 processes", "worker"] + list(SPARK_MODES)}
+    times = {mode: [] for mode in ["C", "loop", "2 processes", "worker"] + list(SPARK_MODES)}
     for _ in range(repeat):
         for mode, options in SPARK_MODES.items():
             times[mode].append(job(options))
         times["loop"].append(timed(lambda: python_loop(model_path, files), own_cpu))
-        times["batch API"].append(timed(lambda: python_loop_batch_api(model_path, files), own_cpu))
         times["2 processes"].append(python_loop_two_processes(model_path, files))
         times["worker"].append(timed(lambda: worker_function(model_path, files), own_cpu))
         times["C"].append(timed(lambda: run([str(program), str(model_path)] + files, stdout=subprocess.DEVNULL),
@@ -225,7 +214,6 @@ def measure(spark, name, model_path, image_format, count, repeat, program, work)
           f"load average {os.getloadavg()[0]:.1f} at the end:")
     print(f"  C, one thread (classify_file):          {rate(count, times['C'])}")
     print(f"  Python loop (classify):                 {rate(count, times['loop'])}")
-    print(f"  Python loop, batch API:                 {rate(count, times['batch API'])}")
     print(f"  Python loop, 2 processes (control):     {rate(count, times['2 processes'])}")
     print(f"  Python, the worker's function:          {rate(count, times['worker'])}")
     for mode in SPARK_MODES:
