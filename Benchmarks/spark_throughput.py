@@ -31,7 +31,8 @@ measures, each --repeat times, in images per second:
 
 One Spark session runs every job. Spark jobs are timed after warm-up jobs
 (the JVM's start and JIT, the Python workers' start are paid once per session,
-not per image: printed separately). The Spark runs and the one-process runs are
+not per image: printed separately; Spark ends Python workers idle for a
+minute, so each round starts with an untimed job of 200 images). The Spark runs and the one-process runs are
 interleaved (each round runs every Spark job, then every one-process mode), so
 that load from other processes hits all alike; each line prints every run and
 the median. Each line also gives the CPU time per image (user + system, of this
@@ -201,7 +202,11 @@ def measure(spark, name, model_path, image_format, count, repeat, program, work)
     for options in SPARK_MODES.values():  # warm-up: the workers load this model; the JVM compiles this path
         job(options)
     times = {mode: [] for mode in ["C", "loop", "2 processes", "worker"] + list(SPARK_MODES)}
-    for _ in range(repeat):
+    for round_number in range(repeat):
+        # Spark's Python daemon ends workers idle for a minute (the one-process modes can take longer):
+        # an untimed small job starts them again, so that no mode pays for it by its place in the round.
+        classify_images.classify(spark, model_bytes, str(work / "first"),
+                                 str(work / f"{name}-{image_format}-idle-{round_number}.parquet"))
         for mode, options in SPARK_MODES.items():
             times[mode].append(job(options))
         times["loop"].append(timed(lambda: python_loop(model_path, files), own_cpu))
