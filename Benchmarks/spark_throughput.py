@@ -147,7 +147,8 @@ def worker_function(model_path, files, batch=256):
     """The Spark worker's own work on the same files, without Spark: names in, files read, a record batch out."""
     import pyarrow as pa
 
-    model = cnnz.Model(str(model_path), batch_capacity=cnnz_spark.ENGINE_BATCH)
+    model = cnnz.Model(str(model_path))
+    model = cnnz.Model(str(model_path), batch_capacity=cnnz_spark.engine_batch(model.input_shape))
     for start in range(0, len(files), batch):
         names = pa.array(files[start:start + batch], pa.string())
         contents, failures = cnnz_spark.read_files(names)
