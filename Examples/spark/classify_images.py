@@ -13,7 +13,8 @@ and runs through the worker's one session in one call per batch (see
 cnnz_spark.py, which the job ships to the workers).
 
 Images are PNG, JPEG or Netpbm, as `infer` reads them. Input: a folder (read
-recursively; files matching --glob) or, with --parquet,
+recursively; files matching --glob; on a local master the Python workers read
+the files and the JVM only lists them, see --read) or, with --parquet,
 a Parquet table with a string column of names and a binary column of image
 bytes (--path-column, --content-column; the defaults are the columns of
 Spark's `binaryFile` source, `path` and `content`).
@@ -49,27 +50,49 @@ def parse_arguments(argv):
     parser.add_argument("--path-column", default="path", help="with --parquet: the column of file names")
     parser.add_argument("--content-column", default="content", help="with --parquet: the column of bytes")
     parser.add_argument("--partitions", type=int, help="repartition the input into this many parts first")
+    parser.add_argument("--read", choices=("auto", "workers", "spark"), default="auto",
+                        help="who reads a folder's files: Spark's JVM (binaryFile, any file system Spark reads), "
+                             "or the Python workers (the JVM only lists them; the folder must be at the same "
+                             "path on every executor: local, NFS, a mounted share). auto (the default): the "
+                             "workers on a local master with a local folder, else Spark")
     return parser.parse_args(argv)
 
 
 def classify(spark, model_bytes: bytes, source: str, out: str, batch: int = DEFAULT_BATCH, parquet: bool = False,
              glob: str = DEFAULT_GLOB, path_column: str = "path", content_column: str = "content",
-             partitions: Optional[int] = None) -> None:
-    """Reads the images at `source`, classifies them on the executors and writes the table `out`."""
+             partitions: Optional[int] = None, workers_read: Optional[bool] = None) -> None:
+    """Reads the images at `source`, classifies them on the executors and writes the table `out`.
+
+    With `workers_read` (a folder only), the JVM only lists the files and the Python workers read
+    them: Spark then moves names, not images, from the JVM to Python. None (the default) chooses
+    it for a local master and a folder on the local file system."""
+    if workers_read is None:
+        workers_read = spark.sparkContext.master.startswith("local") and is_local_path(source)
+    workers_read = workers_read and not parquet
     if parquet:
         images = spark.read.parquet(source).selectExpr(f"`{path_column}` AS file", f"`{content_column}` AS content")
     else:
+        # binaryFile opens a file only when its content column is selected: with workers_read it lists.
         images = (spark.read.format("binaryFile").option("pathGlobFilter", glob)
-                  .option("recursiveFileLookup", "true").load(source).selectExpr("path AS file", "content"))
+                  .option("recursiveFileLookup", "true").load(source)
+                  .selectExpr(*(["path AS file"] if workers_read else ["path AS file", "content"])))
     if partitions:
         images = images.repartition(partitions)
     broadcast = spark.sparkContext.broadcast(model_bytes)
     key = hashlib.sha256(model_bytes).hexdigest()
 
     def run(frames):
-        return cnnz_spark.classify_partition(broadcast, key, batch, frames)
+        return cnnz_spark.classify_partition(broadcast, key, batch, frames, read=workers_read)
 
     images.mapInArrow(run, cnnz_spark.RESULT_SCHEMA).write.parquet(out)
+
+
+def is_local_path(source: str) -> bool:
+    """Whether Spark reads `source` from the local file system (a plain path, or a file: URI).
+
+    (A plain path could name another default file system set in Hadoop's configuration; a local
+    master with such a configuration should pass --read spark.)"""
+    return source.startswith("file:") or "://" not in source
 
 
 def start_spark(master: Optional[str] = None, batch: int = DEFAULT_BATCH):
@@ -88,10 +111,17 @@ def start_spark(master: Optional[str] = None, batch: int = DEFAULT_BATCH):
     # Spark counts each file as at least 4 MB when it splits a folder into tasks, so small image
     # files would make a task per 32 images, each with its own scheduling and Arrow round trip.
     builder = builder.config("spark.sql.files.openCostInBytes", str(64 * 1024))
+    if master and master.startswith("local"):
+        # The JVM that this script starts only moves bytes between files, Arrow and Parquet: its
+        # C2 JIT compiles for seconds of CPU in a job's first minutes (on the cores the workers
+        # need) and gains little here, so the quick C1 compiler alone compiles it.
+        builder = builder.config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    # Two tasks per core for a folder: equal-sized tasks in one wave per core leave no core idle at the end.
-    spark.conf.set("spark.sql.files.minPartitionNum", str(2 * spark.sparkContext.defaultParallelism))
+    # At least one task per core for a folder or table (Spark splits by bytes, so images of one kind make
+    # tasks of equal work): every task pays for its scheduling, its Hadoop configuration, its Python
+    # round trip and its output file, and more tasks than cores only add these costs.
+    spark.conf.set("spark.sql.files.minPartitionNum", str(spark.sparkContext.defaultParallelism))
     spark.sparkContext.addPyFile(cnnz_spark.__file__)
     return spark
 
@@ -121,7 +151,7 @@ def main(argv) -> int:
     try:
         start = time.perf_counter()
         classify(spark, model_bytes, args.input, args.out, args.batch, args.parquet, args.glob, args.path_column,
-                 args.content_column, args.partitions)
+                 args.content_column, args.partitions, {"auto": None, "workers": True, "spark": False}[args.read])
         seconds = time.perf_counter() - start
         result = spark.read.parquet(args.out)
         total = result.count()

@@ -27,6 +27,8 @@ cp "$fixtures/examples/bag.png" "$fixtures/examples/coat.jpg" "$fixtures/jpeg-rg
 mv "$work/other/00000-ankle-boot.pgm" "$work/images/32x32.pgm"
 printf 'P5\n28 28\n65535\n' > "$work/images/16bit.pgm"
 head -c 1568 /dev/urandom >> "$work/images/16bit.pgm"
+# A name that a URI would escape: the workers must open the file Spark lists, not a decoded or escaped name.
+cp "$fixtures/examples/bag.png" "$work/images/a b%20c #1.png"
 good=("$work"/images/*)
 # Bad files: each gets an error row, and the job goes on.
 head -c 400 "$work/images/00001-bag.pgm" > "$work/images/truncated.pgm"
@@ -36,10 +38,16 @@ cp "$fixtures/jpeg-cmyk.jpg" "$work/images/cmyk.jpg"
 bad=("$work/images/truncated.pgm" "$work/images/notes.pgm" "$work/images/cmyk.jpg")
 .build/debug/infer "$model" "${good[@]}" --json > "$work/reference.jsonl" 2>/dev/null
 
-echo "folder of images, local[2]:"
+# A folder two ways: the Python workers read the files (the default on a local master: the JVM only
+# lists them), and Spark's JVM reads them (binaryFile, as on HDFS or S3).
+echo "folder of images, local[2], the workers read the files:"
 "$python" Examples/spark/classify_images.py "$model" "$work/images" --out "$work/labels.parquet" \
   --master 'local[2]' --partitions 4
 "$python" Tests/spark/compare.py "$work/labels.parquet" "$work/reference.jsonl" "${bad[@]}"
+echo "folder of images, local[2], Spark reads the files:"
+"$python" Examples/spark/classify_images.py "$model" "$work/images" --out "$work/labels-jvm.parquet" \
+  --master 'local[2]' --read spark --batch 64
+"$python" Tests/spark/compare.py "$work/labels-jvm.parquet" "$work/reference.jsonl" "${bad[@]}"
 
 echo "Parquet table of image bytes (path, content), local[2]:"
 "$python" - "$work/images" "$work/images.parquet" <<'PY'
