@@ -15,37 +15,6 @@ public enum TrainingMicrokernels {
     /// Rows per tile.
     public static let tileRows = 12
 
-    /// Floats `pack` writes for a `[k, n]` matrix.
-    public static func packedCount(k: Int, n: Int) -> Int { (n + panelWidth - 1) / panelWidth * panelWidth * k }
-
-    /// Packs `B[k, n]` (row stride `ldb`), or when `transposed` the transpose of
-    /// `B[n, k]` (row stride `ldb`), into panels of 32 columns, `k` rows of 32
-    /// contiguous floats each, zero past `n`.
-    public static func pack(
-        k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int, transposed: Bool, into packed: UnsafeMutablePointer<Float>
-    ) {
-        let panels = (n + panelWidth - 1) / panelWidth
-        for p in 0..<panels {
-            let target = packed + p * k * panelWidth
-            let first = p * panelWidth
-            let width = min(panelWidth, n - first)
-            if transposed {
-                if width < panelWidth { target.update(repeating: 0, count: k * panelWidth) }
-                for j in 0..<width {
-                    let row = b + (first + j) * ldb
-                    for kk in 0..<k { target[kk * panelWidth + j] = row[kk] }
-                }
-            } else {
-                for kk in 0..<k {
-                    let row = b + kk * ldb + first
-                    let out = target + kk * panelWidth
-                    for j in 0..<width { out[j] = row[j] }
-                    for j in width..<panelWidth { out[j] = 0 }
-                }
-            }
-        }
-    }
-
     /// `C[m, n] = A[m, k] · B` (or `C += A · B` when `accumulate`), `B` packed
     /// by `pack` (or, when `ldb` is not 0, `B[k, n]` read in place with row stride
     /// `ldb`, which needs `n` to be a multiple of `panelWidth`); then `bias[j]` is added to column `j` when given, and negative
