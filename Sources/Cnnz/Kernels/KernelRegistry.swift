@@ -9,6 +9,9 @@
 /// 2. its reference twin in the tests, `Tests/CnnzTests/Reference/`, and the
 ///    test that compares the two bit for bit;
 /// 3. one line in `all` below: `.init(.conv2D, .int8, Conv2DInt8.self)`.
+/// A kernel that only handles some shapes (a Winograd 3x3, a first-layer
+/// direct convolution) says so in its `accepts(_:)` and goes above the general
+/// kernel for its operator: the first registration that accepts a layer wins.
 /// The planner, the arena and the session need no change: they size and place
 /// each value by the element type its kernel's registration produces.
 enum KernelRegistry {
@@ -40,9 +43,10 @@ enum KernelRegistry {
         .init(.concatenate, .int8, ConcatenateInt8.self),
     ]
 
-    /// The kernel for `op` on inputs of type `input`, or nil when there is none.
-    static func registration(_ op: Operator, input: ElementType) -> KernelRegistration? {
-        all.first { $0.op == op && $0.input == input }
+    /// The kernel for `op` on inputs of type `input`, or nil when there is none:
+    /// the first registration for them whose kernel accepts `shape`.
+    static func registration(_ op: Operator, input: ElementType, shape: KernelShape) -> KernelRegistration? {
+        all.first { $0.op == op && $0.input == input && $0.kernel.accepts(shape) }
     }
 }
 
@@ -88,8 +92,20 @@ enum Operator: Hashable, Sendable, CaseIterable {
     }
 }
 
+/// What the registry knows of a layer when it picks a kernel: the layer (its
+/// kind, configuration and activation) and its operands' shapes.
+struct KernelShape {
+    let layer: Layer
+    let inputShapes: [TensorShape]
+    let outputShape: TensorShape
+}
+
 /// A kernel the registry can prepare from a layer.
 protocol RegisteredKernel: Kernel {
+    /// Whether this kernel computes `shape` (default: every layer of its
+    /// operator). A specialised kernel registered above a general one returns
+    /// false for the shapes it does not handle or would run slower.
+    static func accepts(_ shape: KernelShape) -> Bool
     /// The prepare step (TFLM's Prepare, ncnn's `create_pipeline`): checks the
     /// weights' element types, repacks them and sizes the scratch.
     init(_ setup: KernelSetup) throws(CnnzError)
@@ -100,6 +116,7 @@ protocol RegisteredKernel: Kernel {
 
 extension RegisteredKernel {
     static func preparedBytes(_ setup: KernelSetup) -> Int { 0 }
+    static func accepts(_ shape: KernelShape) -> Bool { true }
 }
 
 /// Everything a kernel's prepare step reads: the layer, where its operands

@@ -87,12 +87,15 @@ import Testing
             ModelReader.headerInfo(try ModelWriter.encode(denseModel(kernel: int8Kernel.dequantized)))?.version == 1)
     }
 
-    @Test func everyOperatorHasExactlyOneFloat32Kernel() {
+    @Test func everyOperatorHasAFloat32Kernel() {
         for op in Operator.allCases {
-            #expect(KernelRegistry.all.filter { $0.op == op && $0.input == .float32 }.count == 1, "\(op)")
-            #expect(KernelRegistry.registration(op, input: .float32)?.output == .float32, "\(op)")
+            let float32 = KernelRegistry.all.filter { $0.op == op && $0.input == .float32 }
+            #expect(!float32.isEmpty, "\(op)")
+            #expect(float32.allSatisfy { $0.output == .float32 }, "\(op)")
         }
-        let keys = KernelRegistry.all.map { "\($0.op) \($0.input)" }
+        // A kernel is registered once per (operator, input type); specialised
+        // kernels for one operator sit above its general one.
+        let keys = KernelRegistry.all.map { "\($0.op) \($0.input) \($0.kernel)" }
         #expect(Set(keys).count == keys.count)
     }
 
