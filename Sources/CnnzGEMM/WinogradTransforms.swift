@@ -395,7 +395,9 @@ public enum WinogradTransforms {
 
     /// Clamps (as the GEMM's store does) and stores the first `count` channels.
     @inline(__always)
-    static func store(_ value: Vector, _ out: UnsafeMutablePointer<Float>, _ count: Int, _ clamp: GEMMMicrokernels.Clamp) {
+    static func store(
+        _ value: Vector, _ out: UnsafeMutablePointer<Float>, _ count: Int, _ clamp: GEMMMicrokernels.Clamp
+    ) {
         let v = clamp.isActive ? GEMMMicrokernels.clamped(value, clamp) : value
         if count == 8 {
             UnsafeMutableRawPointer(out).storeBytes(of: v, as: Vector.self)

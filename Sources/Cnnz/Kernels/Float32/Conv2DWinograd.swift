@@ -1,4 +1,3 @@
-import Foundation
 #if canImport(CnnzGEMMAVX2)
     import CnnzGEMM
     import CnnzGEMMAVX2
@@ -36,31 +35,34 @@ final class Conv2DWinograd: RegisteredKernel {
         }
     }
 
-    /// The variant for a layer, or nil when im2col + GEMM is as fast (measured on
-    /// a Zen 3, AVX2, one thread; see docs/KERNELS.md): 3x3, stride 1, no
-    /// dilation or groups, a clamp activation (linear, ReLU, ReLU6: fused in the
-    /// output transform), at least 8 input and output channels (fewer: the GEMMs
-    /// are too thin to pay for the transforms).
+    /// The variant for a layer, or nil when im2col + GEMM is faster (measured on
+    /// a Zen 3, AVX2, one thread, batch 1; see docs/KERNELS.md). Only 3x3, stride
+    /// 1, no dilation or groups, a clamp activation (linear, ReLU, ReLU6: fused
+    /// in the output transform), at least 4 input and output channels (faster
+    /// from there down, 32x32x4 to 4: 0.029 against 0.043 ms; 1 to 3 input
+    /// channels are first layers, left to the kernels made for them). By the
+    /// output's smaller side: F(4x4, 3x3) from 7 (at least 2x2 tiles; 7x7x64:
+    /// 0.024 ms, F(2x2) 0.030, im2col 0.041); F(2x2, 3x3) from 4 (at 4x4 one
+    /// 6x6 tile per image streams 36 weight matrices for 16 outputs: 4x4x128,
+    /// F(2x2) 0.033 ms, F(4x4) 0.049, im2col 0.056); below, im2col (3x3x128:
+    /// F(2x2) only ties; 2x2x128: im2col 0.017 ms, F(2x2) 0.022, F(4x4) 0.050).
     static func variant(_ shape: KernelShape) -> Variant? {
         guard case .conv2D(let w, let filters, let groups, _) = shape.layer.kind, groups == 1,
             w.kernelHeight == 3, w.kernelWidth == 3, w.strideHeight == 1, w.strideWidth == 1,
             w.dilationHeight == 1, w.dilationWidth == 1, OutputClamp(fusing: shape.layer.activation) != nil,
             let input = shape.inputShapes.first
         else { return nil }
-        guard input.channels >= 8 && filters >= 8 else { return nil }
-        // TEMPORARY: measurement override.
-        if let e = getenv("CNNZ_WINOGRAD") {
-            let s = String(cString: e)
-            if s == "off" { return nil }
-            if s == "23" { return .f2x2 }
-        }
-        return .f4x4
+        let side = Swift.min(shape.outputShape.height, shape.outputShape.width)
+        guard input.channels >= 4 && filters >= 4 && side >= 4 else { return nil }
+        return side >= 7 ? .f4x4 : .f2x2
     }
 
     static func accepts(_ shape: KernelShape) -> Bool { variant(shape) != nil }
 
     let operands: KernelOperands
     let variant: Variant
+    /// Whose GEMM and transforms run: `GEMM.best`, or another build in the tests.
+    let microkernel: GEMM.Microkernel
     let clamp: OutputClamp
     let padTop: Int
     let padLeft: Int
@@ -84,10 +86,11 @@ final class Conv2DWinograd: RegisteredKernel {
 
     init(
         operands: KernelOperands, variant: Variant, window: Window, activation: Activation, kernel: Tensor,
-        bias: Tensor?
+        bias: Tensor?, microkernel: GEMM.Microkernel = GEMM.best
     ) throws(CnnzError) {
         self.operands = operands
         self.variant = variant
+        self.microkernel = microkernel
         clamp = OutputClamp(fusing: activation) ?? .none
         let x = operands.inputShape
         let y = operands.outputShape
@@ -114,7 +117,8 @@ final class Conv2DWinograd: RegisteredKernel {
                 // half[ky][b] = Σ_kx g[ky][kx] G[b][kx]
                 for ky in 0..<3 {
                     for b in 0..<alpha {
-                        half[ky * alpha + b] = taps[ky * 3] * g[b][0] + taps[ky * 3 + 1] * g[b][1] + taps[ky * 3 + 2] * g[b][2]
+                        half[ky * alpha + b] =
+                            taps[ky * 3] * g[b][0] + taps[ky * 3 + 1] * g[b][1] + taps[ky * 3 + 2] * g[b][2]
                     }
                 }
                 for a in 0..<alpha {
@@ -130,12 +134,13 @@ final class Conv2DWinograd: RegisteredKernel {
         for xi in 0..<variant.matrices {
             packed.append(
                 try PackedWeights(
-                    k: cin, n: cout, weights: transformed, offset: xi * cin * cout, rowStride: cout, bias: nil))
+                    k: cin, n: cout, weights: transformed, offset: xi * cin * cout, rowStride: cout, bias: nil,
+                    panelWidth: microkernel.panelWidth))
         }
         self.packed = packed
         biasStorage = try AlignedBuffer(floats: ldm)
         if let bias { for co in 0..<cout { biasStorage.pointer[co] = bias.values[co] } }
-        let tileRows = GEMM.best.tileRows
+        let tileRows = microkernel.tileRows
         let bytesPerTile = variant.matrices * (ldv + ldm) * 4
         blockTiles = Swift.max(1, Self.blockBytes / bytesPerTile / tileRows) * tileRows
         scratchBytes = blockTiles * bytesPerTile + Self.workFloats * 4
@@ -164,7 +169,8 @@ final class Conv2DWinograd: RegisteredKernel {
     private var bias: UnsafeMutablePointer<Float> { biasStorage.pointer }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
-        let macs = batch * tilesPerImage * variant.matrices * operands.inputShape.channels
+        let macs =
+            batch * tilesPerImage * variant.matrices * operands.inputShape.channels
             * operands.outputShape.channels
         return (items: GEMMShare.items(rows: batch * tilesPerImage, panels: packed[0].panels), work: macs)
     }
@@ -193,16 +199,18 @@ final class Conv2DWinograd: RegisteredKernel {
         while start < share.rows.upperBound {
             let count = Swift.min(blockTiles, share.rows.upperBound - start)
             Transforms.input(
-                alpha: alpha, input: input, height: x.height, width: x.width, channels: x.channels, padTop: padTop,
+                microkernel, alpha: alpha, input: input, height: x.height, width: x.width, channels: x.channels,
+                padTop: padTop,
                 padLeft: padLeft, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: start, tiles: count, v: v,
                 ldv: ldv, matrixStride: vStride, work: work)
             for xi in 0..<matrices {
                 GEMM.run(
                     m: count, a: v + xi * vStride, lda: ldv, weights: packed[xi], c: m + xi * mStride, ldc: ldm,
-                    panels: share.panels)
+                    microkernel: microkernel, panels: share.panels)
             }
             Transforms.output(
-                alpha: alpha, m: m, ldm: ldm, matrixStride: mStride, bias: bias, output: output, height: y.height,
+                microkernel, alpha: alpha, m: m, ldm: ldm, matrixStride: mStride, bias: bias, output: output,
+                height: y.height,
                 width: y.width, outputChannels: y.channels, firstChannel: outputColumns.lowerBound,
                 channels: outputColumns.count, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: start,
                 tiles: count, clamp: clamp, work: work)
@@ -218,15 +226,15 @@ extension KernelShape {
     }
 }
 
-/// The transforms of the build `GEMM.best` comes from (one dispatch per block).
+/// The transforms of the build the microkernel comes from (one dispatch per block).
 private enum Transforms {
     static func input(
-        alpha: Int, input: UnsafePointer<Float>, height: Int, width: Int, channels: Int, padTop: Int, padLeft: Int,
-        tilesX: Int, tilesPerImage: Int, firstTile: Int, tiles: Int, v: UnsafeMutablePointer<Float>, ldv: Int,
-        matrixStride: Int, work: UnsafeMutablePointer<Float>
+        _ microkernel: GEMM.Microkernel, alpha: Int, input: UnsafePointer<Float>, height: Int, width: Int,
+        channels: Int, padTop: Int, padLeft: Int, tilesX: Int, tilesPerImage: Int, firstTile: Int, tiles: Int,
+        v: UnsafeMutablePointer<Float>, ldv: Int, matrixStride: Int, work: UnsafeMutablePointer<Float>
     ) {
         #if canImport(CnnzGEMMAVX2)
-            switch GEMM.best {
+            switch microkernel {
             case .f32GEMM4x8PortableBroadcast:
                 CnnzGEMM.WinogradTransforms.f32Input(
                     alpha: alpha, input: input, height: height, width: width, channels: channels, padTop: padTop,
@@ -252,13 +260,14 @@ private enum Transforms {
     }
 
     static func output(
-        alpha: Int, m: UnsafePointer<Float>, ldm: Int, matrixStride: Int, bias: UnsafePointer<Float>,
+        _ microkernel: GEMM.Microkernel, alpha: Int, m: UnsafePointer<Float>, ldm: Int, matrixStride: Int,
+        bias: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, height: Int, width: Int, outputChannels: Int, firstChannel: Int,
         channels: Int, tilesX: Int, tilesPerImage: Int, firstTile: Int, tiles: Int, clamp: OutputClamp,
         work: UnsafeMutablePointer<Float>
     ) {
         #if canImport(CnnzGEMMAVX2)
-            switch GEMM.best {
+            switch microkernel {
             case .f32GEMM4x8PortableBroadcast:
                 CnnzGEMM.WinogradTransforms.f32Output(
                     alpha: alpha, m: m, ldm: ldm, matrixStride: matrixStride, bias: bias, output: output,
