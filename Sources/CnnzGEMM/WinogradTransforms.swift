@@ -142,11 +142,12 @@ public enum WinogradTransforms {
             let count = min(8, source.channels - c)
             // Rows: t[k][i] = (Bᵀ d[i][·])[k], stored transposed for the column pass.
             for i in 0..<6 {
-                let iy = source.y + i
+                let iy = source.y &+ i
                 var d = (Vector(), Vector(), Vector(), Vector(), Vector(), Vector())
                 if inside && count == 8 {
-                    let p = UnsafeRawPointer(source.image + iy * rowFloats + source.x * source.channels + c)
-                    let s = source.channels * 4
+                    let p =
+                        UnsafeRawPointer(source.image) + (iy &* rowFloats &+ source.x &* source.channels &+ c) &* 4
+                    let s = source.channels &* 4
                     d = (
                         p.loadUnaligned(as: Vector.self), p.loadUnaligned(fromByteOffset: s, as: Vector.self),
                         p.loadUnaligned(fromByteOffset: 2 * s, as: Vector.self),
@@ -155,7 +156,7 @@ public enum WinogradTransforms {
                         p.loadUnaligned(fromByteOffset: 5 * s, as: Vector.self)
                     )
                 } else if iy >= 0 && iy < source.height {
-                    let row = source.image + iy * rowFloats + c
+                    let row = UnsafeRawPointer(source.image) + (iy &* rowFloats &+ c) &* 4
                     d = (
                         load(row, source, 0, count), load(row, source, 1, count), load(row, source, 2, count),
                         load(row, source, 3, count), load(row, source, 4, count), load(row, source, 5, count)
@@ -179,8 +180,8 @@ public enum WinogradTransforms {
                         t.load(fromByteOffset: 64, as: Vector.self), t.load(fromByteOffset: 96, as: Vector.self),
                         t.load(fromByteOffset: 128, as: Vector.self), t.load(fromByteOffset: 160, as: Vector.self)
                     ))
-                let out = UnsafeMutableRawPointer(v + k * matrixStride + c)
-                let step = 6 * matrixStride * 4
+                let out = UnsafeMutableRawPointer(v) + (k &* matrixStride &+ c) &* 4
+                let step = 6 &* matrixStride &* 4
                 out.storeBytes(of: r.0, as: Vector.self)
                 out.storeBytes(of: r.1, toByteOffset: step, as: Vector.self)
                 out.storeBytes(of: r.2, toByteOffset: 2 * step, as: Vector.self)
@@ -205,8 +206,8 @@ public enum WinogradTransforms {
         while c < destination.channels {
             // Rows: s[o][l] = (Aᵀ m[l][·])[o].
             for l in 0..<6 {
-                let p = UnsafeRawPointer(m + l * 6 * matrixStride + c)
-                let step = matrixStride * 4
+                let p = UnsafeRawPointer(m) + (l &* 6 &* matrixStride &+ c) &* 4
+                let step = matrixStride &* 4
                 let r = output6(
                     (
                         p.load(as: Vector.self), p.load(fromByteOffset: step, as: Vector.self),
@@ -230,11 +231,12 @@ public enum WinogradTransforms {
                         t.load(fromByteOffset: 64, as: Vector.self), t.load(fromByteOffset: 96, as: Vector.self),
                         t.load(fromByteOffset: 128, as: Vector.self), t.load(fromByteOffset: 160, as: Vector.self)
                     ))
-                let out = destination.output + o * destination.pixelStride + c
+                let out = UnsafeMutableRawPointer(destination.output) + (o &* destination.pixelStride &+ c) &* 4
+                let row = destination.rowStride &* 4
                 store(r.0 + b, out, count, clamp)
-                if destination.rows > 1 { store(r.1 + b, out + destination.rowStride, count, clamp) }
-                if destination.rows > 2 { store(r.2 + b, out + 2 * destination.rowStride, count, clamp) }
-                if destination.rows > 3 { store(r.3 + b, out + 3 * destination.rowStride, count, clamp) }
+                if destination.rows > 1 { store(r.1 + b, out + row, count, clamp) }
+                if destination.rows > 2 { store(r.2 + b, out + 2 &* row, count, clamp) }
+                if destination.rows > 3 { store(r.3 + b, out + 3 &* row, count, clamp) }
             }
             c += 8
         }
@@ -252,18 +254,19 @@ public enum WinogradTransforms {
         while c < source.channels {
             let count = min(8, source.channels - c)
             for i in 0..<4 {
-                let iy = source.y + i
+                let iy = source.y &+ i
                 var d = (Vector(), Vector(), Vector(), Vector())
                 if inside && count == 8 {
-                    let p = UnsafeRawPointer(source.image + iy * rowFloats + source.x * source.channels + c)
-                    let s = source.channels * 4
+                    let p =
+                        UnsafeRawPointer(source.image) + (iy &* rowFloats &+ source.x &* source.channels &+ c) &* 4
+                    let s = source.channels &* 4
                     d = (
                         p.loadUnaligned(as: Vector.self), p.loadUnaligned(fromByteOffset: s, as: Vector.self),
                         p.loadUnaligned(fromByteOffset: 2 * s, as: Vector.self),
                         p.loadUnaligned(fromByteOffset: 3 * s, as: Vector.self)
                     )
                 } else if iy >= 0 && iy < source.height {
-                    let row = source.image + iy * rowFloats + c
+                    let row = UnsafeRawPointer(source.image) + (iy &* rowFloats &+ c) &* 4
                     d = (
                         load(row, source, 0, count), load(row, source, 1, count), load(row, source, 2, count),
                         load(row, source, 3, count)
@@ -282,8 +285,8 @@ public enum WinogradTransforms {
                         t.load(as: Vector.self), t.load(fromByteOffset: 32, as: Vector.self),
                         t.load(fromByteOffset: 64, as: Vector.self), t.load(fromByteOffset: 96, as: Vector.self)
                     ))
-                let out = UnsafeMutableRawPointer(v + k * matrixStride + c)
-                let step = 4 * matrixStride * 4
+                let out = UnsafeMutableRawPointer(v) + (k &* matrixStride &+ c) &* 4
+                let step = 4 &* matrixStride &* 4
                 out.storeBytes(of: r.0, as: Vector.self)
                 out.storeBytes(of: r.1, toByteOffset: step, as: Vector.self)
                 out.storeBytes(of: r.2, toByteOffset: 2 * step, as: Vector.self)
@@ -302,8 +305,8 @@ public enum WinogradTransforms {
         var c = 0
         while c < destination.channels {
             for l in 0..<4 {
-                let p = UnsafeRawPointer(m + l * 4 * matrixStride + c)
-                let step = matrixStride * 4
+                let p = UnsafeRawPointer(m) + (l &* 4 &* matrixStride &+ c) &* 4
+                let step = matrixStride &* 4
                 let r = output4(
                     (
                         p.load(as: Vector.self), p.load(fromByteOffset: step, as: Vector.self),
@@ -322,9 +325,9 @@ public enum WinogradTransforms {
                         t.load(as: Vector.self), t.load(fromByteOffset: 32, as: Vector.self),
                         t.load(fromByteOffset: 64, as: Vector.self), t.load(fromByteOffset: 96, as: Vector.self)
                     ))
-                let out = destination.output + o * destination.pixelStride + c
+                let out = UnsafeMutableRawPointer(destination.output) + (o &* destination.pixelStride &+ c) &* 4
                 store(r.0 + b, out, count, clamp)
-                if destination.rows > 1 { store(r.1 + b, out + destination.rowStride, count, clamp) }
+                if destination.rows > 1 { store(r.1 + b, out + destination.rowStride &* 4, count, clamp) }
             }
             c += 8
         }
@@ -332,13 +335,13 @@ public enum WinogradTransforms {
 
     /// Pixel `j` of a tile row (channels from the row's `c`), zero outside the image.
     @inline(__always)
-    static func load(_ row: UnsafePointer<Float>, _ source: Source, _ j: Int, _ count: Int) -> Vector {
-        let ix = source.x + j
+    static func load(_ row: UnsafeRawPointer, _ source: Source, _ j: Int, _ count: Int) -> Vector {
+        let ix = source.x &+ j
         guard ix >= 0 && ix < source.width else { return Vector() }
-        let p = row + ix * source.channels
-        if count == 8 { return UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
+        let p = row + ix &* source.channels &* 4
+        if count == 8 { return p.loadUnaligned(as: Vector.self) }
         var value = Vector()
-        for lane in 0..<count { value[lane] = p[lane] }
+        for lane in 0..<count { value[lane] = p.load(fromByteOffset: lane &* 4, as: Float.self) }
         return value
     }
 
@@ -396,13 +399,13 @@ public enum WinogradTransforms {
     /// Clamps (as the GEMM's store does) and stores the first `count` channels.
     @inline(__always)
     static func store(
-        _ value: Vector, _ out: UnsafeMutablePointer<Float>, _ count: Int, _ clamp: GEMMMicrokernels.Clamp
+        _ value: Vector, _ out: UnsafeMutableRawPointer, _ count: Int, _ clamp: GEMMMicrokernels.Clamp
     ) {
         let v = clamp.isActive ? GEMMMicrokernels.clamped(value, clamp) : value
         if count == 8 {
-            UnsafeMutableRawPointer(out).storeBytes(of: v, as: Vector.self)
+            out.storeBytes(of: v, as: Vector.self)
         } else {
-            GEMMMicrokernels.storePartial(v, v, out, count)
+            GEMMMicrokernels.storePartial(v, v, out.assumingMemoryBound(to: Float.self), count)
         }
     }
 }
