@@ -16,13 +16,17 @@
 /// (columns past the layer's filters zero), `bias` `width` floats, both
 /// 32-byte aligned; `columns` (at most the tile width) are stored per pixel,
 /// `ldc` floats apart. Pixels past `pixels` alias the last one (XNNPACK's
-/// trick), so the inner loop has no branches.
+/// trick), so the inner loop has no branches. `spill`: the tile holds all the
+/// layer's filters (`ldc == columns`), so every pixel but the last of a block
+/// is stored whole, its columns past `columns` landing in the next pixel,
+/// which is stored after it; the partial store's four narrower moves then
+/// happen once per block, not per pixel (seed002's 12 filters).
 public enum DirectConvMicrokernels {
     /// 8 pixels x 8 channels: 8 accumulators.
     public static func f32Conv8x8Broadcast(
         pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int, run: Int,
         packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
-        columns: Int, clamp: GEMMMicrokernels.Clamp
+        columns: Int, spill: Bool, clamp: GEMMMicrokernels.Clamp
     ) {
         var p = 0
         while p < pixels {
@@ -71,13 +75,14 @@ public enum DirectConvMicrokernels {
                 }
             }
             let out = c + p * ldc
-            GEMMMicrokernels.store(c0, out, columns, clamp)
-            if last > 0 { GEMMMicrokernels.store(c1, out + ldc, columns, clamp) }
-            if last > 1 { GEMMMicrokernels.store(c2, out + 2 * ldc, columns, clamp) }
-            if last > 2 { GEMMMicrokernels.store(c3, out + 3 * ldc, columns, clamp) }
-            if last > 3 { GEMMMicrokernels.store(c4, out + 4 * ldc, columns, clamp) }
-            if last > 4 { GEMMMicrokernels.store(c5, out + 5 * ldc, columns, clamp) }
-            if last > 5 { GEMMMicrokernels.store(c6, out + 6 * ldc, columns, clamp) }
+            let full = spill ? 8 : columns
+            GEMMMicrokernels.store(c0, out, last > 0 ? full : columns, clamp)
+            if last > 0 { GEMMMicrokernels.store(c1, out + ldc, last > 1 ? full : columns, clamp) }
+            if last > 1 { GEMMMicrokernels.store(c2, out + 2 * ldc, last > 2 ? full : columns, clamp) }
+            if last > 2 { GEMMMicrokernels.store(c3, out + 3 * ldc, last > 3 ? full : columns, clamp) }
+            if last > 3 { GEMMMicrokernels.store(c4, out + 4 * ldc, last > 4 ? full : columns, clamp) }
+            if last > 4 { GEMMMicrokernels.store(c5, out + 5 * ldc, last > 5 ? full : columns, clamp) }
+            if last > 5 { GEMMMicrokernels.store(c6, out + 6 * ldc, last > 6 ? full : columns, clamp) }
             if last > 6 { GEMMMicrokernels.store(c7, out + 7 * ldc, columns, clamp) }
             p += 8
         }
@@ -87,7 +92,7 @@ public enum DirectConvMicrokernels {
     public static func f32Conv6x16Broadcast(
         pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int, run: Int,
         packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
-        columns: Int, clamp: GEMMMicrokernels.Clamp
+        columns: Int, spill: Bool, clamp: GEMMMicrokernels.Clamp
     ) {
         var p = 0
         while p < pixels {
@@ -148,11 +153,12 @@ public enum DirectConvMicrokernels {
                 }
             }
             let out = c + p * ldc
-            GEMMMicrokernels.store16(c0l, c0h, out, columns, clamp)
-            if last > 0 { GEMMMicrokernels.store16(c1l, c1h, out + ldc, columns, clamp) }
-            if last > 1 { GEMMMicrokernels.store16(c2l, c2h, out + 2 * ldc, columns, clamp) }
-            if last > 2 { GEMMMicrokernels.store16(c3l, c3h, out + 3 * ldc, columns, clamp) }
-            if last > 3 { GEMMMicrokernels.store16(c4l, c4h, out + 4 * ldc, columns, clamp) }
+            let full = spill ? 16 : columns
+            GEMMMicrokernels.store16(c0l, c0h, out, last > 0 ? full : columns, clamp)
+            if last > 0 { GEMMMicrokernels.store16(c1l, c1h, out + ldc, last > 1 ? full : columns, clamp) }
+            if last > 1 { GEMMMicrokernels.store16(c2l, c2h, out + 2 * ldc, last > 2 ? full : columns, clamp) }
+            if last > 2 { GEMMMicrokernels.store16(c3l, c3h, out + 3 * ldc, last > 3 ? full : columns, clamp) }
+            if last > 3 { GEMMMicrokernels.store16(c4l, c4h, out + 4 * ldc, last > 4 ? full : columns, clamp) }
             if last > 4 { GEMMMicrokernels.store16(c5l, c5h, out + 5 * ldc, columns, clamp) }
             p += 6
         }
@@ -162,7 +168,7 @@ public enum DirectConvMicrokernels {
     public static func f32Conv4x24Broadcast(
         pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int, run: Int,
         packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
-        columns: Int, clamp: GEMMMicrokernels.Clamp
+        columns: Int, spill: Bool, clamp: GEMMMicrokernels.Clamp
     ) {
         var p = 0
         while p < pixels {
@@ -219,9 +225,10 @@ public enum DirectConvMicrokernels {
                 }
             }
             let out = c + p * ldc
-            store24(c00, c01, c02, out, columns, clamp)
-            if last > 0 { store24(c10, c11, c12, out + ldc, columns, clamp) }
-            if last > 1 { store24(c20, c21, c22, out + 2 * ldc, columns, clamp) }
+            let full = spill ? 24 : columns
+            store24(c00, c01, c02, out, last > 0 ? full : columns, clamp)
+            if last > 0 { store24(c10, c11, c12, out + ldc, last > 1 ? full : columns, clamp) }
+            if last > 1 { store24(c20, c21, c22, out + 2 * ldc, last > 2 ? full : columns, clamp) }
             if last > 2 { store24(c30, c31, c32, out + 3 * ldc, columns, clamp) }
             p += 4
         }

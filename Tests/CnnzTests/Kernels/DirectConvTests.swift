@@ -81,7 +81,8 @@ import Testing
         return cases
     }()
 
-    /// Runs `kernel` on `input` (`batch` images) in `parts` parts, one after another.
+    /// Runs `kernel` on `input` (`batch` images) in `parts` parts, one after another, the
+    /// last first: a part that wrote past its share (a spilled store) would show.
     static func run(_ kernel: any Kernel, input: [Float], batch: Int, outputCount: Int, parts: Int) throws -> [Float] {
         var output = [Float](repeating: .nan, count: batch * outputCount)
         let scratch = try AlignedBuffer(bytes: Swift.max(kernel.scratchBytes, 64) * parts)
@@ -92,7 +93,7 @@ import Testing
                 ]
                 values.withUnsafeMutableBufferPointer { v in
                     let context = RunContext(values: v.baseAddress!, batch: batch, scratch: scratch.raw)
-                    for part in 0..<parts { kernel.run(context, part: part, of: parts) }
+                    for part in (0..<parts).reversed() { kernel.run(context, part: part, of: parts) }
                 }
             }
         }

@@ -37,6 +37,9 @@ final class Conv2DDirect: RegisteredKernel {
     let rows: AxisGeometry
     let columns: AxisGeometry
     let tiles: [Tile]
+    /// One tile holds every filter, and more than half its width: a pixel may be stored
+    /// whole, spilling into the next one (`DirectConvMicrokernels`).
+    let spill: Bool
     /// Floats of one padded input row: the span the output row's windows cover.
     let paddedRowFloats: Int
     /// The windows reach into the padding: output rows are computed one by one from copies of
@@ -98,6 +101,7 @@ final class Conv2DDirect: RegisteredKernel {
             first += width
         }
         self.tiles = tiles
+        spill = tiles.count == 1 && filters < tiles[0].width && 2 * filters > tiles[0].width
         let span = (columns.output - 1) * window.strideWidth + window.kernelWidth
         paddedRowFloats = span * x.channels
         isPadded = rows.padBefore + rows.padAfter + columns.padBefore + columns.padAfter > 0
@@ -153,7 +157,7 @@ final class Conv2DDirect: RegisteredKernel {
                 Self.microkernel(
                     tile, pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
                     rowStride: rowStride, run: run, c: out + tile.first, ldc: y.channels,
-                    columns: Swift.min(tile.width, y.channels - tile.first), clamp: microClamp)
+                    columns: Swift.min(tile.width, y.channels - tile.first), spill: spill, clamp: microClamp)
             }
             if self.clamp == nil {
                 ActivationFunction.apply(activation, to: out, rows: pixels, columns: y.channels, stride: y.channels)
@@ -214,7 +218,7 @@ final class Conv2DDirect: RegisteredKernel {
     @inline(__always)
     private static func microkernel(
         _ tile: Tile, pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int,
-        run: Int, c: UnsafeMutablePointer<Float>, ldc: Int, columns: Int, clamp: DirectClamp
+        run: Int, c: UnsafeMutablePointer<Float>, ldc: Int, columns: Int, spill: Bool, clamp: DirectClamp
     ) {
         #if canImport(CnnzGEMMAVX2)
             let packed = UnsafePointer(tile.weights.data)
@@ -224,15 +228,15 @@ final class Conv2DDirect: RegisteredKernel {
             case 8:
                 Kernels.f32Conv8x8Broadcast(
                     pixels: pixels, origins: origins, kernelRows: kernelRows, rowStride: rowStride, run: run,
-                    packed: packed, bias: bias, c: c, ldc: ldc, columns: columns, clamp: clamp)
+                    packed: packed, bias: bias, c: c, ldc: ldc, columns: columns, spill: spill, clamp: clamp)
             case 16:
                 Kernels.f32Conv6x16Broadcast(
                     pixels: pixels, origins: origins, kernelRows: kernelRows, rowStride: rowStride, run: run,
-                    packed: packed, bias: bias, c: c, ldc: ldc, columns: columns, clamp: clamp)
+                    packed: packed, bias: bias, c: c, ldc: ldc, columns: columns, spill: spill, clamp: clamp)
             default:
                 Kernels.f32Conv4x24Broadcast(
                     pixels: pixels, origins: origins, kernelRows: kernelRows, rowStride: rowStride, run: run,
-                    packed: packed, bias: bias, c: c, ldc: ldc, columns: columns, clamp: clamp)
+                    packed: packed, bias: bias, c: c, ldc: ldc, columns: columns, spill: spill, clamp: clamp)
             }
         #endif
     }
