@@ -141,12 +141,10 @@ public enum GEMMMicrokernels {
         }
     }
 
-    /// 1 row x 16 columns (a matrix-vector product: Dense at batch 1), four
-    /// panels side by side: eight accumulators hide the FMA latency (4 cycles, 2
-    /// per cycle) and four streams of weights keep the loads busy, each chain
-    /// still summing k in order (splitting k into interleaved chains would change
-    /// the sum, and results must not depend on the tile). Missing panels alias
-    /// the last one and are not stored.
+    /// 1 row x 16 columns (a matrix-vector product: Dense at batch 1). Four
+    /// accumulators hide the FMA latency: two panels side by side, each chain
+    /// still summing k in order (splitting k into interleaved chains would
+    /// change the sum, and results must not depend on the tile).
     public static func f32GEMM1x16Broadcast(
         k: Int, n: Int, a: UnsafePointer<Float>, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, clamp: Clamp
@@ -154,40 +152,26 @@ public enum GEMMMicrokernels {
         let panels = (n + 15) / 16
         var panel = 0
         while panel < panels {
-            let last = min(4, panels - panel) - 1
+            let pair = panel + 1 < panels
             let b0 = UnsafeRawPointer(packed + panel * k * 16)
-            let b1 = b0 + min(1, last) * k * 64
-            let b2 = b0 + min(2, last) * k * 64
-            let b3 = b0 + last * k * 64
-            let bias0 = UnsafeRawPointer(bias + panel * 16)
-            var c0l = bias0.load(as: SIMD8<Float>.self)
-            var c0h = bias0.load(fromByteOffset: 32, as: SIMD8<Float>.self)
-            var c1l = bias0.load(fromByteOffset: min(1, last) * 64, as: SIMD8<Float>.self)
-            var c1h = bias0.load(fromByteOffset: min(1, last) * 64 + 32, as: SIMD8<Float>.self)
-            var c2l = bias0.load(fromByteOffset: min(2, last) * 64, as: SIMD8<Float>.self)
-            var c2h = bias0.load(fromByteOffset: min(2, last) * 64 + 32, as: SIMD8<Float>.self)
-            var c3l = bias0.load(fromByteOffset: last * 64, as: SIMD8<Float>.self)
-            var c3h = bias0.load(fromByteOffset: last * 64 + 32, as: SIMD8<Float>.self)
+            // The second panel aliases the first when there is none.
+            let b1 = pair ? b0 + k * 64 : b0
+            var c0l = UnsafeRawPointer(bias + panel * 16).load(as: SIMD8<Float>.self)
+            var c0h = UnsafeRawPointer(bias + panel * 16 + 8).load(as: SIMD8<Float>.self)
+            var c1l = pair ? UnsafeRawPointer(bias + panel * 16 + 16).load(as: SIMD8<Float>.self) : c0l
+            var c1h = pair ? UnsafeRawPointer(bias + panel * 16 + 24).load(as: SIMD8<Float>.self) : c0h
             var kk = 0
             while kk < k {
                 let x = SIMD8(repeating: a[kk])
-                let offset = kk &* 64
-                accumulate(&c0l, x, b0.load(fromByteOffset: offset, as: SIMD8<Float>.self))
-                accumulate(&c0h, x, b0.load(fromByteOffset: offset &+ 32, as: SIMD8<Float>.self))
-                accumulate(&c1l, x, b1.load(fromByteOffset: offset, as: SIMD8<Float>.self))
-                accumulate(&c1h, x, b1.load(fromByteOffset: offset &+ 32, as: SIMD8<Float>.self))
-                accumulate(&c2l, x, b2.load(fromByteOffset: offset, as: SIMD8<Float>.self))
-                accumulate(&c2h, x, b2.load(fromByteOffset: offset &+ 32, as: SIMD8<Float>.self))
-                accumulate(&c3l, x, b3.load(fromByteOffset: offset, as: SIMD8<Float>.self))
-                accumulate(&c3h, x, b3.load(fromByteOffset: offset &+ 32, as: SIMD8<Float>.self))
+                accumulate(&c0l, x, b0.load(fromByteOffset: kk &* 64, as: SIMD8<Float>.self))
+                accumulate(&c0h, x, b0.load(fromByteOffset: kk &* 64 &+ 32, as: SIMD8<Float>.self))
+                accumulate(&c1l, x, b1.load(fromByteOffset: kk &* 64, as: SIMD8<Float>.self))
+                accumulate(&c1h, x, b1.load(fromByteOffset: kk &* 64 &+ 32, as: SIMD8<Float>.self))
                 kk &+= 1
             }
-            let out = c + panel * 16
-            store16(c0l, c0h, out, min(16, n - panel * 16), clamp)
-            if last > 0 { store16(c1l, c1h, out + 16, min(16, n - panel * 16 - 16), clamp) }
-            if last > 1 { store16(c2l, c2h, out + 32, min(16, n - panel * 16 - 32), clamp) }
-            if last > 2 { store16(c3l, c3h, out + 48, min(16, n - panel * 16 - 48), clamp) }
-            panel += 4
+            store16(c0l, c0h, c + panel * 16, min(16, n - panel * 16), clamp)
+            if pair { store16(c1l, c1h, c + panel * 16 + 16, min(16, n - panel * 16 - 16), clamp) }
+            panel += 2
         }
     }
 
