@@ -73,14 +73,20 @@ final class Pool2D: RegisteredKernel {
                     while c < channels {
                         let at = Swift.min(c, channels - 8)
                         var value = SIMD8<Float>(repeating: start)
-                        for iy in y0..<y1 {
-                            let row = source + (iy * x.width) * channels + at
-                            for ix in x0..<x1 {
-                                let tap = row.vector8(ix * channels)
-                                value = isMax ? laneMax(value, tap) : value + tap
+                        // Two loops rather than a select per tap: this is the hot one.
+                        if isMax {
+                            for iy in y0..<y1 {
+                                let row = source + ((iy &* x.width) &* channels &+ at)
+                                for ix in x0..<x1 { value = laneMax(value, row.vector8(ix &* channels)) }
                             }
+                            out.store8(value, at)
+                        } else {
+                            for iy in y0..<y1 {
+                                let row = source + ((iy &* x.width) &* channels &+ at)
+                                for ix in x0..<x1 { value += row.vector8(ix &* channels) }
+                            }
+                            out.store8(value * inverse, at)
                         }
-                        out.store8(isMax ? value : value * inverse, at)
                         c = at + 8
                     }
                 } else {
