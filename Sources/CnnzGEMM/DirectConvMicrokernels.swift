@@ -1,0 +1,245 @@
+// Compiled three times, as GEMMMicrokernels.swift is (symbolic links in
+// CnnzGEMMAVX2 and CnnzGEMMAVX512); the engine calls the AVX2 + FMA build.
+
+/// Direct convolution microkernels (an implicit GEMM without im2col), NHWC.
+/// Output pixel `p`'s window row `ky` is the `run` contiguous floats at
+/// `origins[p] + ky * rowStride` (`kernelWidth * channels`: the layer is
+/// ungrouped and undilated along x, and the caller has copied padded rows
+/// between zeros), so the taps are read where they lie, in im2col's
+/// (ky, kx, c) order; pixel `p` is stored at `c + p * ldc`. The tile is `pixels x width` outputs: one
+/// broadcast of each pixel's tap feeds one FMA per 8 output channels, as
+/// XNNPACK's `f32_igemm_minmax` kernels do, with tiles chosen per layer so a
+/// layer of 12, 25 or 50 filters wastes at most 7 columns (the GEMM's 16-wide
+/// panels waste up to 15). Each output is the bias then the taps in order,
+/// the same chain of multiply-adds as im2col + GEMM computes, whatever pixel
+/// block or thread computes it. `packed` is `[kernelRows * run, width]`
+/// (columns past the layer's filters zero), `bias` `width` floats, both
+/// 32-byte aligned; `columns` (at most the tile width) are stored per pixel,
+/// `ldc` floats apart. Pixels past `pixels` alias the last one (XNNPACK's
+/// trick), so the inner loop has no branches. `spill`: the tile holds all the
+/// layer's filters (`ldc == columns`), so every pixel but the last of a block
+/// is stored whole, its columns past `columns` landing in the next pixel,
+/// which is stored after it; the partial store's four narrower moves then
+/// happen once per block, not per pixel (seed002's 12 filters).
+public enum DirectConvMicrokernels {
+    /// 8 pixels x 8 channels: 8 accumulators.
+    public static func f32Conv8x8Broadcast(
+        pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int, run: Int,
+        packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+        columns: Int, spill: Bool, clamp: GEMMMicrokernels.Clamp
+    ) {
+        var p = 0
+        while p < pixels {
+            let last = min(8, pixels - p) - 1
+            let a0 = origins[p]
+            let a1 = origins[p &+ min(1, last)]
+            let a2 = origins[p &+ min(2, last)]
+            let a3 = origins[p &+ min(3, last)]
+            let a4 = origins[p &+ min(4, last)]
+            let a5 = origins[p &+ min(5, last)]
+            let a6 = origins[p &+ min(6, last)]
+            let a7 = origins[p &+ last]
+            let start = UnsafeRawPointer(bias).load(as: SIMD8<Float>.self)
+            var c0 = start
+            var c1 = start
+            var c2 = start
+            var c3 = start
+            var c4 = start
+            var c5 = start
+            var c6 = start
+            var c7 = start
+            var w = UnsafeRawPointer(packed)
+            for ky in 0..<kernelRows {
+                let row = ky &* rowStride
+                let r0 = a0 + row
+                let r1 = a1 + row
+                let r2 = a2 + row
+                let r3 = a3 + row
+                let r4 = a4 + row
+                let r5 = a5 + row
+                let r6 = a6 + row
+                let r7 = a7 + row
+                var t = 0
+                while t < run {
+                    let b = w.load(as: SIMD8<Float>.self)
+                    GEMMMicrokernels.accumulate(&c0, r0[t], b)
+                    GEMMMicrokernels.accumulate(&c1, r1[t], b)
+                    GEMMMicrokernels.accumulate(&c2, r2[t], b)
+                    GEMMMicrokernels.accumulate(&c3, r3[t], b)
+                    GEMMMicrokernels.accumulate(&c4, r4[t], b)
+                    GEMMMicrokernels.accumulate(&c5, r5[t], b)
+                    GEMMMicrokernels.accumulate(&c6, r6[t], b)
+                    GEMMMicrokernels.accumulate(&c7, r7[t], b)
+                    w += 32
+                    t &+= 1
+                }
+            }
+            let out = c + p * ldc
+            let full = spill ? 8 : columns
+            GEMMMicrokernels.store(c0, out, last > 0 ? full : columns, clamp)
+            if last > 0 { GEMMMicrokernels.store(c1, out + ldc, last > 1 ? full : columns, clamp) }
+            if last > 1 { GEMMMicrokernels.store(c2, out + 2 * ldc, last > 2 ? full : columns, clamp) }
+            if last > 2 { GEMMMicrokernels.store(c3, out + 3 * ldc, last > 3 ? full : columns, clamp) }
+            if last > 3 { GEMMMicrokernels.store(c4, out + 4 * ldc, last > 4 ? full : columns, clamp) }
+            if last > 4 { GEMMMicrokernels.store(c5, out + 5 * ldc, last > 5 ? full : columns, clamp) }
+            if last > 5 { GEMMMicrokernels.store(c6, out + 6 * ldc, last > 6 ? full : columns, clamp) }
+            if last > 6 { GEMMMicrokernels.store(c7, out + 7 * ldc, columns, clamp) }
+            p += 8
+        }
+    }
+
+    /// 6 pixels x 16 channels: 12 accumulators, two weight vectors per tap.
+    public static func f32Conv6x16Broadcast(
+        pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int, run: Int,
+        packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+        columns: Int, spill: Bool, clamp: GEMMMicrokernels.Clamp
+    ) {
+        var p = 0
+        while p < pixels {
+            let last = min(6, pixels - p) - 1
+            let a0 = origins[p]
+            let a1 = origins[p &+ min(1, last)]
+            let a2 = origins[p &+ min(2, last)]
+            let a3 = origins[p &+ min(3, last)]
+            let a4 = origins[p &+ min(4, last)]
+            let a5 = origins[p &+ last]
+            let low = UnsafeRawPointer(bias).load(as: SIMD8<Float>.self)
+            let high = UnsafeRawPointer(bias + 8).load(as: SIMD8<Float>.self)
+            var c0l = low
+            var c0h = high
+            var c1l = low
+            var c1h = high
+            var c2l = low
+            var c2h = high
+            var c3l = low
+            var c3h = high
+            var c4l = low
+            var c4h = high
+            var c5l = low
+            var c5h = high
+            var w = UnsafeRawPointer(packed)
+            for ky in 0..<kernelRows {
+                let row = ky &* rowStride
+                let r0 = a0 + row
+                let r1 = a1 + row
+                let r2 = a2 + row
+                let r3 = a3 + row
+                let r4 = a4 + row
+                let r5 = a5 + row
+                var t = 0
+                while t < run {
+                    let bl = w.load(as: SIMD8<Float>.self)
+                    let bh = w.load(fromByteOffset: 32, as: SIMD8<Float>.self)
+                    let x0 = SIMD8(repeating: r0[t])
+                    GEMMMicrokernels.accumulate(&c0l, x0, bl)
+                    GEMMMicrokernels.accumulate(&c0h, x0, bh)
+                    let x1 = SIMD8(repeating: r1[t])
+                    GEMMMicrokernels.accumulate(&c1l, x1, bl)
+                    GEMMMicrokernels.accumulate(&c1h, x1, bh)
+                    let x2 = SIMD8(repeating: r2[t])
+                    GEMMMicrokernels.accumulate(&c2l, x2, bl)
+                    GEMMMicrokernels.accumulate(&c2h, x2, bh)
+                    let x3 = SIMD8(repeating: r3[t])
+                    GEMMMicrokernels.accumulate(&c3l, x3, bl)
+                    GEMMMicrokernels.accumulate(&c3h, x3, bh)
+                    let x4 = SIMD8(repeating: r4[t])
+                    GEMMMicrokernels.accumulate(&c4l, x4, bl)
+                    GEMMMicrokernels.accumulate(&c4h, x4, bh)
+                    let x5 = SIMD8(repeating: r5[t])
+                    GEMMMicrokernels.accumulate(&c5l, x5, bl)
+                    GEMMMicrokernels.accumulate(&c5h, x5, bh)
+                    w += 64
+                    t &+= 1
+                }
+            }
+            let out = c + p * ldc
+            let full = spill ? 16 : columns
+            GEMMMicrokernels.store16(c0l, c0h, out, last > 0 ? full : columns, clamp)
+            if last > 0 { GEMMMicrokernels.store16(c1l, c1h, out + ldc, last > 1 ? full : columns, clamp) }
+            if last > 1 { GEMMMicrokernels.store16(c2l, c2h, out + 2 * ldc, last > 2 ? full : columns, clamp) }
+            if last > 2 { GEMMMicrokernels.store16(c3l, c3h, out + 3 * ldc, last > 3 ? full : columns, clamp) }
+            if last > 3 { GEMMMicrokernels.store16(c4l, c4h, out + 4 * ldc, last > 4 ? full : columns, clamp) }
+            if last > 4 { GEMMMicrokernels.store16(c5l, c5h, out + 5 * ldc, columns, clamp) }
+            p += 6
+        }
+    }
+
+    /// 4 pixels x 24 channels: 12 accumulators, three weight vectors per tap.
+    public static func f32Conv4x24Broadcast(
+        pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int, run: Int,
+        packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+        columns: Int, spill: Bool, clamp: GEMMMicrokernels.Clamp
+    ) {
+        var p = 0
+        while p < pixels {
+            let last = min(4, pixels - p) - 1
+            let a0 = origins[p]
+            let a1 = origins[p &+ min(1, last)]
+            let a2 = origins[p &+ min(2, last)]
+            let a3 = origins[p &+ last]
+            let b0 = UnsafeRawPointer(bias).load(as: SIMD8<Float>.self)
+            let b1 = UnsafeRawPointer(bias + 8).load(as: SIMD8<Float>.self)
+            let b2 = UnsafeRawPointer(bias + 16).load(as: SIMD8<Float>.self)
+            var c00 = b0
+            var c01 = b1
+            var c02 = b2
+            var c10 = b0
+            var c11 = b1
+            var c12 = b2
+            var c20 = b0
+            var c21 = b1
+            var c22 = b2
+            var c30 = b0
+            var c31 = b1
+            var c32 = b2
+            var w = UnsafeRawPointer(packed)
+            for ky in 0..<kernelRows {
+                let row = ky &* rowStride
+                let r0 = a0 + row
+                let r1 = a1 + row
+                let r2 = a2 + row
+                let r3 = a3 + row
+                var t = 0
+                while t < run {
+                    let w0 = w.load(as: SIMD8<Float>.self)
+                    let w1 = w.load(fromByteOffset: 32, as: SIMD8<Float>.self)
+                    let w2 = w.load(fromByteOffset: 64, as: SIMD8<Float>.self)
+                    let x0 = SIMD8(repeating: r0[t])
+                    GEMMMicrokernels.accumulate(&c00, x0, w0)
+                    GEMMMicrokernels.accumulate(&c01, x0, w1)
+                    GEMMMicrokernels.accumulate(&c02, x0, w2)
+                    let x1 = SIMD8(repeating: r1[t])
+                    GEMMMicrokernels.accumulate(&c10, x1, w0)
+                    GEMMMicrokernels.accumulate(&c11, x1, w1)
+                    GEMMMicrokernels.accumulate(&c12, x1, w2)
+                    let x2 = SIMD8(repeating: r2[t])
+                    GEMMMicrokernels.accumulate(&c20, x2, w0)
+                    GEMMMicrokernels.accumulate(&c21, x2, w1)
+                    GEMMMicrokernels.accumulate(&c22, x2, w2)
+                    let x3 = SIMD8(repeating: r3[t])
+                    GEMMMicrokernels.accumulate(&c30, x3, w0)
+                    GEMMMicrokernels.accumulate(&c31, x3, w1)
+                    GEMMMicrokernels.accumulate(&c32, x3, w2)
+                    w += 96
+                    t &+= 1
+                }
+            }
+            let out = c + p * ldc
+            let full = spill ? 24 : columns
+            store24(c00, c01, c02, out, last > 0 ? full : columns, clamp)
+            if last > 0 { store24(c10, c11, c12, out + ldc, last > 1 ? full : columns, clamp) }
+            if last > 1 { store24(c20, c21, c22, out + 2 * ldc, last > 2 ? full : columns, clamp) }
+            if last > 2 { store24(c30, c31, c32, out + 3 * ldc, columns, clamp) }
+            p += 4
+        }
+    }
+
+    @_transparent
+    static func store24(
+        _ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ v2: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>,
+        _ columns: Int, _ clamp: GEMMMicrokernels.Clamp
+    ) {
+        GEMMMicrokernels.store16(v0, v1, out, min(columns, 16), clamp)
+        if columns > 16 { GEMMMicrokernels.store(v2, out + 16, columns - 16, clamp) }
+    }
+}
