@@ -8,6 +8,13 @@ import Synchronization
     import Darwin
 #endif
 
+/// Work the pool can split: `run(context, part:, of:)` computes share `part`
+/// of `parts`; shares write disjoint outputs and may run at the same time.
+/// Kernels (one layer) and `BatchLanes` (whole images) are such work.
+protocol SplitWork: AnyObject, Sendable {
+    func run(_ context: RunContext, part: Int, of parts: Int)
+}
+
 /// A session's helper threads: `run(kernel, context, parts)` runs the parts
 /// of a kernel on the calling thread and on whichever helpers are awake, and
 /// returns when all are done. Parts are claimed one at a time (a
@@ -41,7 +48,7 @@ final class WorkerPool: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     // The current task. Written by the caller before `claims` publishes it; read by a
     // helper only after it claimed one of its parts (the caller then waits for that part).
-    private var kernel: (any Kernel)?
+    private var kernel: (any SplitWork)?
     private var context: RunContext?
     private var generation = 0
     private var joined = false
@@ -53,14 +60,25 @@ final class WorkerPool: @unchecked Sendable {
     /// stops burning its core almost at once.
     static let spinNanoseconds = 1_000_000
     /// How much longer than its own share the caller may wait for a helper's part before it
-    /// backs off, and for how long it then runs every kernel alone.
+    /// backs off, and for how long it then runs every kernel alone: 20 ms, doubled (up to
+    /// `maximumSoloNanoseconds`) when the first layer split after a back-off is held up
+    /// again, back to 20 ms when it is not. Another library's thread pool spinning on the
+    /// other core after its own call (ONNX Runtime's spins for about 35 ms of CPU) holds a
+    /// helper up for a while and then stops; the first design doubled up to a second and
+    /// started over only after a quiet second, so in a process that alternates between
+    /// ONNX Runtime and cnnz every few hundred milliseconds cnnz ran alone for good.
     static let contentionSlackNanoseconds = 200_000
     static let firstSoloNanoseconds = 20_000_000
+    static let maximumSoloNanoseconds = 160_000_000
     /// Until when (`nanoseconds()`) the caller runs kernels alone, or 0; and for how long
     /// the next time. The caller's alone.
     private var soloUntil = 0
     private var soloNanoseconds = firstSoloNanoseconds
-    private var lastContention = Int.min / 2
+    /// Set when a back-off ends: the next split layer decides whether to double or start over.
+    private var probing = false
+    /// Back-offs so far and kernels run alone because of them (for tests and diagnostics).
+    private(set) var backOffs = 0
+    private(set) var soloRuns = 0
     /// Set while the caller runs alone: spinning helpers go to sleep at once.
     private let backingOff = Atomic<Bool>(false)
 
@@ -135,22 +153,26 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Runs `kernel` in `count` parts (at most `Partition.partsPerThread` per thread); this thread
-    /// runs every part no helper claims. Each thread uses its own scratch area (slot 0: the
-    /// caller, `i`: helper `i`), whichever parts it runs.
-    func run(_ kernel: any Kernel, _ context: RunContext, parts count: Int) {
-        let parts = min(count, threadCount * Partition.partsPerThread, 255)
+    /// Runs `kernel` in `count` parts (at most 255); this thread runs every part no helper
+    /// claims. Each thread uses its own scratch area (slot 0: the caller, `i`: helper `i`),
+    /// whichever parts it runs. `backOff`: whether a helper that holds the caller up makes it
+    /// run alone for a while (see `contentionSlackNanoseconds`); work split in many small
+    /// parts (`BatchLanes`) loses little to a late helper and is always shared.
+    func run(_ kernel: any SplitWork, _ context: RunContext, parts count: Int, backOff: Bool = true) {
+        let parts = min(count, 255)
         if parts <= 1 {
             kernel.run(context, part: 0, of: 1)
             return
         }
-        if soloUntil != 0 {
+        if soloUntil != 0 && backOff {
             // Backing off (see below): the whole kernel here, the same numbers as in parts.
             if Self.nanoseconds() < soloUntil {
+                soloRuns += 1
                 kernel.run(context, part: 0, of: 1)
                 return
             }
             soloUntil = 0
+            probing = true
             backingOff.store(false, ordering: .relaxed)
         }
         self.kernel = kernel
@@ -166,6 +188,7 @@ final class WorkerPool: @unchecked Sendable {
             finished.add(1, ordering: .releasing)
         }
         // Only parts that running helpers claimed are left.
+        var contended = false
         if finished.load(ordering: .acquiring) < parts {
             let waiting = Self.nanoseconds()
             var spins = 0
@@ -174,20 +197,22 @@ final class WorkerPool: @unchecked Sendable {
                 if spins & 1023 == 0 { sched_yield() }
             }
             // A helper that held the caller up for longer than the caller's own share took
-            // (and 0.2 ms more) was descheduled holding a part: the machine is busier than
-            // its cores. Run alone for a while rather than wait a time slice per layer.
-            // Twice as long each time it happens again within a second of the last (up to a
-            // second); a layer that ran in parallel without such a wait proves little (the
-            // helper was merely not descheduled during it), so only a quiet second starts over.
+            // (and 0.2 ms more) was descheduled holding a part: its core is busy with another
+            // thread. Run alone for a while rather than wait a time slice per layer.
             let now = Self.nanoseconds()
-            if now &- waiting > (waiting &- started) &+ Self.contentionSlackNanoseconds {
-                soloNanoseconds =
-                    now &- lastContention < 1_000_000_000 &+ soloNanoseconds
-                    ? min(soloNanoseconds * 2, 1_000_000_000) : Self.firstSoloNanoseconds
+            contended = now &- waiting > (waiting &- started) &+ Self.contentionSlackNanoseconds
+            if contended && backOff {
+                soloNanoseconds = probing ? min(soloNanoseconds * 2, Self.maximumSoloNanoseconds) : soloNanoseconds
                 soloUntil = now &+ soloNanoseconds
-                lastContention = now
+                backOffs += 1
                 backingOff.store(true, ordering: .relaxed)
             }
+        }
+        if probing && backOff {
+            // The first split after a back-off: held up again doubles the next one (above),
+            // not held up starts over.
+            probing = false
+            if !contended { soloNanoseconds = Self.firstSoloNanoseconds }
         }
         self.kernel = nil
     }
