@@ -60,20 +60,24 @@ final class WorkerPool: @unchecked Sendable {
     /// stops burning its core almost at once.
     static let spinNanoseconds = 1_000_000
     /// How much longer than its own share the caller may wait for a helper's part before it
-    /// backs off, and for how long it then runs every kernel alone: 20 ms, doubled (up to
-    /// `maximumSoloNanoseconds`) when the first layer split after a back-off is held up
-    /// again, back to 20 ms when it is not. Another library's thread pool spinning on the
-    /// other core after its own call (ONNX Runtime's spins for about 35 ms of CPU) holds a
-    /// helper up for a while and then stops; the first design doubled up to a second and
-    /// started over only after a quiet second, so in a process that alternates between
-    /// ONNX Runtime and cnnz every few hundred milliseconds cnnz ran alone for good.
+    /// backs off, and for how long it then runs every kernel alone: `soloFactor` times the
+    /// wait (at least 1 ms), so that waits cost at most about a fifth of the time; doubled
+    /// (up to `maximumSoloNanoseconds`) when the first layer split after a back-off is held
+    /// up again, and started over when it is not. A helper is held up when another thread
+    /// takes its core: another library's thread pool spinning after its own call (ONNX
+    /// Runtime's spins for about 35 ms of CPU), another cnnz session's helpers (they spin
+    /// 1 ms), a busy machine. The first design ran alone for 20 ms doubling up to a second,
+    /// and started over only after a quiet second: in a process that alternates between
+    /// engines every few hundred milliseconds (the peer benchmark), cnnz then ran alone for
+    /// good, from Python and from C.
     static let contentionSlackNanoseconds = 200_000
-    static let firstSoloNanoseconds = 20_000_000
+    static let soloFactor = 4
+    static let minimumSoloNanoseconds = 1_000_000
     static let maximumSoloNanoseconds = 160_000_000
     /// Until when (`nanoseconds()`) the caller runs kernels alone, or 0; and for how long
     /// the next time. The caller's alone.
     private var soloUntil = 0
-    private var soloNanoseconds = firstSoloNanoseconds
+    private var soloNanoseconds = 0
     /// Set when a back-off ends: the next split layer decides whether to double or start over.
     private var probing = false
     /// Back-offs so far and kernels run alone because of them (for tests and diagnostics).
@@ -188,7 +192,6 @@ final class WorkerPool: @unchecked Sendable {
             finished.add(1, ordering: .releasing)
         }
         // Only parts that running helpers claimed are left.
-        var contended = false
         if finished.load(ordering: .acquiring) < parts {
             let waiting = Self.nanoseconds()
             var spins = 0
@@ -200,20 +203,17 @@ final class WorkerPool: @unchecked Sendable {
             // (and 0.2 ms more) was descheduled holding a part: its core is busy with another
             // thread. Run alone for a while rather than wait a time slice per layer.
             let now = Self.nanoseconds()
-            contended = now &- waiting > (waiting &- started) &+ Self.contentionSlackNanoseconds
-            if contended && backOff {
-                soloNanoseconds = probing ? min(soloNanoseconds * 2, Self.maximumSoloNanoseconds) : soloNanoseconds
+            if backOff && now &- waiting > (waiting &- started) &+ Self.contentionSlackNanoseconds {
+                let solo = max((now &- waiting) * Self.soloFactor, Self.minimumSoloNanoseconds)
+                soloNanoseconds = min(max(probing ? soloNanoseconds * 2 : 0, solo), Self.maximumSoloNanoseconds)
                 soloUntil = now &+ soloNanoseconds
                 backOffs += 1
                 backingOff.store(true, ordering: .relaxed)
             }
         }
-        if probing && backOff {
-            // The first split after a back-off: held up again doubles the next one (above),
-            // not held up starts over.
-            probing = false
-            if !contended { soloNanoseconds = Self.firstSoloNanoseconds }
-        }
+        // The first split after a back-off was a probe: held up again, it doubled the next
+        // back-off (above); not held up, the next starts over.
+        if backOff { probing = false }
         self.kernel = nil
     }
 
