@@ -180,7 +180,7 @@ public final class Session {
                 let context = RunContext(values: values, batch: count, scratch: scratch.raw)
                 let groups = lanes.prepare(
                     source: input + start * perImage, count: count, destination: output + start * outputSize)
-                pool.run(lanes, context, parts: groups, backOff: false)
+                pool.run(lanes, context, parts: groups, byPart: true)
                 start += count
                 continue
             }

@@ -38,6 +38,9 @@ final class WorkerPool: @unchecked Sendable {
     private var threads: [pthread_t] = []
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Signalled by a helper that finishes a part while the caller sleeps waiting (`callerSleeps`).
+    private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let callerSleeps = Atomic<Bool>(false)
     /// The current task and its next unclaimed part: `generation << 16 | parts << 8 | next`.
     /// A new task gets a new generation, so a claim on a finished task fails.
     private let claims = Atomic<Int>(0)
@@ -90,6 +93,7 @@ final class WorkerPool: @unchecked Sendable {
         oversubscribed = helpers + 1 > sysconf(Int32(_SC_NPROCESSORS_ONLN))
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
+        pthread_cond_init(done, nil)
         for _ in 0..<helpers {
             var thread = pthread_t()
             // Helpers hold the pool unretained: `shutdown()` joins them before the pool can go away.
@@ -127,9 +131,11 @@ final class WorkerPool: @unchecked Sendable {
     deinit {
         shutdown()
         pthread_cond_destroy(wake)
+        pthread_cond_destroy(done)
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
         wake.deallocate()
+        done.deallocate()
     }
 
     /// Publishes a new task of `parts` parts and wakes sleeping helpers.
@@ -159,16 +165,19 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Runs `kernel` in `count` parts (at most 255); this thread runs every part no helper
     /// claims. Each thread uses its own scratch area (slot 0: the caller, `i`: helper `i`),
-    /// whichever parts it runs. `backOff`: whether a helper that holds the caller up makes it
-    /// run alone for a while (see `contentionSlackNanoseconds`); work split in many small
-    /// parts (`BatchLanes`) loses little to a late helper and is always shared.
-    func run(_ kernel: any SplitWork, _ context: RunContext, parts count: Int, backOff: Bool = true) {
+    /// whichever parts it runs. A helper that holds the caller up makes it run alone for a
+    /// while (see `contentionSlackNanoseconds`): held up means waiting longer than the
+    /// caller's own share took plus the slack, or, with `byPart` (work in many parts of about
+    /// the same time, `BatchLanes`, where the caller's share is most of the run), longer than
+    /// two of the caller's parts took on average plus the slack: a helper on a free core has
+    /// at most one part left when the caller runs out.
+    func run(_ kernel: any SplitWork, _ context: RunContext, parts count: Int, byPart: Bool = false) {
         let parts = min(count, 255)
         if parts <= 1 {
             kernel.run(context, part: 0, of: 1)
             return
         }
-        if soloUntil != 0 && backOff {
+        if soloUntil != 0 {
             // Backing off (see below): the whole kernel here, the same numbers as in parts.
             if Self.nanoseconds() < soloUntil {
                 soloRuns += 1
@@ -187,9 +196,11 @@ final class WorkerPool: @unchecked Sendable {
         let current = generation
         var mine = context
         mine.scratchSlot = 0
+        var ran = 0
         while let (part, of) = claim(generation: current) {
             kernel.run(mine, part: part, of: of)
             finished.add(1, ordering: .releasing)
+            ran += 1
         }
         // Only parts that running helpers claimed are left.
         if finished.load(ordering: .acquiring) < parts {
@@ -197,13 +208,16 @@ final class WorkerPool: @unchecked Sendable {
             var spins = 0
             while finished.load(ordering: .acquiring) < parts {
                 spins += 1
-                if spins & 1023 == 0 { sched_yield() }
+                if spins & 1023 == 0 && Self.nanoseconds() &- waiting > Self.sleepAfterNanoseconds {
+                    sleepUntilFinished(parts)
+                }
             }
             // A helper that held the caller up for longer than the caller's own share took
             // (and 0.2 ms more) was descheduled holding a part: its core is busy with another
             // thread. Run alone for a while rather than wait a time slice per layer.
             let now = Self.nanoseconds()
-            if backOff && now &- waiting > (waiting &- started) &+ Self.contentionSlackNanoseconds {
+            let allowed = byPart ? 2 * (waiting &- started) / max(ran, 1) : waiting &- started
+            if now &- waiting > allowed &+ Self.contentionSlackNanoseconds {
                 let solo = max((now &- waiting) * Self.soloFactor, Self.minimumSoloNanoseconds)
                 soloNanoseconds = min(max(probing ? soloNanoseconds * 2 : 0, solo), Self.maximumSoloNanoseconds)
                 soloUntil = now &+ soloNanoseconds
@@ -213,8 +227,39 @@ final class WorkerPool: @unchecked Sendable {
         }
         // The first split after a back-off was a probe: held up again, it doubled the next
         // back-off (above); not held up, the next starts over.
-        if backOff { probing = false }
+        probing = false
         self.kernel = nil
+    }
+
+    /// How long the caller spins waiting for a helper's part before it sleeps until the part is
+    /// done. A helper that takes longer was descheduled (its core runs another thread): while
+    /// the caller spins, its own core is busy and the helper waits for the other one; once the
+    /// caller sleeps, the scheduler moves the helper onto the idle core. (The caller used to
+    /// spin, calling `sched_yield`, which gives nothing away when no other thread waits for
+    /// the caller's core.)
+    static let sleepAfterNanoseconds = 50_000
+
+    /// Sleeps until `parts` parts are finished; helpers signal `done` while `callerSleeps`.
+    private func sleepUntilFinished(_ parts: Int) {
+        pthread_mutex_lock(mutex)
+        // Sequentially consistent with the helpers' `finished.add` then `callerSleeps.load`:
+        // either the caller sees the part finished or the helper sees the caller asleep.
+        callerSleeps.store(true, ordering: .sequentiallyConsistent)
+        while finished.load(ordering: .sequentiallyConsistent) < parts {
+            pthread_cond_wait(done, mutex)
+        }
+        callerSleeps.store(false, ordering: .relaxed)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// A helper finished a part: counts it and wakes the caller if it sleeps waiting.
+    private func finishPart() {
+        finished.add(1, ordering: .sequentiallyConsistent)
+        if callerSleeps.load(ordering: .sequentiallyConsistent) {
+            pthread_mutex_lock(mutex)
+            pthread_cond_signal(done)
+            pthread_mutex_unlock(mutex)
+        }
     }
 
     /// - Parameter slot: the helper's number from 1, its scratch area.
@@ -256,7 +301,7 @@ final class WorkerPool: @unchecked Sendable {
                     context.scratchSlot = slot
                     kernel.run(context, part: part, of: of)
                 }
-                finished.add(1, ordering: .releasing)
+                finishPart()
             }
         }
     }

@@ -148,7 +148,7 @@ import Testing
                 let parts = [1, 2, 3, 7, 16, 64, 255][task % 7]
                 recorder.reset()
                 recorder.items = parts
-                pool.run(recorder, context, parts: parts, backOff: task % 2 == 0)
+                pool.run(recorder, context, parts: parts, byPart: task % 2 == 0)
                 for p in 0..<parts {
                     #expect(recorder.runs[p].load(ordering: .relaxed) == 1, "task \(task): part \(p) of \(parts)")
                     let slot = recorder.slots[p].load(ordering: .relaxed)
