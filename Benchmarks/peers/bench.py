@@ -15,6 +15,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from typing import Callable
 
@@ -179,16 +180,53 @@ def build(model: models.Model, work: pathlib.Path, convert: str, calibration: np
 # Measurement -----------------------------------------------------------------------------------
 
 
+def other_threads_cpu() -> int:
+    """Nanoseconds on a CPU of every thread of this process but the calling one (Linux; 0 elsewhere)."""
+    try:
+        me = str(threading.get_native_id())
+        total = 0
+        for task in os.listdir("/proc/self/task"):
+            if task != me:
+                try:
+                    with open(f"/proc/self/task/{task}/schedstat") as f:
+                        total += int(f.read().split()[0])
+                except (OSError, ValueError, IndexError):
+                    pass  # the thread ended
+        return total
+    except OSError:
+        return 0
+
+
+def settle(limit: float = 1.0) -> None:
+    """Waits (at most `limit` seconds) until the other threads of the process stop running: the
+    thread pools of the engine just timed. ONNX Runtime's workers spin for tens of milliseconds
+    of CPU after a call (cnnz's helpers for 1 ms, XNNPACK's for much less), and a spinning
+    thread takes half of the second core from the next engine's threads: TFLite's and cnnz's
+    two-thread times doubled when they came right after ORT. Each engine is then timed on a
+    process whose other threads are idle, whatever comes before it in the rotation."""
+    deadline = time.perf_counter() + limit
+    before = other_threads_cpu()
+    while time.perf_counter() < deadline:
+        time.sleep(0.005)
+        now = other_threads_cpu()
+        if now - before < 250_000:  # under 5 % of a core over 5 ms: the pools are asleep
+            return
+        before = now
+
+
 def measure(engines: list[Engine], rounds: int, chunk: int, warmup: int) -> None:
     """Warms every engine up, then runs `rounds` rounds of `chunk` calls per engine, the engines'
-    order rotating from round to round, so that a slow spell of the machine touches them all."""
+    order rotating from round to round, so that a slow spell of the machine touches them all;
+    between chunks, waits for the last engine's threads to stop spinning (`settle`)."""
     for engine in engines:
         engine.time(warmup)
         engine.times = []
+        settle()
     for r in range(rounds):
         order = engines[r % len(engines):] + engines[:r % len(engines)]
         for engine in order:
             engine.times += engine.time(chunk)
+            settle()
 
 
 def percentile(values: list[float], p: float) -> float:

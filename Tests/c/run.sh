@@ -50,6 +50,7 @@ $cc $flags Examples/c/classify.c $link -o "$work/classify"
 "$work/test_threads" "$work/tiny-graph.cnnz"
 "$work/test_threads" Examples/fashion-mnist-small.cnnz
 "$work/test_threads" "$work/bench.cnnz" 2
+"$work/test_threads" "$work/tiny-graph.cnnz" 3
 
 # The example's output, checked line by line.
 "$work/classify" Examples/fashion-mnist-small.cnnz Examples/images/trouser.pgm Examples/images/sneaker.pgm > "$work/classify.out"

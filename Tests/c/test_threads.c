@@ -1,8 +1,9 @@
 /*
  * One model, eight threads, each with its own session, thousands of runs:
  * every output must equal the single-threaded result for the same input.
- * With a second argument N, each session also splits its layers over N
- * engine threads (8 x N threads on this machine's cores).
+ * With a second argument N, each session also splits its runs over N
+ * engine threads (8 x N threads on this machine's cores): batches of 1 to 4
+ * images, so that both splits run, by layers (batch 1) and by images.
  *
  *   test_threads MODEL.cnnz [N]
  */
@@ -13,7 +14,7 @@
 
 #include "cnnz.h"
 
-enum { THREADS = 8, RUNS = 2000, INPUTS = 16 };
+enum { THREADS = 8, RUNS = 2000, INPUTS = 16, MAX_BATCH = 4 };
 
 static const cnnz_model *model;
 static size_t engine_threads = 1;
@@ -47,16 +48,19 @@ static void *sharer(void *arg) {
 static void *worker(void *arg) {
   size_t id = (size_t)arg;
   cnnz_session *session = NULL;
-  if (cnnz_session_create_with(model, 1, engine_threads, &session) != CNNZ_OK) return (void *)1;
-  float *output = malloc(output_size * sizeof *output);
+  size_t capacity = engine_threads > 1 ? MAX_BATCH : 1;
+  if (cnnz_session_create_with(model, capacity, engine_threads, &session) != CNNZ_OK) return (void *)1;
+  float *output = malloc(MAX_BATCH * output_size * sizeof *output);
   size_t mismatches = 0;
   for (size_t run = 0; run < RUNS; run++) {
-    size_t which = (run * 7 + id) % INPUTS;
-    if (cnnz_run(session, inputs + which * input_size, input_size, 1, output, output_size) != CNNZ_OK) {
+    size_t batch = 1 + (run + id) % capacity;
+    size_t which = (run * 7 + id) % (INPUTS - batch + 1);
+    if (cnnz_run(session, inputs + which * input_size, batch * input_size, batch, output, batch * output_size) !=
+        CNNZ_OK) {
       mismatches++;
       continue;
     }
-    if (memcmp(output, expected + which * output_size, output_size * sizeof *output) != 0) mismatches++;
+    if (memcmp(output, expected + which * output_size, batch * output_size * sizeof *output) != 0) mismatches++;
   }
   free(output);
   cnnz_session_free(session);

@@ -75,7 +75,7 @@ enum Partition {
 /// A prepared operation. `init` (the prepare step) validates nothing that
 /// `ShapeInference` already checked, repacks weights and sizes its scratch;
 /// `run` trusts it, never allocates and never throws.
-protocol Kernel: AnyObject, Sendable {
+protocol Kernel: SplitWork {
     /// Bytes of scratch memory one part of `run` needs, independent of the batch size.
     var scratchBytes: Int { get }
     /// For `batch` images: how many independent items `run` can be split into

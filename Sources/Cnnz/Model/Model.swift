@@ -89,9 +89,14 @@ public final class Model: Sendable {
         try Session(model: self, batchCapacity: batchCapacity, threads: threads)
     }
 
-    /// For tests: a session that splits even tiny layers.
-    func makeSession(batchCapacity: Int, threads: Int, minimumWorkPerPart: Int) throws(CnnzError) -> Session {
-        try Session(model: self, batchCapacity: batchCapacity, threads: threads, minimumWorkPerPart: minimumWorkPerPart)
+    /// For tests: a session that splits even tiny layers, and (`splitBatches` false) splits
+    /// batches by layers rather than by images.
+    func makeSession(
+        batchCapacity: Int, threads: Int, minimumWorkPerPart: Int, splitBatches: Bool = true
+    ) throws(CnnzError) -> Session {
+        try Session(
+            model: self, batchCapacity: batchCapacity, threads: threads, minimumWorkPerPart: minimumWorkPerPart,
+            splitBatches: splitBatches)
     }
 
     /// Runs `batch` prepared images (`batch * H * W * C` floats) in a new session.

@@ -1,7 +1,9 @@
 /// One caller's working memory for a model: the activation arena, the
 /// scratch and the input staging buffer, all allocated at creation, and
-/// optionally helper threads that split each layer's work. `run` allocates
-/// nothing. A session is not thread-safe; use one per calling thread.
+/// optionally helper threads. A run of at least as many images as threads is
+/// split by images (`BatchLanes`: each thread runs groups of images through
+/// the whole network); a smaller one (batch 1) splits each layer's work.
+/// `run` allocates nothing. A session is not thread-safe; use one per calling thread.
 public final class Session {
     /// The model this session runs.
     public let model: Model
@@ -14,6 +16,8 @@ public final class Session {
     let values: UnsafeMutablePointer<UnsafeMutableRawPointer>
     let pool: WorkerPool?
     let minimumWorkPerPart: Int
+    /// The image-wise split, or nil (one thread, or a batch capacity below the thread count).
+    let lanes: BatchLanes?
 
     /// Threads that run each layer, the caller's included (1: everything on the caller).
     public var threadCount: Int { pool?.threadCount ?? 1 }
@@ -24,8 +28,10 @@ public final class Session {
     /// Caps the memory one session may hold: 4 GiB.
     public static let maxSessionBytes = 1 << 32
 
+    /// - Parameter splitBatches: false to split every run by layers (tests of the layer split).
     init(
-        model: Model, batchCapacity: Int, threads: Int, minimumWorkPerPart: Int = Partition.minimumWorkPerPart
+        model: Model, batchCapacity: Int, threads: Int, minimumWorkPerPart: Int = Partition.minimumWorkPerPart,
+        splitBatches: Bool = true
     ) throws(CnnzError) {
         guard batchCapacity >= 1, batchCapacity <= 1 << 16 else {
             throw .argument("batch capacity \(batchCapacity) is outside 1...65536")
@@ -48,14 +54,29 @@ public final class Session {
         self.batchCapacity = batchCapacity
         arena = try AlignedBuffer(bytes: plan.arenaBytesPerImage * batchCapacity)
         // One scratch area per thread: part p of a kernel uses the p-th.
-        scratch = try AlignedBuffer(bytes: plan.scratchBytes * threads)
+        scratch = try AlignedBuffer(bytes: Self.scratchStride(plan) * threads)
         staging = try AlignedBuffer(floats: model.inputShape.elementCount * batchCapacity)
         values = .allocate(capacity: plan.offsets.count)
         for (value, offset) in plan.offsets.enumerated() {
             values[value] = offset < 0 ? staging.raw : arena.raw + offset * batchCapacity
         }
-        pool = threads > 1 ? WorkerPool(helpers: threads - 1) : nil
+        let pool = threads > 1 ? WorkerPool(helpers: threads - 1) : nil
+        self.pool = pool
         self.minimumWorkPerPart = max(1, minimumWorkPerPart)
+        if let pool, splitBatches, batchCapacity >= pool.threadCount {
+            lanes = BatchLanes(
+                plan: plan, lanes: pool.threadCount, batchCapacity: batchCapacity, arena: arena.raw,
+                scratch: scratch.raw, scratchStride: Self.scratchStride(plan),
+                inputElements: model.inputShape.elementCount, outputSize: model.outputSize)
+        } else {
+            lanes = nil
+        }
+    }
+
+    /// Bytes of each thread's scratch area: the largest kernel's, in whole cache lines, so that
+    /// every thread's area starts 64-byte aligned (`BatchLanes` gives each thread its own).
+    static func scratchStride(_ plan: ExecutionPlan) -> Int {
+        (max(plan.scratchBytes, 64) + 63) / 64 * 64
     }
 
     /// The bytes a session allocates: activations and (float32) input staging
@@ -64,7 +85,8 @@ public final class Session {
     /// the caps, so the arithmetic cannot overflow.
     static func bytes(plan: ExecutionPlan, inputElements: Int, batchCapacity: Int, threads: Int) -> Int {
         let perImage = max(plan.arenaBytesPerImage, 64) + max(inputElements, 16) * 4
-        return perImage * batchCapacity + max(plan.scratchBytes, 64) * threads + plan.offsets.count * 8
+        // The image-wise split's value tables: a pointer per value per thread.
+        return perImage * batchCapacity + scratchStride(plan) * threads + plan.offsets.count * 8 * (threads + 1)
     }
 
     deinit {
@@ -153,6 +175,15 @@ public final class Session {
         var start = 0
         while start < batch {
             let count = min(batchCapacity, batch - start)
+            if let lanes, let pool, count >= lanes.lanes {
+                // Each thread runs groups of images through the whole network (BatchLanes).
+                let context = RunContext(values: values, batch: count, scratch: scratch.raw)
+                let groups = lanes.prepare(
+                    source: input + start * perImage, count: count, destination: output + start * outputSize)
+                pool.run(lanes, context, parts: groups, byPart: true)
+                start += count
+                continue
+            }
             // Kernels never write value 0 (the input): the cast only lets the table hold it.
             let source = UnsafeMutableRawPointer(mutating: input + start * perImage)
             for value in plan.inputValues { values[value] = source }

@@ -8,6 +8,13 @@ import Synchronization
     import Darwin
 #endif
 
+/// Work the pool can split: `run(context, part:, of:)` computes share `part`
+/// of `parts`; shares write disjoint outputs and may run at the same time.
+/// Kernels (one layer) and `BatchLanes` (whole images) are such work.
+protocol SplitWork: AnyObject, Sendable {
+    func run(_ context: RunContext, part: Int, of parts: Int)
+}
+
 /// A session's helper threads: `run(kernel, context, parts)` runs the parts
 /// of a kernel on the calling thread and on whichever helpers are awake, and
 /// returns when all are done. Parts are claimed one at a time (a
@@ -31,6 +38,9 @@ final class WorkerPool: @unchecked Sendable {
     private var threads: [pthread_t] = []
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Signalled by a helper that finishes a part while the caller sleeps waiting (`callerSleeps`).
+    private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let callerSleeps = Atomic<Bool>(false)
     /// The current task and its next unclaimed part: `generation << 16 | parts << 8 | next`.
     /// A new task gets a new generation, so a claim on a finished task fails.
     private let claims = Atomic<Int>(0)
@@ -41,7 +51,7 @@ final class WorkerPool: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     // The current task. Written by the caller before `claims` publishes it; read by a
     // helper only after it claimed one of its parts (the caller then waits for that part).
-    private var kernel: (any Kernel)?
+    private var kernel: (any SplitWork)?
     private var context: RunContext?
     private var generation = 0
     private var joined = false
@@ -53,14 +63,29 @@ final class WorkerPool: @unchecked Sendable {
     /// stops burning its core almost at once.
     static let spinNanoseconds = 1_000_000
     /// How much longer than its own share the caller may wait for a helper's part before it
-    /// backs off, and for how long it then runs every kernel alone.
+    /// backs off, and for how long it then runs every kernel alone: `soloFactor` times the
+    /// wait (at least 1 ms), so that waits cost at most about a fifth of the time; doubled
+    /// (up to `maximumSoloNanoseconds`) when the first layer split after a back-off is held
+    /// up again, and started over when it is not. A helper is held up when another thread
+    /// takes its core: another library's thread pool spinning after its own call (ONNX
+    /// Runtime's spins for about 35 ms of CPU), another cnnz session's helpers (they spin
+    /// 1 ms), a busy machine. The first design ran alone for 20 ms doubling up to a second,
+    /// and started over only after a quiet second: in a process that alternates between
+    /// engines every few hundred milliseconds (the peer benchmark), cnnz then ran alone for
+    /// good, from Python and from C.
     static let contentionSlackNanoseconds = 200_000
-    static let firstSoloNanoseconds = 20_000_000
+    static let soloFactor = 4
+    static let minimumSoloNanoseconds = 1_000_000
+    static let maximumSoloNanoseconds = 160_000_000
     /// Until when (`nanoseconds()`) the caller runs kernels alone, or 0; and for how long
     /// the next time. The caller's alone.
     private var soloUntil = 0
-    private var soloNanoseconds = firstSoloNanoseconds
-    private var lastContention = Int.min / 2
+    private var soloNanoseconds = 0
+    /// Set when a back-off ends: the next split layer decides whether to double or start over.
+    private var probing = false
+    /// Back-offs so far and kernels run alone because of them (for tests and diagnostics).
+    private(set) var backOffs = 0
+    private(set) var soloRuns = 0
     /// Set while the caller runs alone: spinning helpers go to sleep at once.
     private let backingOff = Atomic<Bool>(false)
 
@@ -68,6 +93,7 @@ final class WorkerPool: @unchecked Sendable {
         oversubscribed = helpers + 1 > sysconf(Int32(_SC_NPROCESSORS_ONLN))
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
+        pthread_cond_init(done, nil)
         for _ in 0..<helpers {
             var thread = pthread_t()
             // Helpers hold the pool unretained: `shutdown()` joins them before the pool can go away.
@@ -105,9 +131,11 @@ final class WorkerPool: @unchecked Sendable {
     deinit {
         shutdown()
         pthread_cond_destroy(wake)
+        pthread_cond_destroy(done)
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
         wake.deallocate()
+        done.deallocate()
     }
 
     /// Publishes a new task of `parts` parts and wakes sleeping helpers.
@@ -135,11 +163,16 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Runs `kernel` in `count` parts (at most `Partition.partsPerThread` per thread); this thread
-    /// runs every part no helper claims. Each thread uses its own scratch area (slot 0: the
-    /// caller, `i`: helper `i`), whichever parts it runs.
-    func run(_ kernel: any Kernel, _ context: RunContext, parts count: Int) {
-        let parts = min(count, threadCount * Partition.partsPerThread, 255)
+    /// Runs `kernel` in `count` parts (at most 255); this thread runs every part no helper
+    /// claims. Each thread uses its own scratch area (slot 0: the caller, `i`: helper `i`),
+    /// whichever parts it runs. A helper that holds the caller up makes it run alone for a
+    /// while (see `contentionSlackNanoseconds`): held up means waiting longer than the
+    /// caller's own share took plus the slack, or, with `byPart` (work in many parts of about
+    /// the same time, `BatchLanes`, where the caller's share is most of the run), longer than
+    /// two of the caller's parts took on average plus the slack: a helper on a free core has
+    /// at most one part left when the caller runs out.
+    func run(_ kernel: any SplitWork, _ context: RunContext, parts count: Int, byPart: Bool = false) {
+        let parts = min(count, 255)
         if parts <= 1 {
             kernel.run(context, part: 0, of: 1)
             return
@@ -147,10 +180,12 @@ final class WorkerPool: @unchecked Sendable {
         if soloUntil != 0 {
             // Backing off (see below): the whole kernel here, the same numbers as in parts.
             if Self.nanoseconds() < soloUntil {
+                soloRuns += 1
                 kernel.run(context, part: 0, of: 1)
                 return
             }
             soloUntil = 0
+            probing = true
             backingOff.store(false, ordering: .relaxed)
         }
         self.kernel = kernel
@@ -161,9 +196,11 @@ final class WorkerPool: @unchecked Sendable {
         let current = generation
         var mine = context
         mine.scratchSlot = 0
+        var ran = 0
         while let (part, of) = claim(generation: current) {
             kernel.run(mine, part: part, of: of)
             finished.add(1, ordering: .releasing)
+            ran += 1
         }
         // Only parts that running helpers claimed are left.
         if finished.load(ordering: .acquiring) < parts {
@@ -171,25 +208,58 @@ final class WorkerPool: @unchecked Sendable {
             var spins = 0
             while finished.load(ordering: .acquiring) < parts {
                 spins += 1
-                if spins & 1023 == 0 { sched_yield() }
+                if spins & 1023 == 0 && Self.nanoseconds() &- waiting > Self.sleepAfterNanoseconds {
+                    sleepUntilFinished(parts)
+                }
             }
             // A helper that held the caller up for longer than the caller's own share took
-            // (and 0.2 ms more) was descheduled holding a part: the machine is busier than
-            // its cores. Run alone for a while rather than wait a time slice per layer.
-            // Twice as long each time it happens again within a second of the last (up to a
-            // second); a layer that ran in parallel without such a wait proves little (the
-            // helper was merely not descheduled during it), so only a quiet second starts over.
+            // (and 0.2 ms more) was descheduled holding a part: its core is busy with another
+            // thread. Run alone for a while rather than wait a time slice per layer.
             let now = Self.nanoseconds()
-            if now &- waiting > (waiting &- started) &+ Self.contentionSlackNanoseconds {
-                soloNanoseconds =
-                    now &- lastContention < 1_000_000_000 &+ soloNanoseconds
-                    ? min(soloNanoseconds * 2, 1_000_000_000) : Self.firstSoloNanoseconds
+            let allowed = byPart ? 2 * (waiting &- started) / max(ran, 1) : waiting &- started
+            if now &- waiting > allowed &+ Self.contentionSlackNanoseconds {
+                let solo = max((now &- waiting) * Self.soloFactor, Self.minimumSoloNanoseconds)
+                soloNanoseconds = min(max(probing ? soloNanoseconds * 2 : 0, solo), Self.maximumSoloNanoseconds)
                 soloUntil = now &+ soloNanoseconds
-                lastContention = now
+                backOffs += 1
                 backingOff.store(true, ordering: .relaxed)
             }
         }
+        // The first split after a back-off was a probe: held up again, it doubled the next
+        // back-off (above); not held up, the next starts over.
+        probing = false
         self.kernel = nil
+    }
+
+    /// How long the caller spins waiting for a helper's part before it sleeps until the part is
+    /// done. A helper that takes longer was descheduled (its core runs another thread): while
+    /// the caller spins, its own core is busy and the helper waits for the other one; once the
+    /// caller sleeps, the scheduler moves the helper onto the idle core. (The caller used to
+    /// spin, calling `sched_yield`, which gives nothing away when no other thread waits for
+    /// the caller's core.)
+    static let sleepAfterNanoseconds = 50_000
+
+    /// Sleeps until `parts` parts are finished; helpers signal `done` while `callerSleeps`.
+    private func sleepUntilFinished(_ parts: Int) {
+        pthread_mutex_lock(mutex)
+        // Sequentially consistent with the helpers' `finished.add` then `callerSleeps.load`:
+        // either the caller sees the part finished or the helper sees the caller asleep.
+        callerSleeps.store(true, ordering: .sequentiallyConsistent)
+        while finished.load(ordering: .sequentiallyConsistent) < parts {
+            pthread_cond_wait(done, mutex)
+        }
+        callerSleeps.store(false, ordering: .relaxed)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// A helper finished a part: counts it and wakes the caller if it sleeps waiting.
+    private func finishPart() {
+        finished.add(1, ordering: .sequentiallyConsistent)
+        if callerSleeps.load(ordering: .sequentiallyConsistent) {
+            pthread_mutex_lock(mutex)
+            pthread_cond_signal(done)
+            pthread_mutex_unlock(mutex)
+        }
     }
 
     /// - Parameter slot: the helper's number from 1, its scratch area.
@@ -231,7 +301,7 @@ final class WorkerPool: @unchecked Sendable {
                     context.scratchSlot = slot
                     kernel.run(context, part: part, of: of)
                 }
-                finished.add(1, ordering: .releasing)
+                finishPart()
             }
         }
     }

@@ -40,7 +40,9 @@ import Testing
         _ model: ModelDescription, _ input: Activation8, threads: Int, variant: Int8GEMM.Variant? = nil
     ) throws -> [Int8] {
         let loaded = try Int8GEMM.$forced.withValue(variant) { try Model(model) }
-        let session = try loaded.makeSession(batchCapacity: input.batch, threads: threads, minimumWorkPerPart: 1)
+        // Split by layers: with a batch of at least `threads` images, a session would split by images.
+        let session = try loaded.makeSession(
+            batchCapacity: input.batch, threads: threads, minimumWorkPerPart: 1, splitBatches: false)
         let x = input.values.map { Float(Int32($0) - input.zeroPoint) * Float(input.scale) }
         let y = try session.run(x, batch: input.batch)
         let out = model.activationQuantization.last!!

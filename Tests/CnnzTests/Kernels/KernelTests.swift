@@ -63,10 +63,17 @@ struct LayerCase: CustomTestStringConvertible, Sendable {
         if let mismatch = firstMismatch(actual, expected) { return mismatch }
         // Split over 3 threads (more than this machine may have; parts of uneven size), the
         // output is the same to the bit: parts never change the order of a sum.
-        let threaded = try model.makeSession(batchCapacity: batch, threads: 3, minimumWorkPerPart: 1)
+        let threaded = try model.makeSession(
+            batchCapacity: batch, threads: 3, minimumWorkPerPart: 1, splitBatches: false)
         let parallel = try threaded.run(x, batch: batch)
         if parallel != actual {
             return "3 threads: " + (firstMismatch(parallel, actual, tolerance: 0) ?? "NaN differs")
+        }
+        // Split by images (each thread runs whole images through the network): the same bits.
+        let lanes = try model.makeSession(batchCapacity: batch, threads: 2)
+        let imageWise = try lanes.run(x, batch: batch)
+        if imageWise != actual {
+            return "2 threads by images: " + (firstMismatch(imageWise, actual, tolerance: 0) ?? "NaN differs")
         }
         return nil
     }

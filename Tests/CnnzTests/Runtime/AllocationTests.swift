@@ -43,14 +43,17 @@ struct AllocationTests {
             models.append(("\(name) int8", try Converter.convertToCNNZ(json: json, quantization: calibration).1))
         }
         models.append(("winograd", try ModelWriter.encode(Self.winogradModel())))
-        for (name, bytes) in models {
+        // Three threads, and every layer split (a batch capacity below the thread count), then
+        // batches split by images: handing parts to helpers allocates nothing either.
+        for (name, bytes) in models + models.map({ ("\($0.0) by images", $0.1) }) {
             let model = try Model(bytes: bytes)
-            if name == "winograd" {
+            if name.hasPrefix("winograd") {
                 #expect(model.plan.kernels.filter { $0 is Conv2DWinograd }.count == 2, "winograd: not run by Winograd")
             }
-            // Three threads, and every layer split: handing parts to helpers allocates nothing either.
-            #expect(model.precision == (name.hasSuffix("int8") ? .int8 : .float32))
-            let session = try model.makeSession(batchCapacity: 2, threads: 3, minimumWorkPerPart: 1)
+            #expect(model.precision == (name.contains("int8") ? .int8 : .float32))
+            let byImages = name.hasSuffix("by images")
+            let session = try model.makeSession(batchCapacity: byImages ? 6 : 2, threads: 3, minimumWorkPerPart: 1)
+            #expect((session.lanes != nil) == byImages)
             let input = [Float](repeating: 0.5, count: 5 * model.inputShape.elementCount)
             let pixels = [UInt8](repeating: 7, count: 3 * model.inputShape.elementCount)
             var output = [Float](repeating: 0, count: 5 * model.outputSize)
