@@ -95,6 +95,29 @@ __attribute__((target("avx2"))) static inline void store8(__m256i sum, size_t co
     finish8(v, out, c);
 }
 
+/* store8 for the first width (1 to 8) columns: the parameters through masked loads (vpmaskmovd
+ * reads nothing past width, so no padding is needed), then width bytes. With a table, per column. */
+__attribute__((target("avx2"))) static inline void store_columns8(__m256i sum, size_t column, size_t width,
+                                                                  const cnnz_qs8_output *out, int8_t *c) {
+    if (width == 8 && !out->table) {
+        store8(sum, column, out, c);
+        return;
+    }
+    if (out->table) {
+        int32_t sums[8];
+        _mm256_storeu_si256((__m256i *)sums, sum);
+        for (size_t j = 0; j < width; j++) c[j] = store(sums[j], column + j, out);
+        return;
+    }
+    __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i x = _mm256_add_epi32(sum, _mm256_maskload_epi32(out->bias + column, lanes));
+    __m256i v = requantize8(x, _mm256_maskload_epi32(out->multiplier + column, lanes),
+                            _mm256_maskload_epi32(out->shift + column, lanes));
+    int8_t bytes[8];
+    finish8(v, out, bytes);
+    __builtin_memcpy(c, bytes, width);
+}
+
 #endif
 
 /* Implemented with AVX-512 (F, BW, DQ, VL) in int8_avx512.c and int8_add_quantize.c; called only at level CNNZ_INT8_AVX512. */

@@ -48,6 +48,14 @@ void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a,
 void cnnz_qu8_gemm_vnni256(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
                            const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 
+/* The same GEMM on AVX2 without VNNI (int8_maddubs.c): vpmaddubsw, then vpmaddwd by ones, the
+ * same layout, compensation and integers as long as no pair of weights can saturate int16, which
+ * the caller checks at prepare: in each column, the weights of rows 2i and 2i + 1 must have
+ * positive parts adding up to at most 128 and negative parts to at least -128 (255 * 128 fits
+ * int16), as 7-bit weights always do. Tiles of 4 rows x 16 columns, groups of 4 rows of k. */
+void cnnz_qu8_gemm_4x16c4__avx2_maddubs(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
+                                        const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+
 /* A window over an NHWC int8 image: the im2col of the VNNI GEMM and the depthwise rows. */
 typedef struct {
     size_t height, width, channels;

@@ -34,7 +34,6 @@ final class Conv2DInt8: RegisteredKernel {
         self.operands = operands
         self.window = window
         self.groups = groups
-        self.variant = variant
         let x = operands.inputShape
         // ShapeInference checked that the window fits.
         (rows, columns) = window.geometry(height: x.height, width: x.width)!
@@ -44,6 +43,8 @@ final class Conv2DInt8: RegisteredKernel {
         guard case .int8(let weights) = kernel.storage, let q = kernel.quantization else {
             throw .unsupported("int8 Conv2D: the kernel is \(kernel.elementType), not int8")
         }
+        // One variant for every group: the maddubs one only if all groups' weights fit it.
+        self.variant = Int8GEMM.variant(variant, k: k, n: filters) { r, n in weights[r * filters + n] }
         let stage = Int8Activation(activation, output: output)
         let weightScale = { (f: Int) in Double(q.scales.count == 1 ? q.scales[0] : q.scales[f]) }
         let biasValue = try Self.bias(bias, inputScale: input.scale, weightScale: weightScale)
@@ -56,14 +57,14 @@ final class Conv2DInt8: RegisteredKernel {
                     bias: { n in biasValue(g * outPerGroup + n) },
                     realMultiplier: { n in
                         Double(input.scale) * weightScale(g * outPerGroup + n) / Double(stage.scale)
-                    }, activation: stage, variant: variant, inputZeroPoint: input.zeroPoint))
+                    }, activation: stage, variant: self.variant, inputZeroPoint: input.zeroPoint))
         }
         self.packed = packed
         inputZeroPoint = Int16(input.zeroPoint)
         isPointwise =
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1
-        scratchBytes = Self.blockRows * (variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
+        scratchBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         geometry = cnnz_qs8_window(
             height: x.height, width: x.width, channels: x.channels, kernel_height: window.kernelHeight,
             kernel_width: window.kernelWidth, stride_height: window.strideHeight, stride_width: window.strideWidth,
