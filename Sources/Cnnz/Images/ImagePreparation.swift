@@ -61,7 +61,13 @@ extension Model {
     /// `wasResized` tells whether the size differed from the model's.
     public func prepare(_ image: Image) -> (input: [Float], wasResized: Bool) {
         let shape = inputShape
-        let fitted = image.converted(toChannels: shape.channels).resized(width: shape.width, height: shape.height)
+        // Gray to RGB repeats values, which commutes with the resize to the bit: resizing
+        // first keeps a large gray image from being tripled (2^26 pixels: 768 MiB of floats).
+        // Fewer channels (luma) go first, as the order is not bit-neutral there.
+        let fitted =
+            shape.channels > image.channels
+            ? image.resized(width: shape.width, height: shape.height).converted(toChannels: shape.channels)
+            : image.converted(toChannels: shape.channels).resized(width: shape.width, height: shape.height)
         let p = preprocessing
         var input = fitted.samples
         for i in input.indices { input[i] = p.apply(input[i], channel: i % shape.channels) }

@@ -17,6 +17,7 @@
 enum KernelRegistry {
     /// One registration per (operator, input type); the first match wins.
     static let all: [KernelRegistration] = [
+        .init(.conv2D, .float32, Conv2DWinograd.self),
         .init(.conv2D, .float32, Conv2DIm2ColGEMM.self),
         .init(.depthwiseConv2D, .float32, DepthwiseConv2DDirect.self),
         .init(.dense, .float32, DenseGEMM.self),

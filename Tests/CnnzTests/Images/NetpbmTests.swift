@@ -78,6 +78,20 @@ import Testing
         #expect(gray.converted(toChannels: 3).samples == [3, 3, 3, 9, 9, 9])
     }
 
+    /// `Model.prepare` resizes a gray image before repeating it into RGB (so a large gray
+    /// image is not tripled first): that order must give the same bits as the other.
+    @Test func grayToRGBCommutesWithTheResizeToTheBit() {
+        var generator = SystemRandomNumberGenerator()
+        for (width, height, newWidth, newHeight) in [(13, 7, 5, 4), (3, 9, 8, 2), (31, 17, 28, 28), (1, 1, 3, 3)] {
+            let gray = Image(
+                width: width, height: height, channels: 1,
+                samples: (0..<(width * height)).map { _ in Float(UInt8.random(in: 0...255, using: &generator)) })
+            let resizedFirst = gray.resized(width: newWidth, height: newHeight).converted(toChannels: 3)
+            let convertedFirst = gray.converted(toChannels: 3).resized(width: newWidth, height: newHeight)
+            #expect(resizedFirst == convertedFirst, "\(width)x\(height) -> \(newWidth)x\(newHeight)")
+        }
+    }
+
     @Test func bilinearResizeUsesHalfPixelCentres() {
         // 2x1 -> 4x1: centres at -0.25, 0.25, 0.75, 1.25 in source pixels, clamped at the borders.
         let image = Image(width: 2, height: 1, channels: 1, samples: [0, 100])

@@ -42,8 +42,12 @@ struct AllocationTests {
             }
             models.append(("\(name) int8", try Converter.convertToCNNZ(json: json, quantization: calibration).1))
         }
+        models.append(("winograd", try ModelWriter.encode(Self.winogradModel())))
         for (name, bytes) in models {
             let model = try Model(bytes: bytes)
+            if name == "winograd" {
+                #expect(model.plan.kernels.filter { $0 is Conv2DWinograd }.count == 2, "winograd: not run by Winograd")
+            }
             // Three threads, and every layer split: handing parts to helpers allocates nothing either.
             #expect(model.precision == (name.hasSuffix("int8") ? .int8 : .float32))
             let session = try model.makeSession(batchCapacity: 2, threads: 3, minimumWorkPerPart: 1)
@@ -74,6 +78,30 @@ struct AllocationTests {
                 }
             }
         }
+    }
+
+    /// Two 3x3 convolutions that `Conv2DWinograd` runs: F(4x4, 3x3) on 8x9, then F(2x2, 3x3) to 6x7 (valid).
+    static func winogradModel() -> ModelDescription {
+        var rng = SplitMix64(seed: 9)
+        let same = Window(kernelHeight: 3, kernelWidth: 3, padding: .same)
+        let valid = Window(kernelHeight: 3, kernelWidth: 3, padding: .valid)
+        let tensors = [
+            Tensor(shape: [3, 3, 12, 20], values: .random(9 * 12 * 20, &rng)),
+            Tensor(shape: [20], values: .random(20, &rng)),
+            Tensor(shape: [3, 3, 20, 9], values: .random(9 * 20 * 9, &rng)),
+        ]
+        let layers = [
+            Layer(
+                kind: .conv2D(window: same, filters: 20, groups: 1, hasBias: true), activation: .plainReLU,
+                inputs: [0], weights: [0, 1]),
+            Layer(
+                kind: .conv2D(window: valid, filters: 9, groups: 1, hasBias: false), activation: .linear,
+                inputs: [1], weights: [2]),
+        ]
+        return ModelDescription(
+            name: "winograd", labels: [], preprocessing: .identity,
+            graph: Graph(inputShape: TensorShape(height: 8, width: 9, channels: 12), layers: layers),
+            tensors: tensors, selfTest: nil)
     }
 
     @Test func cnnzRunThroughTheCABIAllocatesNothing() throws {

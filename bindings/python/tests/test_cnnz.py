@@ -56,7 +56,10 @@ def test_uint8_pixels_get_the_models_preprocessing(example):
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(5, 28, 28, 1), dtype=np.uint8)
     from_pixels = example.predict(pixels)
-    from_floats = example.predict(pixels.astype(np.float32) / 255)
+    # Scaled as the model's preprocessing scales (pixel * scale, in float32), to the
+    # bit: a Winograd convolution's rounding depends on the input's bits, so inputs
+    # 1 ulp apart (pixel / 255) can give probabilities more than 1e-6 apart.
+    from_floats = example.predict(pixels.astype(np.float32) * np.float32(1 / 255))
     np.testing.assert_allclose(from_pixels, from_floats, atol=1e-6)
     assert from_pixels.dtype == np.float32
     np.testing.assert_allclose(from_pixels.sum(axis=1), 1, atol=1e-5)
