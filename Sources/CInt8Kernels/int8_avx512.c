@@ -354,6 +354,10 @@ void cnnz_qs8_maxpool_row(int level, const int8_t *image, const cnnz_qs8_window 
         maxpool_row_avx512(image, w, oy, c);
         return;
     }
+    if (level >= CNNZ_INT8_AVX2 && w->kernel_height * w->kernel_width <= 64) {
+        cnnz_qs8_maxpool_row_avx2(image, w, oy, c);
+        return;
+    }
 #endif
     (void)level;
     size_t n = w->channels;

@@ -54,7 +54,7 @@ static inline int8_t add_one(int8_t a, int8_t b, const cnnz_qs8_add *p, const cn
  * bits, so the low half of a logical shift is the arithmetic one's), then the rounding right
  * shift per lane. The multiplier is at least 2^30 (never INT32_MIN), so gemmlowp's one
  * saturating case cannot occur. */
-__attribute__((target("avx2"))) static inline __m256i requantize8(__m256i x, __m256i m, __m256i shift) {
+__attribute__((target("avx2"), always_inline)) static inline __m256i requantize8(__m256i x, __m256i m, __m256i shift) {
     __m256i zero = _mm256_setzero_si256();
     __m256i left = _mm256_max_epi32(shift, zero);
     __m256i right = _mm256_sub_epi32(zero, _mm256_min_epi32(shift, zero));
@@ -79,7 +79,7 @@ __attribute__((target("avx2"))) static inline __m256i requantize8(__m256i x, __m
 }
 
 /* Zero point, clamp, and 8 int8 stored. */
-__attribute__((target("avx2"))) static inline void finish8(__m256i v, const cnnz_qs8_output *out, int8_t *c) {
+__attribute__((target("avx2"), always_inline)) static inline void finish8(__m256i v, const cnnz_qs8_output *out, int8_t *c) {
     v = _mm256_add_epi32(v, _mm256_set1_epi32(out->zero_point));
     v = _mm256_max_epi32(v, _mm256_set1_epi32(out->min));
     v = _mm256_min_epi32(v, _mm256_set1_epi32(out->max));
@@ -87,7 +87,7 @@ __attribute__((target("avx2"))) static inline void finish8(__m256i v, const cnnz
     _mm_storel_epi64((__m128i *)c, _mm_packs_epi16(halves, halves));
 }
 
-__attribute__((target("avx2"))) static inline void store8(__m256i sum, size_t column, const cnnz_qs8_output *out,
+__attribute__((target("avx2"), always_inline)) static inline void store8(__m256i sum, size_t column, const cnnz_qs8_output *out,
                                                           int8_t *c) {
     __m256i x = _mm256_add_epi32(sum, _mm256_loadu_si256((const __m256i *)(out->bias + column)));
     __m256i v = requantize8(x, _mm256_loadu_si256((const __m256i *)(out->multiplier + column)),
@@ -95,7 +95,48 @@ __attribute__((target("avx2"))) static inline void store8(__m256i sum, size_t co
     finish8(v, out, c);
 }
 
+/* store_columns8's partial or table case, out of line: the common full case stays inline in
+ * the GEMM loops, where a call would spill every accumulator (and run vzeroupper). */
+__attribute__((target("avx2"), noinline)) static void store_columns8_partial(__m256i sum, size_t column,
+                                                                            size_t width,
+                                                                            const cnnz_qs8_output *out,
+                                                                            int8_t *c) {
+    if (out->table) {
+        int32_t sums[8];
+        _mm256_storeu_si256((__m256i *)sums, sum);
+        for (size_t j = 0; j < width; j++) c[j] = store(sums[j], column + j, out);
+        return;
+    }
+    __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i x = _mm256_add_epi32(sum, _mm256_maskload_epi32(out->bias + column, lanes));
+    __m256i v = requantize8(x, _mm256_maskload_epi32(out->multiplier + column, lanes),
+                            _mm256_maskload_epi32(out->shift + column, lanes));
+    int8_t bytes[8];
+    finish8(v, out, bytes);
+    __builtin_memcpy(c, bytes, width);
+}
+
+/* store8 for the first width (1 to 8) columns: the parameters through masked loads (vpmaskmovd
+ * reads nothing past width, so no padding is needed), then width bytes. With a table, per column. */
+__attribute__((target("avx2"), always_inline)) static inline void store_columns8(__m256i sum, size_t column,
+                                                                                 size_t width,
+                                                                                 const cnnz_qs8_output *out,
+                                                                                 int8_t *c) {
+    if (width == 8 && !out->table)
+        store8(sum, column, out, c);
+    else
+        store_columns8_partial(sum, column, width, out, c);
+}
+
 #endif
+
+/* cnnz_qs8_depthwise_row at level CNNZ_INT8_AVX2 (int8_depthwise_avx2.c), for windows of at most
+ * 16 x 16 taps. */
+void cnnz_qs8_depthwise_row_avx2(const int8_t *image, const cnnz_qs8_window *w, size_t oy, const int32_t *weights,
+                                 int32_t zero_point, const cnnz_qs8_output *out, int8_t *c);
+
+/* cnnz_qs8_maxpool_row at level CNNZ_INT8_AVX2 (int8_depthwise_avx2.c), windows of at most 64 taps. */
+void cnnz_qs8_maxpool_row_avx2(const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c);
 
 /* Implemented with AVX-512 (F, BW, DQ, VL) in int8_avx512.c and int8_add_quantize.c; called only at level CNNZ_INT8_AVX512. */
 void cnnz_qs8_add2_avx512(size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,

@@ -96,13 +96,7 @@ __attribute__((target("avx2"))) void cnnz_qs8_gemm_avx2(size_t m, size_t n, size
                 for (size_t i = 0; i < count; i++) {
                     size_t column = (p + i) * 8;
                     size_t width = n - column < 8 ? n - column : 8;
-                    if (width == 8 && !out->table) {
-                        store8(tiles[i], column, out, c + row * ldc + column);
-                    } else {
-                        int32_t sums[8];
-                        _mm256_storeu_si256((__m256i *)sums, tiles[i]);
-                        for (size_t j = 0; j < width; j++) c[row * ldc + column + j] = store(sums[j], column + j, out);
-                    }
+                    store_columns8(tiles[i], column, width, out, c + row * ldc + column);
                 }
             }
             continue;
@@ -132,24 +126,12 @@ __attribute__((target("avx2"))) void cnnz_qs8_gemm_avx2(size_t m, size_t n, size
                 c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x3, b0));
                 c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x3, b1));
             }
-            int32_t sums[4][16];
-            _mm256_storeu_si256((__m256i *)sums[0], c00);
-            _mm256_storeu_si256((__m256i *)(sums[0] + 8), c01);
-            _mm256_storeu_si256((__m256i *)sums[1], c10);
-            _mm256_storeu_si256((__m256i *)(sums[1] + 8), c11);
-            _mm256_storeu_si256((__m256i *)sums[2], c20);
-            _mm256_storeu_si256((__m256i *)(sums[2] + 8), c21);
-            _mm256_storeu_si256((__m256i *)sums[3], c30);
-            _mm256_storeu_si256((__m256i *)(sums[3] + 8), c31);
             size_t width = n - p * 8 < 16 ? n - p * 8 : 16;
             __m256i tiles[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
             for (size_t r = 0; r < rows; r++) {
                 int8_t *cr = c + (row + r) * ldc + p * 8;
-                size_t j = 0;
-                if (!out->table) {
-                    for (; j + 8 <= width; j += 8) store8(tiles[r][j / 8], p * 8 + j, out, cr + j);
-                }
-                for (; j < width; j++) cr[j] = store(sums[r][j], p * 8 + j, out);
+                store_columns8(tiles[r][0], p * 8, width < 8 ? width : 8, out, cr);
+                if (width > 8) store_columns8(tiles[r][1], p * 8 + 8, width - 8, out, cr + 8);
             }
         }
     }
@@ -158,10 +140,11 @@ __attribute__((target("avx2"))) void cnnz_qs8_gemm_avx2(size_t m, size_t n, size
 __attribute__((target("avx2"))) static void store_row_avx2(const int32_t *sums, size_t n, const cnnz_qs8_output *out,
                                                           int8_t *c) {
     size_t j = 0;
-    if (!out->table) {
-        for (; j + 8 <= n; j += 8) store8(_mm256_loadu_si256((const __m256i *)(sums + j)), j, out, c + j);
+    for (; j + 8 <= n; j += 8) store_columns8(_mm256_loadu_si256((const __m256i *)(sums + j)), j, 8, out, c + j);
+    if (j < n) {
+        __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        store_columns8(_mm256_maskload_epi32(sums + j, lanes), j, n - j, out, c + j);
     }
-    for (; j < n; j++) c[j] = store(sums[j], j, out);
 }
 
 __attribute__((target("avx2"))) static void depthwise_pixel_avx2(size_t n, size_t taps, const int8_t *const *inputs,
@@ -273,6 +256,10 @@ void cnnz_qs8_depthwise_row(int level, const int8_t *image, const cnnz_qs8_windo
 #ifdef CNNZ_HAVE_AVX2
     if (level >= CNNZ_INT8_AVX512 && w->kernel_height <= 16 && kw <= 16) {
         cnnz_qs8_depthwise_row_avx512(image, w, oy, weights, zero_point, out, c);
+        return;
+    }
+    if (level >= CNNZ_INT8_AVX2 && w->kernel_height <= 16 && kw <= 16) {
+        cnnz_qs8_depthwise_row_avx2(image, w, oy, weights, zero_point, out, c);
         return;
     }
 #endif

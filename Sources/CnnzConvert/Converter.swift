@@ -47,9 +47,11 @@ public enum Converter {
         /// Int8 weights in the file, float32 compute.
         case weightsInt8
         /// Int8 throughout, calibrated on prepared images: `inputs(model)` gives
-        /// them (count x H x W x C floats) for the float32 model.
+        /// them (count x H x W x C floats) for the float32 model. `weightBits` 7 keeps
+        /// Conv2D and Dense weights in -63...63 (`Quantizer.quantizeKernel`).
         case int8(
-            method: Quantizer.RangeMethod, inputs: @Sendable (Model) throws(CnnzError) -> (values: [Float], count: Int))
+            method: Quantizer.RangeMethod, weightBits: Int = 8,
+            inputs: @Sendable (Model) throws(CnnzError) -> (values: [Float], count: Int))
     }
 
     /// What a quantized conversion measured on the self-test input.
@@ -83,11 +85,11 @@ public enum Converter {
         switch quantization {
         case .weightsInt8:
             description = Quantizer.weightsInt8(description)
-        case .int8(let method, let inputs):
+        case .int8(let method, let weightBits, let inputs):
             let (values, count) = try inputs(float)
             let ranges = try Calibrator.ranges(
                 of: description, inputs: values, count: count, method: method, progress: progress)
-            description = Quantizer.int8(description, ranges: ranges)
+            description = Quantizer.int8(description, ranges: ranges, weightBits: weightBits)
         }
         description.selfTest = nil
         let output = try Model(description).predict(input)

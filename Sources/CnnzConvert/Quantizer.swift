@@ -14,12 +14,14 @@ public enum Quantizer {
 
     /// Int8 weights, symmetric, in -127...127: `scale = max |w| / 127` (1/127 for zeros),
     /// `q = round(w / scale)`, per output channel along `axis`, or with `axis` nil one
-    /// scale for the tensor.
-    public static func quantizeKernel(_ tensor: Tensor, axis: Int?) -> Tensor {
+    /// scale for the tensor. With `bits` 7, in -63...63 (`/ 63`): what AVX2 CPUs without
+    /// VNNI multiply exactly with `vpmaddubsw` (docs/QUANTIZATION.md).
+    public static func quantizeKernel(_ tensor: Tensor, axis: Int?, bits: Int = 8) -> Tensor {
+        let top = Float((1 << (bits - 1)) - 1)
         guard let axis else {
             let largest = tensor.values.reduce(0) { max($0, abs($1)) }
-            let scale = largest > 0 ? largest / 127 : 1 / 127
-            let q = tensor.values.map { Int8(max(-127, min(127, ($0 / scale).rounded(.toNearestOrAwayFromZero)))) }
+            let scale = largest > 0 ? largest / top : 1 / top
+            let q = tensor.values.map { Int8(max(-top, min(top, ($0 / scale).rounded(.toNearestOrAwayFromZero)))) }
             return Tensor(shape: tensor.shape, int8: q, quantization: Quantization(scale: scale, zeroPoint: 0))
         }
         let channels = tensor.shape[axis]
@@ -30,9 +32,9 @@ public enum Quantizer {
             let c = (i / inner) % channels
             largest[c] = max(largest[c], abs(v))
         }
-        let scales = largest.map { $0 > 0 ? $0 / 127 : 1 / 127 }
+        let scales = largest.map { $0 > 0 ? $0 / top : 1 / top }
         let q = values.enumerated().map { i, v in
-            Int8(max(-127, min(127, (v / scales[(i / inner) % channels]).rounded(.toNearestOrAwayFromZero))))
+            Int8(max(-top, min(top, (v / scales[(i / inner) % channels]).rounded(.toNearestOrAwayFromZero))))
         }
         return Tensor(
             shape: tensor.shape, int8: q,
@@ -99,7 +101,11 @@ public enum Quantizer {
     /// its range in `ranges` (`ActivationRanges`), int8 kernels and int32 biases.
     /// Max pooling and Flatten keep their input's parameters (their values are
     /// some of the input's, so nothing is lost by requantizing).
-    public static func int8(_ model: ModelDescription, ranges: ActivationRanges) -> ModelDescription {
+    /// `weightBits` 7 quantizes Conv2D and Dense kernels to -63...63 (depthwise kernels,
+    /// which no GEMM multiplies, keep 8 bits).
+    public static func int8(_ model: ModelDescription, ranges: ActivationRanges, weightBits: Int = 8)
+        -> ModelDescription
+    {
         var out = model
         let layers = model.graph.layers
         var parameters: [ActivationQuantization] = [ranges.quantization(of: 0)]
@@ -119,7 +125,9 @@ public enum Quantizer {
         }
         for layer in layers {
             guard kernelAxis(layer.kind) != nil else { continue }
-            let kernel = quantizeKernel(model.tensors[layer.weights[0]], axis: quantizationAxis(layer.kind))
+            var bits = weightBits
+            if case .depthwiseConv2D = layer.kind { bits = 8 }
+            let kernel = quantizeKernel(model.tensors[layer.weights[0]], axis: quantizationAxis(layer.kind), bits: bits)
             out.tensors[layer.weights[0]] = kernel
             if layer.weights.count > 1 {
                 var perInput = 1

@@ -56,6 +56,12 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "With --calibration-method percentile: the share of values (percent) clipped at each end.")
     var percentile = 0.01
 
+    @Option(
+        help: ArgumentHelp(
+            "With --quantize int8: bits of the Conv2D and Dense weights, 8 (the default, -127...127) or 7 (-63...63: exact and about twice as fast on x86 CPUs with AVX2 but no VNNI, at some accuracy; docs/QUANTIZATION.md).",
+            valueName: "8|7"))
+    var weightBits = 8
+
     func run() throws {
         if inspect {
             try runInspect()
@@ -93,6 +99,7 @@ struct ConvertCommand: ParsableCommand {
         guard calibration == nil else {
             throw .argument("--calibration needs --quantize int8")
         }
+        guard weightBits == 8 else { throw .argument("--weight-bits needs --quantize int8") }
         let (description, bytes) = try Converter.convertToCNNZ(json: [UInt8](data))
         try ModelWriter.write(bytes, to: destination)
         let test = description.selfTest.map { _ in "self-test stored and passed" } ?? ""
@@ -106,6 +113,7 @@ struct ConvertCommand: ParsableCommand {
         switch mode {
         case "weights-int8":
             guard calibration == nil else { throw .argument("--quantize weights-int8 takes no --calibration") }
+            guard weightBits == 8 else { throw .argument("--weight-bits is for --quantize int8") }
             quantization = .weightsInt8
         case "int8":
             guard let path = calibration else {
@@ -125,10 +133,13 @@ struct ConvertCommand: ParsableCommand {
             default:
                 throw .argument("--calibration-method must be minmax or percentile, got '\(calibrationMethod)'")
             }
+            guard weightBits == 8 || weightBits == 7 else {
+                throw .argument("--weight-bits must be 8 or 7, got \(weightBits)")
+            }
             let limit = calibrationCount
             let budget = calibrationMemory?.bytes ?? CalibrationData.defaultBudget
             quantization = .int8(
-                method: method,
+                method: method, weightBits: weightBits,
                 inputs: { model throws(CnnzError) in
                     try CalibrationData.load(path, limit: limit, budget: budget, model: model)
                 })

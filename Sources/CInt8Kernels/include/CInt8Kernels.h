@@ -48,7 +48,15 @@ void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a,
 void cnnz_qu8_gemm_vnni256(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
                            const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 
-/* A window over an NHWC int8 image: the im2col of the VNNI GEMM and the depthwise rows. */
+/* The same GEMM on AVX2 without VNNI (int8_maddubs.c): vpmaddubsw, then vpmaddwd by ones, the
+ * same layout, compensation and integers as long as no pair of weights can saturate int16, which
+ * the caller checks at prepare: in each column, the weights of rows 2i and 2i + 1 must have
+ * positive parts adding up to at most 128 and negative parts to at least -128 (255 * 128 fits
+ * int16), as 7-bit weights always do. Tiles of 4 rows x 16 columns, groups of 4 rows of k. */
+void cnnz_qu8_gemm_4x16c4__avx2_maddubs(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
+                                        const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+
+/* A window over an NHWC int8 image: the im2cols of the GEMMs and the depthwise rows. */
 typedef struct {
     size_t height, width, channels;
     size_t kernel_height, kernel_width, stride_height, stride_width, dilation_height, dilation_width;
@@ -63,6 +71,14 @@ typedef struct {
  * 0x80) at taps outside the image, then zeros up to lda. */
 void cnnz_qu8_im2col(int level, const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte, size_t first,
                      size_t count, uint8_t *a, size_t lda);
+
+/* The int16 GEMMs' A (int8_im2col_s16.c): rows first..<first + count of an image's im2col matrix,
+ * per output pixel the window's taps (row-major, group_channels each) as q - zero_point, 0 at
+ * taps outside the image and from k up to lda; and rows rows of k int8 (row stride ldx) so. */
+void cnnz_qs8_im2col_s16(int level, const int8_t *image, const cnnz_qs8_window *w, int16_t zero_point, size_t first,
+                         size_t count, int16_t *a, size_t lda);
+void cnnz_qs8_rows_s16(int level, size_t rows, size_t k, const int8_t *x, size_t ldx, int16_t zero_point, int16_t *a,
+                       size_t lda);
 
 /* rows rows of k int8 (row stride ldx) as the VNNI GEMM's A: xor 0x80, zeros from k up to lda. */
 void cnnz_qu8_rows(int level, size_t rows, size_t k, const int8_t *x, size_t ldx, uint8_t *a, size_t lda);

@@ -5,8 +5,9 @@ import Testing
 
 /// The depthwise pixel kernel (depth multiplier 1, channels innermost): the
 /// portable, AVX2 and AVX-512 levels give the same bytes as a plain loop, on
-/// channel counts around and between the blocks of 32, 16 and 8 (the engine
-/// test in Int8KernelTests runs the whole rows, every variant in turn).
+/// channel counts around and between the blocks of 32, 16 and 8; and the row
+/// kernel likewise (the engine test in Int8KernelTests runs the whole layers,
+/// every variant in turn).
 @Suite struct Int8DepthwiseTests {
     @Test func pixelVariantsMatchAPlainLoop() throws {
         var rng = SplitMix64(seed: 1414)
@@ -33,6 +34,82 @@ import Testing
                 #expect(c == expected, "\(variant) n=\(n) taps=\(taps)")
             }
         }
+    }
+
+    /// Whole depthwise rows (`cnnz_qs8_depthwise_row`) at every level this CPU has
+    /// against a plain loop: windows up to 5x5 (3x3 every other trial: the AVX2 and
+    /// AVX-512 kernels keep its nine weights in registers), strides and dilations 1
+    /// and 2, padding on either side or none, channel counts around the blocks of 8
+    /// and 16, input zero points at both extremes, and outputs that saturate.
+    @Test func rowLevelsMatchAPlainLoop() throws {
+        var rng = SplitMix64(seed: 31)
+        let counts = [1, 7, 8, 9, 15, 16, 17, 24, 33, 64]
+        var saturated: Set<Int8> = []
+        for trial in 0..<40 {
+            let n = counts[trial % counts.count]
+            let square = trial % 2 == 0
+            let kh = square ? 3 : Int.random(in: 1...5, using: &rng)
+            let kw = square ? 3 : Int.random(in: 1...5, using: &rng)
+            let (sh, sw) = (Int.random(in: 1...2, using: &rng), Int.random(in: 1...2, using: &rng))
+            let (dh, dw) = trial % 5 == 1 ? (2, 2) : (1, 1)
+            let (spanH, spanW) = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+            let (padTop, padLeft) = (Int.random(in: 0..<spanH, using: &rng), Int.random(in: 0..<spanW, using: &rng))
+            let (padBottom, padRight) = (Int.random(in: 0..<spanH, using: &rng), Int.random(in: 0..<spanW, using: &rng))
+            let height = max(Int.random(in: 1...9, using: &rng), spanH - padTop - padBottom)
+            let width = max(Int.random(in: 1...9, using: &rng), spanW - padLeft - padRight)
+            let outHeight = (height + padTop + padBottom - spanH) / sh + 1
+            let outWidth = (width + padLeft + padRight - spanW) / sw + 1
+            let image = (0..<(height * width * n)).map { _ in Int8.random(in: .min ... .max, using: &rng) }
+            let weights = (0..<(kh * kw * n)).map { _ in Int32.random(in: -127...127, using: &rng) }
+            let bias = (0..<n).map { _ in Int32.random(in: -40000...40000, using: &rng) }
+            let reals = (0..<n).map { _ in Double.random(in: 0.0001...0.02, using: &rng) }
+            let inputZero = [-128, 127, Int32.random(in: -128...127, using: &rng)][trial % 3]
+            let outputZero = Int32.random(in: -128...127, using: &rng)
+            let stage = try Int8PackedWeights(
+                k: 0, n: n, element: { _, _ in 0 }, bias: { bias[$0] }, realMultiplier: { reals[$0] },
+                activation: Int8Activation(.linear, output: ActivationQuantization(scale: 1, zeroPoint: outputZero)))
+            var window = cnnz_qs8_window(
+                height: height, width: width, channels: n, kernel_height: kh, kernel_width: kw, stride_height: sh,
+                stride_width: sw, dilation_height: dh, dilation_width: dw, pad_top: padTop, pad_left: padLeft,
+                out_width: outWidth, group_offset: 0, group_channels: n)
+            let x = UnsafeMutablePointer<Int8>.allocate(capacity: image.count)
+            x.initialize(from: image, count: image.count)
+            defer { x.deallocate() }
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: (n + 1) / 2 * 8 + kh * kw * 16, alignment: 16)
+            defer { scratch.deallocate() }
+            for oy in 0..<outHeight {
+                var expected = [Int8](repeating: 0, count: outWidth * n)
+                for ox in 0..<outWidth {
+                    for j in 0..<n {
+                        var sum = bias[j]
+                        for ky in 0..<kh {
+                            for kx in 0..<kw {
+                                let iy = oy * sh - padTop + ky * dh
+                                let ix = ox * sw - padLeft + kx * dw
+                                guard iy >= 0, iy < height, ix >= 0, ix < width else { continue }
+                                sum +=
+                                    (Int32(image[(iy * width + ix) * n + j]) - inputZero)
+                                    * weights[(ky * kw + kx) * n + j]
+                            }
+                        }
+                        expected[ox * n + j] = Int8Reference.clamp(
+                            Int8Reference.scaled(sum, by: reals[j]) + outputZero, -128...127)
+                    }
+                }
+                saturated.formUnion(expected.filter { $0 == -128 || $0 == 127 })
+                for level in Set(Int8GEMM.available.map(\.level)) {
+                    var c = [Int8](repeating: 0, count: outWidth * n)
+                    withUnsafePointer(to: stage.output) { out in
+                        cnnz_qs8_depthwise_row(level, x, &window, oy, weights, inputZero, scratch, out, &c)
+                    }
+                    #expect(
+                        c == expected,
+                        "level \(level) n=\(n) \(height)x\(width) kernel \(kh)x\(kw) stride \(sh),\(sw) dilation \(dh) pad \(padTop),\(padLeft) row \(oy) zero \(inputZero)"
+                    )
+                }
+            }
+        }
+        #expect(saturated == [-128, 127])
     }
 
     /// One call of the C kernel on copies of `inputs` and `weights`.

@@ -98,8 +98,10 @@ import Testing
                 shape, batch: Int.random(in: 1...3, using: &rng), zeroPoint: Self.zeroPoint(&rng), scale: inScale,
                 &rng)
             let inPerGroup = channels / groups
+            // Odd trials: 7-bit weights (`--weight-bits 7`), which the AVX2 maddubs variant runs.
+            let range: ClosedRange<Int8> = trial % 2 == 1 ? -64...63 : -127...127
             let weights = (0..<(window.kernelHeight * window.kernelWidth * inPerGroup * filters)).map { _ in
-                Int8.random(in: -127...127, using: &rng)
+                Int8.random(in: range, using: &rng)
             }
             let weightScales = (0..<filters).map { _ in Float.random(in: 0.001...0.02, using: &rng) }
             let bias = (0..<filters).map { _ in Int32.random(in: -20000...20000, using: &rng) }
@@ -245,7 +247,11 @@ import Testing
         for trial in 0..<32 {
             let shape = TensorShape(
                 height: Int.random(in: 1...9, using: &rng), width: Int.random(in: 1...9, using: &rng),
-                channels: Int.random(in: 1...7, using: &rng))
+                // Every eighth trial (max pooling that keeps its input's parameters): channels around
+                // the AVX2 kernel's vectors of 32 and 16.
+                channels: trial % 8 == 0
+                    ? Int.random(in: trial % 16 == 0 ? 32...40 : 14...31, using: &rng)
+                    : Int.random(in: 1...7, using: &rng))
             let isMax = trial % 2 == 0
             let global = trial % 4 >= 2
             let window = Window(
@@ -355,25 +361,32 @@ import Testing
         }
     }
 
-    /// Every GEMM variant (portable and AVX2 on int16, VNNI 256 and 512 bits on
-    /// bytes with the zero point folded into the packed bias) gives the bytes of a
-    /// plain loop, on sizes around the tiles (8 rows x 32 columns, 4 rows x 16,
-    /// K in groups of 4), input zero points at both extremes and sums that
-    /// saturate at both ends.
+    /// Every GEMM variant (portable and AVX2 on int16, AVX2 maddubs and VNNI 256 and
+    /// 512 bits on bytes with the zero point folded into the packed bias) gives the
+    /// bytes of a plain loop, on sizes around the tiles (8 rows x 32 columns, 4 rows
+    /// x 16, K in groups of 4), input zero points at both extremes and sums that
+    /// saturate at both ends. Weights: 8-bit, 7-bit, or pairs at the edge of what
+    /// `vpmaddubsw` holds (positive parts adding up to 128, negative to -128) against
+    /// activations of 255 and 0 (q = 127, -128); the maddubs variant runs the last two
+    /// and must refuse the first.
     @Test func gemmVariantsMatchAPlainLoop() throws {
         var rng = SplitMix64(seed: 99)
         var saturated: Set<Int8> = []
+        var maddubsRuns = 0
+        var fitting = 0
         for trial in 0..<60 {
             let m = Int.random(in: 1...(trial % 2 == 0 ? 13 : 40), using: &rng)
             let n = Int.random(in: 1...(trial % 3 == 0 ? 37 : 100), using: &rng)
             let k = Int.random(in: 1...(trial % 4 == 0 ? 75 : 300), using: &rng)
-            let w = (0..<(k * n)).map { _ in Int8.random(in: -127...127, using: &rng) }
+            let w = Self.gemmWeights(k: k, n: n, kind: trial % 3, &rng)
             let bias = (0..<n).map { _ in Int32.random(in: -40000...40000, using: &rng) }
             let reals = (0..<n).map { _ in Double.random(in: 0.0001...0.02, using: &rng) }
             let inputZero = [-128, 127, 0, Int32.random(in: -128...127, using: &rng)][trial % 4]
             let zero = Int32.random(in: -128...127, using: &rng)
             let stage = Int8Activation(.linear, output: ActivationQuantization(scale: 1, zeroPoint: zero))
-            let q = (0..<(m * k)).map { _ in Int8.random(in: .min ... .max, using: &rng) }
+            var q = (0..<(m * k)).map { _ in Int8.random(in: .min ... .max, using: &rng) }
+            // Rows of 255 and of 0 as bytes: each pair's sum at its extremes.
+            for r in 0..<min(m, 2) { for col in 0..<k { q[r * k + col] = r == 0 ? 127 : -128 } }
             var expected = [Int8](repeating: 0, count: m * n)
             for r in 0..<m {
                 for j in 0..<n {
@@ -384,7 +397,17 @@ import Testing
                 }
             }
             saturated.formUnion(expected.filter { $0 == -128 || $0 == 127 })
+            let fits = Int8GEMM.fitsMaddubs(k: k, n: n) { w[$0 * n + $1] }
+            #expect(
+                fits == (trial % 3 != 0 || k == 1), "trial \(trial) k=\(k): 8-bit weights must not fit, others must")
+            if fits { fitting += 1 }
             for variant in Int8GEMM.available {
+                if variant == .avx2Maddubs {
+                    guard Int8GEMM.variant(variant, k: k, n: n, element: { w[$0 * n + $1] }) == variant else {
+                        continue
+                    }
+                    maddubsRuns += 1
+                }
                 let packed = try Int8PackedWeights(
                     k: k, n: n, element: { w[$0 * n + $1] }, bias: { bias[$0] }, realMultiplier: { reals[$0] },
                     activation: stage, variant: variant, inputZeroPoint: inputZero)
@@ -406,6 +429,31 @@ import Testing
         }
         #expect(saturated == [-128, 127])
         #expect(Int8GEMM.available.contains(.portable))
+        #expect(fitting >= 40 && maddubsRuns == (Int8GEMM.available.contains(.avx2Maddubs) ? fitting : 0))
+    }
+
+    /// Random k x n weights: kind 0 in -127...127 (8 bits, with a pair of 127s so they
+    /// cannot fit `vpmaddubsw`), 1 in -64...63 (7 bits), 2 pairs (rows 2i, 2i + 1) whose
+    /// positive parts add up to at most 128 and negative ones to at least -128, many at
+    /// exactly those edges.
+    static func gemmWeights(k: Int, n: Int, kind: Int, _ rng: inout SplitMix64) -> [Int8] {
+        var w = (0..<(k * n)).map { _ in Int8.random(in: kind == 1 ? -64...63 : -127...127, using: &rng) }
+        switch kind {
+        case 0:
+            // A lone last row pairs with 0 and always fits: k 1 fits whatever the weights.
+            if k > 1 { (w[0], w[n]) = (127, 127) }
+        case 2:
+            for row in stride(from: 0, to: k - 1, by: 2) {
+                for j in 0..<n {
+                    let w0 = Int(w[row * n + j])
+                    let edge = w0 >= 0 ? 128 - w0 : -128 - w0
+                    let w1 = Bool.random(using: &rng) ? edge : Int.random(in: min(0, edge)...max(0, edge), using: &rng)
+                    w[(row + 1) * n + j] = Int8(clamping: w1)
+                }
+            }
+        default: break
+        }
+        return w
     }
 
     /// The input quantize at every level (Swift, portable C, AVX-512) gives the

@@ -23,7 +23,7 @@ final class Conv2DInt8: RegisteredKernel {
     let variant: Int8GEMM.Variant
     /// 1x1, stride 1, one group (and every Dense): rows of all images form one matrix.
     let isPointwise: Bool
-    /// The window for the VNNI variants' im2col (`cnnz_qu8_im2col`), group 0.
+    /// The window for the im2cols (`cnnz_qs8_im2col_s16`, `cnnz_qu8_im2col`), group 0.
     let geometry: cnnz_qs8_window
 
     init(
@@ -34,7 +34,6 @@ final class Conv2DInt8: RegisteredKernel {
         self.operands = operands
         self.window = window
         self.groups = groups
-        self.variant = variant
         let x = operands.inputShape
         // ShapeInference checked that the window fits.
         (rows, columns) = window.geometry(height: x.height, width: x.width)!
@@ -44,6 +43,8 @@ final class Conv2DInt8: RegisteredKernel {
         guard case .int8(let weights) = kernel.storage, let q = kernel.quantization else {
             throw .unsupported("int8 Conv2D: the kernel is \(kernel.elementType), not int8")
         }
+        // One variant for every group: the maddubs one only if all groups' weights fit it.
+        self.variant = Int8GEMM.variant(variant, k: k, n: filters) { r, n in weights[r * filters + n] }
         let stage = Int8Activation(activation, output: output)
         let weightScale = { (f: Int) in Double(q.scales.count == 1 ? q.scales[0] : q.scales[f]) }
         let biasValue = try Self.bias(bias, inputScale: input.scale, weightScale: weightScale)
@@ -56,14 +57,14 @@ final class Conv2DInt8: RegisteredKernel {
                     bias: { n in biasValue(g * outPerGroup + n) },
                     realMultiplier: { n in
                         Double(input.scale) * weightScale(g * outPerGroup + n) / Double(stage.scale)
-                    }, activation: stage, variant: variant, inputZeroPoint: input.zeroPoint))
+                    }, activation: stage, variant: self.variant, inputZeroPoint: input.zeroPoint))
         }
         self.packed = packed
         inputZeroPoint = Int16(input.zeroPoint)
         isPointwise =
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1
-        scratchBytes = Self.blockRows * (variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
+        scratchBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         geometry = cnnz_qs8_window(
             height: x.height, width: x.width, channels: x.channels, kernel_height: window.kernelHeight,
             kernel_width: window.kernelWidth, stride_height: window.strideHeight, stride_width: window.strideWidth,
@@ -125,73 +126,37 @@ final class Conv2DInt8: RegisteredKernel {
         let output = context.output(operands, as: Int8.self)
         let x = operands.inputShape
         let y = operands.outputShape
-        let inPerGroup = x.channels / groups
-        let outPerGroup = y.channels / groups
-        let kPairs = packed[0].kPairs
-        let lda = 2 * kPairs
+        let lda = 2 * packed[0].kPairs
         let columnsBuffer = context.scratch(part: part, bytes: scratchBytes, as: Int16.self)
+        let level = variant.level
         if isPointwise {
             let total = context.batch * y.pixels
             let k = packed[0].k
             for block in Partition.range((total + Self.blockRows - 1) / Self.blockRows, part: part, of: parts) {
                 let first = block * Self.blockRows
                 let count = min(Self.blockRows, total - first)
-                for r in 0..<count {
-                    let source = input + (first + r) * k
-                    let row = columnsBuffer + r * lda
-                    for c in 0..<k { row[c] = Int16(source[c]) &- inputZeroPoint }
-                    if lda > k { row[k] = 0 }
-                }
+                cnnz_qs8_rows_s16(level, count, k, input + first * k, k, inputZeroPoint, columnsBuffer, lda)
                 Int8GEMM.run(
                     variant, m: count, a: columnsBuffer, lda: lda, weights: packed[0], c: output + first * y.channels,
                     ldc: y.channels)
             }
             return
         }
+        let inPerGroup = x.channels / groups
+        let outPerGroup = y.channels / groups
+        var window = geometry
         for block in Partition.range(context.batch * blocksPerImage, part: part, of: parts) {
             let image = block / blocksPerImage
             let first = (block % blocksPerImage) * Self.blockRows
             let count = min(Self.blockRows, y.pixels - first)
             let source = input + image * x.elementCount
             for g in 0..<groups {
-                im2col(
-                    source, group: g, inPerGroup: inPerGroup, first: first, count: count, into: columnsBuffer, lda: lda)
+                window.group_offset = g * inPerGroup
+                cnnz_qs8_im2col_s16(level, source, &window, inputZeroPoint, first, count, columnsBuffer, lda)
                 Int8GEMM.run(
                     variant, m: count, a: columnsBuffer, lda: lda, weights: packed[g],
                     c: output + (image * y.pixels + first) * y.channels + g * outPerGroup, ldc: y.channels)
             }
-        }
-    }
-
-    /// Rows `first..<first + count` of the im2col matrix of one image and group:
-    /// `input - zeroPoint` as int16, 0 at padded taps and past K.
-    private func im2col(
-        _ source: UnsafePointer<Int8>, group: Int, inPerGroup: Int, first: Int, count: Int,
-        into a: UnsafeMutablePointer<Int16>, lda: Int
-    ) {
-        let x = operands.inputShape
-        let width = operands.outputShape.width
-        let zero = inputZeroPoint
-        let k = packed[0].k
-        for r in 0..<count {
-            let pixel = first + r
-            let oy = pixel / width
-            let ox = pixel % width
-            var row = a + r * lda
-            for ky in 0..<window.kernelHeight {
-                let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
-                for kx in 0..<window.kernelWidth {
-                    let ix = ox * window.strideWidth - columns.padBefore + kx * window.dilationWidth
-                    if iy >= 0 && iy < x.height && ix >= 0 && ix < x.width {
-                        let tap = source + (iy * x.width + ix) * x.channels + group * inPerGroup
-                        for c in 0..<inPerGroup { row[c] = Int16(tap[c]) &- zero }
-                    } else {
-                        row.update(repeating: 0, count: inPerGroup)
-                    }
-                    row += inPerGroup
-                }
-            }
-            if lda > k { (a + r * lda + k).update(repeating: 0, count: lda - k) }
         }
     }
 

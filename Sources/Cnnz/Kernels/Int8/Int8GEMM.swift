@@ -118,20 +118,24 @@ enum Int8GEMM {
         case portable
         /// AVX2 `vpmaddwd` on int16 pairs (XNNPACK's choice without VNNI), only where the CPU has AVX2.
         case avx2
+        /// AVX2 `vpmaddubsw` + `vpmaddwd` by ones on the VNNI layout (u8 x s8, half the bytes of
+        /// `avx2`), for layers whose weights cannot saturate its int16 pairs (`fitsMaddubs`: every
+        /// 7-bit model, `convert --weight-bits 7`); other layers run `avx2`. Where the CPU has AVX2.
+        case avx2Maddubs
         /// AVX-VNNI `vpdpbusd` on 256-bit vectors, u8 x s8 (CPUs with AVX-VNNI).
         case vnni256
         /// AVX512-VNNI `vpdpbusd` on 512-bit vectors, u8 x s8 (CPUs with AVX512-VNNI).
         case vnni512
 
         /// Whether the variant takes the VNNI layout (u8 activations, s8 weights in groups of 4).
-        var isVNNI: Bool { self == .vnni256 || self == .vnni512 }
+        var isVNNI: Bool { self == .vnni256 || self == .vnni512 || self == .avx2Maddubs }
 
         /// The instructions the kernels around the GEMM (depthwise, Add, quantize, im2col)
         /// may use alongside this variant: `CNNZ_INT8_PORTABLE`, `_AVX2` or `_AVX512`.
         var level: Int32 {
             switch self {
             case .portable: CNNZ_INT8_PORTABLE
-            case .avx2, .vnni256: CNNZ_INT8_AVX2
+            case .avx2, .avx2Maddubs, .vnni256: CNNZ_INT8_AVX2
             case .vnni512: CNNZ_INT8_AVX512
             }
         }
@@ -141,7 +145,7 @@ enum Int8GEMM {
     #if canImport(CCPUFeatures)
         static let available: [Variant] = {
             var variants: [Variant] = [.portable]
-            if cnnz_cpu_has_avx2_fma() != 0 { variants.append(.avx2) }
+            if cnnz_cpu_has_avx2_fma() != 0 { variants += [.avx2, .avx2Maddubs] }
             if cnnz_cpu_has_avx_vnni() != 0 { variants.append(.vnni256) }
             if cnnz_cpu_has_avx512_vnni() != 0 { variants.append(.vnni512) }
             return variants
@@ -160,6 +164,27 @@ enum Int8GEMM {
         return forced
     }
 
+    /// The variant a layer with `k` x `n` weights runs with `variant`: `avx2Maddubs`
+    /// only if `fitsMaddubs`, else `avx2`; any other variant as it is.
+    static func variant(_ variant: Variant, k: Int, n: Int, element: (Int, Int) -> Int8) -> Variant {
+        variant == .avx2Maddubs && !fitsMaddubs(k: k, n: n, element: element) ? .avx2 : variant
+    }
+
+    /// Whether `vpmaddubsw` is exact on these weights: it adds `a0 * w0 + a1 * w1` (rows
+    /// `2i`, `2i + 1` of a column, `a` in 0...255) into a saturating int16, which holds
+    /// `255 * 128` but not `255 * 129`, so the positive weights of each pair must add up to at
+    /// most 128 and the negative ones to at least -128. Weights in -64...63 always pass.
+    static func fitsMaddubs(k: Int, n: Int, element: (Int, Int) -> Int8) -> Bool {
+        for column in 0..<n {
+            for row in stride(from: 0, to: k, by: 2) {
+                let w0 = Int(element(row, column))
+                let w1 = row + 1 < k ? Int(element(row + 1, column)) : 0
+                if max(w0, 0) + max(w1, 0) > 128 || min(w0, 0) + min(w1, 0) < -128 { return false }
+            }
+        }
+        return true
+    }
+
     /// `C[m, n] = requantize(A[m, 2 * kPairs] * W + bias)` as int8 with an int16-layout
     /// variant; `a` holds int16 rows (input minus zero point, zero past `k`).
     @inline(__always)
@@ -170,7 +195,7 @@ enum Int8GEMM {
         let packed = UnsafePointer(weights.panels.assumingMemoryBound(to: Int16.self))
         withUnsafePointer(to: weights.output) { output in
             switch variant {
-            case .portable, .vnni256, .vnni512:
+            case .portable, .avx2Maddubs, .vnni256, .vnni512:
                 cnnz_qs8_gemm_portable(m, weights.n, weights.kPairs, a, lda, packed, output, c, ldc)
             case .avx2:
                 cnnz_qs8_gemm_avx2(m, weights.n, weights.kPairs, a, lda, packed, output, c, ldc)
@@ -178,7 +203,8 @@ enum Int8GEMM {
         }
     }
 
-    /// The same with a VNNI variant: `a` holds rows of `4 * kGroups` bytes, `q xor 0x80`.
+    /// The same with a VNNI-layout variant (VNNI or `avx2Maddubs`): `a` holds rows of
+    /// `4 * kGroups` bytes, `q xor 0x80`.
     @inline(__always)
     static func runVNNI(
         _ variant: Variant, m: Int, a: UnsafePointer<UInt8>, lda: Int, weights: Int8PackedWeights,
@@ -186,10 +212,11 @@ enum Int8GEMM {
     ) {
         let packed = UnsafePointer(weights.panels.assumingMemoryBound(to: Int8.self))
         withUnsafePointer(to: weights.output) { output in
-            if variant == .vnni512 {
-                cnnz_qu8_gemm_vnni512(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
-            } else {
-                cnnz_qu8_gemm_vnni256(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
+            switch variant {
+            case .vnni512: cnnz_qu8_gemm_vnni512(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
+            case .avx2Maddubs:
+                cnnz_qu8_gemm_4x16c4__avx2_maddubs(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
+            default: cnnz_qu8_gemm_vnni256(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
             }
         }
     }
