@@ -121,14 +121,40 @@ public final class Trainer {
             }
         }
         sharedPacks = packs
+        // Large Dense kernels get their gradient in the optimizer step, from every slice at once
+        // (see `DenseLayer.defersWeightGradient`); the replicas then need no gradient of their own.
+        var deferred: [Int: Int] = [:]
+        var first = 0
+        for (i, layer) in network.layers.enumerated() {
+            if let dense = layer as? DenseLayer, dense.parameters[0].trainable,
+                dense.parameters[0].value.count >= Self.deferredKernelSize
+            {
+                deferred[first] = i
+                for replica in replicas {
+                    let copy = replica.layers[i] as! DenseLayer
+                    copy.defersWeightGradient = true
+                    if replica !== network { copy.parameters[0].gradient = [] }
+                }
+            }
+            first += layer.parameters.count
+        }
+        deferredGradients = deferred
         var parts: [(parameter: Int, range: Range<Int>)] = []
         for (index, p) in network.parameters.enumerated() {
-            for start in stride(from: 0, to: p.value.count, by: 1 << 14) {
-                parts.append((index, start..<min(start + (1 << 14), p.value.count)))
+            // A deferred kernel goes in whole rows (`shape[1]` values each).
+            let width = deferred[index] == nil ? 1 : p.shape[1]
+            let step = max(1, (1 << 14) / width) * width
+            for start in stride(from: 0, to: p.value.count, by: step) {
+                parts.append((index, start..<min(start + step, p.value.count)))
             }
         }
         updateParts = parts
     }
+
+    /// Dense kernels of at least this many values defer their gradient to the optimizer step.
+    static let deferredKernelSize = 1 << 16
+    /// Parameter index to layer index, for the kernels whose gradient the optimizer step computes.
+    let deferredGradients: [Int: Int]
 
     /// One thread's buffers and what it computed on its slice of a mini-batch.
     final class Workspace {
