@@ -106,6 +106,65 @@ enum Kernels {
     }
 }
 
+extension Kernels {
+    /// Where `convolveSingleChannel` and `accumulateSingleChannelKernelGradient` find a batch of
+    /// single-channel images: each padded to `(outHeight + kernelHeight - 1) x paddedWidth`.
+    struct PaddedImages {
+        var images: Int
+        var x: UnsafePointer<Float>
+        var paddedWidth: Int
+        var outHeight: Int
+        var outWidth: Int
+        var kernelHeight: Int
+        var kernelWidth: Int
+    }
+
+    /// See `TrainingMicrokernels.convolveSingleChannel` (needs `filters % 16 == 0`, `outWidth >= 4`).
+    static func convolveSingleChannel(
+        _ p: PaddedImages, weights: UnsafePointer<Float>, filters: Int, bias: UnsafePointer<Float>?, relu: Bool,
+        _ y: UnsafeMutablePointer<Float>, level: Level = level
+    ) {
+        switch level {
+        case .avx512:
+            CnnzTrainKernelsAVX512.TrainingMicrokernels.convolveSingleChannel(
+                images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
+                kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, weights: weights, filters: filters,
+                bias: bias, relu: relu, y: y)
+        case .avx2:
+            CnnzTrainKernelsAVX2.TrainingMicrokernels.convolveSingleChannel(
+                images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
+                kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, weights: weights, filters: filters,
+                bias: bias, relu: relu, y: y)
+        case .portable:
+            CnnzTrainKernels.TrainingMicrokernels.convolveSingleChannel(
+                images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
+                kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, weights: weights, filters: filters,
+                bias: bias, relu: relu, y: y)
+        }
+    }
+
+    /// See `TrainingMicrokernels.accumulateSingleChannelKernelGradient` (needs `filters % 16 == 0`).
+    static func accumulateSingleChannelKernelGradient(
+        _ p: PaddedImages, dy: UnsafePointer<Float>, filters: Int, _ dw: UnsafeMutablePointer<Float>,
+        level: Level = level
+    ) {
+        switch level {
+        case .avx512:
+            CnnzTrainKernelsAVX512.TrainingMicrokernels.accumulateSingleChannelKernelGradient(
+                images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
+                kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, dy: dy, filters: filters, dw: dw)
+        case .avx2:
+            CnnzTrainKernelsAVX2.TrainingMicrokernels.accumulateSingleChannelKernelGradient(
+                images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
+                kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, dy: dy, filters: filters, dw: dw)
+        case .portable:
+            CnnzTrainKernels.TrainingMicrokernels.accumulateSingleChannelKernelGradient(
+                images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
+                kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, dy: dy, filters: filters, dw: dw)
+        }
+    }
+}
+
 /// A weight matrix packed for `Kernels.multiply`, shared by the replicas' copies
 /// of one layer: the first slice of a step to need it packs it, the others read it.
 /// The trainer invalidates it whenever the weights change (between steps).
