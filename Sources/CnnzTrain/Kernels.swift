@@ -33,6 +33,15 @@ enum Kernels {
     /// Whether `multiply` can read a `[k, n]` matrix in place (`ldb`), without `pack`.
     static func readsInPlace(n: Int, level: Level = level) -> Bool { n % panelWidth(level) == 0 }
 
+    /// Whether the layers' forward passes read their `[k, n]` weights in place rather than packed:
+    /// only small ones. A panel read in place steps a whole row (`n` floats) from one k to the
+    /// next, which the hardware prefetcher follows worse than the contiguous panels of a pack; with
+    /// a large matrix (the 3136x128 Dense, the 288x64 Conv2D) that costs more than the pack, which
+    /// is made once per step and shared by the slices.
+    static func forwardReadsInPlace(k: Int, n: Int, level: Level = level) -> Bool {
+        readsInPlace(n: n, level: level) && k * n <= 1 << 12
+    }
+
     /// Floats `pack` writes for a `[k, n]` matrix with `level`'s panels.
     static func packedCount(k: Int, n: Int, level: Level = level) -> Int {
         switch level {
@@ -161,6 +170,22 @@ extension Kernels {
             CnnzTrainKernels.TrainingMicrokernels.accumulateSingleChannelKernelGradient(
                 images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
                 kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, dy: dy, filters: filters, dw: dw)
+        }
+    }
+}
+
+extension Kernels {
+    /// `sums[j] += Σ_r g[r, j]` (`g` is `[rows, n]`); see `TrainingMicrokernels.accumulateColumnSums`.
+    static func accumulateColumnSums(
+        rows: Int, n: Int, _ g: UnsafePointer<Float>, _ sums: UnsafeMutablePointer<Float>, level: Level = level
+    ) {
+        switch level {
+        case .avx512:
+            CnnzTrainKernelsAVX512.TrainingMicrokernels.accumulateColumnSums(rows: rows, n: n, g: g, sums: sums)
+        case .avx2:
+            CnnzTrainKernelsAVX2.TrainingMicrokernels.accumulateColumnSums(rows: rows, n: n, g: g, sums: sums)
+        case .portable:
+            CnnzTrainKernels.TrainingMicrokernels.accumulateColumnSums(rows: rows, n: n, g: g, sums: sums)
         }
     }
 }

@@ -53,12 +53,12 @@ extension TrainingLayer {
     }
 }
 
-/// `sums[j] += g[row, j]` over every row.
+/// `sums[j] += g[row, j]` over every row (each column summed from 0, then added).
 func sumRows(_ g: [Float], rows: Int, into sums: inout [Float]) {
     let n = sums.count
     g.withUnsafeBufferPointer { g in
         sums.withUnsafeMutableBufferPointer { s in
-            for row in 0..<rows { for j in 0..<n { s[j] += g[row * n + j] } }
+            Kernels.accumulateColumnSums(rows: rows, n: n, g.baseAddress!, s.baseAddress!)
         }
     }
 }
@@ -192,7 +192,7 @@ public final class Conv2DLayer: TrainingLayer {
                 }
             }
         }
-        if Kernels.readsInPlace(n: filters) {
+        if Kernels.forwardReadsInPlace(k: k, n: filters) {
             weights.value.withUnsafeBufferPointer { multiplyGroups($0.baseAddress!, ldb: filters) }
         } else {
             let filters = filters

@@ -52,7 +52,7 @@ public final class DenseLayer: TrainingLayer {
                 }
             }
         }
-        if Kernels.readsInPlace(n: units) {
+        if Kernels.forwardReadsInPlace(k: k, n: units) {
             weights.value.withUnsafeBufferPointer { multiply($0.baseAddress!, ldb: units) }
         } else {
             withPack(forwardPack, &packed) { (target: inout [Float]) in
