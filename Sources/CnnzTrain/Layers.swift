@@ -90,6 +90,8 @@ public final class Conv2DLayer: TrainingLayer {
     private var inputGradient: [Float] = []
     /// The direct path's images, padded (see `convolvesDirectly`).
     private var padded: [Float] = []
+    /// The build of the direct path's kernels (tests try each one).
+    var level = Kernels.level
 
     public init(input: TensorShape, window: Window, filters: Int, kernel: Parameter, bias: Parameter?) {
         inputShape = input
@@ -286,7 +288,7 @@ public final class Conv2DLayer: TrainingLayer {
                     output.withUnsafeMutableBufferPointer { y in
                         Kernels.convolveSingleChannel(
                             paddedImages(p.baseAddress!, batch: batch), weights: wt.baseAddress!, filters: filters,
-                            bias: bias, relu: appliesReLU, y.baseAddress!)
+                            bias: bias, relu: appliesReLU, y.baseAddress!, level: level)
                     }
                 }
             }
@@ -305,7 +307,7 @@ public final class Conv2DLayer: TrainingLayer {
                 parameters[0].gradient.withUnsafeMutableBufferPointer { g in
                     Kernels.accumulateSingleChannelKernelGradient(
                         paddedImages(p.baseAddress!, batch: batch), dy: dy.baseAddress!, filters: filters,
-                        g.baseAddress!)
+                        g.baseAddress!, level: level)
                 }
             }
         }
