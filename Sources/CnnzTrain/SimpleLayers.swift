@@ -26,6 +26,10 @@ public final class DenseLayer: TrainingLayer {
     /// gradient and rows (the input is kept in `input`); released by `releaseDeferred`.
     private var deferredOutputGradient: [Float] = []
     private var deferredRows = 0
+    /// Set by the trainer in the replicas of a layer that defers its kernel's gradient: the
+    /// network's kernel, read instead of the replica's own (which then holds no values), so
+    /// that the optimizer step does not copy the new weights into every replica.
+    var sharedKernel: Parameter?
 
     public init(input: TensorShape, units: Int, kernel: Parameter, bias: Parameter?) {
         inputShape = input
@@ -40,7 +44,7 @@ public final class DenseLayer: TrainingLayer {
         if training { self.input = input }
         let (m, k, units) = (batch * inputShape.pixels, inputShape.channels, units)
         output.resize(to: m * units)
-        let weights = parameters[0]
+        let weights = sharedKernel ?? parameters[0]
         func multiply(_ b: UnsafePointer<Float>, ldb: Int) {
             withBias { bias in
                 input.withUnsafeBufferPointer { x in
@@ -93,7 +97,7 @@ public final class DenseLayer: TrainingLayer {
                 }
             }
             guard needsInputGradient else { return }
-            let weights = parameters[0]
+            let weights = sharedKernel ?? parameters[0]
             withPack(transposedPack, &packed) { (target: inout [Float]) in
                 weights.value.withUnsafeBufferPointer { w in
                     Kernels.pack(k: units, n: k, w.baseAddress!, ldb: units, transposed: true, into: &target)

@@ -122,7 +122,8 @@ public final class Trainer {
         }
         sharedPacks = packs
         // Large Dense kernels get their gradient in the optimizer step, from every slice at once
-        // (see `DenseLayer.defersWeightGradient`); the replicas then need no gradient of their own.
+        // (see `DenseLayer.defersWeightGradient`); the replicas then need no gradient of their own,
+        // and read the network's kernel rather than a copy (`DenseLayer.sharedKernel`).
         var deferred: [Int: Int] = [:]
         var first = 0
         for (i, layer) in network.layers.enumerated() {
@@ -133,7 +134,11 @@ public final class Trainer {
                 for replica in replicas {
                     let copy = replica.layers[i] as! DenseLayer
                     copy.defersWeightGradient = true
-                    if replica !== network { copy.parameters[0].gradient = [] }
+                    if replica !== network {
+                        copy.sharedKernel = dense.parameters[0]
+                        copy.parameters[0].value = []
+                        copy.parameters[0].gradient = []
+                    }
                 }
             }
             first += layer.parameters.count

@@ -99,7 +99,8 @@ extension Trainer {
         for pack in sharedPacks { pack.invalidate() }
         let master = network.parameters
         for replica in replicas.dropFirst() {
-            for (p, q) in zip(master, replica.parameters) {
+            // A kernel the replicas share (`DenseLayer.sharedKernel`) has no values of its own there.
+            for (p, q) in zip(master, replica.parameters) where q.value.count == p.value.count {
                 p.value.withUnsafeBufferPointer { source in
                     _ = q.value.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: source) }
                 }
@@ -120,9 +121,10 @@ extension Trainer {
         let others = replicas.dropFirst().map { replica in
             replica.parameters.map {
                 (
-                    value: $0.value.withUnsafeMutableBufferPointer { $0.baseAddress! },
+                    // nil for a kernel the replicas share: nothing to copy.
+                    value: $0.value.isEmpty ? nil : $0.value.withUnsafeMutableBufferPointer { $0.baseAddress },
                     // nil for a deferred kernel: the replica has no gradient of it.
-                    gradient: $0.gradient.withUnsafeMutableBufferPointer { $0.baseAddress }
+                    gradient: $0.gradient.isEmpty ? nil : $0.gradient.withUnsafeMutableBufferPointer { $0.baseAddress }
                 )
             }
         }
@@ -155,8 +157,8 @@ extension Trainer {
                 }
                 trainer.optimizer.update(target, range, rate: rate)
                 for replica in others {
-                    (replica[index].value + range.lowerBound).update(
-                        from: target.value + range.lowerBound, count: range.count)
+                    guard let value = replica[index].value else { continue }
+                    (value + range.lowerBound).update(from: target.value + range.lowerBound, count: range.count)
                 }
             }
             if trainer.profiling { trainer.workspaces[worker].updateSeconds += threadProcessorSeconds() - start }

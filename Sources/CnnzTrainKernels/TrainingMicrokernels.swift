@@ -196,12 +196,22 @@ public enum TrainingMicrokernels {
             raw.storeBytes(of: low, as: SIMD8<Float>.self)
             raw.storeBytes(of: high, toByteOffset: 32, as: SIMD8<Float>.self)
         } else {
-            for j in 0..<width {
-                var v = j < 8 ? low[j] : high[j - 8]
-                if accumulate { v += out[j] }
-                if let bias { v += bias[j] }
-                out[j] = relu ? max(v, 0) : v
-            }
+            storePart(low, high, out, width, accumulate, bias, relu)
+        }
+    }
+
+    /// `store` of fewer than 16 columns, out of line: inlined, its loop made the compiler call
+    /// `store` instead, spilling the tile's accumulators around every call.
+    @inline(never)
+    private static func storePart(
+        _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ accumulate: Bool,
+        _ bias: UnsafePointer<Float>?, _ relu: Bool
+    ) {
+        for j in 0..<width {
+            var v = j < 8 ? low[j] : high[j - 8]
+            if accumulate { v += out[j] }
+            if let bias { v += bias[j] }
+            out[j] = relu ? max(v, 0) : v
         }
     }
 }
