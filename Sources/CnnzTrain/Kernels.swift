@@ -190,6 +190,30 @@ extension Kernels {
     }
 }
 
+extension Kernels {
+    /// See `TrainingMicrokernels.adamUpdate`.
+    static func adamUpdate(
+        count: Int, w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+        v: UnsafeMutablePointer<Float>, rate: Float, beta1: Float, beta2: Float, epsilon: Float, decay: Float,
+        level: Level = level
+    ) {
+        switch level {
+        case .avx512:
+            CnnzTrainKernelsAVX512.TrainingMicrokernels.adamUpdate(
+                count: count, w: w, g: g, m: m, v: v, rate: rate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                decay: decay)
+        case .avx2:
+            CnnzTrainKernelsAVX2.TrainingMicrokernels.adamUpdate(
+                count: count, w: w, g: g, m: m, v: v, rate: rate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                decay: decay)
+        case .portable:
+            CnnzTrainKernels.TrainingMicrokernels.adamUpdate(
+                count: count, w: w, g: g, m: m, v: v, rate: rate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                decay: decay)
+        }
+    }
+}
+
 /// A weight matrix packed for `Kernels.multiply`, shared by the replicas' copies
 /// of one layer: the first slice of a step to need it packs it, the others read it.
 /// The trainer invalidates it whenever the weights change (between steps).

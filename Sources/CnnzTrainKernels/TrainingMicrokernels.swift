@@ -90,7 +90,9 @@ public enum TrainingMicrokernels {
         rows: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        let block = 192
+        // Up to 256 rows in one block (a Conv2D's 14x14 = 196 pixels): not 192 then a block of 4,
+        // which would read and write all of C again for 4 rows.
+        let block = rows <= 256 ? rows : 192
         var first = 0
         while first < rows {
             let count = min(block, rows - first)
