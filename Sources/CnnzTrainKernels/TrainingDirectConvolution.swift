@@ -77,7 +77,10 @@ extension TrainingMicrokernels {
         precondition(filters % 16 == 0)
         let taps = kernelHeight * kernelWidth
         let imageSize = (outHeight + kernelHeight - 1) * paddedWidth
-        func offset(_ tap: Int) -> Int { min(tap, taps - 1) / kernelWidth * paddedWidth + min(tap, taps - 1) % kernelWidth }
+        func offset(_ tap: Int) -> Int {
+            let t = min(tap, taps - 1)
+            return t / kernelWidth * paddedWidth + t % kernelWidth
+        }
         for t0 in stride(from: 0, to: taps, by: 6) {
             // Taps past the last alias it; only valid rows of dw are stored.
             let (o0, o1, o2) = (offset(t0), offset(t0 + 1), offset(t0 + 2))

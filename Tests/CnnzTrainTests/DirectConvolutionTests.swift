@@ -73,7 +73,9 @@ import Testing
                 Reference.maxRelativeError(kernel.gradient, Reference.numericGradient(kd) { loss($0, bd) }),
                 Reference.maxRelativeError(bias.gradient, Reference.numericGradient(bd) { loss(kd, $0) }),
             ]
-            print("gradient check direct Conv2D \(c) at \(level): max relative error kernel \(errors[0]), bias \(errors[1])")
+            print(
+                "gradient check direct Conv2D \(c) at \(level): max relative error kernel \(errors[0]), bias \(errors[1])"
+            )
             #expect(errors.allSatisfy { $0 < GradientCheckTests.tolerance }, "\(level) \(c): \(errors)")
         }
     }
