@@ -93,9 +93,20 @@ public final class Trainer {
     ///     minimumSlices)` slices, each with a replica of the network of its own, which the threads
     ///     take as they come free; so up to `minimumSlices` threads, the thread count does not change
     ///     the result.
-    public init(network: Network, optimizer: Optimizer, batchSize: Int, seed: UInt64, threads: Int = 1)
+    public convenience init(network: Network, optimizer: Optimizer, batchSize: Int, seed: UInt64, threads: Int = 1)
         throws(CnnzError)
     {
+        try self.init(
+            network: network, optimizer: optimizer, batchSize: batchSize, seed: seed, threads: threads,
+            deferringKernelsOf: 1 << 16)
+    }
+
+    /// - Parameter deferringKernelsOf: Dense kernels of at least this many values get their gradient
+    ///   in the optimizer step (see `DenseLayer.defersWeightGradient`); tests set it to compare.
+    init(
+        network: Network, optimizer: Optimizer, batchSize: Int, seed: UInt64, threads: Int,
+        deferringKernelsOf deferredKernelSize: Int
+    ) throws(CnnzError) {
         self.network = network
         self.optimizer = OptimizerState(optimizer)
         self.batchSize = batchSize
@@ -128,7 +139,7 @@ public final class Trainer {
         var first = 0
         for (i, layer) in network.layers.enumerated() {
             if let dense = layer as? DenseLayer, dense.parameters[0].trainable,
-                dense.parameters[0].value.count >= Self.deferredKernelSize
+                dense.parameters[0].value.count >= deferredKernelSize
             {
                 deferred[first] = i
                 for replica in replicas {
@@ -156,8 +167,6 @@ public final class Trainer {
         updateParts = parts
     }
 
-    /// Dense kernels of at least this many values defer their gradient to the optimizer step.
-    static let deferredKernelSize = 1 << 16
     /// Parameter index to layer index, for the kernels whose gradient the optimizer step computes.
     let deferredGradients: [Int: Int]
 
