@@ -126,6 +126,10 @@ import Testing
         }
         let start = try Network(try Architecture(json: architecture), seed: 5).parameters.map(\.value).joined()
         #expect(zip(weights[0], start).map { abs($0 - $1) }.max()! > 0.01)
-        for (i, w) in weights.enumerated().dropFirst() { #expect(w == weights[0], "run \(i)") }
+        for (i, w) in weights.enumerated().dropFirst() {
+            // Compared as a Bool: a failing `==` of two arrays would make the test library diff 75K values.
+            let same = w == weights[0]
+            #expect(same, "run \(i): the weights differ by up to \(zip(w, weights[0]).map { abs($0 - $1) }.max()!)")
+        }
     }
 }
