@@ -33,6 +33,15 @@ enum Kernels {
     /// Whether `multiply` can read a `[k, n]` matrix in place (`ldb`), without `pack`.
     static func readsInPlace(n: Int, level: Level = level) -> Bool { n % panelWidth(level) == 0 }
 
+    /// Whether the layers' forward passes read their `[k, n]` weights in place rather than packed:
+    /// only small ones. A panel read in place steps a whole row (`n` floats) from one k to the
+    /// next, which the hardware prefetcher follows worse than the contiguous panels of a pack; with
+    /// a large matrix (the 3136x128 Dense, the 288x64 Conv2D) that costs more than the pack, which
+    /// is made once per step and shared by the slices.
+    static func forwardReadsInPlace(k: Int, n: Int, level: Level = level) -> Bool {
+        readsInPlace(n: n, level: level) && k * n <= 1 << 12
+    }
+
     /// Floats `pack` writes for a `[k, n]` matrix with `level`'s panels.
     static func packedCount(k: Int, n: Int, level: Level = level) -> Int {
         switch level {
@@ -102,6 +111,105 @@ enum Kernels {
         case .portable:
             CnnzTrainKernels.TrainingMicrokernels.accumulateTransposedA(
                 rows: rows, k: k, n: n, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+        }
+    }
+}
+
+extension Kernels {
+    /// Where `convolveSingleChannel` and `accumulateSingleChannelKernelGradient` find a batch of
+    /// single-channel images: each padded to `(outHeight + kernelHeight - 1) x paddedWidth`.
+    struct PaddedImages {
+        var images: Int
+        var x: UnsafePointer<Float>
+        var paddedWidth: Int
+        var outHeight: Int
+        var outWidth: Int
+        var kernelHeight: Int
+        var kernelWidth: Int
+    }
+
+    /// See `TrainingMicrokernels.convolveSingleChannel` (needs `filters % 16 == 0`, `outWidth >= 4`).
+    static func convolveSingleChannel(
+        _ p: PaddedImages, weights: UnsafePointer<Float>, filters: Int, bias: UnsafePointer<Float>?, relu: Bool,
+        _ y: UnsafeMutablePointer<Float>, level: Level = level
+    ) {
+        switch level {
+        case .avx512:
+            CnnzTrainKernelsAVX512.TrainingMicrokernels.convolveSingleChannel(
+                images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
+                kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, weights: weights, filters: filters,
+                bias: bias, relu: relu, y: y)
+        case .avx2:
+            CnnzTrainKernelsAVX2.TrainingMicrokernels.convolveSingleChannel(
+                images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
+                kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, weights: weights, filters: filters,
+                bias: bias, relu: relu, y: y)
+        case .portable:
+            CnnzTrainKernels.TrainingMicrokernels.convolveSingleChannel(
+                images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
+                kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, weights: weights, filters: filters,
+                bias: bias, relu: relu, y: y)
+        }
+    }
+
+    /// See `TrainingMicrokernels.accumulateSingleChannelKernelGradient` (needs `filters % 16 == 0`).
+    static func accumulateSingleChannelKernelGradient(
+        _ p: PaddedImages, dy: UnsafePointer<Float>, filters: Int, _ dw: UnsafeMutablePointer<Float>,
+        level: Level = level
+    ) {
+        switch level {
+        case .avx512:
+            CnnzTrainKernelsAVX512.TrainingMicrokernels.accumulateSingleChannelKernelGradient(
+                images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
+                kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, dy: dy, filters: filters, dw: dw)
+        case .avx2:
+            CnnzTrainKernelsAVX2.TrainingMicrokernels.accumulateSingleChannelKernelGradient(
+                images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
+                kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, dy: dy, filters: filters, dw: dw)
+        case .portable:
+            CnnzTrainKernels.TrainingMicrokernels.accumulateSingleChannelKernelGradient(
+                images: p.images, x: p.x, paddedWidth: p.paddedWidth, outHeight: p.outHeight, outWidth: p.outWidth,
+                kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, dy: dy, filters: filters, dw: dw)
+        }
+    }
+}
+
+extension Kernels {
+    /// `sums[j] += Σ_r g[r, j]` (`g` is `[rows, n]`); see `TrainingMicrokernels.accumulateColumnSums`.
+    static func accumulateColumnSums(
+        rows: Int, n: Int, _ g: UnsafePointer<Float>, _ sums: UnsafeMutablePointer<Float>, level: Level = level
+    ) {
+        switch level {
+        case .avx512:
+            CnnzTrainKernelsAVX512.TrainingMicrokernels.accumulateColumnSums(rows: rows, n: n, g: g, sums: sums)
+        case .avx2:
+            CnnzTrainKernelsAVX2.TrainingMicrokernels.accumulateColumnSums(rows: rows, n: n, g: g, sums: sums)
+        case .portable:
+            CnnzTrainKernels.TrainingMicrokernels.accumulateColumnSums(rows: rows, n: n, g: g, sums: sums)
+        }
+    }
+}
+
+extension Kernels {
+    /// See `TrainingMicrokernels.adamUpdate`.
+    static func adamUpdate(
+        count: Int, w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+        v: UnsafeMutablePointer<Float>, rate: Float, beta1: Float, beta2: Float, epsilon: Float, decay: Float,
+        level: Level = level
+    ) {
+        switch level {
+        case .avx512:
+            CnnzTrainKernelsAVX512.TrainingMicrokernels.adamUpdate(
+                count: count, w: w, g: g, m: m, v: v, rate: rate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                decay: decay)
+        case .avx2:
+            CnnzTrainKernelsAVX2.TrainingMicrokernels.adamUpdate(
+                count: count, w: w, g: g, m: m, v: v, rate: rate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                decay: decay)
+        case .portable:
+            CnnzTrainKernels.TrainingMicrokernels.adamUpdate(
+                count: count, w: w, g: g, m: m, v: v, rate: rate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                decay: decay)
         }
     }
 }

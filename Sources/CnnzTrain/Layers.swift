@@ -53,12 +53,12 @@ extension TrainingLayer {
     }
 }
 
-/// `sums[j] += g[row, j]` over every row.
+/// `sums[j] += g[row, j]` over every row (each column summed from 0, then added).
 func sumRows(_ g: [Float], rows: Int, into sums: inout [Float]) {
     let n = sums.count
     g.withUnsafeBufferPointer { g in
         sums.withUnsafeMutableBufferPointer { s in
-            for row in 0..<rows { for j in 0..<n { s[j] += g[row * n + j] } }
+            Kernels.accumulateColumnSums(rows: rows, n: n, g.baseAddress!, s.baseAddress!)
         }
     }
 }
@@ -88,6 +88,10 @@ public final class Conv2DLayer: TrainingLayer {
     var forwardPack: SharedPack?
     var transposedPack: SharedPack?
     private var inputGradient: [Float] = []
+    /// The direct path's images, padded (see `convolvesDirectly`).
+    private var padded: [Float] = []
+    /// The build of the direct path's kernels (tests try each one).
+    var level = Kernels.level
 
     public init(input: TensorShape, window: Window, filters: Int, kernel: Parameter, bias: Parameter?) {
         inputShape = input
@@ -160,6 +164,10 @@ public final class Conv2DLayer: TrainingLayer {
     }
 
     public func forward(_ input: [Float], batch: Int, training: Bool) throws(CnnzError) -> [Float] {
+        if convolvesDirectly {
+            forwardDirectly(input, batch: batch)
+            return output
+        }
         if training { self.input = input }
         let k = patchSize
         let pixels = outputShape.pixels
@@ -186,7 +194,7 @@ public final class Conv2DLayer: TrainingLayer {
                 }
             }
         }
-        if Kernels.readsInPlace(n: filters) {
+        if Kernels.forwardReadsInPlace(k: k, n: filters) {
             weights.value.withUnsafeBufferPointer { multiplyGroups($0.baseAddress!, ldb: filters) }
         } else {
             let filters = filters
@@ -202,6 +210,10 @@ public final class Conv2DLayer: TrainingLayer {
     }
 
     public func backward(_ outputGradient: [Float], batch: Int) throws(CnnzError) -> [Float] {
+        if convolvesDirectly {
+            backwardDirectly(outputGradient, batch: batch)
+            return inputGradient
+        }
         defer { input = [] }
         let k = patchSize
         let pixels = outputShape.pixels
@@ -231,6 +243,74 @@ public final class Conv2DLayer: TrainingLayer {
             backwardGroups(outputGradient, batch: batch, group: group, transposed: transposed)
         }
         return inputGradient
+    }
+
+    /// True for a first layer on single-channel images (stride 1, a multiple of 16 filters, at least 4
+    /// columns): it convolves directly from the padded images, which im2col's 9-float rows would slow
+    /// down, and computes no input gradient.
+    var convolvesDirectly: Bool {
+        inputShape.channels == 1 && !needsInputGradient && window.strideHeight == 1 && window.strideWidth == 1
+            && filters % 16 == 0 && outputShape.width >= 4
+    }
+
+    /// The direct path's view of `padded`.
+    private func paddedImages(_ x: UnsafePointer<Float>, batch: Int) -> Kernels.PaddedImages {
+        Kernels.PaddedImages(
+            images: batch, x: x, paddedWidth: outputShape.width + window.kernelWidth - 1,
+            outHeight: outputShape.height, outWidth: outputShape.width, kernelHeight: window.kernelHeight,
+            kernelWidth: window.kernelWidth)
+    }
+
+    /// The direct path's forward pass: the images copied into `padded` (kept for the backward
+    /// pass; the padding is never written, so it stays zero), then convolved.
+    private func forwardDirectly(_ input: [Float], batch: Int) {
+        let (h, w) = (inputShape.height, inputShape.width)
+        let (paddedHeight, paddedWidth) = (
+            outputShape.height + window.kernelHeight - 1, outputShape.width + window.kernelWidth - 1
+        )
+        padded.resize(to: batch * paddedHeight * paddedWidth)
+        output.resize(to: batch * outputShape.pixels * filters)
+        let (rows, columns) = (min(h, paddedHeight - padTop), min(w, paddedWidth - padLeft))
+        padded.withUnsafeMutableBufferPointer { p in
+            input.withUnsafeBufferPointer { x in
+                for b in 0..<batch {
+                    for y in 0..<rows {
+                        (p.baseAddress! + (b * paddedHeight + y + padTop) * paddedWidth + padLeft).update(
+                            from: x.baseAddress! + (b * h + y) * w, count: columns)
+                    }
+                }
+            }
+        }
+        let weights = parameters[0]
+        padded.withUnsafeBufferPointer { p in
+            weights.value.withUnsafeBufferPointer { wt in
+                withBias { bias in
+                    output.withUnsafeMutableBufferPointer { y in
+                        Kernels.convolveSingleChannel(
+                            paddedImages(p.baseAddress!, batch: batch), weights: wt.baseAddress!, filters: filters,
+                            bias: bias, relu: appliesReLU, y.baseAddress!, level: level)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The direct path's backward pass: the bias's and the kernel's gradients only.
+    private func backwardDirectly(_ outputGradient: [Float], batch: Int) {
+        if parameters.count > 1, parameters[1].trainable {
+            sumRows(outputGradient, rows: batch * outputShape.pixels, into: &parameters[1].gradient)
+        }
+        inputGradient.resize(to: batch * inputShape.elementCount)
+        guard parameters[0].trainable else { return }
+        padded.withUnsafeBufferPointer { p in
+            outputGradient.withUnsafeBufferPointer { dy in
+                parameters[0].gradient.withUnsafeMutableBufferPointer { g in
+                    Kernels.accumulateSingleChannelKernelGradient(
+                        paddedImages(p.baseAddress!, batch: batch), dy: dy.baseAddress!, filters: filters,
+                        g.baseAddress!, level: level)
+                }
+            }
+        }
     }
 
     /// The backward pass, group by group of images: the columns are made again from

@@ -87,13 +87,10 @@ public final class OptimizerState {
                 w[i] += m[i]
             }
         case .adam(_, let beta1, let beta2, let epsilon):
-            let v = target.second!
-            for i in range {
-                let g = g[i] + decay * w[i]
-                m[i] += (g - m[i]) * (1 - beta1)
-                v[i] += (g * g - v[i]) * (1 - beta2)
-                w[i] -= rate * m[i] / (v[i].squareRoot() + epsilon)
-            }
+            let (start, v) = (range.lowerBound, target.second!)
+            Kernels.adamUpdate(
+                count: range.count, w: w + start, g: g + start, m: m + start, v: v + start, rate: rate, beta1: beta1,
+                beta2: beta2, epsilon: epsilon, decay: decay)
         }
     }
 }

@@ -18,6 +18,18 @@ public final class DenseLayer: TrainingLayer {
     var forwardPack: SharedPack?
     var transposedPack: SharedPack?
     private var inputGradient: [Float] = []
+    /// Set by the trainer for large kernels: `backward` leaves the kernel's gradient to
+    /// `accumulateDeferredGradient`, called during the optimizer step with the whole
+    /// batch's slices, so that no replica keeps (and the step gathers) a kernel-sized gradient.
+    var defersWeightGradient = false
+    /// What `accumulateDeferredGradient` needs from the last `backward`: its output
+    /// gradient and rows (the input is kept in `input`); released by `releaseDeferred`.
+    private var deferredOutputGradient: [Float] = []
+    private var deferredRows = 0
+    /// Set by the trainer in the replicas of a layer that defers its kernel's gradient: the
+    /// network's kernel, read instead of the replica's own (which then holds no values), so
+    /// that the optimizer step does not copy the new weights into every replica.
+    var sharedKernel: Parameter?
 
     public init(input: TensorShape, units: Int, kernel: Parameter, bias: Parameter?) {
         inputShape = input
@@ -32,7 +44,7 @@ public final class DenseLayer: TrainingLayer {
         if training { self.input = input }
         let (m, k, units) = (batch * inputShape.pixels, inputShape.channels, units)
         output.resize(to: m * units)
-        let weights = parameters[0]
+        let weights = sharedKernel ?? parameters[0]
         func multiply(_ b: UnsafePointer<Float>, ldb: Int) {
             withBias { bias in
                 input.withUnsafeBufferPointer { x in
@@ -44,7 +56,7 @@ public final class DenseLayer: TrainingLayer {
                 }
             }
         }
-        if Kernels.readsInPlace(n: units) {
+        if Kernels.forwardReadsInPlace(k: k, n: units) {
             weights.value.withUnsafeBufferPointer { multiply($0.baseAddress!, ldb: units) }
         } else {
             withPack(forwardPack, &packed) { (target: inout [Float]) in
@@ -59,14 +71,23 @@ public final class DenseLayer: TrainingLayer {
     }
 
     public func backward(_ outputGradient: [Float], batch: Int) throws(CnnzError) -> [Float] {
-        defer { input = [] }
         let (m, k, units) = (batch * inputShape.pixels, inputShape.channels, units)
+        let deferring = defersWeightGradient && parameters[0].trainable
+        defer {
+            if deferring {
+                // Kept, not copied, until the optimizer step has used them.
+                deferredOutputGradient = outputGradient
+                deferredRows = m
+            } else {
+                input = []
+            }
+        }
         if parameters.count > 1, parameters[1].trainable {
             sumRows(outputGradient, rows: m, into: &parameters[1].gradient)
         }
         inputGradient.resize(to: m * k)
         outputGradient.withUnsafeBufferPointer { dy in
-            if parameters[0].trainable {
+            if parameters[0].trainable && !deferring {
                 input.withUnsafeBufferPointer { x in
                     parameters[0].gradient.withUnsafeMutableBufferPointer { g in
                         Kernels.accumulateTransposedA(
@@ -76,7 +97,7 @@ public final class DenseLayer: TrainingLayer {
                 }
             }
             guard needsInputGradient else { return }
-            let weights = parameters[0]
+            let weights = sharedKernel ?? parameters[0]
             withPack(transposedPack, &packed) { (target: inout [Float]) in
                 weights.value.withUnsafeBufferPointer { w in
                     Kernels.pack(k: units, n: k, w.baseAddress!, ldb: units, transposed: true, into: &target)
@@ -89,6 +110,29 @@ public final class DenseLayer: TrainingLayer {
             }
         }
         return inputGradient
+    }
+
+    /// `gradient[r, j] += Σ x[i, r] · dY[i, j]` for the kernel rows `rows` (inputs), over the
+    /// rows `i` of the last `backward`'s batch, when it deferred the kernel's gradient;
+    /// `gradient` points at the kernel's whole `[in, units]` gradient. Slices of a batch
+    /// added one after the other, in order, give the sums their per-slice gradients did.
+    func accumulateDeferredGradient(rows: Range<Int>, into gradient: UnsafeMutablePointer<Float>) {
+        guard deferredRows > 0, !rows.isEmpty else { return }
+        let (k, units) = (inputShape.channels, units)
+        input.withUnsafeBufferPointer { x in
+            deferredOutputGradient.withUnsafeBufferPointer { dy in
+                Kernels.accumulateTransposedA(
+                    rows: deferredRows, k: rows.count, n: units, x.baseAddress! + rows.lowerBound, lda: k,
+                    dy.baseAddress!, ldb: units, gradient + rows.lowerBound * units, ldc: units)
+            }
+        }
+    }
+
+    /// Lets go of what `backward` kept for `accumulateDeferredGradient` (the buffers are other layers').
+    func releaseDeferred() {
+        input = []
+        deferredOutputGradient = []
+        deferredRows = 0
     }
 }
 

@@ -93,9 +93,20 @@ public final class Trainer {
     ///     minimumSlices)` slices, each with a replica of the network of its own, which the threads
     ///     take as they come free; so up to `minimumSlices` threads, the thread count does not change
     ///     the result.
-    public init(network: Network, optimizer: Optimizer, batchSize: Int, seed: UInt64, threads: Int = 1)
+    public convenience init(network: Network, optimizer: Optimizer, batchSize: Int, seed: UInt64, threads: Int = 1)
         throws(CnnzError)
     {
+        try self.init(
+            network: network, optimizer: optimizer, batchSize: batchSize, seed: seed, threads: threads,
+            deferringKernelsOf: 1 << 16)
+    }
+
+    /// - Parameter deferringKernelsOf: Dense kernels of at least this many values get their gradient
+    ///   in the optimizer step (see `DenseLayer.defersWeightGradient`); tests set it to compare.
+    init(
+        network: Network, optimizer: Optimizer, batchSize: Int, seed: UInt64, threads: Int,
+        deferringKernelsOf deferredKernelSize: Int
+    ) throws(CnnzError) {
         self.network = network
         self.optimizer = OptimizerState(optimizer)
         self.batchSize = batchSize
@@ -121,14 +132,43 @@ public final class Trainer {
             }
         }
         sharedPacks = packs
+        // Large Dense kernels get their gradient in the optimizer step, from every slice at once
+        // (see `DenseLayer.defersWeightGradient`); the replicas then need no gradient of their own,
+        // and read the network's kernel rather than a copy (`DenseLayer.sharedKernel`).
+        var deferred: [Int: Int] = [:]
+        var first = 0
+        for (i, layer) in network.layers.enumerated() {
+            if let dense = layer as? DenseLayer, dense.parameters[0].trainable,
+                dense.parameters[0].value.count >= deferredKernelSize
+            {
+                deferred[first] = i
+                for replica in replicas {
+                    let copy = replica.layers[i] as! DenseLayer
+                    copy.defersWeightGradient = true
+                    if replica !== network {
+                        copy.sharedKernel = dense.parameters[0]
+                        copy.parameters[0].value = []
+                        copy.parameters[0].gradient = []
+                    }
+                }
+            }
+            first += layer.parameters.count
+        }
+        deferredGradients = deferred
         var parts: [(parameter: Int, range: Range<Int>)] = []
         for (index, p) in network.parameters.enumerated() {
-            for start in stride(from: 0, to: p.value.count, by: 1 << 14) {
-                parts.append((index, start..<min(start + (1 << 14), p.value.count)))
+            // A deferred kernel goes in whole rows (`shape[1]` values each).
+            let width = deferred[index] == nil ? 1 : p.shape[1]
+            let step = max(1, (1 << 14) / width) * width
+            for start in stride(from: 0, to: p.value.count, by: step) {
+                parts.append((index, start..<min(start + step, p.value.count)))
             }
         }
         updateParts = parts
     }
+
+    /// Parameter index to layer index, for the kernels whose gradient the optimizer step computes.
+    let deferredGradients: [Int: Int]
 
     /// One thread's buffers and what it computed on its slice of a mini-batch.
     final class Workspace {

@@ -99,7 +99,8 @@ extension Trainer {
         for pack in sharedPacks { pack.invalidate() }
         let master = network.parameters
         for replica in replicas.dropFirst() {
-            for (p, q) in zip(master, replica.parameters) {
+            // A kernel the replicas share (`DenseLayer.sharedKernel`) has no values of its own there.
+            for (p, q) in zip(master, replica.parameters) where q.value.count == p.value.count {
                 p.value.withUnsafeBufferPointer { source in
                     _ = q.value.withUnsafeMutableBufferPointer { $0.update(fromContentsOf: source) }
                 }
@@ -120,35 +121,49 @@ extension Trainer {
         let others = replicas.dropFirst().map { replica in
             replica.parameters.map {
                 (
-                    value: $0.value.withUnsafeMutableBufferPointer { $0.baseAddress! },
-                    gradient: $0.gradient.withUnsafeMutableBufferPointer { $0.baseAddress! }
+                    // nil for a kernel the replicas share: nothing to copy.
+                    value: $0.value.isEmpty ? nil : $0.value.withUnsafeMutableBufferPointer { $0.baseAddress },
+                    // nil for a deferred kernel: the replica has no gradient of it.
+                    gradient: $0.gradient.isEmpty ? nil : $0.gradient.withUnsafeMutableBufferPointer { $0.baseAddress }
                 )
+            }
+        }
+        // Per parameter, the layer of each replica that computes its gradient here (deferred kernels).
+        let deferred = parameters.indices.map { index in
+            deferredGradients[index].map { layer in
+                (width: parameters[index].shape[1], layers: replicas.map { $0.layers[layer] as! DenseLayer })
             }
         }
         let trainable = parameters.map(\.trainable)
         let claims = SliceClaims(count: updateParts.count)
-        let shared = UncheckedSendable(value: (self, targets, others, trainable, claims, rate))
+        let shared = UncheckedSendable(value: (self, targets, others, deferred, trainable, claims, rate))
         DispatchQueue.concurrentPerform(iterations: min(threads, updateParts.count)) { worker in
-            let (trainer, targets, others, trainable, claims, rate) = shared.value
+            let (trainer, targets, others, deferred, trainable, claims, rate) = shared.value
             let start = trainer.profiling ? threadProcessorSeconds() : 0
             while let part = claims.next() {
                 let (index, range) = trainer.updateParts[part]
                 let target = targets[index]
-                if trainable[index] {
+                if let (width, layers) = deferred[index] {
+                    // The kernel's gradient, these rows only, from every slice in order (so the
+                    // sums are those of per-slice gradients added up), while it is in the cache.
+                    let rows = (range.lowerBound / width)..<(range.upperBound / width)
+                    for layer in layers { layer.accumulateDeferredGradient(rows: rows, into: target.gradient) }
+                } else if trainable[index] {
                     for replica in others {
-                        let g = replica[index].gradient
+                        guard let g = replica[index].gradient else { continue }
                         for i in range { target.gradient[i] += g[i] }
                         (g + range.lowerBound).update(repeating: 0, count: range.count)
                     }
                 }
                 trainer.optimizer.update(target, range, rate: rate)
                 for replica in others {
-                    (replica[index].value + range.lowerBound).update(
-                        from: target.value + range.lowerBound, count: range.count)
+                    guard let value = replica[index].value else { continue }
+                    (value + range.lowerBound).update(from: target.value + range.lowerBound, count: range.count)
                 }
             }
             if trainer.profiling { trainer.workspaces[worker].updateSeconds += threadProcessorSeconds() - start }
         }
+        for case let (_, layers)? in deferred { for layer in layers { layer.releaseDeferred() } }
         for pack in sharedPacks { pack.invalidate() }
     }
 }

@@ -90,7 +90,9 @@ public enum TrainingMicrokernels {
         rows: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        let block = 192
+        // Up to 256 rows in one block (a Conv2D's 14x14 = 196 pixels): not 192 then a block of 4,
+        // which would read and write all of C again for 4 rows.
+        let block = rows <= 256 ? rows : 192
         var first = 0
         while first < rows {
             let count = min(block, rows - first)
@@ -196,12 +198,22 @@ public enum TrainingMicrokernels {
             raw.storeBytes(of: low, as: SIMD8<Float>.self)
             raw.storeBytes(of: high, toByteOffset: 32, as: SIMD8<Float>.self)
         } else {
-            for j in 0..<width {
-                var v = j < 8 ? low[j] : high[j - 8]
-                if accumulate { v += out[j] }
-                if let bias { v += bias[j] }
-                out[j] = relu ? max(v, 0) : v
-            }
+            storePart(low, high, out, width, accumulate, bias, relu)
+        }
+    }
+
+    /// `store` of fewer than 16 columns, out of line: inlined, its loop made the compiler call
+    /// `store` instead, spilling the tile's accumulators around every call.
+    @inline(never)
+    private static func storePart(
+        _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ accumulate: Bool,
+        _ bias: UnsafePointer<Float>?, _ relu: Bool
+    ) {
+        for j in 0..<width {
+            var v = j < 8 ? low[j] : high[j - 8]
+            if accumulate { v += out[j] }
+            if let bias { v += bias[j] }
+            out[j] = relu ? max(v, 0) : v
         }
     }
 }

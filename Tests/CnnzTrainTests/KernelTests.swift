@@ -70,7 +70,7 @@ import Testing
 
     @Test(arguments: levels) func transposedProduct(_ level: Kernels.Level) {
         var random = SplitMix64(seed: 4)
-        for rows in [1, 7, 300] {
+        for rows in [1, 7, 200, 300] {
             for k in [1, 5, 6, 11, 12, 13, 30] {
                 for n in Self.widths {
                     let a = Self.values(rows * k, &random)
@@ -96,6 +96,31 @@ import Testing
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The vector Adam update gives the plain loop's values to the bit (the same operations, no fused
+    /// multiply-add), on counts that miss the vector width, with and without weight decay.
+    @Test(arguments: levels) func adamUpdate(_ level: Kernels.Level) {
+        var random = SplitMix64(seed: 8)
+        for count in [1, 7, 8, 9, 31, 100] {
+            for decay: Float in [0, 0.01] {
+                let g = Self.values(count, &random)
+                var (w, m, v) = (Self.values(count, &random), Self.values(count, &random), Self.values(count, &random))
+                v = v.map { $0 * $0 }
+                var (we, me, ve) = (w, m, v)
+                let (rate, beta1, beta2, epsilon): (Float, Float, Float, Float) = (0.003, 0.9, 0.999, 1e-7)
+                for i in 0..<count {
+                    let gi = g[i] + decay * we[i]
+                    me[i] += (gi - me[i]) * (1 - beta1)
+                    ve[i] += (gi * gi - ve[i]) * (1 - beta2)
+                    we[i] -= rate * me[i] / (ve[i].squareRoot() + epsilon)
+                }
+                Kernels.adamUpdate(
+                    count: count, w: &w, g: g, m: &m, v: &v, rate: rate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                    decay: decay, level: level)
+                #expect(w == we && m == me && v == ve, "\(level) count \(count) decay \(decay)")
             }
         }
     }

@@ -1,0 +1,1 @@
+../CnnzTrainKernels/TrainingDirectConvolution.swift
