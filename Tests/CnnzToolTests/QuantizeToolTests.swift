@@ -151,6 +151,10 @@ import Testing
                 "error: --calibration-count must be at least 1, got 0"
             ),
             (
+                ["--calibration", empty.path, "--weight-bits", "6"],
+                "error: --weight-bits must be 8 or 7, got 6"
+            ),
+            (
                 [],
                 "error: --quantize int8 needs --calibration PATH (images, an IDX file or a .npy array); without data, use --quantize weights-int8"
             ),
@@ -165,5 +169,11 @@ import Testing
         }
         let badMode = try Tool.run("convert", [Self.tiny, "-o", output, "--quantize", "int4"])
         #expect(badMode.stderr == "error: --quantize must be int8 or weights-int8, got 'int4'\n")
+        let bitsWithoutInt8 = try Tool.run("convert", [Self.tiny, "-o", output, "--weight-bits", "7"])
+        #expect(bitsWithoutInt8.stderr == "error: --weight-bits needs --quantize int8\n")
+        let bitsWithWeightsInt8 = try Tool.run(
+            "convert", [Self.tiny, "-o", output, "--quantize", "weights-int8", "--weight-bits", "7"])
+        #expect(bitsWithWeightsInt8.stderr == "error: --weight-bits is for --quantize int8\n")
+        #expect(!FileManager.default.fileExists(atPath: output))
     }
 }
