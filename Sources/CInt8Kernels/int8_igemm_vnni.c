@@ -152,7 +152,9 @@ static CNNZ_VNNI512 void ipanels512(const int np, const cnnz_itile512 *tiles, si
                                     size_t panel_bytes, size_t column, const cnnz_qs8_output *out, int8_t *c,
                                     size_t ldc) {
     cnnz_rows16 parameters[4];
-    int stored = tile512_parameters(np, n, column, out, parameters);
+    /* One or two rows (Dense at batch 1): store16 per row, whose constants cost less to load
+     * than rows16_setup's when they serve a single row. */
+    int stored = m > 2 && tile512_parameters(np, n, column, out, parameters);
     for (size_t row = 0; row < m; row += 8) {
         size_t mr = m - row < 8 ? m - row : 8;
         tiles[mr - 1](taps, tap_groups, pointers + row, m, w, panel_bytes, n, column, stored ? parameters : NULL, out,

@@ -67,7 +67,9 @@ static CNNZ_VNNI512 void panels512(const int np, const cnnz_tile512 *tiles, size
                                    const uint8_t *a, size_t lda, const int8_t *w, size_t panel_bytes,
                                    size_t column, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
     cnnz_rows16 parameters[4];
-    int stored = tile512_parameters(np, n, column, out, parameters);
+    /* One or two rows (Dense at batch 1): store16 per row, whose constants cost less to load
+     * than rows16_setup's when they serve a single row. */
+    int stored = m > 2 && tile512_parameters(np, n, column, out, parameters);
     for (size_t row = 0; row < m; row += 8) {
         size_t mr = m - row < 8 ? m - row : 8;
         tiles[mr - 1](kgroups, a + row * lda, lda, w, panel_bytes, n, column, stored ? parameters : NULL, out,

@@ -107,7 +107,7 @@ CNNZ_INLINE CNNZ_VNNI512 void rows16_store4(__m512i s0, __m512i s1, __m512i s2, 
 }
 
 /* The store of an mr x np tile of sums (acc[r][p], row r and panel p): np parameters, or NULL
- * with an activation table (then store16, per row). */
+ * (an activation table, or too few rows to repay rows16_setup) for store16 per row. */
 CNNZ_INLINE CNNZ_VNNI512 void tile512_store(const int mr, const int np, __m512i acc[8][4], size_t n, size_t column,
                                             const cnnz_rows16 *parameters, const cnnz_qs8_output *out, int8_t *c,
                                             size_t ldc) {
