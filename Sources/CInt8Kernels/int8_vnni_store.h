@@ -32,6 +32,10 @@ typedef struct {
     __m512i zero_point, low, high; /* int16 zero point, int8 bounds */
     __mmask16 lanes;
     int shifts_left;
+    /* Whether the [P < -2^30] correction can change a byte: not when the clamp's low bound is at
+     * least the zero point (ReLU, ReLU6). The correction only moves results at or below 0 (y < 0
+     * gives z <= 0 with or without it), and those all clamp to the low bound. */
+    int corrects;
 } cnnz_rows16;
 
 CNNZ_INLINE CNNZ_VNNI512 void rows16_halves(__m512i e, __m512i *round, __m512i *fix, __m512i *shift) {
@@ -56,6 +60,7 @@ CNNZ_INLINE CNNZ_VNNI512 cnnz_rows16 rows16_setup(size_t column, size_t width, c
     __m512i right = _mm512_sub_epi32(zero, _mm512_min_epi32(shift, zero));
     rows16_halves(_mm512_and_si512(right, _mm512_set1_epi64(0xFFFFFFFF)), &p.round_even, &p.fix_even, &p.shift_even);
     rows16_halves(_mm512_srli_epi64(right, 32), &p.round_odd, &p.fix_odd, &p.shift_odd);
+    p.corrects = out->min < out->zero_point;
     p.zero_point = _mm512_set1_epi16((short)out->zero_point);
     p.low = _mm512_set1_epi8((char)out->min);
     p.high = _mm512_set1_epi8((char)out->max);
@@ -71,8 +76,10 @@ CNNZ_INLINE CNNZ_VNNI512 __m512i rows16_requantize(__m512i sum, const cnnz_rows1
     __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->multiplier_odd);
     __m512i te = _mm512_add_epi64(even, p->round_even);
     __m512i to = _mm512_add_epi64(odd, p->round_odd);
-    te = _mm512_mask_sub_epi64(te, _mm512_cmplt_epi64_mask(even, limit), te, p->fix_even);
-    to = _mm512_mask_sub_epi64(to, _mm512_cmplt_epi64_mask(odd, limit), to, p->fix_odd);
+    if (p->corrects) {
+        te = _mm512_mask_sub_epi64(te, _mm512_cmplt_epi64_mask(even, limit), te, p->fix_even);
+        to = _mm512_mask_sub_epi64(to, _mm512_cmplt_epi64_mask(odd, limit), to, p->fix_odd);
+    }
     te = _mm512_srav_epi64(te, p->shift_even);
     to = _mm512_srav_epi64(to, p->shift_odd);
     /* The low dword of each odd result moved up into the odd dword. */
