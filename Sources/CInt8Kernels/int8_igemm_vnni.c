@@ -57,8 +57,10 @@ static void indirection(const cnnz_qs8_window *w, size_t first, size_t count, co
                 if (lo > hi) lo = hi;
                 ptrdiff_t i = 0;
                 for (; i < lo; i++) d[i] = padding;
-                const uint8_t *p = line + (ix0 + lo * sw) * (ptrdiff_t)w->channels;
-                for (; i < hi; i++, p += sw * (ptrdiff_t)w->channels) d[i] = p;
+                if (lo < hi) { /* (a pointer formed only inside the copy) */
+                    const uint8_t *p = line + (ix0 + lo * sw) * (ptrdiff_t)w->channels;
+                    for (; i < hi; i++, p += sw * (ptrdiff_t)w->channels) d[i] = p;
+                }
                 for (; i < (ptrdiff_t)run; i++) d[i] = padding;
             }
         }
