@@ -3,17 +3,10 @@ import CZlib
 /// zlib through the system library: one-shot compress, and an inflate that is
 /// bounded by the size the caller expects.
 enum Compression {
+    /// zlib's CRC-32 of `bytes`, folded with PCLMULQDQ where the CPU has it (CZlib's shim.c).
     static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var crc: UInt = CZlib.crc32(0, nil, 0)
-        var offset = 0
-        // zlib takes a uInt length: feed it in chunks below 2^31.
-        while offset < bytes.count {
-            let chunk = min(bytes.count - offset, 1 << 30)
-            crc = CZlib.crc32(
-                crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(chunk))
-            offset += chunk
-        }
-        return UInt32(truncatingIfNeeded: crc)
+        guard let base = bytes.baseAddress else { return 0 }
+        return czlib_crc32(0, base, bytes.count)
     }
 
     /// Deflates `input` at level 9, or, when that saves less than an eighth of it, stores it
