@@ -25,5 +25,10 @@ uint32_t czlib_crc32_table(uint32_t crc, const void *bytes, size_t count);
 /// 1 when czlib_crc32 folds with PCLMULQDQ on this CPU.
 int czlib_crc32_is_folded(void);
 
+/// zlib's uncompress2 (the same statuses and lengths) without computing or checking the
+/// stream's Adler-32, for callers that check the inflated bytes themselves.
+int czlib_uncompress_unverified(unsigned char *destination, size_t *destinationLength, const unsigned char *source,
+                                size_t *sourceLength);
+
 static inline Bytef *czlib_bytef(void *pointer) { return (Bytef *)pointer; }
 #endif

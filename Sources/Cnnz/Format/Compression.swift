@@ -35,12 +35,14 @@ enum Compression {
 
     /// Inflates `input` into exactly `output.count` bytes. zlib never writes
     /// past `output`; a stream that holds more or fewer bytes is an error.
+    /// The stream's own Adler-32 is not computed: callers check the inflated
+    /// bytes against the header's CRC-32 (ModelReader does, before it parses).
     static func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CnnzError) {
-        var length = uLongf(output.count)
-        var sourceLength = uLong(input.count)
-        let status = uncompress2(
-            output.baseAddress?.assumingMemoryBound(to: Bytef.self), &length,
-            input.baseAddress?.assumingMemoryBound(to: Bytef.self), &sourceLength)
+        var length = output.count
+        var sourceLength = input.count
+        let status = czlib_uncompress_unverified(
+            output.baseAddress?.assumingMemoryBound(to: UInt8.self), &length,
+            input.baseAddress?.assumingMemoryBound(to: UInt8.self), &sourceLength)
         switch status {
         case Z_OK:
             guard Int(length) == output.count else {
