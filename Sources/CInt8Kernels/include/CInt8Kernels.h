@@ -80,14 +80,10 @@ void cnnz_qs8_im2col_s16(int level, const int8_t *image, const cnnz_qs8_window *
 void cnnz_qs8_rows_s16(int level, size_t rows, size_t k, const int8_t *x, size_t ldx, int16_t zero_point, int16_t *a,
                        size_t lda);
 
-/* A convolution's output pixels first..<first + count without an im2col in memory (int8_conv_direct.c),
- * the bytes of cnnz_qu8_im2col (padding_byte at taps outside the image) followed by
- * cnnz_qu8_gemm_vnni512 with n columns and kgroups groups: for 4 * kgroups <= 64 and n <= 64, after
- * cnnz_cpu_has_avx512_vnni(). Pixel r's n outputs go to c + r * ldc. */
-void cnnz_qu8_conv_direct_8x64c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,
-                                             size_t first, size_t count, size_t n, size_t kgroups,
-                                             const int8_t *packed, const cnnz_qs8_output *out, int8_t *c,
-                                             size_t ldc);
+/* cnnz_qu8_im2col at level CNNZ_INT8_AVX512 for rows of at most 64 bytes (int8_im2col_k64.c), the
+ * same bytes up to k (from k to lda, anything: the packed weights there are 0). */
+void cnnz_qu8_im2col_k64__avx512(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte, size_t first,
+                                 size_t count, uint8_t *a, size_t lda);
 
 /* rows rows of k int8 (row stride ldx) as the VNNI GEMM's A: xor 0x80, zeros from k up to lda. */
 void cnnz_qu8_rows(int level, size_t rows, size_t k, const int8_t *x, size_t ldx, uint8_t *a, size_t lda);

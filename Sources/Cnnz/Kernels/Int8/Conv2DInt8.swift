@@ -25,11 +25,6 @@ final class Conv2DInt8: RegisteredKernel {
     let isPointwise: Bool
     /// The window for the im2cols (`cnnz_qs8_im2col_s16`, `cnnz_qu8_im2col`), group 0.
     let geometry: cnnz_qs8_window
-    /// The 512-bit VNNI variant with an im2col row of at most 32 bytes and at most 64
-    /// filters (the first layers): `cnnz_qu8_conv_direct_8x64c4__avx512vnni` builds each
-    /// row in a register instead of the im2col and the GEMM (measured faster up to 32
-    /// bytes; at 48 the GEMM's broadcasts from memory win).
-    let isDirect: Bool
 
     init(
         operands: KernelOperands, window: Window, groups: Int, kernel: Tensor, bias: Tensor?,
@@ -69,8 +64,6 @@ final class Conv2DInt8: RegisteredKernel {
         isPointwise =
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1
-        isDirect =
-            self.variant == .vnni512 && !isPointwise && groups == 1 && packed[0].kGroups <= 8 && filters <= 64
         scratchBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         geometry = cnnz_qs8_window(
             height: x.height, width: x.width, channels: x.channels, kernel_height: window.kernelHeight,
@@ -191,23 +184,8 @@ final class Conv2DInt8: RegisteredKernel {
             return
         }
         let padding = UInt8(truncatingIfNeeded: Int(inputZeroPoint) + 128)
-        if isDirect {
-            let weights = packed[0]
-            let panels = UnsafePointer(weights.panels.assumingMemoryBound(to: Int8.self))
-            withUnsafePointer(to: geometry) { window in
-                withUnsafePointer(to: weights.output) { stage in
-                    for block in Partition.range(context.batch * blocksPerImage, part: part, of: parts) {
-                        let image = block / blocksPerImage
-                        let first = (block % blocksPerImage) * Self.blockRows
-                        let count = min(Self.blockRows, y.pixels - first)
-                        cnnz_qu8_conv_direct_8x64c4__avx512vnni(
-                            input + image * x.elementCount, window, padding, first, count, weights.n, weights.kGroups,
-                            panels, stage, output + (image * y.pixels + first) * y.channels, y.channels)
-                    }
-                }
-            }
-            return
-        }
+        // The first layers' rows of at most 64 bytes, one group: built per output row, stored whole.
+        let smallRows = level >= CNNZ_INT8_AVX512 && lda <= 64 && groups == 1
         let inPerGroup = x.channels / groups
         let outPerGroup = y.channels / groups
         var window = geometry
@@ -218,7 +196,11 @@ final class Conv2DInt8: RegisteredKernel {
             let source = input + image * x.elementCount
             for g in 0..<groups {
                 window.group_offset = g * inPerGroup
-                cnnz_qu8_im2col(level, source, &window, padding, first, count, a, lda)
+                if smallRows {
+                    cnnz_qu8_im2col_k64__avx512(source, &window, padding, first, count, a, lda)
+                } else {
+                    cnnz_qu8_im2col(level, source, &window, padding, first, count, a, lda)
+                }
                 Int8GEMM.runVNNI(
                     variant, m: count, a: a, lda: lda, weights: packed[g],
                     c: output + (image * y.pixels + first) * y.channels + g * outPerGroup, ldc: y.channels)
