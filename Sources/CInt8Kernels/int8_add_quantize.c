@@ -1,6 +1,6 @@
 /* The int8 Add of two inputs and the input quantize with AVX-512 (and the quantize with AVX2),
  * the same integers as the plain C (see include/CInt8Kernels.h). */
-#include "int8_avx512.h"
+#include "int8_requant512.h"
 
 #include <math.h>
 
@@ -35,6 +35,44 @@ CNNZ_INLINE CNNZ_AVX512 __m512i add_term_of(__m128i q, const cnnz_add_term *t) {
     return _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(remainder, threshold), v, one);
 }
 
+/* A term with one multiply fewer, for right shifts r <= 11 (S = 11 + r <= 22): the two roundings
+ * of term = requantize(d << 20, m, -r) are one floor (see int8_requant512.h),
+ *     term = floor((d * m + C) / 2^S),  C = 2^10 + 2^(r+10) - [d < 0] * 2^11  (r >= 1; 2^10 for r = 0),
+ * and with m = high * 2^S + low (low < 2^S) that is d * high + ((d * low + C) >> S), where
+ * |d * low + C| < 255 * 2^22 + 2^22 < 2^31. With d = q - zero point, the -zero point * high is
+ * left to the caller (one constant for both terms) and -zero point * low is folded into C (the
+ * wrapping int32 arithmetic is exact since the true value fits). */
+typedef struct {
+    __m512i high, low, zero_point, c_positive, c_negative;
+    __m128i shift;
+    int32_t offset; /* -zero_point * high, wrapping */
+} cnnz_add_term2;
+
+static int add_term2_fits(int32_t multiplier, int32_t shift) { return multiplier >= 0 && shift <= 0 && shift >= -11; }
+
+CNNZ_INLINE CNNZ_AVX512 cnnz_add_term2 add_term2(int32_t zero_point, int32_t multiplier, int32_t shift) {
+    cnnz_add_term2 t;
+    int r = -shift, s = 11 + r;
+    uint32_t high = (uint32_t)multiplier >> s, low = (uint32_t)multiplier & ((1u << s) - 1);
+    uint32_t c = (1u << 10) + (r > 0 ? (1u << (r + 10)) : 0) - (uint32_t)zero_point * low;
+    t.high = _mm512_set1_epi32((int32_t)high);
+    t.low = _mm512_set1_epi32((int32_t)low);
+    t.zero_point = _mm512_set1_epi32(zero_point);
+    t.c_positive = _mm512_set1_epi32((int32_t)c);
+    t.c_negative = _mm512_set1_epi32((int32_t)(c - (r > 0 ? (1u << 11) : 0)));
+    t.shift = _mm_cvtsi32_si128(s);
+    t.offset = (int32_t)(0u - (uint32_t)zero_point * high);
+    return t;
+}
+
+/* The term without its offset. */
+CNNZ_INLINE CNNZ_AVX512 __m512i add_term2_of(__m128i bytes, const cnnz_add_term2 *t) {
+    __m512i q = _mm512_cvtepi8_epi32(bytes);
+    __m512i c = _mm512_mask_blend_epi32(_mm512_cmplt_epi32_mask(q, t->zero_point), t->c_positive, t->c_negative);
+    __m512i low = _mm512_sra_epi32(_mm512_add_epi32(_mm512_mullo_epi32(q, t->low), c), t->shift);
+    return _mm512_add_epi32(_mm512_mullo_epi32(q, t->high), low);
+}
+
 CNNZ_AVX512 void cnnz_qs8_add2_avx512(size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                                       const cnnz_qs8_output *out, int8_t *c) {
     if (out->table || p->left_shift != 20 || p->shift[0] > 0 || p->shift[1] > 0 || p->multiplier[0] < 0 ||
@@ -44,23 +82,35 @@ CNNZ_AVX512 void cnnz_qs8_add2_avx512(size_t n, const int8_t *a, const int8_t *b
     }
     cnnz_add_term ta = add_term(p->zero_point[0], p->multiplier[0], p->shift[0]);
     cnnz_add_term tb = add_term(p->zero_point[1], p->multiplier[1], p->shift[1]);
-    /* The store of the sum with column 0's parameters in every lane. */
-    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
-    __m512i shift = _mm512_set1_epi32(out->shift[0]);
-    cnnz_panel16 sum;
-    sum.bias = _mm512_set1_epi32(out->bias[0]);
-    sum.multiplier = _mm512_set1_epi32(out->multiplier[0]);
-    sum.left = _mm512_max_epi32(shift, zero);
-    sum.shifts_left = out->shift[0] > 0;
-    sum.right = _mm512_sub_epi32(zero, _mm512_min_epi32(shift, zero));
-    sum.mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, sum.right), one);
-    sum.half = _mm512_srai_epi32(sum.mask, 1);
-    for (size_t i = 0; i < n; i += 16) {
-        size_t width = n - i < 16 ? n - i : 16;
-        sum.lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
-        __m512i x = _mm512_add_epi32(add_term_of(_mm_maskz_loadu_epi8(sum.lanes, a + i), &ta),
-                                     add_term_of(_mm_maskz_loadu_epi8(sum.lanes, b + i), &tb));
-        store16_panel(x, &sum, out, c + i);
+    /* The store of the sum with column 0's parameters in every lane (its bias is 0). */
+    int32_t bias[16] = {0}, multiplier[16], shift[16];
+    for (int j = 0; j < 16; j++) multiplier[j] = out->multiplier[0], shift[j] = out->shift[0];
+    cnnz_qs8_output same = *out;
+    same.bias = bias;
+    same.multiplier = multiplier;
+    same.shift = shift;
+    cnnz_requant16 sum = requant16_parameters(0, 16, &same);
+    size_t i = 0;
+    if (add_term2_fits(p->multiplier[0], p->shift[0]) && add_term2_fits(p->multiplier[1], p->shift[1])) {
+        cnnz_add_term2 a2 = add_term2(p->zero_point[0], p->multiplier[0], p->shift[0]);
+        cnnz_add_term2 b2 = add_term2(p->zero_point[1], p->multiplier[1], p->shift[1]);
+        const __m512i offset = _mm512_set1_epi32((int32_t)((uint32_t)a2.offset + (uint32_t)b2.offset));
+        for (; i + 16 <= n; i += 16) {
+            __m512i x = _mm512_add_epi32(add_term2_of(_mm_loadu_si128((const __m128i *)(a + i)), &a2),
+                                         add_term2_of(_mm_loadu_si128((const __m128i *)(b + i)), &b2));
+            _mm_storeu_si128((__m128i *)(c + i), requant16(_mm512_add_epi32(x, offset), &sum, 0));
+        }
+    }
+    for (; i + 16 <= n; i += 16) {
+        __m512i x = _mm512_add_epi32(add_term_of(_mm_loadu_si128((const __m128i *)(a + i)), &ta),
+                                     add_term_of(_mm_loadu_si128((const __m128i *)(b + i)), &tb));
+        _mm_storeu_si128((__m128i *)(c + i), requant16(x, &sum, 0));
+    }
+    if (i < n) {
+        __mmask16 lanes = (__mmask16)((1u << (n - i)) - 1);
+        __m512i x = _mm512_add_epi32(add_term_of(_mm_maskz_loadu_epi8(lanes, a + i), &ta),
+                                     add_term_of(_mm_maskz_loadu_epi8(lanes, b + i), &tb));
+        _mm_mask_storeu_epi8(c + i, lanes, requant16(x, &sum, 0));
     }
 }
 

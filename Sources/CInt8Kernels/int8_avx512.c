@@ -3,7 +3,7 @@
  * the VNNI GEMMs are in int8_vnni.c, the Add and the input quantize in int8_add_quantize.c).
  * Every function carries its instruction set as a target attribute, so the package builds with
  * no CPU flags; the callers run them only after the run-time CPU check. */
-#include "int8_avx512.h"
+#include "int8_requant512.h"
 
 #include <string.h>
 
@@ -259,7 +259,9 @@ CNNZ_AVX512 void cnnz_qs8_depthwise_row_avx512(const int8_t *image, const cnnz_q
             __m512i k4 = _mm512_loadu_si512(packed + 64), k5 = _mm512_loadu_si512(packed + 80);
             __m512i k6 = _mm512_loadu_si512(packed + 96), k7 = _mm512_loadu_si512(packed + 112);
             __m512i k8 = _mm512_loadu_si512(packed + 128);
-            cnnz_panel16 parameters = panel16(j, 16, out);
+            /* The bias joins the zero point's share, taken off once. */
+            cnnz_requant16 parameters = requant16_parameters(j, 16, out);
+            __m512i offset = out->table ? share : _mm512_sub_epi32(share, parameters.bias);
             /* Pixels before the first interior one go the general way below. */
             size_t start = 0;
             while (start < w->out_width && (ptrdiff_t)(start * w->stride_width) < w->pad_left) start++;
@@ -274,10 +276,13 @@ CNNZ_AVX512 void cnnz_qs8_depthwise_row_avx512(const int8_t *image, const cnnz_q
                 __m512i s1 = _mm512_add_epi32(CNNZ_TAP(0, k2, 2), CNNZ_TAP(1, k3, 0));
                 __m512i s2 = _mm512_add_epi32(CNNZ_TAP(1, k4, 1), CNNZ_TAP(1, k5, 2));
                 __m512i s3 = _mm512_add_epi32(CNNZ_TAP(2, k6, 0), CNNZ_TAP(2, k7, 1));
-                s0 = _mm512_add_epi32(s0, _mm512_sub_epi32(CNNZ_TAP(2, k8, 2), share));
+                s0 = _mm512_add_epi32(s0, _mm512_sub_epi32(CNNZ_TAP(2, k8, 2), offset));
 #undef CNNZ_TAP
                 __m512i sum = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
-                store16_panel(sum, &parameters, out, c + ox * n + j);
+                if (out->table)
+                    store16(sum, j, 16, out, c + ox * n + j);
+                else
+                    _mm_storeu_si128((__m128i *)(c + ox * n + j), requant16(sum, &parameters, 0));
             }
         }
         for (; ox < w->out_width; ox++) {

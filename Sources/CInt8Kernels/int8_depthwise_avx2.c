@@ -73,7 +73,8 @@ CNNZ_AVX2 void cnnz_qs8_depthwise_row_avx2(const int8_t *image, const cnnz_qs8_w
             }
         }
         size_t ox = 0;
-        for (; ox < start; ox++) store8(border8(lines, rows, packed, w, ox, j, zero), j, out, c + ox * n + j);
+        for (; ox < start; ox++)
+            store_columns8(border8(lines, rows, packed, w, ox, j, zero), j, 8, out, c + ox * n + j);
         if (rows == 3 && kw == 3) {
             /* The common 3x3 case: the nine weight vectors stay in registers. */
             const int32_t *k = packed;
@@ -93,7 +94,7 @@ CNNZ_AVX2 void cnnz_qs8_depthwise_row_avx2(const int8_t *image, const cnnz_qs8_w
                 s0 = _mm256_add_epi32(s0, _mm256_sub_epi32(CNNZ_TAP(2, k8, 2), share));
 #undef CNNZ_TAP
                 __m256i sum = _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3));
-                store8(sum, j, out, c + ox * n + j);
+                store_columns8(sum, j, 8, out, c + ox * n + j);
             }
         } else {
             for (; ox < end; ox++) {
@@ -108,11 +109,11 @@ CNNZ_AVX2 void cnnz_qs8_depthwise_row_avx2(const int8_t *image, const cnnz_qs8_w
                             s1 = _mm256_add_epi32(s1, product);
                     }
                 }
-                store8(_mm256_add_epi32(s0, s1), j, out, c + ox * n + j);
+                store_columns8(_mm256_add_epi32(s0, s1), j, 8, out, c + ox * n + j);
             }
         }
         for (; ox < w->out_width; ox++)
-            store8(border8(lines, rows, packed, w, ox, j, zero), j, out, c + ox * n + j);
+            store_columns8(border8(lines, rows, packed, w, ox, j, zero), j, 8, out, c + ox * n + j);
     }
     if (j == n) return;
     /* The last n - j (< 8) channels, per pixel. */

@@ -85,7 +85,7 @@ CNNZ_INLINE CNNZ_AVX512 void xor_rows(uint8_t *d, const int8_t *s, size_t n) {
 /* An mr x np tile: for each tap, mr row pointers, tap_groups groups of 4 bytes from each. */
 CNNZ_INLINE CNNZ_VNNI512 void itile512(const int mr, const int np, size_t taps, size_t tap_groups,
                                        const uint8_t *const *pointers, size_t stride, const int8_t *w, size_t panel_bytes,
-                                       size_t n, size_t column, const cnnz_rows16 *parameters,
+                                       size_t n, size_t column, const cnnz_requant16 *parameters,
                                        const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
     __m512i acc[8][4];
     for (int r = 0; r < mr; r++)
@@ -119,13 +119,13 @@ CNNZ_INLINE CNNZ_VNNI512 void itile512(const int mr, const int np, size_t taps, 
 }
 
 typedef void (*cnnz_itile512)(size_t, size_t, const uint8_t *const *, size_t, const int8_t *, size_t, size_t, size_t,
-                              const cnnz_rows16 *, const cnnz_qs8_output *, int8_t *, size_t);
+                              const cnnz_requant16 *, const cnnz_qs8_output *, int8_t *, size_t);
 
 #define CNNZ_ITILE512(MR, NP)                                                                                      \
     static CNNZ_VNNI512 void itile512_##MR##x##NP(size_t taps, size_t tap_groups, const uint8_t *const *pointers,   \
                                                   size_t stride,                                                   \
                                                   const int8_t *w, size_t panel_bytes, size_t n, size_t column,    \
-                                                  const cnnz_rows16 *parameters, const cnnz_qs8_output *out,       \
+                                                  const cnnz_requant16 *parameters, const cnnz_qs8_output *out,       \
                                                   int8_t *c, size_t ldc) {                                         \
         itile512(MR, NP, taps, tap_groups, pointers, stride, w, panel_bytes, n, column, parameters, out, c, ldc);         \
     }
@@ -153,9 +153,9 @@ static CNNZ_VNNI512 void ipanels512(const int np, const cnnz_itile512 *tiles, si
                                     size_t tap_groups, const uint8_t *const *pointers, const int8_t *w,
                                     size_t panel_bytes, size_t column, const cnnz_qs8_output *out, int8_t *c,
                                     size_t ldc) {
-    cnnz_rows16 parameters[4];
+    cnnz_requant16 parameters[4];
     /* One or two rows (Dense at batch 1): store16 per row, whose constants cost less to load
-     * than rows16_setup's when they serve a single row. */
+     * than requant16_parameters's when they serve a single row. */
     int stored = m > 2 && tile512_parameters(np, n, column, out, parameters);
     for (size_t row = 0; row < m; row += 8) {
         size_t mr = m - row < 8 ? m - row : 8;

@@ -14,7 +14,7 @@
 
 CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups, const uint8_t *a, size_t lda,
                                       const int8_t *w, size_t panel_bytes, size_t n, size_t column,
-                                      const cnnz_rows16 *parameters, const cnnz_qs8_output *out, int8_t *c,
+                                      const cnnz_requant16 *parameters, const cnnz_qs8_output *out, int8_t *c,
                                       size_t ldc) {
     __m512i acc[8][4];
     for (int r = 0; r < mr; r++)
@@ -35,7 +35,7 @@ CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups
 #define CNNZ_TILE512(MR, NP)                                                                                       \
     static CNNZ_VNNI512 void tile512_##MR##x##NP(size_t kgroups, const uint8_t *a, size_t lda, const int8_t *w,     \
                                                  size_t panel_bytes, size_t n, size_t column,                      \
-                                                 const cnnz_rows16 *parameters, const cnnz_qs8_output *out,        \
+                                                 const cnnz_requant16 *parameters, const cnnz_qs8_output *out,        \
                                                  int8_t *c, size_t ldc) {                                          \
         tile512(MR, NP, kgroups, a, lda, w, panel_bytes, n, column, parameters, out, c, ldc);                     \
     }
@@ -59,16 +59,16 @@ CNNZ_TILE512(7, 1)
 CNNZ_TILE512(8, 1)
 
 typedef void (*cnnz_tile512)(size_t, const uint8_t *, size_t, const int8_t *, size_t, size_t, size_t,
-                             const cnnz_rows16 *, const cnnz_qs8_output *, int8_t *, size_t);
+                             const cnnz_requant16 *, const cnnz_qs8_output *, int8_t *, size_t);
 
 /* Panels outer (np at a time, their store constants computed once), strips of 8 rows inner: the
  * rows of A stay in L1 across the panels. */
 static CNNZ_VNNI512 void panels512(const int np, const cnnz_tile512 *tiles, size_t m, size_t n, size_t kgroups,
                                    const uint8_t *a, size_t lda, const int8_t *w, size_t panel_bytes,
                                    size_t column, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    cnnz_rows16 parameters[4];
+    cnnz_requant16 parameters[4];
     /* One or two rows (Dense at batch 1): store16 per row, whose constants cost less to load
-     * than rows16_setup's when they serve a single row. */
+     * than requant16_parameters's when they serve a single row. */
     int stored = m > 2 && tile512_parameters(np, n, column, out, parameters);
     for (size_t row = 0; row < m; row += 8) {
         size_t mr = m - row < 8 ? m - row : 8;

@@ -92,6 +92,11 @@ void cnnz_qs8_im2col_s16(int level, const int8_t *image, const cnnz_qs8_window *
 void cnnz_qs8_rows_s16(int level, size_t rows, size_t k, const int8_t *x, size_t ldx, int16_t zero_point, int16_t *a,
                        size_t lda);
 
+/* cnnz_qu8_im2col at level CNNZ_INT8_AVX512 for rows of at most 64 bytes (int8_im2col_k64.c), the
+ * same bytes up to k (from k to lda, anything: the packed weights there are 0). */
+void cnnz_qu8_im2col_k64__avx512(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte, size_t first,
+                                 size_t count, uint8_t *a, size_t lda);
+
 /* rows rows of k int8 (row stride ldx) as the VNNI GEMM's A: xor 0x80, zeros from k up to lda. */
 void cnnz_qu8_rows(int level, size_t rows, size_t k, const int8_t *x, size_t ldx, uint8_t *a, size_t lda);
 

@@ -3,17 +3,10 @@ import CZlib
 /// zlib through the system library: one-shot compress, and an inflate that is
 /// bounded by the size the caller expects.
 enum Compression {
+    /// zlib's CRC-32 of `bytes`, folded with PCLMULQDQ where the CPU has it (CZlib's shim.c).
     static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var crc: UInt = CZlib.crc32(0, nil, 0)
-        var offset = 0
-        // zlib takes a uInt length: feed it in chunks below 2^31.
-        while offset < bytes.count {
-            let chunk = min(bytes.count - offset, 1 << 30)
-            crc = CZlib.crc32(
-                crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(chunk))
-            offset += chunk
-        }
-        return UInt32(truncatingIfNeeded: crc)
+        guard let base = bytes.baseAddress else { return 0 }
+        return czlib_crc32(0, base, bytes.count)
     }
 
     /// Deflates `input` at level 9, or, when that saves less than an eighth of it, stores it
@@ -42,12 +35,14 @@ enum Compression {
 
     /// Inflates `input` into exactly `output.count` bytes. zlib never writes
     /// past `output`; a stream that holds more or fewer bytes is an error.
+    /// The stream's own Adler-32 is not computed: callers check the inflated
+    /// bytes against the header's CRC-32 (ModelReader does, before it parses).
     static func inflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CnnzError) {
-        var length = uLongf(output.count)
-        var sourceLength = uLong(input.count)
-        let status = uncompress2(
-            output.baseAddress?.assumingMemoryBound(to: Bytef.self), &length,
-            input.baseAddress?.assumingMemoryBound(to: Bytef.self), &sourceLength)
+        var length = output.count
+        var sourceLength = input.count
+        let status = czlib_uncompress_unverified(
+            output.baseAddress?.assumingMemoryBound(to: UInt8.self), &length,
+            input.baseAddress?.assumingMemoryBound(to: UInt8.self), &sourceLength)
         switch status {
         case Z_OK:
             guard Int(length) == output.count else {

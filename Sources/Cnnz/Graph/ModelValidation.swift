@@ -99,13 +99,39 @@ extension Tensor {
             throw .format("\(name) has \(elementCount) values, its shape \(shape) needs \(count)")
         }
         if case .float32(let values) = storage {
-            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            if !Self.allFinite(values), let bad = values.firstIndex(where: { !$0.isFinite }) {
                 throw .format("\(name) element \(bad) is \(values[bad]), not a finite number")
             }
             guard quantization == nil else { throw .format("\(name) is float32 but has a quantization") }
         } else {
             guard let quantization else { throw .format("\(name) is \(elementType) without a quantization") }
             try quantization.validate(shape: shape, elementType: elementType, name: name)
+        }
+    }
+}
+
+extension Tensor {
+    /// True when no value is infinite or NaN: the largest magnitude bit pattern, 16 lanes at a
+    /// time, stays below the exponent's all-ones (a 3 MB model checks 800K weights at every load,
+    /// which `firstIndex(where:)` took about 1 ms for).
+    static func allFinite(_ values: [Float]) -> Bool {
+        values.withUnsafeBufferPointer { values in
+            guard let base = values.baseAddress else { return true }
+            let bits = UnsafeRawPointer(base)
+            let magnitude = SIMD16<UInt32>(repeating: 0x7FFF_FFFF)
+            var largest = SIMD16<UInt32>(repeating: 0)
+            var index = 0
+            while index + 16 <= values.count {
+                let lanes = bits.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<UInt32>.self)
+                largest = pointwiseMax(largest, lanes & magnitude)
+                index += 16
+            }
+            var tail: UInt32 = 0
+            while index < values.count {
+                tail = Swift.max(tail, values[index].bitPattern & 0x7FFF_FFFF)
+                index += 1
+            }
+            return Swift.max(largest.max(), tail) < 0x7F80_0000
         }
     }
 }

@@ -40,7 +40,8 @@ import Testing
     /// against a plain loop: windows up to 5x5 (3x3 every other trial: the AVX2 and
     /// AVX-512 kernels keep its nine weights in registers), strides and dilations 1
     /// and 2, padding on either side or none, channel counts around the blocks of 8
-    /// and 16, input zero points at both extremes, and outputs that saturate.
+    /// and 16, input zero points at both extremes, outputs that saturate, and an activation
+    /// table (the AVX2 and AVX-512 3x3 paths once stored the values before it).
     @Test func rowLevelsMatchAPlainLoop() throws {
         var rng = SplitMix64(seed: 31)
         let counts = [1, 7, 8, 9, 15, 16, 17, 24, 33, 64]
@@ -65,9 +66,18 @@ import Testing
             let reals = (0..<n).map { _ in Double.random(in: 0.0001...0.02, using: &rng) }
             let inputZero = [-128, 127, Int32.random(in: -128...127, using: &rng)][trial % 3]
             let outputZero = Int32.random(in: -128...127, using: &rng)
+            // Every fourth trial (3x3) through an activation table (sigmoid).
+            let activation =
+                trial % 4 == 2
+                ? Int8Activation(
+                    .sigmoid,
+                    output: ActivationQuantization(
+                        scale: 1.0 / 256, zeroPoint: -128, preActivationScale: 0.05, preActivationZeroPoint: outputZero)
+                )
+                : Int8Activation(.linear, output: ActivationQuantization(scale: 1, zeroPoint: outputZero))
             let stage = try Int8PackedWeights(
                 k: 0, n: n, element: { _, _ in 0 }, bias: { bias[$0] }, realMultiplier: { reals[$0] },
-                activation: Int8Activation(.linear, output: ActivationQuantization(scale: 1, zeroPoint: outputZero)))
+                activation: activation)
             var window = cnnz_qs8_window(
                 height: height, width: width, channels: n, kernel_height: kh, kernel_width: kw, stride_height: sh,
                 stride_width: sw, dilation_height: dh, dilation_width: dw, pad_top: padTop, pad_left: padLeft,
@@ -92,8 +102,9 @@ import Testing
                                     * weights[(ky * kw + kx) * n + j]
                             }
                         }
-                        expected[ox * n + j] = Int8Reference.clamp(
-                            Int8Reference.scaled(sum, by: reals[j]) + outputZero, -128...127)
+                        let v = Int8Reference.clamp(
+                            Int8Reference.scaled(sum, by: reals[j]) + activation.zeroPoint, activation.bounds)
+                        expected[ox * n + j] = activation.table.map { $0[Int(v) + 128] } ?? v
                     }
                 }
                 saturated.formUnion(expected.filter { $0 == -128 || $0 == 127 })
@@ -104,7 +115,7 @@ import Testing
                     }
                     #expect(
                         c == expected,
-                        "level \(level) n=\(n) \(height)x\(width) kernel \(kh)x\(kw) stride \(sh),\(sw) dilation \(dh) pad \(padTop),\(padLeft) row \(oy) zero \(inputZero)"
+                        "level \(level) n=\(n) \(height)x\(width) kernel \(kh)x\(kw) stride \(sh),\(sw) dilation \(dh) pad \(padTop),\(padLeft) row \(oy) zero \(inputZero) table \(activation.table != nil)"
                     )
                 }
             }

@@ -125,6 +125,7 @@ class Model:
         self.name = lib.cnnz_model_name(self._pointer).decode()
         #: "float32", "int8" or "weights-int8" (int8 weights, float32 compute).
         self.precision = lib.cnnz_model_precision(self._pointer).decode()
+        self._runs = {np.dtype(np.float32): lib.cnnz_run, np.dtype(np.uint8): lib.cnnz_run_u8}
         self._local = threading.local()
         self._sessions = []
         self._sessions_lock = threading.Lock()
@@ -155,6 +156,18 @@ class Model:
         `x.astype(np.uint8)`, `x[np.newaxis]` for one image. Raises Error
         (status ERROR_ARGUMENT) otherwise.
         """
+        # The common call first, checked with as little Python as it needs (at batch 1 the
+        # binding's own work is a measurable share of a 0.1 ms model): a C-contiguous array of a
+        # batch of the model's shape, float32 or uint8.
+        if type(x) is np.ndarray and x.ndim == 4 and x.shape[1:] == self.input_shape and x.flags.c_contiguous:
+            run = self._runs.get(x.dtype)
+            batch = x.shape[0]
+            if run is not None and batch > 0:
+                out = np.empty((batch, self.output_size), dtype=np.float32)
+                status = run(self._session(), x.ctypes.data, x.size, batch, out.ctypes.data, out.size)
+                if status != OK:
+                    _check(self._lib, status)
+                return out
         x = np.asarray(x)
         expected = f"(N, {', '.join(map(str, self.input_shape))})"
         if x.dtype == np.uint8:

@@ -34,6 +34,25 @@ def test_int8_models_run_through_the_same_calls(repository):
     assert np.array_equal(floats[0], floats[1])
 
 
+def test_any_array_layout_gives_the_same_outputs(example):
+    # predict's fast path takes C-contiguous float32 and uint8 arrays; every other layout,
+    # byte order and array subclass goes through the checked path and must give the same bits.
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 256, (3, 28, 28, 1), dtype=np.uint8)
+    floats = pixels.astype(np.float32) * np.float32(1 / 255)
+    expected = example.predict(floats)
+    wide = np.zeros((3, 28, 56, 1), dtype=np.float32)
+    wide[:, :, ::2] = floats
+    np.testing.assert_array_equal(example.predict(wide[:, :, ::2]), expected)
+    np.testing.assert_array_equal(example.predict(np.asfortranarray(floats)), expected)
+    np.testing.assert_array_equal(example.predict(floats[::-1])[::-1], expected)
+    np.testing.assert_array_equal(example.predict(pixels), example.predict(np.asfortranarray(pixels)))
+    with pytest.raises(cnnz.Error, match="input dtype >f4"):
+        example.predict(floats.astype(">f4"))
+    with pytest.raises(cnnz.Error, match="input dtype float64"):
+        example.predict(floats.astype(np.float64))
+
+
 @pytest.mark.parametrize("name", ["tiny", "tiny-graph"])
 def test_golden_examples(repository, golden_models, name):
     fixtures = repository / "Tests" / "CnnzTests" / "Fixtures"

@@ -147,10 +147,12 @@ final class Conv2DWinograd: RegisteredKernel {
                             let data = packed[a * alpha + b].data
                             var first = 0
                             while first < cout {
+                                // Pointers at the panel's first column: a loop over j alone, which
+                                // the compiler vectorizes (indexing by first + j kept it scalar).
                                 let out = data + (first * cin + ci * width)
+                                let (p0, p1, p2) = (h0 + first, h1 + first, h2 + first)
                                 for j in 0..<Swift.min(width, cout - first) {
-                                    let co = first + j
-                                    out[j] = Float(g0 * h0[co] + g1 * h1[co] + g2 * h2[co])
+                                    out[j] = Float(g0 * p0[j] + g1 * p1[j] + g2 * p2[j])
                                 }
                                 first += width
                             }

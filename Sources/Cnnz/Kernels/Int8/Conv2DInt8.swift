@@ -191,6 +191,8 @@ final class Conv2DInt8: RegisteredKernel {
             return
         }
         let padding = UInt8(truncatingIfNeeded: Int(inputZeroPoint) + 128)
+        // The first layers' rows of at most 64 bytes, one group: built per output row, stored whole.
+        let smallRows = level >= CNNZ_INT8_AVX512 && lda <= 64 && groups == 1
         let inPerGroup = x.channels / groups
         let outPerGroup = y.channels / groups
         var window = geometry
@@ -211,7 +213,11 @@ final class Conv2DInt8: RegisteredKernel {
                     }
                     continue
                 }
-                cnnz_qu8_im2col(level, source, &window, padding, first, count, a, lda)
+                if smallRows {
+                    cnnz_qu8_im2col_k64__avx512(source, &window, padding, first, count, a, lda)
+                } else {
+                    cnnz_qu8_im2col(level, source, &window, padding, first, count, a, lda)
+                }
                 Int8GEMM.runVNNI(variant, m: count, a: a, lda: lda, weights: weights, c: c, ldc: y.channels)
             }
         }
