@@ -28,6 +28,10 @@ typedef struct {
     __m512i zero_point;
     __mmask16 lanes;
     int shifts_left;
+    /* Whether the [x * m < -2^30] step can change a byte: not when the clamp's low bound is at
+     * least the zero point (ReLU, ReLU6). The step only moves results at or below 0 (h < 0
+     * gives a result <= 0 with or without it), and those all clamp to min. */
+    int corrects;
 } cnnz_requant16;
 
 /* The parameters of columns column..<column + width (width <= 16) of out; lanes past width
@@ -66,11 +70,12 @@ CNNZ_INLINE CNNZ_AVX512 cnnz_requant16 requant16_parameters(size_t column, size_
     p.min = _mm_set1_epi8((char)out->min);
     p.max = _mm_set1_epi8((char)out->max);
     p.zero_point = _mm512_set1_epi32(out->zero_point);
+    p.corrects = out->min < out->zero_point;
     return p;
 }
 
-/* The 16 output bytes of sums x (the bias not yet added when add_bias). */
-CNNZ_INLINE CNNZ_AVX512 __m128i requant16(__m512i x, const cnnz_requant16 *p, int add_bias) {
+/* The requantized sums x (the bias not yet added when add_bias), before the zero point. */
+CNNZ_INLINE CNNZ_AVX512 __m512i requant16_sums(__m512i x, const cnnz_requant16 *p, int add_bias) {
     if (add_bias) x = _mm512_add_epi32(x, p->bias);
     if (p->shifts_left) x = _mm512_sllv_epi32(x, p->left);
     const __m512i limit = _mm512_set1_epi64(-((int64_t)1 << 30));
@@ -78,13 +83,20 @@ CNNZ_INLINE CNNZ_AVX512 __m128i requant16(__m512i x, const cnnz_requant16 *p, in
     __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->multiplier_odd);
     __m512i q_even = _mm512_add_epi64(even, p->constant_even);
     __m512i q_odd = _mm512_add_epi64(odd, p->constant_odd);
-    q_even = _mm512_mask_sub_epi64(q_even, _mm512_cmplt_epi64_mask(even, limit), q_even, p->step_even);
-    q_odd = _mm512_mask_sub_epi64(q_odd, _mm512_cmplt_epi64_mask(odd, limit), q_odd, p->step_odd);
+    if (p->corrects) {
+        q_even = _mm512_mask_sub_epi64(q_even, _mm512_cmplt_epi64_mask(even, limit), q_even, p->step_even);
+        q_odd = _mm512_mask_sub_epi64(q_odd, _mm512_cmplt_epi64_mask(odd, limit), q_odd, p->step_odd);
+    }
     q_even = _mm512_srav_epi64(q_even, p->total_even);
     q_odd = _mm512_srav_epi64(q_odd, p->total_odd);
     /* The low dwords: even lanes from q_even, odd lanes from q_odd's. */
     const __m512i interleave = _mm512_setr_epi32(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-    __m512i v = _mm512_add_epi32(_mm512_permutex2var_epi32(q_even, interleave, q_odd), p->zero_point);
+    return _mm512_permutex2var_epi32(q_even, interleave, q_odd);
+}
+
+/* The 16 output bytes of sums x (the bias not yet added when add_bias). */
+CNNZ_INLINE CNNZ_AVX512 __m128i requant16(__m512i x, const cnnz_requant16 *p, int add_bias) {
+    __m512i v = _mm512_add_epi32(requant16_sums(x, p, add_bias), p->zero_point);
     __m128i bytes = _mm512_cvtsepi32_epi8(v);
     return _mm_min_epi8(_mm_max_epi8(bytes, p->min), p->max);
 }

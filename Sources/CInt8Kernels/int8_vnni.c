@@ -2,17 +2,20 @@
  * requantization and clamp in the store (see include/CInt8Kernels.h). Each function carries its
  * instruction set as a target attribute, so the package builds with no CPU flags; the callers run
  * them only after the run-time CPU check. */
-#include "int8_avx512.h"
+#include "int8_vnni_store.h"
 
 #include <string.h>
 
 #ifdef CNNZ_HAVE_AVX2
 
-/* ---- The 512-bit VNNI GEMM: tiles of mr rows (up to 8) x np panels of 16 columns (up to 4). */
+/* ---- The 512-bit VNNI GEMM: tiles of mr rows (up to 8) x np panels of 16 columns (up to 4). The
+ * store's per-column constants (parameters: np of them, or NULL with an activation table) come
+ * from the caller, which computes them once per panel for all the row strips. */
 
 CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups, const uint8_t *a, size_t lda,
                                       const int8_t *w, size_t panel_bytes, size_t n, size_t column,
-                                      const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+                                      const cnnz_requant16 *parameters, const cnnz_qs8_output *out, int8_t *c,
+                                      size_t ldc) {
     __m512i acc[8][4];
     for (int r = 0; r < mr; r++)
         for (int p = 0; p < np; p++) acc[r][p] = _mm512_setzero_si512();
@@ -26,64 +29,70 @@ CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups
             for (int p = 0; p < np; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], x, b[p]);
         }
     }
-    for (int p = 0; p < np; p++) {
-        size_t first = column + 16 * (size_t)p;
-        if (first >= n) break;
-        size_t width = n - first < 16 ? n - first : 16;
-        if (out->table) {
-            for (int r = 0; r < mr; r++) store16(acc[r][p], first, width, out, c + r * ldc + first);
-        } else {
-            cnnz_panel16 parameters = panel16(first, width, out);
-            for (int r = 0; r < mr; r++) store16_panel(acc[r][p], &parameters, out, c + r * ldc + first);
-        }
-    }
+    tile512_store(mr, np, acc, n, column, parameters, out, c, ldc);
 }
 
-/* All panels for mr rows: four panels at a time for one or two rows (more independent sums),
- * else two. */
-CNNZ_INLINE CNNZ_VNNI512 void strip512(const int mr, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                                       const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    size_t panels = (n + 15) / 16, panel_bytes = kgroups * 64, p = 0;
-    if (mr <= 2) {
-        for (; p + 4 <= panels; p += 4)
-            tile512(mr, 4, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
+#define CNNZ_TILE512(MR, NP)                                                                                       \
+    static CNNZ_VNNI512 void tile512_##MR##x##NP(size_t kgroups, const uint8_t *a, size_t lda, const int8_t *w,     \
+                                                 size_t panel_bytes, size_t n, size_t column,                      \
+                                                 const cnnz_requant16 *parameters, const cnnz_qs8_output *out,        \
+                                                 int8_t *c, size_t ldc) {                                          \
+        tile512(MR, NP, kgroups, a, lda, w, panel_bytes, n, column, parameters, out, c, ldc);                     \
     }
-    for (; p + 2 <= panels; p += 2)
-        tile512(mr, 2, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
-    if (p < panels) tile512(mr, 1, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, n, 16 * p, out, c, ldc);
-}
+CNNZ_TILE512(1, 4)
+CNNZ_TILE512(2, 4)
+CNNZ_TILE512(1, 2)
+CNNZ_TILE512(2, 2)
+CNNZ_TILE512(3, 2)
+CNNZ_TILE512(4, 2)
+CNNZ_TILE512(5, 2)
+CNNZ_TILE512(6, 2)
+CNNZ_TILE512(7, 2)
+CNNZ_TILE512(8, 2)
+CNNZ_TILE512(1, 1)
+CNNZ_TILE512(2, 1)
+CNNZ_TILE512(3, 1)
+CNNZ_TILE512(4, 1)
+CNNZ_TILE512(5, 1)
+CNNZ_TILE512(6, 1)
+CNNZ_TILE512(7, 1)
+CNNZ_TILE512(8, 1)
 
-#define CNNZ_STRIP512(MR)                                                                                          \
-    static CNNZ_VNNI512 void strip512_##MR(size_t n, size_t kgroups, const uint8_t *a, size_t lda,                 \
-                                           const int8_t *packed, const cnnz_qs8_output *out, int8_t *c,             \
-                                           size_t ldc) {                                                             \
-        strip512(MR, n, kgroups, a, lda, packed, out, c, ldc);                                                      \
+typedef void (*cnnz_tile512)(size_t, const uint8_t *, size_t, const int8_t *, size_t, size_t, size_t,
+                             const cnnz_requant16 *, const cnnz_qs8_output *, int8_t *, size_t);
+
+/* Panels outer (np at a time, their store constants computed once), strips of 8 rows inner: the
+ * rows of A stay in L1 across the panels. */
+static CNNZ_VNNI512 void panels512(const int np, const cnnz_tile512 *tiles, size_t m, size_t n, size_t kgroups,
+                                   const uint8_t *a, size_t lda, const int8_t *w, size_t panel_bytes,
+                                   size_t column, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    cnnz_requant16 parameters[4];
+    /* One or two rows (Dense at batch 1): store16 per row, whose constants cost less to load
+     * than requant16_parameters's when they serve a single row. */
+    int stored = m > 2 && tile512_parameters(np, n, column, out, parameters);
+    for (size_t row = 0; row < m; row += 8) {
+        size_t mr = m - row < 8 ? m - row : 8;
+        tiles[mr - 1](kgroups, a + row * lda, lda, w, panel_bytes, n, column, stored ? parameters : NULL, out,
+                      c + row * ldc, ldc);
     }
-CNNZ_STRIP512(1)
-CNNZ_STRIP512(2)
-CNNZ_STRIP512(3)
-CNNZ_STRIP512(4)
-CNNZ_STRIP512(5)
-CNNZ_STRIP512(6)
-CNNZ_STRIP512(7)
-CNNZ_STRIP512(8)
+}
 
 CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
                                         const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    for (size_t row = 0; row < m; row += 8) {
-        const uint8_t *ar = a + row * lda;
-        int8_t *cr = c + row * ldc;
-        switch (m - row < 8 ? m - row : 8) {
-        case 1: strip512_1(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 2: strip512_2(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 3: strip512_3(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 4: strip512_4(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 5: strip512_5(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 6: strip512_6(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        case 7: strip512_7(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        default: strip512_8(n, kgroups, ar, lda, packed, out, cr, ldc); break;
-        }
+    static const cnnz_tile512 four[] = {tile512_1x4, tile512_2x4};
+    static const cnnz_tile512 two[] = {tile512_1x2, tile512_2x2, tile512_3x2, tile512_4x2,
+                                       tile512_5x2, tile512_6x2, tile512_7x2, tile512_8x2};
+    static const cnnz_tile512 one[] = {tile512_1x1, tile512_2x1, tile512_3x1, tile512_4x1,
+                                       tile512_5x1, tile512_6x1, tile512_7x1, tile512_8x1};
+    size_t panels = (n + 15) / 16, panel_bytes = kgroups * 64, p = 0;
+    /* One or two rows: four panels at a time (more independent sums). */
+    if (m <= 2) {
+        for (; p + 4 <= panels; p += 4)
+            panels512(4, four, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p, out, c, ldc);
     }
+    for (; p + 2 <= panels; p += 2)
+        panels512(2, two, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p, out, c, ldc);
+    if (p < panels) panels512(1, one, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p, out, c, ldc);
 }
 
 /* ---- The 256-bit VNNI GEMM (AVX-VNNI, 16 ymm registers): tiles of mr rows (up to 4) x np panels

@@ -66,6 +66,18 @@ typedef struct {
     size_t group_offset, group_channels;
 } cnnz_qs8_window;
 
+/* The 512-bit VNNI convolution without an im2col matrix (int8_igemm_vnni.c), for windows whose
+ * group_channels is a multiple of 4: output pixels first..<first + count of one image, columns
+ * 0..<n of the packed weights (the VNNI GEMM's layout, k in im2col order), rows of c ldc apart.
+ * The input rows those pixels read are copied into scratch as q xor 0x80; each pixel's taps are
+ * read through pointers into the copy, or into a row of padding_byte (the zero point xor 0x80)
+ * for taps outside the image. scratch: cnnz_qu8_igemm_scratch(w, count) bytes for blocks of up
+ * to count pixels. Only after cnnz_cpu_has_avx512_vnni(). */
+size_t cnnz_qu8_igemm_scratch(const cnnz_qs8_window *w, size_t count);
+void cnnz_qu8_igemm_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,
+                                        size_t first, size_t count, void *scratch, size_t n, const int8_t *packed,
+                                        const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+
 /* Rows first..<first + count of an image's im2col matrix for the VNNI GEMM: per output pixel, the
  * window's taps (row-major, group_channels each) as q xor 0x80, padding_byte (the zero point xor
  * 0x80) at taps outside the image, then zeros up to lda. */

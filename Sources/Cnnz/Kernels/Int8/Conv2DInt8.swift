@@ -25,6 +25,10 @@ final class Conv2DInt8: RegisteredKernel {
     let isPointwise: Bool
     /// The window for the im2cols (`cnnz_qs8_im2col_s16`, `cnnz_qu8_im2col`), group 0.
     let geometry: cnnz_qs8_window
+    /// VNNI 512: the indirect convolution (`cnnz_qu8_igemm_8x32c4__avx512vnni`, no im2col
+    /// matrix) when every tap is whole groups of 4 channels; not for K up to 64, whose
+    /// im2col builds each row in one register.
+    let isIndirect: Bool
 
     init(
         operands: KernelOperands, window: Window, groups: Int, kernel: Tensor, bias: Tensor?,
@@ -64,13 +68,16 @@ final class Conv2DInt8: RegisteredKernel {
         isPointwise =
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1
-        scratchBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         geometry = cnnz_qs8_window(
             height: x.height, width: x.width, channels: x.channels, kernel_height: window.kernelHeight,
             kernel_width: window.kernelWidth, stride_height: window.strideHeight, stride_width: window.strideWidth,
             dilation_height: window.dilationHeight, dilation_width: window.dilationWidth, pad_top: rows.padBefore,
             pad_left: columns.padBefore, out_width: operands.outputShape.width, group_offset: 0,
             group_channels: x.channels / groups)
+        isIndirect = self.variant == .vnni512 && !isPointwise && (x.channels / groups) % 4 == 0 && k > 64
+        let im2colBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
+        scratchBytes =
+            isIndirect ? withUnsafePointer(to: geometry) { cnnz_qu8_igemm_scratch($0, Self.blockRows) } : im2colBytes
     }
 
     /// Column `f`'s bias in the sums' scale: an int32 bias as it is, a float32
@@ -196,14 +203,22 @@ final class Conv2DInt8: RegisteredKernel {
             let source = input + image * x.elementCount
             for g in 0..<groups {
                 window.group_offset = g * inPerGroup
+                let weights = packed[g]
+                let c = output + (image * y.pixels + first) * y.channels + g * outPerGroup
+                if isIndirect {
+                    withUnsafePointer(to: weights.output) { stage in
+                        cnnz_qu8_igemm_8x32c4__avx512vnni(
+                            source, &window, padding, first, count, a, weights.n,
+                            weights.panels.assumingMemoryBound(to: Int8.self), stage, c, y.channels)
+                    }
+                    continue
+                }
                 if smallRows {
                     cnnz_qu8_im2col_k64__avx512(source, &window, padding, first, count, a, lda)
                 } else {
                     cnnz_qu8_im2col(level, source, &window, padding, first, count, a, lda)
                 }
-                Int8GEMM.runVNNI(
-                    variant, m: count, a: a, lda: lda, weights: packed[g],
-                    c: output + (image * y.pixels + first) * y.channels + g * outPerGroup, ldc: y.channels)
+                Int8GEMM.runVNNI(variant, m: count, a: a, lda: lda, weights: weights, c: c, ldc: y.channels)
             }
         }
     }
