@@ -2,9 +2,11 @@
     import CCPUFeatures
     import CnnzGEMM
     import CnnzGEMMAVX2
+    import CnnzGEMMAVX512
 
     /// The store clamp of the build this kernel calls.
     private typealias DirectClamp = CnnzGEMMAVX2.GEMMMicrokernels.Clamp
+    private typealias PairClamp = CnnzGEMMAVX512.GEMMMicrokernels.Clamp
 #else
     private typealias DirectClamp = GEMMMicrokernels.Clamp
 #endif
@@ -19,7 +21,8 @@
 /// row's window rows are first copied between zeros into the part's scratch.
 /// Filters are split into tiles of 24, 16 or 8 at prepare time
 /// (`DirectConvMicrokernels`), so 12 filters take one 16-wide tile and 50 take
-/// 24 + 16 + 16. Every output is the bias then the taps in (ky, kx, c) order,
+/// 24 + 16 + 16; on AVX-512, 12 filters take pairs of pixels, 24 outputs in three
+/// full vectors (`f32Conv8x12PairBroadcast`). Every output is the bias then the taps in (ky, kx, c) order,
 /// padding taps included as zeros: bit for bit what `Conv2DIm2ColGEMM` computes
 /// with the AVX2 GEMM, whoever computes the pixel.
 final class Conv2DDirect: RegisteredKernel {
@@ -37,6 +40,8 @@ final class Conv2DDirect: RegisteredKernel {
     let rows: AxisGeometry
     let columns: AxisGeometry
     let tiles: [Tile]
+    /// 12 filters on an AVX-512 CPU: one tile of pixel pairs, each tap's weights twice.
+    let pairs: Bool
     /// One tile holds every filter, and more than half its width: a pixel may be stored
     /// whole, spilling into the next one (`DirectConvMicrokernels`).
     let spill: Bool
@@ -61,6 +66,15 @@ final class Conv2DDirect: RegisteredKernel {
             return x.channels <= 4 || filters % 16 != 0
         #else
             return false
+        #endif
+    }
+
+    /// Whether `filters` run as pixel pairs: 12 (seed002's), on a CPU with AVX-512.
+    static func takesPairs(filters: Int) -> Bool {
+        #if canImport(CnnzGEMMAVX2)
+            filters == 12 && cnnz_cpu_has_avx512() != 0
+        #else
+            false
         #endif
     }
 
@@ -90,7 +104,19 @@ final class Conv2DDirect: RegisteredKernel {
         let k = window.kernelHeight * window.kernelWidth * x.channels
         var tiles: [Tile] = []
         var first = 0
-        for vectors in Self.tileVectors(filters: filters) {
+        pairs = Self.takesPairs(filters: filters)
+        if pairs {
+            let weights = kernel.values
+            let biasValues = bias?.values
+            tiles.append(
+                Tile(
+                    first: 0, width: 12,
+                    weights: try PackedWeights(
+                        k: k, n: 24, element: { kk, j in weights[kk * 12 + j % 12] },
+                        bias: biasValues.map { b in { j in b[j % 12] } }, panelWidth: 24)))
+            first = filters
+        }
+        for vectors in Self.tileVectors(filters: filters) where !pairs {
             let width = vectors * 8
             tiles.append(
                 Tile(
@@ -122,6 +148,7 @@ final class Conv2DDirect: RegisteredKernel {
     static func preparedBytes(_ setup: KernelSetup) -> Int {
         guard case .conv2D(let window, let filters, _, _) = setup.layer.kind else { return 0 }
         let k = window.kernelHeight * window.kernelWidth * setup.operands.inputShape.channels
+        if takesPairs(filters: filters) { return (k + 1) * 24 * 4 }
         return tileVectors(filters: filters).reduce(0) { $0 + Swift.max((k + 1) * $1 * 8, 16) * 4 }
     }
 
@@ -153,7 +180,16 @@ final class Conv2DDirect: RegisteredKernel {
         let microClamp = DirectClamp(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive)
         func compute(_ pixels: Int, rowStride: Int, from first: Int) {
             let out = output + first * y.channels
-            for tile in tiles {
+            #if canImport(CnnzGEMMAVX2)
+                if pairs {
+                    CnnzGEMMAVX512.DirectConvMicrokernels.f32Conv8x12PairBroadcast(
+                        pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
+                        rowStride: rowStride, run: run, packed: UnsafePointer(tiles[0].weights.data),
+                        bias: UnsafePointer(tiles[0].weights.bias), c: out,
+                        clamp: PairClamp(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+                }
+            #endif
+            for tile in tiles where !pairs {
                 Self.microkernel(
                     tile, pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
                     rowStride: rowStride, run: run, c: out + tile.first, ldc: y.channels,
