@@ -234,6 +234,102 @@ public enum DirectConvMicrokernels {
         }
     }
 
+    /// 8 pixels x 32 filters, two 16-float vectors per pixel (zmm registers in the
+    /// AVX-512 build, the only one the engine calls): 16 accumulators, one broadcast
+    /// of each pixel's tap for 32 filters where two 16-wide tiles broadcast it twice
+    /// and walk the (short: 3 to 27 taps) window of a first layer twice (fashion_cnn's
+    /// and cifar_vgg's 32-filter conv0). `packed` is `[kernelRows * run, 32]`.
+    public static func f32Conv8x32Broadcast(
+        pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int, run: Int,
+        packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+        columns: Int, clamp: GEMMMicrokernels.Clamp
+    ) {
+        let low = UnsafeRawPointer(bias).load(as: SIMD16<Float>.self)
+        let high = UnsafeRawPointer(bias + 16).load(as: SIMD16<Float>.self)
+        var p = 0
+        while p < pixels {
+            let last = min(8, pixels - p) - 1
+            let a0 = origins[p]
+            let a1 = origins[p &+ min(1, last)]
+            let a2 = origins[p &+ min(2, last)]
+            let a3 = origins[p &+ min(3, last)]
+            let a4 = origins[p &+ min(4, last)]
+            let a5 = origins[p &+ min(5, last)]
+            let a6 = origins[p &+ min(6, last)]
+            let a7 = origins[p &+ last]
+            var c0l = low
+            var c0h = high
+            var c1l = low
+            var c1h = high
+            var c2l = low
+            var c2h = high
+            var c3l = low
+            var c3h = high
+            var c4l = low
+            var c4h = high
+            var c5l = low
+            var c5h = high
+            var c6l = low
+            var c6h = high
+            var c7l = low
+            var c7h = high
+            var w = UnsafeRawPointer(packed)
+            for ky in 0..<kernelRows {
+                let row = ky &* rowStride
+                let r0 = a0 + row
+                let r1 = a1 + row
+                let r2 = a2 + row
+                let r3 = a3 + row
+                let r4 = a4 + row
+                let r5 = a5 + row
+                let r6 = a6 + row
+                let r7 = a7 + row
+                var t = 0
+                while t < run {
+                    let bl = w.load(as: SIMD16<Float>.self)
+                    let bh = w.load(fromByteOffset: 64, as: SIMD16<Float>.self)
+                    GEMMMicrokernels.accumulate16(&c0l, r0[t], bl)
+                    GEMMMicrokernels.accumulate16(&c0h, r0[t], bh)
+                    GEMMMicrokernels.accumulate16(&c1l, r1[t], bl)
+                    GEMMMicrokernels.accumulate16(&c1h, r1[t], bh)
+                    GEMMMicrokernels.accumulate16(&c2l, r2[t], bl)
+                    GEMMMicrokernels.accumulate16(&c2h, r2[t], bh)
+                    GEMMMicrokernels.accumulate16(&c3l, r3[t], bl)
+                    GEMMMicrokernels.accumulate16(&c3h, r3[t], bh)
+                    GEMMMicrokernels.accumulate16(&c4l, r4[t], bl)
+                    GEMMMicrokernels.accumulate16(&c4h, r4[t], bh)
+                    GEMMMicrokernels.accumulate16(&c5l, r5[t], bl)
+                    GEMMMicrokernels.accumulate16(&c5h, r5[t], bh)
+                    GEMMMicrokernels.accumulate16(&c6l, r6[t], bl)
+                    GEMMMicrokernels.accumulate16(&c6h, r6[t], bh)
+                    GEMMMicrokernels.accumulate16(&c7l, r7[t], bl)
+                    GEMMMicrokernels.accumulate16(&c7h, r7[t], bh)
+                    w += 128
+                    t &+= 1
+                }
+            }
+            let out = c + p * ldc
+            store32(c0l, c0h, out, columns, clamp)
+            if last > 0 { store32(c1l, c1h, out + ldc, columns, clamp) }
+            if last > 1 { store32(c2l, c2h, out + 2 * ldc, columns, clamp) }
+            if last > 2 { store32(c3l, c3h, out + 3 * ldc, columns, clamp) }
+            if last > 3 { store32(c4l, c4h, out + 4 * ldc, columns, clamp) }
+            if last > 4 { store32(c5l, c5h, out + 5 * ldc, columns, clamp) }
+            if last > 5 { store32(c6l, c6h, out + 6 * ldc, columns, clamp) }
+            if last > 6 { store32(c7l, c7h, out + 7 * ldc, columns, clamp) }
+            p += 8
+        }
+    }
+
+    @_transparent
+    static func store32(
+        _ low: SIMD16<Float>, _ high: SIMD16<Float>, _ out: UnsafeMutablePointer<Float>, _ columns: Int,
+        _ clamp: GEMMMicrokernels.Clamp
+    ) {
+        GEMMMicrokernels.store16(low, out, min(columns, 16), clamp)
+        if columns > 16 { GEMMMicrokernels.store16(high, out + 16, columns - 16, clamp) }
+    }
+
     /// 8 pixels x 12 filters as 4 pairs of pixels (the AVX-512 build's): a pair's 24
     /// outputs, contiguous in NHWC, are 3 vectors of 8 whose middle one holds the first
     /// pixel's filters 8..<12 and the second's 0..<4, multiplied by the two pixels'

@@ -6,7 +6,7 @@
 
     /// The store clamp of the build this kernel calls.
     private typealias DirectClamp = CnnzGEMMAVX2.GEMMMicrokernels.Clamp
-    private typealias PairClamp = CnnzGEMMAVX512.GEMMMicrokernels.Clamp
+    private typealias ClampAVX512 = CnnzGEMMAVX512.GEMMMicrokernels.Clamp
 #else
     private typealias DirectClamp = GEMMMicrokernels.Clamp
 #endif
@@ -78,12 +78,23 @@ final class Conv2DDirect: RegisteredKernel {
         #endif
     }
 
-    /// The tiles' widths, in vectors of 8, for `filters`: 24-wide tiles and one or
+    /// Whether `filters` run in 32-wide tiles of 8 pixels (`f32Conv8x32Broadcast`):
+    /// multiples of 32 (the 32-filter first layers), on a CPU with AVX-512.
+    static func takesWide(filters: Int) -> Bool {
+        #if canImport(CnnzGEMMAVX2)
+            filters % 32 == 0 && cnnz_cpu_has_avx512() != 0
+        #else
+            false
+        #endif
+    }
+
+    /// The tiles' widths, in vectors of 8 (4 per tile when `takesWide`), for `filters`: 24-wide tiles and one or
     /// two 16-wide ones (4 x 24 and 6 x 16 pixels x filters: 12 accumulators, the
     /// most 16 registers hold beside the weights and a broadcast), or one 8-wide.
     static func tileVectors(filters: Int) -> [Int] {
         let vectors = (filters + 7) / 8
         if vectors == 1 { return [1] }
+        if takesWide(filters: filters) { return Array(repeating: 4, count: filters / 32) }
         switch vectors % 3 {
         case 0: return Array(repeating: 3, count: vectors / 3)
         case 2: return Array(repeating: 3, count: vectors / 3) + [2]
@@ -117,7 +128,7 @@ final class Conv2DDirect: RegisteredKernel {
             first = filters
         }
         for vectors in Self.tileVectors(filters: filters) where !pairs {
-            let width = vectors * 8
+            let width = Self.takesWide(filters: filters) ? 32 : vectors * 8
             tiles.append(
                 Tile(
                     first: first, width: width,
@@ -186,10 +197,22 @@ final class Conv2DDirect: RegisteredKernel {
                         pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
                         rowStride: rowStride, run: run, packed: UnsafePointer(tiles[0].weights.data),
                         bias: UnsafePointer(tiles[0].weights.bias), c: out,
-                        clamp: PairClamp(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+                        clamp: ClampAVX512(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
                 }
             #endif
             for tile in tiles where !pairs {
+                #if canImport(CnnzGEMMAVX2)
+                    if tile.width == 32 {
+                        CnnzGEMMAVX512.DirectConvMicrokernels.f32Conv8x32Broadcast(
+                            pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
+                            rowStride: rowStride, run: run, packed: UnsafePointer(tile.weights.data),
+                            bias: UnsafePointer(tile.weights.bias), c: out + tile.first, ldc: y.channels,
+                            columns: 32,
+                            clamp: ClampAVX512(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive)
+                        )
+                        continue
+                    }
+                #endif
                 Self.microkernel(
                     tile, pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
                     rowStride: rowStride, run: run, c: out + tile.first, ldc: y.channels,
