@@ -238,11 +238,12 @@ public enum DirectConvMicrokernels {
     /// AVX-512 build, the only one the engine calls): 16 accumulators, one broadcast
     /// of each pixel's tap for 32 filters where two 16-wide tiles broadcast it twice
     /// and walk the (short: 3 to 27 taps) window of a first layer twice (fashion_cnn's
-    /// and cifar_vgg's 32-filter conv0). `packed` is `[kernelRows * run, 32]`.
+    /// and cifar_vgg's 32-filter conv0), and one pass for 25 to 31 filters (seed002's
+    /// 25, `spill` set) where two 16-wide tiles made two. `packed` is `[kernelRows * run, 32]`.
     public static func f32Conv8x32Broadcast(
         pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int, run: Int,
         packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
-        columns: Int, clamp: GEMMMicrokernels.Clamp
+        columns: Int, spill: Bool, clamp: GEMMMicrokernels.Clamp
     ) {
         let low = UnsafeRawPointer(bias).load(as: SIMD16<Float>.self)
         let high = UnsafeRawPointer(bias + 16).load(as: SIMD16<Float>.self)
@@ -309,13 +310,14 @@ public enum DirectConvMicrokernels {
                 }
             }
             let out = c + p * ldc
-            store32(c0l, c0h, out, columns, clamp)
-            if last > 0 { store32(c1l, c1h, out + ldc, columns, clamp) }
-            if last > 1 { store32(c2l, c2h, out + 2 * ldc, columns, clamp) }
-            if last > 2 { store32(c3l, c3h, out + 3 * ldc, columns, clamp) }
-            if last > 3 { store32(c4l, c4h, out + 4 * ldc, columns, clamp) }
-            if last > 4 { store32(c5l, c5h, out + 5 * ldc, columns, clamp) }
-            if last > 5 { store32(c6l, c6h, out + 6 * ldc, columns, clamp) }
+            let full = spill ? 32 : columns
+            store32(c0l, c0h, out, last > 0 ? full : columns, clamp)
+            if last > 0 { store32(c1l, c1h, out + ldc, last > 1 ? full : columns, clamp) }
+            if last > 1 { store32(c2l, c2h, out + 2 * ldc, last > 2 ? full : columns, clamp) }
+            if last > 2 { store32(c3l, c3h, out + 3 * ldc, last > 3 ? full : columns, clamp) }
+            if last > 3 { store32(c4l, c4h, out + 4 * ldc, last > 4 ? full : columns, clamp) }
+            if last > 4 { store32(c5l, c5h, out + 5 * ldc, last > 5 ? full : columns, clamp) }
+            if last > 5 { store32(c6l, c6h, out + 6 * ldc, last > 6 ? full : columns, clamp) }
             if last > 6 { store32(c7l, c7h, out + 7 * ldc, columns, clamp) }
             p += 8
         }

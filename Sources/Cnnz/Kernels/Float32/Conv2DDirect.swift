@@ -79,10 +79,11 @@ final class Conv2DDirect: RegisteredKernel {
     }
 
     /// Whether `filters` run in 32-wide tiles of 8 pixels (`f32Conv8x32Broadcast`):
-    /// multiples of 32 (the 32-filter first layers), on a CPU with AVX-512.
+    /// multiples of 32 (the 32-filter first layers) and 25 to 31 (one pass where two
+    /// 16-wide tiles made two, as many lanes), on a CPU with AVX-512.
     static func takesWide(filters: Int) -> Bool {
         #if canImport(CnnzGEMMAVX2)
-            filters % 32 == 0 && cnnz_cpu_has_avx512() != 0
+            (filters % 32 == 0 || (25...31).contains(filters)) && cnnz_cpu_has_avx512() != 0
         #else
             false
         #endif
@@ -94,7 +95,7 @@ final class Conv2DDirect: RegisteredKernel {
     static func tileVectors(filters: Int) -> [Int] {
         let vectors = (filters + 7) / 8
         if vectors == 1 { return [1] }
-        if takesWide(filters: filters) { return Array(repeating: 4, count: filters / 32) }
+        if takesWide(filters: filters) { return Array(repeating: 4, count: (filters + 31) / 32) }
         switch vectors % 3 {
         case 0: return Array(repeating: 3, count: vectors / 3)
         case 2: return Array(repeating: 3, count: vectors / 3) + [2]
@@ -207,7 +208,7 @@ final class Conv2DDirect: RegisteredKernel {
                             pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
                             rowStride: rowStride, run: run, packed: UnsafePointer(tile.weights.data),
                             bias: UnsafePointer(tile.weights.bias), c: out + tile.first, ldc: y.channels,
-                            columns: 32,
+                            columns: Swift.min(32, y.channels - tile.first), spill: spill,
                             clamp: ClampAVX512(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive)
                         )
                         continue
