@@ -75,9 +75,11 @@ public enum DepthwiseMicrokernels {
         // four independent chains of nine FMAs per 8 (AVX-512: 16) channels instead of one,
         // whose 36-cycle latency bounded the pixel-by-pixel loop (22-25 GFLOP/s on MobileNet's
         // depthwise layers, 19-25 on Zen 4's AVX-512 build, which had skipped this path);
-        // the nine weight vectors stay in registers across the row.
+        // the nine weight vectors stay in registers across the row. The top and bottom rows
+        // of a same-padded layer too (their valid window rows only): pixel by pixel, they
+        // took as long as all the interior rows together.
         var interior = 0..<0
-        if unrolled3x3 {
+        if g.kernelHeight == 3 && g.kernelWidth == 3 && !rowTaps.isEmpty {
             // Pixels whose window starts at column 0 or later and ends inside the image.
             let first = min((g.padLeft + g.strideWidth - 1) / g.strideWidth, g.outputWidth)
             let lastStart = g.inputWidth - 1 - 2 * g.dilationWidth + g.padLeft
@@ -85,8 +87,8 @@ public enum DepthwiseMicrokernels {
             if end > first {
                 interior = first..<end
                 f32DWConv3x3Interior(
-                    g, pixels: interior, top: top, rowStep: rowStep, weights: weights, bias: bias, output: output,
-                    clamp: clamp)
+                    g, pixels: interior, rows: rowTaps, top: top, rowStep: rowStep, weights: weights, bias: bias,
+                    output: output, clamp: clamp)
             }
         }
         for ox in 0..<g.outputWidth {
@@ -183,12 +185,19 @@ public enum DepthwiseMicrokernels {
 
     /// The interior pixels of a 3x3 row (`f32DWConvRow`'s fast path, taps in the
     /// same order), 8 channels of four pixels at a time, then the channels past
-    /// the last multiple of 8 pixel by pixel.
+    /// the last multiple of 8 pixel by pixel. `rows`: the window rows inside the
+    /// image (all three but in a padded layer's first and last rows), counted from
+    /// `top`, the window's first row (above the image when row 0 is not valid).
     static func f32DWConv3x3Interior(
-        _ g: Geometry, pixels: Range<Int>, top: UnsafePointer<Float>, rowStep: Int, weights: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, clamp: GEMMMicrokernels.Clamp
+        _ g: Geometry, pixels: Range<Int>, rows: Range<Int>, top: UnsafePointer<Float>, rowStep: Int,
+        weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        clamp: GEMMMicrokernels.Clamp
     ) {
         let channels = g.channels
+        // Predictable branches (the same for the whole row) around each window row's taps.
+        let row0 = rows.lowerBound == 0
+        let row1 = rows.contains(1)
+        let row2 = rows.upperBound == 3
         let d = g.dilationWidth * channels
         let step = g.strideWidth * channels
         var c = 0
@@ -210,15 +219,21 @@ public enum DepthwiseMicrokernels {
                 func taps(_ sum: inout SIMD16<Float>, _ p0: UnsafePointer<Float>) {
                     let p1 = p0 + rowStep
                     let p2 = p1 + rowStep
-                    accumulate16(&sum, load16(p0), w0)
-                    accumulate16(&sum, load16(p0 + d), w1)
-                    accumulate16(&sum, load16(p0 + 2 * d), w2)
-                    accumulate16(&sum, load16(p1), w3)
-                    accumulate16(&sum, load16(p1 + d), w4)
-                    accumulate16(&sum, load16(p1 + 2 * d), w5)
-                    accumulate16(&sum, load16(p2), w6)
-                    accumulate16(&sum, load16(p2 + d), w7)
-                    accumulate16(&sum, load16(p2 + 2 * d), w8)
+                    if row0 {
+                        accumulate16(&sum, load16(p0), w0)
+                        accumulate16(&sum, load16(p0 + d), w1)
+                        accumulate16(&sum, load16(p0 + 2 * d), w2)
+                    }
+                    if row1 {
+                        accumulate16(&sum, load16(p1), w3)
+                        accumulate16(&sum, load16(p1 + d), w4)
+                        accumulate16(&sum, load16(p1 + 2 * d), w5)
+                    }
+                    if row2 {
+                        accumulate16(&sum, load16(p2), w6)
+                        accumulate16(&sum, load16(p2 + d), w7)
+                        accumulate16(&sum, load16(p2 + 2 * d), w8)
+                    }
                 }
                 var ox = pixels.lowerBound
                 while ox + 4 <= pixels.upperBound {
@@ -264,15 +279,21 @@ public enum DepthwiseMicrokernels {
             func taps(_ sum: inout SIMD8<Float>, _ p0: UnsafePointer<Float>) {
                 let p1 = p0 + rowStep
                 let p2 = p1 + rowStep
-                GEMMMicrokernels.accumulate(&sum, load8(p0), w0)
-                GEMMMicrokernels.accumulate(&sum, load8(p0 + d), w1)
-                GEMMMicrokernels.accumulate(&sum, load8(p0 + 2 * d), w2)
-                GEMMMicrokernels.accumulate(&sum, load8(p1), w3)
-                GEMMMicrokernels.accumulate(&sum, load8(p1 + d), w4)
-                GEMMMicrokernels.accumulate(&sum, load8(p1 + 2 * d), w5)
-                GEMMMicrokernels.accumulate(&sum, load8(p2), w6)
-                GEMMMicrokernels.accumulate(&sum, load8(p2 + d), w7)
-                GEMMMicrokernels.accumulate(&sum, load8(p2 + 2 * d), w8)
+                if row0 {
+                    GEMMMicrokernels.accumulate(&sum, load8(p0), w0)
+                    GEMMMicrokernels.accumulate(&sum, load8(p0 + d), w1)
+                    GEMMMicrokernels.accumulate(&sum, load8(p0 + 2 * d), w2)
+                }
+                if row1 {
+                    GEMMMicrokernels.accumulate(&sum, load8(p1), w3)
+                    GEMMMicrokernels.accumulate(&sum, load8(p1 + d), w4)
+                    GEMMMicrokernels.accumulate(&sum, load8(p1 + 2 * d), w5)
+                }
+                if row2 {
+                    GEMMMicrokernels.accumulate(&sum, load8(p2), w6)
+                    GEMMMicrokernels.accumulate(&sum, load8(p2 + d), w7)
+                    GEMMMicrokernels.accumulate(&sum, load8(p2 + 2 * d), w8)
+                }
             }
             while ox + 4 <= pixels.upperBound {
                 let p = top + (ox * g.strideWidth - g.padLeft) * channels + c
@@ -303,7 +324,7 @@ public enum DepthwiseMicrokernels {
             for ox in pixels {
                 // `top` is the window's first row: rows counted from it.
                 rowRemainder(
-                    g, from: c, iy0: 0, ix0: ox * g.strideWidth - g.padLeft, rowTaps: 0..<3, columnTaps: 0..<3,
+                    g, from: c, iy0: 0, ix0: ox * g.strideWidth - g.padLeft, rowTaps: rows, columnTaps: 0..<3,
                     input: top, weights: weights, bias: bias, out: output + ox * channels, clamp: clamp)
             }
         }
