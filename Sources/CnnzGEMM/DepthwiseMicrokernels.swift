@@ -71,29 +71,28 @@ public enum DepthwiseMicrokernels {
         let unrolled3x3 = g.kernelHeight == 3 && g.kernelWidth == 3 && rowTaps == 0..<3
         let rowStep = g.dilationHeight * rowStride
         let top = input + iy0 * rowStride
-        #if !CNNZ_AVX512
-            // The interior pixels (every tap inside the image) of a 3x3 row, four at a time:
-            // four independent chains of nine FMAs per 8 channels instead of one, whose
-            // 36-cycle latency bounded the pixel-by-pixel loop (22-25 GFLOP/s on MobileNet's
-            // depthwise layers); the nine weight vectors stay in registers across the row.
-            var interior = 0..<0
-            if unrolled3x3 {
-                // Pixels whose window starts at column 0 or later and ends inside the image.
-                let first = min((g.padLeft + g.strideWidth - 1) / g.strideWidth, g.outputWidth)
-                let lastStart = g.inputWidth - 1 - 2 * g.dilationWidth + g.padLeft
-                let end = lastStart < 0 ? 0 : min(lastStart / g.strideWidth + 1, g.outputWidth)
-                if end > first {
-                    interior = first..<end
-                    f32DWConv3x3Interior(
-                        g, pixels: interior, top: top, rowStep: rowStep, weights: weights, bias: bias, output: output,
-                        clamp: clamp)
-                }
+        // The interior pixels (every tap inside the image) of a 3x3 row, four at a time:
+        // four independent chains of nine FMAs per 8 (AVX-512: 16) channels instead of one,
+        // whose 36-cycle latency bounded the pixel-by-pixel loop (22-25 GFLOP/s on MobileNet's
+        // depthwise layers, 19-25 on Zen 4's AVX-512 build, which had skipped this path);
+        // the nine weight vectors stay in registers across the row. The top and bottom rows
+        // of a same-padded layer too (their valid window rows only): pixel by pixel, they
+        // took as long as all the interior rows together.
+        var interior = 0..<0
+        if g.kernelHeight == 3 && g.kernelWidth == 3 && !rowTaps.isEmpty {
+            // Pixels whose window starts at column 0 or later and ends inside the image.
+            let first = min((g.padLeft + g.strideWidth - 1) / g.strideWidth, g.outputWidth)
+            let lastStart = g.inputWidth - 1 - 2 * g.dilationWidth + g.padLeft
+            let end = lastStart < 0 ? 0 : min(lastStart / g.strideWidth + 1, g.outputWidth)
+            if end > first {
+                interior = first..<end
+                f32DWConv3x3Interior(
+                    g, pixels: interior, rows: rowTaps, top: top, rowStep: rowStep, weights: weights, bias: bias,
+                    output: output, clamp: clamp)
             }
-        #endif
+        }
         for ox in 0..<g.outputWidth {
-            #if !CNNZ_AVX512
-                if interior.contains(ox) { continue }
-            #endif
+            if interior.contains(ox) { continue }
             let ix0 = ox * g.strideWidth - g.padLeft
             let out = output + ox * channels
             if unrolled3x3 && ix0 >= 0 && ix0 + 2 * g.dilationWidth < g.inputWidth {
@@ -186,15 +185,83 @@ public enum DepthwiseMicrokernels {
 
     /// The interior pixels of a 3x3 row (`f32DWConvRow`'s fast path, taps in the
     /// same order), 8 channels of four pixels at a time, then the channels past
-    /// the last multiple of 8 pixel by pixel.
+    /// the last multiple of 8 pixel by pixel. `rows`: the window rows inside the
+    /// image (all three but in a padded layer's first and last rows), counted from
+    /// `top`, the window's first row (above the image when row 0 is not valid).
     static func f32DWConv3x3Interior(
-        _ g: Geometry, pixels: Range<Int>, top: UnsafePointer<Float>, rowStep: Int, weights: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, clamp: GEMMMicrokernels.Clamp
+        _ g: Geometry, pixels: Range<Int>, rows: Range<Int>, top: UnsafePointer<Float>, rowStep: Int,
+        weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        clamp: GEMMMicrokernels.Clamp
     ) {
         let channels = g.channels
+        // Predictable branches (the same for the whole row) around each window row's taps.
+        let row0 = rows.lowerBound == 0
+        let row1 = rows.contains(1)
+        let row2 = rows.upperBound == 3
         let d = g.dilationWidth * channels
         let step = g.strideWidth * channels
         var c = 0
+        #if CNNZ_AVX512
+            // One zmm per 16 channels; the same sum, tap by tap, as the 8-wide loop below.
+            while c + 16 <= channels {
+                let w = weights + c
+                let w0 = load16(w)
+                let w1 = load16(w + channels)
+                let w2 = load16(w + 2 * channels)
+                let w3 = load16(w + 3 * channels)
+                let w4 = load16(w + 4 * channels)
+                let w5 = load16(w + 5 * channels)
+                let w6 = load16(w + 6 * channels)
+                let w7 = load16(w + 7 * channels)
+                let w8 = load16(w + 8 * channels)
+                let b = load16(bias + c)
+                @inline(__always)
+                func taps(_ sum: inout SIMD16<Float>, _ p0: UnsafePointer<Float>) {
+                    let p1 = p0 + rowStep
+                    let p2 = p1 + rowStep
+                    if row0 {
+                        accumulate16(&sum, load16(p0), w0)
+                        accumulate16(&sum, load16(p0 + d), w1)
+                        accumulate16(&sum, load16(p0 + 2 * d), w2)
+                    }
+                    if row1 {
+                        accumulate16(&sum, load16(p1), w3)
+                        accumulate16(&sum, load16(p1 + d), w4)
+                        accumulate16(&sum, load16(p1 + 2 * d), w5)
+                    }
+                    if row2 {
+                        accumulate16(&sum, load16(p2), w6)
+                        accumulate16(&sum, load16(p2 + d), w7)
+                        accumulate16(&sum, load16(p2 + 2 * d), w8)
+                    }
+                }
+                var ox = pixels.lowerBound
+                while ox + 4 <= pixels.upperBound {
+                    let p = top + (ox * g.strideWidth - g.padLeft) * channels + c
+                    var s0 = b
+                    var s1 = b
+                    var s2 = b
+                    var s3 = b
+                    taps(&s0, p)
+                    taps(&s1, p + step)
+                    taps(&s2, p + 2 * step)
+                    taps(&s3, p + 3 * step)
+                    let out = output + ox * channels + c
+                    GEMMMicrokernels.store16(s0, out, 16, clamp)
+                    GEMMMicrokernels.store16(s1, out + channels, 16, clamp)
+                    GEMMMicrokernels.store16(s2, out + 2 * channels, 16, clamp)
+                    GEMMMicrokernels.store16(s3, out + 3 * channels, 16, clamp)
+                    ox += 4
+                }
+                while ox < pixels.upperBound {
+                    var s0 = b
+                    taps(&s0, top + (ox * g.strideWidth - g.padLeft) * channels + c)
+                    GEMMMicrokernels.store16(s0, output + ox * channels + c, 16, clamp)
+                    ox += 1
+                }
+                c += 16
+            }
+        #endif
         while c + 8 <= channels {
             let w = weights + c
             let w0 = load8(w)
@@ -212,15 +279,21 @@ public enum DepthwiseMicrokernels {
             func taps(_ sum: inout SIMD8<Float>, _ p0: UnsafePointer<Float>) {
                 let p1 = p0 + rowStep
                 let p2 = p1 + rowStep
-                GEMMMicrokernels.accumulate(&sum, load8(p0), w0)
-                GEMMMicrokernels.accumulate(&sum, load8(p0 + d), w1)
-                GEMMMicrokernels.accumulate(&sum, load8(p0 + 2 * d), w2)
-                GEMMMicrokernels.accumulate(&sum, load8(p1), w3)
-                GEMMMicrokernels.accumulate(&sum, load8(p1 + d), w4)
-                GEMMMicrokernels.accumulate(&sum, load8(p1 + 2 * d), w5)
-                GEMMMicrokernels.accumulate(&sum, load8(p2), w6)
-                GEMMMicrokernels.accumulate(&sum, load8(p2 + d), w7)
-                GEMMMicrokernels.accumulate(&sum, load8(p2 + 2 * d), w8)
+                if row0 {
+                    GEMMMicrokernels.accumulate(&sum, load8(p0), w0)
+                    GEMMMicrokernels.accumulate(&sum, load8(p0 + d), w1)
+                    GEMMMicrokernels.accumulate(&sum, load8(p0 + 2 * d), w2)
+                }
+                if row1 {
+                    GEMMMicrokernels.accumulate(&sum, load8(p1), w3)
+                    GEMMMicrokernels.accumulate(&sum, load8(p1 + d), w4)
+                    GEMMMicrokernels.accumulate(&sum, load8(p1 + 2 * d), w5)
+                }
+                if row2 {
+                    GEMMMicrokernels.accumulate(&sum, load8(p2), w6)
+                    GEMMMicrokernels.accumulate(&sum, load8(p2 + d), w7)
+                    GEMMMicrokernels.accumulate(&sum, load8(p2 + 2 * d), w8)
+                }
             }
             while ox + 4 <= pixels.upperBound {
                 let p = top + (ox * g.strideWidth - g.padLeft) * channels + c
@@ -251,7 +324,7 @@ public enum DepthwiseMicrokernels {
             for ox in pixels {
                 // `top` is the window's first row: rows counted from it.
                 rowRemainder(
-                    g, from: c, iy0: 0, ix0: ox * g.strideWidth - g.padLeft, rowTaps: 0..<3, columnTaps: 0..<3,
+                    g, from: c, iy0: 0, ix0: ox * g.strideWidth - g.padLeft, rowTaps: rows, columnTaps: 0..<3,
                     input: top, weights: weights, bias: bias, out: output + ox * channels, clamp: clamp)
             }
         }

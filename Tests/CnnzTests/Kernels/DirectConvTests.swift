@@ -78,6 +78,19 @@ import Testing
             Case(
                 height: 6, width: 6, channels: 50, filters: 100, batch: 3, window: window(2, 1, .valid), hasBias: true,
                 activation: relu))
+        // Multiples of 32 filters (the 32-wide tiles on AVX-512) on odd sizes: pixel counts off the 8-pixel block.
+        cases.append(
+            Case(
+                height: 9, width: 13, channels: 4, filters: 64, batch: 3, window: window(3, 2, .same), hasBias: false,
+                activation: .linear))
+        cases.append(
+            Case(
+                height: 7, width: 5, channels: 2, filters: 32, batch: 2, window: window(2, 1, .valid), hasBias: true,
+                activation: .sigmoid))
+        cases.append(
+            Case(
+                height: 3, width: 11, channels: 1, filters: 32, batch: 1, window: window(3, 1, .same), hasBias: true,
+                activation: .relu(maxValue: 6, negativeSlope: 0, threshold: 0)))
         return cases
     }()
 
@@ -182,7 +195,11 @@ import Testing
             let widths = Conv2DDirect.tileVectors(filters: filters)
             let total = widths.reduce(0, +) * 8
             #expect(total >= filters && total < filters + 8, "\(filters) filters: \(widths)")
-            #expect(widths.allSatisfy { [1, 2, 3].contains($0) } && (widths.count == 1 || !widths.contains(1)))
+            // 4 vectors: the 32-wide tiles of multiples of 32 filters on AVX-512.
+            let wide = Conv2DDirect.takesWide(filters: filters)
+            #expect(
+                widths.allSatisfy { [1, 2, 3].contains($0) || ($0 == 4 && wide) }
+                    && (widths.count == 1 || !widths.contains(1)))
         }
     }
 }

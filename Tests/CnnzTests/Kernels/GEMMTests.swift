@@ -40,6 +40,11 @@ import Testing
         }
         // More panels than one cache block holds (GEMM.panelBlockBytes): the N loop.
         cases.append(Case(m: 6, n: 70, k: 4200, lda: 4200, ldc: 70))
+        // One row (Dense at batch 1), four panels per pass: 1, 4, 5 and 7 panels (every tail of
+        // the pass), k past one cache block of panels, strided C behind sentinels.
+        for n in [10, 49, 65, 100] {
+            cases.append(Case(m: 1, n: n, k: 2100, lda: 2100, ldc: n + 3))
+        }
         return cases
     }()
 

@@ -165,7 +165,7 @@ let poolingCases: [LayerCase] = {
     var cases: [LayerCase] = []
     for (k, s) in [((2, 2), (2, 2)), ((3, 3), (2, 2)), ((3, 3), (1, 1)), ((2, 3), (1, 2)), ((4, 4), (3, 3))] {
         for padding in [Padding.valid, .same] {
-            for c in [1, 8, 11] {
+            for c in [1, 8, 11, 12, 25] {
                 cases.append(
                     LayerCase(
                         height: 9, width: 10, channels: c, batch: 2, kind: .maxPool2D(window: window(k, s, p: padding)))

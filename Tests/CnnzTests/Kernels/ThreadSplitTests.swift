@@ -34,7 +34,7 @@ import Testing
 
     /// `GEMM.run` over a range of panels computes exactly those columns, the same to the bit as a
     /// run over all panels, and writes nothing else; for every microkernel this CPU runs.
-    @Test(arguments: [(1, 37, 5), (2, 70, 33), (9, 49, 300), (3, 129, 17), (1, 16, 1)])
+    @Test(arguments: [(1, 37, 5), (2, 70, 33), (9, 49, 300), (3, 129, 17), (1, 16, 1), (1, 129, 2100)])
     func panelRangesMatchTheWholeProduct(_ shape: (m: Int, n: Int, k: Int)) throws {
         var rng = SplitMix64(seed: UInt64(shape.m * 131 + shape.n * 7 + shape.k))
         let a = [Float].random(shape.m * shape.k, &rng)

@@ -2,9 +2,11 @@
     import CCPUFeatures
     import CnnzGEMM
     import CnnzGEMMAVX2
+    import CnnzGEMMAVX512
 
     /// The store clamp of the build this kernel calls.
     private typealias DirectClamp = CnnzGEMMAVX2.GEMMMicrokernels.Clamp
+    private typealias ClampAVX512 = CnnzGEMMAVX512.GEMMMicrokernels.Clamp
 #else
     private typealias DirectClamp = GEMMMicrokernels.Clamp
 #endif
@@ -19,7 +21,8 @@
 /// row's window rows are first copied between zeros into the part's scratch.
 /// Filters are split into tiles of 24, 16 or 8 at prepare time
 /// (`DirectConvMicrokernels`), so 12 filters take one 16-wide tile and 50 take
-/// 24 + 16 + 16. Every output is the bias then the taps in (ky, kx, c) order,
+/// 24 + 16 + 16; on AVX-512, 12 filters take pairs of pixels, 24 outputs in three
+/// full vectors (`f32Conv8x12PairBroadcast`). Every output is the bias then the taps in (ky, kx, c) order,
 /// padding taps included as zeros: bit for bit what `Conv2DIm2ColGEMM` computes
 /// with the AVX2 GEMM, whoever computes the pixel.
 final class Conv2DDirect: RegisteredKernel {
@@ -37,6 +40,8 @@ final class Conv2DDirect: RegisteredKernel {
     let rows: AxisGeometry
     let columns: AxisGeometry
     let tiles: [Tile]
+    /// 12 filters on an AVX-512 CPU: one tile of pixel pairs, each tap's weights twice.
+    let pairs: Bool
     /// One tile holds every filter, and more than half its width: a pixel may be stored
     /// whole, spilling into the next one (`DirectConvMicrokernels`).
     let spill: Bool
@@ -64,12 +69,33 @@ final class Conv2DDirect: RegisteredKernel {
         #endif
     }
 
-    /// The tiles' widths, in vectors of 8, for `filters`: 24-wide tiles and one or
+    /// Whether `filters` run as pixel pairs: 12 (seed002's), on a CPU with AVX-512.
+    static func takesPairs(filters: Int) -> Bool {
+        #if canImport(CnnzGEMMAVX2)
+            filters == 12 && cnnz_cpu_has_avx512() != 0
+        #else
+            false
+        #endif
+    }
+
+    /// Whether `filters` run in 32-wide tiles of 8 pixels (`f32Conv8x32Broadcast`):
+    /// multiples of 32 (the 32-filter first layers) and 25 to 31 (one pass where two
+    /// 16-wide tiles made two, as many lanes), on a CPU with AVX-512.
+    static func takesWide(filters: Int) -> Bool {
+        #if canImport(CnnzGEMMAVX2)
+            (filters % 32 == 0 || (25...31).contains(filters)) && cnnz_cpu_has_avx512() != 0
+        #else
+            false
+        #endif
+    }
+
+    /// The tiles' widths, in vectors of 8 (4 per tile when `takesWide`), for `filters`: 24-wide tiles and one or
     /// two 16-wide ones (4 x 24 and 6 x 16 pixels x filters: 12 accumulators, the
     /// most 16 registers hold beside the weights and a broadcast), or one 8-wide.
     static func tileVectors(filters: Int) -> [Int] {
         let vectors = (filters + 7) / 8
         if vectors == 1 { return [1] }
+        if takesWide(filters: filters) { return Array(repeating: 4, count: (filters + 31) / 32) }
         switch vectors % 3 {
         case 0: return Array(repeating: 3, count: vectors / 3)
         case 2: return Array(repeating: 3, count: vectors / 3) + [2]
@@ -90,8 +116,20 @@ final class Conv2DDirect: RegisteredKernel {
         let k = window.kernelHeight * window.kernelWidth * x.channels
         var tiles: [Tile] = []
         var first = 0
-        for vectors in Self.tileVectors(filters: filters) {
-            let width = vectors * 8
+        pairs = Self.takesPairs(filters: filters)
+        if pairs {
+            let weights = kernel.values
+            let biasValues = bias?.values
+            tiles.append(
+                Tile(
+                    first: 0, width: 12,
+                    weights: try PackedWeights(
+                        k: k, n: 24, element: { kk, j in weights[kk * 12 + j % 12] },
+                        bias: biasValues.map { b in { j in b[j % 12] } }, panelWidth: 24)))
+            first = filters
+        }
+        for vectors in Self.tileVectors(filters: filters) where !pairs {
+            let width = Self.takesWide(filters: filters) ? 32 : vectors * 8
             tiles.append(
                 Tile(
                     first: first, width: width,
@@ -122,6 +160,7 @@ final class Conv2DDirect: RegisteredKernel {
     static func preparedBytes(_ setup: KernelSetup) -> Int {
         guard case .conv2D(let window, let filters, _, _) = setup.layer.kind else { return 0 }
         let k = window.kernelHeight * window.kernelWidth * setup.operands.inputShape.channels
+        if takesPairs(filters: filters) { return (k + 1) * 24 * 4 }
         return tileVectors(filters: filters).reduce(0) { $0 + Swift.max((k + 1) * $1 * 8, 16) * 4 }
     }
 
@@ -153,7 +192,28 @@ final class Conv2DDirect: RegisteredKernel {
         let microClamp = DirectClamp(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive)
         func compute(_ pixels: Int, rowStride: Int, from first: Int) {
             let out = output + first * y.channels
-            for tile in tiles {
+            #if canImport(CnnzGEMMAVX2)
+                if pairs {
+                    CnnzGEMMAVX512.DirectConvMicrokernels.f32Conv8x12PairBroadcast(
+                        pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
+                        rowStride: rowStride, run: run, packed: UnsafePointer(tiles[0].weights.data),
+                        bias: UnsafePointer(tiles[0].weights.bias), c: out,
+                        clamp: ClampAVX512(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+                }
+            #endif
+            for tile in tiles where !pairs {
+                #if canImport(CnnzGEMMAVX2)
+                    if tile.width == 32 {
+                        CnnzGEMMAVX512.DirectConvMicrokernels.f32Conv8x32Broadcast(
+                            pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
+                            rowStride: rowStride, run: run, packed: UnsafePointer(tile.weights.data),
+                            bias: UnsafePointer(tile.weights.bias), c: out + tile.first, ldc: y.channels,
+                            columns: Swift.min(32, y.channels - tile.first), spill: spill,
+                            clamp: ClampAVX512(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive)
+                        )
+                        continue
+                    }
+                #endif
                 Self.microkernel(
                     tile, pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
                     rowStride: rowStride, run: run, c: out + tile.first, ldc: y.channels,

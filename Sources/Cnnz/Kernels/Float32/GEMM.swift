@@ -187,7 +187,11 @@ enum GEMM {
         precondition(weights.panelWidth == microkernel.panelWidth, "weights packed for another microkernel")
         let width = weights.panelWidth
         let panelBytes = max(weights.k * width * 4, 1)
-        let panelsPerBlock = max(1, panelBlockBytes / panelBytes)
+        // One row (Dense at batch 1) reads each panel once, so blocks buy nothing: past
+        // k = 2048 (two 16-wide panels over 256 KB; fashion_cnn's dense5 has k = 3136) they
+        // cut it into one-panel calls, which left the row microkernel's side-by-side panels
+        // (its independent FMA chains) aliased and its weights streaming at half speed.
+        let panelsPerBlock = m == 1 ? Int.max : max(1, panelBlockBytes / panelBytes)
         let selected = panels ?? 0..<weights.panels
         var panel = selected.lowerBound
         while panel < selected.upperBound {

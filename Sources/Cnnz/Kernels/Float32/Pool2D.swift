@@ -1,8 +1,13 @@
-#if canImport(CnnzSIMD)
-    import CnnzSIMD  // absent when Tests/Fuzz/run.sh compiles everything as one module
+#if canImport(CnnzGEMMAVX2)
+    import CnnzGEMM
+    import CnnzGEMMAVX2
+    import CnnzGEMMAVX512
+    private typealias PortablePool = CnnzGEMM.PoolMicrokernels
+#else
+    private typealias PortablePool = PoolMicrokernels  // one module (Tests/Fuzz/run.sh)
 #endif
 
-/// Max and average pooling, direct NHWC with SIMD over channels. Padded
+/// Max and average pooling, direct NHWC with SIMD over channels (PoolMicrokernels). Padded
 /// positions are skipped: never the maximum, never counted in the average.
 final class Pool2D: RegisteredKernel {
     enum Mode { case max, average }
@@ -43,68 +48,72 @@ final class Pool2D: RegisteredKernel {
         return (items: batch * y.height, work: batch * y.elementCount * taps)
     }
 
-    /// Each output pixel's channels in vectors of 8 held in a register across the
-    /// window's taps, the last vector overlapping the one before when the channels
-    /// are not a multiple of 8 (seed002's 12 and 25: a lane computed twice gets the
-    /// same value twice), instead of a read-modify-write of the output per tap with
-    /// a scalar tail, which took 30 us for seed002's 31x31x12 pooling.
     func run(_ context: RunContext, part: Int, of parts: Int) {
+        run(context, part: part, of: parts, microkernel: GEMM.best)
+    }
+
+    /// The rows through the pooling microkernel of `microkernel`'s build (the
+    /// AVX-512 one keeps 16 channels in a zmm register; the tests run every
+    /// build this CPU has). Each output pixel's channels stay in registers
+    /// across the window's taps instead of a read-modify-write of the output
+    /// per tap with a scalar tail, which took 30 us for seed002's 31x31x12.
+    func run(_ context: RunContext, part: Int, of parts: Int, microkernel: GEMM.Microkernel) {
         let x = operands.inputShape
         let y = operands.outputShape
         let channels = y.channels
         let input = UnsafePointer(context.float32(operands.input))
         let output = context.output(operands, as: Float.self)
         let isMax = mode == .max
-        let start: Float = isMax ? -.infinity : 0
+        #if canImport(CnnzGEMMAVX2)
+            let avx2 = microkernel == .f32GEMM5x16AVX2FMABroadcast
+            let avx512 = microkernel == .f32GEMM8x16AVX512Broadcast
+            let geometryAVX2 = CnnzGEMMAVX2.PoolMicrokernels.Geometry(
+                inputHeight: x.height, inputWidth: x.width, channels: channels, outputWidth: y.width,
+                kernelHeight: window.kernelHeight, kernelWidth: window.kernelWidth, strideHeight: window.strideHeight,
+                strideWidth: window.strideWidth, padTop: rows.padBefore, padLeft: columns.padBefore)
+            let geometryAVX512 = CnnzGEMMAVX512.PoolMicrokernels.Geometry(
+                inputHeight: x.height, inputWidth: x.width, channels: channels, outputWidth: y.width,
+                kernelHeight: window.kernelHeight, kernelWidth: window.kernelWidth, strideHeight: window.strideHeight,
+                strideWidth: window.strideWidth, padTop: rows.padBefore, padLeft: columns.padBefore)
+        #endif
+        let geometry = PortablePool.Geometry(
+            inputHeight: x.height, inputWidth: x.width, channels: channels, outputWidth: y.width,
+            kernelHeight: window.kernelHeight, kernelWidth: window.kernelWidth, strideHeight: window.strideHeight,
+            strideWidth: window.strideWidth, padTop: rows.padBefore, padLeft: columns.padBefore)
         for item in Partition.range(context.batch * y.height, part: part, of: parts) {
             let image = item / y.height
             let oy = item - image * y.height
             let source = input + image * x.elementCount
-            let destination = output + image * y.elementCount
-            let y0 = Swift.max(oy * window.strideHeight - rows.padBefore, 0)
-            let y1 = Swift.min(oy * window.strideHeight - rows.padBefore + window.kernelHeight, x.height)
-            for ox in 0..<y.width {
-                let x0 = Swift.max(ox * window.strideWidth - columns.padBefore, 0)
-                let x1 = Swift.min(ox * window.strideWidth - columns.padBefore + window.kernelWidth, x.width)
-                let out = destination + (oy * y.width + ox) * channels
-                let inverse = 1 / Float((y1 - y0) * (x1 - x0))
-                if channels >= 8 {
-                    var c = 0
-                    while c < channels {
-                        let at = Swift.min(c, channels - 8)
-                        var value = SIMD8<Float>(repeating: start)
-                        // Two loops rather than a select per tap: this is the hot one.
-                        if isMax {
-                            for iy in y0..<y1 {
-                                let row = source + ((iy &* x.width) &* channels &+ at)
-                                for ix in x0..<x1 { value = laneMax(value, row.vector8(ix &* channels)) }
-                            }
-                            out.store8(value, at)
-                        } else {
-                            for iy in y0..<y1 {
-                                let row = source + ((iy &* x.width) &* channels &+ at)
-                                for ix in x0..<x1 { value += row.vector8(ix &* channels) }
-                            }
-                            out.store8(value * inverse, at)
-                        }
-                        c = at + 8
+            let row = output + image * y.elementCount + oy * y.width * channels
+            #if canImport(CnnzGEMMAVX2)
+                if avx512 {
+                    if isMax {
+                        CnnzGEMMAVX512.PoolMicrokernels.f32MaxPoolRow(
+                            geometryAVX512, oy: oy, input: source, output: row)
+                    } else {
+                        CnnzGEMMAVX512.PoolMicrokernels.f32AveragePoolRow(
+                            geometryAVX512, oy: oy, input: source, output: row)
                     }
+                } else if avx2 {
+                    if isMax {
+                        CnnzGEMMAVX2.PoolMicrokernels.f32MaxPoolRow(geometryAVX2, oy: oy, input: source, output: row)
+                    } else {
+                        CnnzGEMMAVX2.PoolMicrokernels.f32AveragePoolRow(
+                            geometryAVX2, oy: oy, input: source, output: row)
+                    }
+                } else if isMax {
+                    PortablePool.f32MaxPoolRow(geometry, oy: oy, input: source, output: row)
                 } else {
-                    for c in 0..<channels {
-                        var value = start
-                        for iy in y0..<y1 {
-                            for ix in x0..<x1 {
-                                let tap = source[(iy * x.width + ix) * channels + c]
-                                value = isMax ? (tap > value ? tap : value) : value + tap
-                            }
-                        }
-                        out[c] = isMax ? value : value * inverse
-                    }
+                    PortablePool.f32AveragePoolRow(geometry, oy: oy, input: source, output: row)
                 }
-            }
-            ActivationFunction.apply(
-                activation, to: destination + oy * y.width * channels, rows: y.width, columns: channels,
-                stride: channels)
+            #else
+                if isMax {
+                    PortablePool.f32MaxPoolRow(geometry, oy: oy, input: source, output: row)
+                } else {
+                    PortablePool.f32AveragePoolRow(geometry, oy: oy, input: source, output: row)
+                }
+            #endif
+            ActivationFunction.apply(activation, to: row, rows: y.width, columns: channels, stride: channels)
         }
     }
 }
