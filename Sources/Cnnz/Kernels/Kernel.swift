@@ -59,17 +59,6 @@ enum Partition {
         let start = part * base + min(part, extra)
         return start..<(start + base + (part < extra ? 1 : 0))
     }
-
-    /// Parts per thread when a layer is split: small enough that when a helper
-    /// is descheduled holding a part (a busy machine), the others are not left
-    /// waiting long; the caller runs every part nobody has claimed.
-    static let partsPerThread = 4
-
-    /// How many parts are worth running: at most one per item and
-    /// `partsPerThread` per thread, and at least `minimumWork` operations each.
-    static func useful(_ workload: (items: Int, work: Int), threads: Int, minimumWork: Int) -> Int {
-        threads <= 1 ? 1 : max(1, min(workload.items, threads * partsPerThread, workload.work / minimumWork))
-    }
 }
 
 /// A prepared operation. `init` (the prepare step) validates nothing that

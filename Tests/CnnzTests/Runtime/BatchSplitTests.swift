@@ -163,3 +163,89 @@ import Testing
         print("WorkerPoolTests: \(threads) threads, \(helped) parts run by helpers")
     }
 }
+
+/// How batch 1 splits its layers (`LayerSplit`): the choice follows the run times, and the
+/// pool hands the caller the first parts and helpers the last ones.
+@Suite struct LayerSplitTests {
+    /// The choices take turns until each has a window of times; then the fastest by median is
+    /// used, with every `probeInterval`-th run another one, so that a change is noticed.
+    @Test func followsTheFastestChoiceAndProbesTheOthers() {
+        var split = LayerSplit()
+        defer { split.deallocate() }
+        // Run times per image: `none` 400, `dense` 300, `every` 200 (nanoseconds), with one
+        // outlier per choice that the median ignores.
+        let cost: [LayerSplit.Choice: Int] = [.none: 400, .dense: 300, .every: 200]
+        var used: [LayerSplit.Choice: Int] = [:]
+        for run in 1...(3 * LayerSplit.window + 64 * LayerSplit.probeInterval) {
+            let choice = split.next()
+            used[choice, default: 0] += 1
+            split.record(choice, nanoseconds: run % 11 == 0 ? 10 : cost[choice]!)
+        }
+        #expect(split.best == .every)
+        // The window, then the probes: half of them each.
+        #expect(used[.none] == LayerSplit.window + 32, "\(used)")
+        #expect(used[.dense] == LayerSplit.window + 32, "\(used)")
+        // The machine changes: `every` becomes the slowest; its next window of times moves the choice.
+        for _ in 0..<(2 * LayerSplit.window * LayerSplit.probeInterval) {
+            let choice = split.next()
+            split.record(choice, nanoseconds: choice == .every ? 900 : cost[choice]!)
+        }
+        #expect(split.best == .dense)
+    }
+
+    /// `none` runs everything on the caller; `dense` splits only layers with at least `denseWork`
+    /// operations per byte of activations; `every` any layer worth splitting; never more parts
+    /// than threads, items, or `minimumWork` allows.
+    @Test func partsPerChoice() {
+        let big = (items: 100, work: 1_000_000)
+        #expect(LayerSplit.parts(big, activationBytes: 1000, threads: 2, minimumWork: 1000, choice: .none) == 1)
+        #expect(LayerSplit.parts(big, activationBytes: 1000, threads: 2, minimumWork: 1000, choice: .dense) == 2)
+        #expect(LayerSplit.parts(big, activationBytes: 100_000, threads: 2, minimumWork: 1000, choice: .dense) == 1)
+        #expect(LayerSplit.parts(big, activationBytes: 100_000, threads: 2, minimumWork: 1000, choice: .every) == 2)
+        #expect(LayerSplit.parts(big, activationBytes: 100_000, threads: 5, minimumWork: 1000, choice: .every) == 5)
+        #expect(LayerSplit.parts((3, 1_000_000), activationBytes: 0, threads: 5, minimumWork: 1, choice: .every) == 3)
+        #expect(LayerSplit.parts(big, activationBytes: 0, threads: 5, minimumWork: 400_000, choice: .every) == 2)
+        #expect(LayerSplit.parts(big, activationBytes: 0, threads: 5, minimumWork: 2_000_000, choice: .every) == 1)
+    }
+
+    /// Records which thread's scratch slot ran each part, after about 20 µs of spinning, so
+    /// that the helper gets to claim some.
+    final class SlowRecorder: SplitWork, @unchecked Sendable {
+        let slots = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: 6)
+        init() { for i in 0..<6 { (slots + i).initialize(to: Atomic(-2)) } }
+        deinit {
+            slots.deinitialize(count: 6)
+            slots.deallocate()
+        }
+        func run(_ context: RunContext, part: Int, of parts: Int) {
+            let start = LayerSplit.nanoseconds()
+            while LayerSplit.nanoseconds() - start < 20_000 {}
+            for p in Partition.range(6, part: part, of: parts) {
+                slots[p].store(context.scratchSlot, ordering: .relaxed)
+            }
+        }
+    }
+
+    /// The caller claims parts from the first on, a helper from the last one back: on two
+    /// threads, every part the caller ran comes before every part the helper ran.
+    @Test func helpersClaimFromTheLastPart() {
+        let pool = WorkerPool(helpers: 1)
+        defer { pool.shutdown() }
+        let recorder = SlowRecorder()
+        var values = UnsafeMutableRawPointer(bitPattern: 64)!
+        var helped = 0
+        withUnsafeMutablePointer(to: &values) { table in
+            let context = RunContext(values: table, batch: 1, scratch: UnsafeMutableRawPointer(bitPattern: 64)!)
+            for task in 0..<200 {
+                pool.run(recorder, context, parts: 6)
+                // Slot 0: the caller; 1: the helper; -1: the caller running alone (backing off).
+                let slots = (0..<6).map { recorder.slots[$0].load(ordering: .relaxed) }
+                let lastCaller = slots.lastIndex(of: 0) ?? -1
+                let firstHelper = slots.firstIndex(of: 1) ?? 6
+                #expect(lastCaller < firstHelper, "task \(task): slots \(slots)")
+                if firstHelper < 6 { helped += 1 }
+            }
+        }
+        print("LayerSplitTests: the helper ran parts in \(helped) of 200 tasks")
+    }
+}
