@@ -14,10 +14,12 @@
 /// again), each cache line crossing between cores. On the benchmark's 2-vCPU virtual machine
 /// that cost depends on where the host puts the two vCPUs, and changes from one second to the
 /// next: a round trip of a cache line took 60 ns at times (two cores of one CCX) and 320 ns
-/// most of the time (two CCDs). Measured on cifar_vgg at batch 1 (Winograd convolutions, 0.40
-/// ms on one thread): with every layer split, 0.23 ms on near cores, 0.26 to 0.46 on far ones;
-/// on mobile_res (depthwise and pointwise convolutions on large activations, 0.30 ms on one
-/// thread) 0.51 ms on far cores. No fixed rule is right both ways, so the session measures:
+/// most of the time (two CCDs). Measured at batch 1 (`infer --bench`, chrt -f 10), one thread
+/// against two with each choice: cifar_vgg near 0.38-0.41 ms, `every` 0.22, `dense` 0.33; far
+/// 0.39-0.46, `every` 0.36-0.44, `dense` 0.37-0.42; mobile_res near 0.28-0.33, `every` 0.15-0.19;
+/// far 0.28, `every` 0.20-0.24, `dense` 0.28, and 0.41-0.51 when layers under 150k operations
+/// (Add, small depthwise) stayed on the caller (its inputs half in the other core's cache, its
+/// output read back by it). No fixed rule is best both ways, so the session measures:
 /// it runs with the choice whose recent runs were fastest, and every `probeInterval`-th run
 /// with another, so that it notices when the machine changes. Parts never change a number of
 /// the output (each kernel computes an element the same way whatever the split), so the
@@ -37,7 +39,9 @@ struct LayerSplit {
         /// layers and deep convolutions, whose weights (read by both cores, never written)
         /// outweigh the activations crossing between them.
         case dense
-        /// Every layer with at least `Partition.minimumWorkPerPart` operations per part.
+        /// Every layer with at least `Partition.minimumWorkPerPart` operations per part, the
+        /// small ones too (pooling, Add, depthwise): each thread then keeps its share of the
+        /// image from layer to layer.
         case every
 
         /// How many there are (`allCases` would make an array per call: `run` allocates nothing).
