@@ -194,6 +194,20 @@ import Testing
         #expect(split.best == .dense)
     }
 
+    /// A split that saves less than 1/32 of the time is not worth it: `none` stays the choice.
+    @Test func aSplitMustSaveAThirtySecond() {
+        for (every, expected) in [(390, LayerSplit.Choice.none), (385, .every)] {
+            var split = LayerSplit()
+            defer { split.deallocate() }
+            let cost: [LayerSplit.Choice: Int] = [.none: 400, .dense: 420, .every: every]
+            for _ in 0..<(LayerSplit.Choice.count * LayerSplit.window + 4 * LayerSplit.probeInterval) {
+                let choice = split.next()
+                split.record(choice, nanoseconds: cost[choice]!)
+            }
+            #expect(split.best == expected, "every: \(every)")
+        }
+    }
+
     /// `none` runs everything on the caller; `dense` splits only layers with at least `denseWork`
     /// operations per byte of activations; `every` any layer worth splitting; never more parts
     /// than threads, items, or `minimumWork` allows.
