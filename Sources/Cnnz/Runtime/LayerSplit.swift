@@ -94,6 +94,15 @@ struct LayerSplit {
         return Choice(rawValue: (best.rawValue + other) % count)!
     }
 
+    /// Whether the next run probes a split while the best is no split: helpers then sleep
+    /// (they spin 1 ms after their last part, and `probeInterval` runs of cifar_vgg take 7),
+    /// and a probe that starts by waking them would be timed tens of microseconds slow and
+    /// never win back. The session wakes them one run ahead.
+    var warmsUpBeforeNext: Bool {
+        let upcoming = runs &+ 1
+        return best == .none && upcoming > Choice.count * Self.window && upcoming % Self.probeInterval == 0
+    }
+
     /// Records that a run with `choice` took `nanoseconds` per image, and picks the best.
     mutating func record(_ choice: Choice, nanoseconds: Int) {
         let slot = slots[choice.rawValue]

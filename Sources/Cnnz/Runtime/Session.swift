@@ -193,6 +193,7 @@ public final class Session {
             let context = RunContext(values: values, batch: count, scratch: scratch.raw)
             if let pool {
                 let choice = layerSplit.next()
+                if layerSplit.warmsUpBeforeNext { pool.wakeHelpers() }
                 let started = LayerSplit.nanoseconds()
                 runLayers(pool, context, batch: count, choice: choice)
                 layerSplit.record(choice, nanoseconds: (LayerSplit.nanoseconds() &- started) / count)

@@ -153,6 +153,14 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Wakes sleeping helpers with an empty task, so that they spin (up to `spinNanoseconds`)
+    /// ready for the next one: the caller's next split is then not timed against a helper
+    /// still waking up (see `LayerSplit.warmsUpBeforeNext`).
+    func wakeHelpers() {
+        guard sleepers.load(ordering: .sequentiallyConsistent) > 0, !joined else { return }
+        publish(parts: 0)
+    }
+
     /// Claims the next part of task `generation`, or returns nil when all are claimed or the task is gone.
     private func claim(generation: Int, fromBack: Bool = false) -> (part: Int, of: Int)? {
         var state = claims.load(ordering: .acquiring)

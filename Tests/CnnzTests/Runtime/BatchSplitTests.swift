@@ -194,6 +194,51 @@ import Testing
         #expect(split.best == .dense)
     }
 
+    /// While no split is best, the run before each probe of a split says to wake the helpers
+    /// (a probe timed against a sleeping helper would never win back); otherwise never.
+    @Test func helpersAreWokenOneRunBeforeAProbe() {
+        for best in [LayerSplit.Choice.none, .every] {
+            var split = LayerSplit()
+            defer { split.deallocate() }
+            let cost: [LayerSplit.Choice: Int] =
+                best == .none ? [.none: 100, .dense: 300, .every: 300] : [.none: 300, .dense: 300, .every: 100]
+            var warmed = 0
+            var warmedBeforeProbe = 0
+            var previousWarmed = false
+            for _ in 0..<(LayerSplit.Choice.count * LayerSplit.window + 8 * LayerSplit.probeInterval) {
+                let choice = split.next()
+                if previousWarmed && choice != .none { warmedBeforeProbe += 1 }
+                previousWarmed = split.warmsUpBeforeNext
+                if previousWarmed { warmed += 1 }
+                split.record(choice, nanoseconds: cost[choice]!)
+            }
+            #expect(split.best == best)
+            #expect(warmed == (best == .none ? 8 : 0), "best \(best): \(warmed)")
+            #expect(warmedBeforeProbe == warmed, "best \(best): \(warmedBeforeProbe) of \(warmed)")
+        }
+    }
+
+    /// Waking the helpers between tasks (an empty task) leaves every part of the next ones run once.
+    @Test func wakingHelpersBetweenTasksChangesNoTask() {
+        let pool = WorkerPool(helpers: 2)
+        defer { pool.shutdown() }
+        let recorder = WorkerPoolTests.Recorder(capacity: 16)
+        var values = UnsafeMutableRawPointer(bitPattern: 64)!
+        withUnsafeMutablePointer(to: &values) { table in
+            let context = RunContext(values: table, batch: 1, scratch: UnsafeMutableRawPointer(bitPattern: 64)!)
+            for task in 0..<300 {
+                if task % 3 == 0 { pool.wakeHelpers() }
+                if task % 50 == 0 { usleep(3000) }  // the helpers fall asleep
+                recorder.reset()
+                recorder.items = 6
+                pool.run(recorder, context, parts: 6)
+                for p in 0..<6 {
+                    #expect(recorder.runs[p].load(ordering: .relaxed) == 1, "task \(task): part \(p)")
+                }
+            }
+        }
+    }
+
     /// A split that saves less than 1/32 of the time is not worth it: `none` stays the choice.
     @Test func aSplitMustSaveAThirtySecond() {
         for (every, expected) in [(390, LayerSplit.Choice.none), (385, .every)] {
