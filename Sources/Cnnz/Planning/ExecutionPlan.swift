@@ -15,7 +15,7 @@ final class ExecutionPlan: Sendable {
     /// Per kernel: the value it writes.
     let kernelOutputs: [Int]
     /// Per kernel: the bytes of the activations it reads and writes, per image (what moves
-    /// between cores when its work is split: see `Partition.layerParts`).
+    /// between cores when its work is split: see `LayerSplit.parts`).
     let kernelActivationBytes: [Int]
     /// Per value: offset in the arena, in bytes per image of batch capacity
     /// (a multiple of 64); -1 for the model input, which lives in the caller's buffer.
