@@ -14,6 +14,9 @@ final class ExecutionPlan: Sendable {
     let layerTypes: [ElementType]
     /// Per kernel: the value it writes.
     let kernelOutputs: [Int]
+    /// Per kernel: the bytes of the activations it reads and writes, per image (what moves
+    /// between cores when its work is split: see `LayerSplit.parts`).
+    let kernelActivationBytes: [Int]
     /// Per value: offset in the arena, in bytes per image of batch capacity
     /// (a multiple of 64); -1 for the model input, which lives in the caller's buffer.
     let offsets: [Int]
@@ -53,6 +56,9 @@ final class ExecutionPlan: Sendable {
         elementTypes = types
         kernelLayers = steps.list.map(\.layer)
         kernelOutputs = steps.list.map(\.output)
+        kernelActivationBytes = steps.list.map { step in
+            (step.inputs + [step.output]).reduce(0) { $0 + shapes[$1].elementCount * types[$1].byteCount }
+        }
         layerTypes = steps.layerTypes
 
         var firstStep = [Int](repeating: -1, count: valueCount)

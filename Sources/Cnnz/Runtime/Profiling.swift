@@ -56,8 +56,11 @@ extension Session {
                 var before = clock.now
                 for (k, kernel) in plan.kernels.enumerated() {
                     if let pool {
-                        let parts = Partition.useful(
-                            kernel.workload(batch: batch), threads: pool.threadCount, minimumWork: minimumWorkPerPart)
+                        // Every layer worth splitting (`LayerSplit.Choice.every`): what a run
+                        // does on near cores; `run` picks the split from its run times.
+                        let parts = LayerSplit.parts(
+                            kernel.workload(batch: batch), activationBytes: plan.kernelActivationBytes[k] * batch,
+                            threads: pool.threadCount, minimumWork: minimumWorkPerPart, choice: .every)
                         pool.run(kernel, context, parts: parts)
                     } else {
                         kernel.run(context, part: 0, of: 1)

@@ -18,6 +18,8 @@ public final class Session {
     let minimumWorkPerPart: Int
     /// The image-wise split, or nil (one thread, or a batch capacity below the thread count).
     let lanes: BatchLanes?
+    /// How runs of fewer images than threads split their layers (see `LayerSplit`).
+    var layerSplit = LayerSplit()
 
     /// Threads that run each layer, the caller's included (1: everything on the caller).
     public var threadCount: Int { pool?.threadCount ?? 1 }
@@ -91,6 +93,7 @@ public final class Session {
 
     deinit {
         pool?.shutdown()
+        layerSplit.deallocate()
         values.deallocate()
     }
 
@@ -189,16 +192,27 @@ public final class Session {
             for value in plan.inputValues { values[value] = source }
             let context = RunContext(values: values, batch: count, scratch: scratch.raw)
             if let pool {
-                for kernel in plan.kernels {
-                    let parts = Partition.useful(
-                        kernel.workload(batch: count), threads: pool.threadCount, minimumWork: minimumWorkPerPart)
-                    pool.run(kernel, context, parts: parts)
-                }
+                let choice = layerSplit.next()
+                if layerSplit.warmsUpBeforeNext { pool.wakeHelpers() }
+                let started = LayerSplit.nanoseconds()
+                runLayers(pool, context, batch: count, choice: choice)
+                layerSplit.record(choice, nanoseconds: (LayerSplit.nanoseconds() &- started) / count)
             } else {
                 for kernel in plan.kernels { kernel.run(context, part: 0, of: 1) }
             }
             (output + start * outputSize).update(from: context.float32(plan.outputValue), count: count * outputSize)
             start += count
+        }
+    }
+
+    /// Runs every kernel in turn, each split between the pool's threads as `choice` says.
+    func runLayers(_ pool: WorkerPool, _ context: RunContext, batch: Int, choice: LayerSplit.Choice) {
+        let plan = model.plan
+        for (k, kernel) in plan.kernels.enumerated() {
+            let parts = LayerSplit.parts(
+                kernel.workload(batch: batch), activationBytes: plan.kernelActivationBytes[k] * batch,
+                threads: pool.threadCount, minimumWork: minimumWorkPerPart, choice: choice)
+            pool.run(kernel, context, parts: parts)
         }
     }
 }

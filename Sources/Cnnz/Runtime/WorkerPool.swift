@@ -18,7 +18,10 @@ protocol SplitWork: AnyObject, Sendable {
 /// A session's helper threads: `run(kernel, context, parts)` runs the parts
 /// of a kernel on the calling thread and on whichever helpers are awake, and
 /// returns when all are done. Parts are claimed one at a time (a
-/// compare-and-swap on `claims`), so a helper that is asleep or descheduled
+/// compare-and-swap on `claims`; the caller from the first part on, helpers from
+/// the last one back, so that with a part per thread each thread computes the same
+/// share of every layer, and of every run, and finds its input in its own cache:
+/// see `LayerSplit`), so a helper that is asleep or descheduled
 /// (a busy machine) never holds up a layer: the caller runs the parts nobody
 /// claimed and waits only for parts a running helper has taken. (The first
 /// version handed part i to helper i and waited for every helper to report:
@@ -41,7 +44,8 @@ final class WorkerPool: @unchecked Sendable {
     /// Signalled by a helper that finishes a part while the caller sleeps waiting (`callerSleeps`).
     private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let callerSleeps = Atomic<Bool>(false)
-    /// The current task and its next unclaimed part: `generation << 16 | parts << 8 | next`.
+    /// The current task and its unclaimed parts: `generation << 24 | parts << 16 | back << 8 | front`:
+    /// the caller claims parts from the front (0, 1, ...), helpers from the back (parts - 1, ...).
     /// A new task gets a new generation, so a claim on a finished task fails.
     private let claims = Atomic<Int>(0)
     /// Parts of the current task finished.
@@ -141,7 +145,7 @@ final class WorkerPool: @unchecked Sendable {
     /// Publishes a new task of `parts` parts and wakes sleeping helpers.
     private func publish(parts: Int) {
         generation += 1
-        claims.store((generation << 16) | (parts << 8), ordering: .sequentiallyConsistent)
+        claims.store((generation << 24) | (parts << 16), ordering: .sequentiallyConsistent)
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
             pthread_mutex_lock(mutex)
             pthread_cond_broadcast(wake)
@@ -149,16 +153,25 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Wakes sleeping helpers with an empty task, so that they spin (up to `spinNanoseconds`)
+    /// ready for the next one: the caller's next split is then not timed against a helper
+    /// still waking up (see `LayerSplit.warmsUpBeforeNext`).
+    func wakeHelpers() {
+        guard sleepers.load(ordering: .sequentiallyConsistent) > 0, !joined else { return }
+        publish(parts: 0)
+    }
+
     /// Claims the next part of task `generation`, or returns nil when all are claimed or the task is gone.
-    private func claim(generation: Int) -> (part: Int, of: Int)? {
+    private func claim(generation: Int, fromBack: Bool = false) -> (part: Int, of: Int)? {
         var state = claims.load(ordering: .acquiring)
         while true {
-            let parts = (state >> 8) & 0xff
-            let next = state & 0xff
-            guard state >> 16 == generation, next < parts else { return nil }
+            let parts = (state >> 16) & 0xff
+            let back = (state >> 8) & 0xff
+            let front = state & 0xff
+            guard state >> 24 == generation, front + back < parts else { return nil }
             let (exchanged, original) = claims.compareExchange(
-                expected: state, desired: state + 1, ordering: .acquiringAndReleasing)
-            if exchanged { return (next, parts) }
+                expected: state, desired: state + (fromBack ? 1 << 8 : 1), ordering: .acquiringAndReleasing)
+            if exchanged { return (fromBack ? parts - 1 - back : front, parts) }
             state = original
         }
     }
@@ -267,7 +280,7 @@ final class WorkerPool: @unchecked Sendable {
         var seen = 0
         while true {
             var spins = 0
-            var current = claims.load(ordering: .acquiring) >> 16
+            var current = claims.load(ordering: .acquiring) >> 24
             let start = Self.nanoseconds()
             while current == seen {
                 spins &+= 1
@@ -280,22 +293,22 @@ final class WorkerPool: @unchecked Sendable {
                         break
                     }
                 }
-                current = claims.load(ordering: .acquiring) >> 16
+                current = claims.load(ordering: .acquiring) >> 24
             }
             if current == seen {
                 pthread_mutex_lock(mutex)
                 sleepers.add(1, ordering: .sequentiallyConsistent)
-                current = claims.load(ordering: .sequentiallyConsistent) >> 16
+                current = claims.load(ordering: .sequentiallyConsistent) >> 24
                 while current == seen {
                     pthread_cond_wait(wake, mutex)
-                    current = claims.load(ordering: .sequentiallyConsistent) >> 16
+                    current = claims.load(ordering: .sequentiallyConsistent) >> 24
                 }
                 sleepers.subtract(1, ordering: .sequentiallyConsistent)
                 pthread_mutex_unlock(mutex)
             }
             seen = current
             if stopping.load(ordering: .acquiring) { return }
-            while let (part, of) = claim(generation: current) {
+            while let (part, of) = claim(generation: current, fromBack: true) {
                 // Claimed: the caller waits for this part, so the task's fields stay as published.
                 if let kernel, var context {
                     context.scratchSlot = slot

@@ -163,3 +163,149 @@ import Testing
         print("WorkerPoolTests: \(threads) threads, \(helped) parts run by helpers")
     }
 }
+
+/// How batch 1 splits its layers (`LayerSplit`): the choice follows the run times, and the
+/// pool hands the caller the first parts and helpers the last ones.
+@Suite struct LayerSplitTests {
+    /// The choices take turns until each has a window of times; then the fastest by median is
+    /// used, with every `probeInterval`-th run another one, so that a change is noticed.
+    @Test func followsTheFastestChoiceAndProbesTheOthers() {
+        var split = LayerSplit()
+        defer { split.deallocate() }
+        // Run times per image: `none` 400, `dense` 300, `every` 200 (nanoseconds), with
+        // outliers that the median ignores.
+        let cost: [LayerSplit.Choice: Int] = [.none: 400, .dense: 300, .every: 200]
+        var used: [LayerSplit.Choice: Int] = [:]
+        for run in 1...(LayerSplit.Choice.count * LayerSplit.window + 64 * LayerSplit.probeInterval) {
+            let choice = split.next()
+            used[choice, default: 0] += 1
+            split.record(choice, nanoseconds: run % 11 == 0 ? 10 : cost[choice]!)
+        }
+        #expect(split.best == .every)
+        // The window, then the 64 probes: half of them each.
+        for choice in [LayerSplit.Choice.none, .dense] {
+            #expect(used[choice] == LayerSplit.window + 32, "\(choice): \(used)")
+        }
+        // The machine changes: `every` becomes the slowest; its next window of times moves the choice.
+        for _ in 0..<(2 * LayerSplit.window * LayerSplit.probeInterval) {
+            let choice = split.next()
+            split.record(choice, nanoseconds: choice == .every ? 900 : cost[choice]!)
+        }
+        #expect(split.best == .dense)
+    }
+
+    /// While no split is best, the run before each probe of a split says to wake the helpers
+    /// (a probe timed against a sleeping helper would never win back); otherwise never.
+    @Test func helpersAreWokenOneRunBeforeAProbe() {
+        for best in [LayerSplit.Choice.none, .every] {
+            var split = LayerSplit()
+            defer { split.deallocate() }
+            let cost: [LayerSplit.Choice: Int] =
+                best == .none ? [.none: 100, .dense: 300, .every: 300] : [.none: 300, .dense: 300, .every: 100]
+            var warmed = 0
+            var warmedBeforeProbe = 0
+            var previousWarmed = false
+            for _ in 0..<(LayerSplit.Choice.count * LayerSplit.window + 8 * LayerSplit.probeInterval) {
+                let choice = split.next()
+                if previousWarmed && choice != .none { warmedBeforeProbe += 1 }
+                previousWarmed = split.warmsUpBeforeNext
+                if previousWarmed { warmed += 1 }
+                split.record(choice, nanoseconds: cost[choice]!)
+            }
+            #expect(split.best == best)
+            #expect(warmed == (best == .none ? 8 : 0), "best \(best): \(warmed)")
+            #expect(warmedBeforeProbe == warmed, "best \(best): \(warmedBeforeProbe) of \(warmed)")
+        }
+    }
+
+    /// Waking the helpers between tasks (an empty task) leaves every part of the next ones run once.
+    @Test func wakingHelpersBetweenTasksChangesNoTask() {
+        let pool = WorkerPool(helpers: 2)
+        defer { pool.shutdown() }
+        let recorder = WorkerPoolTests.Recorder(capacity: 16)
+        var values = UnsafeMutableRawPointer(bitPattern: 64)!
+        withUnsafeMutablePointer(to: &values) { table in
+            let context = RunContext(values: table, batch: 1, scratch: UnsafeMutableRawPointer(bitPattern: 64)!)
+            for task in 0..<300 {
+                if task % 3 == 0 { pool.wakeHelpers() }
+                if task % 50 == 0 { usleep(3000) }  // the helpers fall asleep
+                recorder.reset()
+                recorder.items = 6
+                pool.run(recorder, context, parts: 6)
+                for p in 0..<6 {
+                    #expect(recorder.runs[p].load(ordering: .relaxed) == 1, "task \(task): part \(p)")
+                }
+            }
+        }
+    }
+
+    /// A split that saves less than 1/32 of the time is not worth it: `none` stays the choice.
+    @Test func aSplitMustSaveAThirtySecond() {
+        for (every, expected) in [(390, LayerSplit.Choice.none), (385, .every)] {
+            var split = LayerSplit()
+            defer { split.deallocate() }
+            let cost: [LayerSplit.Choice: Int] = [.none: 400, .dense: 420, .every: every]
+            for _ in 0..<(LayerSplit.Choice.count * LayerSplit.window + 4 * LayerSplit.probeInterval) {
+                let choice = split.next()
+                split.record(choice, nanoseconds: cost[choice]!)
+            }
+            #expect(split.best == expected, "every: \(every)")
+        }
+    }
+
+    /// `none` runs everything on the caller; `dense` splits only layers with at least `denseWork`
+    /// operations per byte of activations; `every` any layer worth splitting; never more parts
+    /// than threads, items, or `minimumWork` allows.
+    @Test func partsPerChoice() {
+        let big = (items: 100, work: 1_000_000)
+        #expect(LayerSplit.parts(big, activationBytes: 1000, threads: 2, minimumWork: 1000, choice: .none) == 1)
+        #expect(LayerSplit.parts(big, activationBytes: 1000, threads: 2, minimumWork: 1000, choice: .dense) == 2)
+        #expect(LayerSplit.parts(big, activationBytes: 100_000, threads: 2, minimumWork: 1000, choice: .dense) == 1)
+        #expect(LayerSplit.parts(big, activationBytes: 100_000, threads: 2, minimumWork: 1000, choice: .every) == 2)
+        #expect(LayerSplit.parts(big, activationBytes: 100_000, threads: 5, minimumWork: 1000, choice: .every) == 5)
+        #expect(LayerSplit.parts((3, 1_000_000), activationBytes: 0, threads: 5, minimumWork: 1, choice: .every) == 3)
+        #expect(LayerSplit.parts(big, activationBytes: 0, threads: 5, minimumWork: 400_000, choice: .every) == 2)
+        #expect(LayerSplit.parts(big, activationBytes: 0, threads: 5, minimumWork: 2_000_000, choice: .every) == 1)
+    }
+
+    /// Records which thread's scratch slot ran each part, after about 20 µs of spinning, so
+    /// that the helper gets to claim some.
+    final class SlowRecorder: SplitWork, @unchecked Sendable {
+        let slots = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: 6)
+        init() { for i in 0..<6 { (slots + i).initialize(to: Atomic(-2)) } }
+        deinit {
+            slots.deinitialize(count: 6)
+            slots.deallocate()
+        }
+        func run(_ context: RunContext, part: Int, of parts: Int) {
+            let start = LayerSplit.nanoseconds()
+            while LayerSplit.nanoseconds() - start < 20_000 {}
+            for p in Partition.range(6, part: part, of: parts) {
+                slots[p].store(context.scratchSlot, ordering: .relaxed)
+            }
+        }
+    }
+
+    /// The caller claims parts from the first on, a helper from the last one back: on two
+    /// threads, every part the caller ran comes before every part the helper ran.
+    @Test func helpersClaimFromTheLastPart() {
+        let pool = WorkerPool(helpers: 1)
+        defer { pool.shutdown() }
+        let recorder = SlowRecorder()
+        var values = UnsafeMutableRawPointer(bitPattern: 64)!
+        var helped = 0
+        withUnsafeMutablePointer(to: &values) { table in
+            let context = RunContext(values: table, batch: 1, scratch: UnsafeMutableRawPointer(bitPattern: 64)!)
+            for task in 0..<200 {
+                pool.run(recorder, context, parts: 6)
+                // Slot 0: the caller; 1: the helper; -1: the caller running alone (backing off).
+                let slots = (0..<6).map { recorder.slots[$0].load(ordering: .relaxed) }
+                let lastCaller = slots.lastIndex(of: 0) ?? -1
+                let firstHelper = slots.firstIndex(of: 1) ?? 6
+                #expect(lastCaller < firstHelper, "task \(task): slots \(slots)")
+                if firstHelper < 6 { helped += 1 }
+            }
+        }
+        print("LayerSplitTests: the helper ran parts in \(helped) of 200 tasks")
+    }
+}
