@@ -44,23 +44,30 @@ struct AllocationTests {
         }
         models.append(("winograd", try ModelWriter.encode(Self.winogradModel())))
         // Three threads, and every layer split (a batch capacity below the thread count), then
-        // batches split by images: handing parts to helpers allocates nothing either.
-        for (name, bytes) in models + models.map({ ("\($0.0) by images", $0.1) }) {
+        // batches split by images: handing parts to helpers allocates nothing either; and one
+        // thread running a batch of more than 8 images in groups.
+        let variants = models + models.map { ("\($0.0) by images", $0.1) } + models.map { ("\($0.0) in groups", $0.1) }
+        for (name, bytes) in variants {
             let model = try Model(bytes: bytes)
             if name.hasPrefix("winograd") {
                 #expect(model.plan.kernels.filter { $0 is Conv2DWinograd }.count == 2, "winograd: not run by Winograd")
             }
             #expect(model.precision == (name.contains("int8") ? .int8 : .float32))
             let byImages = name.hasSuffix("by images")
-            let session = try model.makeSession(batchCapacity: byImages ? 6 : 2, threads: 3, minimumWorkPerPart: 1)
+            let inGroups = name.hasSuffix("in groups")
+            let session =
+                inGroups
+                ? try model.makeSession(batchCapacity: 12, threads: 1)
+                : try model.makeSession(batchCapacity: byImages ? 6 : 2, threads: 3, minimumWorkPerPart: 1)
             #expect((session.lanes != nil) == byImages)
-            let input = [Float](repeating: 0.5, count: 5 * model.inputShape.elementCount)
+            let batch = inGroups ? 11 : 5
+            let input = [Float](repeating: 0.5, count: batch * model.inputShape.elementCount)
             let pixels = [UInt8](repeating: 7, count: 3 * model.inputShape.elementCount)
-            var output = [Float](repeating: 0, count: 5 * model.outputSize)
+            var output = [Float](repeating: 0, count: batch * model.outputSize)
             try input.withUnsafeBufferPointer { i in
                 try pixels.withUnsafeBufferPointer { p in
                     try output.withUnsafeMutableBufferPointer { o in
-                        try session.run(input: i, batch: 5, output: o)  // warm-up
+                        try session.run(input: i, batch: batch, output: o)  // warm-up
                         // The counter is process-wide and other tests run in parallel, so a
                         // window may see their mallocs. Runs allocate deterministically: if one
                         // window of 40 runs sees no malloc at all, running allocates nothing.
@@ -70,7 +77,7 @@ struct AllocationTests {
                                 count,
                                 try Self.countMallocs {
                                     for _ in 0..<20 {
-                                        try session.run(input: i, batch: 5, output: o)
+                                        try session.run(input: i, batch: batch, output: o)
                                         try session.run(pixels: p, batch: 3, output: o)
                                     }
                                 })
