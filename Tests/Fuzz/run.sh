@@ -30,6 +30,9 @@ for source in Sources/CImageCodecs/*.c; do
     -o "$out/CImageCodecs/$(basename "$source" .c).o"
   codecs="$codecs $out/CImageCodecs/$(basename "$source" .c).o"
 done
+# The zlib shim's own C (the folded CRC-32, the inflate without Adler-32), instrumented too.
+clang -O1 -g -fsanitize=fuzzer-no-link,address -ISources/CZlib -c Sources/CZlib/shim.c -o "$out/CZlib/shim.o"
+codecs="$codecs $out/CZlib/shim.o"
 # The int8 GEMM microkernels (C), instrumented too.
 mkdir -p "$out/CInt8Kernels"
 cp Sources/CInt8Kernels/include/CInt8Kernels.h "$out/CInt8Kernels/"
