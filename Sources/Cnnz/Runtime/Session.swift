@@ -171,38 +171,22 @@ public final class Session {
         return output
     }
 
-    /// One thread, more than `BatchLanes.maximumGroup` images: the network a group of that
-    /// many at a time, as each thread runs its groups with `BatchLanes`, so that a layer's input
-    /// and output stay in L2 rather than a whole batch's activations streaming through L3
-    /// (mobile_res's 48x48x32 activations are 295 KB an image). Measured at batch 64, one
-    /// thread, `infer --bench 20 --batch 64`, three rounds on a quiet Zen 4 (1 MB L2), whole
-    /// batch against groups of 8: mobile_res 19.5 -> 16.7 ms, seed002 16.5 -> 15.6, cifar_vgg
-    /// 20.5 -> 19.8, fashion_cnn 3.59 -> 3.51 (groups of 1 and 2 were slower on cifar_vgg and
-    /// fashion_cnn, whose weights they stream more often). Each image's outputs are the same to
-    /// the bit as in one pass (`BatchLanes`).
-    private func runInGroups(input: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>) {
-        let plan = model.plan
-        let group = BatchLanes.maximumGroup
-        var first = 0
-        while first < count {
-            let images = min(group, count - first)
-            let source = UnsafeMutableRawPointer(mutating: input + first * model.inputShape.elementCount)
-            for value in plan.inputValues { values[value] = source }
-            let context = RunContext(values: values, batch: images, scratch: scratch.raw)
-            for kernel in plan.kernels { kernel.run(context, part: 0, of: 1) }
-            (output + first * model.outputSize).update(
-                from: context.float32(plan.outputValue), count: images * model.outputSize)
-            first += images
-        }
-    }
-
     private func runUnchecked(input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
         let plan = model.plan
         let perImage = model.inputShape.elementCount
         let outputSize = model.outputSize
+        // One thread takes at most `BatchLanes.maximumGroup` images at a time, as each thread
+        // does with `BatchLanes`, so that a layer's input and output stay in L2 rather than a
+        // whole batch's activations streaming through L3 (mobile_res's 48x48x32 activations are
+        // 295 KB an image). Measured at batch 64, one thread, `infer --bench 20 --batch 64`,
+        // three rounds on a quiet Zen 4 (1 MB L2), whole batch against groups of 8: mobile_res
+        // 19.5 -> 16.7 ms, seed002 16.5 -> 15.6, cifar_vgg 20.5 -> 19.8, fashion_cnn 3.59 -> 3.51
+        // (groups of 1 and 2 were slower on cifar_vgg and fashion_cnn, whose weights they stream
+        // more often). Each image's outputs are the same to the bit however the batch is cut.
+        let chunk = pool == nil ? min(batchCapacity, BatchLanes.maximumGroup) : batchCapacity
         var start = 0
         while start < batch {
-            let count = min(batchCapacity, batch - start)
+            let count = min(chunk, batch - start)
             if let lanes, let pool, count >= lanes.lanes {
                 // Each thread runs groups of images through the whole network (BatchLanes).
                 let context = RunContext(values: values, batch: count, scratch: scratch.raw)
@@ -222,10 +206,6 @@ public final class Session {
                 let started = LayerSplit.nanoseconds()
                 runLayers(pool, context, batch: count, choice: choice)
                 layerSplit.record(choice, nanoseconds: (LayerSplit.nanoseconds() &- started) / count)
-            } else if count > BatchLanes.maximumGroup {
-                runInGroups(input: input + start * perImage, count: count, output: output + start * outputSize)
-                start += count
-                continue
             } else {
                 for kernel in plan.kernels { kernel.run(context, part: 0, of: 1) }
             }
