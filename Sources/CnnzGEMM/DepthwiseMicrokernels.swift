@@ -65,10 +65,6 @@ public enum DepthwiseMicrokernels {
         let iy0 = oy * g.strideHeight - g.padTop
         let rowTaps = validTaps(origin: iy0, count: g.kernelHeight, dilation: g.dilationHeight, size: g.inputHeight)
         let rowStride = g.inputWidth * channels
-        let tapStride = g.dilationWidth * channels
-        // 3x3 windows with every tap inside the image (all but the border
-        // pixels of a MobileNet): the nine taps unrolled, offsets computed once.
-        let unrolled3x3 = g.kernelHeight == 3 && g.kernelWidth == 3 && rowTaps == 0..<3
         let rowStep = g.dilationHeight * rowStride
         let top = input + iy0 * rowStride
         // The interior pixels (every tap inside the image) of a 3x3 row, four at a time:
@@ -91,95 +87,12 @@ public enum DepthwiseMicrokernels {
                     output: output, clamp: clamp)
             }
         }
-        for ox in 0..<g.outputWidth {
-            if interior.contains(ox) { continue }
+        for ox in 0..<g.outputWidth where !interior.contains(ox) {
             let ix0 = ox * g.strideWidth - g.padLeft
-            let out = output + ox * channels
-            if unrolled3x3 && ix0 >= 0 && ix0 + 2 * g.dilationWidth < g.inputWidth {
-                let p0 = top + ix0 * channels
-                let p1 = p0 + rowStep
-                let p2 = p1 + rowStep
-                let d = tapStride
-                var c = 0
-                #if CNNZ_AVX512
-                    // One zmm per 16 channels; the same sum, tap by tap, as the 8-wide code.
-                    while c + 16 <= channels {
-                        var sum = load16(bias + c)
-                        let w = weights + c
-                        accumulate16(&sum, load16(p0 + c), load16(w))
-                        accumulate16(&sum, load16(p0 + d + c), load16(w + channels))
-                        accumulate16(&sum, load16(p0 + 2 * d + c), load16(w + 2 * channels))
-                        accumulate16(&sum, load16(p1 + c), load16(w + 3 * channels))
-                        accumulate16(&sum, load16(p1 + d + c), load16(w + 4 * channels))
-                        accumulate16(&sum, load16(p1 + 2 * d + c), load16(w + 5 * channels))
-                        accumulate16(&sum, load16(p2 + c), load16(w + 6 * channels))
-                        accumulate16(&sum, load16(p2 + d + c), load16(w + 7 * channels))
-                        accumulate16(&sum, load16(p2 + 2 * d + c), load16(w + 8 * channels))
-                        GEMMMicrokernels.store16(sum, out + c, 16, clamp)
-                        c += 16
-                    }
-                #endif
-                while c + 8 <= channels {
-                    var sum = load8(bias + c)
-                    let w = weights + c
-                    GEMMMicrokernels.accumulate(&sum, load8(p0 + c), load8(w))
-                    GEMMMicrokernels.accumulate(&sum, load8(p0 + d + c), load8(w + channels))
-                    GEMMMicrokernels.accumulate(&sum, load8(p0 + 2 * d + c), load8(w + 2 * channels))
-                    GEMMMicrokernels.accumulate(&sum, load8(p1 + c), load8(w + 3 * channels))
-                    GEMMMicrokernels.accumulate(&sum, load8(p1 + d + c), load8(w + 4 * channels))
-                    GEMMMicrokernels.accumulate(&sum, load8(p1 + 2 * d + c), load8(w + 5 * channels))
-                    GEMMMicrokernels.accumulate(&sum, load8(p2 + c), load8(w + 6 * channels))
-                    GEMMMicrokernels.accumulate(&sum, load8(p2 + d + c), load8(w + 7 * channels))
-                    GEMMMicrokernels.accumulate(&sum, load8(p2 + 2 * d + c), load8(w + 8 * channels))
-                    GEMMMicrokernels.store(sum, out + c, 8, clamp)
-                    c += 8
-                }
-                if c < channels {
-                    rowRemainder(
-                        g, from: c, iy0: iy0, ix0: ix0, rowTaps: rowTaps, columnTaps: 0..<3, input: input,
-                        weights: weights, bias: bias, out: out, clamp: clamp)
-                }
-                continue
-            }
             let columnTaps = validTaps(origin: ix0, count: g.kernelWidth, dilation: g.dilationWidth, size: g.inputWidth)
-            // The first valid tap of each valid window row, in the input and in the weights.
-            let origin = input + ix0 * channels
-            var c = 0
-            while c + 16 <= channels {
-                var low = load8(bias + c)
-                var high = load8(bias + c + 8)
-                for ky in rowTaps {
-                    var p = origin + (iy0 + ky * g.dilationHeight) * rowStride + columnTaps.lowerBound * tapStride + c
-                    var w = weights + (ky * g.kernelWidth + columnTaps.lowerBound) * channels + c
-                    for _ in columnTaps {
-                        GEMMMicrokernels.accumulate(&low, load8(p), load8(w))
-                        GEMMMicrokernels.accumulate(&high, load8(p + 8), load8(w + 8))
-                        p += tapStride
-                        w += channels
-                    }
-                }
-                GEMMMicrokernels.store16(low, high, out + c, 16, clamp)
-                c += 16
-            }
-            if c + 8 <= channels {
-                var sum = load8(bias + c)
-                for ky in rowTaps {
-                    var p = origin + (iy0 + ky * g.dilationHeight) * rowStride + columnTaps.lowerBound * tapStride + c
-                    var w = weights + (ky * g.kernelWidth + columnTaps.lowerBound) * channels + c
-                    for _ in columnTaps {
-                        GEMMMicrokernels.accumulate(&sum, load8(p), load8(w))
-                        p += tapStride
-                        w += channels
-                    }
-                }
-                GEMMMicrokernels.store(sum, out + c, 8, clamp)
-                c += 8
-            }
-            if c < channels {
-                rowRemainder(
-                    g, from: c, iy0: iy0, ix0: ix0, rowTaps: rowTaps, columnTaps: columnTaps, input: input,
-                    weights: weights, bias: bias, out: out, clamp: clamp)
-            }
+            f32DWConvPixel(
+                g, iy0: iy0, ix0: ix0, rowTaps: rowTaps, columnTaps: columnTaps, input: input, weights: weights,
+                bias: bias, out: output + ox * channels, clamp: clamp)
         }
     }
 
@@ -236,6 +149,56 @@ public enum DepthwiseMicrokernels {
                     }
                 }
                 var ox = pixels.lowerBound
+                if row0 && row1 && row2 {
+                    // Every window row inside the image (all rows but a padded layer's first
+                    // and last): eight pixels at a time, tap by tap, without the row tests.
+                    // Eight chains hide the FMA latency; four left the FMA unit idle between
+                    // taps (this core retires one 16-float FMA a cycle, with 4 cycles latency).
+                    while d == step && ox + 8 <= pixels.upperBound {
+                        // Dilation equal to the stride (stride 1, MobileNet's common case): a
+                        // pixel's second and third columns are the next pixels' first, so each
+                        // window row loads 10 vectors for the 24 multiply-adds instead of 24
+                        // (one 64-byte load a cycle is this core's limit: it was the bottleneck).
+                        let p = top + (ox * g.strideWidth - g.padLeft) * channels + c
+                        var s: Pixels8 = (b, b, b, b, b, b, b, b)
+                        row8(&s, p, step, w0, w1, w2)
+                        row8(&s, p + rowStep, step, w3, w4, w5)
+                        row8(&s, p + 2 * rowStep, step, w6, w7, w8)
+                        let out = output + ox * channels + c
+                        GEMMMicrokernels.store16(s.0, out, 16, clamp)
+                        GEMMMicrokernels.store16(s.1, out + channels, 16, clamp)
+                        GEMMMicrokernels.store16(s.2, out + 2 * channels, 16, clamp)
+                        GEMMMicrokernels.store16(s.3, out + 3 * channels, 16, clamp)
+                        GEMMMicrokernels.store16(s.4, out + 4 * channels, 16, clamp)
+                        GEMMMicrokernels.store16(s.5, out + 5 * channels, 16, clamp)
+                        GEMMMicrokernels.store16(s.6, out + 6 * channels, 16, clamp)
+                        GEMMMicrokernels.store16(s.7, out + 7 * channels, 16, clamp)
+                        ox += 8
+                    }
+                    while ox + 8 <= pixels.upperBound {
+                        let p = top + (ox * g.strideWidth - g.padLeft) * channels + c
+                        var s: Pixels8 = (b, b, b, b, b, b, b, b)
+                        tap8(&s, p, step, w0)
+                        tap8(&s, p + d, step, w1)
+                        tap8(&s, p + 2 * d, step, w2)
+                        tap8(&s, p + rowStep, step, w3)
+                        tap8(&s, p + rowStep + d, step, w4)
+                        tap8(&s, p + rowStep + 2 * d, step, w5)
+                        tap8(&s, p + 2 * rowStep, step, w6)
+                        tap8(&s, p + 2 * rowStep + d, step, w7)
+                        tap8(&s, p + 2 * rowStep + 2 * d, step, w8)
+                        let out = output + ox * channels + c
+                        GEMMMicrokernels.store16(s.0, out, 16, clamp)
+                        GEMMMicrokernels.store16(s.1, out + channels, 16, clamp)
+                        GEMMMicrokernels.store16(s.2, out + 2 * channels, 16, clamp)
+                        GEMMMicrokernels.store16(s.3, out + 3 * channels, 16, clamp)
+                        GEMMMicrokernels.store16(s.4, out + 4 * channels, 16, clamp)
+                        GEMMMicrokernels.store16(s.5, out + 5 * channels, 16, clamp)
+                        GEMMMicrokernels.store16(s.6, out + 6 * channels, 16, clamp)
+                        GEMMMicrokernels.store16(s.7, out + 7 * channels, 16, clamp)
+                        ox += 8
+                    }
+                }
                 while ox + 4 <= pixels.upperBound {
                     let p = top + (ox * g.strideWidth - g.padLeft) * channels + c
                     var s0 = b
@@ -330,38 +293,67 @@ public enum DepthwiseMicrokernels {
         }
     }
 
-    /// Channels `first..<channels` of one output pixel, one at a time (fewer than 8 are left).
-    @inline(never)
-    static func rowRemainder(
-        _ g: Geometry, from first: Int, iy0: Int, ix0: Int, rowTaps: Range<Int>, columnTaps: Range<Int>,
-        input: UnsafePointer<Float>, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-        out: UnsafeMutablePointer<Float>, clamp: GEMMMicrokernels.Clamp
+    /// Eight pixels' accumulators of 16 channels (eight zmm registers).
+    typealias Pixels8 = (
+        SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>,
+        SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>
+    )
+
+    /// One tap of eight pixels `step` floats apart: `s.i += p[i * step] * w`.
+    @inline(__always)
+    static func tap8(_ s: inout Pixels8, _ p: UnsafePointer<Float>, _ step: Int, _ w: SIMD16<Float>) {
+        accumulate16(&s.0, load16(p), w)
+        accumulate16(&s.1, load16(p + step), w)
+        accumulate16(&s.2, load16(p + 2 * step), w)
+        accumulate16(&s.3, load16(p + 3 * step), w)
+        accumulate16(&s.4, load16(p + 4 * step), w)
+        accumulate16(&s.5, load16(p + 5 * step), w)
+        accumulate16(&s.6, load16(p + 6 * step), w)
+        accumulate16(&s.7, load16(p + 7 * step), w)
+    }
+
+    /// One window row of eight pixels whose columns are `step` floats apart and
+    /// overlap (pixel i's columns are i, i + 1, i + 2): ten loads, 24 multiply-adds,
+    /// each pixel's three taps in column order.
+    @inline(__always)
+    static func row8(
+        _ s: inout Pixels8, _ p: UnsafePointer<Float>, _ step: Int, _ wa: SIMD16<Float>, _ wb: SIMD16<Float>,
+        _ wc: SIMD16<Float>
     ) {
-        let channels = g.channels
-        let rowStride = g.inputWidth * channels
-        let tapStride = g.dilationWidth * channels
-        let origin = input + ix0 * channels
-        for c in first..<channels {
-            var sum = bias[c]
-            for ky in rowTaps {
-                var p = origin + (iy0 + ky * g.dilationHeight) * rowStride + columnTaps.lowerBound * tapStride + c
-                var w = weights + (ky * g.kernelWidth + columnTaps.lowerBound) * channels + c
-                for _ in columnTaps {
-                    #if CNNZ_FMA
-                        sum.addProduct(p.pointee, w.pointee)
-                    #else
-                        sum += p.pointee * w.pointee
-                    #endif
-                    p += tapStride
-                    w += channels
-                }
-            }
-            if clamp.isActive {
-                let low = sum > clamp.minimum ? sum : clamp.minimum
-                sum = low < clamp.maximum ? low : clamp.maximum
-            }
-            out[c] = sum
-        }
+        let x0 = load16(p)
+        let x1 = load16(p + step)
+        let x2 = load16(p + 2 * step)
+        let x3 = load16(p + 3 * step)
+        let x4 = load16(p + 4 * step)
+        let x5 = load16(p + 5 * step)
+        let x6 = load16(p + 6 * step)
+        let x7 = load16(p + 7 * step)
+        let x8 = load16(p + 8 * step)
+        let x9 = load16(p + 9 * step)
+        accumulate16(&s.0, x0, wa)
+        accumulate16(&s.1, x1, wa)
+        accumulate16(&s.2, x2, wa)
+        accumulate16(&s.3, x3, wa)
+        accumulate16(&s.4, x4, wa)
+        accumulate16(&s.5, x5, wa)
+        accumulate16(&s.6, x6, wa)
+        accumulate16(&s.7, x7, wa)
+        accumulate16(&s.0, x1, wb)
+        accumulate16(&s.1, x2, wb)
+        accumulate16(&s.2, x3, wb)
+        accumulate16(&s.3, x4, wb)
+        accumulate16(&s.4, x5, wb)
+        accumulate16(&s.5, x6, wb)
+        accumulate16(&s.6, x7, wb)
+        accumulate16(&s.7, x8, wb)
+        accumulate16(&s.0, x2, wc)
+        accumulate16(&s.1, x3, wc)
+        accumulate16(&s.2, x4, wc)
+        accumulate16(&s.3, x5, wc)
+        accumulate16(&s.4, x6, wc)
+        accumulate16(&s.5, x7, wc)
+        accumulate16(&s.6, x8, wc)
+        accumulate16(&s.7, x9, wc)
     }
 
     @inline(__always)

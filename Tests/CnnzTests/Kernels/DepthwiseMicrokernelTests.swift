@@ -49,6 +49,21 @@ import Testing
                         dilationWidth: 1, padding: .same),
                     activation: .relu(maxValue: 6, negativeSlope: 0, threshold: 0)))
         }
+        // Rows long enough for the eight-pixel paths (AVX-512) and their leftovers: 8 + 8 + 4 + 1
+        // interior pixels, 64 and 48 channels (the border pixels' four-block loops), and a
+        // dilation equal to the stride (windows that overlap by a column at stride 2).
+        for (c, s, d, width, padding) in [
+            (64, 1, 1, 23, Padding.same), (48, 1, 1, 19, .valid), (16, 2, 1, 23, .same), (32, 2, 2, 25, .same),
+            (128, 1, 1, 12, .same),
+        ] {
+            cases.append(
+                Case(
+                    height: 5, width: width, channels: c,
+                    window: Window(
+                        kernelHeight: 3, kernelWidth: 3, strideHeight: s, strideWidth: s, dilationHeight: d,
+                        dilationWidth: d, padding: padding),
+                    activation: .relu(maxValue: 6, negativeSlope: 0, threshold: 0)))
+        }
         return cases
     }()
 
