@@ -22,11 +22,10 @@ public enum WinogradTransforms {
     /// Tile `t`'s element `xi` goes to `v + xi * matrixStride + t * ldv`, a row
     /// of whole vectors (`ldv` rounds the channels up to 8). `work`: 36 vectors.
     public static func f32Input(
-        alpha: Int, input: UnsafePointer<Float>, height: Int, width: Int, channels: Int, padTop: Int,
+        alpha: Int, step: Int, input: UnsafePointer<Float>, height: Int, width: Int, channels: Int, padTop: Int,
         padLeft: Int, tilesX: Int, tilesPerImage: Int, firstTile: Int, tiles: Int, v: UnsafeMutablePointer<Float>,
         ldv: Int, matrixStride: Int, work: UnsafeMutablePointer<Float>
     ) {
-        let step = alpha - 2
         for t in 0..<tiles {
             let tile = firstTile + t
             let image = tile / tilesPerImage
@@ -50,12 +49,11 @@ public enum WinogradTransforms {
     /// (`outputChannels` per pixel) are written, plus `bias`, clamped as the GEMM
     /// microkernels clamp. `bias` and the rows of `m` are padded to whole vectors.
     public static func f32Output(
-        alpha: Int, m: UnsafePointer<Float>, ldm: Int, matrixStride: Int, bias: UnsafePointer<Float>,
+        alpha: Int, step: Int, m: UnsafePointer<Float>, ldm: Int, matrixStride: Int, bias: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, height: Int, width: Int, outputChannels: Int, firstChannel: Int,
         channels: Int, tilesX: Int, tilesPerImage: Int, firstTile: Int, tiles: Int, clampMinimum: Float,
         clampMaximum: Float, clampActive: Bool, work: UnsafeMutablePointer<Float>
     ) {
-        let step = alpha - 2
         let clamp = GEMMMicrokernels.Clamp(minimum: clampMinimum, maximum: clampMaximum, isActive: clampActive)
         for t in 0..<tiles {
             let tile = firstTile + t
@@ -74,8 +72,12 @@ public enum WinogradTransforms {
                 f32Output6x6(
                     m: from, matrixStride: matrixStride, bias: bias + firstChannel, destination: destination,
                     clamp: clamp, work: work)
-            } else {
+            } else if step == 2 {
                 f32Output4x4(
+                    m: from, matrixStride: matrixStride, bias: bias + firstChannel, destination: destination,
+                    clamp: clamp, work: work)
+            } else {
+                f32Output4x4To3x3(
                     m: from, matrixStride: matrixStride, bias: bias + firstChannel, destination: destination,
                     clamp: clamp, work: work)
             }
@@ -249,6 +251,10 @@ public enum WinogradTransforms {
         let w = UnsafeMutableRawPointer(work)
         let inside =
             source.y >= 0 && source.x >= 0 && source.y + 4 <= source.height && source.x + 4 <= source.width
+        if inside && source.channels >= 8 {
+            f32Input4x4Inside(source, v: v, matrixStride: matrixStride)
+            return
+        }
         let rowFloats = source.width * source.channels
         var c = 0
         while c < source.channels {

@@ -2,7 +2,7 @@ import Testing
 
 @testable import Cnnz
 
-/// One 3x3 stride-1 convolution that `Conv2DWinograd` runs, every parameter in its description.
+/// One 3x3 (or 2x2) stride-1 convolution that `Conv2DWinograd` runs, every parameter in its description.
 struct WinogradCase: CustomTestStringConvertible, Sendable {
     var height: Int
     var width: Int
@@ -12,10 +12,12 @@ struct WinogradCase: CustomTestStringConvertible, Sendable {
     var padding: Padding
     var activation: Activation
     var hasBias: Bool
+    /// The window's side: 3, or 2 (F(3x3, 2x2)).
+    var taps = 3
 
     var testDescription: String {
         "h=\(height) w=\(width) cin=\(channels) cout=\(filters) batch=\(batch) padding=\(padding) "
-            + "activation=\(activation.name) bias=\(hasBias)"
+            + "activation=\(activation.name) bias=\(hasBias) window=\(taps)x\(taps)"
     }
 
     /// F(4x4, 3x3)'s error bound, relative to `Σ|w||x| + |b|` of the output: the
@@ -34,12 +36,12 @@ struct WinogradCase: CustomTestStringConvertible, Sendable {
 
     func data(seed: UInt64) -> Data {
         var rng = SplitMix64(seed: seed)
-        let kernel = [Float].random(9 * channels * filters, &rng)
+        let kernel = [Float].random(taps * taps * channels * filters, &rng)
         let bias = [Float].random(filters, &rng)
         return Data(kernel: kernel, bias: bias, input: .random(batch * height * width * channels, &rng))
     }
 
-    var window: Window { Window(kernelHeight: 3, kernelWidth: 3, padding: padding) }
+    var window: Window { Window(kernelHeight: taps, kernelWidth: taps, padding: padding) }
 
     /// The reference twin: the direct convolution in Double, clamped, and per output
     /// `Σ|w||x| + |b|` (the scale of its rounding error).
@@ -53,14 +55,14 @@ struct WinogradCase: CustomTestStringConvertible, Sendable {
                     for f in 0..<filters {
                         var sum = hasBias ? Double(d.bias[f]) : 0
                         var magnitude = abs(sum)
-                        for ky in 0..<3 {
+                        for ky in 0..<taps {
                             let iy = oy - rows.padBefore + ky
                             guard iy >= 0 && iy < height else { continue }
-                            for kx in 0..<3 {
+                            for kx in 0..<taps {
                                 let ix = ox - columns.padBefore + kx
                                 guard ix >= 0 && ix < width else { continue }
                                 for c in 0..<channels {
-                                    let w = Double(d.kernel[((ky * 3 + kx) * channels + c) * filters + f])
+                                    let w = Double(d.kernel[((ky * taps + kx) * channels + c) * filters + f])
                                     let v = Double(d.input[((b * height + iy) * width + ix) * channels + c])
                                     sum += w * v
                                     magnitude += abs(w * v)
@@ -95,7 +97,7 @@ struct WinogradCase: CustomTestStringConvertible, Sendable {
     func check(seed: UInt64 = 2015) throws -> String? {
         let d = data(seed: seed)
         let input = TensorShape(height: height, width: width, channels: channels)
-        var tensors = [Tensor(shape: [3, 3, channels, filters], values: d.kernel)]
+        var tensors = [Tensor(shape: [taps, taps, channels, filters], values: d.kernel)]
         if hasBias { tensors.append(Tensor(shape: [filters], values: d.bias)) }
         let layer = Layer(
             kind: .conv2D(window: window, filters: filters, groups: 1, hasBias: hasBias), activation: activation,
@@ -129,7 +131,7 @@ struct WinogradCase: CustomTestStringConvertible, Sendable {
         let operands = KernelOperands(inputs: [0], inputShapes: [x], output: 1, outputShape: y)
         let kernel = try Conv2DWinograd(
             operands: operands, variant: variant, window: window, activation: activation,
-            kernel: Tensor(shape: [3, 3, channels, filters], values: d.kernel),
+            kernel: Tensor(shape: [taps, taps, channels, filters], values: d.kernel),
             bias: hasBias ? Tensor(shape: [filters], values: d.bias) : nil, microkernel: microkernel)
         var output = [Float](repeating: .nan, count: batch * y.elementCount)
         let scratch = try AlignedBuffer(bytes: kernel.scratchBytes * 2)
@@ -181,6 +183,32 @@ let winogradCases: [WinogradCase] = {
     return cases
 }()
 
+/// F(3x3, 2x2) on 2x2 windows: seeded random shapes with channel and filter counts
+/// that miss the 8-channel vector and the 16-column panel (1, 3, 5, 12, 17, 25, ...),
+/// odd sides that miss the 3x3 output tile, batches of 1 to 3; seed002's shapes, smaller.
+let winograd2x2Cases: [WinogradCase] = {
+    let activations: [Activation] = [.linear, .plainReLU, .relu(maxValue: 6, negativeSlope: 0, threshold: 0)]
+    let counts = [1, 3, 5, 8, 12, 16, 17, 25, 33, 50]
+    var cases = [
+        WinogradCase(
+            height: 31, width: 31, channels: 12, filters: 25, batch: 1, padding: .valid, activation: .plainReLU,
+            hasBias: true, taps: 2),
+        WinogradCase(
+            height: 13, width: 13, channels: 50, filters: 50, batch: 2, padding: .valid, activation: .plainReLU,
+            hasBias: true, taps: 2),
+    ]
+    var rng = SplitMix64(seed: 32)
+    for i in 0..<24 {
+        cases.append(
+            WinogradCase(
+                height: Int.random(in: 2...17, using: &rng), width: Int.random(in: 2...17, using: &rng),
+                channels: counts.randomElement(using: &rng)!, filters: counts.randomElement(using: &rng)!,
+                batch: Int.random(in: 1...3, using: &rng), padding: i % 3 == 2 ? .same : .valid,
+                activation: activations[i % 3], hasBias: i % 4 != 3, taps: 2))
+    }
+    return cases
+}()
+
 @Suite struct WinogradTests {
     @Test(arguments: winogradCases)
     func winogradMatchesReference(_ c: WinogradCase) throws {
@@ -196,6 +224,21 @@ let winogradCases: [WinogradCase] = {
                 let mismatch = try c.checkKernel(variant, microkernel)
                 #expect(mismatch == nil, "\(c.testDescription): \(mismatch ?? "")")
             }
+        }
+    }
+
+    /// F(3x3, 2x2) on every shape with every build this CPU runs, and through a model
+    /// (1, 2 and 3 threads: the same bits) where the registry gives it the layer.
+    @Test(arguments: winograd2x2Cases)
+    func f3x3k2MatchesReference(_ c: WinogradCase) throws {
+        for microkernel in GEMM.available {
+            let mismatch = try c.checkKernel(.f3x3k2, microkernel)
+            #expect(mismatch == nil, "\(c.testDescription): \(mismatch ?? "")")
+        }
+        let (rows, columns) = c.window.geometry(height: c.height, width: c.width)!
+        if c.channels >= 4 && c.filters >= 16 && min(rows.output, columns.output) >= 7 {
+            let mismatch = try c.check()
+            #expect(mismatch == nil, "\(c.testDescription): \(mismatch ?? "")")
         }
     }
 
@@ -231,5 +274,15 @@ let winogradCases: [WinogradCase] = {
         #expect(
             !Conv2DWinograd.accepts(shape(Window(kernelHeight: 3, kernelWidth: 3, dilationWidth: 2, padding: .same))))
         #expect(!Conv2DWinograd.accepts(shape(Window(kernelHeight: 5, kernelWidth: 5, padding: .same))))
+        // 2x2: F(3x3, 2x2) from 16 filters and 7x7 outputs; seed002's 12 filters and 5x5 outputs take Conv2DDirect.
+        let w2 = Window(kernelHeight: 2, kernelWidth: 2, padding: .valid)
+        #expect(Conv2DWinograd.variant(shape(w2, channels: 12, filters: 25)) == .f3x3k2)
+        #expect(Conv2DWinograd.variant(shape(w2, side: 7)) == .f3x3k2)
+        #expect(!Conv2DWinograd.accepts(shape(w2, side: 6)))
+        #expect(!Conv2DWinograd.accepts(shape(w2, channels: 12, filters: 12)))
+        #expect(!Conv2DWinograd.accepts(shape(w2, channels: 3)))
+        #expect(
+            !Conv2DWinograd.accepts(shape(Window(kernelHeight: 2, kernelWidth: 2, strideHeight: 2, padding: .valid))))
+        #expect(!Conv2DWinograd.accepts(shape(Window(kernelHeight: 2, kernelWidth: 3, padding: .valid))))
     }
 }

@@ -4,24 +4,32 @@
     import CnnzGEMMAVX512
 #endif
 
-/// A 3x3, stride-1 Conv2D by Winograd's minimal filtering (ncnn's
+/// A 3x3 or 2x2, stride-1 Conv2D by Winograd's minimal filtering (ncnn's
 /// `conv3x3s1_winograd43`): each output tile is `Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`,
 /// so the multiply-adds are `alpha²` GEMMs of `[tiles, Cin] x [Cin, Cout]`:
 /// F(4x4, 3x3) does 36 per 16 outputs where direct convolution does 144 (4x
-/// fewer), F(2x2, 3x3) 16 per 4 (2.25x fewer). Tiles of a block of `blockTiles`
+/// fewer), F(2x2, 3x3) 16 per 4 (2.25x fewer), and for 2x2 windows F(3x3, 2x2)
+/// 16 per 9 where direct convolution does 36 (2.25x fewer). Tiles of a block of `blockTiles`
 /// (of every image of the batch, one after another) are transformed into
 /// scratch as the GEMMs' A, multiplied by the weights transformed and packed
 /// at load, and transformed back with the bias and clamp into NHWC. Not bit
 /// for bit a direct convolution: the error grows with the transform's
 /// constants (F(4x4, 3x3): up to 1.5e-6 of `Σ|w||x|`; WinogradTests checks 1e-5).
 final class Conv2DWinograd: RegisteredKernel {
-    /// The output tile: F(4x4, 3x3) (6x6 input tiles) or F(2x2, 3x3) (4x4).
+    /// The output tile and window: F(4x4, 3x3) (6x6 input tiles), F(2x2, 3x3)
+    /// (4x4), or F(3x3, 2x2) (4x4 input tiles for 2x2 windows).
     enum Variant: Sendable {
-        case f4x4, f2x2
+        case f4x4, f2x2, f3x3k2
 
         var alpha: Int { self == .f4x4 ? 6 : 4 }
         var matrices: Int { alpha * alpha }
-        /// G of F(m, 3): `U = G g Gᵀ` (exact in Double, rounded once to Float).
+        /// The window's side: 3, or 2 for F(3x3, 2x2).
+        var taps: Int { self == .f3x3k2 ? 2 : 3 }
+        /// The output tile's side.
+        var step: Int { alpha - taps + 1 }
+        /// G of F(m, r), `alpha` rows of `taps`: `U = G g Gᵀ` (exact in Double, rounded
+        /// once to Float). F(3x3, 2x2)'s last row is negated: its input transform is
+        /// F(2x2, 3x3)'s, whose Bᵀ has that row negated (WinogradTransforms4x4.swift).
         var g: [[Double]] {
             switch self {
             case .f4x4:
@@ -31,12 +39,15 @@ final class Conv2DWinograd: RegisteredKernel {
                 ]
             case .f2x2:
                 [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+            case .f3x3k2:
+                [[1, 0], [0.5, 0.5], [0.5, -0.5], [0, -1]]
             }
         }
     }
 
     /// The variant for a layer, or nil when im2col + GEMM is faster (measured on
-    /// a Zen 3, AVX2, one thread, batch 1; see docs/KERNELS.md). Only 3x3, stride
+    /// a Zen 3, AVX2, one thread, batch 1; see docs/KERNELS.md). Only 3x3 (2x2:
+    /// F(3x3, 2x2) where `f3x3k2Pays`), stride
     /// 1, no dilation or groups, a clamp activation (linear, ReLU, ReLU6: fused
     /// in the output transform), at least 4 input and output channels (faster
     /// from there down, 32x32x4 to 4: 0.029 against 0.043 ms; 1 to 3 input
@@ -48,16 +59,28 @@ final class Conv2DWinograd: RegisteredKernel {
     /// F(2x2) only ties; 2x2x128: im2col 0.017 ms, F(2x2) 0.022, F(4x4) 0.050).
     static func variant(_ shape: KernelShape) -> Variant? {
         guard case .conv2D(let w, let filters, let groups, _) = shape.layer.kind, groups == 1,
-            w.kernelHeight == 3, w.kernelWidth == 3, w.strideHeight == 1, w.strideWidth == 1,
+            w.kernelHeight == w.kernelWidth, w.kernelHeight == 2 || w.kernelHeight == 3,
+            w.strideHeight == 1, w.strideWidth == 1,
             w.dilationHeight == 1, w.dilationWidth == 1, OutputClamp(fusing: shape.layer.activation) != nil,
             let input = shape.inputShapes.first
         else { return nil }
+        if w.kernelHeight == 2 { return f3x3k2Pays(shape, channels: input.channels, filters: filters) ? .f3x3k2 : nil }
         let side = Swift.min(shape.outputShape.height, shape.outputShape.width)
         guard input.channels >= 4 && filters >= 4 && side >= 4 else { return nil }
         return side >= 7 ? .f4x4 : .f2x2
     }
 
     static func accepts(_ shape: KernelShape) -> Bool { variant(shape) != nil }
+
+    /// Whether F(3x3, 2x2) beats `Conv2DDirect` on a 2x2 layer (Zen 4, AVX-512, one
+    /// thread, batch 1, seed002; docs/float32-kernels.md): from 16 filters (12 take
+    /// `Conv2DDirect`'s pixel pairs, every lane used, where a 16-wide panel wastes a
+    /// quarter: conv1 62x62x12 0.062 ms against 0.051) and an output of at least 7x7
+    /// (5x5 and 4x4 take 2x2 tiles of 3x3, 36 pixels for 25 or 16: conv9 0.015 ms
+    /// against 0.011, conv10 0.027 against 0.012).
+    static func f3x3k2Pays(_ shape: KernelShape, channels: Int, filters: Int) -> Bool {
+        channels >= 4 && filters >= 16 && Swift.min(shape.outputShape.height, shape.outputShape.width) >= 7
+    }
 
     let operands: KernelOperands
     let variant: Variant
@@ -72,7 +95,7 @@ final class Conv2DWinograd: RegisteredKernel {
     let packed: [PackedWeights]
     /// `Cout` rounded up to whole vectors (the output transform reads 8 at a time).
     private let biasStorage: AlignedBuffer
-    /// Row strides of the transformed input and of the GEMMs' products: whole vectors.
+    /// Row strides of the transformed input and of the GEMMs' products: whole vectors, whole panels.
     let ldv: Int
     let ldm: Int
     /// Tiles transformed and multiplied together: their transformed input and
@@ -80,6 +103,12 @@ final class Conv2DWinograd: RegisteredKernel {
     /// over them; whole microkernel tiles of rows.
     let blockTiles: Int
     let scratchBytes: Int
+
+    /// A cache line between one matrix and the next: a tile's elements go to (and come
+    /// from) every matrix, and matrices a multiple of 4 KB apart (seed002's blocks: 8 KB)
+    /// all fall in one set of the 8-way L1, 16 or 36 lines evicting each other on
+    /// every tile (seed002 conv1: 91 -> ... us).
+    static let skewFloats = 16
 
     /// Floats of scratch for the transform's intermediate vectors.
     static let workFloats = 36 * 8
@@ -97,17 +126,21 @@ final class Conv2DWinograd: RegisteredKernel {
         let (rows, columns) = window.geometry(height: x.height, width: x.width)!
         padTop = rows.padBefore
         padLeft = columns.padBefore
-        let step = variant.alpha - 2
+        let step = variant.step
         tilesX = (y.width + step - 1) / step
         tilesPerImage = tilesX * ((y.height + step - 1) / step)
         let cin = x.channels
         let cout = y.channels
         ldv = (cin + 7) / 8 * 8
-        ldm = (cout + 7) / 8 * 8
-        // U[xi][ci][co] = (G g Gᵀ)[a][b] for xi = a * alpha + b; Keras' kernel is [3, 3, Cin, Cout].
+        // Whole panels: the GEMM stores its last panel whole instead of through
+        // `storePartial` (out of line, spilling the accumulators: with seed002's 12 and
+        // 25 filters, every tile's stores cost as much as its multiply-adds).
+        ldm = (cout + microkernel.panelWidth - 1) / microkernel.panelWidth * microkernel.panelWidth
+        // U[xi][ci][co] = (G g Gᵀ)[a][b] for xi = a * alpha + b; Keras' kernel is [r, r, Cin, Cout].
         // Loops over co innermost, on contiguous rows, written straight into the packed panels
         // (a loop per weight, then a packing of a transformed copy, took 16 to 24 ms on cifar_vgg).
         let alpha = variant.alpha
+        let r = variant.taps
         let g = variant.g.flatMap { $0 }
         var packed: [PackedWeights] = []
         packed.reserveCapacity(variant.matrices)
@@ -119,40 +152,40 @@ final class Conv2DWinograd: RegisteredKernel {
                     fill: false))
         }
         let width = microkernel.panelWidth
-        var half = [Double](repeating: 0, count: 3 * alpha * cout)
+        var half = [Double](repeating: 0, count: r * alpha * cout)
         kernel.values.withUnsafeBufferPointer { weights in
             half.withUnsafeMutableBufferPointer { half in
                 guard let w = weights.baseAddress, let h = half.baseAddress else { return }
                 for ci in 0..<cin {
                     // half[ky][b][co] = Σ_kx g[ky][kx][co] G[b][kx]
-                    for ky in 0..<3 {
-                        let r0 = w + ((ky * 3) * cin + ci) * cout
-                        let r1 = w + ((ky * 3 + 1) * cin + ci) * cout
-                        let r2 = w + ((ky * 3 + 2) * cin + ci) * cout
+                    for ky in 0..<r {
                         for b in 0..<alpha {
-                            let (g0, g1, g2) = (g[b * 3], g[b * 3 + 1], g[b * 3 + 2])
                             let row = h + (ky * alpha + b) * cout
-                            for co in 0..<cout {
-                                row[co] = Double(r0[co]) * g0 + Double(r1[co]) * g1 + Double(r2[co]) * g2
+                            row.update(repeating: 0, count: cout)
+                            for kx in 0..<r {
+                                let tap = w + ((ky * r + kx) * cin + ci) * cout
+                                let gk = g[b * r + kx]
+                                for co in 0..<cout { row[co] += Double(tap[co]) * gk }
                             }
                         }
                     }
                     // U[a][b][co] = Σ_ky G[a][ky] half[ky][b][co], into panel co / width, row ci.
                     for a in 0..<alpha {
-                        let (g0, g1, g2) = (g[a * 3], g[a * 3 + 1], g[a * 3 + 2])
                         for b in 0..<alpha {
-                            let h0 = h + b * cout
-                            let h1 = h + (alpha + b) * cout
-                            let h2 = h + (2 * alpha + b) * cout
                             let data = packed[a * alpha + b].data
                             var first = 0
                             while first < cout {
                                 // Pointers at the panel's first column: a loop over j alone, which
                                 // the compiler vectorizes (indexing by first + j kept it scalar).
                                 let out = data + (first * cin + ci * width)
-                                let (p0, p1, p2) = (h0 + first, h1 + first, h2 + first)
-                                for j in 0..<Swift.min(width, cout - first) {
-                                    out[j] = Float(g0 * p0[j] + g1 * p1[j] + g2 * p2[j])
+                                let columns = Swift.min(width, cout - first)
+                                let (g0, g1) = (g[a * r], g[a * r + 1])
+                                let (p0, p1) = (h + b * cout + first, h + (alpha + b) * cout + first)
+                                if r == 3 {
+                                    let (g2, p2) = (g[a * r + 2], h + (2 * alpha + b) * cout + first)
+                                    for j in 0..<columns { out[j] = Float(g0 * p0[j] + g1 * p1[j] + g2 * p2[j]) }
+                                } else {
+                                    for j in 0..<columns { out[j] = Float(g0 * p0[j] + g1 * p1[j]) }
                                 }
                                 first += width
                             }
@@ -167,7 +200,7 @@ final class Conv2DWinograd: RegisteredKernel {
         let tileRows = microkernel.tileRows
         let bytesPerTile = variant.matrices * (ldv + ldm) * 4
         blockTiles = Swift.max(1, Self.blockBytes / bytesPerTile / tileRows) * tileRows
-        scratchBytes = blockTiles * bytesPerTile + Self.workFloats * 4
+        scratchBytes = blockTiles * bytesPerTile + 2 * variant.matrices * Self.skewFloats * 4 + Self.workFloats * 4
     }
 
     /// The transformed tiles and products of one block, at most (more when one tile takes more).
@@ -213,8 +246,8 @@ final class Conv2DWinograd: RegisteredKernel {
         let outputColumns = share.columns(n: y.channels, width: packed[0].panelWidth)
         let scratch = context.scratch(part: part, bytes: scratchBytes, as: Float.self)
         let matrices = variant.matrices
-        let vStride = blockTiles * ldv
-        let mStride = blockTiles * ldm
+        let vStride = blockTiles * ldv + Self.skewFloats
+        let mStride = blockTiles * ldm + Self.skewFloats
         let v = scratch
         let m = scratch + matrices * vStride
         let work = m + matrices * mStride
@@ -223,17 +256,19 @@ final class Conv2DWinograd: RegisteredKernel {
         while start < share.rows.upperBound {
             let count = Swift.min(blockTiles, share.rows.upperBound - start)
             Transforms.input(
-                microkernel, alpha: alpha, input: input, height: x.height, width: x.width, channels: x.channels,
+                microkernel, alpha: alpha, step: variant.step, input: input, height: x.height, width: x.width,
+                channels: x.channels,
                 padTop: padTop,
                 padLeft: padLeft, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: start, tiles: count, v: v,
                 ldv: ldv, matrixStride: vStride, work: work)
             for xi in 0..<matrices {
                 GEMM.run(
                     m: count, a: v + xi * vStride, lda: ldv, weights: packed[xi], c: m + xi * mStride, ldc: ldm,
-                    microkernel: microkernel, panels: share.panels)
+                    microkernel: microkernel, panels: share.panels, wholePanels: true)
             }
             Transforms.output(
-                microkernel, alpha: alpha, m: m, ldm: ldm, matrixStride: mStride, bias: bias, output: output,
+                microkernel, alpha: alpha, step: variant.step, m: m, ldm: ldm, matrixStride: mStride, bias: bias,
+                output: output,
                 height: y.height,
                 width: y.width, outputChannels: y.channels, firstChannel: outputColumns.lowerBound,
                 channels: outputColumns.count, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: start,
@@ -253,7 +288,7 @@ extension KernelShape {
 /// The transforms of the build the microkernel comes from (one dispatch per block).
 private enum Transforms {
     static func input(
-        _ microkernel: GEMM.Microkernel, alpha: Int, input: UnsafePointer<Float>, height: Int, width: Int,
+        _ microkernel: GEMM.Microkernel, alpha: Int, step: Int, input: UnsafePointer<Float>, height: Int, width: Int,
         channels: Int, padTop: Int, padLeft: Int, tilesX: Int, tilesPerImage: Int, firstTile: Int, tiles: Int,
         v: UnsafeMutablePointer<Float>, ldv: Int, matrixStride: Int, work: UnsafeMutablePointer<Float>
     ) {
@@ -261,30 +296,34 @@ private enum Transforms {
             switch microkernel {
             case .f32GEMM4x8PortableBroadcast:
                 CnnzGEMM.WinogradTransforms.f32Input(
-                    alpha: alpha, input: input, height: height, width: width, channels: channels, padTop: padTop,
+                    alpha: alpha, step: step, input: input, height: height, width: width, channels: channels,
+                    padTop: padTop,
                     padLeft: padLeft, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile,
                     tiles: tiles, v: v, ldv: ldv, matrixStride: matrixStride, work: work)
             case .f32GEMM5x16AVX2FMABroadcast:
                 CnnzGEMMAVX2.WinogradTransforms.f32Input(
-                    alpha: alpha, input: input, height: height, width: width, channels: channels, padTop: padTop,
+                    alpha: alpha, step: step, input: input, height: height, width: width, channels: channels,
+                    padTop: padTop,
                     padLeft: padLeft, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile,
                     tiles: tiles, v: v, ldv: ldv, matrixStride: matrixStride, work: work)
             case .f32GEMM8x16AVX512Broadcast:
                 CnnzGEMMAVX512.WinogradTransforms.f32Input(
-                    alpha: alpha, input: input, height: height, width: width, channels: channels, padTop: padTop,
+                    alpha: alpha, step: step, input: input, height: height, width: width, channels: channels,
+                    padTop: padTop,
                     padLeft: padLeft, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile,
                     tiles: tiles, v: v, ldv: ldv, matrixStride: matrixStride, work: work)
             }
         #else
             WinogradTransforms.f32Input(
-                alpha: alpha, input: input, height: height, width: width, channels: channels, padTop: padTop,
+                alpha: alpha, step: step, input: input, height: height, width: width, channels: channels,
+                padTop: padTop,
                 padLeft: padLeft, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile, tiles: tiles,
                 v: v, ldv: ldv, matrixStride: matrixStride, work: work)
         #endif
     }
 
     static func output(
-        _ microkernel: GEMM.Microkernel, alpha: Int, m: UnsafePointer<Float>, ldm: Int, matrixStride: Int,
+        _ microkernel: GEMM.Microkernel, alpha: Int, step: Int, m: UnsafePointer<Float>, ldm: Int, matrixStride: Int,
         bias: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, height: Int, width: Int, outputChannels: Int, firstChannel: Int,
         channels: Int, tilesX: Int, tilesPerImage: Int, firstTile: Int, tiles: Int, clamp: OutputClamp,
@@ -294,21 +333,21 @@ private enum Transforms {
             switch microkernel {
             case .f32GEMM4x8PortableBroadcast:
                 CnnzGEMM.WinogradTransforms.f32Output(
-                    alpha: alpha, m: m, ldm: ldm, matrixStride: matrixStride, bias: bias, output: output,
+                    alpha: alpha, step: step, m: m, ldm: ldm, matrixStride: matrixStride, bias: bias, output: output,
                     height: height, width: width, outputChannels: outputChannels, firstChannel: firstChannel,
                     channels: channels, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile,
                     tiles: tiles, clampMinimum: clamp.minimum, clampMaximum: clamp.maximum,
                     clampActive: clamp.isActive, work: work)
             case .f32GEMM5x16AVX2FMABroadcast:
                 CnnzGEMMAVX2.WinogradTransforms.f32Output(
-                    alpha: alpha, m: m, ldm: ldm, matrixStride: matrixStride, bias: bias, output: output,
+                    alpha: alpha, step: step, m: m, ldm: ldm, matrixStride: matrixStride, bias: bias, output: output,
                     height: height, width: width, outputChannels: outputChannels, firstChannel: firstChannel,
                     channels: channels, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile,
                     tiles: tiles, clampMinimum: clamp.minimum, clampMaximum: clamp.maximum,
                     clampActive: clamp.isActive, work: work)
             case .f32GEMM8x16AVX512Broadcast:
                 CnnzGEMMAVX512.WinogradTransforms.f32Output(
-                    alpha: alpha, m: m, ldm: ldm, matrixStride: matrixStride, bias: bias, output: output,
+                    alpha: alpha, step: step, m: m, ldm: ldm, matrixStride: matrixStride, bias: bias, output: output,
                     height: height, width: width, outputChannels: outputChannels, firstChannel: firstChannel,
                     channels: channels, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile,
                     tiles: tiles, clampMinimum: clamp.minimum, clampMaximum: clamp.maximum,
@@ -316,7 +355,8 @@ private enum Transforms {
             }
         #else
             WinogradTransforms.f32Output(
-                alpha: alpha, m: m, ldm: ldm, matrixStride: matrixStride, bias: bias, output: output, height: height,
+                alpha: alpha, step: step, m: m, ldm: ldm, matrixStride: matrixStride, bias: bias, output: output,
+                height: height,
                 width: width, outputChannels: outputChannels, firstChannel: firstChannel, channels: channels,
                 tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile, tiles: tiles,
                 clampMinimum: clamp.minimum, clampMaximum: clamp.maximum, clampActive: clamp.isActive, work: work)

@@ -180,9 +180,12 @@ enum GEMM {
     ///   `panels`: only the columns of these panels (all by default), so that
     ///   threads can share a product of few rows by columns; a column's
     ///   numbers do not depend on which panels are computed with it.
+    ///   `wholePanels`: every panel's columns are written, those past `weights.n`
+    ///   too (`c`'s rows must hold them), so no store is partial.
     static func run(
         m: Int, a: UnsafePointer<Float>, lda: Int, weights: PackedWeights, c: UnsafeMutablePointer<Float>, ldc: Int,
-        clamp: OutputClamp = .none, microkernel: Microkernel = best, panels: Range<Int>? = nil
+        clamp: OutputClamp = .none, microkernel: Microkernel = best, panels: Range<Int>? = nil,
+        wholePanels: Bool = false
     ) {
         precondition(weights.panelWidth == microkernel.panelWidth, "weights packed for another microkernel")
         let width = weights.panelWidth
@@ -197,7 +200,7 @@ enum GEMM {
         while panel < selected.upperBound {
             let count = min(panelsPerBlock, selected.upperBound - panel)
             let column = panel * width
-            let n = min(weights.n - column, count * width)
+            let n = wholePanels ? count * width : min(weights.n - column, count * width)
             let b = UnsafePointer(weights.data + panel * weights.k * width)
             let bias = UnsafePointer(weights.bias + column)
             let out = c + column

@@ -1,0 +1,151 @@
+// Compiled three times, as WinogradTransforms.swift is (symbolic links in
+// CnnzGEMMAVX2 and CnnzGEMMAVX512).
+
+// 4x4 input tiles: F(3x3, 2x2)'s output transform, and the paths for tiles
+// inside the image that keep a tile's 16 vectors in registers.
+
+/// F(3x3, 2x2): 2x2 stride-1 convolutions (seed002's) in 4x4 input tiles and
+/// 3x3 output tiles, 16 multiplies per tile and channel pair where direct
+/// convolution does 36. Its Bᵀ, rows (1 0 -1 0), (0 1 1 0), (0 -1 1 0),
+/// (0 -1 0 1), is F(2x2, 3x3)'s with the last row negated, so the input goes
+/// through `f32Input4x4` and the engine negates the last row of G instead
+/// (`(D Bᵀ d B D) ⊙ (D G g Gᵀ D)` with D = diag(1, 1, 1, -1) is the same product).
+extension WinogradTransforms {
+    /// F(3x3, 2x2) output transform `Aᵀ m A` of one tile (as `f32Output6x6`). `work`: 12 vectors.
+    static func f32Output4x4To3x3(
+        m: UnsafePointer<Float>, matrixStride: Int, bias: UnsafePointer<Float>, destination: Destination,
+        clamp: GEMMMicrokernels.Clamp, work: UnsafeMutablePointer<Float>
+    ) {
+        if destination.rows == 3 && destination.columns == 3 && destination.channels >= 8 {
+            f32Output4x4To3x3Whole(m: m, matrixStride: matrixStride, bias: bias, destination: destination, clamp: clamp)
+            return
+        }
+        let w = UnsafeMutableRawPointer(work)
+        var c = 0
+        while c < destination.channels {
+            // Rows: s[o][l] = (Aᵀ m[l][·])[o].
+            for l in 0..<4 {
+                let p = UnsafeRawPointer(m) + (l &* 4 &* matrixStride &+ c) &* 4
+                let step = matrixStride &* 4
+                let r = output4To3(
+                    (
+                        p.load(as: Vector.self), p.load(fromByteOffset: step, as: Vector.self),
+                        p.load(fromByteOffset: 2 * step, as: Vector.self),
+                        p.load(fromByteOffset: 3 * step, as: Vector.self)
+                    ))
+                w.storeBytes(of: r.0, toByteOffset: (0 * 4 + l) * 32, as: Vector.self)
+                w.storeBytes(of: r.1, toByteOffset: (1 * 4 + l) * 32, as: Vector.self)
+                w.storeBytes(of: r.2, toByteOffset: (2 * 4 + l) * 32, as: Vector.self)
+            }
+            let b = UnsafeRawPointer(bias + c).loadUnaligned(as: Vector.self)
+            let count = min(8, destination.channels - c)
+            for o in 0..<destination.columns {
+                let t = w + o * 4 * 32
+                let r = output4To3(
+                    (
+                        t.load(as: Vector.self), t.load(fromByteOffset: 32, as: Vector.self),
+                        t.load(fromByteOffset: 64, as: Vector.self), t.load(fromByteOffset: 96, as: Vector.self)
+                    ))
+                let out = UnsafeMutableRawPointer(destination.output) + (o &* destination.pixelStride &+ c) &* 4
+                let row = destination.rowStride &* 4
+                store(r.0 + b, out, count, clamp)
+                if destination.rows > 1 { store(r.1 + b, out + row, count, clamp) }
+                if destination.rows > 2 { store(r.2 + b, out + 2 &* row, count, clamp) }
+            }
+            c += 8
+        }
+    }
+
+    /// `f32Output4x4To3x3` for a whole 3x3 tile of at least 8 channels, in registers
+    /// (the loop through `work` spent more on its loads and stores than on the sums:
+    /// seed002's 12 and 25 channels). Vectors of 8 channels; when the channels are
+    /// not a multiple of 8, the last vector overlaps the one before, and a channel
+    /// computed twice is the same sums twice.
+    static func f32Output4x4To3x3Whole(
+        m: UnsafePointer<Float>, matrixStride: Int, bias: UnsafePointer<Float>, destination: Destination,
+        clamp: GEMMMicrokernels.Clamp
+    ) {
+        let element = matrixStride &* 4
+        let row = destination.rowStride &* 4
+        let pixel = destination.pixelStride &* 4
+        var c = 0
+        repeat {
+            let start = min(c, destination.channels &- 8)
+            let p = UnsafeRawPointer(m) + start &* 4
+            @inline(__always) func tileRow(_ l: Int) -> (Vector, Vector, Vector) {
+                let q = p + l &* 4 &* element
+                return output4To3(
+                    (
+                        q.loadUnaligned(as: Vector.self), q.loadUnaligned(fromByteOffset: element, as: Vector.self),
+                        q.loadUnaligned(fromByteOffset: 2 &* element, as: Vector.self),
+                        q.loadUnaligned(fromByteOffset: 3 &* element, as: Vector.self)
+                    ))
+            }
+            let s0 = tileRow(0)
+            let s1 = tileRow(1)
+            let s2 = tileRow(2)
+            let s3 = tileRow(3)
+            let b = UnsafeRawPointer(bias + start).loadUnaligned(as: Vector.self)
+            let out = UnsafeMutableRawPointer(destination.output) + start &* 4
+            @inline(__always) func column(_ o: Int, _ r: (Vector, Vector, Vector)) {
+                let q = out + o &* pixel
+                store(r.0 + b, q, 8, clamp)
+                store(r.1 + b, q + row, 8, clamp)
+                store(r.2 + b, q + 2 &* row, 8, clamp)
+            }
+            column(0, output4To3((s0.0, s1.0, s2.0, s3.0)))
+            column(1, output4To3((s0.1, s1.1, s2.1, s3.1)))
+            column(2, output4To3((s0.2, s1.2, s2.2, s3.2)))
+            c &+= 8
+        } while c < destination.channels
+    }
+
+    /// `f32Input4x4` for a tile inside the image with at least 8 channels, in
+    /// registers (vectors as in `f32Output4x4To3x3Whole`); the same sums in the
+    /// same order as the loop through `work`.
+    static func f32Input4x4Inside(_ source: Source, v: UnsafeMutablePointer<Float>, matrixStride: Int) {
+        let pixel = source.channels &* 4
+        let row = source.width &* pixel
+        let origin = UnsafeRawPointer(source.image) + (source.y &* source.width &+ source.x) &* pixel
+        let element = matrixStride &* 4
+        var c = 0
+        repeat {
+            let start = min(c, source.channels &- 8)
+            let p = origin + start &* 4
+            @inline(__always) func tileRow(_ i: Int) -> (Vector, Vector, Vector, Vector) {
+                let q = p + i &* row
+                return transform4(
+                    (
+                        q.loadUnaligned(as: Vector.self), q.loadUnaligned(fromByteOffset: pixel, as: Vector.self),
+                        q.loadUnaligned(fromByteOffset: 2 &* pixel, as: Vector.self),
+                        q.loadUnaligned(fromByteOffset: 3 &* pixel, as: Vector.self)
+                    ))
+            }
+            let t0 = tileRow(0)
+            let t1 = tileRow(1)
+            let t2 = tileRow(2)
+            let t3 = tileRow(3)
+            let out = UnsafeMutableRawPointer(v) + start &* 4
+            // Element xi = l * 4 + k: column k of the row pass, then row l of the column pass.
+            @inline(__always) func column(_ k: Int, _ r: (Vector, Vector, Vector, Vector)) {
+                let q = out + k &* element
+                q.storeBytes(of: r.0, as: Vector.self)
+                q.storeBytes(of: r.1, toByteOffset: 4 &* element, as: Vector.self)
+                q.storeBytes(of: r.2, toByteOffset: 8 &* element, as: Vector.self)
+                q.storeBytes(of: r.3, toByteOffset: 12 &* element, as: Vector.self)
+            }
+            column(0, transform4((t0.0, t1.0, t2.0, t3.0)))
+            column(1, transform4((t0.1, t1.1, t2.1, t3.1)))
+            column(2, transform4((t0.2, t1.2, t2.2, t3.2)))
+            column(3, transform4((t0.3, t1.3, t2.3, t3.3)))
+            c &+= 8
+        } while c < source.channels
+    }
+
+    /// `Aᵀ m` for F(3x3, 2x2), Aᵀ rows: (1 1 1 0), (0 1 -1 0), (0 1 1 1).
+    @inline(__always)
+    static func output4To3(_ m: (Vector, Vector, Vector, Vector)) -> (Vector, Vector, Vector) {
+        let sum12 = m.1 + m.2
+        return (m.0 + sum12, m.1 - m.2, sum12 + m.3)
+    }
+}

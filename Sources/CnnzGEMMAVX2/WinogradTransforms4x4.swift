@@ -1,0 +1,1 @@
+../CnnzGEMM/WinogradTransforms4x4.swift
