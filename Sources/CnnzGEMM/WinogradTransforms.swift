@@ -256,8 +256,11 @@ public enum WinogradTransforms {
             return
         }
         let rowFloats = source.width * source.channels
-        var c = 0
-        while c < source.channels {
+        // From 8 channels, whole vectors, the last one overlapping the one before (a channel
+        // computed twice is the same sums twice): lane-by-lane loads cost more than the sums.
+        var next = 0
+        while next < source.channels {
+            let c = source.channels >= 8 ? min(next, source.channels - 8) : next
             let count = min(8, source.channels - c)
             for i in 0..<4 {
                 let iy = source.y &+ i
@@ -298,7 +301,7 @@ public enum WinogradTransforms {
                 out.storeBytes(of: r.2, toByteOffset: 2 * step, as: Vector.self)
                 out.storeBytes(of: r.3, toByteOffset: 3 * step, as: Vector.self)
             }
-            c += 8
+            next += 8
         }
     }
 

@@ -21,17 +21,19 @@ extension WinogradTransforms {
             return
         }
         let w = UnsafeMutableRawPointer(work)
-        var c = 0
-        while c < destination.channels {
+        var next = 0
+        while next < destination.channels {
+            // Whole vectors from 8 channels, as in `f32Output4x4To3x3Whole`.
+            let c = destination.channels >= 8 ? min(next, destination.channels - 8) : next
             // Rows: s[o][l] = (Aᵀ m[l][·])[o].
             for l in 0..<4 {
                 let p = UnsafeRawPointer(m) + (l &* 4 &* matrixStride &+ c) &* 4
                 let step = matrixStride &* 4
                 let r = output4To3(
                     (
-                        p.load(as: Vector.self), p.load(fromByteOffset: step, as: Vector.self),
-                        p.load(fromByteOffset: 2 * step, as: Vector.self),
-                        p.load(fromByteOffset: 3 * step, as: Vector.self)
+                        p.loadUnaligned(as: Vector.self), p.loadUnaligned(fromByteOffset: step, as: Vector.self),
+                        p.loadUnaligned(fromByteOffset: 2 * step, as: Vector.self),
+                        p.loadUnaligned(fromByteOffset: 3 * step, as: Vector.self)
                     ))
                 w.storeBytes(of: r.0, toByteOffset: (0 * 4 + l) * 32, as: Vector.self)
                 w.storeBytes(of: r.1, toByteOffset: (1 * 4 + l) * 32, as: Vector.self)
@@ -52,7 +54,7 @@ extension WinogradTransforms {
                 if destination.rows > 1 { store(r.1 + b, out + row, count, clamp) }
                 if destination.rows > 2 { store(r.2 + b, out + 2 &* row, count, clamp) }
             }
-            c += 8
+            next += 8
         }
     }
 
@@ -65,6 +67,20 @@ extension WinogradTransforms {
         m: UnsafePointer<Float>, matrixStride: Int, bias: UnsafePointer<Float>, destination: Destination,
         clamp: GEMMMicrokernels.Clamp
     ) {
+        // The clamp's test out of the loop: tested per store, it kept the vectors
+        // spilling around it (perf annotate).
+        if clamp.isActive {
+            output4x4To3x3Whole(m, matrixStride, bias, destination, clamp, clamped: true)
+        } else {
+            output4x4To3x3Whole(m, matrixStride, bias, destination, clamp, clamped: false)
+        }
+    }
+
+    @inline(__always)
+    static func output4x4To3x3Whole(
+        _ m: UnsafePointer<Float>, _ matrixStride: Int, _ bias: UnsafePointer<Float>, _ destination: Destination,
+        _ clamp: GEMMMicrokernels.Clamp, clamped: Bool
+    ) {
         let element = matrixStride &* 4
         let row = destination.rowStride &* 4
         let pixel = destination.pixelStride &* 4
@@ -72,32 +88,57 @@ extension WinogradTransforms {
         repeat {
             let start = min(c, destination.channels &- 8)
             let p = UnsafeRawPointer(m) + start &* 4
-            @inline(__always) func tileRow(_ l: Int) -> (Vector, Vector, Vector) {
-                let q = p + l &* 4 &* element
-                return output4To3(
-                    (
-                        q.loadUnaligned(as: Vector.self), q.loadUnaligned(fromByteOffset: element, as: Vector.self),
-                        q.loadUnaligned(fromByteOffset: 2 &* element, as: Vector.self),
-                        q.loadUnaligned(fromByteOffset: 3 &* element, as: Vector.self)
-                    ))
-            }
-            let s0 = tileRow(0)
-            let s1 = tileRow(1)
-            let s2 = tileRow(2)
-            let s3 = tileRow(3)
             let b = UnsafeRawPointer(bias + start).loadUnaligned(as: Vector.self)
             let out = UnsafeMutableRawPointer(destination.output) + start &* 4
-            @inline(__always) func column(_ o: Int, _ r: (Vector, Vector, Vector)) {
-                let q = out + o &* pixel
-                store(r.0 + b, q, 8, clamp)
-                store(r.1 + b, q + row, 8, clamp)
-                store(r.2 + b, q + 2 &* row, 8, clamp)
-            }
-            column(0, output4To3((s0.0, s1.0, s2.0, s3.0)))
-            column(1, output4To3((s0.1, s1.1, s2.1, s3.1)))
-            column(2, output4To3((s0.2, s1.2, s2.2, s3.2)))
+            // Rows l of the tile: s_l = Aᵀ m[l][·], three vectors each.
+            let s0 = output4To3(
+                (
+                    p.loadUnaligned(as: Vector.self), p.loadUnaligned(fromByteOffset: element, as: Vector.self),
+                    p.loadUnaligned(fromByteOffset: 2 &* element, as: Vector.self),
+                    p.loadUnaligned(fromByteOffset: 3 &* element, as: Vector.self)
+                ))
+            let s1 = output4To3(
+                (
+                    p.loadUnaligned(fromByteOffset: 4 &* element, as: Vector.self),
+                    p.loadUnaligned(fromByteOffset: 5 &* element, as: Vector.self),
+                    p.loadUnaligned(fromByteOffset: 6 &* element, as: Vector.self),
+                    p.loadUnaligned(fromByteOffset: 7 &* element, as: Vector.self)
+                ))
+            let s2 = output4To3(
+                (
+                    p.loadUnaligned(fromByteOffset: 8 &* element, as: Vector.self),
+                    p.loadUnaligned(fromByteOffset: 9 &* element, as: Vector.self),
+                    p.loadUnaligned(fromByteOffset: 10 &* element, as: Vector.self),
+                    p.loadUnaligned(fromByteOffset: 11 &* element, as: Vector.self)
+                ))
+            let s3 = output4To3(
+                (
+                    p.loadUnaligned(fromByteOffset: 12 &* element, as: Vector.self),
+                    p.loadUnaligned(fromByteOffset: 13 &* element, as: Vector.self),
+                    p.loadUnaligned(fromByteOffset: 14 &* element, as: Vector.self),
+                    p.loadUnaligned(fromByteOffset: 15 &* element, as: Vector.self)
+                ))
+            // Column o of the output: Aᵀ (s_0[o] ... s_3[o]), its three rows.
+            let o0 = output4To3((s0.0, s1.0, s2.0, s3.0))
+            let o1 = output4To3((s0.1, s1.1, s2.1, s3.1))
+            let o2 = output4To3((s0.2, s1.2, s2.2, s3.2))
+            put(o0.0 + b, out, clamp, clamped)
+            put(o1.0 + b, out + pixel, clamp, clamped)
+            put(o2.0 + b, out + 2 &* pixel, clamp, clamped)
+            put(o0.1 + b, out + row, clamp, clamped)
+            put(o1.1 + b, out + (row &+ pixel), clamp, clamped)
+            put(o2.1 + b, out + (row &+ 2 &* pixel), clamp, clamped)
+            put(o0.2 + b, out + 2 &* row, clamp, clamped)
+            put(o1.2 + b, out + (2 &* row &+ pixel), clamp, clamped)
+            put(o2.2 + b, out + (2 &* row &+ 2 &* pixel), clamp, clamped)
             c &+= 8
         } while c < destination.channels
+    }
+
+    /// Stores 8 channels, clamped as the GEMM's store clamps.
+    @inline(__always)
+    static func put(_ value: Vector, _ out: UnsafeMutableRawPointer, _ clamp: GEMMMicrokernels.Clamp, _ clamped: Bool) {
+        out.storeBytes(of: clamped ? GEMMMicrokernels.clamped(value, clamp) : value, as: Vector.self)
     }
 
     /// `f32Input4x4` for a tile inside the image with at least 8 channels, in
