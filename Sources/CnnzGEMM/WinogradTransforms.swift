@@ -21,10 +21,16 @@ public enum WinogradTransforms {
     /// (zeros outside the image). `alpha`: 6 for F(4x4, 3x3), 4 for F(2x2, 3x3).
     /// Tile `t`'s element `xi` goes to `v + xi * matrixStride + t * ldv`, a row
     /// of whole vectors (`ldv` rounds the channels up to 8). `work`: 36 vectors.
+    ///
+    /// `lastUnused`: the tiles' last row and column of input, where they fall past the
+    /// image, feed only outputs past the image (F(3x3, 2x2) with no padding: Bᵀ's last
+    /// row alone reads it, and only Aᵀ's last row, the tile's third output row, reads
+    /// that element), so such tiles read their third row or column there instead of
+    /// zeros, through the registers, and give the same bits where they are stored.
     public static func f32Input(
         alpha: Int, step: Int, input: UnsafePointer<Float>, height: Int, width: Int, channels: Int, padTop: Int,
         padLeft: Int, tilesX: Int, tilesPerImage: Int, firstTile: Int, tiles: Int, v: UnsafeMutablePointer<Float>,
-        ldv: Int, matrixStride: Int, work: UnsafeMutablePointer<Float>
+        ldv: Int, matrixStride: Int, work: UnsafeMutablePointer<Float>, lastUnused: Bool = false
     ) {
         for t in 0..<tiles {
             let tile = firstTile + t
@@ -37,6 +43,12 @@ public enum WinogradTransforms {
                 y: ty * step - padTop, x: tx * step - padLeft)
             if alpha == 6 {
                 f32Input6x6(source, v: v + t * ldv, matrixStride: matrixStride, work: work)
+            } else if lastUnused && channels >= 8 && source.y >= 0 && source.x >= 0 && source.y + 3 <= height
+                && source.x + 3 <= width
+            {
+                f32Input4x4Inside(
+                    source, v: v + t * ldv, matrixStride: matrixStride, lastRow: source.y + 4 <= height ? 3 : 2,
+                    lastColumn: source.x + 4 <= width ? 3 : 2)
             } else {
                 f32Input4x4(source, v: v + t * ldv, matrixStride: matrixStride, work: work)
             }

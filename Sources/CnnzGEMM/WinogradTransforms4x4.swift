@@ -16,7 +16,7 @@ extension WinogradTransforms {
         m: UnsafePointer<Float>, matrixStride: Int, bias: UnsafePointer<Float>, destination: Destination,
         clamp: GEMMMicrokernels.Clamp, work: UnsafeMutablePointer<Float>
     ) {
-        if destination.rows == 3 && destination.columns == 3 && destination.channels >= 8 {
+        if destination.channels >= 8 {
             f32Output4x4To3x3Whole(m: m, matrixStride: matrixStride, bias: bias, destination: destination, clamp: clamp)
             return
         }
@@ -122,15 +122,21 @@ extension WinogradTransforms {
             let o0 = output4To3((s0.0, s1.0, s2.0, s3.0))
             let o1 = output4To3((s0.1, s1.1, s2.1, s3.1))
             let o2 = output4To3((s0.2, s1.2, s2.2, s3.2))
+            // A tile at the image's bottom or right edge stores its first rows or columns.
+            let (rows, columns) = (destination.rows, destination.columns)
             put(o0.0 + b, out, clamp, clamped)
-            put(o1.0 + b, out + pixel, clamp, clamped)
-            put(o2.0 + b, out + 2 &* pixel, clamp, clamped)
-            put(o0.1 + b, out + row, clamp, clamped)
-            put(o1.1 + b, out + (row &+ pixel), clamp, clamped)
-            put(o2.1 + b, out + (row &+ 2 &* pixel), clamp, clamped)
-            put(o0.2 + b, out + 2 &* row, clamp, clamped)
-            put(o1.2 + b, out + (2 &* row &+ pixel), clamp, clamped)
-            put(o2.2 + b, out + (2 &* row &+ 2 &* pixel), clamp, clamped)
+            if columns > 1 { put(o1.0 + b, out + pixel, clamp, clamped) }
+            if columns > 2 { put(o2.0 + b, out + 2 &* pixel, clamp, clamped) }
+            if rows > 1 {
+                put(o0.1 + b, out + row, clamp, clamped)
+                if columns > 1 { put(o1.1 + b, out + (row &+ pixel), clamp, clamped) }
+                if columns > 2 { put(o2.1 + b, out + (row &+ 2 &* pixel), clamp, clamped) }
+            }
+            if rows > 2 {
+                put(o0.2 + b, out + 2 &* row, clamp, clamped)
+                if columns > 1 { put(o1.2 + b, out + (2 &* row &+ pixel), clamp, clamped) }
+                if columns > 2 { put(o2.2 + b, out + (2 &* row &+ 2 &* pixel), clamp, clamped) }
+            }
             c &+= 8
         } while c < destination.channels
     }
@@ -144,28 +150,34 @@ extension WinogradTransforms {
     /// `f32Input4x4` for a tile inside the image with at least 8 channels, in
     /// registers (vectors as in `f32Output4x4To3x3Whole`); the same sums in the
     /// same order as the loop through `work`.
-    static func f32Input4x4Inside(_ source: Source, v: UnsafeMutablePointer<Float>, matrixStride: Int) {
+    /// `lastRow`, `lastColumn`: the tile's rows and columns read as its fourth, 3, or 2
+    /// when the fourth lies past the image and only feeds outputs past it (`lastUnused`).
+    static func f32Input4x4Inside(
+        _ source: Source, v: UnsafeMutablePointer<Float>, matrixStride: Int, lastRow: Int = 3, lastColumn: Int = 3
+    ) {
         let pixel = source.channels &* 4
         let row = source.width &* pixel
+        let fourthRow = lastRow &* row
+        let fourthPixel = lastColumn &* pixel
         let origin = UnsafeRawPointer(source.image) + (source.y &* source.width &+ source.x) &* pixel
         let element = matrixStride &* 4
         var c = 0
         repeat {
             let start = min(c, source.channels &- 8)
             let p = origin + start &* 4
-            @inline(__always) func tileRow(_ i: Int) -> (Vector, Vector, Vector, Vector) {
-                let q = p + i &* row
+            @inline(__always) func tileRow(_ offset: Int) -> (Vector, Vector, Vector, Vector) {
+                let q = p + offset
                 return transform4(
                     (
                         q.loadUnaligned(as: Vector.self), q.loadUnaligned(fromByteOffset: pixel, as: Vector.self),
                         q.loadUnaligned(fromByteOffset: 2 &* pixel, as: Vector.self),
-                        q.loadUnaligned(fromByteOffset: 3 &* pixel, as: Vector.self)
+                        q.loadUnaligned(fromByteOffset: fourthPixel, as: Vector.self)
                     ))
             }
             let t0 = tileRow(0)
-            let t1 = tileRow(1)
-            let t2 = tileRow(2)
-            let t3 = tileRow(3)
+            let t1 = tileRow(row)
+            let t2 = tileRow(2 &* row)
+            let t3 = tileRow(fourthRow)
             let out = UnsafeMutableRawPointer(v) + start &* 4
             // Element xi = l * 4 + k: column k of the row pass, then row l of the column pass.
             @inline(__always) func column(_ k: Int, _ r: (Vector, Vector, Vector, Vector)) {

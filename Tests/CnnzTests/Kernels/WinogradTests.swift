@@ -125,6 +125,14 @@ struct WinogradCase: CustomTestStringConvertible, Sendable {
         -> String?
     {
         let d = data(seed: seed)
+        let output = try runKernel(variant, microkernel, d)
+        return firstError(output, reference(d)).map { "\(variant), \(microkernel): \($0)" }
+    }
+
+    /// The kernel's output on `d`, run in two uneven parts as two threads would split it.
+    func runKernel(
+        _ variant: Conv2DWinograd.Variant, _ microkernel: GEMM.Microkernel, _ d: Data, lastUnused: Bool? = nil
+    ) throws -> [Float] {
         let (rows, columns) = window.geometry(height: height, width: width)!
         let x = TensorShape(height: height, width: width, channels: channels)
         let y = TensorShape(height: rows.output, width: columns.output, channels: filters)
@@ -132,7 +140,8 @@ struct WinogradCase: CustomTestStringConvertible, Sendable {
         let kernel = try Conv2DWinograd(
             operands: operands, variant: variant, window: window, activation: activation,
             kernel: Tensor(shape: [taps, taps, channels, filters], values: d.kernel),
-            bias: hasBias ? Tensor(shape: [filters], values: d.bias) : nil, microkernel: microkernel)
+            bias: hasBias ? Tensor(shape: [filters], values: d.bias) : nil, microkernel: microkernel,
+            lastUnused: lastUnused)
         var output = [Float](repeating: .nan, count: batch * y.elementCount)
         let scratch = try AlignedBuffer(bytes: kernel.scratchBytes * 2)
         d.input.withUnsafeBufferPointer { i in
@@ -142,13 +151,12 @@ struct WinogradCase: CustomTestStringConvertible, Sendable {
                 ]
                 values.withUnsafeMutableBufferPointer { v in
                     let context = RunContext(values: v.baseAddress!, batch: batch, scratch: scratch.raw)
-                    // Two uneven parts, as two threads would split them.
                     kernel.run(context, part: 0, of: 2)
                     kernel.run(context, part: 1, of: 2)
                 }
             }
         }
-        return firstError(output, reference(d)).map { "\(variant), \(microkernel): \($0)" }
+        return output
     }
 }
 
@@ -196,6 +204,13 @@ let winograd2x2Cases: [WinogradCase] = {
         WinogradCase(
             height: 13, width: 13, channels: 50, filters: 50, batch: 2, padding: .valid, activation: .plainReLU,
             hasBias: true, taps: 2),
+        // Outputs of 3k + 2: the last tiles' fourth input row and column lie past the image.
+        WinogradCase(
+            height: 30, width: 12, channels: 25, filters: 25, batch: 2, padding: .valid, activation: .plainReLU,
+            hasBias: true, taps: 2),
+        WinogradCase(
+            height: 12, width: 30, channels: 17, filters: 25, batch: 1, padding: .same, activation: .linear,
+            hasBias: true, taps: 2),
     ]
     var rng = SplitMix64(seed: 32)
     for i in 0..<24 {
@@ -239,6 +254,20 @@ let winograd2x2Cases: [WinogradCase] = {
         if c.channels >= 4 && c.filters >= 16 && min(rows.output, columns.output) >= 7 {
             let mismatch = try c.check()
             #expect(mismatch == nil, "\(c.testDescription): \(mismatch ?? "")")
+        }
+    }
+
+    /// Valid F(3x3, 2x2): tiles whose fourth input row or column lies past the image read
+    /// their third there (`lastUnused`), and give the same bits as the zero-filled path;
+    /// padded layers (same) must not (their fourth row is the padding's zeros).
+    @Test(arguments: winograd2x2Cases.filter { $0.channels >= 8 })
+    func f3x3k2EdgeTilesGiveTheSameBits(_ c: WinogradCase) throws {
+        let d = c.data(seed: 2015)
+        for microkernel in GEMM.available {
+            let fast = try c.runKernel(.f3x3k2, microkernel, d)
+            let zeros = try c.runKernel(.f3x3k2, microkernel, d, lastUnused: false)
+            let mismatch = fast == zeros ? nil : (firstMismatch(fast, zeros, tolerance: 0) ?? "NaN differs")
+            #expect(mismatch == nil, "\(c.testDescription), \(microkernel): \(mismatch ?? "")")
         }
     }
 

@@ -89,6 +89,9 @@ final class Conv2DWinograd: RegisteredKernel {
     let clamp: OutputClamp
     let padTop: Int
     let padLeft: Int
+    /// F(3x3, 2x2) without padding: a tile's fourth input row or column past the image
+    /// feeds only outputs past it (`WinogradTransforms.f32Input`'s `lastUnused`).
+    let lastUnused: Bool
     let tilesX: Int
     let tilesPerImage: Int
     /// One packed `[Cin, Cout]` matrix per tile element, without bias.
@@ -115,7 +118,7 @@ final class Conv2DWinograd: RegisteredKernel {
 
     init(
         operands: KernelOperands, variant: Variant, window: Window, activation: Activation, kernel: Tensor,
-        bias: Tensor?, microkernel: GEMM.Microkernel = GEMM.best
+        bias: Tensor?, microkernel: GEMM.Microkernel = GEMM.best, lastUnused: Bool? = nil
     ) throws(CnnzError) {
         self.operands = operands
         self.variant = variant
@@ -126,6 +129,10 @@ final class Conv2DWinograd: RegisteredKernel {
         let (rows, columns) = window.geometry(height: x.height, width: x.width)!
         padTop = rows.padBefore
         padLeft = columns.padBefore
+        // (`lastUnused: false` from the tests: the zero-filled path, to compare bits with.)
+        self.lastUnused =
+            lastUnused
+            ?? (variant == .f3x3k2 && rows.padBefore + rows.padAfter + columns.padBefore + columns.padAfter == 0)
         let step = variant.step
         tilesX = (y.width + step - 1) / step
         tilesPerImage = tilesX * ((y.height + step - 1) / step)
@@ -260,7 +267,7 @@ final class Conv2DWinograd: RegisteredKernel {
                 channels: x.channels,
                 padTop: padTop,
                 padLeft: padLeft, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: start, tiles: count, v: v,
-                ldv: ldv, matrixStride: vStride, work: work)
+                ldv: ldv, matrixStride: vStride, work: work, lastUnused: lastUnused)
             for xi in 0..<matrices {
                 GEMM.run(
                     m: count, a: v + xi * vStride, lda: ldv, weights: packed[xi], c: m + xi * mStride, ldc: ldm,
@@ -290,7 +297,8 @@ private enum Transforms {
     static func input(
         _ microkernel: GEMM.Microkernel, alpha: Int, step: Int, input: UnsafePointer<Float>, height: Int, width: Int,
         channels: Int, padTop: Int, padLeft: Int, tilesX: Int, tilesPerImage: Int, firstTile: Int, tiles: Int,
-        v: UnsafeMutablePointer<Float>, ldv: Int, matrixStride: Int, work: UnsafeMutablePointer<Float>
+        v: UnsafeMutablePointer<Float>, ldv: Int, matrixStride: Int, work: UnsafeMutablePointer<Float>,
+        lastUnused: Bool
     ) {
         #if canImport(CnnzGEMMAVX2)
             switch microkernel {
@@ -299,26 +307,26 @@ private enum Transforms {
                     alpha: alpha, step: step, input: input, height: height, width: width, channels: channels,
                     padTop: padTop,
                     padLeft: padLeft, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile,
-                    tiles: tiles, v: v, ldv: ldv, matrixStride: matrixStride, work: work)
+                    tiles: tiles, v: v, ldv: ldv, matrixStride: matrixStride, work: work, lastUnused: lastUnused)
             case .f32GEMM5x16AVX2FMABroadcast:
                 CnnzGEMMAVX2.WinogradTransforms.f32Input(
                     alpha: alpha, step: step, input: input, height: height, width: width, channels: channels,
                     padTop: padTop,
                     padLeft: padLeft, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile,
-                    tiles: tiles, v: v, ldv: ldv, matrixStride: matrixStride, work: work)
+                    tiles: tiles, v: v, ldv: ldv, matrixStride: matrixStride, work: work, lastUnused: lastUnused)
             case .f32GEMM8x16AVX512Broadcast:
                 CnnzGEMMAVX512.WinogradTransforms.f32Input(
                     alpha: alpha, step: step, input: input, height: height, width: width, channels: channels,
                     padTop: padTop,
                     padLeft: padLeft, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile,
-                    tiles: tiles, v: v, ldv: ldv, matrixStride: matrixStride, work: work)
+                    tiles: tiles, v: v, ldv: ldv, matrixStride: matrixStride, work: work, lastUnused: lastUnused)
             }
         #else
             WinogradTransforms.f32Input(
                 alpha: alpha, step: step, input: input, height: height, width: width, channels: channels,
                 padTop: padTop,
                 padLeft: padLeft, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile, tiles: tiles,
-                v: v, ldv: ldv, matrixStride: matrixStride, work: work)
+                v: v, ldv: ldv, matrixStride: matrixStride, work: work, lastUnused: lastUnused)
         #endif
     }
 
