@@ -10,6 +10,10 @@ import CInt8Kernels
 /// `blockRows * K` int16 whatever the image size.
 final class Conv2DInt8: RegisteredKernel {
     static let blockRows = 64
+    /// The row convolution's GEMM blocks (pixels per pointer table): its calls cover a part's
+    /// whole range in an image, so larger blocks than the parts' only set up each panel's store
+    /// constants and tile loop fewer times.
+    static let rowConvBlock = 256
 
     let operands: KernelOperands
     let window: Window
@@ -99,7 +103,7 @@ final class Conv2DInt8: RegisteredKernel {
         let im2colBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         scratchBytes =
             isRowConv
-            ? withUnsafePointer(to: geometry) { cnnz_qu8_rowconv_scratch($0, Self.blockRows) }
+            ? withUnsafePointer(to: geometry) { cnnz_qu8_rowconv_scratch($0, Self.rowConvBlock) }
             : isIndirect
                 ? withUnsafePointer(to: geometry) { cnnz_qu8_igemm_scratch($0, Self.blockRows) } : im2colBytes
     }
@@ -284,7 +288,7 @@ final class Conv2DInt8: RegisteredKernel {
                     let first = (block % blocksPerImage) * Self.blockRows
                     let end = min(y.pixels, (last - image * blocksPerImage) * Self.blockRows)
                     cnnz_qu8_rowconv_8x32c4__avx512vnni(
-                        input + image * x.elementCount, window, padding, first, end - first, Self.blockRows, scratch,
+                        input + image * x.elementCount, window, padding, first, end - first, Self.rowConvBlock, scratch,
                         weights.n, weights.panels.assumingMemoryBound(to: Int8.self), stage,
                         output + (image * y.pixels + first) * y.channels, y.channels)
                     block = last
