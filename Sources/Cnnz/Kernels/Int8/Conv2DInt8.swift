@@ -30,8 +30,8 @@ final class Conv2DInt8: RegisteredKernel {
     /// The window for the im2cols (`cnnz_qs8_im2col_s16`, `cnnz_qu8_im2col`), group 0.
     let geometry: cnnz_qs8_window
     /// VNNI 512: the indirect convolution (`cnnz_qu8_igemm_8x32c4__avx512vnni`, no im2col
-    /// matrix) when every tap is whole groups of 4 channels; not for K up to 64, whose
-    /// im2col builds each row in one register.
+    /// matrix) when every tap is whole groups of 4 channels; not for K up to 64, which the row
+    /// convolution below takes (one pointer per kernel row rather than per tap).
     let isIndirect: Bool
     /// VNNI 512, one group, no dilation across, few channels (those the indirect convolution
     /// does not take): the row convolution (`cnnz_qu8_rowconv_8x32c4__avx512vnni`), whose taps
@@ -236,7 +236,9 @@ final class Conv2DInt8: RegisteredKernel {
             runRowConv(context, part: part, of: parts, padding: padding)
             return
         }
-        // The first layers' rows of at most 64 bytes, one group: built per output row, stored whole.
+        // Rows of at most 64 bytes, one group (the first layers the row convolution does not take:
+        // dilation across, or kernel rows whose padding to groups of 4 would add over a third to k):
+        // built per output row, stored whole.
         let smallRows = level >= CNNZ_INT8_AVX512 && lda <= 64 && groups == 1
         let inPerGroup = x.channels / groups
         let outPerGroup = y.channels / groups
