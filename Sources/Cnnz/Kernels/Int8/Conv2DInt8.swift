@@ -149,10 +149,13 @@ final class Conv2DInt8: RegisteredKernel {
     }
 
     /// One packed weight matrix per group.
+    /// (At most: the row convolution's k, each kernel row padded to groups of 4.)
     static func preparedBytes(_ setup: KernelSetup) -> Int {
         guard case .conv2D(let window, let filters, let groups, _) = setup.layer.kind else { return 0 }
-        let k = window.kernelHeight * window.kernelWidth * (setup.operands.inputShape.channels / groups)
-        return groups * Int8PackedWeights.bytes(k: k, n: filters / groups)
+        let channels = setup.operands.inputShape.channels / groups
+        let k = window.kernelHeight * window.kernelWidth * channels
+        let rowK = window.kernelHeight * ((window.kernelWidth * channels + 3) / 4 * 4)
+        return groups * Int8PackedWeights.bytes(k: max(k, rowK), n: filters / groups)
     }
 
     private var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
