@@ -114,27 +114,32 @@ CNNZ_AVX512 void cnnz_qs8_add2_avx512(size_t n, const int8_t *a, const int8_t *b
     }
 }
 
-/* round(t) half away from zero, exactly: t - trunc(t) is exact in float32. */
+/* round(t) half away from zero, exactly, as trunc(t + copysign(0.49999997, t)) (the float below
+ * 0.5: checked against roundf on every finite float32), three instructions where t - trunc(t)
+ * and a compare took six. 16 values per vector, the bytes of full vectors stored unmasked
+ * (vpmovsdb to memory with a mask is slow on Zen 4): 27648 values (mobile_res's 96x96x3 input)
+ * in 3.7 us against 4.7, best of 200 in a C loop on the Zen 4; the division's throughput is
+ * most of what is left (x times 1 / scale rounds differently). */
+CNNZ_INLINE CNNZ_AVX512 __m128i quantize16(__m512 x, __m512 s, __m512 z) {
+    const __m512 low = _mm512_set1_ps(-128.0f), high = _mm512_set1_ps(127.0f);
+    const __m512i below_half = _mm512_set1_epi32(0x3EFFFFFF), sign = _mm512_set1_epi32((int)0x80000000u);
+    __m512 t = _mm512_div_ps(x, s);
+    /* (t & sign) | below_half: 0.49999997 with t's sign. */
+    __m512 bias = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(t), sign, below_half, 0xEA));
+    __m512 r = _mm512_roundscale_ps(_mm512_add_ps(t, bias), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, z), low), high);
+    /* NaN (from a NaN input or 0 / 0) becomes the zero point. */
+    v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q), z);
+    return _mm512_cvtsepi32_epi8(_mm512_cvttps_epi32(v));
+}
+
 static CNNZ_AVX512 void quantize_avx512(size_t n, const float *x, float scale, float zero_point, int8_t *q) {
     const __m512 s = _mm512_set1_ps(scale), z = _mm512_set1_ps(zero_point);
-    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
-    const __m512 low = _mm512_set1_ps(-128.0f), high = _mm512_set1_ps(127.0f);
-    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
-    for (size_t i = 0; i < n; i += 16) {
-        size_t width = n - i < 16 ? n - i : 16;
-        __mmask16 lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
-        __m512 t = _mm512_div_ps(_mm512_maskz_loadu_ps(lanes, x + i), s);
-        __m512 r = _mm512_roundscale_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-        __m512 fraction = _mm512_abs_ps(_mm512_sub_ps(t, r));
-        __mmask16 away = _mm512_cmp_ps_mask(fraction, half, _CMP_GE_OQ);
-        /* One with t's sign. */
-        __m512 step = _mm512_castsi512_ps(
-            _mm512_or_si512(_mm512_castps_si512(one), _mm512_and_si512(_mm512_castps_si512(t), sign)));
-        r = _mm512_mask_add_ps(r, away, r, step);
-        __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(r, z), low), high);
-        /* NaN (from a NaN input or 0 / 0) becomes the zero point. */
-        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q), z);
-        _mm512_mask_cvtsepi32_storeu_epi8(q + i, lanes, _mm512_cvttps_epi32(v));
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm_storeu_si128((__m128i *)(q + i), quantize16(_mm512_loadu_ps(x + i), s, z));
+    if (i < n) {
+        __mmask16 lanes = (__mmask16)((1u << (n - i)) - 1);
+        _mm_mask_storeu_epi8(q + i, lanes, quantize16(_mm512_maskz_loadu_ps(lanes, x + i), s, z));
     }
 }
 

@@ -1,6 +1,6 @@
 /* The int8 path around the GEMMs, with AVX-512 where the CPU has it and plain C otherwise: the
- * im2col for the VNNI layout, depthwise rows and max pooling rows (see include/CInt8Kernels.h;
- * the VNNI GEMMs are in int8_vnni.c, the Add and the input quantize in int8_add_quantize.c).
+ * im2col for the VNNI layout and depthwise rows (see include/CInt8Kernels.h; max pooling rows in
+ * int8_maxpool.c, the VNNI GEMMs are in int8_vnni.c, the Add and the input quantize in int8_add_quantize.c).
  * Every function carries its instruction set as a target attribute, so the package builds with
  * no CPU flags; the callers run them only after the run-time CPU check. */
 #include "int8_requant512.h"
@@ -302,29 +302,6 @@ CNNZ_AVX512 void cnnz_qs8_depthwise_row_avx512(const int8_t *image, const cnnz_q
     }
 }
 
-/* One output row of a max pooling that keeps its input's parameters: the int8 maximum over the
- * window's taps inside the image, 64 channels per vector. */
-static CNNZ_AVX512 void maxpool_row_avx512(const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c) {
-    size_t n = w->channels;
-    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
-    size_t ky0 = y0 < 0 ? (size_t)-y0 : 0;
-    for (size_t ox = 0; ox < w->out_width; ox++) {
-        ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
-        size_t kx0 = x0 < 0 ? (size_t)-x0 : 0;
-        for (size_t j = 0; j < n; j += 64) {
-            size_t width = n - j < 64 ? n - j : 64;
-            __mmask64 lanes = width >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << width) - 1);
-            __m512i m = _mm512_set1_epi8(-128);
-            for (size_t ky = ky0; ky < w->kernel_height && y0 + (ptrdiff_t)ky < (ptrdiff_t)w->height; ky++) {
-                const int8_t *line = image + (size_t)(y0 + (ptrdiff_t)ky) * w->width * n + j;
-                for (size_t kx = kx0; kx < w->kernel_width && x0 + (ptrdiff_t)kx < (ptrdiff_t)w->width; kx++)
-                    m = _mm512_max_epi8(m, _mm512_maskz_loadu_epi8(lanes, line + (size_t)(x0 + (ptrdiff_t)kx) * n));
-            }
-            _mm512_mask_storeu_epi8(c + ox * n + j, lanes, m);
-        }
-    }
-}
-
 #endif
 
 void cnnz_qu8_im2col(int level, const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte, size_t first,
@@ -350,36 +327,5 @@ void cnnz_qu8_rows(int level, size_t rows, size_t k, const int8_t *x, size_t ldx
     for (size_t r = 0; r < rows; r++) {
         xor_copy(a + r * lda, x + r * ldx, k);
         if (lda > k) fill(a + r * lda + k, 0, lda - k);
-    }
-}
-
-void cnnz_qs8_maxpool_row(int level, const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c) {
-#ifdef CNNZ_HAVE_AVX2
-    if (level >= CNNZ_INT8_AVX512) {
-        maxpool_row_avx512(image, w, oy, c);
-        return;
-    }
-    if (level >= CNNZ_INT8_AVX2 && w->kernel_height * w->kernel_width <= 64) {
-        cnnz_qs8_maxpool_row_avx2(image, w, oy, c);
-        return;
-    }
-#endif
-    (void)level;
-    size_t n = w->channels;
-    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
-    for (size_t ox = 0; ox < w->out_width; ox++) {
-        ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
-        int8_t *out = c + ox * n;
-        memset(out, -128, n);
-        for (size_t ky = 0; ky < w->kernel_height; ky++) {
-            ptrdiff_t iy = y0 + (ptrdiff_t)ky;
-            if (iy < 0 || iy >= (ptrdiff_t)w->height) continue;
-            for (size_t kx = 0; kx < w->kernel_width; kx++) {
-                ptrdiff_t ix = x0 + (ptrdiff_t)kx;
-                if (ix < 0 || ix >= (ptrdiff_t)w->width) continue;
-                const int8_t *tap = image + ((size_t)iy * w->width + (size_t)ix) * n;
-                for (size_t j = 0; j < n; j++) out[j] = tap[j] > out[j] ? tap[j] : out[j];
-            }
-        }
     }
 }

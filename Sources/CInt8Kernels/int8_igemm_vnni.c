@@ -232,3 +232,76 @@ void cnnz_qu8_igemm_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_windo
     indirection(w, first, count, copy, first_row, padding, pointers);
     igemm512(count, n, taps, cin / 4, pointers, packed, out, c, ldc);
 }
+
+/* ---- The row convolution (see include/CInt8Kernels.h): the taps are the kernel's rows, each
+ * kernel_width * channels bytes that lie side by side in an input line, read through one pointer
+ * per (pixel, kernel row) into a copy of the lines with their horizontal padding filled in, the
+ * weights' k padded per kernel row to a whole number of groups of 4. The groups' bytes past a
+ * kernel row's own (at most 3) belong to the next pixel or line and meet zero weights. */
+
+/* A padded line: columns -pad_left ..< width + right, where `right` covers the last output
+ * column's window; `slack` bytes after the last line or the padding line for the over-read. */
+static size_t rowconv_left(const cnnz_qs8_window *w) { return w->pad_left > 0 ? (size_t)w->pad_left : 0; }
+static size_t rowconv_line(const cnnz_qs8_window *w) {
+    ptrdiff_t end =
+        (ptrdiff_t)((w->out_width - 1) * w->stride_width) - w->pad_left + (ptrdiff_t)w->kernel_width;
+    size_t right = end > (ptrdiff_t)w->width ? (size_t)(end - (ptrdiff_t)w->width) : 0;
+    return (rowconv_left(w) + w->width + right) * w->channels;
+}
+enum { rowconv_slack = 64 };
+
+size_t cnnz_qu8_rowconv_scratch(const cnnz_qs8_window *w, size_t block) {
+    size_t line = rowconv_line(w);
+    size_t pointers = (block * w->kernel_height * sizeof(void *) + 63) / 64 * 64;
+    size_t lines = (line + rowconv_slack + 63) / 64 * 64 + w->height * line + rowconv_slack;
+    return (pointers + lines + 63) / 64 * 64;
+}
+
+/* Input rows first_row ..< first_row + rows as padded lines, q xor 0x80, the padding byte left
+ * and right. */
+static void rowconv_copy(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte, size_t first_row,
+                         size_t rows, uint8_t *copy) {
+    size_t line = rowconv_line(w), left = rowconv_left(w) * w->channels, bytes = w->width * w->channels;
+    for (size_t i = 0; i < rows; i++) {
+        uint8_t *d = copy + i * line;
+        memset(d, padding_byte, left);
+        copy_rows(image, w, first_row + i, 1, d + left);
+        memset(d + left + bytes, padding_byte, line - left - bytes);
+    }
+}
+
+void cnnz_qu8_rowconv_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,
+                                         size_t first, size_t count, size_t block, void *scratch, size_t n,
+                                         const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    if (count == 0) return;
+    size_t kh = w->kernel_height, line = rowconv_line(w), channels = w->channels;
+    size_t groups = (w->kernel_width * channels + 3) / 4;
+    const uint8_t **pointers = (const uint8_t **)scratch;
+    uint8_t *padding = (uint8_t *)scratch + (block * kh * sizeof(void *) + 63) / 64 * 64;
+    uint8_t *copy = padding + (line + rowconv_slack + 63) / 64 * 64;
+    size_t first_row, rows;
+    input_rows(w, first, count, &first_row, &rows);
+    memset(padding, padding_byte, line);
+    rowconv_copy(image, w, padding_byte, first_row, rows, copy);
+    size_t step = w->stride_width * channels, out_width = w->out_width;
+    for (size_t done = 0; done < count;) {
+        size_t m = count - done < block ? count - done : block;
+        size_t pixel = first + done, oy = pixel / out_width, ox = pixel % out_width;
+        for (size_t r = 0; r < m;) {
+            size_t run = out_width - ox < m - r ? out_width - ox : m - r;
+            for (size_t ky = 0; ky < kh; ky++) {
+                ptrdiff_t iy = (ptrdiff_t)(oy * w->stride_height) - w->pad_top + (ptrdiff_t)(ky * w->dilation_height);
+                const uint8_t *p = iy >= 0 && iy < (ptrdiff_t)w->height ? copy + ((size_t)iy - first_row) * line
+                                                                         : padding;
+                p += ox * step;
+                const uint8_t **d = pointers + ky * m + r;
+                for (size_t i = 0; i < run; i++, p += step) d[i] = p;
+            }
+            r += run;
+            ox = 0;
+            oy++;
+        }
+        igemm512(m, n, kh, groups, pointers, packed, out, c + done * ldc, ldc);
+        done += m;
+    }
+}

@@ -78,6 +78,20 @@ void cnnz_qu8_igemm_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_windo
                                         size_t first, size_t count, void *scratch, size_t n, const int8_t *packed,
                                         const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 
+/* The 512-bit VNNI convolution for few input channels (int8_igemm_vnni.c): the indirect one with
+ * the kernel's rows as its taps, for windows of one group (group_channels == channels) without
+ * dilation across. The packed weights are the VNNI GEMM's for k = kernel_height * kr rows, kr =
+ * kernel_width * channels rounded up to a multiple of 4: kernel row ky's weights at rows ky * kr
+ * ..< ky * kr + kernel_width * channels, zeros after them. Output pixels first..<first + count of
+ * one image, in blocks of up to `block` pixels; the input rows they read are copied into scratch
+ * once, as q xor 0x80 with padding_byte (the zero point xor 0x80) in the columns and lines outside
+ * the image. scratch: cnnz_qu8_rowconv_scratch(w, block) bytes. Only after
+ * cnnz_cpu_has_avx512_vnni(). */
+size_t cnnz_qu8_rowconv_scratch(const cnnz_qs8_window *w, size_t block);
+void cnnz_qu8_rowconv_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,
+                                         size_t first, size_t count, size_t block, void *scratch, size_t n,
+                                         const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+
 /* Rows first..<first + count of an image's im2col matrix for the VNNI GEMM: per output pixel, the
  * window's taps (row-major, group_channels each) as q xor 0x80, padding_byte (the zero point xor
  * 0x80) at taps outside the image, then zeros up to lda. */

@@ -22,7 +22,7 @@ import Testing
                 channels: channels)
             var kernelHeight = min(shape.height, [1, 2, 3, 3][Int.random(in: 0...3, using: &rng)])
             var kernelWidth = min(shape.width, [1, 2, 3, 3][Int.random(in: 0...3, using: &rng)])
-            // K above 64 (below it the im2col builds rows in registers and stays).
+            // K above 64 (below it the row convolution takes these channel counts).
             while kernelHeight * kernelWidth * inPerGroup <= 64 && (kernelHeight < 3 || kernelWidth < 3) {
                 if kernelHeight < min(3, shape.height) { kernelHeight += 1 } else { kernelWidth += 1 }
             }

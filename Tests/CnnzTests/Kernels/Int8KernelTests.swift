@@ -457,19 +457,30 @@ import Testing
     }
 
     /// The input quantize at every level (Swift, portable C, AVX-512) gives the
-    /// same bytes: ties, NaN, infinities, values far outside the range.
+    /// same bytes: ties, NaN, infinities, values far outside the range, and with
+    /// scales that are not powers of 2, quotients next to every tie (the floats
+    /// either side of `(k + 1/2) * scale`), a count that misses the vectors.
     @Test func quantizeLevelsAgree() {
         var rng = SplitMix64(seed: 7)
-        let scale: Float = 0.0625
-        var xs: [Float] = [0, -0, .nan, .infinity, -.infinity, 1e30, -1e30, .ulpOfOne, 8.03125, -8.03125]
-        xs += (-300...300).map { Float($0) * scale / 2 }  // every tie
-        xs += (0..<2000).map { _ in Float.random(in: -20...20, using: &rng) }
+        for scale: Float in [0.0625, 0.0137, 1 / 255, 0.3] {
+            var xs: [Float] = [0, -0, .nan, .infinity, -.infinity, 1e30, -1e30, .ulpOfOne, 8.03125, -8.03125]
+            xs += (-300...300).map { Float($0) * scale / 2 }  // every tie
+            xs += (-300...300).flatMap { k -> [Float] in
+                let x = Float(k) * scale / 2
+                return [x.nextDown, x.nextUp, x.nextDown.nextDown, x.nextUp.nextUp]
+            }
+            xs += (0..<2000).map { _ in Float.random(in: -20...20, using: &rng) * scale * 16 }
+            Self.quantizeLevelsAgree(xs, scale: scale)
+        }
+    }
+
+    static func quantizeLevelsAgree(_ xs: [Float], scale: Float) {
         for zeroPoint: Float in [-128, 127, 0, 5] {
             let expected = xs.map { QuantizeKernel.quantize($0, scale: scale, zeroPoint: zeroPoint) }
             for level in Set(Int8GEMM.available.map(\.level)) {
                 var q = [Int8](repeating: 0, count: xs.count)
                 cnnz_qs8_quantize(level, xs.count, xs, scale, zeroPoint, &q)
-                #expect(q == expected, "level \(level) zero point \(zeroPoint)")
+                #expect(q == expected, "level \(level) scale \(scale) zero point \(zeroPoint)")
             }
         }
     }

@@ -10,6 +10,10 @@ import CInt8Kernels
 /// `blockRows * K` int16 whatever the image size.
 final class Conv2DInt8: RegisteredKernel {
     static let blockRows = 64
+    /// The row convolution's GEMM blocks (pixels per pointer table): its calls cover a part's
+    /// whole range in an image, so larger blocks than the parts' only set up each panel's store
+    /// constants and tile loop fewer times.
+    static let rowConvBlock = 256
 
     let operands: KernelOperands
     let window: Window
@@ -26,9 +30,13 @@ final class Conv2DInt8: RegisteredKernel {
     /// The window for the im2cols (`cnnz_qs8_im2col_s16`, `cnnz_qu8_im2col`), group 0.
     let geometry: cnnz_qs8_window
     /// VNNI 512: the indirect convolution (`cnnz_qu8_igemm_8x32c4__avx512vnni`, no im2col
-    /// matrix) when every tap is whole groups of 4 channels; not for K up to 64, whose
-    /// im2col builds each row in one register.
+    /// matrix) when every tap is whole groups of 4 channels; not for K up to 64, which the row
+    /// convolution below takes (one pointer per kernel row rather than per tap).
     let isIndirect: Bool
+    /// VNNI 512, one group, no dilation across, few channels (those the indirect convolution
+    /// does not take): the row convolution (`cnnz_qu8_rowconv_8x32c4__avx512vnni`), whose taps
+    /// are the kernel's rows, each padded to whole groups of 4 in `packed`'s k.
+    let isRowConv: Bool
 
     init(
         operands: KernelOperands, window: Window, groups: Int, kernel: Tensor, bias: Tensor?,
@@ -40,7 +48,8 @@ final class Conv2DInt8: RegisteredKernel {
         self.groups = groups
         let x = operands.inputShape
         // ShapeInference checked that the window fits.
-        (rows, columns) = window.geometry(height: x.height, width: x.width)!
+        let (rowGeometry, columnGeometry) = window.geometry(height: x.height, width: x.width)!
+        (rows, columns) = (rowGeometry, columnGeometry)
         let filters = operands.outputShape.channels
         let outPerGroup = filters / groups
         let k = window.kernelHeight * window.kernelWidth * (x.channels / groups)
@@ -49,15 +58,31 @@ final class Conv2DInt8: RegisteredKernel {
         }
         // One variant for every group: the maddubs one only if all groups' weights fit it.
         self.variant = Int8GEMM.variant(variant, k: k, n: filters) { r, n in weights[r * filters + n] }
+        let pointwise =
+            window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
+            && groups == 1
+        let segment = window.kernelWidth * x.channels
+        let rowK = window.kernelHeight * ((segment + 3) / 4 * 4)
+        isRowConv = Self.takesRowConv(
+            variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
+            rowK: rowK, lineBytes: (columnGeometry.padBefore + x.width + window.kernelWidth) * x.channels,
+            height: x.height)
         let stage = Int8Activation(activation, output: output)
         let weightScale = { (f: Int) in Double(q.scales.count == 1 ? q.scales[0] : q.scales[f]) }
         let biasValue = try Self.bias(bias, inputScale: input.scale, weightScale: weightScale)
         var packed: [Int8PackedWeights] = []
         for g in 0..<groups {
             // Keras kernel [kh, kw, in/groups, filters] is [K, filters] row-major, K in im2col order.
+            // The row convolution's k: each kernel row's `segment` weights, then zeros up to 4.
+            let element: (Int, Int) -> Int8 =
+                isRowConv
+                ? { r, n in
+                    let (ky, j) = r.quotientAndRemainder(dividingBy: (segment + 3) / 4 * 4)
+                    return j < segment ? weights[(ky * segment + j) * filters + n] : 0
+                } : { r, n in weights[r * filters + g * outPerGroup + n] }
             packed.append(
                 try Int8PackedWeights(
-                    k: k, n: outPerGroup, element: { r, n in weights[r * filters + g * outPerGroup + n] },
+                    k: isRowConv ? rowK : k, n: outPerGroup, element: element,
                     bias: { n in biasValue(g * outPerGroup + n) },
                     realMultiplier: { n in
                         Double(input.scale) * weightScale(g * outPerGroup + n) / Double(stage.scale)
@@ -65,19 +90,35 @@ final class Conv2DInt8: RegisteredKernel {
         }
         self.packed = packed
         inputZeroPoint = Int16(input.zeroPoint)
-        isPointwise =
-            window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
-            && groups == 1
+        isPointwise = pointwise
         geometry = cnnz_qs8_window(
             height: x.height, width: x.width, channels: x.channels, kernel_height: window.kernelHeight,
             kernel_width: window.kernelWidth, stride_height: window.strideHeight, stride_width: window.strideWidth,
-            dilation_height: window.dilationHeight, dilation_width: window.dilationWidth, pad_top: rows.padBefore,
-            pad_left: columns.padBefore, out_width: operands.outputShape.width, group_offset: 0,
+            dilation_height: window.dilationHeight, dilation_width: window.dilationWidth,
+            pad_top: rowGeometry.padBefore,
+            pad_left: columnGeometry.padBefore, out_width: operands.outputShape.width, group_offset: 0,
             group_channels: x.channels / groups)
-        isIndirect = self.variant == .vnni512 && !isPointwise && (x.channels / groups) % 4 == 0 && k > 64
+        isIndirect =
+            self.variant == .vnni512 && !isPointwise && !isRowConv && (x.channels / groups) % 4 == 0 && k > 64
         let im2colBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         scratchBytes =
-            isIndirect ? withUnsafePointer(to: geometry) { cnnz_qu8_igemm_scratch($0, Self.blockRows) } : im2colBytes
+            isRowConv
+            ? withUnsafePointer(to: geometry) { cnnz_qu8_rowconv_scratch($0, Self.rowConvBlock) }
+            : isIndirect
+                ? withUnsafePointer(to: geometry) { cnnz_qu8_igemm_scratch($0, Self.blockRows) } : im2colBytes
+    }
+
+    /// Whether the row convolution runs: VNNI 512, one group, no dilation across, not what the
+    /// indirect convolution takes (channels a multiple of 4 and k above 64), kernel rows padded
+    /// to groups of 4 adding at most a third to k (1 to 3 channels with 3 or 2 columns: 9 -> 12,
+    /// 6 -> 8, 27 -> 36), and the copy of the image's padded lines at most 512 KB.
+    static func takesRowConv(
+        variant: Int8GEMM.Variant, pointwise: Bool, groups: Int, window: Window, channels: Int, k: Int, rowK: Int,
+        lineBytes: Int, height: Int
+    ) -> Bool {
+        variant == .vnni512 && !pointwise && groups == 1 && window.dilationWidth == 1
+            && !(channels % 4 == 0 && k > 64) && 3 * rowK <= 4 * ((k + 3) / 4 * 4)
+            && lineBytes * height <= 512 * 1024
     }
 
     /// Column `f`'s bias in the sums' scale: an int32 bias as it is, a float32
@@ -108,10 +149,13 @@ final class Conv2DInt8: RegisteredKernel {
     }
 
     /// One packed weight matrix per group.
+    /// (At most: the row convolution's k, each kernel row padded to groups of 4.)
     static func preparedBytes(_ setup: KernelSetup) -> Int {
         guard case .conv2D(let window, let filters, let groups, _) = setup.layer.kind else { return 0 }
-        let k = window.kernelHeight * window.kernelWidth * (setup.operands.inputShape.channels / groups)
-        return groups * Int8PackedWeights.bytes(k: k, n: filters / groups)
+        let channels = setup.operands.inputShape.channels / groups
+        let k = window.kernelHeight * window.kernelWidth * channels
+        let rowK = window.kernelHeight * ((window.kernelWidth * channels + 3) / 4 * 4)
+        return groups * Int8PackedWeights.bytes(k: max(k, rowK), n: filters / groups)
     }
 
     private var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
@@ -191,7 +235,13 @@ final class Conv2DInt8: RegisteredKernel {
             return
         }
         let padding = UInt8(truncatingIfNeeded: Int(inputZeroPoint) + 128)
-        // The first layers' rows of at most 64 bytes, one group: built per output row, stored whole.
+        if isRowConv {
+            runRowConv(context, part: part, of: parts, padding: padding)
+            return
+        }
+        // Rows of at most 64 bytes, one group (the first layers the row convolution does not take:
+        // dilation across, or kernel rows whose padding to groups of 4 would add over a third to k):
+        // built per output row, stored whole.
         let smallRows = level >= CNNZ_INT8_AVX512 && lda <= 64 && groups == 1
         let inPerGroup = x.channels / groups
         let outPerGroup = y.channels / groups
@@ -219,6 +269,35 @@ final class Conv2DInt8: RegisteredKernel {
                     cnnz_qu8_im2col(level, source, &window, padding, first, count, a, lda)
                 }
                 Int8GEMM.runVNNI(variant, m: count, a: a, lda: lda, weights: weights, c: c, ldc: y.channels)
+            }
+        }
+    }
+
+    /// `runVNNI` with the row convolution: the part's blocks, one call per image they touch
+    /// (the image's lines copied once per call).
+    private func runRowConv(_ context: RunContext, part: Int, of parts: Int, padding: UInt8) {
+        let input = UnsafePointer(context.int8(operands.input))
+        let output = context.output(operands, as: Int8.self)
+        let x = operands.inputShape
+        let y = operands.outputShape
+        let scratch = context.scratch(part: part, bytes: scratchBytes, as: UInt8.self)
+        let blocks = Partition.range(context.batch * blocksPerImage, part: part, of: parts)
+        guard !blocks.isEmpty else { return }
+        let weights = packed[0]
+        var block = blocks.lowerBound
+        withUnsafePointer(to: geometry) { window in
+            withUnsafePointer(to: weights.output) { stage in
+                while block < blocks.upperBound {
+                    let image = block / blocksPerImage
+                    let last = min(blocks.upperBound, (image + 1) * blocksPerImage)
+                    let first = (block % blocksPerImage) * Self.blockRows
+                    let end = min(y.pixels, (last - image * blocksPerImage) * Self.blockRows)
+                    cnnz_qu8_rowconv_8x32c4__avx512vnni(
+                        input + image * x.elementCount, window, padding, first, end - first, Self.rowConvBlock, scratch,
+                        weights.n, weights.panels.assumingMemoryBound(to: Int8.self), stage,
+                        output + (image * y.pixels + first) * y.channels, y.channels)
+                    block = last
+                }
             }
         }
     }

@@ -1,0 +1,126 @@
+/* Int8 max pooling rows that keep the input's parameters (cnnz_qs8_maxpool_row, see
+ * include/CInt8Kernels.h): AVX-512, the AVX2 row in int8_depthwise_avx2.c, or plain C. */
+#include "int8_avx512.h"
+
+#include <string.h>
+
+#ifdef CNNZ_HAVE_AVX2
+
+/* One output row of a max pooling that keeps its input's parameters: the int8 maximum over the
+ * window's taps inside the image, 64 channels per vector. */
+static CNNZ_AVX512 void maxpool_pixels_avx512(const int8_t *image, const cnnz_qs8_window *w, size_t oy, size_t from,
+                                              size_t to, int8_t *c) {
+    size_t n = w->channels;
+    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
+    size_t ky0 = y0 < 0 ? (size_t)-y0 : 0;
+    for (size_t ox = from; ox < to; ox++) {
+        ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
+        size_t kx0 = x0 < 0 ? (size_t)-x0 : 0;
+        for (size_t j = 0; j < n; j += 64) {
+            size_t width = n - j < 64 ? n - j : 64;
+            __mmask64 lanes = width >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << width) - 1);
+            __m512i m = _mm512_set1_epi8(-128);
+            for (size_t ky = ky0; ky < w->kernel_height && y0 + (ptrdiff_t)ky < (ptrdiff_t)w->height; ky++) {
+                const int8_t *line = image + (size_t)(y0 + (ptrdiff_t)ky) * w->width * n + j;
+                for (size_t kx = kx0; kx < w->kernel_width && x0 + (ptrdiff_t)kx < (ptrdiff_t)w->width; kx++)
+                    m = _mm512_max_epi8(m, _mm512_maskz_loadu_epi8(lanes, line + (size_t)(x0 + (ptrdiff_t)kx) * n));
+            }
+            _mm512_mask_storeu_epi8(c + ox * n + j, lanes, m);
+        }
+    }
+}
+
+/* The maximum of the `count` taps at p + offsets[t] (count a constant where inlined: 2x2 and 3x3
+ * windows unrolled), 16 or 64 bytes wide. */
+CNNZ_INLINE CNNZ_AVX512 __m128i max_taps16(const size_t count, const int8_t *p, const size_t *offsets,
+                                           __mmask16 lanes) {
+    __m128i m = _mm_maskz_loadu_epi8(lanes, p + offsets[0]);
+    for (size_t t = 1; t < count; t++) m = _mm_max_epi8(m, _mm_maskz_loadu_epi8(lanes, p + offsets[t]));
+    return m;
+}
+CNNZ_INLINE CNNZ_AVX512 __m512i max_taps64(const size_t count, const int8_t *p, const size_t *offsets,
+                                           __mmask64 lanes) {
+    __m512i m = _mm512_maskz_loadu_epi8(lanes, p + offsets[0]);
+    for (size_t t = 1; t < count; t++) m = _mm512_max_epi8(m, _mm512_maskz_loadu_epi8(lanes, p + offsets[t]));
+    return m;
+}
+
+/* The row: the columns whose window lies inside the image horizontally from the taps' offsets,
+ * found once per row (at most 64 channels, at most 16 taps; 16 channels or fewer, seed002's and
+ * the first layers', in 128-bit vectors), the others (and wider windows or channels) tap by tap
+ * with the bounds checked. Per pixel with the bounds checked, seed002's maxpool2
+ * (31x31x12) took 6.0 us; so 2.1 (A/B, one thread). */
+static CNNZ_AVX512 void maxpool_row_avx512(const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c) {
+    size_t n = w->channels, kw = w->kernel_width, out_width = w->out_width;
+    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
+    size_t ky0 = y0 < 0 ? (size_t)-y0 : 0, ky1 = w->kernel_height;
+    if (y0 + (ptrdiff_t)ky1 > (ptrdiff_t)w->height) ky1 = (size_t)((ptrdiff_t)w->height - y0);
+    size_t count = ky1 > ky0 ? (ky1 - ky0) * kw : 0;
+    /* The interior columns: x0 >= 0 and x0 + kw <= width. */
+    size_t first = 0, end;
+    while (first < out_width && (ptrdiff_t)(first * w->stride_width) < w->pad_left) first++;
+    end = first;
+    while (end < out_width && (ptrdiff_t)(end * w->stride_width) - w->pad_left + (ptrdiff_t)kw <= (ptrdiff_t)w->width)
+        end++;
+    if (n > 64 || count == 0 || count > 16 || first == end) {
+        maxpool_pixels_avx512(image, w, oy, 0, out_width, c);
+        return;
+    }
+    size_t offsets[16], t = 0;
+    for (size_t ky = ky0; ky < ky1; ky++)
+        for (size_t kx = 0; kx < kw; kx++) offsets[t++] = ((size_t)(y0 + (ptrdiff_t)ky) * w->width + kx) * n;
+    maxpool_pixels_avx512(image, w, oy, 0, first, c);
+    const int8_t *p = image + (size_t)((ptrdiff_t)(first * w->stride_width) - w->pad_left) * n;
+    size_t step = w->stride_width * n;
+    if (n <= 16) {
+        __mmask16 lanes = (__mmask16)((1u << n) - 1);
+        for (size_t ox = first; ox < end; ox++, p += step) {
+            __m128i m = count == 4   ? max_taps16(4, p, offsets, lanes)
+                        : count == 9 ? max_taps16(9, p, offsets, lanes)
+                                     : max_taps16(count, p, offsets, lanes);
+            _mm_mask_storeu_epi8(c + ox * n, lanes, m);
+        }
+    } else {
+        __mmask64 lanes = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+        for (size_t ox = first; ox < end; ox++, p += step) {
+            __m512i m = count == 4   ? max_taps64(4, p, offsets, lanes)
+                        : count == 9 ? max_taps64(9, p, offsets, lanes)
+                                     : max_taps64(count, p, offsets, lanes);
+            _mm512_mask_storeu_epi8(c + ox * n, lanes, m);
+        }
+    }
+    maxpool_pixels_avx512(image, w, oy, end, out_width, c);
+}
+
+#endif
+
+void cnnz_qs8_maxpool_row(int level, const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c) {
+#ifdef CNNZ_HAVE_AVX2
+    if (level >= CNNZ_INT8_AVX512) {
+        maxpool_row_avx512(image, w, oy, c);
+        return;
+    }
+    if (level >= CNNZ_INT8_AVX2 && w->kernel_height * w->kernel_width <= 64) {
+        cnnz_qs8_maxpool_row_avx2(image, w, oy, c);
+        return;
+    }
+#endif
+    (void)level;
+    size_t n = w->channels;
+    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
+    for (size_t ox = 0; ox < w->out_width; ox++) {
+        ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
+        int8_t *out = c + ox * n;
+        memset(out, -128, n);
+        for (size_t ky = 0; ky < w->kernel_height; ky++) {
+            ptrdiff_t iy = y0 + (ptrdiff_t)ky;
+            if (iy < 0 || iy >= (ptrdiff_t)w->height) continue;
+            for (size_t kx = 0; kx < w->kernel_width; kx++) {
+                ptrdiff_t ix = x0 + (ptrdiff_t)kx;
+                if (ix < 0 || ix >= (ptrdiff_t)w->width) continue;
+                const int8_t *tap = image + ((size_t)iy * w->width + (size_t)ix) * n;
+                for (size_t j = 0; j < n; j++) out[j] = tap[j] > out[j] ? tap[j] : out[j];
+            }
+        }
+    }
+}
