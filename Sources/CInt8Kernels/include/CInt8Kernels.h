@@ -121,6 +121,17 @@ void cnnz_qs8_depthwise_row(int level, const int8_t *image, const cnnz_qs8_windo
                             const int32_t *weights, int32_t zero_point, void *scratch, const cnnz_qs8_output *out,
                             int8_t *c);
 
+/* One output row oy of a depthwise convolution with depth multiplier 1 on AVX512-VNNI (only after
+ * cnnz_cpu_has_avx512_vnni()), windows of at most 16 x 16 taps, 16 channels per vector: vpdpbusd
+ * on (q + 128) of 4 rows of a window column per channel. packed: the VNNI GEMM's layout
+ * (Int8PackedWeights) of k = kernel_width * 4 * groups rows, groups = ceil(kernel_height / 4),
+ * row kx * 4 * groups + ky holding w[ky][kx] (0 for ky >= kernel_height); out->bias with
+ * (zero_point + 128) * (the channel's sum of weights) taken off (that layout's bias).
+ * padding_row: scratch for width * channels bytes. The same bytes as cnnz_qs8_depthwise_row. */
+void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
+                                          const int8_t *packed, int32_t zero_point, int8_t *padding_row,
+                                          const cnnz_qs8_output *out, int8_t *c);
+
 /* One output row oy of a max pooling (window w, no dilation) whose output keeps the input's
  * scale and zero point: the maximum int8 over the taps inside the image, per channel. */
 void cnnz_qs8_maxpool_row(int level, const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c);

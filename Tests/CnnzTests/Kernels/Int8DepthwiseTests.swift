@@ -123,6 +123,99 @@ import Testing
         #expect(saturated == [-128, 127])
     }
 
+    /// The AVX512-VNNI row kernel (`cnnz_qu8_dwconv_row_16c4__avx512vnni`, weights packed by
+    /// `DepthwiseConv2DInt8.vnniWeights`) against a plain loop: channel counts around and
+    /// between its blocks of 16 (1, 5, 15, 16, 17, 33, 64, 65, 128), widths 1 to 13, 3x3 windows at
+    /// strides 1 and 2 (its sliding path) and others (1x1 up to 7x7: two groups of 4 rows),
+    /// dilation 2, padding on either side or none, weights down to -128, input zero points at
+    /// both extremes, and the three output stages: a plain clamp (the requantization's
+    /// rounding step for negative values), ReLU6 (without it) and an activation table.
+    @Test func vnniRowMatchesAPlainLoop() throws {
+        guard Int8GEMM.available.contains(.vnni512) else { return }
+        var rng = SplitMix64(seed: 1601)
+        let counts = [1, 5, 15, 16, 17, 33, 64, 65, 128]
+        var saturated: Set<Int8> = []
+        for trial in 0..<72 {
+            let n = counts[trial % counts.count]
+            let square = trial % 3 != 2
+            let kh = square ? 3 : [1, 2, 4, 5, 7][Int.random(in: 0..<5, using: &rng)]
+            let kw = square ? 3 : Int.random(in: 1...5, using: &rng)
+            let (sh, sw) = (Int.random(in: 1...2, using: &rng), trial % 2 + 1)
+            let (dh, dw) = trial % 7 == 3 ? (2, 2) : (1, 1)
+            let (spanH, spanW) = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+            let (padTop, padLeft) = (Int.random(in: 0..<spanH, using: &rng), Int.random(in: 0..<spanW, using: &rng))
+            let (padBottom, padRight) = (Int.random(in: 0..<spanH, using: &rng), Int.random(in: 0..<spanW, using: &rng))
+            let height = max(Int.random(in: 1...6, using: &rng), spanH - padTop - padBottom)
+            let width = max(Int.random(in: 1...13, using: &rng), spanW - padLeft - padRight)
+            let outHeight = (height + padTop + padBottom - spanH) / sh + 1
+            let outWidth = (width + padLeft + padRight - spanW) / sw + 1
+            let image = (0..<(height * width * n)).map { _ in Int8.random(in: .min ... .max, using: &rng) }
+            let weights = (0..<(kh * kw * n)).map { _ in Int8.random(in: .min ... .max, using: &rng) }
+            let bias = (0..<n).map { _ in Int32.random(in: -40000...40000, using: &rng) }
+            let reals = (0..<n).map { _ in Double.random(in: 0.0001...0.02, using: &rng) }
+            let inputZero = [-128, 127, Int32.random(in: -128...127, using: &rng)][trial % 3]
+            let outputZero = Int32.random(in: -128...127, using: &rng)
+            let output = ActivationQuantization(scale: 0.05, zeroPoint: outputZero)
+            let activation =
+                switch trial % 4 {
+                case 1: Int8Activation(.relu(maxValue: 6, negativeSlope: 0, threshold: 0), output: output)
+                case 2:
+                    Int8Activation(
+                        .sigmoid,
+                        output: ActivationQuantization(
+                            scale: 1.0 / 256, zeroPoint: -128, preActivationScale: 0.05,
+                            preActivationZeroPoint: outputZero))
+                default: Int8Activation(.linear, output: output)
+                }
+            let packed = try DepthwiseConv2DInt8.vnniWeights(
+                kernelHeight: kh, kernelWidth: kw, channels: n, weight: { weights[$0] }, bias: { bias[$0] },
+                realMultiplier: { reals[$0] }, activation: activation, inputZeroPoint: inputZero)
+            var window = cnnz_qs8_window(
+                height: height, width: width, channels: n, kernel_height: kh, kernel_width: kw, stride_height: sh,
+                stride_width: sw, dilation_height: dh, dilation_width: dw, pad_top: padTop, pad_left: padLeft,
+                out_width: outWidth, group_offset: 0, group_channels: n)
+            // The image and the padding row in buffers of exactly their size (a sanitizer build
+            // sees any access past them).
+            let x = UnsafeMutablePointer<Int8>.allocate(capacity: image.count)
+            x.initialize(from: image, count: image.count)
+            defer { x.deallocate() }
+            let padding = UnsafeMutablePointer<Int8>.allocate(capacity: width * n)
+            defer { padding.deallocate() }
+            for oy in 0..<outHeight {
+                var expected = [Int8](repeating: 0, count: outWidth * n)
+                for ox in 0..<outWidth {
+                    for j in 0..<n {
+                        var sum = bias[j]
+                        for ky in 0..<kh {
+                            for kx in 0..<kw {
+                                let iy = oy * sh - padTop + ky * dh
+                                let ix = ox * sw - padLeft + kx * dw
+                                guard iy >= 0, iy < height, ix >= 0, ix < width else { continue }
+                                sum +=
+                                    (Int32(image[(iy * width + ix) * n + j]) - inputZero)
+                                    * Int32(weights[(ky * kw + kx) * n + j])
+                            }
+                        }
+                        let v = Int8Reference.clamp(
+                            Int8Reference.scaled(sum, by: reals[j]) + activation.zeroPoint, activation.bounds)
+                        expected[ox * n + j] = activation.table.map { $0[Int(v) + 128] } ?? v
+                    }
+                }
+                saturated.formUnion(expected.filter { $0 == -128 || $0 == 127 })
+                var c = [Int8](repeating: 0, count: outWidth * n)
+                withUnsafePointer(to: packed.output) { out in
+                    cnnz_qu8_dwconv_row_16c4__avx512vnni(
+                        x, &window, oy, packed.panels.assumingMemoryBound(to: Int8.self), inputZero, padding, out, &c)
+                }
+                #expect(
+                    c == expected,
+                    "trial \(trial) n=\(n) \(height)x\(width) kernel \(kh)x\(kw) stride \(sh),\(sw) dilation \(dh) pad \(padTop),\(padLeft),\(padBottom),\(padRight) row \(oy) zero \(inputZero) activation \(trial % 4)"
+                )
+            }
+        }
+        #expect(saturated == [-128, 127])
+    }
+
     /// One call of the C kernel on copies of `inputs` and `weights`.
     static func pixel(
         _ variant: Int8GEMM.Variant, n: Int, inputs: [[Int8]], weights: [[Int32]], zero: Int32,

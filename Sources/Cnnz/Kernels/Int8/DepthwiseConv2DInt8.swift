@@ -16,6 +16,10 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
     /// The per-channel bias, requantization and activation, as the GEMM's store
     /// (no weight panels: `k` is 0).
     let stage: Int8PackedWeights
+    /// With the 512-bit VNNI variant (depth multiplier 1, windows up to 16 x 16): the weights in
+    /// the VNNI GEMM's layout, 4 rows of a window column per group, and the bias that layout
+    /// takes (`cnnz_qu8_dwconv_row_16c4__avx512vnni`); else nil.
+    let vnni: Int8PackedWeights?
     let inputZeroPoint: Int32
     let scratchBytes: Int
     let variant: Int8GEMM.Variant
@@ -44,13 +48,51 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
             k: 0, n: channels, element: { _, _ in 0 }, bias: biasValue,
             realMultiplier: { Double(input.scale) * weightScale($0) / Double(activation.scale) },
             activation: activation)
-        // The sums, then (multiplier 1) the pixel and weight pointers of each tap.
+        if variant == .vnni512 && multiplier == 1 && window.kernelHeight <= 16 && window.kernelWidth <= 16 {
+            vnni = try Self.vnniWeights(
+                kernelHeight: window.kernelHeight, kernelWidth: window.kernelWidth, channels: channels,
+                weight: { w[$0] }, bias: biasValue,
+                realMultiplier: { Double(input.scale) * weightScale($0) / Double(activation.scale) },
+                activation: activation, inputZeroPoint: input.zeroPoint)
+        } else {
+            vnni = nil
+        }
+        // The sums, then (multiplier 1) the pixel and weight pointers of each tap; or the VNNI
+        // kernel's row of padding.
         let taps = window.kernelHeight * window.kernelWidth
-        scratchBytes = (channels * 4 + 7) / 8 * 8 + taps * 16
+        scratchBytes = max((channels * 4 + 7) / 8 * 8 + taps * 16, (x.width * x.channels + 63) / 64 * 64)
+    }
+
+    /// The window's rows rounded up to groups of 4 (the VNNI layout's rows per window column).
+    static func rowsPerColumn(kernelHeight: Int) -> Int { (kernelHeight + 3) / 4 * 4 }
+
+    /// The weights, bias and output stage of `cnnz_qu8_dwconv_row_16c4__avx512vnni`: the VNNI
+    /// GEMM's layout with `k = kernelWidth * rowsPerColumn` rows, row `kx * rowsPerColumn + ky`
+    /// holding `weight((ky * kernelWidth + kx) * channels + c)` (Keras's order; 0 past the
+    /// window's rows), so each group of 4 rows is 4 taps of one window column.
+    static func vnniWeights(
+        kernelHeight kh: Int, kernelWidth kw: Int, channels: Int, weight: (Int) -> Int8, bias: (Int) -> Int32,
+        realMultiplier: (Int) -> Double, activation: Int8Activation, inputZeroPoint: Int32
+    ) throws(CnnzError) -> Int8PackedWeights {
+        let rows = rowsPerColumn(kernelHeight: kh)
+        return try Int8PackedWeights(
+            k: kw * rows, n: channels,
+            element: { row, column in
+                let (kx, ky) = (row / rows, row % rows)
+                return ky < kh ? weight((ky * kw + kx) * channels + column) : 0
+            },
+            bias: bias, realMultiplier: realMultiplier, activation: activation, variant: .vnni512,
+            inputZeroPoint: inputZeroPoint)
     }
 
     static func preparedBytes(_ setup: KernelSetup) -> Int {
-        setup.weights[0].elementCount * 4 + setup.operands.outputShape.channels * 12 + 256
+        let channels = setup.operands.outputShape.channels
+        var vnniBytes = 0
+        if case .depthwiseConv2D(let window, _, _) = setup.layer.kind {
+            let k = window.kernelWidth * rowsPerColumn(kernelHeight: window.kernelHeight)
+            vnniBytes = Int8PackedWeights.bytes(k: k, n: channels)
+        }
+        return setup.weights[0].elementCount * 4 + channels * 12 + 256 + vnniBytes
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
@@ -126,6 +168,19 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
             dilation_height: window.dilationHeight, dilation_width: window.dilationWidth, pad_top: rows.padBefore,
             pad_left: columns.padBefore, out_width: y.width, group_offset: 0, group_channels: x.channels)
         let level = variant.level
+        if let vnni {
+            let packed = UnsafePointer(vnni.panels.assumingMemoryBound(to: Int8.self))
+            let padding = UnsafeMutableRawPointer(sums).assumingMemoryBound(to: Int8.self)
+            withUnsafePointer(to: vnni.output) { out in
+                for rowIndex in Partition.range(context.batch * y.height, part: part, of: parts) {
+                    let image = rowIndex / y.height
+                    cnnz_qu8_dwconv_row_16c4__avx512vnni(
+                        input + image * x.elementCount, &geometry, rowIndex % y.height, packed, inputZeroPoint,
+                        padding, out, output + rowIndex * rowBytes)
+                }
+            }
+            return
+        }
         withUnsafePointer(to: stage.output) { out in
             for rowIndex in Partition.range(context.batch * y.height, part: part, of: parts) {
                 let image = rowIndex / y.height

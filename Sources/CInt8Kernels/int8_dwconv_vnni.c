@@ -1,0 +1,217 @@
+/* cnnz_qu8_dwconv_row_16c4__avx512vnni (include/CInt8Kernels.h): one output row of a depthwise
+ * convolution with depth multiplier 1 on AVX512-VNNI, 16 channels per vector.
+ *
+ * The kernel it replaces multiplied in 32-bit lanes: per tap and 16 channels a sign extension,
+ * a vpmulld and an add (27 vector instructions for a 3x3 window, with the zero point taken off
+ * besides). Here the taps of one window column (up to 4 rows: ky = 4g..4g+3) are gathered into
+ * the 4 bytes of each channel's 32-bit lane, so one vpdpbusd adds 4 taps of 16 channels: a 3x3
+ * window is 3 vpdpbusd. The column vector of an input pixel is built once per output row from
+ * 16-byte loads of its rows (dwords moved across lanes by vpermd, then bytes within lanes by
+ * vpshufb) and, at stride 1, used by the 3 outputs it belongs to.
+ *
+ * vpdpbusd multiplies unsigned bytes by signed ones, so the activations are q + 128 (q xor 0x80)
+ * and the weights stay signed; the sums are those of (q + 128) * w over every tap, and the bias
+ * (Int8PackedWeights' VNNI layout) has (zero point + 128) * (the channel's sum of weights) taken
+ * off. Taps outside the image read the zero point (padding_row, and a vector of it for columns
+ * outside), which then adds nothing: every int32 is the reference's sum of (q - zero point) * w
+ * plus its bias, wrapping alike, so the bytes after the shared requantization are the same. */
+#include "int8_requant512.h"
+
+#include <string.h>
+
+#ifdef CNNZ_HAVE_AVX2
+
+/* The 4 rows' 16 bytes (lane r: row r) as 16 channels of 4 taps, xor 0x80: out dword 4L + r is
+ * in dword 4r + L (vpermd), then in each lane byte 4c + r is byte 4r + c (vpshufb). */
+typedef struct {
+    __m512i dwords, bytes, flip;
+} cnnz_dw_transpose;
+
+CNNZ_INLINE CNNZ_VNNI512 cnnz_dw_transpose dw_transpose(void) {
+    cnnz_dw_transpose t;
+    t.dwords = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    t.bytes = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+    t.flip = _mm512_set1_epi8((char)0x80);
+    /* Opaque to the compiler: knowing the indices, clang rewrote the two shuffles as ten. */
+    __asm__("" : "+v"(t.dwords), "+v"(t.bytes));
+    return t;
+}
+
+/* One window column's taps (rows p[0..<count], count 3 or 4, at byte offset x) for channels
+ * j..<j + 16 (p already at channel j); the lanes of a missing fourth row are anything (its
+ * weights are 0). full: all 16 channels exist, else only `lanes` are read. */
+CNNZ_INLINE CNNZ_VNNI512 __m512i dw_column(const int8_t *const *p, int count, size_t x, int full, __mmask16 lanes,
+                                           const cnnz_dw_transpose *t) {
+#define CNNZ_ROW(R) (full ? _mm_loadu_si128((const __m128i *)(p[R] + x)) : _mm_maskz_loadu_epi8(lanes, p[R] + x))
+    __m512i z = _mm512_castsi128_si512(CNNZ_ROW(0));
+    z = _mm512_inserti32x4(z, CNNZ_ROW(1), 1);
+    z = _mm512_inserti32x4(z, CNNZ_ROW(2), 2);
+    if (count > 3) z = _mm512_inserti32x4(z, CNNZ_ROW(3), 3);
+#undef CNNZ_ROW
+    z = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(t->dwords, z), t->bytes);
+    return _mm512_xor_si512(z, t->flip);
+}
+
+/* Stores the 16 (or `lanes`) output bytes of sums x (bias included); table: out->table's. */
+CNNZ_INLINE CNNZ_VNNI512 void dw_store(__m512i x, const cnnz_requant16 *p, const cnnz_qs8_output *out, int full,
+                                       int table, int8_t *c) {
+    __m128i bytes = requant16(x, p, 0);
+    if (table) {
+        /* The table maps each clamped byte q to table[q + 128]. */
+        int8_t q[16];
+        _mm_storeu_si128((__m128i *)q, bytes);
+        size_t width = (size_t)__builtin_popcount(p->lanes);
+        for (size_t i = 0; i < width; i++) c[i] = out->table[q[i] + 128];
+    } else if (full) {
+        _mm_storeu_si128((__m128i *)c, bytes);
+    } else {
+        _mm_mask_storeu_epi8(c, p->lanes, bytes);
+    }
+}
+
+/* A 3x3 window without dilation at stride 1 or 2 (the common depthwise layer): the three weight
+ * vectors stay in registers; inside the image each column vector is built once (stride 1: then
+ * slides left) and no tap is checked. */
+CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3(const int8_t *const *lines, const cnnz_qs8_window *w, const int8_t *panel,
+                                         __m512i padding, size_t j, int full, int table, __mmask16 lanes,
+                                         const cnnz_qs8_output *out, int8_t *c) {
+    const cnnz_dw_transpose t = dw_transpose();
+    size_t n = w->channels, stride = w->stride_width, out_width = w->out_width;
+    ptrdiff_t width = (ptrdiff_t)w->width, pad = w->pad_left;
+    const int8_t *rows[3] = {lines[0] + j, lines[1] + j, lines[2] + j};
+    const __m512i k0 = _mm512_loadu_si512(panel), k1 = _mm512_loadu_si512(panel + 64);
+    const __m512i k2 = _mm512_loadu_si512(panel + 128);
+    const cnnz_requant16 p = requant16_parameters(j, full ? 16 : (size_t)__builtin_popcount(lanes), out);
+    c += j;
+#define CNNZ_COLUMN(X) dw_column(rows, 3, (size_t)(X) * n, full, lanes, &t)
+#define CNNZ_CHECKED(X) ((X) >= 0 && (X) < width ? CNNZ_COLUMN(X) : padding)
+#define CNNZ_OUTPUT(A, B, E)                                   \
+    do {                                                        \
+        __m512i sum = _mm512_dpbusd_epi32(p.bias, A, k0);       \
+        sum = _mm512_dpbusd_epi32(sum, B, k1);                  \
+        sum = _mm512_dpbusd_epi32(sum, E, k2);                  \
+        dw_store(sum, &p, out, full, table, c + ox * n);        \
+    } while (0)
+    /* The pixels whose 3 columns are inside the image: start..<end. */
+    size_t start = 0, end = out_width;
+    while (start < end && (ptrdiff_t)(start * stride) < pad) start++;
+    while (end > start && (ptrdiff_t)((end - 1) * stride) - pad + 2 >= width) end--;
+    size_t ox = 0;
+    for (; ox < start; ox++) {
+        ptrdiff_t x = (ptrdiff_t)(ox * stride) - pad;
+        CNNZ_OUTPUT(CNNZ_CHECKED(x), CNNZ_CHECKED(x + 1), CNNZ_CHECKED(x + 2));
+    }
+    if (start < end) {
+        size_t x = start * stride - (size_t)pad;
+        __m512i a = CNNZ_COLUMN(x);
+        if (stride == 1) {
+            __m512i b = CNNZ_COLUMN(x + 1);
+            for (; ox < end; ox++, x++) {
+                __m512i e = CNNZ_COLUMN(x + 2);
+                CNNZ_OUTPUT(a, b, e);
+                a = b;
+                b = e;
+            }
+        } else {
+            for (; ox < end; ox++, x += 2) {
+                __m512i b = CNNZ_COLUMN(x + 1), e = CNNZ_COLUMN(x + 2);
+                CNNZ_OUTPUT(a, b, e);
+                a = e;
+            }
+        }
+    }
+    for (; ox < out_width; ox++) {
+        ptrdiff_t x = (ptrdiff_t)(ox * stride) - pad;
+        CNNZ_OUTPUT(CNNZ_CHECKED(x), CNNZ_CHECKED(x + 1), CNNZ_CHECKED(x + 2));
+    }
+#undef CNNZ_OUTPUT
+#undef CNNZ_CHECKED
+#undef CNNZ_COLUMN
+}
+
+/* Any window of at most 16 x 16 taps: groups of 4 rows per column, weights from the panel. */
+CNNZ_INLINE CNNZ_VNNI512 void dw_row_general(const int8_t *const *lines, size_t groups, const cnnz_qs8_window *w,
+                                             const int8_t *panel, __m512i padding, size_t j, int full,
+                                             __mmask16 lanes, const cnnz_qs8_output *out, int8_t *c) {
+    const cnnz_dw_transpose t = dw_transpose();
+    size_t n = w->channels, kw = w->kernel_width;
+    const int8_t *rows[16];
+    for (size_t r = 0; r < 4 * groups; r++) rows[r] = lines[r] + j;
+    const cnnz_requant16 p = requant16_parameters(j, full ? 16 : (size_t)__builtin_popcount(lanes), out);
+    for (size_t ox = 0; ox < w->out_width; ox++) {
+        ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
+        __m512i sum = p.bias;
+        for (size_t kx = 0; kx < kw; kx++) {
+            ptrdiff_t x = x0 + (ptrdiff_t)(kx * w->dilation_width);
+            int inside = x >= 0 && x < (ptrdiff_t)w->width;
+            for (size_t g = 0; g < groups; g++) {
+                __m512i v = inside ? dw_column(rows + 4 * g, 4, (size_t)x * n, full, lanes, &t) : padding;
+                sum = _mm512_dpbusd_epi32(sum, v, _mm512_loadu_si512(panel + (kx * groups + g) * 64));
+            }
+        }
+        dw_store(sum, &p, out, full, out->table != NULL, c + ox * n + j);
+    }
+}
+
+CNNZ_VNNI512 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
+                                                        const int8_t *packed, int32_t zero_point, int8_t *padding_row,
+                                                        const cnnz_qs8_output *out, int8_t *c) {
+    size_t n = w->channels, kh = w->kernel_height, kw = w->kernel_width;
+    size_t groups = (kh + 3) / 4;
+    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
+    /* Each tap row's line, or the padding row (the zero point) where it is outside the image or
+     * past the window (those weights are 0). */
+    const int8_t *lines[16];
+    int padded = 0;
+    for (size_t ky = 0; ky < 4 * groups; ky++) {
+        ptrdiff_t iy = y0 + (ptrdiff_t)(ky * w->dilation_height);
+        if (ky < kh && iy >= 0 && iy < (ptrdiff_t)w->height) {
+            lines[ky] = image + (size_t)iy * w->width * n;
+        } else {
+            lines[ky] = padding_row;
+            padded = 1;
+        }
+    }
+    if (padded) memset(padding_row, zero_point, w->width * n);
+    const __m512i padding = _mm512_set1_epi8((char)(zero_point ^ 0x80));
+    int square = kh == 3 && kw == 3 && w->dilation_width == 1 && w->stride_width <= 2;
+    for (size_t j = 0; j < n; j += 16) {
+        const int8_t *panel = packed + (j / 16) * kw * groups * 64;
+        size_t width = n - j < 16 ? n - j : 16;
+        __mmask16 lanes = (__mmask16)((1u << width) - 1);
+        if (square && width == 16 && !out->table)
+            dw_row_3x3(lines, w, panel, padding, j, 1, 0, lanes, out, c);
+        else if (square)
+            dw_row_3x3(lines, w, panel, padding, j, 0, out->table != NULL, lanes, out, c);
+        else if (width == 16)
+            dw_row_general(lines, groups, w, panel, padding, j, 1, lanes, out, c);
+        else
+            dw_row_general(lines, groups, w, panel, padding, j, 0, lanes, out, c);
+    }
+}
+
+#else
+/* Not x86: never called (the CPU checks say no); plain C on the same layout so the package links. */
+void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
+                                          const int8_t *packed, int32_t zero_point, int8_t *padding_row,
+                                          const cnnz_qs8_output *out, int8_t *c) {
+    (void)padding_row;
+    size_t n = w->channels, kh = w->kernel_height, kw = w->kernel_width, groups = (kh + 3) / 4;
+    for (size_t ox = 0; ox < w->out_width; ox++) {
+        for (size_t j = 0; j < n; j++) {
+            const int8_t *panel = packed + (j / 16) * kw * groups * 64 + (j % 16) * 4;
+            uint32_t sum = 0;
+            for (size_t ky = 0; ky < kh; ky++) {
+                for (size_t kx = 0; kx < kw; kx++) {
+                    ptrdiff_t iy = (ptrdiff_t)(oy * w->stride_height + ky * w->dilation_height) - w->pad_top;
+                    ptrdiff_t ix = (ptrdiff_t)(ox * w->stride_width + kx * w->dilation_width) - w->pad_left;
+                    int inside = iy >= 0 && iy < (ptrdiff_t)w->height && ix >= 0 && ix < (ptrdiff_t)w->width;
+                    int32_t q = inside ? image[((size_t)iy * w->width + (size_t)ix) * n + j] : zero_point;
+                    sum += (uint32_t)((q + 128) * panel[(kx * groups + ky / 4) * 64 + ky % 4]);
+                }
+            }
+            c[ox * n + j] = store((int32_t)sum, j, out);
+        }
+    }
+}
+#endif
