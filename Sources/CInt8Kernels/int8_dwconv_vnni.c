@@ -43,7 +43,7 @@ CNNZ_INLINE CNNZ_VNNI512 cnnz_dw_transpose dw_transpose(void) {
 CNNZ_INLINE CNNZ_VNNI512 __m512i dw_column(const int8_t *const *p, int count, size_t x, int full, __mmask16 lanes,
                                            const cnnz_dw_transpose *t) {
 #define CNNZ_ROW(R) (full ? _mm_loadu_si128((const __m128i *)(p[R] + x)) : _mm_maskz_loadu_epi8(lanes, p[R] + x))
-    __m512i z = _mm512_castsi128_si512(CNNZ_ROW(0));
+    __m512i z = _mm512_zextsi128_si512(CNNZ_ROW(0));
     z = _mm512_inserti32x4(z, CNNZ_ROW(1), 1);
     z = _mm512_inserti32x4(z, CNNZ_ROW(2), 2);
     if (count > 3) z = _mm512_inserti32x4(z, CNNZ_ROW(3), 3);
@@ -71,26 +71,35 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_store(__m512i x, const cnnz_requant16 *p, const
 
 /* A 3x3 window without dilation at stride 1 or 2 (the common depthwise layer): the three weight
  * vectors stay in registers; inside the image each column vector is built once (stride 1: then
- * slides left) and no tap is checked. */
+ * slides left) and no tap is checked. pair (stride 1 vertically): two output rows from the same
+ * column vectors of 4 input rows, the second row's weights one byte up in each lane. */
 CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3(const int8_t *const *lines, const cnnz_qs8_window *w, const int8_t *panel,
-                                         __m512i padding, size_t j, int full, int table, __mmask16 lanes,
-                                         const cnnz_qs8_output *out, int8_t *c) {
+                                         __m512i padding, size_t j, int full, int table, int pair,
+                                         __mmask16 lanes, const cnnz_qs8_output *out, int8_t *c) {
     const cnnz_dw_transpose t = dw_transpose();
     size_t n = w->channels, stride = w->stride_width, out_width = w->out_width;
     ptrdiff_t width = (ptrdiff_t)w->width, pad = w->pad_left;
-    const int8_t *rows[3] = {lines[0] + j, lines[1] + j, lines[2] + j};
+    const int8_t *rows[4] = {lines[0] + j, lines[1] + j, lines[2] + j, lines[3] + j};
     const __m512i k0 = _mm512_loadu_si512(panel), k1 = _mm512_loadu_si512(panel + 64);
     const __m512i k2 = _mm512_loadu_si512(panel + 128);
+    const __m512i m0 = _mm512_slli_epi32(k0, 8), m1 = _mm512_slli_epi32(k1, 8), m2 = _mm512_slli_epi32(k2, 8);
     const cnnz_requant16 p = requant16_parameters(j, full ? 16 : (size_t)__builtin_popcount(lanes), out);
+    int8_t *next = c + j + out_width * n;
     c += j;
-#define CNNZ_COLUMN(X) dw_column(rows, 3, (size_t)(X) * n, full, lanes, &t)
+#define CNNZ_COLUMN(X) dw_column(rows, pair ? 4 : 3, (size_t)(X) * n, full, lanes, &t)
 #define CNNZ_CHECKED(X) ((X) >= 0 && (X) < width ? CNNZ_COLUMN(X) : padding)
-#define CNNZ_OUTPUT(A, B, E)                                   \
-    do {                                                        \
-        __m512i sum = _mm512_dpbusd_epi32(p.bias, A, k0);       \
-        sum = _mm512_dpbusd_epi32(sum, B, k1);                  \
-        sum = _mm512_dpbusd_epi32(sum, E, k2);                  \
-        dw_store(sum, &p, out, full, table, c + ox * n);        \
+#define CNNZ_OUTPUT(A, B, E)                                                 \
+    do {                                                                      \
+        __m512i sum = _mm512_dpbusd_epi32(p.bias, A, k0);                     \
+        sum = _mm512_dpbusd_epi32(sum, B, k1);                                \
+        sum = _mm512_dpbusd_epi32(sum, E, k2);                                \
+        dw_store(sum, &p, out, full, table, c + ox * n);                      \
+        if (pair) {                                                           \
+            __m512i second = _mm512_dpbusd_epi32(p.bias, A, m0);              \
+            second = _mm512_dpbusd_epi32(second, B, m1);                      \
+            second = _mm512_dpbusd_epi32(second, E, m2);                      \
+            dw_store(second, &p, out, full, table, next + ox * n);            \
+        }                                                                     \
     } while (0)
     /* The pixels whose 3 columns are inside the image: start..<end. */
     size_t start = 0, end = out_width;
@@ -154,18 +163,27 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_general(const int8_t *const *lines, size_t 
 }
 
 CNNZ_VNNI512 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
-                                                        const int8_t *packed, int32_t zero_point, int8_t *padding_row,
-                                                        const cnnz_qs8_output *out, int8_t *c) {
+                                                        size_t count, const int8_t *packed, int32_t zero_point,
+                                                        int8_t *padding_row, const cnnz_qs8_output *out, int8_t *c) {
     size_t n = w->channels, kh = w->kernel_height, kw = w->kernel_width;
     size_t groups = (kh + 3) / 4;
+    int square = kh == 3 && kw == 3 && w->dilation_width == 1 && w->stride_width <= 2;
+    /* Two rows share their column vectors where they overlap in 2 of 3 rows. */
+    int pair = count == 2 && square && w->stride_height == 1 && w->dilation_height == 1;
+    if (count == 2 && !pair) {
+        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy, 1, packed, zero_point, padding_row, out, c);
+        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy + 1, 1, packed, zero_point, padding_row, out,
+                                              c + w->out_width * n);
+        return;
+    }
     ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
     /* Each tap row's line, or the padding row (the zero point) where it is outside the image or
-     * past the window (those weights are 0). */
+     * past the window (those weights are 0); with pair, the fourth is the second row's last. */
     const int8_t *lines[16];
     int padded = 0;
     for (size_t ky = 0; ky < 4 * groups; ky++) {
         ptrdiff_t iy = y0 + (ptrdiff_t)(ky * w->dilation_height);
-        if (ky < kh && iy >= 0 && iy < (ptrdiff_t)w->height) {
+        if (ky < kh + (size_t)pair && iy >= 0 && iy < (ptrdiff_t)w->height) {
             lines[ky] = image + (size_t)iy * w->width * n;
         } else {
             lines[ky] = padding_row;
@@ -174,15 +192,18 @@ CNNZ_VNNI512 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, cons
     }
     if (padded) memset(padding_row, zero_point, w->width * n);
     const __m512i padding = _mm512_set1_epi8((char)(zero_point ^ 0x80));
-    int square = kh == 3 && kw == 3 && w->dilation_width == 1 && w->stride_width <= 2;
     for (size_t j = 0; j < n; j += 16) {
         const int8_t *panel = packed + (j / 16) * kw * groups * 64;
         size_t width = n - j < 16 ? n - j : 16;
         __mmask16 lanes = (__mmask16)((1u << width) - 1);
-        if (square && width == 16 && !out->table)
-            dw_row_3x3(lines, w, panel, padding, j, 1, 0, lanes, out, c);
+        if (pair && width == 16 && !out->table)
+            dw_row_3x3(lines, w, panel, padding, j, 1, 0, 1, lanes, out, c);
+        else if (pair)
+            dw_row_3x3(lines, w, panel, padding, j, 0, out->table != NULL, 1, lanes, out, c);
+        else if (square && width == 16 && !out->table)
+            dw_row_3x3(lines, w, panel, padding, j, 1, 0, 0, lanes, out, c);
         else if (square)
-            dw_row_3x3(lines, w, panel, padding, j, 0, out->table != NULL, lanes, out, c);
+            dw_row_3x3(lines, w, panel, padding, j, 0, out->table != NULL, 0, lanes, out, c);
         else if (width == 16)
             dw_row_general(lines, groups, w, panel, padding, j, 1, lanes, out, c);
         else
@@ -193,10 +214,16 @@ CNNZ_VNNI512 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, cons
 #else
 /* Not x86: never called (the CPU checks say no); plain C on the same layout so the package links. */
 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
-                                          const int8_t *packed, int32_t zero_point, int8_t *padding_row,
-                                          const cnnz_qs8_output *out, int8_t *c) {
+                                          size_t count, const int8_t *packed, int32_t zero_point,
+                                          int8_t *padding_row, const cnnz_qs8_output *out, int8_t *c) {
     (void)padding_row;
     size_t n = w->channels, kh = w->kernel_height, kw = w->kernel_width, groups = (kh + 3) / 4;
+    if (count == 2) {
+        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy, 1, packed, zero_point, padding_row, out, c);
+        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy + 1, 1, packed, zero_point, padding_row, out,
+                                              c + w->out_width * n);
+        return;
+    }
     for (size_t ox = 0; ox < w->out_width; ox++) {
         for (size_t j = 0; j < n; j++) {
             const int8_t *panel = packed + (j / 16) * kw * groups * 64 + (j % 16) * 4;

@@ -127,8 +127,9 @@ void cnnz_qs8_depthwise_row(int level, const int8_t *image, const cnnz_qs8_windo
  * (Int8PackedWeights) of k = kernel_width * 4 * groups rows, groups = ceil(kernel_height / 4),
  * row kx * 4 * groups + ky holding w[ky][kx] (0 for ky >= kernel_height); out->bias with
  * (zero_point + 128) * (the channel's sum of weights) taken off (that layout's bias).
- * padding_row: scratch for width * channels bytes. The same bytes as cnnz_qs8_depthwise_row. */
-void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
+ * padding_row: scratch for width * channels bytes. count: 1, or 2 for rows oy and oy + 1 (c then
+ * holds both, out_width * channels bytes apart). The same bytes as cnnz_qs8_depthwise_row. */
+void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, size_t oy, size_t count,
                                           const int8_t *packed, int32_t zero_point, int8_t *padding_row,
                                           const cnnz_qs8_output *out, int8_t *c);
 

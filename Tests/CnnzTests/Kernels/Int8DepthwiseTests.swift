@@ -181,8 +181,9 @@ import Testing
             defer { x.deallocate() }
             let padding = UnsafeMutablePointer<Int8>.allocate(capacity: width * n)
             defer { padding.deallocate() }
+            var expected = [[Int8]](repeating: [], count: outHeight)
             for oy in 0..<outHeight {
-                var expected = [Int8](repeating: 0, count: outWidth * n)
+                var row = [Int8](repeating: 0, count: outWidth * n)
                 for ox in 0..<outWidth {
                     for j in 0..<n {
                         var sum = bias[j]
@@ -198,19 +199,26 @@ import Testing
                         }
                         let v = Int8Reference.clamp(
                             Int8Reference.scaled(sum, by: reals[j]) + activation.zeroPoint, activation.bounds)
-                        expected[ox * n + j] = activation.table.map { $0[Int(v) + 128] } ?? v
+                        row[ox * n + j] = activation.table.map { $0[Int(v) + 128] } ?? v
                     }
                 }
-                saturated.formUnion(expected.filter { $0 == -128 || $0 == 127 })
-                var c = [Int8](repeating: 0, count: outWidth * n)
-                withUnsafePointer(to: packed.output) { out in
-                    cnnz_qu8_dwconv_row_16c4__avx512vnni(
-                        x, &window, oy, packed.panels.assumingMemoryBound(to: Int8.self), inputZero, padding, out, &c)
+                saturated.formUnion(row.filter { $0 == -128 || $0 == 127 })
+                expected[oy] = row
+            }
+            // Each row alone, and with the next one (the kernel's pairs of rows) where there is one.
+            for oy in 0..<outHeight {
+                for count in oy + 1 < outHeight ? [1, 2] : [1] {
+                    var c = [Int8](repeating: 0, count: count * outWidth * n)
+                    withUnsafePointer(to: packed.output) { out in
+                        cnnz_qu8_dwconv_row_16c4__avx512vnni(
+                            x, &window, oy, count, packed.panels.assumingMemoryBound(to: Int8.self), inputZero,
+                            padding, out, &c)
+                    }
+                    #expect(
+                        c == Array(expected[oy..<oy + count].joined()),
+                        "trial \(trial) n=\(n) \(height)x\(width) kernel \(kh)x\(kw) stride \(sh),\(sw) dilation \(dh) pad \(padTop),\(padLeft),\(padBottom),\(padRight) rows \(oy)..<\(oy + count) zero \(inputZero) activation \(trial % 4)"
+                    )
                 }
-                #expect(
-                    c == expected,
-                    "trial \(trial) n=\(n) \(height)x\(width) kernel \(kh)x\(kw) stride \(sh),\(sw) dilation \(dh) pad \(padTop),\(padLeft),\(padBottom),\(padRight) row \(oy) zero \(inputZero) activation \(trial % 4)"
-                )
             }
         }
         #expect(saturated == [-128, 127])

@@ -172,11 +172,16 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
             let packed = UnsafePointer(vnni.panels.assumingMemoryBound(to: Int8.self))
             let padding = UnsafeMutableRawPointer(sums).assumingMemoryBound(to: Int8.self)
             withUnsafePointer(to: vnni.output) { out in
-                for rowIndex in Partition.range(context.batch * y.height, part: part, of: parts) {
-                    let image = rowIndex / y.height
+                // Two rows of one image at a time where the part has them (they share loads).
+                let range = Partition.range(context.batch * y.height, part: part, of: parts)
+                var rowIndex = range.lowerBound
+                while rowIndex < range.upperBound {
+                    let (image, oy) = rowIndex.quotientAndRemainder(dividingBy: y.height)
+                    let count = rowIndex + 1 < range.upperBound && oy + 1 < y.height ? 2 : 1
                     cnnz_qu8_dwconv_row_16c4__avx512vnni(
-                        input + image * x.elementCount, &geometry, rowIndex % y.height, packed, inputZeroPoint,
-                        padding, out, output + rowIndex * rowBytes)
+                        input + image * x.elementCount, &geometry, oy, count, packed, inputZeroPoint, padding, out,
+                        output + rowIndex * rowBytes)
+                    rowIndex += count
                 }
             }
             return
