@@ -242,6 +242,85 @@ import Testing
         }
     }
 
+    /// Depth multiplier 1 through the whole engine on the shapes of the AVX512-VNNI row kernel
+    /// (`cnnz_qu8_dwconv_row_16c4__avx512vnni`, which runs two rows at a time where a part of the
+    /// work has them): channel counts around and between its blocks of 16, widths 1 to 13, 3x3
+    /// windows (its sliding path) at strides 1 and 2 and others up to 7 rows (two groups of 4),
+    /// "same" and "valid" padding, batches up to 4, ReLU6, linear and sigmoid (a table); every
+    /// variant on 1, 2 and 3 threads (parts that split a pair of rows).
+    @Test func depthwiseChannelsInnerMatchTheReference() throws {
+        var rng = SplitMix64(seed: 1729)
+        let counts = [1, 5, 16, 17, 32, 33, 64, 65, 128]
+        for trial in 0..<18 {
+            let square = trial % 3 != 2
+            let shape = TensorShape(
+                height: Int.random(in: 1...9, using: &rng), width: Int.random(in: 1...13, using: &rng),
+                channels: counts[trial % counts.count])
+            let window = Window(
+                kernelHeight: min(shape.height, square ? 3 : [1, 2, 5, 7].randomElement(using: &rng)!),
+                kernelWidth: min(shape.width, square ? 3 : Int.random(in: 1...4, using: &rng)),
+                strideHeight: Int.random(in: 1...2, using: &rng), strideWidth: trial % 2 + 1,
+                padding: trial % 4 < 2 ? .same : .valid)
+            let inScale = Float.random(in: 0.005...0.05, using: &rng)
+            let input = Self.activation(
+                shape, batch: Int.random(in: 1...4, using: &rng), zeroPoint: Self.zeroPoint(&rng), scale: inScale,
+                &rng)
+            let channels = shape.channels
+            let weights = (0..<(window.kernelHeight * window.kernelWidth * channels)).map { _ in
+                Int8.random(in: -127...127, using: &rng)
+            }
+            let weightScales = (0..<channels).map { _ in Float.random(in: 0.002...0.03, using: &rng) }
+            let bias = (0..<channels).map { _ in Int32.random(in: -3000...3000, using: &rng) }
+            let outScale = Float.random(in: 0.003...0.1, using: &rng)
+            let outZero = Self.zeroPoint(&rng)
+            let activation: Cnnz.Activation = [
+                .relu(maxValue: 6, negativeSlope: 0, threshold: 0), .linear, .sigmoid,
+            ][trial % 3]
+            var output = ActivationQuantization(scale: outScale, zeroPoint: outZero)
+            var clamp: ClosedRange<Int32> = -128...127
+            if activation == .sigmoid {
+                output = ActivationQuantization(
+                    scale: 1 / 256, zeroPoint: -128, preActivationScale: outScale, preActivationZeroPoint: outZero)
+            } else if activation != .linear {
+                clamp = Self.reluClamp(maxValue: 6, scale: outScale, zeroPoint: outZero)
+            }
+            let tensors = [
+                Tensor(
+                    shape: [window.kernelHeight, window.kernelWidth, channels, 1], int8: weights,
+                    quantization: Quantization(
+                        scales: weightScales, zeroPoints: .init(repeating: 0, count: channels), axis: 2)),
+                Tensor(
+                    shape: [channels], int32: bias,
+                    quantization: Quantization(
+                        scales: weightScales.map { Float(Double(inScale) * Double($0)) },
+                        zeroPoints: .init(repeating: 0, count: channels), axis: 0)),
+            ]
+            let m = Self.model(
+                input: shape, ActivationQuantization(scale: inScale, zeroPoint: input.zeroPoint),
+                layers: [
+                    Layer(
+                        kind: .depthwiseConv2D(window: window, multiplier: 1, hasBias: true), activation: activation,
+                        inputs: [0], weights: [0, 1])
+                ], tensors: tensors, outputs: [output])
+            var expected = Int8Reference.depthwise(
+                input, weights: weights, weightScales: weightScales.map(Double.init), bias: bias, window: window,
+                multiplier: 1, outputScale: Double(outScale), outputZeroPoint: outZero, clamp: clamp
+            ).values
+            if activation == .sigmoid {
+                let table = Int8Activation.table(.sigmoid, input: output.preActivation, output: output)
+                expected = expected.map { table[Int($0) + 128] }
+            }
+            for threads in [1, 2, 3] {
+                for variant in Int8GEMM.available {
+                    #expect(
+                        try Self.run(m, input, threads: threads, variant: variant) == expected,
+                        "trial \(trial) \(shape) batch \(input.batch) \(window) \(activation) threads \(threads) \(variant)"
+                    )
+                }
+            }
+        }
+    }
+
     @Test func poolingMatchesTheReference() throws {
         var rng = SplitMix64(seed: 3141)
         for trial in 0..<32 {
