@@ -4,7 +4,10 @@ import CInt8Kernels
 /// `(q - zeroPoint) * w` over the window's taps inside the input (padding is
 /// the zero point, which adds nothing), one per output channel
 /// (`c * multiplier + m`), then bias, per-channel requantization and the
-/// activation's clamp or table.
+/// activation's clamp or table. Depth multiplier 1 runs a C row kernel: with
+/// the 512-bit VNNI variant `cnnz_qu8_dwconv_row_16c4__avx512vnni` (4 taps of
+/// a window column per `vpdpbusd` lane, the zero point in the bias), else
+/// `cnnz_qs8_depthwise_row` (32-bit products; portable, AVX2, AVX-512).
 final class DepthwiseConv2DInt8: RegisteredKernel {
     let operands: KernelOperands
     let window: Window
