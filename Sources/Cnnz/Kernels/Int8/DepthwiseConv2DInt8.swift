@@ -63,7 +63,8 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
         // The sums, then (multiplier 1) the pixel and weight pointers of each tap; or the VNNI
         // kernel's row of padding.
         let taps = window.kernelHeight * window.kernelWidth
-        scratchBytes = max((channels * 4 + 7) / 8 * 8 + taps * 16, (x.width * x.channels + 63) / 64 * 64)
+        scratchBytes =
+            vnni == nil ? (channels * 4 + 7) / 8 * 8 + taps * 16 : (x.width * x.channels + 63) / 64 * 64
     }
 
     /// The window's rows rounded up to groups of 4 (the VNNI layout's rows per window column).
