@@ -126,7 +126,8 @@ import Testing
     /// The AVX512-VNNI row kernel (`cnnz_qu8_dwconv_row_16c4__avx512vnni`, weights packed by
     /// `DepthwiseConv2DInt8.vnniWeights`) against a plain loop: channel counts around and
     /// between its blocks of 16 (1, 5, 15, 16, 17, 33, 64, 65, 128), widths 1 to 13, 3x3 windows at
-    /// strides 1 and 2 (its sliding path) and others (1x1 up to 7x7: two groups of 4 rows),
+    /// strides 1 and 2 (its sliding path) and others (1x1 up to 7x7: two groups of 4 rows; its
+    /// ring of column vectors where the stride is below the width),
     /// dilation 2, padding on either side or none, weights down to -128, input zero points at
     /// both extremes, and the three output stages: a plain clamp (the requantization's
     /// rounding step for negative values), ReLU6 (without it) and an activation table.
