@@ -72,66 +72,72 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_store(__m512i x, const cnnz_requant16 *p, const
 /* A 3x3 window without dilation at stride 1 or 2 (the common depthwise layer): the three weight
  * vectors stay in registers; inside the image each column vector is built once (stride 1: then
  * slides left) and no tap is checked. pair (stride 1 vertically): two output rows from the same
- * column vectors of 4 input rows, the second row's weights one byte up in each lane. */
-CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3(const int8_t *const *lines, const cnnz_qs8_window *w, const int8_t *panel,
-                                         __m512i padding, size_t j, int full, int table, int pair,
-                                         __mmask16 lanes, const cnnz_qs8_output *out, int8_t *c) {
+ * column vectors of 4 input rows, the second row's weights one byte up in each lane. lines2
+ * (else NULL): a second output row (c2) with its own lines, after the first, on the same
+ * weights and output stage (set up once for both). */
+CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3(const int8_t *const *lines, const int8_t *const *lines2,
+                                         const cnnz_qs8_window *w, const int8_t *panel, __m512i padding, size_t j,
+                                         int full, int table, int pair, __mmask16 lanes,
+                                         const cnnz_qs8_output *out, int8_t *c1, int8_t *c2) {
     const cnnz_dw_transpose t = dw_transpose();
     size_t n = w->channels, stride = w->stride_width, out_width = w->out_width;
     ptrdiff_t width = (ptrdiff_t)w->width, pad = w->pad_left;
-    const int8_t *rows[4] = {lines[0] + j, lines[1] + j, lines[2] + j, lines[3] + j};
     const __m512i k0 = _mm512_loadu_si512(panel), k1 = _mm512_loadu_si512(panel + 64);
     const __m512i k2 = _mm512_loadu_si512(panel + 128);
     const __m512i m0 = _mm512_slli_epi32(k0, 8), m1 = _mm512_slli_epi32(k1, 8), m2 = _mm512_slli_epi32(k2, 8);
     const cnnz_requant16 p = requant16_parameters(j, full ? 16 : (size_t)__builtin_popcount(lanes), out);
-    int8_t *next = c + j + out_width * n;
-    c += j;
+    for (int pass = 0; pass < (lines2 ? 2 : 1); pass++) {
+        const int8_t *const *l = pass ? lines2 : lines;
+        const int8_t *rows[4] = {l[0] + j, l[1] + j, l[2] + j, l[3] + j};
+        int8_t *c = (pass ? c2 : c1) + j;
+        int8_t *next = c + out_width * n;
 #define CNNZ_COLUMN(X) dw_column(rows, pair ? 4 : 3, (size_t)(X) * n, full, lanes, &t)
 #define CNNZ_CHECKED(X) ((X) >= 0 && (X) < width ? CNNZ_COLUMN(X) : padding)
-#define CNNZ_OUTPUT(A, B, E)                                                 \
-    do {                                                                      \
-        __m512i sum = _mm512_dpbusd_epi32(p.bias, A, k0);                     \
-        sum = _mm512_dpbusd_epi32(sum, B, k1);                                \
-        sum = _mm512_dpbusd_epi32(sum, E, k2);                                \
-        dw_store(sum, &p, out, full, table, c + ox * n);                      \
-        if (pair) {                                                           \
-            __m512i second = _mm512_dpbusd_epi32(p.bias, A, m0);              \
-            second = _mm512_dpbusd_epi32(second, B, m1);                      \
-            second = _mm512_dpbusd_epi32(second, E, m2);                      \
-            dw_store(second, &p, out, full, table, next + ox * n);            \
-        }                                                                     \
-    } while (0)
-    /* The pixels whose 3 columns are inside the image: start..<end. */
-    size_t start = 0, end = out_width;
-    while (start < end && (ptrdiff_t)(start * stride) < pad) start++;
-    while (end > start && (ptrdiff_t)((end - 1) * stride) - pad + 2 >= width) end--;
-    size_t ox = 0;
-    for (; ox < start; ox++) {
-        ptrdiff_t x = (ptrdiff_t)(ox * stride) - pad;
-        CNNZ_OUTPUT(CNNZ_CHECKED(x), CNNZ_CHECKED(x + 1), CNNZ_CHECKED(x + 2));
-    }
-    if (start < end) {
-        size_t x = start * stride - (size_t)pad;
-        __m512i a = CNNZ_COLUMN(x);
-        if (stride == 1) {
-            __m512i b = CNNZ_COLUMN(x + 1);
-            for (; ox < end; ox++, x++) {
-                __m512i e = CNNZ_COLUMN(x + 2);
-                CNNZ_OUTPUT(a, b, e);
-                a = b;
-                b = e;
-            }
-        } else {
-            for (; ox < end; ox++, x += 2) {
-                __m512i b = CNNZ_COLUMN(x + 1), e = CNNZ_COLUMN(x + 2);
-                CNNZ_OUTPUT(a, b, e);
-                a = e;
+#define CNNZ_OUTPUT(A, B, E)                                                            \
+        do {                                                                            \
+            __m512i sum = _mm512_dpbusd_epi32(p.bias, A, k0);                           \
+            sum = _mm512_dpbusd_epi32(sum, B, k1);                                      \
+            sum = _mm512_dpbusd_epi32(sum, E, k2);                                      \
+            dw_store(sum, &p, out, full, table, c + ox * n);                            \
+            if (pair) {                                                                 \
+                __m512i second = _mm512_dpbusd_epi32(p.bias, A, m0);                    \
+                second = _mm512_dpbusd_epi32(second, B, m1);                            \
+                second = _mm512_dpbusd_epi32(second, E, m2);                            \
+                dw_store(second, &p, out, full, table, next + ox * n);                  \
+            }                                                                           \
+        } while (0)
+        /* The pixels whose 3 columns are inside the image: start..<end. */
+        size_t start = 0, end = out_width;
+        while (start < end && (ptrdiff_t)(start * stride) < pad) start++;
+        while (end > start && (ptrdiff_t)((end - 1) * stride) - pad + 2 >= width) end--;
+        size_t ox = 0;
+        for (; ox < start; ox++) {
+            ptrdiff_t x = (ptrdiff_t)(ox * stride) - pad;
+            CNNZ_OUTPUT(CNNZ_CHECKED(x), CNNZ_CHECKED(x + 1), CNNZ_CHECKED(x + 2));
+        }
+        if (start < end) {
+            size_t x = start * stride - (size_t)pad;
+            __m512i a = CNNZ_COLUMN(x);
+            if (stride == 1) {
+                __m512i b = CNNZ_COLUMN(x + 1);
+                for (; ox < end; ox++, x++) {
+                    __m512i e = CNNZ_COLUMN(x + 2);
+                    CNNZ_OUTPUT(a, b, e);
+                    a = b;
+                    b = e;
+                }
+            } else {
+                for (; ox < end; ox++, x += 2) {
+                    __m512i b = CNNZ_COLUMN(x + 1), e = CNNZ_COLUMN(x + 2);
+                    CNNZ_OUTPUT(a, b, e);
+                    a = e;
+                }
             }
         }
-    }
-    for (; ox < out_width; ox++) {
-        ptrdiff_t x = (ptrdiff_t)(ox * stride) - pad;
-        CNNZ_OUTPUT(CNNZ_CHECKED(x), CNNZ_CHECKED(x + 1), CNNZ_CHECKED(x + 2));
+        for (; ox < out_width; ox++) {
+            ptrdiff_t x = (ptrdiff_t)(ox * stride) - pad;
+            CNNZ_OUTPUT(CNNZ_CHECKED(x), CNNZ_CHECKED(x + 1), CNNZ_CHECKED(x + 2));
+        }
     }
 #undef CNNZ_OUTPUT
 #undef CNNZ_CHECKED
@@ -204,28 +210,42 @@ CNNZ_VNNI512 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, cons
     size_t n = w->channels, kh = w->kernel_height, kw = w->kernel_width;
     size_t groups = (kh + 3) / 4;
     int square = kh == 3 && kw == 3 && w->dilation_width == 1 && w->stride_width <= 2;
-    /* Two rows share their column vectors where they overlap in 2 of 3 rows. */
+    /* Two rows share their column vectors where they overlap in 2 of 3 rows; other 3x3 rows two
+     * at a time share the setup of each block of channels (two_rows). */
     int pair = count == 2 && square && w->stride_height == 1 && w->dilation_height == 1;
-    if (count == 2 && !pair) {
+    int two_rows = count == 2 && square && !pair && w->dilation_height == 1;
+    if (count == 2 && !pair && !two_rows) {
         cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy, 1, packed, zero_point, padding_row, out, c);
         cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy + 1, 1, packed, zero_point, padding_row, out,
                                               c + w->out_width * n);
         return;
     }
     ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
-    /* Each tap row's line, or the padding row (the zero point) where it is outside the image or
-     * past the window (those weights are 0); with pair, the fourth is the second row's last. */
+    /* Each tap row's line, or the padding row (the zero point) where it is outside the image, and
+     * past the window (those weights are 0); with pair, the fourth is the second row's last. The
+     * padding row is written only when a row of the window needs it. */
     const int8_t *lines[16];
     int padded = 0;
     for (size_t ky = 0; ky < 4 * groups; ky++) {
         ptrdiff_t iy = y0 + (ptrdiff_t)(ky * w->dilation_height);
-        if (ky < kh + (size_t)pair && iy >= 0 && iy < (ptrdiff_t)w->height) {
+        lines[ky] = padding_row;
+        if (ky >= kh + (size_t)pair) continue; /* weights 0: the bytes do not matter, nor need setting */
+        if (iy >= 0 && iy < (ptrdiff_t)w->height)
             lines[ky] = image + (size_t)iy * w->width * n;
-        } else {
-            lines[ky] = padding_row;
+        else
             padded = 1;
-        }
     }
+    /* The second row's three lines (two_rows). */
+    const int8_t *lines2[4] = {padding_row, padding_row, padding_row, padding_row};
+    for (size_t ky = 0; two_rows && ky < 3; ky++) {
+        ptrdiff_t iy = y0 + (ptrdiff_t)w->stride_height + (ptrdiff_t)(ky * w->dilation_height);
+        if (iy >= 0 && iy < (ptrdiff_t)w->height)
+            lines2[ky] = image + (size_t)iy * w->width * n;
+        else
+            padded = 1;
+    }
+    const int8_t *const *second = two_rows ? lines2 : NULL;
+    int8_t *c2 = c + w->out_width * n;
     if (padded) memset(padding_row, zero_point, w->width * n);
     const __m512i padding = _mm512_set1_epi8((char)(zero_point ^ 0x80));
     for (size_t j = 0; j < n; j += 16) {
@@ -233,13 +253,13 @@ CNNZ_VNNI512 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, cons
         size_t width = n - j < 16 ? n - j : 16;
         __mmask16 lanes = (__mmask16)((1u << width) - 1);
         if (pair && width == 16 && !out->table)
-            dw_row_3x3(lines, w, panel, padding, j, 1, 0, 1, lanes, out, c);
+            dw_row_3x3(lines, NULL, w, panel, padding, j, 1, 0, 1, lanes, out, c, c2);
         else if (pair)
-            dw_row_3x3(lines, w, panel, padding, j, 0, out->table != NULL, 1, lanes, out, c);
+            dw_row_3x3(lines, NULL, w, panel, padding, j, 0, out->table != NULL, 1, lanes, out, c, c2);
         else if (square && width == 16 && !out->table)
-            dw_row_3x3(lines, w, panel, padding, j, 1, 0, 0, lanes, out, c);
+            dw_row_3x3(lines, second, w, panel, padding, j, 1, 0, 0, lanes, out, c, c2);
         else if (square)
-            dw_row_3x3(lines, w, panel, padding, j, 0, out->table != NULL, 0, lanes, out, c);
+            dw_row_3x3(lines, second, w, panel, padding, j, 0, out->table != NULL, 0, lanes, out, c, c2);
         else if (width == 16)
             dw_row_general(lines, groups, w, panel, padding, j, 1, lanes, out, c);
         else
