@@ -1,95 +1,19 @@
 /* The int8 Add of two inputs and the input quantize with AVX-512 (and the quantize with AVX2),
  * the same integers as the plain C (see include/CInt8Kernels.h). */
-#include "int8_requant512.h"
+#include "int8_add_terms.h"
 
 #include <math.h>
 
 #ifdef CNNZ_HAVE_AVX2
-/* The shifted input terms of the Add without 64-bit products: with x = d << 20 (d = q - zero point,
- * |d| <= 255) the rounding doubling high multiply floor((x * m + 2^30) / 2^31) is
- * floor((d * m + 2^10) / 2^11) = d * (m >> 11) + floor((d * (m & 2047) + 2^10) / 2^11), every
- * product within 32 bits; then the rounding right shift by -shift (shift <= 0). */
-typedef struct {
-    __m512i zero_point, high, low, right, mask, half;
-} cnnz_add_term;
-
-CNNZ_INLINE CNNZ_AVX512 cnnz_add_term add_term(int32_t zero_point, int32_t multiplier, int32_t shift) {
-    cnnz_add_term t;
-    t.zero_point = _mm512_set1_epi32(zero_point);
-    t.high = _mm512_set1_epi32(multiplier >> 11);
-    t.low = _mm512_set1_epi32(multiplier & 2047);
-    t.right = _mm512_set1_epi32(-shift);
-    t.mask = _mm512_set1_epi32((int32_t)(((int64_t)1 << -shift) - 1));
-    t.half = _mm512_srai_epi32(t.mask, 1);
-    return t;
-}
-
-CNNZ_INLINE CNNZ_AVX512 __m512i add_term_of(__m128i q, const cnnz_add_term *t) {
-    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
-    __m512i d = _mm512_sub_epi32(_mm512_cvtepi8_epi32(q), t->zero_point);
-    __m512i low = _mm512_srai_epi32(_mm512_add_epi32(_mm512_mullo_epi32(d, t->low), _mm512_set1_epi32(1024)), 11);
-    __m512i high = _mm512_add_epi32(_mm512_mullo_epi32(d, t->high), low);
-    __m512i remainder = _mm512_and_si512(high, t->mask);
-    __m512i threshold = _mm512_mask_add_epi32(t->half, _mm512_cmplt_epi32_mask(high, zero), t->half, one);
-    __m512i v = _mm512_srav_epi32(high, t->right);
-    return _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(remainder, threshold), v, one);
-}
-
-/* A term with one multiply fewer, for right shifts r <= 11 (S = 11 + r <= 22): the two roundings
- * of term = requantize(d << 20, m, -r) are one floor (see int8_requant512.h),
- *     term = floor((d * m + C) / 2^S),  C = 2^10 + 2^(r+10) - [d < 0] * 2^11  (r >= 1; 2^10 for r = 0),
- * and with m = high * 2^S + low (low < 2^S) that is d * high + ((d * low + C) >> S), where
- * |d * low + C| < 255 * 2^22 + 2^22 < 2^31. With d = q - zero point, the -zero point * high is
- * left to the caller (one constant for both terms) and -zero point * low is folded into C (the
- * wrapping int32 arithmetic is exact since the true value fits). */
-typedef struct {
-    __m512i high, low, zero_point, c_positive, c_negative;
-    __m128i shift;
-    int32_t offset; /* -zero_point * high, wrapping */
-} cnnz_add_term2;
-
-static int add_term2_fits(int32_t multiplier, int32_t shift) { return multiplier >= 0 && shift <= 0 && shift >= -11; }
-
-CNNZ_INLINE CNNZ_AVX512 cnnz_add_term2 add_term2(int32_t zero_point, int32_t multiplier, int32_t shift) {
-    cnnz_add_term2 t;
-    int r = -shift, s = 11 + r;
-    uint32_t high = (uint32_t)multiplier >> s, low = (uint32_t)multiplier & ((1u << s) - 1);
-    uint32_t c = (1u << 10) + (r > 0 ? (1u << (r + 10)) : 0) - (uint32_t)zero_point * low;
-    t.high = _mm512_set1_epi32((int32_t)high);
-    t.low = _mm512_set1_epi32((int32_t)low);
-    t.zero_point = _mm512_set1_epi32(zero_point);
-    t.c_positive = _mm512_set1_epi32((int32_t)c);
-    t.c_negative = _mm512_set1_epi32((int32_t)(c - (r > 0 ? (1u << 11) : 0)));
-    t.shift = _mm_cvtsi32_si128(s);
-    t.offset = (int32_t)(0u - (uint32_t)zero_point * high);
-    return t;
-}
-
-/* The term without its offset. */
-CNNZ_INLINE CNNZ_AVX512 __m512i add_term2_of(__m128i bytes, const cnnz_add_term2 *t) {
-    __m512i q = _mm512_cvtepi8_epi32(bytes);
-    __m512i c = _mm512_mask_blend_epi32(_mm512_cmplt_epi32_mask(q, t->zero_point), t->c_positive, t->c_negative);
-    __m512i low = _mm512_sra_epi32(_mm512_add_epi32(_mm512_mullo_epi32(q, t->low), c), t->shift);
-    return _mm512_add_epi32(_mm512_mullo_epi32(q, t->high), low);
-}
-
 CNNZ_AVX512 void cnnz_qs8_add2_avx512(size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                                       const cnnz_qs8_output *out, int8_t *c) {
-    if (out->table || p->left_shift != 20 || p->shift[0] > 0 || p->shift[1] > 0 || p->multiplier[0] < 0 ||
-        p->multiplier[1] < 0) {
+    if (!add_vectorizes(p, out)) {
         for (size_t i = 0; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
         return;
     }
     cnnz_add_term ta = add_term(p->zero_point[0], p->multiplier[0], p->shift[0]);
     cnnz_add_term tb = add_term(p->zero_point[1], p->multiplier[1], p->shift[1]);
-    /* The store of the sum with column 0's parameters in every lane (its bias is 0). */
-    int32_t bias[16] = {0}, multiplier[16], shift[16];
-    for (int j = 0; j < 16; j++) multiplier[j] = out->multiplier[0], shift[j] = out->shift[0];
-    cnnz_qs8_output same = *out;
-    same.bias = bias;
-    same.multiplier = multiplier;
-    same.shift = shift;
-    cnnz_requant16 sum = requant16_parameters(0, 16, &same);
+    cnnz_requant16 sum = add_sum_parameters(out);
     size_t i = 0;
     if (add_term2_fits(p->multiplier[0], p->shift[0]) && add_term2_fits(p->multiplier[1], p->shift[1])) {
         cnnz_add_term2 a2 = add_term2(p->zero_point[0], p->multiplier[0], p->shift[0]);

@@ -115,7 +115,7 @@ CNNZ_INLINE CNNZ_VNNI512 void itile512(const int mr, const int np, size_t taps, 
     __m512i sums[8][4];
     for (int r = 0; r < mr; r++)
         for (int p = 0; p < np; p++) sums[r][p] = acc[r][p];
-    tile512_store(mr, np, sums, n, column, parameters, out, c, ldc);
+    tile512_store(mr, np, sums, n, column, parameters, out, c, ldc, NULL, NULL);
 }
 
 typedef void (*cnnz_itile512)(size_t, size_t, const uint8_t *const *, size_t, const int8_t *, size_t, size_t, size_t,

@@ -15,7 +15,7 @@
 CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups, const uint8_t *a, size_t lda,
                                       const int8_t *w, size_t panel_bytes, size_t n, size_t column,
                                       const cnnz_requant16 *parameters, const cnnz_qs8_output *out, int8_t *c,
-                                      size_t ldc) {
+                                      size_t ldc, const cnnz_residual16 *t, const int8_t *residual) {
     __m512i acc[8][4];
     for (int r = 0; r < mr; r++)
         for (int p = 0; p < np; p++) acc[r][p] = _mm512_setzero_si512();
@@ -29,15 +29,16 @@ CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups
             for (int p = 0; p < np; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], x, b[p]);
         }
     }
-    tile512_store(mr, np, acc, n, column, parameters, out, c, ldc);
+    tile512_store(mr, np, acc, n, column, parameters, out, c, ldc, t, residual);
 }
 
 #define CNNZ_TILE512(MR, NP)                                                                                       \
     static CNNZ_VNNI512 void tile512_##MR##x##NP(size_t kgroups, const uint8_t *a, size_t lda, const int8_t *w,     \
                                                  size_t panel_bytes, size_t n, size_t column,                      \
                                                  const cnnz_requant16 *parameters, const cnnz_qs8_output *out,        \
-                                                 int8_t *c, size_t ldc) {                                          \
-        tile512(MR, NP, kgroups, a, lda, w, panel_bytes, n, column, parameters, out, c, ldc);                     \
+                                                 int8_t *c, size_t ldc, const cnnz_residual16 *t,                  \
+                                                 const int8_t *residual) {                                         \
+        tile512(MR, NP, kgroups, a, lda, w, panel_bytes, n, column, parameters, out, c, ldc, t, residual);       \
     }
 CNNZ_TILE512(1, 4)
 CNNZ_TILE512(2, 4)
@@ -59,26 +60,29 @@ CNNZ_TILE512(7, 1)
 CNNZ_TILE512(8, 1)
 
 typedef void (*cnnz_tile512)(size_t, const uint8_t *, size_t, const int8_t *, size_t, size_t, size_t,
-                             const cnnz_requant16 *, const cnnz_qs8_output *, int8_t *, size_t);
+                             const cnnz_requant16 *, const cnnz_qs8_output *, int8_t *, size_t,
+                             const cnnz_residual16 *, const int8_t *);
 
 /* Panels outer (np at a time, their store constants computed once), strips of 8 rows inner: the
- * rows of A stay in L1 across the panels. */
+ * rows of A stay in L1 across the panels. With a residual Add (t; out without a table). */
 static CNNZ_VNNI512 void panels512(const int np, const cnnz_tile512 *tiles, size_t m, size_t n, size_t kgroups,
                                    const uint8_t *a, size_t lda, const int8_t *w, size_t panel_bytes,
-                                   size_t column, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+                                   size_t column, const cnnz_qs8_output *out, int8_t *c, size_t ldc,
+                                   const cnnz_residual16 *t, const int8_t *residual) {
     cnnz_requant16 parameters[4];
     /* One or two rows (Dense at batch 1): store16 per row, whose constants cost less to load
-     * than requant16_parameters's when they serve a single row. */
-    int stored = m > 2 && tile512_parameters(np, n, column, out, parameters);
+     * than requant16_parameters's when they serve a single row. The residual store needs them. */
+    int stored = (m > 2 || t) && tile512_parameters(np, n, column, out, parameters);
     for (size_t row = 0; row < m; row += 8) {
         size_t mr = m - row < 8 ? m - row : 8;
         tiles[mr - 1](kgroups, a + row * lda, lda, w, panel_bytes, n, column, stored ? parameters : NULL, out,
-                      c + row * ldc, ldc);
+                      c + row * ldc, ldc, t, t ? residual + row * t->ldr : NULL);
     }
 }
 
-CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                                        const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+static CNNZ_VNNI512 void gemm512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
+                                 const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc,
+                                 const cnnz_residual16 *t, const int8_t *residual) {
     static const cnnz_tile512 four[] = {tile512_1x4, tile512_2x4};
     static const cnnz_tile512 two[] = {tile512_1x2, tile512_2x2, tile512_3x2, tile512_4x2,
                                        tile512_5x2, tile512_6x2, tile512_7x2, tile512_8x2};
@@ -88,11 +92,64 @@ CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, cons
     /* One or two rows: four panels at a time (more independent sums). */
     if (m <= 2) {
         for (; p + 4 <= panels; p += 4)
-            panels512(4, four, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p, out, c, ldc);
+            panels512(4, four, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p, out, c, ldc,
+                      t, residual);
     }
     for (; p + 2 <= panels; p += 2)
-        panels512(2, two, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p, out, c, ldc);
-    if (p < panels) panels512(1, one, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p, out, c, ldc);
+        panels512(2, two, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p, out, c, ldc, t,
+                  residual);
+    if (p < panels)
+        panels512(1, one, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p, out, c, ldc, t,
+                  residual);
+}
+
+CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
+                                        const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    gemm512(m, n, kgroups, a, lda, packed, out, c, ldc, NULL, NULL);
+}
+
+/* The GEMM's int8 results, then the residual Add in place, row by row (what the fused store
+ * computes, for the Adds it does not take: a table, parameters outside the vector terms'). */
+static void add_rows(size_t m, size_t n, const cnnz_qs8_residual *r, int8_t *c, size_t ldc) {
+    for (size_t row = 0; row < m; row++) {
+        const int8_t *other = r->residual + row * r->ldr;
+        int8_t *result = c + row * ldc;
+        if (r->convolution_operand == 0)
+            cnnz_qs8_add2(CNNZ_INT8_AVX512, n, result, other, &r->add, r->out, result);
+        else
+            cnnz_qs8_add2(CNNZ_INT8_AVX512, n, other, result, &r->add, r->out, result);
+    }
+}
+
+CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512_add(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
+                                            const int8_t *packed, const cnnz_qs8_output *out,
+                                            const cnnz_qs8_residual *r, int8_t *c, size_t ldc) {
+    const cnnz_qs8_add *p = &r->add;
+    if (out->table || !add_vectorizes(p, r->out)) {
+        gemm512(m, n, kgroups, a, lda, packed, out, c, ldc, NULL, NULL);
+        add_rows(m, n, r, c, ldc);
+        return;
+    }
+    const int result = r->convolution_operand, other = 1 - result;
+    /* The results enter their term as q - the GEMM's zero point (see cnnz_residual16). */
+    const int32_t zero_point = p->zero_point[result] - out->zero_point;
+    cnnz_residual16 t;
+    t.low = _mm512_set1_epi32(out->min - out->zero_point);
+    t.high = _mm512_set1_epi32(out->max - out->zero_point);
+    t.fits2 = add_term2_fits(p->multiplier[0], p->shift[0]) && add_term2_fits(p->multiplier[1], p->shift[1]);
+    t.halves = p->multiplier[result] == (1 << 30) && p->shift[result] == 0;
+    t.result_zero_point = _mm512_set1_epi32(zero_point);
+    if (t.fits2) {
+        t.result2 = add_term2(zero_point, p->multiplier[result], p->shift[result]);
+        t.other2 = add_term2(p->zero_point[other], p->multiplier[other], p->shift[other]);
+        t.offset = _mm512_set1_epi32(
+            (int32_t)((t.halves ? 0u : (uint32_t)t.result2.offset) + (uint32_t)t.other2.offset));
+    }
+    t.result = add_term(zero_point, p->multiplier[result], p->shift[result]);
+    t.other = add_term(p->zero_point[other], p->multiplier[other], p->shift[other]);
+    t.sum = add_sum_parameters(r->out);
+    t.ldr = r->ldr;
+    gemm512(m, n, kgroups, a, lda, packed, out, c, ldc, &t, r->residual);
 }
 
 /* ---- The 256-bit VNNI GEMM (AVX-VNNI, 16 ymm registers): tiles of mr rows (up to 4) x np panels
@@ -186,5 +243,18 @@ void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a,
 void cnnz_qu8_gemm_vnni256(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
                            const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
     cnnz_qu8_gemm_vnni512(m, n, kgroups, a, lda, packed, out, c, ldc);
+}
+
+void cnnz_qu8_gemm_vnni512_add(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
+                               const int8_t *packed, const cnnz_qs8_output *out, const cnnz_qs8_residual *r,
+                               int8_t *c, size_t ldc) {
+    cnnz_qu8_gemm_vnni512(m, n, kgroups, a, lda, packed, out, c, ldc);
+    for (size_t row = 0; row < m; row++) {
+        const int8_t *other = r->residual + row * r->ldr;
+        int8_t *result = c + row * ldc;
+        for (size_t j = 0; j < n; j++)
+            result[j] = r->convolution_operand == 0 ? add_one(result[j], other[j], &r->add, r->out)
+                                                    : add_one(other[j], result[j], &r->add, r->out);
+    }
 }
 #endif

@@ -17,6 +17,10 @@
 /// XNNPACK's `minmax` kernels do, instead of a second pass over the output:
 /// `low = x > minimum ? x : minimum`, then `low < maximum ? low : maximum`
 /// (NaN becomes `minimum`, as the engine's separate ReLU pass does).
+/// With a `residual` (rows `ldc` apart, like `c`), each result is added to the
+/// residual's element before the clamp: a convolution and the Add that takes its
+/// output, in one pass (`value + residual`, then the clamp: what the Add kernel
+/// computes from the stored value).
 public enum GEMMMicrokernels {
     /// What the store applies.
     @frozen public struct Clamp {
@@ -36,7 +40,8 @@ public enum GEMMMicrokernels {
     /// that does not spill on baseline x86-64 (16 xmm registers). Panels of 8.
     public static func f32GEMM4x8Broadcast(
         m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, clamp: Clamp
+        bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, clamp: Clamp,
+        residual: UnsafePointer<Float>? = nil
     ) {
         let panels = (n + 7) / 8
         var row = 0
@@ -62,12 +67,14 @@ public enum GEMMMicrokernels {
                     accumulate(&c3, a3[kk], bv)
                     kk &+= 1
                 }
-                let out = c + row * ldc + panel * 8
+                let at = row * ldc + panel * 8
+                let out = c + at
+                let r = offset(residual, at)
                 let width = min(8, n - panel * 8)
-                store(c0, out, width, clamp)
-                if rows > 1 { store(c1, out + ldc, width, clamp) }
-                if rows > 2 { store(c2, out + 2 * ldc, width, clamp) }
-                if rows > 3 { store(c3, out + 3 * ldc, width, clamp) }
+                store(c0, out, width, clamp, adding: r)
+                if rows > 1 { store(c1, out + ldc, width, clamp, adding: offset(r, ldc)) }
+                if rows > 2 { store(c2, out + 2 * ldc, width, clamp, adding: offset(r, 2 * ldc)) }
+                if rows > 3 { store(c3, out + 3 * ldc, width, clamp, adding: offset(r, 3 * ldc)) }
             }
             row += 4
         }
@@ -79,7 +86,8 @@ public enum GEMMMicrokernels {
     /// FMAs. A last single row runs the 1 x 16 tile instead of five aliased rows.
     public static func f32GEMM5x16Broadcast(
         m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, clamp: Clamp
+        bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, clamp: Clamp,
+        residual: UnsafePointer<Float>? = nil
     ) {
         let panels = (n + 15) / 16
         var row = 0
@@ -87,7 +95,9 @@ public enum GEMMMicrokernels {
             let rows = min(5, m - row)
             let a0 = a + row * lda
             if rows == 1 {
-                f32GEMM1x16Broadcast(k: k, n: n, a: a0, packed: packed, bias: bias, c: c + row * ldc, clamp: clamp)
+                f32GEMM1x16Broadcast(
+                    k: k, n: n, a: a0, packed: packed, bias: bias, c: c + row * ldc, clamp: clamp,
+                    residual: offset(residual, row * ldc))
                 return
             }
             let a1 = a0 + lda
@@ -129,13 +139,15 @@ public enum GEMMMicrokernels {
                     accumulate(&c4h, x4, bh)
                     kk &+= 1
                 }
-                let out = c + row * ldc + panel * 16
+                let at = row * ldc + panel * 16
+                let out = c + at
+                let r = offset(residual, at)
                 let width = min(16, n - panel * 16)
-                store16(c0l, c0h, out, width, clamp)
-                store16(c1l, c1h, out + ldc, width, clamp)
-                if rows > 2 { store16(c2l, c2h, out + 2 * ldc, width, clamp) }
-                if rows > 3 { store16(c3l, c3h, out + 3 * ldc, width, clamp) }
-                if rows > 4 { store16(c4l, c4h, out + 4 * ldc, width, clamp) }
+                store16(c0l, c0h, out, width, clamp, adding: r)
+                store16(c1l, c1h, out + ldc, width, clamp, adding: offset(r, ldc))
+                if rows > 2 { store16(c2l, c2h, out + 2 * ldc, width, clamp, adding: offset(r, 2 * ldc)) }
+                if rows > 3 { store16(c3l, c3h, out + 3 * ldc, width, clamp, adding: offset(r, 3 * ldc)) }
+                if rows > 4 { store16(c4l, c4h, out + 4 * ldc, width, clamp, adding: offset(r, 4 * ldc)) }
             }
             row += 5
         }
@@ -150,7 +162,7 @@ public enum GEMMMicrokernels {
     /// read of 1.6 MB runs at 93 on Zen 4; four panels take 256 bytes per step.
     public static func f32GEMM1x16Broadcast(
         k: Int, n: Int, a: UnsafePointer<Float>, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-        c: UnsafeMutablePointer<Float>, clamp: Clamp
+        c: UnsafeMutablePointer<Float>, clamp: Clamp, residual: UnsafePointer<Float>? = nil
     ) {
         let panels = (n + 15) / 16
         var panel = 0
@@ -188,10 +200,11 @@ public enum GEMMMicrokernels {
                 kk &+= 1
             }
             let out = c + panel * 16
-            store16(c0l, c0h, out, min(16, n - panel * 16), clamp)
-            if count > 1 { store16(c1l, c1h, out + 16, min(16, n - panel * 16 - 16), clamp) }
-            if count > 2 { store16(c2l, c2h, out + 32, min(16, n - panel * 16 - 32), clamp) }
-            if count > 3 { store16(c3l, c3h, out + 48, min(16, n - panel * 16 - 48), clamp) }
+            let r = offset(residual, panel * 16)
+            store16(c0l, c0h, out, min(16, n - panel * 16), clamp, adding: r)
+            if count > 1 { store16(c1l, c1h, out + 16, min(16, n - panel * 16 - 16), clamp, adding: offset(r, 16)) }
+            if count > 2 { store16(c2l, c2h, out + 32, min(16, n - panel * 16 - 32), clamp, adding: offset(r, 32)) }
+            if count > 3 { store16(c3l, c3h, out + 48, min(16, n - panel * 16 - 48), clamp, adding: offset(r, 48)) }
             panel += 4
         }
     }
@@ -202,7 +215,8 @@ public enum GEMMMicrokernels {
     /// shares the packing of the 5 x 16 tile.
     public static func f32GEMM8x16Broadcast(
         m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, clamp: Clamp
+        bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, clamp: Clamp,
+        residual: UnsafePointer<Float>? = nil
     ) {
         let panels = (n + 15) / 16
         var row = 0
@@ -210,7 +224,9 @@ public enum GEMMMicrokernels {
             let rows = min(8, m - row)
             let a0 = a + row * lda
             if rows == 1 {
-                f32GEMM1x16Broadcast(k: k, n: n, a: a0, packed: packed, bias: bias, c: c + row * ldc, clamp: clamp)
+                f32GEMM1x16Broadcast(
+                    k: k, n: n, a: a0, packed: packed, bias: bias, c: c + row * ldc, clamp: clamp,
+                    residual: offset(residual, row * ldc))
                 return
             }
             let a1 = a0 + lda
@@ -244,16 +260,18 @@ public enum GEMMMicrokernels {
                     accumulate16(&c7, a7[kk], bv)
                     kk &+= 1
                 }
-                let out = c + row * ldc + panel * 16
+                let at = row * ldc + panel * 16
+                let out = c + at
+                let r = offset(residual, at)
                 let width = min(16, n - panel * 16)
-                store16(c0, out, width, clamp)
-                store16(c1, out + ldc, width, clamp)
-                if rows > 2 { store16(c2, out + 2 * ldc, width, clamp) }
-                if rows > 3 { store16(c3, out + 3 * ldc, width, clamp) }
-                if rows > 4 { store16(c4, out + 4 * ldc, width, clamp) }
-                if rows > 5 { store16(c5, out + 5 * ldc, width, clamp) }
-                if rows > 6 { store16(c6, out + 6 * ldc, width, clamp) }
-                if rows > 7 { store16(c7, out + 7 * ldc, width, clamp) }
+                store16(c0, out, width, clamp, adding: r)
+                store16(c1, out + ldc, width, clamp, adding: offset(r, ldc))
+                if rows > 2 { store16(c2, out + 2 * ldc, width, clamp, adding: offset(r, 2 * ldc)) }
+                if rows > 3 { store16(c3, out + 3 * ldc, width, clamp, adding: offset(r, 3 * ldc)) }
+                if rows > 4 { store16(c4, out + 4 * ldc, width, clamp, adding: offset(r, 4 * ldc)) }
+                if rows > 5 { store16(c5, out + 5 * ldc, width, clamp, adding: offset(r, 5 * ldc)) }
+                if rows > 6 { store16(c6, out + 6 * ldc, width, clamp, adding: offset(r, 6 * ldc)) }
+                if rows > 7 { store16(c7, out + 7 * ldc, width, clamp, adding: offset(r, 7 * ldc)) }
             }
             row += 8
         }
@@ -335,6 +353,72 @@ public enum GEMMMicrokernels {
         } else {
             storePartial(v.lowHalf, v.highHalf, out, width)
         }
+    }
+
+    /// `pointer + by`, or nil: the residual rows of a tile, when there is a residual.
+    @_transparent
+    static func offset(_ pointer: UnsafePointer<Float>?, _ by: Int) -> UnsafePointer<Float>? {
+        guard let pointer else { return nil }
+        return pointer + by
+    }
+
+    /// `store` of `value + residual[0..<width]` (the residual Add fused into a convolution:
+    /// the sum as the Add computes it, then the clamp), or of `value` when there is no residual.
+    @_transparent
+    static func store(
+        _ value: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp,
+        adding residual: UnsafePointer<Float>?
+    ) {
+        guard let residual else { return store(value, out, width, clamp) }
+        let r =
+            width == 8
+            ? UnsafeRawPointer(residual).loadUnaligned(as: SIMD8<Float>.self) : loadPartial(residual, width).0
+        store(value + r, out, width, clamp)
+    }
+
+    /// `store16` of two halves plus the residual's `width` floats.
+    @_transparent
+    static func store16(
+        _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp,
+        adding residual: UnsafePointer<Float>?
+    ) {
+        guard let residual else { return store16(low, high, out, width, clamp) }
+        if width == 16 {
+            let r = UnsafeRawPointer(residual)
+            store16(
+                low + r.loadUnaligned(as: SIMD8<Float>.self),
+                high + r.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
+                out, 16, clamp)
+        } else {
+            let (rl, rh) = loadPartial(residual, width)
+            store16(low + rl, high + rh, out, width, clamp)
+        }
+    }
+
+    /// `store16` of one 16-float accumulator plus the residual's `width` floats.
+    @_transparent
+    static func store16(
+        _ value: SIMD16<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp,
+        adding residual: UnsafePointer<Float>?
+    ) {
+        guard let residual else { return store16(value, out, width, clamp) }
+        if width == 16 {
+            store16(value + UnsafeRawPointer(residual).loadUnaligned(as: SIMD16<Float>.self), out, 16, clamp)
+        } else {
+            let (rl, rh) = loadPartial(residual, width)
+            store16(value + SIMD16(lowHalf: rl, highHalf: rh), out, width, clamp)
+        }
+    }
+
+    /// The first `width` (below 16) floats at `source` as two vectors, zeros after them
+    /// (lanes that are computed but not stored): the last panel's residual columns.
+    @inline(never)
+    static func loadPartial(_ source: UnsafePointer<Float>, _ width: Int) -> (SIMD8<Float>, SIMD8<Float>) {
+        var low = SIMD8<Float>()
+        var high = SIMD8<Float>()
+        for j in 0..<Swift.min(width, 8) { low[j] = source[j] }
+        if width > 8 { for j in 8..<width { high[j - 8] = source[j] } }
+        return (low, high)
     }
 
     /// The first `width` (below 16) floats of `low` then `high`: the last

@@ -38,9 +38,14 @@ extension InferCommand {
         for layer in profile.layers {
             let summary = summaries[layer.index]
             cumulative += layer.seconds
-            let name =
-                summary.layer.name.isEmpty
-                ? summary.layer.kind.className : "\(summary.layer.kind.className) \"\(summary.layer.name)\""
+            func label(_ index: Int) -> String {
+                let layer = summaries[index].layer
+                return layer.name.isEmpty ? layer.kind.className : "\(layer.kind.className) \"\(layer.name)\""
+            }
+            // A kernel that computes fused layers too is named after all of them; those layers
+            // say where their time is.
+            var name = ([layer.index] + layer.fusedLayers).map(label).joined(separator: " + ")
+            if let into = layer.fusedInto { name += " (in #\(into))" }
             table.append([
                 "\(layer.index)", name, summary.layer.activation.name, "[\(summary.outputShape)]",
                 layer.runsKernel ? fixed4(layer.seconds * 1000) : "-", share(layer.seconds), share(cumulative),

@@ -166,6 +166,25 @@ typedef struct {
 void cnnz_qs8_add2(int level, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                    const cnnz_qs8_output *out, int8_t *c);
 
+/* A residual Add fused into a convolution's store: the GEMM's int8 results (each as the GEMM
+ * would store it) are one operand of the Add above, convolution_operand (0: a, 1: b) says which;
+ * the other is residual, laid out as c (rows ldr apart, columns as c's); out is the Add's output
+ * stage (column 0's parameters, bias 0). cnnz_qs8_add2 may also run in place (c == a or b). */
+typedef struct {
+    const int8_t *residual;
+    size_t ldr;
+    int convolution_operand;
+    cnnz_qs8_add add;
+    const cnnz_qs8_output *out;
+} cnnz_qs8_residual;
+
+/* cnnz_qu8_gemm_vnni512, then the residual Add on each result while it is in registers: the same
+ * bytes as the GEMM into c followed by cnnz_qs8_add2 on c and the residual. Only after
+ * cnnz_cpu_has_avx512_vnni(). */
+void cnnz_qu8_gemm_vnni512_add(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
+                               const int8_t *packed, const cnnz_qs8_output *out, const cnnz_qs8_residual *r,
+                               int8_t *c, size_t ldc);
+
 /* The same int32 -> int8 step for one value (for kernels without a GEMM, and the tests). */
 int32_t cnnz_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift);
 

@@ -114,11 +114,15 @@ protocol RegisteredKernel: Kernel {
     /// The bytes `init` allocates for prepared weights, reserved in the model's
     /// memory budget before it runs.
     static func preparedBytes(_ setup: KernelSetup) -> Int
+    /// Whether this kernel, for a Conv2D of `shape` (linear), can compute a residual Add
+    /// in its store (`KernelSetup.residual`, see `ResidualAdd`). Default: no.
+    static func fusesResidualAdd(_ shape: KernelShape) -> Bool
 }
 
 extension RegisteredKernel {
     static func preparedBytes(_ setup: KernelSetup) -> Int { 0 }
     static func accepts(_ shape: KernelShape) -> Bool { true }
+    static func fusesResidualAdd(_ shape: KernelShape) -> Bool { false }
 }
 
 /// Everything a kernel's prepare step reads: the layer, where its operands
@@ -137,6 +141,11 @@ struct KernelSetup {
     /// (`preActivationScale` and zero point: of its sums before a table activation).
     var inputQuantization: [ActivationQuantization] = []
     var outputQuantization: ActivationQuantization? = nil
+    /// A convolution that computes a residual Add too (only for kernels whose
+    /// `fusesResidualAdd` said yes): `operands.inputs[1]` is the Add's other operand and
+    /// `operands.output` the Add's value; `layer.activation` and the quantizations above
+    /// stay the convolution's own.
+    var residual: ResidualAdd? = nil
 
     /// `layer 3 (Conv2D)`.
     var label: String { "layer \(index) (\(layer.kind.className))" }

@@ -14,6 +14,12 @@ final class ExecutionPlan: Sendable {
     let layerTypes: [ElementType]
     /// Per kernel: the value it writes.
     let kernelOutputs: [Int]
+    /// Per kernel: the Add layer it computes too (a residual Add fused into a convolution,
+    /// see `ResidualAdd`), or nil.
+    let kernelFusedLayers: [Int?]
+    /// Per kernel: for a float32 convolution with a fused Add, how to run the two apart
+    /// (`run(input:batch:visiting:)` shows the convolution's value too), or nil.
+    let residualSplits: [ResidualSplit?]
     /// Per kernel: the bytes of the activations it reads and writes, per image (what moves
     /// between cores when its work is split: see `LayerSplit.parts`).
     let kernelActivationBytes: [Int]
@@ -50,12 +56,16 @@ final class ExecutionPlan: Sendable {
         let valueCount = types.count
         root += (graph.layers.count + 1..<valueCount)
         outputValue = steps.outputValue
+        // A fused convolution's value is never written on its own: it shares the Add's memory
+        // (where `run(input:batch:visiting:)` computes it before adding).
+        for (convolution, add) in steps.fusedValues { root[convolution] = add }
         guard types[outputValue] == .float32 else {
             throw .unsupported("the model's output is \(types[outputValue]); outputs must be float32")
         }
         elementTypes = types
         kernelLayers = steps.list.map(\.layer)
         kernelOutputs = steps.list.map(\.output)
+        kernelFusedLayers = steps.list.map { $0.residual?.layer }
         kernelActivationBytes = steps.list.map { step in
             (step.inputs + [step.output]).reduce(0) { $0 + shapes[$1].elementCount * types[$1].byteCount }
         }
@@ -97,6 +107,42 @@ final class ExecutionPlan: Sendable {
             kernels.append(try step.prepare(model, shapes: shapes, budget: &budget))
         }
         self.kernels = kernels
+        residualSplits = zip(steps.list, kernels).map { step, kernel in
+            guard let residual = step.residual, kernel is any ResidualConvolution, types[step.output] == .float32
+            else { return nil }
+            let convolution = graph.layers[residual.layer].inputs[residual.convolutionOperand]
+            return ResidualSplit(step: step, convolutionValue: convolution, shape: shapes[step.output])
+        }
         scratchBytes = kernels.map(\.scratchBytes).max() ?? 0
     }
+}
+
+/// A float32 convolution with a fused residual Add, run as the two layers would be: the
+/// convolution alone into the Add's memory (its value's, see `ExecutionPlan`), then the Add
+/// in place, reading that memory as the convolution's operand. What the calibrating
+/// `run(input:batch:visiting:)` needs to see the convolution's value; the same bits as the
+/// fused kernel, which the tests check.
+struct ResidualSplit: Sendable {
+    /// The convolution's value (its memory is the Add's).
+    let convolutionValue: Int
+    /// The Add, in place.
+    let add: AddKernel
+
+    init(step: ExecutionSteps.Step, convolutionValue: Int, shape: TensorShape) {
+        self.convolutionValue = convolutionValue
+        let residual = step.residual!
+        var inputs = [step.inputs[1], step.inputs[1]]
+        inputs[residual.convolutionOperand] = step.output
+        add = AddKernel(
+            operands: KernelOperands(
+                inputs: inputs, inputShapes: [shape, shape], output: step.output, outputShape: shape),
+            activation: residual.activation)
+    }
+}
+
+/// A convolution kernel that can compute a fused residual Add (`KernelSetup.residual`).
+protocol ResidualConvolution: Kernel {
+    /// Runs the convolution alone, on the caller's thread, into the output value's memory:
+    /// its own (linear) result, without the residual and the Add's activation.
+    func runWithoutResidual(_ context: RunContext)
 }

@@ -7,6 +7,14 @@
 /// dequantized at the end. A layer with a softmax runs its int8 sums through
 /// a dequantize that applies the softmax in float. Float32 models get exactly
 /// one step per layer (but a linear Flatten), as before.
+///
+/// A two-input Add one of whose operands is a linear Conv2D's output read by
+/// nothing else runs inside that convolution (`ResidualAdd`): one step at the
+/// Add's place, whose kernel stores `convolution + other operand` with the Add's
+/// activation, when both layers run in the same element type and the
+/// convolution's kernel can (`RegisteredKernel.fusesResidualAdd`). The
+/// convolution's own value then has no step and no memory of its own (see
+/// `fusedValues`).
 struct ExecutionSteps {
     /// One kernel to prepare.
     struct Step {
@@ -27,7 +35,14 @@ struct ExecutionSteps {
         let order: Int
         let inputs: [Int]
         let output: Int
+        /// A convolution with a residual Add fused in: `inputs` are the convolution's
+        /// input and the Add's other operand, `output` the Add's value.
+        var residual: ResidualAdd? = nil
     }
+
+    /// Whether the planner fuses residual Adds into convolutions; tests turn it off to
+    /// compare a fused plan with the unfused one (`ExecutionSteps.$fusesResidualAdds`).
+    @TaskLocal static var fusesResidualAdds = true
 
     private(set) var list: [Step] = []
     /// Per value: its element type. Values past the graph's are conversions.
@@ -38,6 +53,9 @@ struct ExecutionSteps {
     private(set) var outputValue: Int
     /// Per layer: the element type its kernel computes on (a linear Flatten: its input's).
     private(set) var layerTypes: [ElementType] = []
+    /// The values of convolutions whose Add is fused in (no step writes them), each with the
+    /// Add's value: the plan gives them its memory.
+    private(set) var fusedValues: [Int: Int] = [:]
 
     /// The buffer planner's step for layer `i`'s kernel; its input conversions
     /// run one earlier, a softmax one later, so lifetimes keep their order.
@@ -68,11 +86,65 @@ struct ExecutionSteps {
             return new
         }
 
+        // The registration layer `i` runs with, and its output's quantization when it is int8.
+        func choose(_ i: Int) -> (KernelRegistration?, int8: KernelRegistration?, ActivationQuantization?) {
+            let layer = layers[i]
+            let op = Operator(layer.kind)
+            let shape = KernelShape(
+                layer: layer, inputShapes: layer.inputs.map { shapes[$0] }, outputShape: shapes[i + 1])
+            let int8 =
+                parameters(i + 1) != nil && layer.inputs.allSatisfy { parameters($0) != nil }
+                ? KernelRegistry.registration(op, input: .int8, shape: shape) : nil
+            if let int8, let output = quantization[i + 1] { return (int8, int8, output) }
+            return (KernelRegistry.registration(op, input: .float32, shape: shape), nil, nil)
+        }
+        let fusions = Self.fusions(layers, root: root) { conv, add in
+            let (c, cInt8, _) = choose(conv)
+            let (a, aInt8, _) = choose(add)
+            guard let c, let a, (cInt8 == nil) == (aInt8 == nil), c.output == a.input else { return false }
+            let shape = KernelShape(
+                layer: layers[conv], inputShapes: [shapes[layers[conv].inputs[0]]], outputShape: shapes[conv + 1])
+            return c.kernel.fusesResidualAdd(shape)
+        }
+        // Convolutions whose step waits for their Add's: registration, input value, input and output quantization.
+        var waiting: [Int: (KernelRegistration, input: Int, [ActivationQuantization], ActivationQuantization?)] = [:]
+
         for (i, layer) in layers.enumerated() {
             let input = types[layer.inputs[0]]
             layerTypes.append(input)
             if root[i + 1] != i + 1 {
                 types[i + 1] = input
+                continue
+            }
+            if let (add, _) = fusions.byConvolution[i] {
+                // Its input converted here, its step at the Add (the other operand may come later).
+                let (registration, int8, output) = choose(i)
+                let type = registration!.input
+                layerTypes[i] = type
+                waiting[i] = (
+                    registration!, value(layer.inputs[0], as: type, layer: i),
+                    int8 == nil ? [] : [parameters(layer.inputs[0])!], output
+                )
+                types[i + 1] = registration!.output
+                fusedValues[i + 1] = add + 1
+                continue
+            }
+            if let (conv, operand) = fusions.byAdd[i],
+                let (registration, convInput, inputParameters, output) =
+                    waiting[conv]
+            {
+                let type = registration.input
+                layerTypes[i] = type
+                let residual = value(layer.inputs[1 - operand], as: type, layer: i)
+                list.append(
+                    Step(
+                        action: .layer(registration, activation: .linear, inputs: inputParameters, output: output),
+                        layer: conv, order: Self.order(i), inputs: [convInput, residual], output: i + 1,
+                        residual: ResidualAdd(
+                            layer: i, convolutionOperand: operand, activation: layer.activation,
+                            inputQuantization: type == .int8 ? layer.inputs.map { parameters($0)! } : [],
+                            outputQuantization: type == .int8 ? quantization[i + 1] : nil)))
+                types[i + 1] = registration.output
                 continue
             }
             let op = Operator(layer.kind)
@@ -127,6 +199,54 @@ struct ExecutionSteps {
     }
 }
 
+extension ExecutionSteps {
+    /// The Adds to fuse: by convolution layer, its Add and which operand of it the convolution
+    /// is; by Add layer, the convolution. An Add qualifies with two inputs and no softmax; its
+    /// operand, a Conv2D with a linear activation whose value nothing else reads (not even a
+    /// Flatten) and that `fits` (same element type as the Add, a kernel that can). When both
+    /// operands qualify, the one computed last is fused (the other is then ready).
+    static func fusions(_ layers: [Layer], root: [Int], fits: (_ conv: Int, _ add: Int) -> Bool) -> (
+        byConvolution: [Int: (add: Int, operand: Int)], byAdd: [Int: (conv: Int, operand: Int)]
+    ) {
+        var byConvolution: [Int: (add: Int, operand: Int)] = [:]
+        var byAdd: [Int: (conv: Int, operand: Int)] = [:]
+        guard fusesResidualAdds else { return (byConvolution, byAdd) }
+        var readers = [Int](repeating: 0, count: layers.count + 1)
+        for layer in layers { for value in layer.inputs { readers[value] += 1 } }
+        for (j, layer) in layers.enumerated()
+        where layer.kind == .add && layer.inputs.count == 2 && layer.activation != .softmax {
+            for operand in [1, 0].sorted(by: { layer.inputs[$0] > layer.inputs[$1] }) {
+                let value = layer.inputs[operand]
+                guard value >= 1, root[value] == value, readers[value] == 1,
+                    case .conv2D = layers[value - 1].kind, layers[value - 1].activation == .linear,
+                    fits(value - 1, j)
+                else { continue }
+                byConvolution[value - 1] = (j, operand)
+                byAdd[j] = (value - 1, operand)
+                break
+            }
+        }
+        return (byConvolution, byAdd)
+    }
+}
+
+/// A residual Add computed in the store of the convolution that computes one of its operands
+/// (TFLite's and XNNPACK's fused Add, ONNX Runtime's FusedConv with Sum): the convolution's
+/// result as it would store it (its own activation is linear; int8: requantized to its own
+/// output), then the Add's sum with the other operand and the Add's activation, as the Add
+/// kernel computes them, so the bits are those of the two layers run apart.
+struct ResidualAdd: Sendable {
+    /// The Add layer.
+    let layer: Int
+    /// Which of the Add's inputs the convolution's output is (0 or 1): the order it sums in.
+    let convolutionOperand: Int
+    /// The Add's activation.
+    let activation: Activation
+    /// Int8: the quantization of the Add's inputs (in its order) and of its output.
+    let inputQuantization: [ActivationQuantization]
+    let outputQuantization: ActivationQuantization?
+}
+
 extension ExecutionSteps.Step {
     /// Prepares this step's kernel (`shapes`: every value's, conversions included),
     /// reserving its prepared weights in `budget` first. A float32 kernel of a
@@ -155,7 +275,7 @@ extension ExecutionSteps.Step {
                 index: self.layer, layer: layer, operands: operands, input: registration.input,
                 output: registration.output, weights: weights,
                 inputQuantization: inputQuantization,
-                outputQuantization: outputQuantization)
+                outputQuantization: outputQuantization, residual: residual)
             try budget.reserve(registration.kernel.preparedBytes(setup), for: "\(setup.label)'s prepared weights")
             return try registration.kernel.init(setup)
         }

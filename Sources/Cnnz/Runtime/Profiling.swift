@@ -12,6 +12,11 @@ public struct Profile: Sendable {
         public var seconds: Double
         /// Whether the layer runs a kernel of its own.
         public var runsKernel: Bool
+        /// Layers whose work this layer's kernel does too (a residual Add fused into the
+        /// convolution that computes one of its operands): `seconds` is theirs as well.
+        public var fusedLayers: [Int] = []
+        /// For such a fused layer: the layer whose kernel computes it (it has no time of its own).
+        public var fusedInto: Int? = nil
     }
 
     /// A row per layer of the model, in execution order.
@@ -81,6 +86,11 @@ extension Session {
             }
             layers[layer].seconds = Self.median(&column)
             layers[layer].runsKernel = true
+        }
+        for (k, fused) in plan.kernelFusedLayers.enumerated() {
+            guard let fused else { continue }
+            layers[kernelLayers[k]].fusedLayers.append(fused)
+            layers[fused].fusedInto = kernelLayers[k]
         }
         for run in 0..<runs {
             column[run] = times[(run * kernelCount)..<((run + 1) * kernelCount)].reduce(0, +)

@@ -2,13 +2,18 @@
 /// Output pixels are processed in blocks of `blockRows`, so the im2col buffer
 /// is `blockRows * K` floats whatever the image size. A 1x1, stride-1,
 /// unpadded, ungrouped convolution reads its input as the GEMM's A directly.
-final class Conv2DIm2ColGEMM: RegisteredKernel {
+/// With a residual Add fused in (`KernelSetup.residual`), the GEMM's store adds
+/// the other operand's element to each result before the Add's activation.
+final class Conv2DIm2ColGEMM: RegisteredKernel, ResidualConvolution {
     static let blockRows = 64
 
     let operands: KernelOperands
     let window: Window
     let groups: Int
+    /// The activation applied to what is stored: the convolution's, or with a residual the Add's.
     let activation: Activation
+    /// The Add's other operand (a value of the output's shape), when an Add is fused in.
+    let residual: Int?
     /// The activation as the GEMM's store clamp, or nil: then a second pass applies it.
     let clamp: OutputClamp?
     let rows: AxisGeometry
@@ -21,13 +26,17 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
     let contiguousTaps: Bool
     let scratchBytes: Int
 
-    init(operands: KernelOperands, window: Window, groups: Int, activation: Activation, kernel: Tensor, bias: Tensor?)
-        throws(CnnzError)
-    {
+    /// - Parameter residual: the value to add to each result (rows laid out as the output's)
+    ///   before `activation`, or nil.
+    init(
+        operands: KernelOperands, window: Window, groups: Int, activation: Activation, kernel: Tensor, bias: Tensor?,
+        residual: Int? = nil
+    ) throws(CnnzError) {
         self.operands = operands
         self.window = window
         self.groups = groups
         self.activation = activation
+        self.residual = residual
         clamp = OutputClamp(fusing: activation)
         let x = operands.inputShape
         // ShapeInference checked that the window fits.
@@ -58,9 +67,14 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
     convenience init(_ setup: KernelSetup) throws(CnnzError) {
         guard case .conv2D(let window, _, let groups, let hasBias) = setup.layer.kind else { throw setup.mismatch }
         try self.init(
-            operands: setup.operands, window: window, groups: groups, activation: setup.layer.activation,
-            kernel: try setup.weight(0, as: .float32), bias: hasBias ? try setup.weight(1, as: .float32) : nil)
+            operands: setup.operands, window: window, groups: groups,
+            activation: setup.residual?.activation ?? setup.layer.activation, kernel: try setup.weight(0, as: .float32),
+            bias: hasBias ? try setup.weight(1, as: .float32) : nil,
+            residual: setup.residual == nil ? nil : setup.operands.inputs[1])
     }
+
+    /// Every convolution it runs: the GEMM's store adds the residual wherever it stores.
+    static func fusesResidualAdd(_ shape: KernelShape) -> Bool { true }
 
     /// One packed weight matrix per group.
     static func preparedBytes(_ setup: KernelSetup) -> Int {
@@ -84,7 +98,21 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
     /// outputs start at r * filters); each part takes whole tiles of them, so a
     /// part's share does not depend on where images or blocks end.
     func run(_ context: RunContext, part: Int, of parts: Int) {
+        compute(context, part: part, of: parts, addingResidual: true)
+    }
+
+    /// The convolution alone (linear: a fused residual Add's convolution is), for
+    /// `run(input:batch:visiting:)`.
+    func runWithoutResidual(_ context: RunContext) {
+        compute(context, part: 0, of: 1, addingResidual: false)
+    }
+
+    private func compute(_ context: RunContext, part: Int, of parts: Int, addingResidual: Bool) {
         let input = UnsafePointer(context.float32(operands.input))
+        // Without the residual, the convolution's own linear activation: nothing to apply.
+        let residual = addingResidual ? self.residual.map { UnsafePointer(context.float32($0)) } : nil
+        let activation = addingResidual || self.residual == nil ? self.activation : .linear
+        let clamp = activation == .linear ? OutputClamp.none : self.clamp
         let output = context.output(operands, as: Float.self)
         let x = operands.inputShape
         let y = operands.outputShape
@@ -97,7 +125,8 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
             let count = share.rows.count
             GEMM.run(
                 m: count, a: input + first * x.channels, lda: x.channels, weights: packed[0],
-                c: output + first * filters, ldc: filters, clamp: clamp ?? .none, panels: share.panels)
+                c: output + first * filters, ldc: filters, clamp: clamp ?? .none, panels: share.panels,
+                residual: residual.map { $0 + first * filters })
             if clamp == nil {
                 ActivationFunction.apply(
                     activation, to: output + first * filters + outputColumns.lowerBound, rows: count,
@@ -180,7 +209,8 @@ final class Conv2DIm2ColGEMM: RegisteredKernel {
                 }
                 GEMM.run(
                     m: count, a: scratch, lda: k, weights: packed[g], c: output + start * filters + g * outPerGroup,
-                    ldc: filters, clamp: clamp ?? .none, panels: share.panels)
+                    ldc: filters, clamp: clamp ?? .none, panels: share.panels,
+                    residual: residual.map { $0 + start * filters + g * outPerGroup })
             }
             if clamp == nil {
                 ActivationFunction.apply(

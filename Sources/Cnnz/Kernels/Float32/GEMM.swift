@@ -182,12 +182,16 @@ enum GEMM {
     ///   numbers do not depend on which panels are computed with it.
     ///   `wholePanels`: every panel's columns are written, those past `weights.n`
     ///   too (`c`'s rows must hold them), so no store is partial.
+    ///   `residual`: rows laid out as `c`'s (stride `ldc`) added to each
+    ///   result before the clamp (a residual Add fused into a convolution; not
+    ///   with `wholePanels`, whose columns past `weights.n` the residual lacks).
     static func run(
         m: Int, a: UnsafePointer<Float>, lda: Int, weights: PackedWeights, c: UnsafeMutablePointer<Float>, ldc: Int,
         clamp: OutputClamp = .none, microkernel: Microkernel = best, panels: Range<Int>? = nil,
-        wholePanels: Bool = false
+        wholePanels: Bool = false, residual: UnsafePointer<Float>? = nil
     ) {
         precondition(weights.panelWidth == microkernel.panelWidth, "weights packed for another microkernel")
+        precondition(residual == nil || !wholePanels, "a residual has no columns past n")
         let width = weights.panelWidth
         let panelBytes = max(weights.k * width * 4, 1)
         // One row (Dense at batch 1) reads each panel once, so blocks buy nothing: past
@@ -204,25 +208,30 @@ enum GEMM {
             let b = UnsafePointer(weights.data + panel * weights.k * width)
             let bias = UnsafePointer(weights.bias + column)
             let out = c + column
+            let added = residual.map { $0 + column }
             #if canImport(CnnzGEMMAVX2)
                 switch microkernel {
                 case .f32GEMM4x8PortableBroadcast:
                     CnnzGEMM.GEMMMicrokernels.f32GEMM4x8Broadcast(
                         m: m, k: weights.k, n: n, a: a, lda: lda, packed: b, bias: bias, c: out, ldc: ldc,
-                        clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+                        clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive),
+                        residual: added)
                 case .f32GEMM5x16AVX2FMABroadcast:
                     CnnzGEMMAVX2.GEMMMicrokernels.f32GEMM5x16Broadcast(
                         m: m, k: weights.k, n: n, a: a, lda: lda, packed: b, bias: bias, c: out, ldc: ldc,
-                        clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+                        clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive),
+                        residual: added)
                 case .f32GEMM8x16AVX512Broadcast:
                     CnnzGEMMAVX512.GEMMMicrokernels.f32GEMM8x16Broadcast(
                         m: m, k: weights.k, n: n, a: a, lda: lda, packed: b, bias: bias, c: out, ldc: ldc,
-                        clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+                        clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive),
+                        residual: added)
                 }
             #else
                 GEMMMicrokernels.f32GEMM4x8Broadcast(
                     m: m, k: weights.k, n: n, a: a, lda: lda, packed: b, bias: bias, c: out, ldc: ldc,
-                    clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+                    clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive),
+                    residual: added)
             #endif
             panel += count
         }

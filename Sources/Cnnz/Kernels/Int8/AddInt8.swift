@@ -20,21 +20,32 @@ final class AddInt8: RegisteredKernel {
     init(_ setup: KernelSetup) throws(CnnzError) {
         guard case .add = setup.layer.kind, let output = setup.outputQuantization else { throw setup.mismatch }
         operands = setup.operands
-        let inputs = setup.inputQuantization
+        (zeroPoints, multipliers, shifts, store) = Self.parameters(
+            inputs: setup.inputQuantization, activation: setup.layer.activation, output: output)
+        pair = Self.pair(zeroPoints: zeroPoints, multipliers: multipliers, shifts: shifts)
+        pairOutput = Int8StoreParameters(store)
+    }
+
+    /// Each input's zero point, multiplier and shift, and the store of the sum: TensorFlow
+    /// Lite's parameters (also those of an Add fused into a convolution, `Conv2DInt8`).
+    static func parameters(inputs: [ActivationQuantization], activation: Activation, output: ActivationQuantization)
+        -> (zeroPoints: [Int32], multipliers: [Int32], shifts: [Int32], store: Int8Store)
+    {
         let twiceMax = 2 * Double(inputs.map(\.scale).max()!)
-        zeroPoints = inputs.map(\.zeroPoint)
         let scaled = inputs.map { Requantization.multiplier(Double($0.scale) / twiceMax) }
-        multipliers = scaled.map(\.multiplier)
-        shifts = scaled.map(\.shift)
-        store = Int8Store(
-            realMultiplier: twiceMax / (Double(1 << Self.leftShift) * Double(output.scale)),
-            activation: setup.layer.activation, output: output)
+        let store = Int8Store(
+            realMultiplier: twiceMax / (Double(1 << leftShift) * Double(output.scale)), activation: activation,
+            output: output)
+        return (inputs.map(\.zeroPoint), scaled.map(\.multiplier), scaled.map(\.shift), store)
+    }
+
+    /// The first two inputs' parameters as the C kernels take them.
+    static func pair(zeroPoints: [Int32], multipliers: [Int32], shifts: [Int32]) -> cnnz_qs8_add {
         let z = zeroPoints + [0, 0]
         let m = multipliers + [0, 0]
         let sh = shifts + [0, 0]
-        pair = cnnz_qs8_add(
-            zero_point: (z[0], z[1]), multiplier: (m[0], m[1]), shift: (sh[0], sh[1]), left_shift: Self.leftShift)
-        pairOutput = Int8StoreParameters(store)
+        return cnnz_qs8_add(
+            zero_point: (z[0], z[1]), multiplier: (m[0], m[1]), shift: (sh[0], sh[1]), left_shift: leftShift)
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {

@@ -8,6 +8,12 @@ import CInt8Kernels
 /// padding is the zero point's byte, the compensation is in the packed bias).
 /// Output pixels go in blocks of `blockRows`, so the scratch is
 /// `blockRows * K` int16 whatever the image size.
+///
+/// With a residual Add fused in (`KernelSetup.residual`), each result is
+/// requantized to the convolution's own output, then added to the other
+/// operand by the Add's integer formula (`AddInt8`): in the store of the
+/// 512-bit VNNI GEMM (`cnnz_qu8_gemm_vnni512_add`), elsewhere by
+/// `cnnz_qs8_add2` in place over each block of rows just written (still in L1).
 final class Conv2DInt8: RegisteredKernel {
     static let blockRows = 64
     /// The row convolution's GEMM blocks (pixels per pointer table): its calls cover a part's
@@ -37,13 +43,16 @@ final class Conv2DInt8: RegisteredKernel {
     /// does not take): the row convolution (`cnnz_qu8_rowconv_8x32c4__avx512vnni`), whose taps
     /// are the kernel's rows, each padded to whole groups of 4 in `packed`'s k.
     let isRowConv: Bool
+    /// The fused Add, or nil.
+    let residual: Int8ResidualAdd?
 
     init(
         operands: KernelOperands, window: Window, groups: Int, kernel: Tensor, bias: Tensor?,
         input: ActivationQuantization, output: ActivationQuantization, activation: Activation,
-        variant: Int8GEMM.Variant = Int8GEMM.selected
+        variant: Int8GEMM.Variant = Int8GEMM.selected, residual: ResidualAdd? = nil
     ) throws(CnnzError) {
         self.operands = operands
+        self.residual = residual.map { Int8ResidualAdd($0, value: operands.inputs[1]) }
         self.window = window
         self.groups = groups
         let x = operands.inputShape
@@ -145,8 +154,11 @@ final class Conv2DInt8: RegisteredKernel {
         try self.init(
             operands: setup.operands, window: window, groups: groups, kernel: setup.weights[0],
             bias: hasBias ? setup.weights[1] : nil, input: setup.inputQuantization[0], output: output,
-            activation: setup.layer.activation)
+            activation: setup.layer.activation, residual: setup.residual)
     }
+
+    /// Every convolution: the 512-bit VNNI GEMM adds in its store, the other paths after each block.
+    static func fusesResidualAdd(_ shape: KernelShape) -> Bool { true }
 
     /// One packed weight matrix per group.
     /// (At most: the row convolution's k, each kernel row padded to groups of 4.)
@@ -190,6 +202,7 @@ final class Conv2DInt8: RegisteredKernel {
                 Int8GEMM.run(
                     variant, m: count, a: columnsBuffer, lda: lda, weights: packed[0], c: output + first * y.channels,
                     ldc: y.channels)
+                residual?.add(context, level: level, to: output, from: first * y.channels, count: count * y.channels)
             }
             return
         }
@@ -208,6 +221,9 @@ final class Conv2DInt8: RegisteredKernel {
                     variant, m: count, a: columnsBuffer, lda: lda, weights: packed[g],
                     c: output + (image * y.pixels + first) * y.channels + g * outPerGroup, ldc: y.channels)
             }
+            residual?.add(
+                context, level: level, to: output, from: (image * y.pixels + first) * y.channels,
+                count: count * y.channels)
         }
     }
 
@@ -228,9 +244,7 @@ final class Conv2DInt8: RegisteredKernel {
                 let first = block * Self.blockRows
                 let count = min(Self.blockRows, total - first)
                 cnnz_qu8_rows(level, count, k, input + first * k, k, a, lda)
-                Int8GEMM.runVNNI(
-                    variant, m: count, a: a, lda: lda, weights: packed[0], c: output + first * y.channels,
-                    ldc: y.channels)
+                gemm(context, m: count, a: a, lda: lda, weights: packed[0], c: output, at: first * y.channels)
             }
             return
         }
@@ -268,7 +282,97 @@ final class Conv2DInt8: RegisteredKernel {
                 } else {
                     cnnz_qu8_im2col(level, source, &window, padding, first, count, a, lda)
                 }
-                Int8GEMM.runVNNI(variant, m: count, a: a, lda: lda, weights: weights, c: c, ldc: y.channels)
+                gemm(
+                    context, m: count, a: a, lda: lda, weights: weights, c: output,
+                    at: (image * y.pixels + first) * y.channels + g * outPerGroup)
+            }
+            if isIndirect {
+                residual?.add(
+                    context, level: level, to: output, from: (image * y.pixels + first) * y.channels,
+                    count: count * y.channels)
+            }
+        }
+    }
+
+    /// The VNNI GEMM of `m` rows into `c + at` (rows `y.channels` apart); with a fused Add, the
+    /// 512-bit one adds in its store, the others after.
+    @inline(__always)
+    private func gemm(
+        _ context: RunContext, m: Int, a: UnsafePointer<UInt8>, lda: Int, weights: Int8PackedWeights,
+        c: UnsafeMutablePointer<Int8>, at start: Int
+    ) {
+        let ldc = operands.outputShape.channels
+        guard let residual else {
+            Int8GEMM.runVNNI(variant, m: m, a: a, lda: lda, weights: weights, c: c + start, ldc: ldc)
+            return
+        }
+        guard variant == .vnni512 else {
+            Int8GEMM.runVNNI(variant, m: m, a: a, lda: lda, weights: weights, c: c + start, ldc: ldc)
+            if weights.n == ldc {
+                residual.add(context, level: variant.level, to: c, from: start, count: m * ldc)
+            } else {
+                // One group's columns of each row.
+                for row in 0..<m {
+                    residual.add(context, level: variant.level, to: c, from: start + row * ldc, count: weights.n)
+                }
+            }
+            return
+        }
+        residual.gemm512(
+            context, m: m, a: a, lda: lda, weights: weights, c: c + start, ldc: ldc, at: start)
+    }
+}
+
+/// An int8 Add fused into `Conv2DInt8`: the Add's parameters (`AddInt8.parameters`) as the C
+/// kernels take them, and where its other operand is.
+final class Int8ResidualAdd: @unchecked Sendable {
+    /// The other operand's value.
+    let value: Int
+    /// Which input of the Add the convolution's result is.
+    let operand: Int
+    let pair: cnnz_qs8_add
+    let output: Int8StoreParameters
+
+    init(_ residual: ResidualAdd, value: Int) {
+        self.value = value
+        operand = residual.convolutionOperand
+        let (zeroPoints, multipliers, shifts, store) = AddInt8.parameters(
+            inputs: residual.inputQuantization, activation: residual.activation, output: residual.outputQuantization!)
+        pair = AddInt8.pair(zeroPoints: zeroPoints, multipliers: multipliers, shifts: shifts)
+        output = Int8StoreParameters(store)
+    }
+
+    /// The Add of `count` results at `c + start` (in place) and the other operand's elements
+    /// at the same offset.
+    @inline(__always)
+    func add(_ context: RunContext, level: Int32, to c: UnsafeMutablePointer<Int8>, from start: Int, count: Int) {
+        let other = UnsafePointer(context.int8(value)) + start
+        let result = c + start
+        withUnsafePointer(to: pair) { p in
+            withUnsafePointer(to: output.output) { out in
+                if operand == 0 {
+                    cnnz_qs8_add2(level, count, result, other, p, out, result)
+                } else {
+                    cnnz_qs8_add2(level, count, other, result, p, out, result)
+                }
+            }
+        }
+    }
+
+    /// The 512-bit VNNI GEMM with the Add in its store; `c` is the output at element `start`,
+    /// where the other operand's rows are read too.
+    @inline(__always)
+    func gemm512(
+        _ context: RunContext, m: Int, a: UnsafePointer<UInt8>, lda: Int, weights: Int8PackedWeights,
+        c: UnsafeMutablePointer<Int8>, ldc: Int, at start: Int
+    ) {
+        let packed = UnsafePointer(weights.panels.assumingMemoryBound(to: Int8.self))
+        withUnsafePointer(to: output.output) { out in
+            var residual = cnnz_qs8_residual(
+                residual: UnsafePointer(context.int8(value)) + start, ldr: ldc, convolution_operand: Int32(operand),
+                add: pair, out: out)
+            withUnsafePointer(to: weights.output) { stage in
+                cnnz_qu8_gemm_vnni512_add(m, weights.n, weights.kGroups, a, lda, packed, stage, &residual, c, ldc)
             }
         }
     }
@@ -296,6 +400,9 @@ final class Conv2DInt8: RegisteredKernel {
                         input + image * x.elementCount, window, padding, first, end - first, Self.rowConvBlock, scratch,
                         weights.n, weights.panels.assumingMemoryBound(to: Int8.self), stage,
                         output + (image * y.pixels + first) * y.channels, y.channels)
+                    residual?.add(
+                        context, level: variant.level, to: output, from: (image * y.pixels + first) * y.channels,
+                        count: (end - first) * y.channels)
                     block = last
                 }
             }
