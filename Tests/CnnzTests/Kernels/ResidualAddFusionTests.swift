@@ -210,6 +210,57 @@ import Testing
         }
     }
 
+    /// The planner fuses only an Add of two inputs (no softmax) with a linear Conv2D's value that
+    /// nothing else reads; of two such operands, the one computed last. Each model's outputs are
+    /// the unfused plan's either way.
+    @Test func onlyAnAddOfALinearConvolutionReadByItAloneFuses() throws {
+        var rng = SplitMix64(seed: 7)
+        let shape = TensorShape(height: 3, width: 5, channels: 16)
+        let pointwise = LayerKind.conv2D(
+            window: Window(kernelHeight: 1, kernelWidth: 1), filters: 16, groups: 1, hasBias: true)
+        func conv(_ activation: Activation, _ input: Int, _ weights: Int) -> Layer {
+            Layer(kind: pointwise, activation: activation, inputs: [input], weights: [weights, weights + 1])
+        }
+        let relu6 = Activation.relu(maxValue: 6, negativeSlope: 0, threshold: 0)
+        let cases: [(String, [Layer], [Int?])] = [
+            ("fused", [conv(.linear, 0, 0), Layer(kind: .add, activation: relu6, inputs: [0, 1])], [1]),
+            (
+                "read twice",
+                [
+                    conv(.linear, 0, 0), Layer(kind: .add, activation: relu6, inputs: [0, 1]),
+                    Layer(kind: .add, activation: .linear, inputs: [1, 2]),
+                ], [nil, nil, nil]
+            ),
+            ("relu", [conv(.plainReLU, 0, 0), Layer(kind: .add, activation: .linear, inputs: [1, 0])], [nil, nil]),
+            (
+                "three inputs", [conv(.linear, 0, 0), Layer(kind: .add, activation: .linear, inputs: [1, 0, 0])],
+                [nil, nil]
+            ),
+            ("softmax", [conv(.linear, 0, 0), Layer(kind: .add, activation: .softmax, inputs: [1, 0])], [nil, nil]),
+            (
+                "two convolutions",
+                [conv(.linear, 0, 0), conv(.linear, 0, 2), Layer(kind: .add, activation: relu6, inputs: [1, 2])],
+                [nil, 2]
+            ),
+        ]
+        for (name, layers, expected) in cases {
+            let tensors = (0..<2).flatMap { _ in
+                [
+                    Tensor(shape: [1, 1, 16, 16], values: .random(256, &rng)),
+                    Tensor(shape: [16], values: .random(16, &rng)),
+                ]
+            }
+            let description = ModelDescription(
+                name: name, labels: [], preprocessing: .identity, graph: Graph(inputShape: shape, layers: layers),
+                tensors: tensors, selfTest: nil)
+            let fused = try Model(description)
+            let unfused = try ExecutionSteps.$fusesResidualAdds.withValue(false) { try Model(description) }
+            #expect(fused.plan.kernelFusedLayers == expected, "\(name)")
+            let x = [Float].random(2 * shape.elementCount, &rng)
+            #expect(try Self.outputs(fused, x, batch: 2) == Self.outputs(unfused, x, batch: 2), "\(name)")
+        }
+    }
+
     /// Each float32 GEMM microkernel with a residual against itself without one, then the
     /// Add in a plain loop (`value + residual`, then the clamp as the store applies it).
     @Test func float32MicrokernelsAddTheResidualBeforeTheClamp() throws {
