@@ -50,15 +50,17 @@ import Testing
         var rng = SplitMix64(seed: 1729)
         var fusedCount = 0
         for trial in 0..<32 {
-            // Conv2DIm2ColGEMM fuses: pointwise (16 or 32 filters: Conv2DDirect takes the others on
+            // Conv2DIm2ColGEMM fuses: pointwise (16 or 48 filters: Conv2DDirect takes the others on
             // AVX2), dilated 3x3 (neither Winograd nor Conv2DDirect), grouped (5 or 9 filters per
             // group: partial panels). Trial % 4 == 3: 3x3 "same", 16 filters (Winograd: not fused).
             let kind = trial % 4
-            let channels = [16, 32, 10, 18, 16][kind == 2 ? 2 + trial % 2 : (kind == 3 ? 4 : trial % 2)]
-            // Winograd takes 3x3 outputs of at least 4 x 4.
+            let channels = [16, 48, 10, 18, 16][kind == 2 ? 2 + (trial / 4) % 2 : (kind == 3 ? 4 : (trial / 4) % 2)]
+            // Winograd takes 3x3 outputs of at least 4 x 4. Trial % 8 == 4: 48 filters (3 panels) on
+            // at most 2 pixels, which 3 threads share by panels (GEMMShare), not by rows.
+            let tiny = trial % 8 == 4
             let shape = TensorShape(
-                height: Int.random(in: (kind == 3 ? 4 : 1)...7, using: &rng),
-                width: Int.random(in: (kind == 3 ? 4 : 1)...9, using: &rng), channels: channels)
+                height: Int.random(in: (kind == 3 ? 4 : 1)...(tiny ? 1 : 7), using: &rng),
+                width: Int.random(in: (kind == 3 ? 4 : 1)...(tiny ? 2 : 9), using: &rng), channels: channels)
             let window: Window
             var groups = 1
             switch kind {
@@ -272,7 +274,9 @@ import Testing
         for trial in 0..<40 {
             let m = [1, 2, 5, 7, 8, 9, 13, 17][trial % 8]
             let n = [1, 5, 8, 15, 16, 17, 33, 40, 64, 70][trial % 10]
-            let k = Int.random(in: 1...40, using: &rng)
+            // The last trials: k past one cache block of panels (GEMM.panelBlockBytes), so each
+            // block's residual starts at its own column.
+            let k = trial >= 38 ? 4200 : Int.random(in: 1...40, using: &rng)
             let (lda, ldc) = (k + trial % 3, n + trial % 5)
             let clamp = clamps[trial % 3]
             let a = [Float].random(m * lda, &rng)
