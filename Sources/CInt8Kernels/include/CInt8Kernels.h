@@ -163,13 +163,14 @@ typedef struct {
     int32_t shift[2];
     int left_shift;
 } cnnz_qs8_add;
+/* c may be a or b (in place: each element is read before it is written). */
 void cnnz_qs8_add2(int level, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                    const cnnz_qs8_output *out, int8_t *c);
 
 /* A residual Add fused into a convolution's store: the GEMM's int8 results (each as the GEMM
  * would store it) are one operand of the Add above, convolution_operand (0: a, 1: b) says which;
  * the other is residual, laid out as c (rows ldr apart, columns as c's); out is the Add's output
- * stage (column 0's parameters, bias 0). cnnz_qs8_add2 may also run in place (c == a or b). */
+ * stage (column 0's parameters, bias 0). */
 typedef struct {
     const int8_t *residual;
     size_t ldr;

@@ -43,6 +43,7 @@ struct AllocationTests {
             models.append(("\(name) int8", try Converter.convertToCNNZ(json: json, quantization: calibration).1))
         }
         models.append(("winograd", try ModelWriter.encode(Self.winogradModel())))
+        models.append(("residual", try ModelWriter.encode(Self.residualModel())))
         // Three threads, and every layer split (a batch capacity below the thread count), then
         // batches split by images: handing parts to helpers allocates nothing either; and one
         // thread running a batch of more than 8 images in groups.
@@ -51,6 +52,9 @@ struct AllocationTests {
             let model = try Model(bytes: bytes)
             if name.hasPrefix("winograd") {
                 #expect(model.plan.kernels.filter { $0 is Conv2DWinograd }.count == 2, "winograd: not run by Winograd")
+            }
+            if name.hasPrefix("residual") || name.hasPrefix("tiny-graph int8") {
+                #expect(model.plan.kernelFusedLayers.contains { $0 != nil }, "\(name): no Add fused")
             }
             #expect(model.precision == (name.contains("int8") ? .int8 : .float32))
             let byImages = name.hasSuffix("by images")
@@ -111,6 +115,28 @@ struct AllocationTests {
         return ModelDescription(
             name: "winograd", labels: [], preprocessing: .identity,
             graph: Graph(inputShape: TensorShape(height: 8, width: 9, channels: 12), layers: layers),
+            tensors: tensors, selfTest: nil)
+    }
+
+    /// A pointwise convolution (linear, 16 filters: `Conv2DIm2ColGEMM`) whose Add is fused into it.
+    static func residualModel() -> ModelDescription {
+        var rng = SplitMix64(seed: 10)
+        let pointwise = LayerKind.conv2D(
+            window: Window(kernelHeight: 1, kernelWidth: 1), filters: 16, groups: 1, hasBias: true)
+        let tensors = (0..<2).flatMap { _ in
+            [
+                Tensor(shape: [1, 1, 16, 16], values: .random(256, &rng)),
+                Tensor(shape: [16], values: .random(16, &rng)),
+            ]
+        }
+        let layers = [
+            Layer(kind: pointwise, activation: .plainReLU, inputs: [0], weights: [0, 1]),
+            Layer(kind: pointwise, activation: .linear, inputs: [1], weights: [2, 3]),
+            Layer(kind: .add, activation: .relu(maxValue: 6, negativeSlope: 0, threshold: 0), inputs: [1, 2]),
+        ]
+        return ModelDescription(
+            name: "residual", labels: [], preprocessing: .identity,
+            graph: Graph(inputShape: TensorShape(height: 5, width: 6, channels: 16), layers: layers),
             tensors: tensors, selfTest: nil)
     }
 
