@@ -364,16 +364,18 @@ public enum GEMMMicrokernels {
 
     /// `store` of `value + residual[0..<width]` (the residual Add fused into a convolution:
     /// the sum as the Add computes it, then the clamp), or of `value` when there is no residual.
+    /// The sum is out of line: inlined, it made the 5 x 16 tile so large that the compiler
+    /// stopped inlining its loads (2.5 times the instructions of the tile without a residual).
     @_transparent
     static func store(
         _ value: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp,
         adding residual: UnsafePointer<Float>?
     ) {
-        guard let residual else { return store(value, out, width, clamp) }
-        let r =
-            width == 8
-            ? UnsafeRawPointer(residual).loadUnaligned(as: SIMD8<Float>.self) : loadPartial(residual, width).0
-        store(value + r, out, width, clamp)
+        if let residual {
+            storeAdding(value, value, out, width, clamp, residual)
+        } else {
+            store(value, out, width, clamp)
+        }
     }
 
     /// `store16` of two halves plus the residual's `width` floats.
@@ -382,16 +384,10 @@ public enum GEMMMicrokernels {
         _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp,
         adding residual: UnsafePointer<Float>?
     ) {
-        guard let residual else { return store16(low, high, out, width, clamp) }
-        if width == 16 {
-            let r = UnsafeRawPointer(residual)
-            store16(
-                low + r.loadUnaligned(as: SIMD8<Float>.self),
-                high + r.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self),
-                out, 16, clamp)
+        if let residual {
+            storeAdding(low, high, out, width, clamp, residual)
         } else {
-            let (rl, rh) = loadPartial(residual, width)
-            store16(low + rl, high + rh, out, width, clamp)
+            store16(low, high, out, width, clamp)
         }
     }
 
@@ -403,10 +399,33 @@ public enum GEMMMicrokernels {
     ) {
         guard let residual else { return store16(value, out, width, clamp) }
         if width == 16 {
-            store16(value + UnsafeRawPointer(residual).loadUnaligned(as: SIMD16<Float>.self), out, 16, clamp)
+            // A whole row of the 8 x 16 tile in line (a copy of 64 bytes is one unaligned load;
+            // the out-of-line sum cost the fused store a call per row).
+            var r = SIMD16<Float>()
+            withUnsafeMutableBytes(of: &r) { $0.copyMemory(from: UnsafeRawBufferPointer(start: residual, count: 64)) }
+            store16(value + r, out, 16, clamp)
+        } else {
+            storeAdding(value.lowHalf, value.highHalf, out, width, clamp, residual)
+        }
+    }
+
+    /// `low` then `high` (the first `width` floats, at most 16) plus the residual's, clamped
+    /// and stored: the same sums and clamp whichever tile calls it.
+    @inline(never)
+    static func storeAdding(
+        _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp,
+        _ residual: UnsafePointer<Float>
+    ) {
+        let r = UnsafeRawPointer(residual)
+        if width >= 16 {
+            store16(
+                low + r.loadUnaligned(as: SIMD8<Float>.self),
+                high + r.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self), out, 16, clamp)
+        } else if width == 8 {
+            store(low + r.loadUnaligned(as: SIMD8<Float>.self), out, 8, clamp)
         } else {
             let (rl, rh) = loadPartial(residual, width)
-            store16(value + SIMD16(lowHalf: rl, highHalf: rh), out, width, clamp)
+            store16(low + rl, high + rh, out, width, clamp)
         }
     }
 
