@@ -90,6 +90,61 @@ final class AddInt8: RegisteredKernel {
     }
 }
 
+/// An int8 Add fused into `Conv2DInt8`: the Add's parameters (`AddInt8.parameters`) as the C
+/// kernels take them, and where its other operand is.
+final class Int8ResidualAdd: @unchecked Sendable {
+    /// The other operand's value.
+    let value: Int
+    /// Which input of the Add the convolution's result is.
+    let operand: Int
+    let pair: cnnz_qs8_add
+    let output: Int8StoreParameters
+
+    init(_ residual: ResidualAdd, value: Int) {
+        self.value = value
+        operand = residual.convolutionOperand
+        let (zeroPoints, multipliers, shifts, store) = AddInt8.parameters(
+            inputs: residual.inputQuantization, activation: residual.activation, output: residual.outputQuantization!)
+        pair = AddInt8.pair(zeroPoints: zeroPoints, multipliers: multipliers, shifts: shifts)
+        output = Int8StoreParameters(store)
+    }
+
+    /// The Add of `count` results at `c + start` (in place) and the other operand's elements
+    /// at the same offset.
+    @inline(__always)
+    func add(_ context: RunContext, level: Int32, to c: UnsafeMutablePointer<Int8>, from start: Int, count: Int) {
+        let other = UnsafePointer(context.int8(value)) + start
+        let result = c + start
+        withUnsafePointer(to: pair) { p in
+            withUnsafePointer(to: output.output) { out in
+                if operand == 0 {
+                    cnnz_qs8_add2(level, count, result, other, p, out, result)
+                } else {
+                    cnnz_qs8_add2(level, count, other, result, p, out, result)
+                }
+            }
+        }
+    }
+
+    /// The 512-bit VNNI GEMM with the Add in its store; `c` is the output at element `start`,
+    /// where the other operand's rows are read too.
+    @inline(__always)
+    func gemm512(
+        _ context: RunContext, m: Int, a: UnsafePointer<UInt8>, lda: Int, weights: Int8PackedWeights,
+        c: UnsafeMutablePointer<Int8>, ldc: Int, at start: Int
+    ) {
+        let packed = UnsafePointer(weights.panels.assumingMemoryBound(to: Int8.self))
+        withUnsafePointer(to: output.output) { out in
+            var residual = cnnz_qs8_residual(
+                residual: UnsafePointer(context.int8(value)) + start, ldr: ldc, convolution_operand: Int32(operand),
+                add: pair, out: out)
+            withUnsafePointer(to: weights.output) { stage in
+                cnnz_qu8_gemm_vnni512_add(m, weights.n, weights.kGroups, a, lda, packed, stage, &residual, c, ldc)
+            }
+        }
+    }
+}
+
 /// An `Int8Store` as the C kernels' output stage (column 0: bias 0, its multiplier and shift).
 final class Int8StoreParameters: @unchecked Sendable {
     private let columns: UnsafeMutablePointer<Int32>
