@@ -164,15 +164,7 @@ public enum DepthwiseMicrokernels {
                         row8(&s, p, step, w0, w1, w2)
                         row8(&s, p + rowStep, step, w3, w4, w5)
                         row8(&s, p + 2 * rowStep, step, w6, w7, w8)
-                        let out = output + ox * channels + c
-                        GEMMMicrokernels.store16(s.0, out, 16, clamp)
-                        GEMMMicrokernels.store16(s.1, out + channels, 16, clamp)
-                        GEMMMicrokernels.store16(s.2, out + 2 * channels, 16, clamp)
-                        GEMMMicrokernels.store16(s.3, out + 3 * channels, 16, clamp)
-                        GEMMMicrokernels.store16(s.4, out + 4 * channels, 16, clamp)
-                        GEMMMicrokernels.store16(s.5, out + 5 * channels, 16, clamp)
-                        GEMMMicrokernels.store16(s.6, out + 6 * channels, 16, clamp)
-                        GEMMMicrokernels.store16(s.7, out + 7 * channels, 16, clamp)
+                        store8(s, output + ox * channels + c, channels, clamp)
                         ox += 8
                     }
                     while ox + 8 <= pixels.upperBound {
@@ -187,15 +179,7 @@ public enum DepthwiseMicrokernels {
                         tap8(&s, p + 2 * rowStep, step, w6)
                         tap8(&s, p + 2 * rowStep + d, step, w7)
                         tap8(&s, p + 2 * rowStep + 2 * d, step, w8)
-                        let out = output + ox * channels + c
-                        GEMMMicrokernels.store16(s.0, out, 16, clamp)
-                        GEMMMicrokernels.store16(s.1, out + channels, 16, clamp)
-                        GEMMMicrokernels.store16(s.2, out + 2 * channels, 16, clamp)
-                        GEMMMicrokernels.store16(s.3, out + 3 * channels, 16, clamp)
-                        GEMMMicrokernels.store16(s.4, out + 4 * channels, 16, clamp)
-                        GEMMMicrokernels.store16(s.5, out + 5 * channels, 16, clamp)
-                        GEMMMicrokernels.store16(s.6, out + 6 * channels, 16, clamp)
-                        GEMMMicrokernels.store16(s.7, out + 7 * channels, 16, clamp)
+                        store8(s, output + ox * channels + c, channels, clamp)
                         ox += 8
                     }
                 }
@@ -298,6 +282,21 @@ public enum DepthwiseMicrokernels {
         SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>,
         SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>
     )
+
+    /// Eight pixels' accumulators, clamped, to `out` and the seven pixels after it.
+    @inline(__always)
+    static func store8(
+        _ s: Pixels8, _ out: UnsafeMutablePointer<Float>, _ channels: Int, _ clamp: GEMMMicrokernels.Clamp
+    ) {
+        GEMMMicrokernels.store16(s.0, out, 16, clamp)
+        GEMMMicrokernels.store16(s.1, out + channels, 16, clamp)
+        GEMMMicrokernels.store16(s.2, out + 2 * channels, 16, clamp)
+        GEMMMicrokernels.store16(s.3, out + 3 * channels, 16, clamp)
+        GEMMMicrokernels.store16(s.4, out + 4 * channels, 16, clamp)
+        GEMMMicrokernels.store16(s.5, out + 5 * channels, 16, clamp)
+        GEMMMicrokernels.store16(s.6, out + 6 * channels, 16, clamp)
+        GEMMMicrokernels.store16(s.7, out + 7 * channels, 16, clamp)
+    }
 
     /// One tap of eight pixels `step` floats apart: `s.i += p[i * step] * w`.
     @inline(__always)

@@ -147,13 +147,8 @@ struct ExecutionSteps {
                 types[i + 1] = registration.output
                 continue
             }
-            let op = Operator(layer.kind)
-            let shape = KernelShape(
-                layer: layer, inputShapes: layer.inputs.map { shapes[$0] }, outputShape: shapes[i + 1])
-            let int8 =
-                parameters(i + 1) != nil && layer.inputs.allSatisfy { parameters($0) != nil }
-                ? KernelRegistry.registration(op, input: .int8, shape: shape) : nil
-            if let int8, let output = quantization[i + 1] {
+            let (chosen, int8, quantized) = choose(i)
+            if let int8, let output = quantized {
                 layerTypes[i] = .int8
                 let inputs = layer.inputs.map { value($0, as: .int8, layer: i) }
                 let inputParameters = layer.inputs.map { parameters($0)! }
@@ -182,7 +177,7 @@ struct ExecutionSteps {
                 }
                 continue
             }
-            guard let registration = KernelRegistry.registration(op, input: .float32, shape: shape) else {
+            guard let registration = chosen else {
                 throw .unsupported("layer \(i) (\(layer.kind.className)): no kernel takes float32 inputs")
             }
             let inputs = layer.inputs.map { value($0, as: .float32, layer: i) }
