@@ -52,18 +52,10 @@ import Testing
             let outZero = Int8KernelTests.zeroPoint(&rng)
             let relu = trial % 3 == 0
             let clamp: ClosedRange<Int32> = relu ? outZero...127 : -128...127
-            let biasScales = weightScales.map { Float(Double(inScale) * Double($0)) }
-            let kernelShape = [kernelHeight, kernelWidth, inPerGroup, filters]
-            let tensors = [
-                Tensor(
-                    shape: kernelShape, int8: weights,
-                    quantization: Quantization(
-                        scales: weightScales, zeroPoints: .init(repeating: 0, count: filters), axis: 3)),
-                Tensor(
-                    shape: [filters], int32: bias,
-                    quantization: Quantization(
-                        scales: biasScales, zeroPoints: .init(repeating: 0, count: filters), axis: 0)),
-            ]
+            let tensors = Int8KernelTests.perChannelTensors(
+                kernelShape: [kernelHeight, kernelWidth, inPerGroup, filters], weights: weights,
+                weightScales: weightScales,
+                bias: bias, inputScale: inScale)
             let kind = LayerKind.conv2D(window: window, filters: filters, groups: groups, hasBias: true)
             let m = Int8KernelTests.model(
                 input: shape, ActivationQuantization(scale: inScale, zeroPoint: input.zeroPoint),

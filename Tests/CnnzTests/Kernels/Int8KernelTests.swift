@@ -49,6 +49,26 @@ import Testing
         return y.map { Int8(clamping: Int32(($0 / out.scale).rounded()) + out.zeroPoint) }
     }
 
+    /// A layer's int8 weights (per-channel scales on the last axis, zero points 0) and int32
+    /// bias (scales `inputScale * weightScale`), as the converter quantizes them.
+    static func perChannelTensors(
+        kernelShape: [Int], weights: [Int8], weightScales: [Float], bias: [Int32], inputScale: Float
+    ) -> [Tensor] {
+        let filters = weightScales.count
+        let biasScales = weightScales.map { Float(Double(inputScale) * Double($0)) }
+        return [
+            Tensor(
+                shape: kernelShape, int8: weights,
+                quantization: Quantization(
+                    scales: weightScales, zeroPoints: .init(repeating: 0, count: filters),
+                    axis: kernelShape.count - 1)),
+            Tensor(
+                shape: [filters], int32: bias,
+                quantization: Quantization(
+                    scales: biasScales, zeroPoints: .init(repeating: 0, count: filters), axis: 0)),
+        ]
+    }
+
     static func model(
         input: TensorShape, _ inputQ: ActivationQuantization, layers: [Layer], tensors: [Tensor] = [],
         outputs: [ActivationQuantization]
@@ -127,20 +147,10 @@ import Testing
                 referenceZero = outZero
             default: break
             }
-            let biasScales = weightScales.map { Float(Double(inScale) * Double($0)) }
             let kernelShape =
                 dense ? [channels, filters] : [window.kernelHeight, window.kernelWidth, inPerGroup, filters]
-            let tensors = [
-                Tensor(
-                    shape: kernelShape, int8: weights,
-                    quantization: Quantization(
-                        scales: weightScales, zeroPoints: .init(repeating: 0, count: filters),
-                        axis: kernelShape.count - 1)),
-                Tensor(
-                    shape: [filters], int32: bias,
-                    quantization: Quantization(
-                        scales: biasScales, zeroPoints: .init(repeating: 0, count: filters), axis: 0)),
-            ]
+            let tensors = Self.perChannelTensors(
+                kernelShape: kernelShape, weights: weights, weightScales: weightScales, bias: bias, inputScale: inScale)
             let kind: LayerKind =
                 dense
                 ? .dense(units: filters, hasBias: true)
