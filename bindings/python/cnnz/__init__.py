@@ -28,6 +28,7 @@ OK, ERROR_ARGUMENT, ERROR_IO, ERROR_FORMAT, ERROR_UNSUPPORTED, ERROR_MEMORY, ERR
 
 _library = None
 _library_lock = threading.Lock()
+_Byte = ctypes.c_ubyte  # an array's first byte, for the POINTER(c_ubyte) parameters of predict's calls
 
 
 def _lib_handle():
@@ -125,7 +126,7 @@ class Model:
         self.name = lib.cnnz_model_name(self._pointer).decode()
         #: "float32", "int8" or "weights-int8" (int8 weights, float32 compute).
         self.precision = lib.cnnz_model_precision(self._pointer).decode()
-        self._runs = {np.dtype(np.float32): lib.cnnz_run, np.dtype(np.uint8): lib.cnnz_run_u8}
+        self._runs = {np.dtype(np.float32): lib.cnnz_run_buffers, np.dtype(np.uint8): lib.cnnz_run_u8_buffers}
         self._local = threading.local()
         self._sessions = []
         self._sessions_lock = threading.Lock()
@@ -164,7 +165,15 @@ class Model:
             batch = x.shape[0]
             if run is not None and batch > 0:
                 out = np.empty((batch, self.output_size), dtype=np.float32)
-                status = run(self._session(), x.ctypes.data, x.size, batch, out.ctypes.data, out.size)
+                # The arrays go to C as their first byte (c_ubyte.from_buffer, which the
+                # POINTER(c_ubyte) parameters pass by reference): about 0.3 us each, where
+                # x.ctypes.data costs 1.3 us or more (predict on fashion_cnn: 1.6 to 2.3 us less a call).
+                # A read-only array exports no writable buffer: its address is taken instead.
+                try:
+                    source = _Byte.from_buffer(x)
+                except TypeError:
+                    source = _Byte.from_address(x.ctypes.data)
+                status = run(self._session(), source, x.size, batch, _Byte.from_buffer(out), out.size)
                 if status != OK:
                     _check(self._lib, status)
                 return out
