@@ -321,6 +321,22 @@ cnnz_status cnnz_classify_file(cnnz_session *session, const char *image_path, fl
 cnnz_status cnnz_image_size(const char *image_path, int32_t *width, int32_t *height, int32_t *channels);
 
 /**
+ * cnnz_image_size for an image held in memory (the bytes of a PNG, JPEG or
+ * Netpbm file), decoded as cnnz_classify_image decodes it: a caller that
+ * reads a file once can both classify it and say when it will be resized.
+ *   data, size               the encoded image; read during the call only.
+ *                            data may be NULL only if size is 0.
+ *   width, height, channels  as for cnnz_image_size; each may be NULL.
+ * Allocates while decoding the image. Thread-safe.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT  data is NULL with size > 0
+ * @retval CNNZ_ERROR_FORMAT, CNNZ_ERROR_UNSUPPORTED, CNNZ_ERROR_MEMORY
+ *                              as for cnnz_classify_image
+ */
+cnnz_status cnnz_image_size_memory(const void *data, size_t size, int32_t *width, int32_t *height,
+                                   int32_t *channels);
+
+/**
  * Decodes an image held in memory (the bytes of a PNG, JPEG or Netpbm file)
  * and runs it, exactly as cnnz_classify_file runs the same bytes from a file:
  * the same decoder, channel conversion, bilinear resize and preprocessing,

@@ -63,7 +63,8 @@ extension Session {
     }
 
     /// Decodes one image held in memory; an empty buffer is named as such (not as an empty file).
-    static func decodeEncoded(_ bytes: UnsafeRawBufferPointer) throws(CnnzError) -> Image {
+    /// (Public for the C API's `cnnz_image_size_memory`.)
+    public static func decodeEncoded(_ bytes: UnsafeRawBufferPointer) throws(CnnzError) -> Image {
         guard !bytes.isEmpty else { throw .format("the image is empty (0 bytes); \(ImageReader.formatsRead)") }
         // As the file reader: a larger buffer is read up to the most any image within the caps takes
         // (trailing bytes are then never looked at), so nothing is copied beyond that.

@@ -14,6 +14,7 @@ bundled at install time, or the cnnz repository's .build folder.
 """
 import ctypes
 import os
+import stat
 import threading
 import warnings
 
@@ -75,6 +76,30 @@ def export(model, path, **options):
 def version():
     """The version of the loaded libcnnz, "MAJOR.MINOR.PATCH"."""
     return _lib_handle().cnnz_version().decode()
+
+
+# The most bytes of an image file the engine reads (ImageReader.fileByteLimit: 2^26 pixels x 7).
+_IMAGE_BYTE_LIMIT = 7 << 26
+
+
+def _read_image(encoded_path):
+    """The first _IMAGE_BYTE_LIMIT bytes of a file (the engine ignores the rest), or b"" if it cannot
+    be opened or read (the caller then lets the engine report why)."""
+    try:
+        with open(encoded_path, "rb", buffering=0) as file:
+            info = os.fstat(file.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size <= _IMAGE_BYTE_LIMIT:
+                return file.readall()
+            chunks, total = [], 0  # a larger file's prefix, or a pipe or device, up to the limit
+            while total < _IMAGE_BYTE_LIMIT:
+                chunk = file.read(min(1 << 16, _IMAGE_BYTE_LIMIT - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            return b"".join(chunks)
+    except OSError:
+        return b""
 
 
 class Model:
@@ -262,9 +287,23 @@ class Model:
             raise Error(ERROR_ARGUMENT, f"top must be at least 1, got {top}")
         encoded = os.fsencode(path)
         width, height = ctypes.c_int32(), ctypes.c_int32()
-        _check(self._lib, self._lib.cnnz_image_size(encoded, ctypes.byref(width), ctypes.byref(height), None))
         out = np.empty(self.output_size, dtype=np.float32)
-        _check(self._lib, self._lib.cnnz_classify_file(self._session(), encoded, out.ctypes.data, out.size))
+        # The file is read once, here, and its bytes decoded by the engine for the size (the
+        # warning) and the outputs: the same decoder and outputs as cnnz_classify_file.
+        data = _read_image(encoded)
+        if data:
+            status = self._lib.cnnz_image_size_memory(data, len(data), ctypes.byref(width), ctypes.byref(height), None)
+            if status != OK:  # named by the file, as cnnz_classify_file's messages are (but I/O's)
+                message = self._lib.cnnz_last_error().decode("utf-8", "replace")
+                if status != ERROR_IO:
+                    message = f"{encoded.decode('utf-8', 'replace')}: {message}"
+                raise Error(status, message)
+            _check(self._lib, self._lib.cnnz_classify_image(self._session(), data, len(data), out.ctypes.data,
+                                                            out.size))
+        else:
+            # Missing, unreadable or empty: the engine reads the path and says why in its own words.
+            _check(self._lib, self._lib.cnnz_image_size(encoded, ctypes.byref(width), ctypes.byref(height), None))
+            _check(self._lib, self._lib.cnnz_classify_file(self._session(), encoded, out.ctypes.data, out.size))
         model_height, model_width, _ = self.input_shape
         if (width.value, height.value) != (model_width, model_height):
             warnings.warn(f"{os.fsdecode(path)} is {width.value}x{height.value}, resized to {model_width}x{model_height}",

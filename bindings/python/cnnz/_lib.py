@@ -151,6 +151,10 @@ def _declare(lib):
     # cnnz_status cnnz_image_size(const char *image_path, int32_t *width, int32_t *height, int32_t *channels);
     lib.cnnz_image_size.argtypes = [ctypes.c_char_p, i32p, i32p, i32p]
     lib.cnnz_image_size.restype = c_status
+    # cnnz_status cnnz_image_size_memory(const void *data, size_t size, int32_t *width, int32_t *height,
+    #                                    int32_t *channels);
+    lib.cnnz_image_size_memory.argtypes = [ctypes.c_void_p, ctypes.c_size_t, i32p, i32p, i32p]
+    lib.cnnz_image_size_memory.restype = c_status
     # cnnz_status cnnz_classify_image(cnnz_session *session, const void *data, size_t size, float *output,
     #                                 size_t output_capacity);
     lib.cnnz_classify_image.argtypes = [SessionPointer, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p,
