@@ -369,9 +369,10 @@ cnnz_status cnnz_classify_image(cnnz_session *session, const void *data, size_t 
  *                    output_capacity is the number of floats it holds.
  *   statuses         NULL, or count statuses that receive each image's
  *                    outcome (CNNZ_OK, or the error it would have given alone).
- * Allocates one pass of prepared input and outputs (batch capacity x
- * (H x W x C + output_size) floats), a status per image, and what decoding
- * needs, one image at a time. Not thread-safe on one session.
+ * Allocates what decoding and preparing each image needs, one image at a
+ * time; the first call on a session also allocates a pass of outputs
+ * (batch capacity x output_size floats), which the session keeps: later
+ * calls allocate nothing else. Not thread-safe on one session.
  * The arguments are all checked before any image is decoded.
  * @retval CNNZ_OK              every image ran
  * @retval CNNZ_ERROR_ARGUMENT  a NULL pointer, count 0, offsets that decrease
