@@ -321,6 +321,22 @@ cnnz_status cnnz_classify_file(cnnz_session *session, const char *image_path, fl
 cnnz_status cnnz_image_size(const char *image_path, int32_t *width, int32_t *height, int32_t *channels);
 
 /**
+ * cnnz_image_size for an image held in memory (the bytes of a PNG, JPEG or
+ * Netpbm file), decoded as cnnz_classify_image decodes it: a caller that
+ * reads a file once can both classify it and say when it will be resized.
+ *   data, size               the encoded image; read during the call only.
+ *                            data may be NULL only if size is 0.
+ *   width, height, channels  as for cnnz_image_size; each may be NULL.
+ * Allocates while decoding the image. Thread-safe.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT  data is NULL with size > 0
+ * @retval CNNZ_ERROR_FORMAT, CNNZ_ERROR_UNSUPPORTED, CNNZ_ERROR_MEMORY
+ *                              as for cnnz_classify_image
+ */
+cnnz_status cnnz_image_size_memory(const void *data, size_t size, int32_t *width, int32_t *height,
+                                   int32_t *channels);
+
+/**
  * Decodes an image held in memory (the bytes of a PNG, JPEG or Netpbm file)
  * and runs it, exactly as cnnz_classify_file runs the same bytes from a file:
  * the same decoder, channel conversion, bilinear resize and preprocessing,
@@ -353,9 +369,10 @@ cnnz_status cnnz_classify_image(cnnz_session *session, const void *data, size_t 
  *                    output_capacity is the number of floats it holds.
  *   statuses         NULL, or count statuses that receive each image's
  *                    outcome (CNNZ_OK, or the error it would have given alone).
- * Allocates one pass of prepared input and outputs (batch capacity x
- * (H x W x C + output_size) floats), a status per image, and what decoding
- * needs, one image at a time. Not thread-safe on one session.
+ * Allocates what decoding and preparing each image needs, one image at a
+ * time; the first call on a session also allocates a pass of outputs
+ * (batch capacity x output_size floats), which the session keeps: later
+ * calls allocate nothing else. Not thread-safe on one session.
  * The arguments are all checked before any image is decoded.
  * @retval CNNZ_OK              every image ran
  * @retval CNNZ_ERROR_ARGUMENT  a NULL pointer, count 0, offsets that decrease

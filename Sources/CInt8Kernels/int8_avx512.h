@@ -33,11 +33,12 @@ CNNZ_INLINE CNNZ_AVX512 __m512i requantize16(__m512i x, __m512i m, __m512i shift
     return _mm512_mask_add_epi32(v, _mm512_cmpgt_epi32_mask(remainder, threshold), v, one);
 }
 
-/* Zero point, clamp, and the lanes in `lanes` stored as int8. */
+/* Clamp, zero point, and the lanes in `lanes` stored as int8: as finish8 (int8_common.h), the
+ * clamp first, to [min - zero point, max - zero point], so that nothing wraps around. */
 CNNZ_INLINE CNNZ_AVX512 void finish16(__m512i v, const cnnz_qs8_output *out, __mmask16 lanes, int8_t *c) {
+    v = _mm512_max_epi32(v, _mm512_set1_epi32(out->min - out->zero_point));
+    v = _mm512_min_epi32(v, _mm512_set1_epi32(out->max - out->zero_point));
     v = _mm512_add_epi32(v, _mm512_set1_epi32(out->zero_point));
-    v = _mm512_max_epi32(v, _mm512_set1_epi32(out->min));
-    v = _mm512_min_epi32(v, _mm512_set1_epi32(out->max));
     _mm512_mask_cvtsepi32_storeu_epi8(c, lanes, v);
 }
 

@@ -32,11 +32,14 @@ static inline int32_t requantize(int32_t x, int32_t multiplier, int32_t shift) {
     return divide_by_power_of_two(high_multiply((int32_t)((uint32_t)x << left), multiplier), right);
 }
 
+/* The zero point is added in 64 bits: a requantized value within 128 of either end of int32
+ * (extreme sums or biases with a multiplier near 2^31) must clamp to min or max, not overflow
+ * (undefined behaviour) or wrap around. Every vector store clamps the true value likewise. */
 static inline int8_t store(int32_t sum, size_t column, const cnnz_qs8_output *out) {
-    int32_t v = requantize((int32_t)((uint32_t)sum + (uint32_t)out->bias[column]),
+    int64_t v = (int64_t)requantize((int32_t)((uint32_t)sum + (uint32_t)out->bias[column]),
                                     out->multiplier[column], out->shift[column]) + out->zero_point;
-    v = v < out->min ? out->min : (v > out->max ? out->max : v);
-    return out->table ? out->table[v + 128] : (int8_t)v;
+    int32_t q = v < out->min ? out->min : (v > out->max ? out->max : (int32_t)v);
+    return out->table ? out->table[q + 128] : (int8_t)q;
 }
 
 /* One element of the two-input Add (see the header). */
@@ -78,11 +81,13 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i requantize8
     return _mm256_sub_epi32(v, _mm256_cmpgt_epi32(remainder, threshold));
 }
 
-/* Zero point, clamp, and 8 int8 stored. */
+/* Clamp, zero point, and 8 int8 stored: clamp(v + zero point, min, max) computed as
+ * clamp(v, min - zero point, max - zero point) + zero point, which cannot wrap around where v is
+ * near either end of int32 (the same instructions as adding first). */
 __attribute__((target("avx2"), always_inline)) static inline void finish8(__m256i v, const cnnz_qs8_output *out, int8_t *c) {
+    v = _mm256_max_epi32(v, _mm256_set1_epi32(out->min - out->zero_point));
+    v = _mm256_min_epi32(v, _mm256_set1_epi32(out->max - out->zero_point));
     v = _mm256_add_epi32(v, _mm256_set1_epi32(out->zero_point));
-    v = _mm256_max_epi32(v, _mm256_set1_epi32(out->min));
-    v = _mm256_min_epi32(v, _mm256_set1_epi32(out->max));
     __m128i halves = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     _mm_storel_epi64((__m128i *)c, _mm_packs_epi16(halves, halves));
 }

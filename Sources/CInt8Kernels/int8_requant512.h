@@ -32,6 +32,9 @@ typedef struct {
      * least the zero point (ReLU, ReLU6). The step only moves results at or below 0 (h < 0
      * gives a result <= 0 with or without it), and those all clamp to min. */
     int corrects;
+    /* Whether a column of lanes has no right shift (r = 0), so that its requantized values can
+     * reach either end of int32 (requant16 clamps them before adding the zero point). */
+    int near_limits;
     /* The short form, when every column of `lanes` has a right shift r in 1...23 (no left shift):
      * the zero point joins the constant, zero point * 2^(31 + r), which keeps the 64-bit sum
      * below 2^62 + 2^61 + 2^55 (|x * m| < 2^62), and the quotient is then below 2^30 in size
@@ -85,6 +88,7 @@ CNNZ_INLINE CNNZ_AVX512 cnnz_requant16 requant16_parameters(size_t column, size_
     p.max = _mm_set1_epi8((char)out->max);
     p.zero_point = _mm512_set1_epi32(out->zero_point);
     p.corrects = out->min < out->zero_point;
+    p.near_limits = _mm512_mask_cmpeq_epi32_mask(p.lanes, right, zero) != 0;
     __mmask16 slow = _mm512_mask_cmpgt_epi32_mask(p.lanes, shift, _mm512_set1_epi32(-1)) |
                      _mm512_mask_cmplt_epi32_mask(p.lanes, shift, _mm512_set1_epi32(-23));
     p.fast = slow == 0;
@@ -137,9 +141,15 @@ CNNZ_INLINE CNNZ_AVX512 __m512i requant16_sums(__m512i x, const cnnz_requant16 *
     return _mm512_permutex2var_epi32(q_even, interleave, q_odd);
 }
 
-/* The 16 output bytes of sums x (the bias not yet added when add_bias). */
+/* The 16 output bytes of sums x (the bias not yet added when add_bias). Adding the zero point
+ * in int32 could wrap around only where a column has no right shift (r = 0): otherwise |v| <=
+ * 2^(31 - r) + 1 <= 2^30 + 1. Where one has (near_limits), v is first clamped to +-2^16, which
+ * changes no byte (|zero point| <= 128) and leaves no value near either end of int32. */
 CNNZ_INLINE CNNZ_AVX512 __m128i requant16(__m512i x, const cnnz_requant16 *p, int add_bias) {
-    __m512i v = _mm512_add_epi32(requant16_sums(x, p, add_bias), p->zero_point);
+    __m512i v = requant16_sums(x, p, add_bias);
+    if (p->near_limits)
+        v = _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(1 << 16)), _mm512_set1_epi32(-(1 << 16)));
+    v = _mm512_add_epi32(v, p->zero_point);
     __m128i bytes = _mm512_cvtsepi32_epi8(v);
     return _mm_min_epi8(_mm_max_epi8(bytes, p->min), p->max);
 }

@@ -8,6 +8,8 @@
 // P'(x) = x^64 / P(x), as in the paper's appendix.
 #include "include/CZlib.h"
 
+#include <stdatomic.h>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
@@ -77,8 +79,17 @@ int czlib_crc32_is_folded(void) {
 
 uint32_t czlib_crc32(uint32_t crc, const void *bytes, size_t count) {
   const unsigned char *next = bytes;
-  static int folded = -1;  // a benign race: every thread computes the same answer
-  if (folded < 0) folded = czlib_crc32_is_folded();
+  // Whether the CPU folds, computed on first use. Atomic (relaxed: the int is the only thing
+  // shared) because threads may load models at once, and a plain int written by one thread while
+  // another reads it is a data race, undefined behaviour in C11 even when both write the same
+  // value (ThreadSanitizer reported it here, Tests/c/crc32_threads.c). Every thread computes the
+  // same answer, so two first calls at once just both compute it.
+  static atomic_int cached = -1;
+  int folded = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (folded < 0) {
+    folded = czlib_crc32_is_folded();
+    atomic_store_explicit(&cached, folded, memory_order_relaxed);
+  }
   if (folded && count >= 64) {
     size_t whole = count & ~(size_t)15;
     crc = ~czlib_crc32_fold(~crc, next, whole);

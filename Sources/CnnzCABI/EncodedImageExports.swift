@@ -9,11 +9,13 @@ public func cnnz_classify_image(
     _ outputCapacity: Int
 ) -> cnnz_status {
     guard data != nil || size == 0 else { return argumentError("cnnz_classify_image: data is NULL") }
-    var offsets = [0, size]
-    return offsets.withUnsafeMutableBufferPointer { offsets in
-        classifyImages(
-            "cnnz_classify_image", session, data, size, offsets.baseAddress, 1, output, outputCapacity, nil,
-            indexInMessages: false)
+    // The offsets of the one image, on the stack (an array would be allocated per call).
+    return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2) { offsets in
+        offsets.initialize(repeating: 0)
+        offsets[1] = size
+        return classifyImages(
+            "cnnz_classify_image", session, data, size, UnsafePointer(offsets.baseAddress), 1, output,
+            outputCapacity, nil, indexInMessages: false)
     }
 }
 
@@ -67,28 +69,27 @@ private func classifyImages(
         return argumentError("\(function): the session is in use by another thread; use one session per thread")
     }
     defer { handle.busy.store(false, ordering: .releasing) }
-    let errors: [CnnzError?]
+    // Each image's status as it runs (an array of errors would be allocated per call); the first
+    // failure's message is the thread's last error.
+    if let statuses { statuses.update(repeating: CNNZ_OK, count: count) }
+    var first: (status: cnnz_status, index: Int, error: CnnzError)?
     do {
-        errors = try handle.session.run(
+        try handle.session.run(
             encodedImages: count,
             bytes: { index in
                 let start = offsetList[index]
                 return UnsafeRawBufferPointer(start: data.map { $0 + start }, count: offsetList[index + 1] - start)
             },
-            output: UnsafeMutableBufferPointer(start: output, count: outputCount))
+            output: UnsafeMutableBufferPointer(start: output, count: outputCount),
+            failed: { index, error in
+                let status = status(of: error)
+                statuses?[index] = status
+                if first == nil { first = (status, index, error) }
+            })
     } catch {
         return fail(error)
     }
-    var first: (status: cnnz_status, message: String)?
-    for (index, error) in errors.enumerated() {
-        var status = CNNZ_OK
-        if let error {
-            status = fail(error)  // the status of this kind of error; the message is set once, below
-            if first == nil { first = (status, indexInMessages ? "image \(index): \(error.message)" : error.message) }
-        }
-        statuses?[index] = status
-    }
     guard let first else { return CNNZ_OK }
-    fail(first.message)
+    fail(indexInMessages ? "image \(first.index): \(first.error.message)" : first.error.message)
     return first.status
 }

@@ -121,6 +121,11 @@ func fail(_ message: String) {
 /// Records `error` and returns its status.
 func fail(_ error: CnnzError) -> cnnz_status {
     fail(error.message)
+    return status(of: error)
+}
+
+/// The status of `error`.
+func status(of error: CnnzError) -> cnnz_status {
     switch error {
     case .argument: return CNNZ_ERROR_ARGUMENT
     case .io: return CNNZ_ERROR_IO

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds libcnnz and the C programs (pedantic C99 under gcc and clang, and the
-# header from C++), then runs the C API tests, the thread test and the C example.
+# header from C++), then runs the C API tests, the thread test, czlib_crc32 from threads under
+# ThreadSanitizer and the C example.
 #   bash Tests/c/run.sh            # release libcnnz
 #   bash Tests/c/run.sh address    # libcnnz and the C programs under AddressSanitizer
 set -euo pipefail
@@ -51,6 +52,16 @@ $cc $flags Examples/c/classify.c $link -o "$work/classify"
 "$work/test_threads" Examples/fashion-mnist-small.cnnz
 "$work/test_threads" "$work/bench.cnnz" 2
 "$work/test_threads" "$work/tiny-graph.cnnz" 3
+
+# czlib_crc32's lazily cached CPU check from eight threads under ThreadSanitizer (gcc's runtime:
+# the Swift toolchain's clang links one that needs libdispatch); skipped where gcc has no TSan.
+if [ -z "${1:-}" ] && printf 'int main(void){return 0;}' | gcc -x c -fsanitize=thread - -o "$work/tsan-probe" 2>/dev/null; then
+  gcc -std=c11 -O1 -g -Wall -Wextra -Werror -pedantic -fsanitize=thread -ISources/CZlib/include \
+    Tests/c/crc32_threads.c Sources/CZlib/shim.c -lz -pthread -o "$work/crc32_threads"
+  TSAN_OPTIONS=halt_on_error=1 "$work/crc32_threads"
+else
+  echo "skipped czlib_crc32 under ThreadSanitizer: gcc -fsanitize=thread unavailable"
+fi
 
 # The example's output, checked line by line.
 "$work/classify" Examples/fashion-mnist-small.cnnz Examples/images/trouser.pgm Examples/images/sneaker.pgm > "$work/classify.out"

@@ -146,6 +146,23 @@ int main(int argc, char **argv) {
   CHECK_STATUS(cnnz_classify_image(single, data + offsets[7], offsets[8] - offsets[7], scores, OUTPUTS),
                CNNZ_ERROR_UNSUPPORTED);
   CHECK_STATUS(cnnz_classify_image(single, NULL, 10, scores, OUTPUTS), CNNZ_ERROR_ARGUMENT);
+
+  /* image_size_memory: the size cnnz_classify_image sees (as cnnz_image_size for the file), and its errors. */
+  int32_t width = 0, height = 0, channels = 0, file_width = 0, file_height = 0, file_channels = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (expected[i] != CNNZ_OK) continue;
+    CHECK_STATUS(cnnz_image_size_memory(data + offsets[i], offsets[i + 1] - offsets[i], &width, &height, &channels),
+                 CNNZ_OK);
+    CHECK_STATUS(cnnz_image_size(paths[i], &file_width, &file_height, &file_channels), CNNZ_OK);
+    CHECK(width == file_width && height == file_height && channels == file_channels);
+  }
+  CHECK_STATUS(cnnz_image_size_memory(data + offsets[1], offsets[2] - offsets[1], NULL, NULL, NULL), CNNZ_OK);
+  CHECK_STATUS(cnnz_image_size_memory("GIF89a", 6, &width, NULL, NULL), CNNZ_ERROR_FORMAT);
+  CHECK(strstr(cnnz_last_error(), "looks like a GIF image") != NULL);
+  CHECK_STATUS(cnnz_image_size_memory(NULL, 0, &width, NULL, NULL), CNNZ_ERROR_FORMAT);
+  CHECK_STATUS(cnnz_image_size_memory(NULL, 10, &width, NULL, NULL), CNNZ_ERROR_ARGUMENT);
+  CHECK_STATUS(cnnz_image_size_memory(data + offsets[7], offsets[8] - offsets[7], &width, NULL, NULL),
+               CNNZ_ERROR_UNSUPPORTED);
   CHECK_STATUS(cnnz_classify_image(single, data, offsets[1], scores, OUTPUTS - 1), CNNZ_ERROR_ARGUMENT);
   CHECK_STATUS(cnnz_classify_image(single, data, offsets[1], NULL, OUTPUTS), CNNZ_ERROR_ARGUMENT);
   CHECK_STATUS(cnnz_classify_image(NULL, data, offsets[1], scores, OUTPUTS), CNNZ_ERROR_ARGUMENT);

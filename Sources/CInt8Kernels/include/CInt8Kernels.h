@@ -13,7 +13,9 @@
 /* How int32 sums become int8 outputs, per output column n: add bias[n], multiply by
  * multiplier[n] * 2^(shift[n] - 31) with TensorFlow Lite's rounding (a rounding doubling
  * high multiply, ties toward +infinity, then a rounding right shift, ties away from zero),
- * add zero_point, clamp to [min, max], and, when table is not NULL, map q to table[q + 128]. */
+ * add zero_point, clamp to [min, max] (the exact sum's clamp: nothing wraps around, however close
+ * to either end of int32 the requantized value is), and, when table is not NULL, map q to
+ * table[q + 128]. */
 #define CNNZ_INT8_PORTABLE 0
 #define CNNZ_INT8_AVX2 1
 #define CNNZ_INT8_AVX512 2

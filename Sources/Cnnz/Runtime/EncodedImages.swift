@@ -16,54 +16,59 @@ extension Session {
     public func run(
         encodedImages count: Int, bytes: (Int) -> UnsafeRawBufferPointer, output: UnsafeMutableBufferPointer<Float>
     ) throws(CnnzError) -> [CnnzError?] {
+        var errors = [CnnzError?](repeating: nil, count: max(count, 0))
+        try run(encodedImages: count, bytes: bytes, output: output) { errors[$0] = $1 }
+        return errors
+    }
+
+    /// `run(encodedImages:bytes:output:)` reporting each image that cannot be read to `failed`
+    /// (its index and error, in order) rather than in an array, for the C API: after a session's
+    /// first call it allocates nothing but what decoding and preparing each image takes. The
+    /// prepared images go to the session's input staging buffer (which holds a pass), a pass's
+    /// outputs to a buffer the session allocates on its first call and keeps.
+    public func run(
+        encodedImages count: Int, bytes: (Int) -> UnsafeRawBufferPointer, output: UnsafeMutableBufferPointer<Float>,
+        failed: (Int, CnnzError) -> Void
+    ) throws(CnnzError) {
         let outputSize = model.outputSize
         let (needed, overflow) = max(count, 0).multipliedReportingOverflow(by: outputSize)
-        guard !overflow, output.count >= needed else {
+        guard !overflow, output.count >= needed, let destination = output.baseAddress else {
+            if count <= 0 { return }
             throw .argument("the output holds \(output.count) values; \(count) images need \(outputSize) each")
         }
         let perImage = model.inputShape.elementCount
-        var errors = [CnnzError?](repeating: nil, count: max(count, 0))
-        // One batch of prepared images and their outputs; the session's budget covers a batch of input.
-        var input = [Float](repeating: 0, count: min(batchCapacity, max(count, 1)) * perImage)
-        var scores = [Float](repeating: 0, count: min(batchCapacity, max(count, 1)) * outputSize)
-        var rows: [Int] = []
-        rows.reserveCapacity(batchCapacity)
+        let pass = encodedPassBuffer()
+        var filled = 0  // images prepared in this pass; pass.rows[slot] is each one's index
 
-        func runBatch() throws(CnnzError) {
-            let result: Result<Void, CnnzError> = input.withUnsafeBufferPointer { source in
-                scores.withUnsafeMutableBufferPointer { destination in
-                    Result { () throws(CnnzError) in
-                        try run(
-                            input: UnsafeBufferPointer(rebasing: source[..<(rows.count * perImage)]), batch: rows.count,
-                            output: UnsafeMutableBufferPointer(rebasing: destination[..<(rows.count * outputSize)]))
-                    }
-                }
+        func runPass() {
+            runUnchecked(input: staging.pointer, batch: filled, output: pass.scores)
+            for slot in 0..<filled {
+                (destination + pass.rows[slot] * outputSize).update(
+                    from: pass.scores + slot * outputSize, count: outputSize)
             }
-            try result.get()
-            for (slot, row) in rows.enumerated() {
-                for k in 0..<outputSize { output[row * outputSize + k] = scores[slot * outputSize + k] }
-            }
-            rows.removeAll(keepingCapacity: true)
+            filled = 0
         }
 
         for index in 0..<max(count, 0) {
             do {
                 let prepared = model.prepare(try Self.decodeEncoded(bytes(index))).input
-                let start = rows.count * perImage
-                for k in 0..<perImage { input[start + k] = prepared[k] }
-                rows.append(index)
+                prepared.withUnsafeBufferPointer {
+                    (staging.pointer + filled * perImage).update(from: $0.baseAddress!, count: perImage)
+                }
+                pass.rows[filled] = index
+                filled += 1
             } catch {
-                errors[index] = error
-                for k in 0..<outputSize { output[index * outputSize + k] = .nan }
+                failed(index, error)
+                (destination + index * outputSize).update(repeating: .nan, count: outputSize)
             }
-            if rows.count == batchCapacity { try runBatch() }
+            if filled == batchCapacity { runPass() }
         }
-        if !rows.isEmpty { try runBatch() }
-        return errors
+        if filled > 0 { runPass() }
     }
 
     /// Decodes one image held in memory; an empty buffer is named as such (not as an empty file).
-    static func decodeEncoded(_ bytes: UnsafeRawBufferPointer) throws(CnnzError) -> Image {
+    /// (Public for the C API's `cnnz_image_size_memory`.)
+    public static func decodeEncoded(_ bytes: UnsafeRawBufferPointer) throws(CnnzError) -> Image {
         guard !bytes.isEmpty else { throw .format("the image is empty (0 bytes); \(ImageReader.formatsRead)") }
         // As the file reader: a larger buffer is read up to the most any image within the caps takes
         // (trailing bytes are then never looked at), so nothing is copied beyond that.

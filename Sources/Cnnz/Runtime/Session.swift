@@ -12,7 +12,8 @@ public final class Session {
     private let arena: AlignedBuffer
     // Internal rather than private: `profile` (Profiling.swift) runs the kernels one by one.
     let scratch: AlignedBuffer
-    private let staging: AlignedBuffer
+    // Internal rather than private: `run(encodedImages:)` (EncodedImages.swift) prepares images into it.
+    let staging: AlignedBuffer
     let values: UnsafeMutablePointer<UnsafeMutableRawPointer>
     let pool: WorkerPool?
     let minimumWorkPerPart: Int
@@ -20,6 +21,9 @@ public final class Session {
     let lanes: BatchLanes?
     /// How runs of fewer images than threads split their layers (see `LayerSplit`).
     var layerSplit = LayerSplit()
+    /// A pass of outputs and their image indices for `run(encodedImages:)`, allocated on its
+    /// first call (most sessions never decode images) and kept.
+    private var encodedPass: (scores: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Int>)?
 
     /// Threads that run each layer, the caller's included (1: everything on the caller).
     public var threadCount: Int { pool?.threadCount ?? 1 }
@@ -95,6 +99,19 @@ public final class Session {
         pool?.shutdown()
         layerSplit.deallocate()
         values.deallocate()
+        encodedPass?.scores.deallocate()
+        encodedPass?.rows.deallocate()
+    }
+
+    /// `encodedPass`, allocated if this is the first call: `batchCapacity` images' outputs and indices.
+    func encodedPassBuffer() -> (scores: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Int>) {
+        if let encodedPass { return encodedPass }
+        let pass = (
+            scores: UnsafeMutablePointer<Float>.allocate(capacity: batchCapacity * max(model.outputSize, 1)),
+            rows: UnsafeMutablePointer<Int>.allocate(capacity: batchCapacity)
+        )
+        encodedPass = pass
+        return pass
     }
 
     func check(batch: Int, inputCount: Int, outputCount: Int) throws(CnnzError) {
@@ -171,7 +188,7 @@ public final class Session {
         return output
     }
 
-    private func runUnchecked(input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
+    func runUnchecked(input: UnsafePointer<Float>, batch: Int, output: UnsafeMutablePointer<Float>) {
         let plan = model.plan
         let perImage = model.inputShape.elementCount
         let outputSize = model.outputSize

@@ -1,4 +1,5 @@
 import CZlib
+import Dispatch
 import Testing
 
 @testable import Cnnz
@@ -52,6 +53,29 @@ import Testing
             #expect(
                 czlib_crc32(0x1234_5678, all.baseAddress, 4096) == czlib_crc32_table(0x1234_5678, all.baseAddress, 4096)
             )
+        }
+    }
+
+    /// Eight threads at once (the first calls in this process may be among them: models load
+    /// from any thread), each with its own CRC equal to zlib's. The lazily cached CPU check is an
+    /// atomic; Tests/c/run.sh runs the same calls under ThreadSanitizer, which reported the plain
+    /// int it was before.
+    @Test func concurrentCallsMatchZlib() {
+        let data = Self.bytes(4096 + 77, seed: 9)
+        let threads = 8
+        let results = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: threads)
+        defer { results.deallocate() }
+        data.withUnsafeBytes { all in
+            // Addresses as integers: the closure is @Sendable, and each thread writes its own slot.
+            let (start, count) = (Int(bitPattern: all.baseAddress), all.count)
+            let slots = Int(bitPattern: results.baseAddress)
+            DispatchQueue.concurrentPerform(iterations: threads) { index in
+                UnsafeMutablePointer<UInt32>(bitPattern: slots)![index] = czlib_crc32(
+                    0, UnsafeRawPointer(bitPattern: start), count - index)
+            }
+            for index in 0..<threads {
+                #expect(results[index] == czlib_crc32_table(0, all.baseAddress, count - index), "thread \(index)")
+            }
         }
     }
 }

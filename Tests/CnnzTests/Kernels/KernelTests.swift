@@ -147,6 +147,9 @@ let depthwiseCases: [LayerCase] = {
     for (k, s, d) in [
         ((3, 3), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)), ((5, 5), (1, 1), (1, 1)), ((2, 2), (1, 1), (1, 1)),
         ((3, 3), (1, 1), (2, 2)), ((1, 1), (1, 1), (1, 1)),
+        // Dilation along one axis only (3x3: the row kernel's interior path steps columns by the
+        // width's dilation and rows by the height's; equal dilations could not tell them apart).
+        ((3, 3), (1, 1), (1, 2)), ((3, 3), (1, 1), (2, 1)),
     ] {
         for padding in [Padding.valid, .same] {
             for (c, m) in [(1, 1), (7, 1), (8, 1), (19, 1), (3, 2), (5, 3)] {
@@ -156,6 +159,17 @@ let depthwiseCases: [LayerCase] = {
                         kind: .depthwiseConv2D(window: window(k, s, d, p: padding), multiplier: m, hasBias: m != 3),
                         activation: c == 19 ? .plainReLU : .linear))
             }
+        }
+    }
+    // Rows long enough for the interior path's eight-pixel (AVX-512) and four-pixel blocks and
+    // their leftovers, with those one-axis dilations; channels around the 16-float vector.
+    for d in [(1, 2), (2, 1)] {
+        for (c, padding) in [(33, Padding.same), (16, .valid), (5, .same)] {
+            cases.append(
+                LayerCase(
+                    height: 7, width: 27, channels: c, batch: 2,
+                    kind: .depthwiseConv2D(window: window((3, 3), (1, 1), d, p: padding), multiplier: 1, hasBias: true),
+                    activation: .relu(maxValue: 6, negativeSlope: 0, threshold: 0)))
         }
     }
     return cases

@@ -98,9 +98,12 @@ enum Int8Reference {
                             }
                         }
                         let (multiplier, shift) = multipliers[f]
-                        let scaled = requantize(sum, multiplier: multiplier, shift: shift) + outputZeroPoint
+                        // The zero point added in Int64: the clamp of the exact value, as the kernels
+                        // store it, even where the requantized value is near either end of Int32.
+                        let requantized = requantize(sum, multiplier: multiplier, shift: shift)
+                        let scaled = Int64(requantized) + Int64(outputZeroPoint)
                         out[b * y.elementCount + (oy * y.width + ox) * filters + f] = Int8(
-                            min(max(scaled, clamp.lowerBound), clamp.upperBound))
+                            min(max(scaled, Int64(clamp.lowerBound)), Int64(clamp.upperBound)))
                     }
                 }
             }

@@ -180,4 +180,81 @@ struct AllocationTests {
         #expect(failures == 0, "\(failures) counted calls failed: \(String(cString: cnnz_last_error()))")
         #expect(count == 0, "at least \(count) mallocs in every window of 40 cnnz_run calls")
     }
+
+    /// cnnz_classify_images and cnnz_classify_image allocate, after a session's first call, only what
+    /// decoding and preparing each image takes (the decoded pixels, the prepared input): a call of
+    /// 5 images (passes of 2, 2 and 1) counts 5 times the mallocs of decoding and preparing one image
+    /// alone, and a call of one image once. They allocated an array of errors, a pass of input and
+    /// outputs, and cnnz_classify_image the offsets of its one image, on every call.
+    @Test func classifyingImagesAllocatesOnlyWhatDecodingTakes() throws {
+        let bytes = try Converter.convertToCNNZ(json: try Fixtures.bytes("tiny-graph.json")).1
+        let swiftModel = try Model(bytes: bytes)
+        var model: OpaquePointer?
+        #expect(bytes.withUnsafeBytes { cnnz_model_load_memory($0.baseAddress, $0.count, &model) } == CNNZ_OK)
+        defer { cnnz_model_free(model) }
+        var session: OpaquePointer?
+        #expect(cnnz_session_create_with(model, 2, 1, &session) == CNNZ_OK)
+        defer { cnnz_session_free(session) }
+        // A binary PPM of the model's size (no resize): decoded without libpng or libjpeg.
+        let shape = swiftModel.inputShape
+        #expect(shape.channels == 3)
+        let image =
+            Array("P6\n\(shape.width) \(shape.height)\n255\n".utf8)
+            + (0..<shape.elementCount).map { UInt8(truncatingIfNeeded: $0 &* 37) }
+        let count = 5
+        let data = (0..<count).flatMap { _ in image }
+        let offsets = (0...count).map { $0 * image.count }
+        var output = [Float](repeating: 0, count: count * swiftModel.outputSize)
+        var statuses = [cnnz_status](repeating: CNNZ_OK, count: count)
+        var failures = 0
+        // The fewest mallocs of 20 repetitions of `body` in any of up to 400 windows: other tests
+        // running meanwhile can only add to a window's count.
+        func fewest(_ body: () -> Void) -> Int {
+            var fewest = Int.max
+            for _ in 0..<400 {
+                fewest = min(fewest, Self.countMallocs { for _ in 0..<20 { body() } })
+                if fewest == 0 { break }
+            }
+            return fewest
+        }
+        data.withUnsafeBytes { all in
+            let decodeAndPrepare = fewest {
+                guard let image = try? Session.decodeEncoded(UnsafeRawBufferPointer(rebasing: all[0..<image.count]))
+                else { return failures += 1 }
+                if swiftModel.prepare(image).input.count != shape.elementCount { failures += 1 }
+            }
+            #expect(decodeAndPrepare > 0)
+            offsets.withUnsafeBufferPointer { offsets in
+                output.withUnsafeMutableBufferPointer { out in
+                    statuses.withUnsafeMutableBufferPointer { statuses in
+                        let (out, statuses) = (out, statuses)
+                        func several() {
+                            let status = cnnz_classify_images(
+                                session, all.baseAddress, all.count, offsets.baseAddress, count, out.baseAddress,
+                                out.count, statuses.baseAddress)
+                            if status != CNNZ_OK { failures += 1 }
+                        }
+                        func one() {
+                            let status = cnnz_classify_image(
+                                session, all.baseAddress, image.count, out.baseAddress, out.count)
+                            if status != CNNZ_OK { failures += 1 }
+                        }
+                        several()  // the session's first call allocates its pass of outputs
+                        let manyImages = fewest(several)
+                        let oneImage = fewest(one)
+                        #expect(
+                            manyImages == count * decodeAndPrepare,
+                            "cnnz_classify_images: \(manyImages) mallocs in 20 calls of \(count) images, decoding and preparing 20 images alone \(decodeAndPrepare)"
+                        )
+                        #expect(
+                            oneImage == decodeAndPrepare,
+                            "cnnz_classify_image: \(oneImage) mallocs in 20 calls, decoding and preparing 20 images alone \(decodeAndPrepare)"
+                        )
+                    }
+                }
+            }
+        }
+        #expect(failures == 0, "\(failures) counted calls failed: \(String(cString: cnnz_last_error()))")
+        #expect(statuses.allSatisfy { $0 == CNNZ_OK })
+    }
 }

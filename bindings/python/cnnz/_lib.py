@@ -135,12 +135,26 @@ def _declare(lib):
     lib.cnnz_run_u8.argtypes = [SessionPointer, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p,
                                 ctypes.c_size_t]
     lib.cnnz_run_u8.restype = c_status
+    # The same two functions as separate objects whose data parameters are POINTER(c_ubyte), for
+    # Model.predict: it passes c_ubyte.from_buffer(array), which ctypes converts by reference
+    # faster than NumPy computes array.ctypes.data (lib["name"] is a new function object, so the
+    # declarations above, which take addresses as integers, are unchanged).
+    bytep = ctypes.POINTER(ctypes.c_ubyte)
+    for name in ("cnnz_run", "cnnz_run_u8"):
+        function = lib[name]
+        function.argtypes = [SessionPointer, bytep, ctypes.c_size_t, ctypes.c_size_t, bytep, ctypes.c_size_t]
+        function.restype = c_status
+        setattr(lib, name + "_buffers", function)
     # cnnz_status cnnz_classify_file(cnnz_session *session, const char *image_path, float *output, size_t output_capacity);
     lib.cnnz_classify_file.argtypes = [SessionPointer, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
     lib.cnnz_classify_file.restype = c_status
     # cnnz_status cnnz_image_size(const char *image_path, int32_t *width, int32_t *height, int32_t *channels);
     lib.cnnz_image_size.argtypes = [ctypes.c_char_p, i32p, i32p, i32p]
     lib.cnnz_image_size.restype = c_status
+    # cnnz_status cnnz_image_size_memory(const void *data, size_t size, int32_t *width, int32_t *height,
+    #                                    int32_t *channels);
+    lib.cnnz_image_size_memory.argtypes = [ctypes.c_void_p, ctypes.c_size_t, i32p, i32p, i32p]
+    lib.cnnz_image_size_memory.restype = c_status
     # cnnz_status cnnz_classify_image(cnnz_session *session, const void *data, size_t size, float *output,
     #                                 size_t output_capacity);
     lib.cnnz_classify_image.argtypes = [SessionPointer, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p,

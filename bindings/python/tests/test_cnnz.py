@@ -47,6 +47,14 @@ def test_any_array_layout_gives_the_same_outputs(example):
     np.testing.assert_array_equal(example.predict(np.asfortranarray(floats)), expected)
     np.testing.assert_array_equal(example.predict(floats[::-1])[::-1], expected)
     np.testing.assert_array_equal(example.predict(pixels), example.predict(np.asfortranarray(pixels)))
+    # Read-only arrays (a frozen copy, bytes seen through np.frombuffer) export no writable buffer
+    # for ctypes' from_buffer: the fast path takes their address instead.
+    frozen = floats.copy()
+    frozen.flags.writeable = False
+    np.testing.assert_array_equal(example.predict(frozen), expected)
+    from_bytes = np.frombuffer(pixels.tobytes(), dtype=np.uint8).reshape(pixels.shape)
+    assert not from_bytes.flags.writeable
+    np.testing.assert_array_equal(example.predict(from_bytes), example.predict(pixels))
     with pytest.raises(cnnz.Error, match="input dtype >f4"):
         example.predict(floats.astype(">f4"))
     with pytest.raises(cnnz.Error, match="input dtype float64"):

@@ -131,3 +131,45 @@ def test_pip_install_on_a_terminal_shows_the_warning(repository, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNING: cnnz: no libcnnz to bundle" in result.stdout
     assert (tmp_path / "site" / "cnnz" / "__init__.py").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_classify_reads_the_image_once(repository, example, tmp_path):
+    # A named pipe delivers the image once: a second read of it would wait for another writer.
+    # The writer below gives the bytes once; if classify is still waiting after they were read,
+    # it is unblocked with an empty second write (a failed read) and the test fails.
+    import threading
+    import time
+
+    image = (repository / "Examples" / "images" / "trouser.pgm").read_bytes()
+    expected = example.classify(repository / "Examples" / "images" / "trouser.pgm")
+    pipe = tmp_path / "trouser.pgm"
+    os.mkfifo(pipe)
+    opened = []
+
+    def write_once():
+        with open(pipe, "wb") as writer:
+            writer.write(image)
+        opened.append(time.monotonic())
+
+    threading.Thread(target=write_once, daemon=True).start()
+    result, errors = [], []
+
+    def classify():
+        try:
+            result.append(example.classify(pipe))
+        except cnnz.Error as error:
+            errors.append(error)
+
+    worker = threading.Thread(target=classify, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    reads = 1
+    while worker.is_alive():  # waiting to read the pipe again: open it with no bytes
+        reads += 1
+        with open(pipe, "wb"):
+            pass
+        worker.join(timeout=1)
+    assert opened, "the image was never read"
+    assert reads == 1, f"classify read the image {reads} times ({errors})"
+    assert result == [expected]

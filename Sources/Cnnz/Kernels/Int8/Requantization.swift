@@ -39,10 +39,12 @@ enum Requantization {
         return (high >> right) + ((high & mask) > threshold ? 1 : 0)
     }
 
-    /// `q` as an int8 value with `zeroPoint` added and clamped to `bounds`.
+    /// `q` as an int8 value with `zeroPoint` added and clamped to `bounds`: the clamp of the
+    /// exact sum (as the C kernels' store), computed as `clamp(x, bounds - zeroPoint) + zeroPoint`
+    /// so that an `x` near either end of Int32 cannot wrap around.
     @inline(__always) static func store(_ x: Int32, zeroPoint: Int32, bounds: ClosedRange<Int32>) -> Int8 {
-        let v = x &+ zeroPoint
-        return Int8(truncatingIfNeeded: min(max(v, bounds.lowerBound), bounds.upperBound))
+        let v = min(max(x, bounds.lowerBound &- zeroPoint), bounds.upperBound &- zeroPoint) &+ zeroPoint
+        return Int8(truncatingIfNeeded: v)
     }
 }
 
