@@ -52,10 +52,11 @@ CNNZ_INLINE CNNZ_VNNI512 __m512i dw_column(const int8_t *const *p, int count, si
     return _mm512_xor_si512(z, t->flip);
 }
 
-/* Stores the 16 (or `lanes`) output bytes of sums x (bias included); table: out->table's. */
+/* Stores the 16 (or `lanes`) output bytes of sums x (bias included); table: out->table's. kind:
+ * p's requant16 form (a constant: CNNZ_REQUANT_GENERAL where the caller does not choose). */
 CNNZ_INLINE CNNZ_VNNI512 void dw_store(__m512i x, const cnnz_requant16 *p, const cnnz_qs8_output *out, int full,
-                                       int table, int8_t *c) {
-    __m128i bytes = requant16(x, p, 0);
+                                       int table, int kind, int8_t *c) {
+    __m128i bytes = requant16_as(x, p, kind);
     if (table) {
         /* The table maps each clamped byte q to table[q + 128]. */
         int8_t q[16];
@@ -75,17 +76,18 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_store(__m512i x, const cnnz_requant16 *p, const
  * column vectors of 4 input rows, the second row's weights one byte up in each lane. lines2
  * (else NULL): a second output row (c2) with its own lines, after the first, on the same
  * weights and output stage (set up once for both). */
-CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3(const int8_t *const *lines, const int8_t *const *lines2,
-                                         const cnnz_qs8_window *w, const int8_t *panel, __m512i padding, size_t j,
-                                         int full, int table, int pair, __mmask16 lanes,
-                                         const cnnz_qs8_output *out, int8_t *c1, int8_t *c2) {
+CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3_as(const int8_t *const *lines, const int8_t *const *lines2,
+                                            const cnnz_qs8_window *w, const int8_t *panel, __m512i padding, size_t j,
+                                            int full, int table, int pair, __mmask16 lanes,
+                                            const cnnz_qs8_output *out, const cnnz_requant16 *pp, const int kind,
+                                            int8_t *c1, int8_t *c2) {
     const cnnz_dw_transpose t = dw_transpose();
     size_t n = w->channels, stride = w->stride_width, out_width = w->out_width;
     ptrdiff_t width = (ptrdiff_t)w->width, pad = w->pad_left;
     const __m512i k0 = _mm512_loadu_si512(panel), k1 = _mm512_loadu_si512(panel + 64);
     const __m512i k2 = _mm512_loadu_si512(panel + 128);
     const __m512i m0 = _mm512_slli_epi32(k0, 8), m1 = _mm512_slli_epi32(k1, 8), m2 = _mm512_slli_epi32(k2, 8);
-    const cnnz_requant16 p = requant16_parameters(j, full ? 16 : (size_t)__builtin_popcount(lanes), out);
+    const cnnz_requant16 p = *pp;
     for (int pass = 0; pass < (lines2 ? 2 : 1); pass++) {
         const int8_t *const *l = pass ? lines2 : lines;
         const int8_t *rows[4] = {l[0] + j, l[1] + j, l[2] + j, l[3] + j};
@@ -98,12 +100,12 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3(const int8_t *const *lines, const int8_
             __m512i sum = _mm512_dpbusd_epi32(p.bias, A, k0);                           \
             sum = _mm512_dpbusd_epi32(sum, B, k1);                                      \
             sum = _mm512_dpbusd_epi32(sum, E, k2);                                      \
-            dw_store(sum, &p, out, full, table, c + ox * n);                            \
+            dw_store(sum, &p, out, full, table, kind, c + ox * n);                      \
             if (pair) {                                                                 \
                 __m512i second = _mm512_dpbusd_epi32(p.bias, A, m0);                    \
                 second = _mm512_dpbusd_epi32(second, B, m1);                            \
                 second = _mm512_dpbusd_epi32(second, E, m2);                            \
-                dw_store(second, &p, out, full, table, next + ox * n);                  \
+                dw_store(second, &p, out, full, table, kind, next + ox * n);            \
             }                                                                           \
         } while (0)
         /* The pixels whose 3 columns are inside the image: start..<end. */
@@ -144,6 +146,25 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3(const int8_t *const *lines, const int8_
 #undef CNNZ_COLUMN
 }
 
+/* dw_row_3x3_as with the output stage's constants; full blocks without a table in their
+ * requant16 form, each form's code apart (no test per vector). */
+CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3(const int8_t *const *lines, const int8_t *const *lines2,
+                                         const cnnz_qs8_window *w, const int8_t *panel, __m512i padding, size_t j,
+                                         int full, int table, int pair, __mmask16 lanes,
+                                         const cnnz_qs8_output *out, int8_t *c1, int8_t *c2) {
+    const cnnz_requant16 p = requant16_parameters(j, full ? 16 : (size_t)__builtin_popcount(lanes), out);
+    const int kind = full && !table ? requant16_kind(&p) : CNNZ_REQUANT_GENERAL;
+    if (kind == CNNZ_REQUANT_FAST)
+        dw_row_3x3_as(lines, lines2, w, panel, padding, j, full, table, pair, lanes, out, &p, CNNZ_REQUANT_FAST, c1,
+                      c2);
+    else if (kind == CNNZ_REQUANT_FAST_CORRECTS)
+        dw_row_3x3_as(lines, lines2, w, panel, padding, j, full, table, pair, lanes, out, &p,
+                      CNNZ_REQUANT_FAST_CORRECTS, c1, c2);
+    else
+        dw_row_3x3_as(lines, lines2, w, panel, padding, j, full, table, pair, lanes, out, &p, CNNZ_REQUANT_GENERAL,
+                      c1, c2);
+}
+
 /* Any window of at most 16 x 16 taps: groups of 4 rows per column, weights from the panel.
  * Without dilation along the row, the column vectors of a pixel stay in a ring of kernel_width
  * slots and the next pixel builds only the stride's new ones (a 5x5 window at stride 1: 2 builds
@@ -178,7 +199,7 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_general(const int8_t *const *lines, size_t 
                 for (size_t g = 0; g < groups; g++)
                     sum = _mm512_dpbusd_epi32(sum, ring[slot][g], _mm512_loadu_si512(panel + (kx * groups + g) * 64));
             }
-            dw_store(sum, &p, out, full, table, c + ox * n + j);
+            dw_store(sum, &p, out, full, table, CNNZ_REQUANT_GENERAL, c + ox * n + j);
             /* The next pixel's last `stride` columns replace this one's first. */
             for (size_t i = 0; i < stride; i++) {
                 CNNZ_FILL(first, x0 + (ptrdiff_t)(kw + i));
@@ -200,7 +221,7 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_general(const int8_t *const *lines, size_t 
                 sum = _mm512_dpbusd_epi32(sum, v, _mm512_loadu_si512(panel + (kx * groups + g) * 64));
             }
         }
-        dw_store(sum, &p, out, full, table, c + ox * n + j);
+        dw_store(sum, &p, out, full, table, CNNZ_REQUANT_GENERAL, c + ox * n + j);
     }
 }
 

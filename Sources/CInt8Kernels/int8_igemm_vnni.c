@@ -86,10 +86,12 @@ CNNZ_INLINE CNNZ_AVX512 void xor_rows(uint8_t *d, const int8_t *s, size_t n) {
 CNNZ_INLINE CNNZ_VNNI512 void itile512(const int mr, const int np, size_t taps, size_t tap_groups,
                                        const uint8_t *const *pointers, size_t stride, const int8_t *w, size_t panel_bytes,
                                        size_t n, size_t column, const cnnz_requant16 *parameters,
-                                       const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+                                       const cnnz_qs8_output *out, int8_t *c, size_t ldc, int kind) {
     __m512i acc[8][4];
-    for (int r = 0; r < mr; r++)
-        for (int p = 0; p < np; p++) acc[r][p] = _mm512_setzero_si512();
+    for (int p = 0; p < np; p++) {
+        __m512i start = tile512_start(parameters, p);
+        for (int r = 0; r < mr; r++) acc[r][p] = start;
+    }
     /* do-while loops (taps and tap_groups are at least 1): with for loops, which may run no
      * time, clang copied every accumulator at each tap. */
     const int8_t *wg = w;
@@ -115,19 +117,20 @@ CNNZ_INLINE CNNZ_VNNI512 void itile512(const int mr, const int np, size_t taps, 
     __m512i sums[8][4];
     for (int r = 0; r < mr; r++)
         for (int p = 0; p < np; p++) sums[r][p] = acc[r][p];
-    tile512_store(mr, np, sums, n, column, parameters, out, c, ldc, NULL, NULL);
+    tile512_store_as(mr, np, sums, n, column, parameters, out, c, ldc, kind);
 }
 
 typedef void (*cnnz_itile512)(size_t, size_t, const uint8_t *const *, size_t, const int8_t *, size_t, size_t, size_t,
-                              const cnnz_requant16 *, const cnnz_qs8_output *, int8_t *, size_t);
+                              const cnnz_requant16 *, const cnnz_qs8_output *, int8_t *, size_t, int);
 
 #define CNNZ_ITILE512(MR, NP)                                                                                      \
     static CNNZ_VNNI512 void itile512_##MR##x##NP(size_t taps, size_t tap_groups, const uint8_t *const *pointers,   \
                                                   size_t stride,                                                   \
                                                   const int8_t *w, size_t panel_bytes, size_t n, size_t column,    \
                                                   const cnnz_requant16 *parameters, const cnnz_qs8_output *out,       \
-                                                  int8_t *c, size_t ldc) {                                         \
-        itile512(MR, NP, taps, tap_groups, pointers, stride, w, panel_bytes, n, column, parameters, out, c, ldc);         \
+                                                  int8_t *c, size_t ldc, int kind) {                               \
+        itile512(MR, NP, taps, tap_groups, pointers, stride, w, panel_bytes, n, column, parameters, out, c, ldc,  \
+                 kind);                                                                                            \
     }
 CNNZ_ITILE512(1, 4)
 CNNZ_ITILE512(2, 4)
@@ -156,11 +159,11 @@ static CNNZ_VNNI512 void ipanels512(const int np, const cnnz_itile512 *tiles, si
     cnnz_requant16 parameters[4];
     /* One or two rows (Dense at batch 1): store16 per row, whose constants cost less to load
      * than requant16_parameters's when they serve a single row. */
-    int stored = m > 2 && tile512_parameters(np, n, column, out, parameters);
+    int kind = m > 2 ? tile512_parameters(np, n, column, out, parameters) : CNNZ_TILE_STORE16;
     for (size_t row = 0; row < m; row += 8) {
         size_t mr = m - row < 8 ? m - row : 8;
-        tiles[mr - 1](taps, tap_groups, pointers + row, m, w, panel_bytes, n, column, stored ? parameters : NULL, out,
-                      c + row * ldc, ldc);
+        tiles[mr - 1](taps, tap_groups, pointers + row, m, w, panel_bytes, n, column,
+                      kind == CNNZ_TILE_STORE16 ? NULL : parameters, out, c + row * ldc, ldc, kind);
     }
 }
 

@@ -35,7 +35,21 @@ typedef struct {
     /* Whether a column of lanes has no right shift (r = 0), so that its requantized values can
      * reach either end of int32 (requant16 clamps them before adding the zero point). */
     int near_limits;
+    /* The short form, when every column of `lanes` has a right shift r in 1...23 (no left shift):
+     * the zero point joins the constant, zero point * 2^(31 + r), which keeps the 64-bit sum
+     * below 2^62 + 2^61 + 2^55 (|x * m| < 2^62), and the quotient is then below 2^30 in size
+     * plus the zero point, never wrapping int32. The odd lanes shift by r - 1 = 31 + r - 32,
+     * which leaves floor(q / 2^(31 + r)) in their high dword (floor(floor(q / 2^(r - 1)) / 2^32)),
+     * where a blend takes it: no vpermt2d. Columns past `lanes` are anything (never stored). */
+    int fast;
+    __m512i fast_even, fast_odd; /* constant + zero point * 2^(31 + r) */
+    __m512i odd_total;          /* r - 1 */
 } cnnz_requant16;
+
+/* The requant16 forms a kernel picks once per panel (requant16_kind), for code without a test
+ * per vector: the general one (any shift; the zero point added after), the short form with the
+ * negative ties' step and without it (corrects false). */
+enum { CNNZ_REQUANT_GENERAL = 0, CNNZ_REQUANT_FAST = 1, CNNZ_REQUANT_FAST_CORRECTS = 2 };
 
 /* The parameters of columns column..<column + width (width <= 16) of out; lanes past width
  * get multiplier 0 (their bytes are 0 + zero point, for the caller to drop or overwrite). */
@@ -75,7 +89,36 @@ CNNZ_INLINE CNNZ_AVX512 cnnz_requant16 requant16_parameters(size_t column, size_
     p.zero_point = _mm512_set1_epi32(out->zero_point);
     p.corrects = out->min < out->zero_point;
     p.near_limits = _mm512_mask_cmpeq_epi32_mask(p.lanes, right, zero) != 0;
+    __mmask16 slow = _mm512_mask_cmpgt_epi32_mask(p.lanes, shift, _mm512_set1_epi32(-1)) |
+                     _mm512_mask_cmplt_epi32_mask(p.lanes, shift, _mm512_set1_epi32(-23));
+    p.fast = slow == 0;
+    const __m512i zero_point = _mm512_set1_epi64(out->zero_point);
+    p.fast_even = _mm512_add_epi64(p.constant_even, _mm512_sllv_epi64(zero_point, p.total_even));
+    p.fast_odd = _mm512_add_epi64(p.constant_odd, _mm512_sllv_epi64(zero_point, p.total_odd));
+    p.odd_total = _mm512_sub_epi64(p.total_odd, _mm512_set1_epi64(32));
     return p;
+}
+
+CNNZ_INLINE int requant16_kind(const cnnz_requant16 *p) {
+    return !p->fast ? CNNZ_REQUANT_GENERAL : p->corrects ? CNNZ_REQUANT_FAST_CORRECTS : CNNZ_REQUANT_FAST;
+}
+
+/* The short form (p->fast) of sums x, the bias included: the requantized values plus the zero
+ * point, as int32 (exact). corrects: apply the negative ties' step (always exact; needed when
+ * p->corrects). */
+CNNZ_INLINE CNNZ_AVX512 __m512i requant16_fast(__m512i x, const cnnz_requant16 *p, const int corrects) {
+    __m512i even = _mm512_mul_epi32(x, p->multiplier_even);
+    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), p->multiplier_odd);
+    __m512i q_even = _mm512_add_epi64(even, p->fast_even);
+    __m512i q_odd = _mm512_add_epi64(odd, p->fast_odd);
+    if (corrects) {
+        const __m512i limit = _mm512_set1_epi64(-((int64_t)1 << 30)), step = _mm512_set1_epi64((int64_t)1 << 31);
+        q_even = _mm512_mask_sub_epi64(q_even, _mm512_cmplt_epi64_mask(even, limit), q_even, step);
+        q_odd = _mm512_mask_sub_epi64(q_odd, _mm512_cmplt_epi64_mask(odd, limit), q_odd, step);
+    }
+    q_even = _mm512_srav_epi64(q_even, p->total_even);
+    q_odd = _mm512_srav_epi64(q_odd, p->odd_total);
+    return _mm512_mask_blend_epi32(0xAAAA, q_even, q_odd);
 }
 
 /* The requantized sums x (the bias not yet added when add_bias), before the zero point. */
@@ -108,6 +151,13 @@ CNNZ_INLINE CNNZ_AVX512 __m128i requant16(__m512i x, const cnnz_requant16 *p, in
         v = _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(1 << 16)), _mm512_set1_epi32(-(1 << 16)));
     v = _mm512_add_epi32(v, p->zero_point);
     __m128i bytes = _mm512_cvtsepi32_epi8(v);
+    return _mm_min_epi8(_mm_max_epi8(bytes, p->min), p->max);
+}
+
+/* requant16 of sums x (bias included) in form `kind` (a constant: requant16_kind of p). */
+CNNZ_INLINE CNNZ_AVX512 __m128i requant16_as(__m512i x, const cnnz_requant16 *p, const int kind) {
+    if (kind == CNNZ_REQUANT_GENERAL) return requant16(x, p, 0);
+    __m128i bytes = _mm512_cvtsepi32_epi8(requant16_fast(x, p, kind == CNNZ_REQUANT_FAST_CORRECTS));
     return _mm_min_epi8(_mm_max_epi8(bytes, p->min), p->max);
 }
 

@@ -8,6 +8,28 @@
 
 #ifdef CNNZ_HAVE_AVX2
 
+/* residual16_rows_as in t's forms, each form's loop apart (tests nothing per vector). */
+static CNNZ_VNNI512 __attribute__((noinline)) void residual16_rows(size_t rows, size_t width, int8_t *c, size_t ldc,
+                                                                  const int8_t *r, const cnnz_residual16 *t) {
+    const int terms = !t->fits2 ? CNNZ_TERMS_GENERAL : t->halves ? CNNZ_TERMS_HALVES : CNNZ_TERMS_FITS2;
+#define CNNZ_ROWS(TERMS)                                                                                   \
+    do {                                                                                                   \
+        if (t->sum_kind == CNNZ_REQUANT_FAST)                                                              \
+            residual16_rows_as(rows, width, c, ldc, r, t, TERMS, CNNZ_REQUANT_FAST);                       \
+        else if (t->sum_kind == CNNZ_REQUANT_FAST_CORRECTS)                                                \
+            residual16_rows_as(rows, width, c, ldc, r, t, TERMS, CNNZ_REQUANT_FAST_CORRECTS);              \
+        else                                                                                               \
+            residual16_rows_as(rows, width, c, ldc, r, t, TERMS, CNNZ_REQUANT_GENERAL);                    \
+    } while (0)
+    if (terms == CNNZ_TERMS_HALVES)
+        CNNZ_ROWS(CNNZ_TERMS_HALVES);
+    else if (terms == CNNZ_TERMS_FITS2)
+        CNNZ_ROWS(CNNZ_TERMS_FITS2);
+    else
+        CNNZ_ROWS(CNNZ_TERMS_GENERAL);
+#undef CNNZ_ROWS
+}
+
 /* ---- The 512-bit VNNI GEMM: tiles of mr rows (up to 8) x np panels of 16 columns (up to 4). The
  * store's per-column constants (parameters: np of them, or NULL with an activation table) come
  * from the caller, which computes them once per panel for all the row strips. */
@@ -15,10 +37,12 @@
 CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups, const uint8_t *a, size_t lda,
                                       const int8_t *w, size_t panel_bytes, size_t n, size_t column,
                                       const cnnz_requant16 *parameters, const cnnz_qs8_output *out, int8_t *c,
-                                      size_t ldc, const cnnz_residual16 *t, const int8_t *residual) {
+                                      size_t ldc, int kind) {
     __m512i acc[8][4];
-    for (int r = 0; r < mr; r++)
-        for (int p = 0; p < np; p++) acc[r][p] = _mm512_setzero_si512();
+    for (int p = 0; p < np; p++) {
+        __m512i start = tile512_start(parameters, p);
+        for (int r = 0; r < mr; r++) acc[r][p] = start;
+    }
     for (size_t g = 0; g < kgroups; g++) {
         __m512i b[4];
         for (int p = 0; p < np; p++) b[p] = _mm512_loadu_si512(w + p * panel_bytes + g * 64);
@@ -29,16 +53,15 @@ CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups
             for (int p = 0; p < np; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], x, b[p]);
         }
     }
-    tile512_store(mr, np, acc, n, column, parameters, out, c, ldc, t, residual);
+    tile512_store_as(mr, np, acc, n, column, parameters, out, c, ldc, kind);
 }
 
 #define CNNZ_TILE512(MR, NP)                                                                                       \
     static CNNZ_VNNI512 void tile512_##MR##x##NP(size_t kgroups, const uint8_t *a, size_t lda, const int8_t *w,     \
                                                  size_t panel_bytes, size_t n, size_t column,                      \
                                                  const cnnz_requant16 *parameters, const cnnz_qs8_output *out,        \
-                                                 int8_t *c, size_t ldc, const cnnz_residual16 *t,                  \
-                                                 const int8_t *residual) {                                         \
-        tile512(MR, NP, kgroups, a, lda, w, panel_bytes, n, column, parameters, out, c, ldc, t, residual);       \
+                                                 int8_t *c, size_t ldc, int kind) {                                \
+        tile512(MR, NP, kgroups, a, lda, w, panel_bytes, n, column, parameters, out, c, ldc, kind);               \
     }
 CNNZ_TILE512(1, 4)
 CNNZ_TILE512(2, 4)
@@ -60,23 +83,25 @@ CNNZ_TILE512(7, 1)
 CNNZ_TILE512(8, 1)
 
 typedef void (*cnnz_tile512)(size_t, const uint8_t *, size_t, const int8_t *, size_t, size_t, size_t,
-                             const cnnz_requant16 *, const cnnz_qs8_output *, int8_t *, size_t,
-                             const cnnz_residual16 *, const int8_t *);
+                             const cnnz_requant16 *, const cnnz_qs8_output *, int8_t *, size_t, int);
 
 /* Panels outer (np at a time, their store constants computed once), strips of 8 rows inner: the
- * rows of A stay in L1 across the panels. With a residual Add (t; out without a table). */
+ * rows of A stay in L1 across the panels. With a residual Add (t; out without a table), the Add
+ * in place over each tile just stored. */
 static CNNZ_VNNI512 void panels512(const int np, const cnnz_tile512 *tiles, size_t m, size_t n, size_t kgroups,
                                    const uint8_t *a, size_t lda, const int8_t *w, size_t panel_bytes,
                                    size_t column, const cnnz_qs8_output *out, int8_t *c, size_t ldc,
                                    const cnnz_residual16 *t, const int8_t *residual) {
     cnnz_requant16 parameters[4];
     /* One or two rows (Dense at batch 1): store16 per row, whose constants cost less to load
-     * than requant16_parameters's when they serve a single row. The residual store needs them. */
-    int stored = (m > 2 || t) && tile512_parameters(np, n, column, out, parameters);
+     * than requant16_parameters's when they serve a single row. */
+    int kind = m > 2 ? tile512_parameters(np, n, column, out, parameters) : CNNZ_TILE_STORE16;
+    size_t width = n - column < 16 * (size_t)np ? n - column : 16 * (size_t)np;
     for (size_t row = 0; row < m; row += 8) {
         size_t mr = m - row < 8 ? m - row : 8;
-        tiles[mr - 1](kgroups, a + row * lda, lda, w, panel_bytes, n, column, stored ? parameters : NULL, out,
-                      c + row * ldc, ldc, t, t ? residual + row * t->ldr : NULL);
+        tiles[mr - 1](kgroups, a + row * lda, lda, w, panel_bytes, n, column,
+                      kind == CNNZ_TILE_STORE16 ? NULL : parameters, out, c + row * ldc, ldc, kind);
+        if (t) residual16_rows(mr, width, c + row * ldc + column, ldc, residual + row * t->ldr + column, t);
     }
 }
 
@@ -108,7 +133,7 @@ CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, cons
     gemm512(m, n, kgroups, a, lda, packed, out, c, ldc, NULL, NULL);
 }
 
-/* The GEMM's int8 results, then the residual Add in place, row by row (what the fused store
+/* The GEMM's int8 results, then the residual Add in place, row by row (what residual16_rows
  * computes, for the Adds it does not take: a table, parameters outside the vector terms'). */
 static void add_rows(size_t m, size_t n, const cnnz_qs8_residual *r, int8_t *c, size_t ldc) {
     for (size_t row = 0; row < m; row++) {
@@ -131,23 +156,20 @@ CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512_add(size_t m, size_t n, size_t kgroups, 
         return;
     }
     const int result = r->convolution_operand, other = 1 - result;
-    /* The results enter their term as q - the GEMM's zero point (see cnnz_residual16). */
-    const int32_t zero_point = p->zero_point[result] - out->zero_point;
     cnnz_residual16 t;
-    t.low = _mm512_set1_epi32(out->min - out->zero_point);
-    t.high = _mm512_set1_epi32(out->max - out->zero_point);
     t.fits2 = add_term2_fits(p->multiplier[0], p->shift[0]) && add_term2_fits(p->multiplier[1], p->shift[1]);
     t.halves = p->multiplier[result] == (1 << 30) && p->shift[result] == 0;
-    t.result_zero_point = _mm512_set1_epi32(zero_point);
     if (t.fits2) {
-        t.result2 = add_term2(zero_point, p->multiplier[result], p->shift[result]);
+        t.result2 = add_term2(p->zero_point[result], p->multiplier[result], p->shift[result]);
         t.other2 = add_term2(p->zero_point[other], p->multiplier[other], p->shift[other]);
-        t.offset = _mm512_set1_epi32(
-            (int32_t)((t.halves ? 0u : (uint32_t)t.result2.offset) + (uint32_t)t.other2.offset));
+        uint32_t result_offset =
+            t.halves ? 0u - ((uint32_t)p->zero_point[result] << 19) : (uint32_t)t.result2.offset;
+        t.offset = _mm512_set1_epi32((int32_t)(result_offset + (uint32_t)t.other2.offset));
     }
-    t.result = add_term(zero_point, p->multiplier[result], p->shift[result]);
+    t.result = add_term(p->zero_point[result], p->multiplier[result], p->shift[result]);
     t.other = add_term(p->zero_point[other], p->multiplier[other], p->shift[other]);
     t.sum = add_sum_parameters(r->out);
+    t.sum_kind = requant16_kind(&t.sum);
     t.ldr = r->ldr;
     gemm512(m, n, kgroups, a, lda, packed, out, c, ldc, &t, r->residual);
 }

@@ -2,10 +2,13 @@
  * the same integers as store() in int8_common.h with fewer instructions than store16:
  *
  * - The requantization is int8_requant512.h's (TensorFlow Lite's two roundings as one floor of
- *   a 64-bit quotient), its per-column constants computed once per panel for all the row strips.
- * - The zero point, the clamp and the narrowing for four rows together: saturating packs to
- *   int16, the zero point added with int16 saturation, packs to int8, the clamp on bytes, then
- *   a dword transpose so each row's 16 bytes are one 128-bit lane. Saturating early gives the
+ *   a 64-bit quotient), its per-column constants computed once per panel for all the row strips,
+ *   in the form (requant16_kind) chosen once per panel group: each tile has the code of every
+ *   form and branches once, not per vector. The sums start at the bias (no add in the store).
+ * - The short form narrows each row with vpmovsdb and clamps its bytes. The general form: the
+ *   zero point, the clamp and the narrowing for four rows together: saturating packs to int16,
+ *   the zero point added with int16 saturation, packs to int8, the clamp on bytes, then a
+ *   dword transpose so each row's 16 bytes are one 128-bit lane. Saturating early gives the
  *   reference's bytes: a value that saturates int16 is beyond any int8 bound either way.
  *
  * No VBMI (Cascade Lake has VNNI without it): the transpose is vpermd. */
@@ -16,72 +19,99 @@
 
 #ifdef CNNZ_HAVE_AVX2
 
-/* A residual Add fused into the store (cnnz_qu8_gemm_vnni512_add): the constants of the Add's
- * term of the GEMM's result and of the other operand's, and of the store of their sum. */
+/* A residual Add after the store (cnnz_qu8_gemm_vnni512_add): the constants of the Add's terms
+ * of the GEMM's result and of the other operand, and of the store of their sum. */
 typedef struct {
-    int fits2; /* both terms as add_term2 (one multiply fewer), else add_term */
+    /* How the terms are computed: both as add_term2 (one multiply fewer) or else add_term, and
+     * whether the result's multiplier is 1/2 (2^30, shift 0: the operand of the larger scale),
+     * whose term is exactly (q - zero point) << 19: the rounding doubling high multiply of
+     * (q - zero point) << 20 by 2^30 halves an even number. */
+    int fits2, halves;
     cnnz_add_term2 result2, other2;
-    __m512i offset; /* the add_term2s' offsets */
-    /* The result's multiplier is 1/2 (2^30, shift 0: the operand of the larger scale), whose term
-     * is exactly (q - zero point) << 19: the rounding doubling high multiply of (q - zero point)
-     * << 20 by 2^30 halves an even number. Then result2 is unused and not in offset. */
-    int halves;
-    __m512i result_zero_point;
+    /* The add_term2s' offsets; with halves, -zero point << 19 (wrapping) for the result's. */
+    __m512i offset;
     cnnz_add_term result, other;
     cnnz_requant16 sum;
-    /* The GEMM's results before its zero point are clamped to [low, high] (its min and max less
-     * its zero point); the result's terms take them so (their zero point: the Add's for it less
-     * the GEMM's, 0 when, as always, the Add reads the convolution's own quantization). */
-    __m512i low, high;
-    size_t ldr; /* the other operand's row stride */
+    int sum_kind; /* requant16_kind of sum */
+    size_t ldr;   /* the other operand's row stride */
 } cnnz_residual16;
 
-/* One row's 16 results v (requant16_sums, the zero point not yet added) as the int8 the GEMM
- * would store, then the Add with the other operand's bytes at r, stored at c: what the Add
- * kernel (cnnz_qs8_add2_avx512) computes from the stored bytes. The stored int8 is
- * clamp(v + zero point, min, max) with no wrap-around (rows16_store4's saturating packs give
- * that too), that is clamp(v, min - zero point, max - zero point) + zero point. */
-CNNZ_INLINE CNNZ_VNNI512 void residual16_store(__m512i v, const cnnz_requant16 *p, const cnnz_residual16 *t,
-                                               const int8_t *r, int8_t *c) {
-    __m512i q = _mm512_min_epi32(_mm512_max_epi32(v, t->low), t->high);
-    __m128i bytes = p->lanes == 0xFFFF ? _mm_loadu_si128((const __m128i *)r) : _mm_maskz_loadu_epi8(p->lanes, r);
-    __m512i o = _mm512_cvtepi8_epi32(bytes);
-    __m512i x;
-    if (t->fits2) {
-        __m512i term = t->halves ? _mm512_slli_epi32(_mm512_sub_epi32(q, t->result_zero_point), 19)
-                                 : add_term2_of32(q, &t->result2);
-        x = _mm512_add_epi32(_mm512_add_epi32(term, add_term2_of32(o, &t->other2)), t->offset);
-    } else {
-        x = _mm512_add_epi32(add_term_of32(q, &t->result), add_term_of32(o, &t->other));
+enum { CNNZ_TERMS_GENERAL = 0, CNNZ_TERMS_FITS2 = 1, CNNZ_TERMS_HALVES = 2 };
+
+/* The Add in place over rows x width (width <= 64) of c, the GEMM's stored int8, with the other
+ * operand's rows at r (stride t->ldr): what the Add kernel (cnnz_qs8_add2_avx512) computes,
+ * each 16 bytes read back right after the tile's store wrote them (in L1). Adding the rows in
+ * the store while the sums are in registers (as before) measured the same (mobile_res's
+ * p3 + Add 27.2 us either way) and kept a copy of all this code in every tile.
+ * terms and sum_kind are constants (CNNZ_TERMS_*, CNNZ_REQUANT_*). */
+CNNZ_INLINE CNNZ_VNNI512 void residual16_rows_as(size_t rows, size_t width, int8_t *c, size_t ldc, const int8_t *r,
+                                                 const cnnz_residual16 *t, const int terms, const int sum_kind) {
+    for (size_t i = 0; i < rows; i++, c += ldc, r += t->ldr) {
+        for (size_t j = 0; j < width; j += 16) {
+            __mmask16 lanes = (__mmask16)(width - j >= 16 ? 0xFFFF : (1u << (width - j)) - 1);
+            __m512i q, o;
+            if (lanes == 0xFFFF) {
+                q = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(c + j)));
+                o = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r + j)));
+            } else {
+                q = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, c + j));
+                o = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, r + j));
+            }
+            __m512i x;
+            if (terms == CNNZ_TERMS_GENERAL) {
+                x = _mm512_add_epi32(add_term_of32(q, &t->result), add_term_of32(o, &t->other));
+            } else {
+                __m512i term = terms == CNNZ_TERMS_HALVES ? _mm512_slli_epi32(q, 19) : add_term2_of32(q, &t->result2);
+                x = _mm512_add_epi32(_mm512_add_epi32(term, add_term2_of32(o, &t->other2)), t->offset);
+            }
+            __m128i sum = requant16_as(x, &t->sum, sum_kind);
+            if (lanes == 0xFFFF)
+                _mm_storeu_si128((__m128i *)(c + j), sum);
+            else
+                _mm_mask_storeu_epi8(c + j, lanes, sum);
+        }
     }
-    __m128i sum = requant16(x, &t->sum, 0);
-    if (p->lanes == 0xFFFF)
-        _mm_storeu_si128((__m128i *)c, sum);
-    else
-        _mm_mask_storeu_epi8(c, p->lanes, sum);
 }
 
-/* Rows 0..<rows (1 to 4) of sums s0..s3, columns p's lanes, stored at c, c + ldc, ...; with a
- * residual Add (t not NULL), summed with the other operand's rows at r, r + t->ldr, ... first. */
+/* Rows 0..<rows (1 to 4) of sums s0..s3 (their bias included), columns p's lanes, stored at c,
+ * c + ldc, ... kind: a constant, requant16_kind of p. */
 CNNZ_INLINE CNNZ_VNNI512 void rows16_store4(__m512i s0, __m512i s1, __m512i s2, __m512i s3, const int rows,
-                                            const cnnz_requant16 *p, int8_t *c, size_t ldc,
-                                            const cnnz_residual16 *t, const int8_t *r) {
+                                            const cnnz_requant16 *p, int8_t *c, size_t ldc, const int kind) {
     /* After the packs, 128-bit lane L holds rows 0..3's columns 4L..4L+3 as dwords L*4 + r. */
     const __m512i transpose = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    __m512i v0 = requant16_sums(s0, p, 1);
-    __m512i v1 = rows > 1 ? requant16_sums(s1, p, 1) : v0;
-    __m512i v2 = rows > 2 ? requant16_sums(s2, p, 1) : v0;
-    __m512i v3 = rows > 3 ? requant16_sums(s3, p, 1) : v0;
-    if (t) {
-        residual16_store(v0, p, t, r, c);
-        if (rows > 1) residual16_store(v1, p, t, r + t->ldr, c + ldc);
-        if (rows > 2) residual16_store(v2, p, t, r + 2 * t->ldr, c + 2 * ldc);
-        if (rows > 3) residual16_store(v3, p, t, r + 3 * t->ldr, c + 3 * ldc);
+#define CNNZ_VALUES(S) (kind == CNNZ_REQUANT_GENERAL ? requant16_sums(S, p, 0) \
+                                                     : requant16_fast(S, p, kind == CNNZ_REQUANT_FAST_CORRECTS))
+    __m512i v0 = CNNZ_VALUES(s0);
+    __m512i v1 = rows > 1 ? CNNZ_VALUES(s1) : v0;
+    __m512i v2 = rows > 2 ? CNNZ_VALUES(s2) : v0;
+    __m512i v3 = rows > 3 ? CNNZ_VALUES(s3) : v0;
+#undef CNNZ_VALUES
+    /* The short form (zero point included, no int32 wrap) narrows each row with vpmovsdb: on
+     * Zen 4 one per cycle like each pack or vpermd, and the packs cost seven shuffles per 4
+     * rows (two vpackssdw, a vpacksswb, four vpermd) against four; the byte clamps are on xmm.
+     * mobile_res's pointwise layers 5-8 % faster than with the packs. */
+    if (kind != CNNZ_REQUANT_GENERAL) {
+#define CNNZ_ROW(V, C)                                                                      \
+    do {                                                                                    \
+        __m128i bytes = _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(V), p->min), p->max); \
+        if (p->lanes == 0xFFFF)                                                             \
+            _mm_storeu_si128((__m128i *)(C), bytes);                                        \
+        else                                                                                \
+            _mm_mask_storeu_epi8(C, p->lanes, bytes);                                       \
+    } while (0)
+        CNNZ_ROW(v0, c);
+        if (rows > 1) CNNZ_ROW(v1, c + ldc);
+        if (rows > 2) CNNZ_ROW(v2, c + 2 * ldc);
+        if (rows > 3) CNNZ_ROW(v3, c + 3 * ldc);
+#undef CNNZ_ROW
         return;
     }
-    const __m512i zero_point = _mm512_packs_epi32(p->zero_point, p->zero_point); /* as int16 */
-    __m512i a = _mm512_adds_epi16(_mm512_packs_epi32(v0, v1), zero_point);
-    __m512i b = _mm512_adds_epi16(_mm512_packs_epi32(v2, v3), zero_point);
+    __m512i a = _mm512_packs_epi32(v0, v1), b = _mm512_packs_epi32(v2, v3);
+    if (kind == CNNZ_REQUANT_GENERAL) { /* (the short form has the zero point already) */
+        const __m512i zero_point = _mm512_packs_epi32(p->zero_point, p->zero_point); /* as int16 */
+        a = _mm512_adds_epi16(a, zero_point);
+        b = _mm512_adds_epi16(b, zero_point);
+    }
     __m512i q = _mm512_packs_epi16(a, b);
     q = _mm512_min_epi8(_mm512_max_epi8(q, _mm512_broadcast_i32x4(p->min)), _mm512_broadcast_i32x4(p->max));
     q = _mm512_permutexvar_epi32(transpose, q);
@@ -98,40 +128,71 @@ CNNZ_INLINE CNNZ_VNNI512 void rows16_store4(__m512i s0, __m512i s1, __m512i s2, 
     }
 }
 
-/* The store of an mr x np tile of sums (acc[r][p], row r and panel p): np parameters, or NULL
- * (an activation table, or too few rows to repay requant16_parameters) for store16 per row. With
- * a residual Add (t not NULL; then parameters are never NULL), residual holds the other
- * operand's rows laid out as c's (its row stride t->ldr). */
+/* How a tile stores: per row through store16 (no parameters: an activation table, or too few
+ * rows to repay requant16_parameters), or a requant16 form (CNNZ_REQUANT_*) for all its panels,
+ * chosen once per panel group so the stores test nothing per vector. */
+enum { CNNZ_TILE_STORE16 = -1 };
+
+/* The tile's initial sums: the bias of each panel (its store then adds none), or 0 (store16). */
+CNNZ_INLINE CNNZ_VNNI512 __m512i tile512_start(const cnnz_requant16 *parameters, int p) {
+    return parameters ? parameters[p].bias : _mm512_setzero_si512();
+}
+
+/* The store of an mr x np tile of sums (acc[r][p], row r and panel p, biases included with
+ * parameters) in form kind (a constant; CNNZ_TILE_STORE16: parameters NULL, store16 per row
+ * adding the bias). */
 CNNZ_INLINE CNNZ_VNNI512 void tile512_store(const int mr, const int np, __m512i acc[8][4], size_t n, size_t column,
                                             const cnnz_requant16 *parameters, const cnnz_qs8_output *out, int8_t *c,
-                                            size_t ldc, const cnnz_residual16 *t, const int8_t *residual) {
+                                            size_t ldc, const int kind) {
+    /* Unrolled so that acc stays in registers (the row loop was kept, with acc in memory). */
+#pragma clang loop unroll(full)
     for (int p = 0; p < np; p++) {
         size_t first = column + 16 * (size_t)p;
         if (first >= n) break;
-        size_t width = n - first < 16 ? n - first : 16;
-        if (!parameters) {
+        if (kind == CNNZ_TILE_STORE16) {
+            size_t width = n - first < 16 ? n - first : 16;
+#pragma clang loop unroll(full)
             for (int r = 0; r < mr; r++) store16(acc[r][p], first, width, out, c + r * ldc + first);
         } else {
+#pragma clang loop unroll(full)
             for (int r = 0; r < mr; r += 4) {
                 const int rows = mr - r < 4 ? mr - r : 4;
                 rows16_store4(acc[r][p], acc[rows > 1 ? r + 1 : r][p], acc[rows > 2 ? r + 2 : r][p],
-                              acc[rows > 3 ? r + 3 : r][p], rows, parameters + p, c + r * ldc + first, ldc, t,
-                              t ? residual + r * t->ldr + first : NULL);
+                              acc[rows > 3 ? r + 3 : r][p], rows, parameters + p, c + r * ldc + first, ldc, kind);
             }
         }
     }
 }
 
-/* The store constants of panels column / 16 ..< column / 16 + np into parameters; false (and
- * nothing computed) with an activation table. */
+/* tile512_store in the form kind (a variable), each form's code inline apart. */
+CNNZ_INLINE CNNZ_VNNI512 void tile512_store_as(const int mr, const int np, __m512i acc[8][4], size_t n,
+                                               size_t column, const cnnz_requant16 *parameters,
+                                               const cnnz_qs8_output *out, int8_t *c, size_t ldc, int kind) {
+    if (kind == CNNZ_REQUANT_FAST)
+        tile512_store(mr, np, acc, n, column, parameters, out, c, ldc, CNNZ_REQUANT_FAST);
+    else if (kind == CNNZ_REQUANT_FAST_CORRECTS)
+        tile512_store(mr, np, acc, n, column, parameters, out, c, ldc, CNNZ_REQUANT_FAST_CORRECTS);
+    else if (kind == CNNZ_REQUANT_GENERAL)
+        tile512_store(mr, np, acc, n, column, parameters, out, c, ldc, CNNZ_REQUANT_GENERAL);
+    else
+        tile512_store(mr, np, acc, n, column, NULL, out, c, ldc, CNNZ_TILE_STORE16);
+}
+
+/* The store constants of panels column / 16 ..< column / 16 + np into parameters, and the form
+ * of their store (requant16_kind of all of them); CNNZ_TILE_STORE16 (nothing computed) with an
+ * activation table. */
 CNNZ_INLINE CNNZ_VNNI512 int tile512_parameters(const int np, size_t n, size_t column, const cnnz_qs8_output *out,
                                                cnnz_requant16 *parameters) {
-    if (out->table) return 0;
+    if (out->table) return CNNZ_TILE_STORE16;
+    int fast = 1;
     for (int p = 0; p < np; p++) {
         size_t first = column + 16 * (size_t)p;
-        if (first < n) parameters[p] = requant16_parameters(first, n - first < 16 ? n - first : 16, out);
+        if (first < n) {
+            parameters[p] = requant16_parameters(first, n - first < 16 ? n - first : 16, out);
+            fast = fast && parameters[p].fast;
+        }
     }
-    return 1;
+    return !fast ? CNNZ_REQUANT_GENERAL : parameters[0].corrects ? CNNZ_REQUANT_FAST_CORRECTS : CNNZ_REQUANT_FAST;
 }
 
 #endif

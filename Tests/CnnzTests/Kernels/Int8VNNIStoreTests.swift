@@ -15,16 +15,37 @@ import Testing
     @Test func vnni512StoreIsTheReferenceRequantization() {
         guard Int8GEMM.available.contains(.vnni512) else { return }
         var rng = SplitMix64(seed: 2026)
-        for trial in 0..<300 {
-            let m = Int.random(in: 1...13, using: &rng)
+        Self.check(trials: 300, rows: 1...13, rng: &rng) { trial, rng in
+            Int32(trial % 7 == 0 ? Int.random(in: 0...3, using: &rng) : -Int.random(in: 0...31, using: &rng))
+        }
+    }
+
+    /// The store's short form (`requant16_fast`: the zero point in the 64-bit constant, no
+    /// vpermt2d), which a tile takes when every column of its panels shifts right by 1...23:
+    /// with and without the negative ties' correction (clamps below the zero point and not),
+    /// and next to it panels with one column outside (0 or -24: the general form).
+    @Test func vnni512StoreShortFormIsTheReferenceRequantization() {
+        guard Int8GEMM.available.contains(.vnni512) else { return }
+        var rng = SplitMix64(seed: 2027)
+        Self.check(trials: 300, rows: 3...13, rng: &rng) { trial, rng in
+            if trial % 5 == 4 && Int.random(in: 0..<24, using: &rng) == 0 { return [0, -24][trial % 2] }
+            return -Int32([1, 23, Int.random(in: 1...23, using: &rng)][Int.random(in: 0...2, using: &rng)])
+        }
+    }
+
+    /// Trials of cnnz_qu8_gemm_vnni512 with m in `rows`, column shifts from `shiftOf`.
+    static func check(
+        trials: Int, rows: ClosedRange<Int>, rng: inout SplitMix64,
+        shiftOf: (Int, inout SplitMix64) -> Int32
+    ) {
+        for trial in 0..<trials {
+            let m = Int.random(in: rows, using: &rng)
             let n = Int.random(in: 1...40, using: &rng)
             // One group of 4 rows of k: column j's weight w[j] in row 0, the others 0. Columns
             // with a weight of 0 have sums of exactly their bias.
             let w = (0..<n).map { _ in Bool.random(using: &rng) ? 0 : Int8.random(in: -128...127, using: &rng) }
             let aBytes = (0..<m).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            let shift = (0..<n).map { _ in
-                Int32(trial % 7 == 0 ? Int.random(in: 0...3, using: &rng) : -Int.random(in: 0...31, using: &rng))
-            }
+            let shift = (0..<n).map { _ in shiftOf(trial, &rng) }
             let multiplier = (0..<n).map { _ in
                 [Int32(1 << 30), .max, (1 << 30) + 1, Int32.random(in: (1 << 30)...Int32.max, using: &rng)][
                     Int.random(in: 0...3, using: &rng)]

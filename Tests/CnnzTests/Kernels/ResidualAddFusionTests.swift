@@ -313,7 +313,9 @@ import Testing
     /// `cnnz_qu8_gemm_vnni512_add` against `cnnz_qu8_gemm_vnni512` and then TensorFlow Lite's
     /// Add in a plain loop: either operand order, multipliers of exactly 1/2 (the exact shift)
     /// and not, right shifts past 11 (the general terms), a table (the in-place fallback),
-    /// clamps, odd sizes and a residual row stride wider than the output's.
+    /// clamps, odd sizes and a residual row stride wider than the output's. The sum's store
+    /// takes each of its forms: right shifts 0 and 24...26 (general), 1...12 with a clamp below
+    /// the zero point (the negative ties' correction) and at it (none).
     @Test func vnni512StoreAddsAsTheAddKernel() throws {
         guard Int8GEMM.available.contains(.vnni512) else { return }
         var rng = SplitMix64(seed: 577)
@@ -338,7 +340,8 @@ import Testing
             // The Add: zero points (the convolution's is its output's), multipliers, shifts.
             var zeros: [Int32] = [zero, Int32.random(in: -128...127, using: &rng)]
             var multipliers: [Int32] = [1 << 30, Int32.random(in: (1 << 30)...Int32.max, using: &rng)]
-            var shifts: [Int32] = [0, -Int32.random(in: 1...(trial % 4 == 3 ? 13 : 5), using: &rng)]
+            // Right shifts past 11 (every fourth trial) take the general terms (add_term).
+            var shifts: [Int32] = [0, -Int32.random(in: trial % 4 == 3 ? 12...14 : 1...5, using: &rng)]
             if trial % 3 == 2 { multipliers[0] = Int32.random(in: (1 << 30) + 1...Int32.max, using: &rng) }
             if operand == 1 {
                 zeros.reverse()
@@ -346,7 +349,7 @@ import Testing
                 shifts.reverse()
             }
             let outMultiplier = Int32.random(in: (1 << 30)...Int32.max, using: &rng)
-            let outShift = -Int32.random(in: 0...12, using: &rng)
+            let outShift = -Int32.random(in: trial % 6 == 1 ? 24...26 : 0...12, using: &rng)
             let outZero = Int32.random(in: -128...127, using: &rng)
             let bounds: ClosedRange<Int32> = trial % 2 == 0 ? -128...127 : outZero...min(127, outZero + 90)
             let table: [Int8]? =
