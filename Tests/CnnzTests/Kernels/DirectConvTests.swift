@@ -91,6 +91,21 @@ import Testing
             Case(
                 height: 3, width: 11, channels: 1, filters: 32, batch: 1, window: window(3, 1, .same), hasBias: true,
                 activation: .relu(maxValue: 6, negativeSlope: 0, threshold: 0)))
+        // 9 to 16 filters (12 but on pairs: one 16-wide tile of 8 pixels, f32Conv8x16Broadcast, on
+        // AVX-512): 1 and 3 channels, strides 1 and 2, padded or not, rows of 5 to 29 pixels
+        // (rarely a multiple of 8), whole stores (16) and partial or spilled ones (9 to 15).
+        for i in 0..<16 {
+            let k = Int.random(in: 1...3, using: &rng) * 2 - 1
+            let s = 1 + i % 2
+            let padding: Padding = i % 4 < 2 ? .same : .valid
+            cases.append(
+                Case(
+                    height: Int.random(in: k...13, using: &rng),
+                    width: Int.random(in: Swift.max(k, 5)...29, using: &rng),
+                    channels: i % 3 == 1 ? 1 : 3, filters: [9, 10, 11, 13, 14, 15, 16, 16][i % 8], batch: 1 + i % 2,
+                    window: window(k, s, padding), hasBias: i % 5 != 0,
+                    activation: i % 3 == 2 ? .plainReLU : .relu(maxValue: 6, negativeSlope: 0, threshold: 0)))
+        }
         return cases
     }()
 

@@ -22,7 +22,8 @@
 /// Filters are split into tiles of 24, 16 or 8 at prepare time
 /// (`DirectConvMicrokernels`), so 12 filters take one 16-wide tile and 50 take
 /// 24 + 16 + 16; on AVX-512, 12 filters take pairs of pixels, 24 outputs in three
-/// full vectors (`f32Conv8x12PairBroadcast`). Every output is the bias then the taps in (ky, kx, c) order,
+/// full vectors (`f32Conv8x12PairBroadcast`), and 9 to 16 filters one zmm per pixel
+/// (`f32Conv8x16Broadcast`). Every output is the bias then the taps in (ky, kx, c) order,
 /// padding taps included as zeros: bit for bit what `Conv2DIm2ColGEMM` computes
 /// with the AVX2 GEMM, whoever computes the pixel.
 final class Conv2DDirect: RegisteredKernel {
@@ -42,6 +43,9 @@ final class Conv2DDirect: RegisteredKernel {
     let tiles: [Tile]
     /// 12 filters on an AVX-512 CPU: one tile of pixel pairs, each tap's weights twice.
     let pairs: Bool
+    /// 9 to 16 filters but 12 on an AVX-512 CPU: one 16-wide tile of 8 pixels in zmm
+    /// registers (`f32Conv8x16Broadcast`) instead of AVX2's 6 x 16.
+    let sixteen: Bool
     /// One tile holds every filter, and more than half its width: a pixel may be stored
     /// whole, spilling into the next one (`DirectConvMicrokernels`).
     let spill: Bool
@@ -73,6 +77,16 @@ final class Conv2DDirect: RegisteredKernel {
     static func takesPairs(filters: Int) -> Bool {
         #if canImport(CnnzGEMMAVX2)
             filters == 12 && cnnz_cpu_has_avx512() != 0
+        #else
+            false
+        #endif
+    }
+
+    /// Whether `filters` run in one 16-wide tile of 8 pixels in zmm registers
+    /// (`f32Conv8x16Broadcast`): 9 to 16 but 12 (pairs), on a CPU with AVX-512.
+    static func takesSixteen(filters: Int) -> Bool {
+        #if canImport(CnnzGEMMAVX2)
+            (9...16).contains(filters) && filters != 12 && cnnz_cpu_has_avx512() != 0
         #else
             false
         #endif
@@ -117,6 +131,7 @@ final class Conv2DDirect: RegisteredKernel {
         var tiles: [Tile] = []
         var first = 0
         pairs = Self.takesPairs(filters: filters)
+        sixteen = Self.takesSixteen(filters: filters)
         if pairs {
             let weights = kernel.values
             let biasValues = bias?.values
@@ -209,6 +224,16 @@ final class Conv2DDirect: RegisteredKernel {
                             rowStride: rowStride, run: run, packed: UnsafePointer(tile.weights.data),
                             bias: UnsafePointer(tile.weights.bias), c: out + tile.first, ldc: y.channels,
                             columns: Swift.min(32, y.channels - tile.first), spill: spill,
+                            clamp: ClampAVX512(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive)
+                        )
+                        continue
+                    }
+                    if sixteen {
+                        CnnzGEMMAVX512.DirectConvMicrokernels.f32Conv8x16Broadcast(
+                            pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
+                            rowStride: rowStride, run: run, packed: UnsafePointer(tile.weights.data),
+                            bias: UnsafePointer(tile.weights.bias), c: out, ldc: y.channels,
+                            columns: y.channels, spill: spill,
                             clamp: ClampAVX512(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive)
                         )
                         continue
