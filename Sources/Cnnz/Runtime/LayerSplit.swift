@@ -20,10 +20,11 @@
 /// far 0.28, `every` 0.20-0.24, `dense` 0.28, and 0.41-0.51 when layers under 150k operations
 /// (Add, small depthwise) stayed on the caller (its inputs half in the other core's cache, its
 /// output read back by it). No fixed rule is best both ways, so the session measures:
-/// it runs with the choice whose recent runs were fastest, and every `probeInterval`-th run
-/// with another, so that it notices when the machine changes. Parts never change a number of
-/// the output (each kernel computes an element the same way whatever the split), so the
-/// choice only moves time.
+/// it runs with the choice whose recent runs were fastest, and every `probeInterval` runs
+/// with another for `probeRuns` runs, so that it notices when the machine changes. Only
+/// steady runs are timed: not the first run after a change of choice, nor the runs right
+/// after a pause (`record`). Parts never change a number of the output (each kernel computes
+/// an element the same way whatever the split), so the choice only moves time.
 ///
 /// Within a split layer, one part per thread: parts are claimed from both ends (the caller
 /// from the first, helpers from the last), so each thread computes the same half of each layer
@@ -54,22 +55,54 @@ struct LayerSplit {
     static let denseWork = 25
     /// Run times kept per choice: the choice whose median is the lowest is used.
     static let window = 8
-    /// Every this many runs, one runs with another choice (in turn), to keep its times current.
-    static let probeInterval = 16
+    /// Every this many runs, a probe: `probeRuns` runs in a row with another choice (in turn),
+    /// to keep its times current.
+    static let probeInterval = 32
+    /// Runs of a probe. Only runs that follow a run with the same choice are timed: the first
+    /// run after a change moves the work between cores (a helper that slept wakes, each core
+    /// fetches the share of the weights and activations it did not hold), and timing it made
+    /// every probe lose. Measured in the peer benchmark's conditions (mobile_res float32, two
+    /// threads, chunks of 50 calls between other engines' chunks): `every` took 0.15 ms run
+    /// after run, 0.22-0.27 ms as a single probe after `none` or `dense`; the session stayed on
+    /// `none` (0.24 ms) for hundreds of runs, and sessions of one model ended up 0.19 or 0.31 ms.
+    static let probeRuns = 2
+    /// At the start the choices take turns, `warmUpRuns` runs in a row each, `warmUpTurns` times.
+    static let warmUpRuns = 3
+    static let warmUpTurns = 2
+    /// A pause between runs longer than this (the helpers' spin, `WorkerPool.spinNanoseconds`)
+    /// leaves the helpers asleep and the caches to other work: the runs that start within
+    /// `resumeNanoseconds` after it are not timed, unless most runs come after such a pause
+    /// (then that is how this session is used). In the benchmark's chunks the first run after
+    /// another engine's chunk took 1.47 times the chunk's median, the second 1.06, the third
+    /// 1.02 (medians over 225 chunks); a chunk that started slow filled the window of the best
+    /// choice with those times and made another one best.
+    static let idleNanoseconds = 1_000_000
+    static let resumeNanoseconds = 300_000
 
-    /// `Choice.count * window` run times in nanoseconds per image (0: none yet).
+    /// `Choice.count * window` run times in nanoseconds per image; choice c's first
+    /// `filled[c]` entries hold its recent times.
     private let times: UnsafeMutablePointer<Int>
+    private let filled: UnsafeMutablePointer<Int>
     /// The next slot of each choice's ring of times.
     private let slots: UnsafeMutablePointer<Int>
     /// Room to sort one window of times.
     private let sorted: UnsafeMutablePointer<Int>
     private var runs = 0
+    /// The previous run's choice (`rawValue`), -1 before the first run.
+    private var previous = -1
+    /// When the previous run ended, and when the first run after the last pause started.
+    private var lastEnd = 0
+    private var resumed = 0
+    /// Bit i: whether the i-th run back started after a pause.
+    private var pauses: UInt16 = 0
     private(set) var best = Choice.every
 
     init() {
         let count = Choice.count
         times = .allocate(capacity: count * Self.window)
         times.initialize(repeating: 0, count: count * Self.window)
+        filled = .allocate(capacity: count)
+        filled.initialize(repeating: 0, count: count)
         slots = .allocate(capacity: count)
         slots.initialize(repeating: 0, count: count)
         sorted = .allocate(capacity: Self.window)
@@ -79,66 +112,96 @@ struct LayerSplit {
     /// Frees the buffers (the owner calls it once).
     func deallocate() {
         times.deallocate()
+        filled.deallocate()
         slots.deallocate()
         sorted.deallocate()
     }
 
-    /// The choice for the next run: the best, or every `probeInterval`-th run another one in
-    /// turn. Until each choice has a full window of times, the choices take turns.
-    mutating func next() -> Choice {
-        runs &+= 1
+    /// The choice for run `run` (from 1) while `best` is the best.
+    private func choice(run: Int) -> Choice {
         let count = Choice.count
-        if runs <= count * Self.window { return Choice(rawValue: runs % count)! }
-        guard runs % Self.probeInterval == 0 else { return best }
-        let other = 1 + (runs / Self.probeInterval) % (count - 1)
+        if run <= count * Self.warmUpRuns * Self.warmUpTurns {
+            return Choice(rawValue: (run - 1) / Self.warmUpRuns % count)!
+        }
+        guard run % Self.probeInterval < Self.probeRuns else { return best }
+        let other = 1 + (run / Self.probeInterval) % (count - 1)
         return Choice(rawValue: (best.rawValue + other) % count)!
     }
 
-    /// Whether the next run probes a split while the best is no split: helpers then sleep
-    /// (they spin 1 ms after their last part, and `probeInterval` runs of cifar_vgg take 7),
-    /// and a probe that starts by waking them would be timed tens of microseconds slow and
-    /// never win back. The session wakes them one run ahead.
-    var warmsUpBeforeNext: Bool {
-        let upcoming = runs &+ 1
-        return best == .none && upcoming > Choice.count * Self.window && upcoming % Self.probeInterval == 0
+    /// The choice for the next run: the best, or for `probeRuns` runs every `probeInterval`
+    /// another one in turn; at first, the choices in turn.
+    mutating func next() -> Choice {
+        runs &+= 1
+        return choice(run: runs)
     }
 
-    /// Records that a run with `choice` took `nanoseconds` per image, and picks the best.
-    mutating func record(_ choice: Choice, nanoseconds: Int) {
+    /// Whether the next run starts a probe (or a turn) of a split after a run with another
+    /// choice: helpers may sleep (they spin 1 ms after their last part; `dense` splits no layer
+    /// of some models), and the session wakes them one run ahead, so that the untimed first run
+    /// of the probe costs less.
+    var warmsUpBeforeNext: Bool {
+        let upcoming = choice(run: runs &+ 1)
+        return upcoming != .none && upcoming != choice(run: runs)
+    }
+
+    /// Records that a run with `choice` started at `started` and ended at `ended`
+    /// (`nanoseconds()`), for `images` images, and picks the best choice.
+    mutating func record(_ choice: Choice, started: Int, ended: Int, images: Int = 1) {
+        let paused = previous < 0 || started &- lastEnd > Self.idleNanoseconds
+        pauses = pauses << 1 | (paused ? 1 : 0)
+        if paused { resumed = started }
+        lastEnd = ended
+        let follows = previous == choice.rawValue
+        previous = choice.rawValue
+        let resuming = started &- resumed < Self.resumeNanoseconds && pauses.nonzeroBitCount <= UInt16.bitWidth / 2
+        guard follows, !resuming else { return }
+        let time = max(ended &- started, 1) / max(images, 1)
+        // A probe faster than the best's median starts its choice's window over: the old times
+        // may date from a slower spell (a chunk that started cold, a busy machine), and waiting
+        // for the median to come down took several probes, hundreds of runs. If the probe was
+        // lucky, the next runs (now with this choice) show it within two or three runs.
+        if choice != best, Self.weighed(choice, time) < Self.weighed(best, median(best)) {
+            filled[choice.rawValue] = 0
+            slots[choice.rawValue] = 0
+        }
         let slot = slots[choice.rawValue]
-        times[choice.rawValue * Self.window + slot] = nanoseconds
+        times[choice.rawValue * Self.window + slot] = time
         slots[choice.rawValue] = (slot + 1) % Self.window
-        var bestMedian = Int.max
+        filled[choice.rawValue] = min(filled[choice.rawValue] + 1, Self.window)
+        var bestTime = Int.max
         for raw in 0..<Choice.count {
             let candidate = Choice(rawValue: raw)!
-            var median = self.median(candidate)
-            // A split must save at least 1/32 of the time: one that saves less loses as much on
-            // a busy machine (a helper descheduled holding its part) and in the probes.
-            if candidate == .none && median != .max { median -= median / 32 }
-            if median < bestMedian {
-                bestMedian = median
+            let time = Self.weighed(candidate, median(candidate))
+            if time < bestTime {
+                bestTime = time
                 best = candidate
             }
         }
     }
 
-    /// The median of a choice's recent times (a preempted run does not move it), or Int.max
-    /// while it has none.
-    private func median(_ choice: Choice) -> Int {
-        var filled = 0
-        for i in 0..<Self.window {
+    /// A choice's time as compared with the others': a split must save at least 1/32 of the
+    /// time; one that saves less loses as much on a busy machine (a helper descheduled holding
+    /// its part) and in the probes.
+    private static func weighed(_ choice: Choice, _ time: Int) -> Int {
+        choice == .none && time != .max ? time - time / 32 : time
+    }
+
+    /// The median of a choice's recent times (a preempted run does not move it; of two, the
+    /// higher), or Int.max while it has none.
+    func median(_ choice: Choice) -> Int {
+        let count = filled[choice.rawValue]
+        guard count > 0 else { return .max }
+        for i in 0..<count {
             let time = times[choice.rawValue * Self.window + i]
-            guard time > 0 else { continue }
             // Insertion into the sorted prefix.
-            var j = filled
+            var j = i
             while j > 0 && sorted[j - 1] > time {
                 sorted[j] = sorted[j - 1]
                 j -= 1
             }
             sorted[j] = time
-            filled += 1
         }
-        return filled == 0 ? .max : sorted[filled / 2]
+        return sorted[count / 2]
     }
 
     /// The parts of a layer with `workload` on `activationBytes` bytes of activations, run

@@ -222,7 +222,7 @@ public final class Session {
                 if layerSplit.warmsUpBeforeNext { pool.wakeHelpers() }
                 let started = LayerSplit.nanoseconds()
                 runLayers(pool, context, batch: count, choice: choice)
-                layerSplit.record(choice, nanoseconds: (LayerSplit.nanoseconds() &- started) / count)
+                layerSplit.record(choice, started: started, ended: LayerSplit.nanoseconds(), images: count)
             } else {
                 for kernel in plan.kernels { kernel.run(context, part: 0, of: 1) }
             }
