@@ -52,6 +52,9 @@ CNNZ_AVX2_INLINE cnnz_requant8 requant8_parameters(size_t column, size_t width, 
     p.corrects = out->min < out->zero_point;
     p.multiplier = m;
     p.multiplier_odd = _mm256_srli_epi64(m, 32);
+    /* Opaque to the compiler: seeing the odd multipliers zero-extended, clang rewrote vpmuldq as
+     * vpmuludq and sign corrections. */
+    __asm__("" : "+x"(p.multiplier), "+x"(p.multiplier_odd));
     __m256i r = _mm256_sub_epi32(_mm256_setzero_si256(), shift);
     const __m256i low = _mm256_set1_epi64x(0xFFFFFFFF);
     __m256i r_even = _mm256_and_si256(r, low), r_odd = _mm256_srli_epi64(r, 32);
