@@ -1,4 +1,4 @@
-/* The int8 Add of two inputs and the input quantize with AVX-512 (and the quantize with AVX2),
+/* The int8 Add of two inputs and the input quantize with AVX-512 and AVX2,
  * the same integers as the plain C (see include/CInt8Kernels.h). */
 #include "int8_add_terms.h"
 #include "int8_requant256.h"

@@ -6,8 +6,10 @@ import CInt8Kernels
 /// (`c * multiplier + m`), then bias, per-channel requantization and the
 /// activation's clamp or table. Depth multiplier 1 runs a C row kernel: with
 /// the 512-bit VNNI variant `cnnz_qu8_dwconv_row_16c4__avx512vnni` (4 taps of
-/// a window column per `vpdpbusd` lane, the zero point in the bias), else
-/// `cnnz_qs8_depthwise_row` (32-bit products; portable, AVX2, AVX-512).
+/// a window column per `vpdpbusd` lane, the zero point in the bias), with the
+/// AVX2 variants `cnnz_qs8_dwconv_row_8c2__avx2` (2 rows of a window column as
+/// the int16 pair of a `vpmaddwd` lane), else `cnnz_qs8_depthwise_row` (32-bit
+/// products; portable, AVX-512).
 final class DepthwiseConv2DInt8: RegisteredKernel {
     let operands: KernelOperands
     let window: Window
@@ -79,7 +81,8 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
         // kernel's row of padding.
         let taps = window.kernelHeight * window.kernelWidth
         if !avx2Weights.isEmpty {
-            var geometry = Self.geometry(window, input: x, rows: rows, columns: columns, outWidth: operands.outputShape.width)
+            var geometry = Self.geometry(
+                window, input: x, rows: rows, columns: columns, outWidth: operands.outputShape.width)
             scratchBytes = cnnz_qs8_dwconv_8c2_rows_bytes(&geometry)
         } else {
             scratchBytes =
@@ -94,9 +97,9 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
     }
 
     /// The C row kernels' window.
-    static func geometry(_ window: Window, input x: TensorShape, rows: AxisGeometry, columns: AxisGeometry, outWidth: Int)
-        -> cnnz_qs8_window
-    {
+    static func geometry(
+        _ window: Window, input x: TensorShape, rows: AxisGeometry, columns: AxisGeometry, outWidth: Int
+    ) -> cnnz_qs8_window {
         cnnz_qs8_window(
             height: x.height, width: x.width, channels: x.channels, kernel_height: window.kernelHeight,
             kernel_width: window.kernelWidth, stride_height: window.strideHeight, stride_width: window.strideWidth,
