@@ -109,15 +109,16 @@ static CNNZ_AVX2_TARGET void build_pair(const int8_t *a, const int8_t *b, const 
 #undef CNNZ_PAIR
 }
 
-/* Stores sums x of channels column..<column + width at c. kind: 0 store_columns8, 1 the short
- * form, 2 the short form with the negative step; full: width is 8 (constants where inlined). */
+/* Stores sums x of channels column..<column + width at c (the bias included for the short form,
+ * not for store_columns8). kind: 0 store_columns8, 1 the short form, 2 the short form with the
+ * negative step; full: width is 8 (constants where inlined). */
 CNNZ_AVX2_INLINE void dw_store8(__m256i x, const cnnz_requant8 *p, size_t column, size_t width,
                                 const cnnz_qs8_output *out, const int kind, const int full, int8_t *c) {
     if (kind == 0) {
         store_columns8(x, column, width, out, c);
         return;
     }
-    __m128i bytes = requant8_bytes(requant8_fast(x, p, kind == 2), p);
+    __m128i bytes = requant8_bytes(requant8_fast_as(x, p, kind == 2, 0), p);
     if (full) {
         _mm_storel_epi64((__m128i *)c, bytes);
     } else {
@@ -139,8 +140,11 @@ CNNZ_AVX2_INLINE void dw_block(const int16_t *r0, const int16_t *r1, const int16
     /* Vector strides (16 int16): a pixel, a window column, an output pixel, a pair. */
     size_t pixel = blocks * 16, dx = w->dilation_width * pixel, sx = w->stride_width * pixel;
     size_t pair = padded * pixel;
-    /* The zero point's share of each output row: its weights' sum times the zero point. */
+    /* The sums start at the bias (the short form; store_columns8 adds it) minus the zero point's
+     * share of each output row (its weights' sum times the zero point): the same int32 modulo
+     * 2^32 as the reference's sum plus bias. */
     const __m256i zero = _mm256_set1_epi16((int16_t)zero_point);
+    __m256i start = kind ? p->bias : _mm256_setzero_si256();
     __m256i share0 = _mm256_setzero_si256(), share1 = _mm256_setzero_si256();
     for (size_t t = 0; t < pairs * kw; t++) {
         share0 = _mm256_add_epi32(share0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(k0 + 16 * t)), zero));
@@ -150,8 +154,8 @@ CNNZ_AVX2_INLINE void dw_block(const int16_t *r0, const int16_t *r1, const int16
     }
     const int16_t *x0 = r0 + 16 * g, *x1 = r1 + 16 * g;
     for (size_t ox = 0; ox < w->out_width; ox++, x0 += sx, x1 += sx) {
-        __m256i s0 = _mm256_sub_epi32(_mm256_setzero_si256(), share0), s1 = _mm256_setzero_si256();
-        __m256i t0 = _mm256_sub_epi32(_mm256_setzero_si256(), share1), t1 = _mm256_setzero_si256();
+        __m256i s0 = _mm256_sub_epi32(start, share0), s1 = _mm256_setzero_si256();
+        __m256i t0 = _mm256_sub_epi32(start, share1), t1 = _mm256_setzero_si256();
         for (size_t q = 0; q < pairs; q++) {
             for (size_t kx = 0; kx < kw; kx++) {
                 __m256i v = _mm256_loadu_si256((const __m256i *)(x0 + q * pair + kx * dx));

@@ -75,10 +75,10 @@ CNNZ_AVX2_INLINE cnnz_requant8 requant8_parameters(size_t column, size_t width, 
     return p;
 }
 
-/* The short form of sums x (the bias not yet added): the requantized values plus the zero
- * point, int32, exact. corrects: a constant, p->corrects or 1. */
-CNNZ_AVX2_INLINE __m256i requant8_fast(__m256i x, const cnnz_requant8 *p, const int corrects) {
-    x = _mm256_add_epi32(x, p->bias);
+/* The short form of sums x (with the bias, or without where add_bias): the requantized values
+ * plus the zero point, int32, exact. corrects: a constant, p->corrects or 1. */
+CNNZ_AVX2_INLINE __m256i requant8_fast_as(__m256i x, const cnnz_requant8 *p, const int corrects, const int add_bias) {
+    if (add_bias) x = _mm256_add_epi32(x, p->bias);
     __m256i even = _mm256_mul_epi32(x, p->multiplier);
     __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), p->multiplier_odd);
     __m256i q_even = _mm256_add_epi64(even, p->constant_even);
@@ -91,6 +91,10 @@ CNNZ_AVX2_INLINE __m256i requant8_fast(__m256i x, const cnnz_requant8 *p, const 
     q_even = _mm256_srlv_epi64(q_even, p->shift_even);
     q_odd = _mm256_srlv_epi64(q_odd, p->shift_odd);
     return _mm256_sub_epi32(_mm256_blend_epi32(q_even, q_odd, 0xAA), p->offset);
+}
+
+CNNZ_AVX2_INLINE __m256i requant8_fast(__m256i x, const cnnz_requant8 *p, const int corrects) {
+    return requant8_fast_as(x, p, corrects, 1);
 }
 
 /* The 8 bytes of requant8_fast's values v, clamped (in the low half). */
