@@ -159,10 +159,11 @@ CNNZ_AVX2_INLINE __m256i max_taps32_avx2(const size_t count, const int8_t *p, co
  * vectors: the columns whose window lies inside the image horizontally from the taps' offsets,
  * found once per row (at most 16 taps), a pixel's channels as whole vectors (16 bytes up to 16
  * channels, else 32-byte ones) read from each tap and stored whole: the bytes past the
- * pixel's channels are the next pixels' (read from the image, written where the next pixels'
- * outputs go before these are written), so only the last pixels of the row or the image, where
- * a vector would go past its end, and the border columns go tap by tap. seed002's maxpool2
- * (31x31x12, 2x2): 17 us per pixel tap by tap, so TODO us. */
+ * pixel's channels are the next pixels' (read from the image; written over the next pixels'
+ * outputs, which are written after), so only the border columns and the last pixels of the row
+ * or the image, where a vector would go past its end, go tap by tap. seed002's maxpool2
+ * (31x31x12, 2x2) took 26-28 us with every pixel tap by tap, now 5-7 (A/B, one
+ * thread, another session on the other core; float32: 7). */
 CNNZ_AVX2_TARGET void cnnz_qs8_maxpool_row_avx2(const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c) {
     size_t n = w->channels, kw = w->kernel_width, out_width = w->out_width;
     ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
