@@ -11,8 +11,9 @@ import Testing
 /// sharing pairs at vertical stride 1 and 2, one after the other at 3), dilation 2, padding on
 /// either side or none, weights down to -128, input zero points at both extremes, and every
 /// output stage: the short form with the negative ties' step (a plain clamp), without it
-/// (ReLU6), an activation table and multipliers of 0.3 to 3 (no right shift or a left shift:
-/// `store_columns8`), each row alone and with the next one.
+/// (ReLU6), an activation table, multipliers of 0.3 to 3 (no right shift or a left shift:
+/// `store_columns8`) and blocks mixing channels at the short form's edges (right shifts 1 and 23)
+/// with channels outside it (24 and 0), each row alone and with the next one.
 @Suite struct Int8DepthwiseAVX2Tests {
     @Test func avx2RowsMatchAPlainLoop() throws {
         guard Int8GEMM.available.contains(.avx2) else { return }
@@ -37,7 +38,14 @@ import Testing
             let weights = (0..<(kh * kw * n)).map { _ in Int8.random(in: .min ... .max, using: &rng) }
             let bias = (0..<n).map { _ in Int32.random(in: -40000...40000, using: &rng) }
             let large = trial % 5 == 4
-            let reals = (0..<n).map { _ in Double.random(in: large ? 0.3...3.0 : 0.0001...0.02, using: &rng) }
+            // Every fifth trial, channels mixed at the short form's edges: right shifts 1 and 23
+            // (inside), 24 and 0 (outside: the block goes through store_columns8), and inside.
+            let edges = [0.3, 1.5 * 0x1p-24, 1.5 * 0x1p-25, 0.6, 0.004]
+            let reals = (0..<n).map { j in
+                trial % 5 == 3
+                    ? edges[(j + trial) % edges.count]
+                    : Double.random(in: large ? 0.3...3.0 : 0.0001...0.02, using: &rng)
+            }
             let inputZero = [-128, 127, Int32.random(in: -128...127, using: &rng)][trial % 3]
             let outputZero = Int32.random(in: -128...127, using: &rng)
             let output = ActivationQuantization(scale: 0.05, zeroPoint: outputZero)
