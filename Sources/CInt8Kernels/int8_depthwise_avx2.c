@@ -1,4 +1,5 @@
-/* cnnz_qs8_depthwise_row and cnnz_qs8_maxpool_row at level CNNZ_INT8_AVX2 (include/CInt8Kernels.h).
+/* cnnz_qs8_depthwise_row at level CNNZ_INT8_AVX2 (include/CInt8Kernels.h); the layers themselves
+ * run cnnz_qs8_dwconv_row_8c2__avx2 (int8_dwconv_avx2.c), which takes packed weights.
  * The depthwise rows follow the AVX-512 row kernel's plan (int8_avx512.c) on eight channels per
  * vector. The rows of taps inside the image are the same for the whole output row; each block of
  * eight channels packs its taps' weights once; a pixel whose taps are all inside the image
@@ -8,7 +9,6 @@
  * block of eight go per pixel in plain C. */
 #include "int8_common.h"
 
-#include <string.h>
 
 #ifdef CNNZ_HAVE_AVX2
 #define CNNZ_AVX2 __attribute__((target("avx2")))
@@ -134,51 +134,4 @@ CNNZ_AVX2 void cnnz_qs8_depthwise_row_avx2(const int8_t *image, const cnnz_qs8_w
     }
 }
 
-/* One output row of a max pooling that keeps its input's parameters (cnnz_qs8_maxpool_row): the
- * int8 maximum over the window's taps inside the image, 32 channels per vector, then 16; the last
- * channels of a pixel through 16 bytes read where the image has them (else per channel) and
- * written to a buffer, so nothing outside the image is read and nothing outside this pixel's
- * output is written. */
-CNNZ_AVX2 void cnnz_qs8_maxpool_row_avx2(const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c) {
-    size_t n = w->channels, end = w->height * w->width * n;
-    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
-    size_t ky0 = y0 < 0 ? (size_t)-y0 : 0;
-    for (size_t ox = 0; ox < w->out_width; ox++) {
-        ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
-        size_t kx0 = x0 < 0 ? (size_t)-x0 : 0;
-        /* The offsets of the taps inside the image (the caller checked there are at most 64). */
-        size_t taps[64], count = 0;
-        int8_t *o = c + ox * n;
-        for (size_t ky = ky0; ky < w->kernel_height && y0 + (ptrdiff_t)ky < (ptrdiff_t)w->height; ky++) {
-            size_t line = (size_t)(y0 + (ptrdiff_t)ky) * w->width;
-            for (size_t kx = kx0; kx < w->kernel_width && x0 + (ptrdiff_t)kx < (ptrdiff_t)w->width; kx++)
-                taps[count++] = (line + (size_t)(x0 + (ptrdiff_t)kx)) * n;
-        }
-        size_t j = 0;
-        for (; j + 32 <= n; j += 32) {
-            __m256i m = _mm256_set1_epi8(-128);
-            for (size_t t = 0; t < count; t++)
-                m = _mm256_max_epi8(m, _mm256_loadu_si256((const __m256i *)(image + taps[t] + j)));
-            _mm256_storeu_si256((__m256i *)(o + j), m);
-        }
-        for (; j < n; j += 16) {
-            size_t width = n - j < 16 ? n - j : 16;
-            __m128i m = _mm_set1_epi8(-128);
-            for (size_t t = 0; t < count; t++) {
-                const int8_t *p = image + taps[t] + j;
-                if (taps[t] + j + 16 <= end) {
-                    m = _mm_max_epi8(m, _mm_loadu_si128((const __m128i *)p));
-                } else {
-                    int8_t bytes[16];
-                    memset(bytes, -128, 16);
-                    memcpy(bytes, p, width);
-                    m = _mm_max_epi8(m, _mm_loadu_si128((const __m128i *)bytes));
-                }
-            }
-            int8_t bytes[16];
-            _mm_storeu_si128((__m128i *)bytes, m);
-            memcpy(o + j, bytes, width);
-        }
-    }
-}
 #endif

@@ -2,6 +2,7 @@
  * of an int16 activation in [-255, 255] and an int8 weight fits 17 bits; the model's check keeps
  * the reduction short enough not to overflow), so both kernels give the same bits. */
 #include "int8_common.h"
+#include "int8_requant256.h"
 
 static void depthwise_pixel_portable(size_t n, size_t taps, const int8_t *const *inputs,
                                      const int32_t *const *weights, int32_t zero_point, int32_t *sums,
@@ -40,28 +41,6 @@ void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a,
 int32_t cnnz_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift) { return requantize(x, multiplier, shift); }
 
 #ifdef CNNZ_HAVE_AVX2
-/* Eight int8 as int32 minus a zero point, shifted left. */
-__attribute__((target("avx2"))) static inline __m256i widen8(const int8_t *q, int32_t zero_point, int shift) {
-    __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q));
-    return _mm256_slli_epi32(_mm256_sub_epi32(x, _mm256_set1_epi32(zero_point)), shift);
-}
-
-__attribute__((target("avx2"))) static void add2_avx2(size_t n, const int8_t *a, const int8_t *b,
-                                                     const cnnz_qs8_add *p, const cnnz_qs8_output *out, int8_t *c) {
-    size_t i = 0;
-    if (!out->table) {
-        __m256i ma = _mm256_set1_epi32(p->multiplier[0]), sa = _mm256_set1_epi32(p->shift[0]);
-        __m256i mb = _mm256_set1_epi32(p->multiplier[1]), sb = _mm256_set1_epi32(p->shift[1]);
-        __m256i mo = _mm256_set1_epi32(out->multiplier[0]), so = _mm256_set1_epi32(out->shift[0]);
-        for (; i + 8 <= n; i += 8) {
-            __m256i ta = requantize8(widen8(a + i, p->zero_point[0], p->left_shift), ma, sa);
-            __m256i tb = requantize8(widen8(b + i, p->zero_point[1], p->left_shift), mb, sb);
-            finish8(requantize8(_mm256_add_epi32(ta, tb), mo, so), out, c + i);
-        }
-    }
-    for (; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
-}
-
 /* XNNPACK's AVX2 choice: int16 activations and weights, vpmaddwd (two products summed into
  * int32, no saturation), then vpaddd. Tiles of 4 rows x 16 columns (two panels); rows past m
  * alias the last row and are not stored. */
@@ -207,7 +186,7 @@ void cnnz_qs8_add2(int level, size_t n, const int8_t *a, const int8_t *b, const 
         return;
     }
     if (level) {
-        add2_avx2(n, a, b, p, out, c);
+        cnnz_qs8_add2__avx2(n, a, b, p, out, c);
         return;
     }
     for (size_t i = 0; i < n; i++) c[i] = add_one(a[i], b[i], p, out);

@@ -6,8 +6,10 @@ import CInt8Kernels
 /// (`c * multiplier + m`), then bias, per-channel requantization and the
 /// activation's clamp or table. Depth multiplier 1 runs a C row kernel: with
 /// the 512-bit VNNI variant `cnnz_qu8_dwconv_row_16c4__avx512vnni` (4 taps of
-/// a window column per `vpdpbusd` lane, the zero point in the bias), else
-/// `cnnz_qs8_depthwise_row` (32-bit products; portable, AVX2, AVX-512).
+/// a window column per `vpdpbusd` lane, the zero point in the bias), with the
+/// AVX2 variants `cnnz_qs8_dwconv_row_8c2__avx2` (2 rows of a window column as
+/// the int16 pair of a `vpmaddwd` lane), else `cnnz_qs8_depthwise_row` (32-bit
+/// products; portable, AVX-512).
 final class DepthwiseConv2DInt8: RegisteredKernel {
     let operands: KernelOperands
     let window: Window
@@ -23,6 +25,10 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
     /// the VNNI GEMM's layout, 4 rows of a window column per group, and the bias that layout
     /// takes (`cnnz_qu8_dwconv_row_16c4__avx512vnni`); else nil.
     let vnni: Int8PackedWeights?
+    /// With the AVX2 variants (depth multiplier 1, windows up to 16 x 16): the weights as int16
+    /// pairs of window rows per channel (`cnnz_qs8_dwconv_8c2_pack`), for
+    /// `cnnz_qs8_dwconv_row_8c2__avx2`; else empty.
+    let avx2Weights: [Int16]
     let inputZeroPoint: Int32
     let scratchBytes: Int
     let variant: Int8GEMM.Variant
@@ -60,11 +66,45 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
         } else {
             vnni = nil
         }
+        if Self.usesAVX2Rows(variant: variant, multiplier: multiplier, window: window) {
+            var packed = [Int16](
+                repeating: 0,
+                count: cnnz_qs8_dwconv_8c2_packed_count(window.kernelHeight, window.kernelWidth, channels))
+            packed.withUnsafeMutableBufferPointer { p in
+                cnnz_qs8_dwconv_8c2_pack(window.kernelHeight, window.kernelWidth, channels, w, p.baseAddress!)
+            }
+            avx2Weights = packed
+        } else {
+            avx2Weights = []
+        }
         // The sums, then (multiplier 1) the pixel and weight pointers of each tap; or the VNNI
         // kernel's row of padding.
         let taps = window.kernelHeight * window.kernelWidth
-        scratchBytes =
-            vnni == nil ? (channels * 4 + 7) / 8 * 8 + taps * 16 : (x.width * x.channels + 63) / 64 * 64
+        if !avx2Weights.isEmpty {
+            var geometry = Self.geometry(
+                window, input: x, rows: rows, columns: columns, outWidth: operands.outputShape.width)
+            scratchBytes = cnnz_qs8_dwconv_8c2_rows_bytes(&geometry)
+        } else {
+            scratchBytes =
+                vnni == nil ? (channels * 4 + 7) / 8 * 8 + taps * 16 : (x.width * x.channels + 63) / 64 * 64
+        }
+    }
+
+    /// Whether `cnnz_qs8_dwconv_row_8c2__avx2` runs the layer: the AVX2 level (no AVX-512),
+    /// depth multiplier 1, windows up to 16 x 16.
+    static func usesAVX2Rows(variant: Int8GEMM.Variant, multiplier: Int, window: Window) -> Bool {
+        variant.level == CNNZ_INT8_AVX2 && multiplier == 1 && window.kernelHeight <= 16 && window.kernelWidth <= 16
+    }
+
+    /// The C row kernels' window.
+    static func geometry(
+        _ window: Window, input x: TensorShape, rows: AxisGeometry, columns: AxisGeometry, outWidth: Int
+    ) -> cnnz_qs8_window {
+        cnnz_qs8_window(
+            height: x.height, width: x.width, channels: x.channels, kernel_height: window.kernelHeight,
+            kernel_width: window.kernelWidth, stride_height: window.strideHeight, stride_width: window.strideWidth,
+            dilation_height: window.dilationHeight, dilation_width: window.dilationWidth, pad_top: rows.padBefore,
+            pad_left: columns.padBefore, out_width: outWidth, group_offset: 0, group_channels: x.channels)
     }
 
     /// The window's rows rounded up to groups of 4 (the VNNI layout's rows per window column).
@@ -96,7 +136,12 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
             let k = window.kernelWidth * rowsPerColumn(kernelHeight: window.kernelHeight)
             vnniBytes = Int8PackedWeights.bytes(k: k, n: channels)
         }
-        return setup.weights[0].elementCount * 4 + channels * 12 + 256 + vnniBytes
+        // The AVX2 pairs: at most 2 * (kh + 2) / 2 * kw * 8 int16 per 8 channels.
+        var avx2Bytes = 0
+        if case .depthwiseConv2D(let window, _, _) = setup.layer.kind {
+            avx2Bytes = (channels + 7) / 8 * 2 * ((window.kernelHeight + 2) / 2) * window.kernelWidth * 32
+        }
+        return setup.weights[0].elementCount * 4 + channels * 12 + 256 + vnniBytes + avx2Bytes
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
@@ -166,12 +211,27 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
         let input = UnsafePointer(context.int8(operands.input))
         let output = context.output(operands, as: Int8.self)
         let rowBytes = y.width * y.channels
-        var geometry = cnnz_qs8_window(
-            height: x.height, width: x.width, channels: x.channels, kernel_height: window.kernelHeight,
-            kernel_width: window.kernelWidth, stride_height: window.strideHeight, stride_width: window.strideWidth,
-            dilation_height: window.dilationHeight, dilation_width: window.dilationWidth, pad_top: rows.padBefore,
-            pad_left: columns.padBefore, out_width: y.width, group_offset: 0, group_channels: x.channels)
+        var geometry = Self.geometry(window, input: x, rows: rows, columns: columns, outWidth: y.width)
         let level = variant.level
+        if !avx2Weights.isEmpty {
+            let scratch = UnsafeMutableRawPointer(sums).assumingMemoryBound(to: Int16.self)
+            avx2Weights.withUnsafeBufferPointer { packed in
+                withUnsafePointer(to: stage.output) { out in
+                    // Two rows of one image at a time where the part has them (they share their pairs of rows).
+                    let range = Partition.range(context.batch * y.height, part: part, of: parts)
+                    var rowIndex = range.lowerBound
+                    while rowIndex < range.upperBound {
+                        let (image, oy) = rowIndex.quotientAndRemainder(dividingBy: y.height)
+                        let count = rowIndex + 1 < range.upperBound && oy + 1 < y.height ? 2 : 1
+                        cnnz_qs8_dwconv_row_8c2__avx2(
+                            input + image * x.elementCount, &geometry, oy, count, packed.baseAddress!, inputZeroPoint,
+                            scratch, out, output + rowIndex * rowBytes)
+                        rowIndex += count
+                    }
+                }
+            }
+            return
+        }
         if let vnni {
             let packed = UnsafePointer(vnni.panels.assumingMemoryBound(to: Int8.self))
             let padding = UnsafeMutableRawPointer(sums).assumingMemoryBound(to: Int8.self)
