@@ -52,9 +52,13 @@ import Testing
         // Rows long enough for the eight-pixel paths (AVX-512) and their leftovers: 8 + 8 + 4 + 1
         // interior pixels, 64 and 48 channels (the border pixels' four-block loops), and a
         // dilation equal to the stride (windows that overlap by a column at stride 2).
+        // The FMA builds' eight-pixel tiles (rows of 16 interior pixels or more) at stride 1 and 2,
+        // with a dilation (stride 1 and 2: the generic and the overlapping loads), channels past
+        // the last multiple of 8, and pixels left after the last block of eight.
         for (c, s, d, width, padding) in [
             (64, 1, 1, 23, Padding.same), (48, 1, 1, 19, .valid), (16, 2, 1, 23, .same), (32, 2, 2, 25, .same),
-            (128, 1, 1, 12, .same),
+            (128, 1, 1, 12, .same), (24, 2, 1, 41, .same), (13, 1, 1, 37, .valid), (16, 1, 2, 30, .same),
+            (8, 2, 2, 45, .valid), (40, 1, 1, 18, .same),
         ] {
             cases.append(
                 Case(

@@ -20,9 +20,9 @@
 /// pixel instead of per tap); when windows reach into the padding, an output
 /// row's window rows are first copied between zeros into the part's scratch.
 /// Filters are split into tiles of 24, 16 or 8 at prepare time
-/// (`DirectConvMicrokernels`), so 12 filters take one 16-wide tile and 50 take
-/// 24 + 16 + 16; on AVX-512, 12 filters take pairs of pixels, 24 outputs in three
-/// full vectors (`f32Conv8x12PairBroadcast`), and 9 to 16 filters one zmm per pixel
+/// (`DirectConvMicrokernels`), so 50 filters take 24 + 16 + 16; 12 filters take
+/// pairs of pixels, 24 outputs in three full vectors (`f32Conv6x12PairBroadcast`,
+/// on AVX-512 `f32Conv8x12PairBroadcast`), and on AVX-512 9 to 16 filters one zmm per pixel
 /// (`f32Conv8x16Broadcast`). Every output is the bias then the taps in (ky, kx, c) order,
 /// padding taps included as zeros: bit for bit what `Conv2DIm2ColGEMM` computes
 /// with the AVX2 GEMM, whoever computes the pixel.
@@ -41,8 +41,10 @@ final class Conv2DDirect: RegisteredKernel {
     let rows: AxisGeometry
     let columns: AxisGeometry
     let tiles: [Tile]
-    /// 12 filters on an AVX-512 CPU: one tile of pixel pairs, each tap's weights twice.
+    /// 12 filters: one tile of pixel pairs, each tap's weights twice.
     let pairs: Bool
+    /// The CPU has AVX-512: the pairs run 8 pixels at a time in zmm registers' build.
+    let avx512: Bool
     /// 9 to 16 filters but 12 on an AVX-512 CPU: one 16-wide tile of 8 pixels in zmm
     /// registers (`f32Conv8x16Broadcast`) instead of AVX2's 6 x 16.
     let sixteen: Bool
@@ -73,10 +75,12 @@ final class Conv2DDirect: RegisteredKernel {
         #endif
     }
 
-    /// Whether `filters` run as pixel pairs: 12 (seed002's), on a CPU with AVX-512.
+    /// Whether `filters` run as pixel pairs: 12 (seed002's), 8 pixels at a time on a CPU with
+    /// AVX-512 (`f32Conv8x12PairBroadcast`), 6 with AVX2 (`f32Conv6x12PairBroadcast`, where the
+    /// 6 x 16 tile wasted a quarter of its lanes: seed002's conv1 0.074 ms at 60 GFLOP/s).
     static func takesPairs(filters: Int) -> Bool {
         #if canImport(CnnzGEMMAVX2)
-            filters == 12 && cnnz_cpu_has_avx512() != 0
+            filters == 12
         #else
             false
         #endif
@@ -131,6 +135,11 @@ final class Conv2DDirect: RegisteredKernel {
         var tiles: [Tile] = []
         var first = 0
         pairs = Self.takesPairs(filters: filters)
+        #if canImport(CnnzGEMMAVX2)
+            avx512 = cnnz_cpu_has_avx512() != 0
+        #else
+            avx512 = false
+        #endif
         sixteen = Self.takesSixteen(filters: filters)
         if pairs {
             let weights = kernel.values
@@ -208,12 +217,17 @@ final class Conv2DDirect: RegisteredKernel {
         func compute(_ pixels: Int, rowStride: Int, from first: Int) {
             let out = output + first * y.channels
             #if canImport(CnnzGEMMAVX2)
-                if pairs {
+                if pairs && avx512 {
                     CnnzGEMMAVX512.DirectConvMicrokernels.f32Conv8x12PairBroadcast(
                         pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
                         rowStride: rowStride, run: run, packed: UnsafePointer(tiles[0].weights.data),
                         bias: UnsafePointer(tiles[0].weights.bias), c: out,
                         clamp: ClampAVX512(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive))
+                } else if pairs {
+                    CnnzGEMMAVX2.DirectConvMicrokernels.f32Conv6x12PairBroadcast(
+                        pixels: pixels, origins: UnsafePointer(origins), kernelRows: window.kernelHeight,
+                        rowStride: rowStride, run: run, packed: UnsafePointer(tiles[0].weights.data),
+                        bias: UnsafePointer(tiles[0].weights.bias), c: out, clamp: microClamp)
                 }
             #endif
             for tile in tiles where !pairs {
