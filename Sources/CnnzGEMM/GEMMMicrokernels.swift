@@ -6,6 +6,11 @@
 // Names follow XNNPACK's: element type, tile (rows x columns), loading scheme;
 // the instruction set is the module's.
 
+// maxps and minps for the clamp (`clamped`): built with CNNZ_FMA only on x86-64.
+#if CNNZ_FMA
+    import _Builtin_intrinsics.intel
+#endif
+
 /// GEMM microkernels: `C[m, n] = clamp(A[m, k] * B[k, n] + bias[n])` with `B`
 /// packed in panels of `panelWidth` columns (`k` rows of contiguous floats per
 /// panel, zero-filled past `n`) and `bias` padded to the panels. Every output
@@ -302,14 +307,37 @@ public enum GEMMMicrokernels {
         #endif
     }
 
-    /// The clamp as compare-and-select, which LLVM lowers to maxps/minps (the
-    /// stdlib's `clamped` keeps IEEE NaN rules lane by lane and runs scalar).
+    /// The clamp: `low = x > minimum ? x : minimum`, then `low < maximum ? low : maximum`
+    /// (the stdlib's `clamped` keeps IEEE NaN rules lane by lane and runs scalar). Built
+    /// for AVX2 or AVX-512 it is `maxps` then `minps`, which give exactly those lanes (NaN
+    /// and a zero of either sign included): LLVM keeps the selects as compare and blend,
+    /// two instructions each, because it turns a select into `maxps` only where neither
+    /// operand can be zero, and the bounds are run-time values (ReLU's is 0).
     @_transparent
     static func clamped(_ value: SIMD8<Float>, _ clamp: Clamp) -> SIMD8<Float> {
-        let minimum = SIMD8(repeating: clamp.minimum)
-        let maximum = SIMD8(repeating: clamp.maximum)
-        let low = minimum.replacing(with: value, where: value .> minimum)
-        return maximum.replacing(with: low, where: low .< maximum)
+        #if CNNZ_FMA
+            _mm256_min_ps(_mm256_max_ps(value, SIMD8(repeating: clamp.minimum)), SIMD8(repeating: clamp.maximum))
+        #else
+            let minimum = SIMD8(repeating: clamp.minimum)
+            let maximum = SIMD8(repeating: clamp.maximum)
+            let low = minimum.replacing(with: value, where: value .> minimum)
+            return maximum.replacing(with: low, where: low .< maximum)
+        #endif
+    }
+
+    /// `clamped` on 16 lanes (one zmm register on AVX-512, two ymm on AVX2).
+    @_transparent
+    static func clamped(_ value: SIMD16<Float>, _ clamp: Clamp) -> SIMD16<Float> {
+        #if CNNZ_AVX512
+            _mm512_min_ps(_mm512_max_ps(value, SIMD16(repeating: clamp.minimum)), SIMD16(repeating: clamp.maximum))
+        #elseif CNNZ_FMA
+            SIMD16(lowHalf: clamped(value.lowHalf, clamp), highHalf: clamped(value.highHalf, clamp))
+        #else
+            let minimum = SIMD16(repeating: clamp.minimum)
+            let maximum = SIMD16(repeating: clamp.maximum)
+            let low = minimum.replacing(with: value, where: value .> minimum)
+            return maximum.replacing(with: low, where: low .< maximum)
+        #endif
     }
 
     @_transparent
@@ -341,13 +369,7 @@ public enum GEMMMicrokernels {
     /// One 16-float accumulator (a zmm register on AVX-512).
     @_transparent
     static func store16(_ value: SIMD16<Float>, _ out: UnsafeMutablePointer<Float>, _ width: Int, _ clamp: Clamp) {
-        var v = value
-        if clamp.isActive {
-            let minimum = SIMD16(repeating: clamp.minimum)
-            let maximum = SIMD16(repeating: clamp.maximum)
-            let low = minimum.replacing(with: v, where: v .> minimum)
-            v = maximum.replacing(with: low, where: low .< maximum)
-        }
+        let v = clamp.isActive ? clamped(value, clamp) : value
         if width == 16 {
             UnsafeMutableRawPointer(out).storeBytes(of: v, as: SIMD16<Float>.self)
         } else {
