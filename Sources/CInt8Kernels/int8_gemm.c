@@ -125,7 +125,7 @@ CNNZ_T2 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, siz
             else
                 while (whole_rows < (int)mr && (row + (size_t)whole_rows) * n + column + bytes <= whole_end)
                     whole_rows++;
-            tiles[mr - 1](taps, pairs, pointers ? pointers + row : NULL, m, a + row * lda, lda, packed + 2 * g * panel,
+            tiles[mr - 1](taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda, lda, packed + 2 * g * panel,
                           panel, p, width, whole_rows, out->table, c + row * ldc + column, ldc);
         }
     }

@@ -41,7 +41,9 @@ final class Conv2DInt8: RegisteredKernel {
     let isIndirect: Bool
     /// VNNI 512, one group, no dilation across, few channels (those the indirect convolution
     /// does not take): the row convolution (`cnnz_qu8_rowconv_8x32c4__avx512vnni`), whose taps
-    /// are the kernel's rows, each padded to whole groups of 4 in `packed`'s k.
+    /// are the kernel's rows, each padded to whole groups of 4 in `packed`'s k. AVX2 (int16),
+    /// one group, no dilation across: the int16 row convolution (`cnnz_qs8_rowconv_4x16c2__avx2`),
+    /// kernel rows padded to whole pairs.
     let isRowConv: Bool
     /// The fused Add, or nil.
     let residual: Int8ResidualAdd?
@@ -71,7 +73,10 @@ final class Conv2DInt8: RegisteredKernel {
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1
         let segment = window.kernelWidth * x.channels
-        let rowK = window.kernelHeight * ((segment + 3) / 4 * 4)
+        // The row convolutions' kernel rows: whole groups of 4 (VNNI) or pairs (int16).
+        let unit = self.variant == .avx2 ? 2 : 4
+        let rowSegment = (segment + unit - 1) / unit * unit
+        let rowK = window.kernelHeight * rowSegment
         isRowConv = Self.takesRowConv(
             variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
             rowK: rowK, lineBytes: (columnGeometry.padBefore + x.width + window.kernelWidth) * x.channels,
@@ -86,7 +91,7 @@ final class Conv2DInt8: RegisteredKernel {
             let element: (Int, Int) -> Int8 =
                 isRowConv
                 ? { r, n in
-                    let (ky, j) = r.quotientAndRemainder(dividingBy: (segment + 3) / 4 * 4)
+                    let (ky, j) = r.quotientAndRemainder(dividingBy: rowSegment)
                     return j < segment ? weights[(ky * segment + j) * filters + n] : 0
                 } : { r, n in weights[r * filters + g * outPerGroup + n] }
             packed.append(
@@ -109,10 +114,14 @@ final class Conv2DInt8: RegisteredKernel {
             group_channels: x.channels / groups)
         isIndirect =
             self.variant == .vnni512 && !isPointwise && !isRowConv && (x.channels / groups) % 4 == 0 && k > 64
+        let chosen = self.variant
         let im2colBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         scratchBytes =
             isRowConv
-            ? withUnsafePointer(to: geometry) { cnnz_qu8_rowconv_scratch($0, Self.rowConvBlock) }
+            ? withUnsafePointer(to: geometry) {
+                chosen == .avx2
+                    ? cnnz_qs8_rowconv_scratch($0, Self.rowConvBlock) : cnnz_qu8_rowconv_scratch($0, Self.rowConvBlock)
+            }
             : isIndirect
                 ? withUnsafePointer(to: geometry) { cnnz_qu8_igemm_scratch($0, Self.blockRows) } : im2colBytes
     }
@@ -120,14 +129,23 @@ final class Conv2DInt8: RegisteredKernel {
     /// Whether the row convolution runs: VNNI 512, one group, no dilation across, not what the
     /// indirect convolution takes (channels a multiple of 4 and k above 64), kernel rows padded
     /// to groups of 4 adding at most a third to k (1 to 3 channels with 3 or 2 columns: 9 -> 12,
-    /// 6 -> 8, 27 -> 36), and the copy of the image's padded lines at most 512 KB.
+    /// 6 -> 8, 27 -> 36), and the copy of the image's padded lines at most 512 KB. AVX2: one
+    /// group, no dilation across, kernel rows padded to pairs adding at most a third to k (3x3
+    /// with 1 channel: 9 -> 12), and the int16 copy of the lines at most 512 KB.
     static func takesRowConv(
         variant: Int8GEMM.Variant, pointwise: Bool, groups: Int, window: Window, channels: Int, k: Int, rowK: Int,
         lineBytes: Int, height: Int
     ) -> Bool {
-        variant == .vnni512 && !pointwise && groups == 1 && window.dilationWidth == 1
-            && !(channels % 4 == 0 && k > 64) && 3 * rowK <= 4 * ((k + 3) / 4 * 4)
-            && lineBytes * height <= 512 * 1024
+        switch variant {
+        case .vnni512:
+            !pointwise && groups == 1 && window.dilationWidth == 1
+                && !(channels % 4 == 0 && k > 64) && 3 * rowK <= 4 * ((k + 3) / 4 * 4)
+                && lineBytes * height <= 512 * 1024
+        case .avx2:
+            !pointwise && groups == 1 && window.dilationWidth == 1 && 3 * rowK <= 4 * ((k + 1) / 2 * 2)
+                && 2 * lineBytes * height <= 512 * 1024
+        default: false
+        }
     }
 
     /// Column `f`'s bias in the sums' scale: an int32 bias as it is, a float32
@@ -190,6 +208,10 @@ final class Conv2DInt8: RegisteredKernel {
         let x = operands.inputShape
         let y = operands.outputShape
         let lda = 2 * packed[0].kPairs
+        if isRowConv {
+            runRowConvS16(context, part: part, of: parts)
+            return
+        }
         let columnsBuffer = context.scratch(part: part, bytes: scratchBytes, as: Int16.self)
         let level = variant.level
         if isPointwise {
@@ -345,6 +367,39 @@ final class Conv2DInt8: RegisteredKernel {
                         input + image * x.elementCount, window, padding, first, end - first, Self.rowConvBlock, scratch,
                         weights.n, weights.panels.assumingMemoryBound(to: Int8.self), stage,
                         output + (image * y.pixels + first) * y.channels, y.channels)
+                    residual?.add(
+                        context, level: variant.level, to: output, from: (image * y.pixels + first) * y.channels,
+                        count: (end - first) * y.channels)
+                    block = last
+                }
+            }
+        }
+    }
+
+    /// `run` with the int16 row convolution (AVX2): as `runRowConv`, the image's lines copied
+    /// once per call as int16 `q - zeroPoint`.
+    private func runRowConvS16(_ context: RunContext, part: Int, of parts: Int) {
+        let input = UnsafePointer(context.int8(operands.input))
+        let output = context.output(operands, as: Int8.self)
+        let x = operands.inputShape
+        let y = operands.outputShape
+        let scratch = context.scratch(part: part, bytes: scratchBytes, as: UInt8.self)
+        let blocks = Partition.range(context.batch * blocksPerImage, part: part, of: parts)
+        guard !blocks.isEmpty else { return }
+        let weights = packed[0]
+        let panels = UnsafePointer(weights.panels.assumingMemoryBound(to: Int16.self))
+        var block = blocks.lowerBound
+        withUnsafePointer(to: geometry) { window in
+            withUnsafePointer(to: weights.output) { stage in
+                while block < blocks.upperBound {
+                    let image = block / blocksPerImage
+                    let last = min(blocks.upperBound, (image + 1) * blocksPerImage)
+                    let first = (block % blocksPerImage) * Self.blockRows
+                    let end = min(y.pixels, (last - image * blocksPerImage) * Self.blockRows)
+                    cnnz_qs8_rowconv_4x16c2__avx2(
+                        input + image * x.elementCount, window, inputZeroPoint, first, end - first, Self.rowConvBlock,
+                        scratch, weights.n, panels, stage, output + (image * y.pixels + first) * y.channels,
+                        y.channels)
                     residual?.add(
                         context, level: variant.level, to: output, from: (image * y.pixels + first) * y.channels,
                         count: (end - first) * y.channels)
