@@ -11,11 +11,14 @@ import Testing
 /// miss the vector widths and images of several 64-pixel blocks starting mid-row, dilation 2
 /// down the kernel, batches of up to 3, on 1, 2 and 3 threads, with every variant this CPU
 /// has (the others take the im2col and must agree). The trials that reach the row
-/// convolution on a VNNI 512 CPU are counted, so the shapes cannot drift away from it.
+/// convolution on a VNNI 512 CPU are counted, so the shapes cannot drift away from it; so are
+/// those that reach the AVX2 int16 row convolution (`cnnz_qs8_rowconv_4x16c2__avx2`, kernel
+/// rows padded to pairs), which runs whenever the CPU has AVX2 (`avx2` among the variants).
 @Suite struct Int8RowConvTests {
     @Test func rowConvolutionMatchesTheReference() throws {
         var rng = SplitMix64(seed: 1515)
         var taken = 0
+        var takenAVX2 = 0
         let trials = 40
         for trial in 0..<trials {
             let channels = [1, 2, 3, 4, 5, 1, 3, 12, 25, 3][trial % 10]
@@ -70,6 +73,13 @@ import Testing
             {
                 taken += 1
             }
+            if Conv2DInt8.takesRowConv(
+                variant: .avx2, pointwise: false, groups: 1, window: window, channels: channels, k: k,
+                rowK: kernelHeight * ((kernelWidth * channels + 1) / 2 * 2),
+                lineBytes: (columns.padBefore + shape.width + kernelWidth) * channels, height: shape.height)
+            {
+                takenAVX2 += 1
+            }
             let runs = [1, 2, 3].flatMap { threads in Int8GEMM.available.map { (threads, $0) } }
             for (threads, variant) in runs {
                 let got = try Int8KernelTests.run(m, input, threads: threads, variant: variant)
@@ -84,5 +94,6 @@ import Testing
             }
         }
         #expect(taken >= trials * 2 / 3, "\(taken) of \(trials) trials take the row convolution")
+        #expect(takenAVX2 >= trials * 2 / 3, "\(takenAVX2) of \(trials) trials take the AVX2 row convolution")
     }
 }
