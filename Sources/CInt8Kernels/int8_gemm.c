@@ -62,40 +62,27 @@ __attribute__((target("avx2"))) static void add2_avx2(size_t n, const int8_t *a,
     for (; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
 }
 
-typedef void (*cnnz_tile_s16)(size_t, size_t, const int16_t *const *, size_t, const int16_t *, size_t,
-                              const int16_t *, size_t, const cnnz_requant8 *, size_t, int, const int8_t *, int8_t *,
-                              size_t);
+typedef void (*cnnz_strip_s16)(size_t, size_t, size_t, const int16_t *const *, const int16_t *, size_t,
+                               const int16_t *, size_t, const cnnz_requant8 *, size_t, ptrdiff_t, const int8_t *,
+                               int8_t *, size_t);
 
-#define CNNZ_TILE_S16(MR, NP, KIND)                                                                                \
-    static CNNZ_T2 void tile_s16_##MR##x##NP##_##KIND(                                                             \
-        size_t taps, size_t pairs, const int16_t *const *pointers, size_t stride, const int16_t *a, size_t lda,     \
-        const int16_t *w, size_t panel, const cnnz_requant8 *p, size_t width, int whole_rows, const int8_t *table, \
-        int8_t *c, size_t ldc) {                                                                                   \
-        tile_s16(MR, NP, KIND, taps, pairs, pointers, stride, a, lda, w, panel, p, width, whole_rows, table, c,    \
-                 ldc);                                                                                             \
+#define CNNZ_STRIP_S16(NP, KIND)                                                                                   \
+    static CNNZ_T2 void strip_s16_##NP##_##KIND(size_t m, size_t taps, size_t pairs, const int16_t *const *pointers, \
+                                                const int16_t *a, size_t lda, const int16_t *w, size_t panel,        \
+                                                const cnnz_requant8 *p, size_t width, ptrdiff_t last_whole,          \
+                                                const int8_t *table, int8_t *c, size_t ldc) {                        \
+        strip_s16(NP, KIND, m, taps, pairs, pointers, a, lda, w, panel, p, width, last_whole, table, c, ldc);       \
     }
-#define CNNZ_TILES_S16(KIND)                                                                                       \
-    CNNZ_TILE_S16(1, 1, KIND)                                                                                      \
-    CNNZ_TILE_S16(2, 1, KIND)                                                                                      \
-    CNNZ_TILE_S16(3, 1, KIND)                                                                                      \
-    CNNZ_TILE_S16(4, 1, KIND)                                                                                      \
-    CNNZ_TILE_S16(1, 2, KIND)                                                                                      \
-    CNNZ_TILE_S16(2, 2, KIND)                                                                                      \
-    CNNZ_TILE_S16(3, 2, KIND)                                                                                      \
-    CNNZ_TILE_S16(4, 2, KIND)
-CNNZ_TILES_S16(0)
-CNNZ_TILES_S16(1)
-CNNZ_TILES_S16(2)
+CNNZ_STRIP_S16(1, 0)
+CNNZ_STRIP_S16(2, 0)
+CNNZ_STRIP_S16(1, 1)
+CNNZ_STRIP_S16(2, 1)
+CNNZ_STRIP_S16(1, 2)
+CNNZ_STRIP_S16(2, 2)
 
-/* [kind][np - 1][mr - 1] */
-static const cnnz_tile_s16 tiles_s16[3][2][4] = {
-    {{tile_s16_1x1_0, tile_s16_2x1_0, tile_s16_3x1_0, tile_s16_4x1_0},
-     {tile_s16_1x2_0, tile_s16_2x2_0, tile_s16_3x2_0, tile_s16_4x2_0}},
-    {{tile_s16_1x1_1, tile_s16_2x1_1, tile_s16_3x1_1, tile_s16_4x1_1},
-     {tile_s16_1x2_1, tile_s16_2x2_1, tile_s16_3x2_1, tile_s16_4x2_1}},
-    {{tile_s16_1x1_2, tile_s16_2x1_2, tile_s16_3x1_2, tile_s16_4x1_2},
-     {tile_s16_1x2_2, tile_s16_2x2_2, tile_s16_3x2_2, tile_s16_4x2_2}},
-};
+/* [kind][np - 1] */
+static const cnnz_strip_s16 strips_s16[3][2] = {
+    {strip_s16_1_0, strip_s16_2_0}, {strip_s16_1_1, strip_s16_2_1}, {strip_s16_1_2, strip_s16_2_2}};
 
 CNNZ_T2 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, size_t pairs,
                                             const int16_t *const *pointers, const int16_t *a, size_t lda,
@@ -114,20 +101,11 @@ CNNZ_T2 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, siz
         int kind = requant8_parameters(column, width < 8 ? width : 8, out, p);
         if (np == 2 && requant8_parameters(column + 8, width - 8, out, p + 1) == CNNZ_R8_GENERAL)
             kind = CNNZ_R8_GENERAL;
-        const cnnz_tile_s16 *tiles = tiles_s16[kind][np - 1];
-        /* Row r of the call may be stored whole if its vector ends within the call's rows. */
-        size_t whole_end = ldc == n ? m * n : 0;
-        for (size_t row = 0; row < m; row += 4) {
-            size_t mr = m - row < 4 ? m - row : 4;
-            int whole_rows = 0;
-            if (width == bytes)
-                whole_rows = 4;
-            else
-                while (whole_rows < (int)mr && (row + (size_t)whole_rows) * n + column + bytes <= whole_end)
-                    whole_rows++;
-            tiles[mr - 1](taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda, lda, packed + 2 * g * panel,
-                          panel, p, width, whole_rows, out->table, c + row * ldc + column, ldc);
-        }
+        /* The last row whose whole vector ends within the call's rows (rows ldc == n apart). */
+        ptrdiff_t last_whole = width == bytes ? (ptrdiff_t)m : -1;
+        if (width < bytes && ldc == n && m * n >= column + bytes) last_whole = (ptrdiff_t)((m * n - column - bytes) / n);
+        strips_s16[kind][np - 1](m, taps, pairs, pointers, a, lda, packed + 2 * g * panel, panel, p, width, last_whole,
+                                 out->table, c + column, ldc);
     }
 }
 

@@ -159,12 +159,16 @@ CNNZ_T2_INLINE void tile_s16_store(const int mr, const int np, const int kind, _
                                    const cnnz_requant8 *p, size_t width, int whole_rows, const int8_t *table,
                                    int8_t *c, size_t ldc) {
     __m256i v[4][2];
+    /* Unrolled so that v stays in registers (the loop kept it on the stack). */
+#pragma clang loop unroll(full)
     for (int r = 0; r < mr; r++)
+#pragma clang loop unroll(full)
         for (int h = 0; h < np; h++) v[r][h] = requant8_as(acc[r][h], p + h, kind);
     /* After the packs, dword d of 128-bit lane L holds row d's (np 1: rows 0..3) or rows
      * (2d/2..)'s bytes: vpermd by 0,4,1,5,2,6,3,7 puts each row's together. */
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     if (np == 2) {
+#pragma clang loop unroll(full)
         for (int r = 0; r < mr; r += 2) {
             __m256i a0 = _mm256_packs_epi32(v[r][0], v[r][1]);
             __m256i a1 = r + 1 < mr ? _mm256_packs_epi32(v[r + 1][0], v[r + 1][1]) : a0;
@@ -225,6 +229,38 @@ CNNZ_T2_INLINE void tile_s16(const int mr, const int np, const int kind, size_t 
     for (int r = 0; r < mr; r++)
         for (int h = 0; h < np; h++) sums[r][h] = acc[r][h];
     tile_s16_store(mr, np, kind, sums, p, width, whole_rows, table, c, ldc);
+}
+
+/* All row tiles of one panel group (np panels, constants p, form kind: constants): tiles of 4
+ * rows, then the last 1 to 3, each tile's first rows up to row last_whole (the last row whose
+ * vector ends within the call's rows, or -1) stored whole. One call per panel group rather
+ * than per tile: a tile of a first layer's short k (6 to 15 pairs) is about as long as a call's
+ * argument passing and prologue. */
+CNNZ_T2_INLINE void strip_s16(const int np, const int kind, size_t m, size_t taps, size_t pairs,
+                              const int16_t *const *pointers, const int16_t *a, size_t lda, const int16_t *w,
+                              size_t panel, const cnnz_requant8 *p, size_t width, ptrdiff_t last_whole,
+                              const int8_t *table, int8_t *c, size_t ldc) {
+#define CNNZ_WHOLE(ROW) (last_whole < (ptrdiff_t)(ROW) ? 0 : last_whole - (ptrdiff_t)(ROW) >= 3 ? 4 : (int)(last_whole - (ptrdiff_t)(ROW)) + 1)
+    size_t row = 0;
+    for (; row + 4 <= m; row += 4)
+        tile_s16(4, np, kind, taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda, lda,
+                 w, panel, p, width, CNNZ_WHOLE(row), table, c + row * ldc, ldc);
+    switch (m - row) {
+    case 1:
+        tile_s16(1, np, kind, taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda, lda,
+                 w, panel, p, width, CNNZ_WHOLE(row), table, c + row * ldc, ldc);
+        break;
+    case 2:
+        tile_s16(2, np, kind, taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda, lda,
+                 w, panel, p, width, CNNZ_WHOLE(row), table, c + row * ldc, ldc);
+        break;
+    case 3:
+        tile_s16(3, np, kind, taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda, lda,
+                 w, panel, p, width, CNNZ_WHOLE(row), table, c + row * ldc, ldc);
+        break;
+    default: break;
+    }
+#undef CNNZ_WHOLE
 }
 
 /* The int16 GEMM of m rows (A through pointers, or rows of a lda apart) by the packed weights
