@@ -13,7 +13,8 @@ import Testing
 /// has (the others take the im2col and must agree). The trials that reach the row
 /// convolution on a VNNI 512 CPU are counted, so the shapes cannot drift away from it; so are
 /// those that reach the AVX2 int16 row convolution (`cnnz_qs8_rowconv_4x16c2__avx2`, kernel
-/// rows padded to pairs), which runs whenever the CPU has AVX2 (`avx2` among the variants).
+/// rows padded to pairs), which runs whenever the CPU has AVX2 (`avx2` among the variants, and
+/// `avx2Maddubs` with the trials' 7-bit weights).
 @Suite struct Int8RowConvTests {
     @Test func rowConvolutionMatchesTheReference() throws {
         var rng = SplitMix64(seed: 1515)
@@ -45,7 +46,10 @@ import Testing
                 shape, batch: Int.random(in: 1...3, using: &rng), zeroPoint: Int8KernelTests.zeroPoint(&rng),
                 scale: inScale, &rng)
             let k = kernelHeight * kernelWidth * channels
-            let weights = (0..<(k * filters)).map { _ in Int8.random(in: -127...127, using: &rng) }
+            // 7-bit weights in some trials: the maddubs variant then hands kernel rows of up to 64
+            // values to the AVX2 row convolution too.
+            let weightRange: ClosedRange<Int8> = trial % 4 == 1 ? -64...63 : -127...127
+            let weights = (0..<(k * filters)).map { _ in Int8.random(in: weightRange, using: &rng) }
             let weightScales = (0..<filters).map { _ in Float.random(in: 0.001...0.03, using: &rng) }
             let bias = (0..<filters).map { _ in Int32.random(in: -20000...20000, using: &rng) }
             let outScale = Float.random(in: 0.005...0.3, using: &rng)

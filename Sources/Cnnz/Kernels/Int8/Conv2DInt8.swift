@@ -68,19 +68,31 @@ final class Conv2DInt8: RegisteredKernel {
             throw .unsupported("int8 Conv2D: the kernel is \(kernel.elementType), not int8")
         }
         // One variant for every group: the maddubs one only if all groups' weights fit it.
-        self.variant = Int8GEMM.variant(variant, k: k, n: filters) { r, n in weights[r * filters + n] }
+        var chosen = Int8GEMM.variant(variant, k: k, n: filters) { r, n in weights[r * filters + n] }
         let pointwise =
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1
         let segment = window.kernelWidth * x.channels
+        let lineBytes = (columnGeometry.padBefore + x.width + window.kernelWidth) * x.channels
+        // Weights that fit vpmaddubsw (7 bits) with kernel rows of at most 64 values (the first
+        // layers): the int16 row convolution, 2 to 3.6 times faster there than the maddubs GEMM
+        // on its byte im2col (seed002 conv0 202 -> 54 us, mobile_res b0 147 -> 60); wider
+        // rows stay with maddubs, faster on them (cifar_vgg conv1 190 us against 205).
+        if chosen == .avx2Maddubs && segment <= 64
+            && Self.takesRowConv(
+                variant: .avx2, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
+                rowK: window.kernelHeight * ((segment + 1) / 2 * 2), lineBytes: lineBytes, height: x.height)
+        {
+            chosen = .avx2
+        }
+        self.variant = chosen
         // The row convolutions' kernel rows: whole groups of 4 (VNNI) or pairs (int16).
         let unit = self.variant == .avx2 ? 2 : 4
         let rowSegment = (segment + unit - 1) / unit * unit
         let rowK = window.kernelHeight * rowSegment
         isRowConv = Self.takesRowConv(
             variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
-            rowK: rowK, lineBytes: (columnGeometry.padBefore + x.width + window.kernelWidth) * x.channels,
-            height: x.height)
+            rowK: rowK, lineBytes: lineBytes, height: x.height)
         let stage = Int8Activation(activation, output: output)
         let weightScale = { (f: Int) in Double(q.scales.count == 1 ? q.scales[0] : q.scales[f]) }
         let biasValue = try Self.bias(bias, inputScale: input.scale, weightScale: weightScale)
@@ -114,7 +126,6 @@ final class Conv2DInt8: RegisteredKernel {
             group_channels: x.channels / groups)
         isIndirect =
             self.variant == .vnni512 && !isPointwise && !isRowConv && (x.channels / groups) % 4 == 0 && k > 64
-        let chosen = self.variant
         let im2colBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         scratchBytes =
             isRowConv
