@@ -199,7 +199,7 @@ final class Conv2DInt8: RegisteredKernel {
         return groups * Int8PackedWeights.bytes(k: max(k, rowK), n: filters / groups)
     }
 
-    private var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
+    var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
         let items =
@@ -353,70 +353,5 @@ final class Conv2DInt8: RegisteredKernel {
         }
         residual.gemm512(
             context, m: m, a: a, lda: lda, weights: weights, c: c + start, ldc: ldc, at: start)
-    }
-
-    /// `runVNNI` with the row convolution: the part's blocks, one call per image they touch
-    /// (the image's lines copied once per call).
-    private func runRowConv(_ context: RunContext, part: Int, of parts: Int, padding: UInt8) {
-        let input = UnsafePointer(context.int8(operands.input))
-        let output = context.output(operands, as: Int8.self)
-        let x = operands.inputShape
-        let y = operands.outputShape
-        let scratch = context.scratch(part: part, bytes: scratchBytes, as: UInt8.self)
-        let blocks = Partition.range(context.batch * blocksPerImage, part: part, of: parts)
-        guard !blocks.isEmpty else { return }
-        let weights = packed[0]
-        var block = blocks.lowerBound
-        withUnsafePointer(to: geometry) { window in
-            withUnsafePointer(to: weights.output) { stage in
-                while block < blocks.upperBound {
-                    let image = block / blocksPerImage
-                    let last = min(blocks.upperBound, (image + 1) * blocksPerImage)
-                    let first = (block % blocksPerImage) * Self.blockRows
-                    let end = min(y.pixels, (last - image * blocksPerImage) * Self.blockRows)
-                    cnnz_qu8_rowconv_8x32c4__avx512vnni(
-                        input + image * x.elementCount, window, padding, first, end - first, Self.rowConvBlock, scratch,
-                        weights.n, weights.panels.assumingMemoryBound(to: Int8.self), stage,
-                        output + (image * y.pixels + first) * y.channels, y.channels)
-                    residual?.add(
-                        context, level: variant.level, to: output, from: (image * y.pixels + first) * y.channels,
-                        count: (end - first) * y.channels)
-                    block = last
-                }
-            }
-        }
-    }
-
-    /// `run` with the int16 row convolution (AVX2): as `runRowConv`, the image's lines copied
-    /// once per call as int16 `q - zeroPoint`.
-    private func runRowConvS16(_ context: RunContext, part: Int, of parts: Int) {
-        let input = UnsafePointer(context.int8(operands.input))
-        let output = context.output(operands, as: Int8.self)
-        let x = operands.inputShape
-        let y = operands.outputShape
-        let scratch = context.scratch(part: part, bytes: scratchBytes, as: UInt8.self)
-        let blocks = Partition.range(context.batch * blocksPerImage, part: part, of: parts)
-        guard !blocks.isEmpty else { return }
-        let weights = packed[0]
-        let panels = UnsafePointer(weights.panels.assumingMemoryBound(to: Int16.self))
-        var block = blocks.lowerBound
-        withUnsafePointer(to: geometry) { window in
-            withUnsafePointer(to: weights.output) { stage in
-                while block < blocks.upperBound {
-                    let image = block / blocksPerImage
-                    let last = min(blocks.upperBound, (image + 1) * blocksPerImage)
-                    let first = (block % blocksPerImage) * Self.blockRows
-                    let end = min(y.pixels, (last - image * blocksPerImage) * Self.blockRows)
-                    cnnz_qs8_rowconv_4x16c2__avx2(
-                        input + image * x.elementCount, window, inputZeroPoint, first, end - first, Self.rowConvBlock,
-                        scratch, weights.n, panels, stage, output + (image * y.pixels + first) * y.channels,
-                        y.channels)
-                    residual?.add(
-                        context, level: variant.level, to: output, from: (image * y.pixels + first) * y.channels,
-                        count: (end - first) * y.channels)
-                    block = last
-                }
-            }
-        }
     }
 }
