@@ -74,11 +74,12 @@ final class Conv2DInt8: RegisteredKernel {
             && groups == 1
         let segment = window.kernelWidth * x.channels
         let lineBytes = (columnGeometry.padBefore + x.width + window.kernelWidth) * x.channels
-        // Weights that fit vpmaddubsw (7 bits) with kernel rows of at most 64 values (the first
-        // layers): the int16 row convolution, 2 to 3.6 times faster there than the maddubs GEMM
-        // on its byte im2col (seed002 conv0 202 -> 54 us, mobile_res b0 147 -> 60); wider
-        // rows stay with maddubs, faster on them (cifar_vgg conv1 190 us against 205).
-        if chosen == .avx2Maddubs && segment <= 64
+        // Weights that fit vpmaddubsw (7 bits) in a layer the AVX2 row convolution takes (kernel
+        // rows of at most 64 values: the first layers): the int16 row convolution, 2 to 3.6 times
+        // faster there than the maddubs GEMM on its byte im2col (seed002 conv0 202 -> 54 us,
+        // mobile_res b0 147 -> 60); wider rows stay with maddubs, faster on them (cifar_vgg
+        // conv1 190 us against 205).
+        if chosen == .avx2Maddubs
             && Self.takesRowConv(
                 variant: .avx2, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
                 rowK: window.kernelHeight * ((segment + 1) / 2 * 2), lineBytes: lineBytes, height: x.height)
@@ -141,8 +142,10 @@ final class Conv2DInt8: RegisteredKernel {
     /// indirect convolution takes (channels a multiple of 4 and k above 64), kernel rows padded
     /// to groups of 4 adding at most a third to k (1 to 3 channels with 3 or 2 columns: 9 -> 12,
     /// 6 -> 8, 27 -> 36), and the copy of the image's padded lines at most 512 KB. AVX2: one
-    /// group, no dilation across, kernel rows padded to pairs adding at most a third to k (3x3
-    /// with 1 channel: 9 -> 12), and the int16 copy of the lines at most 512 KB.
+    /// group, no dilation across, kernel rows of at most 64 values (the first layers: wider ones,
+    /// cifar_vgg's 3x3 on 32 to 128 channels, ran 3 to 16 % faster with the im2col and the GEMM),
+    /// padded to pairs adding at most a third to k (3x3 with 1 channel: 9 -> 12), and the int16
+    /// copy of the lines at most 512 KB.
     static func takesRowConv(
         variant: Int8GEMM.Variant, pointwise: Bool, groups: Int, window: Window, channels: Int, k: Int, rowK: Int,
         lineBytes: Int, height: Int
@@ -153,7 +156,8 @@ final class Conv2DInt8: RegisteredKernel {
                 && !(channels % 4 == 0 && k > 64) && 3 * rowK <= 4 * ((k + 3) / 4 * 4)
                 && lineBytes * height <= 512 * 1024
         case .avx2:
-            !pointwise && groups == 1 && window.dilationWidth == 1 && 3 * rowK <= 4 * ((k + 1) / 2 * 2)
+            !pointwise && groups == 1 && window.dilationWidth == 1 && window.kernelWidth * channels <= 64
+                && 3 * rowK <= 4 * ((k + 1) / 2 * 2)
                 && 2 * lineBytes * height <= 512 * 1024
         default: false
         }
