@@ -135,6 +135,10 @@ __attribute__((target("avx2"), always_inline)) static inline void store_columns8
 
 #endif
 
+/* The AVX2 Add of two inputs (int8_add_quantize.c; see cnnz_qs8_add2). */
+void cnnz_qs8_add2__avx2(size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
+                         const cnnz_qs8_output *out, int8_t *c);
+
 /* cnnz_qs8_depthwise_row at level CNNZ_INT8_AVX2 (int8_depthwise_avx2.c), for windows of at most
  * 16 x 16 taps. */
 void cnnz_qs8_depthwise_row_avx2(const int8_t *image, const cnnz_qs8_window *w, size_t oy, const int32_t *weights,

@@ -1,8 +1,7 @@
 /* Int8 GEMM microkernels (see include/CInt8Kernels.h). The sums are exact int32 (each product
  * of an int16 activation in [-255, 255] and an int8 weight fits 17 bits; the model's check keeps
  * the reduction short enough not to overflow), so both kernels give the same bits. */
-#include "int8_common.h"
-#include "int8_requant256.h"
+#include "int8_tile_avx2.h"
 
 static void depthwise_pixel_portable(size_t n, size_t taps, const int8_t *const *inputs,
                                      const int32_t *const *weights, int32_t zero_point, int32_t *sums,
@@ -41,77 +40,85 @@ void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a,
 int32_t cnnz_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift) { return requantize(x, multiplier, shift); }
 
 #ifdef CNNZ_HAVE_AVX2
+typedef void (*cnnz_strip_s16)(size_t, size_t, size_t, const int16_t *const *, const int16_t *, size_t,
+                               const int16_t *, size_t, const cnnz_requant8 *, size_t, ptrdiff_t, const int8_t *,
+                               int8_t *, size_t);
+
+#define CNNZ_STRIP_S16(NP, KIND)                                                                                   \
+    static CNNZ_T2 void strip_s16_##NP##_##KIND(size_t m, size_t taps, size_t pairs, const int16_t *const *pointers, \
+                                                const int16_t *a, size_t lda, const int16_t *w, size_t panel,        \
+                                                const cnnz_requant8 *p, size_t width, ptrdiff_t last_whole,          \
+                                                const int8_t *table, int8_t *c, size_t ldc) {                        \
+        strip_s16(NP, KIND, m, taps, pairs, pointers, a, lda, w, panel, p, width, last_whole, table, c, ldc);       \
+    }
+CNNZ_STRIP_S16(1, 0)
+CNNZ_STRIP_S16(2, 0)
+CNNZ_STRIP_S16(1, 1)
+CNNZ_STRIP_S16(2, 1)
+CNNZ_STRIP_S16(1, 2)
+CNNZ_STRIP_S16(2, 2)
+
+/* [kind][np - 1] */
+static const cnnz_strip_s16 strips_s16[3][2] = {
+    {strip_s16_1_0, strip_s16_2_0}, {strip_s16_1_1, strip_s16_2_1}, {strip_s16_1_2, strip_s16_2_2}};
+
+CNNZ_T2 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, size_t pairs,
+                                            const int16_t *const *pointers, const int16_t *a, size_t lda,
+                                            const int16_t *packed, const cnnz_qs8_output *out, int8_t *c,
+                                            size_t ldc) {
+    size_t panel = taps * pairs * 16;
+    /* From the last group: a partial group's rows may then be stored whole over the next row's
+     * first columns, which a later group writes (see int8_tile_avx2.h). */
+    for (size_t g = (n + 15) / 16; g-- > 0;) {
+        size_t column = 16 * g;
+        const int np = n - column > 8 ? 2 : 1;
+        size_t bytes = 8 * (size_t)np, width = n - column < bytes ? n - column : bytes;
+        cnnz_requant8 p[2];
+        /* Both panels take the general form unless both allow the short one (their corrects
+         * are the same: the clamp's). Each holds the constants of both forms. */
+        int kind = requant8_parameters(column, width < 8 ? width : 8, out, p);
+        if (np == 2 && requant8_parameters(column + 8, width - 8, out, p + 1) == CNNZ_R8_GENERAL)
+            kind = CNNZ_R8_GENERAL;
+        /* The last row whose whole vector ends within the call's rows (rows ldc == n apart). */
+        ptrdiff_t last_whole = width == bytes ? (ptrdiff_t)m : -1;
+        if (width < bytes && ldc == n && m * n >= column + bytes) last_whole = (ptrdiff_t)((m * n - column - bytes) / n);
+        strips_s16[kind][np - 1](m, taps, pairs, pointers, a, lda, packed + 2 * g * panel, panel, p, width, last_whole,
+                                 out->table, c + column, ldc);
+    }
+}
+
 /* XNNPACK's AVX2 choice: int16 activations and weights, vpmaddwd (two products summed into
- * int32, no saturation), then vpaddd. Tiles of 4 rows x 16 columns (two panels); rows past m
- * alias the last row and are not stored. */
+ * int32, no saturation), then vpaddd. One row (a Dense layer at batch 1): four panels at a time,
+ * each stored by store_columns8 (cheaper than the tiles' constants for a single row); more rows:
+ * cnnz_qs8_gemm_s16_4x16c2__avx2. */
 __attribute__((target("avx2"))) void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a,
                                                          size_t lda, const int16_t *packed,
                                                          const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    if (m > 1) {
+        cnnz_qs8_gemm_s16_4x16c2__avx2(m, n, 1, kpairs, NULL, a, lda, packed, out, c, ldc);
+        return;
+    }
     size_t panels = (n + 7) / 8;
-    for (size_t row = 0; row < m; row += 4) {
-        const int16_t *a0 = a + row * lda;
-        const int16_t *a1 = row + 1 < m ? a0 + lda : a0;
-        const int16_t *a2 = row + 2 < m ? a1 + lda : a1;
-        const int16_t *a3 = row + 3 < m ? a2 + lda : a2;
-        size_t rows = m - row < 4 ? m - row : 4;
-        if (rows == 1) {
-            /* One row (a Dense layer at batch 1): four panels at a time, no aliased rows. */
-            for (size_t p = 0; p < panels; p += 4) {
-                size_t count = panels - p < 4 ? panels - p : 4;
-                const __m256i *w[4];
-                for (size_t i = 0; i < 4; i++)
-                    w[i] = (const __m256i *)(packed + (p + (i < count ? i : 0)) * kpairs * 16);
-                __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
-                for (size_t kp = 0; kp < kpairs; kp++) {
-                    int32_t v0;
-                    __builtin_memcpy(&v0, a0 + 2 * kp, 4);
-                    __m256i x0 = _mm256_set1_epi32(v0);
-                    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[0] + kp)));
-                    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[1] + kp)));
-                    s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[2] + kp)));
-                    s3 = _mm256_add_epi32(s3, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[3] + kp)));
-                }
-                __m256i tiles[4] = {s0, s1, s2, s3};
-                for (size_t i = 0; i < count; i++) {
-                    size_t column = (p + i) * 8;
-                    size_t width = n - column < 8 ? n - column : 8;
-                    store_columns8(tiles[i], column, width, out, c + row * ldc + column);
-                }
-            }
-            continue;
+    const int16_t *a0 = a;
+    for (size_t p = 0; p < panels; p += 4) {
+        size_t count = panels - p < 4 ? panels - p : 4;
+        const __m256i *w[4];
+        for (size_t i = 0; i < 4; i++) w[i] = (const __m256i *)(packed + (p + (i < count ? i : 0)) * kpairs * 16);
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+        for (size_t kp = 0; kp < kpairs; kp++) {
+            int32_t v0;
+            __builtin_memcpy(&v0, a0 + 2 * kp, 4);
+            __m256i x0 = _mm256_set1_epi32(v0);
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[0] + kp)));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[1] + kp)));
+            s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[2] + kp)));
+            s3 = _mm256_add_epi32(s3, _mm256_madd_epi16(x0, _mm256_loadu_si256(w[3] + kp)));
         }
-        for (size_t p = 0; p < panels; p += 2) {
-            int two = p + 1 < panels;
-            const __m256i *w0 = (const __m256i *)(packed + p * kpairs * 16);
-            const __m256i *w1 = two ? (const __m256i *)(packed + (p + 1) * kpairs * 16) : w0;
-            __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00;
-            __m256i c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-            for (size_t kp = 0; kp < kpairs; kp++) {
-                __m256i b0 = _mm256_loadu_si256(w0 + kp);
-                __m256i b1 = _mm256_loadu_si256(w1 + kp);
-                int32_t v0, v1, v2, v3;
-                __builtin_memcpy(&v0, a0 + 2 * kp, 4);
-                __builtin_memcpy(&v1, a1 + 2 * kp, 4);
-                __builtin_memcpy(&v2, a2 + 2 * kp, 4);
-                __builtin_memcpy(&v3, a3 + 2 * kp, 4);
-                __m256i x0 = _mm256_set1_epi32(v0), x1 = _mm256_set1_epi32(v1);
-                __m256i x2 = _mm256_set1_epi32(v2), x3 = _mm256_set1_epi32(v3);
-                c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x0, b0));
-                c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x0, b1));
-                c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x1, b0));
-                c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x1, b1));
-                c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(x2, b0));
-                c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(x2, b1));
-                c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x3, b0));
-                c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x3, b1));
-            }
-            size_t width = n - p * 8 < 16 ? n - p * 8 : 16;
-            __m256i tiles[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
-            for (size_t r = 0; r < rows; r++) {
-                int8_t *cr = c + (row + r) * ldc + p * 8;
-                store_columns8(tiles[r][0], p * 8, width < 8 ? width : 8, out, cr);
-                if (width > 8) store_columns8(tiles[r][1], p * 8 + 8, width - 8, out, cr + 8);
-            }
+        __m256i tiles[4] = {s0, s1, s2, s3};
+        for (size_t i = 0; i < count; i++) {
+            size_t column = (p + i) * 8;
+            size_t width = n - column < 8 ? n - column : 8;
+            store_columns8(tiles[i], column, width, out, c + column);
         }
     }
 }

@@ -112,9 +112,6 @@ CNNZ_AVX2_INLINE __m128i requant8_bytes16(__m256i v0, __m256i v1, const cnnz_req
     return _mm_min_epi8(_mm_max_epi8(bytes, p->min), p->max);
 }
 
-/* The AVX2 Add of two inputs (int8_add_quantize.c; see cnnz_qs8_add2). */
-void cnnz_qs8_add2__avx2(size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
-                         const cnnz_qs8_output *out, int8_t *c);
 #endif
 
 #endif

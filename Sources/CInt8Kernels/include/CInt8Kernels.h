@@ -94,6 +94,19 @@ void cnnz_qu8_rowconv_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_win
                                          size_t first, size_t count, size_t block, void *scratch, size_t n,
                                          const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 
+/* The AVX2 int16 row convolution (int8_rowconv_avx2.c): cnnz_qu8_rowconv_8x32c4__avx512vnni's
+ * scheme on the int16 GEMM (cnnz_qs8_gemm_avx2's tiles), for windows of one group without
+ * dilation across. The packed weights are the int16 GEMM's for k = kernel_height * kr rows, kr =
+ * kernel_width * channels rounded up to a multiple of 2: kernel row ky's weights at rows ky * kr
+ * ..< ky * kr + kernel_width * channels, zero after them. Output pixels first..<first + count of
+ * one image, in blocks of up to `block` pixels, rows of c ldc apart; the input rows they read are
+ * copied into scratch once as int16 q - zero_point, 0 in the columns and lines outside the image.
+ * scratch: cnnz_qs8_rowconv_scratch(w, block) bytes. Only after cnnz_cpu_has_avx2_fma(). */
+size_t cnnz_qs8_rowconv_scratch(const cnnz_qs8_window *w, size_t block);
+void cnnz_qs8_rowconv_4x16c2__avx2(const int8_t *image, const cnnz_qs8_window *w, int16_t zero_point, size_t first,
+                                   size_t count, size_t block, void *scratch, size_t n, const int16_t *packed,
+                                   const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+
 /* Rows first..<first + count of an image's im2col matrix for the VNNI GEMM: per output pixel, the
  * window's taps (row-major, group_channels each) as q xor 0x80, padding_byte (the zero point xor
  * 0x80) at taps outside the image, then zeros up to lda. */

@@ -11,11 +11,15 @@ import Testing
 /// miss the vector widths and images of several 64-pixel blocks starting mid-row, dilation 2
 /// down the kernel, batches of up to 3, on 1, 2 and 3 threads, with every variant this CPU
 /// has (the others take the im2col and must agree). The trials that reach the row
-/// convolution on a VNNI 512 CPU are counted, so the shapes cannot drift away from it.
+/// convolution on a VNNI 512 CPU are counted, so the shapes cannot drift away from it; so are
+/// those that reach the AVX2 int16 row convolution (`cnnz_qs8_rowconv_4x16c2__avx2`, kernel
+/// rows padded to pairs), which runs whenever the CPU has AVX2 (`avx2` among the variants, and
+/// `avx2Maddubs` with the trials' 7-bit weights).
 @Suite struct Int8RowConvTests {
     @Test func rowConvolutionMatchesTheReference() throws {
         var rng = SplitMix64(seed: 1515)
         var taken = 0
+        var takenAVX2 = 0
         let trials = 40
         for trial in 0..<trials {
             let channels = [1, 2, 3, 4, 5, 1, 3, 12, 25, 3][trial % 10]
@@ -42,7 +46,10 @@ import Testing
                 shape, batch: Int.random(in: 1...3, using: &rng), zeroPoint: Int8KernelTests.zeroPoint(&rng),
                 scale: inScale, &rng)
             let k = kernelHeight * kernelWidth * channels
-            let weights = (0..<(k * filters)).map { _ in Int8.random(in: -127...127, using: &rng) }
+            // 7-bit weights in some trials: the maddubs variant then hands kernel rows of up to 64
+            // values to the AVX2 row convolution too.
+            let weightRange: ClosedRange<Int8> = trial % 4 == 1 ? -64...63 : -127...127
+            let weights = (0..<(k * filters)).map { _ in Int8.random(in: weightRange, using: &rng) }
             let weightScales = (0..<filters).map { _ in Float.random(in: 0.001...0.03, using: &rng) }
             let bias = (0..<filters).map { _ in Int32.random(in: -20000...20000, using: &rng) }
             let outScale = Float.random(in: 0.005...0.3, using: &rng)
@@ -70,6 +77,13 @@ import Testing
             {
                 taken += 1
             }
+            if Conv2DInt8.takesRowConv(
+                variant: .avx2, pointwise: false, groups: 1, window: window, channels: channels, k: k,
+                rowK: kernelHeight * ((kernelWidth * channels + 1) / 2 * 2),
+                lineBytes: (columns.padBefore + shape.width + kernelWidth) * channels, height: shape.height)
+            {
+                takenAVX2 += 1
+            }
             let runs = [1, 2, 3].flatMap { threads in Int8GEMM.available.map { (threads, $0) } }
             for (threads, variant) in runs {
                 let got = try Int8KernelTests.run(m, input, threads: threads, variant: variant)
@@ -84,5 +98,6 @@ import Testing
             }
         }
         #expect(taken >= trials * 2 / 3, "\(taken) of \(trials) trials take the row convolution")
+        #expect(takenAVX2 >= trials * 2 / 3, "\(takenAVX2) of \(trials) trials take the AVX2 row convolution")
     }
 }

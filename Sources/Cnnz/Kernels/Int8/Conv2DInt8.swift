@@ -41,7 +41,9 @@ final class Conv2DInt8: RegisteredKernel {
     let isIndirect: Bool
     /// VNNI 512, one group, no dilation across, few channels (those the indirect convolution
     /// does not take): the row convolution (`cnnz_qu8_rowconv_8x32c4__avx512vnni`), whose taps
-    /// are the kernel's rows, each padded to whole groups of 4 in `packed`'s k.
+    /// are the kernel's rows, each padded to whole groups of 4 in `packed`'s k. AVX2 (int16),
+    /// one group, no dilation across: the int16 row convolution (`cnnz_qs8_rowconv_4x16c2__avx2`),
+    /// kernel rows padded to whole pairs.
     let isRowConv: Bool
     /// The fused Add, or nil.
     let residual: Int8ResidualAdd?
@@ -66,16 +68,32 @@ final class Conv2DInt8: RegisteredKernel {
             throw .unsupported("int8 Conv2D: the kernel is \(kernel.elementType), not int8")
         }
         // One variant for every group: the maddubs one only if all groups' weights fit it.
-        self.variant = Int8GEMM.variant(variant, k: k, n: filters) { r, n in weights[r * filters + n] }
+        var chosen = Int8GEMM.variant(variant, k: k, n: filters) { r, n in weights[r * filters + n] }
         let pointwise =
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1
         let segment = window.kernelWidth * x.channels
-        let rowK = window.kernelHeight * ((segment + 3) / 4 * 4)
+        let lineBytes = (columnGeometry.padBefore + x.width + window.kernelWidth) * x.channels
+        // Weights that fit vpmaddubsw (7 bits) in a layer the AVX2 row convolution takes (kernel
+        // rows of at most 64 values: the first layers): the int16 row convolution, 2 to 3.6 times
+        // faster there than the maddubs GEMM on its byte im2col (seed002 conv0 202 -> 54 us,
+        // mobile_res b0 147 -> 60); wider rows stay with maddubs, faster on them (cifar_vgg
+        // conv1 190 us against 205).
+        if chosen == .avx2Maddubs
+            && Self.takesRowConv(
+                variant: .avx2, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
+                rowK: window.kernelHeight * ((segment + 1) / 2 * 2), lineBytes: lineBytes, height: x.height)
+        {
+            chosen = .avx2
+        }
+        self.variant = chosen
+        // The row convolutions' kernel rows: whole groups of 4 (VNNI) or pairs (int16).
+        let unit = self.variant == .avx2 ? 2 : 4
+        let rowSegment = (segment + unit - 1) / unit * unit
+        let rowK = window.kernelHeight * rowSegment
         isRowConv = Self.takesRowConv(
             variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
-            rowK: rowK, lineBytes: (columnGeometry.padBefore + x.width + window.kernelWidth) * x.channels,
-            height: x.height)
+            rowK: rowK, lineBytes: lineBytes, height: x.height)
         let stage = Int8Activation(activation, output: output)
         let weightScale = { (f: Int) in Double(q.scales.count == 1 ? q.scales[0] : q.scales[f]) }
         let biasValue = try Self.bias(bias, inputScale: input.scale, weightScale: weightScale)
@@ -86,7 +104,7 @@ final class Conv2DInt8: RegisteredKernel {
             let element: (Int, Int) -> Int8 =
                 isRowConv
                 ? { r, n in
-                    let (ky, j) = r.quotientAndRemainder(dividingBy: (segment + 3) / 4 * 4)
+                    let (ky, j) = r.quotientAndRemainder(dividingBy: rowSegment)
                     return j < segment ? weights[(ky * segment + j) * filters + n] : 0
                 } : { r, n in weights[r * filters + g * outPerGroup + n] }
             packed.append(
@@ -112,7 +130,10 @@ final class Conv2DInt8: RegisteredKernel {
         let im2colBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         scratchBytes =
             isRowConv
-            ? withUnsafePointer(to: geometry) { cnnz_qu8_rowconv_scratch($0, Self.rowConvBlock) }
+            ? withUnsafePointer(to: geometry) {
+                chosen == .avx2
+                    ? cnnz_qs8_rowconv_scratch($0, Self.rowConvBlock) : cnnz_qu8_rowconv_scratch($0, Self.rowConvBlock)
+            }
             : isIndirect
                 ? withUnsafePointer(to: geometry) { cnnz_qu8_igemm_scratch($0, Self.blockRows) } : im2colBytes
     }
@@ -120,14 +141,26 @@ final class Conv2DInt8: RegisteredKernel {
     /// Whether the row convolution runs: VNNI 512, one group, no dilation across, not what the
     /// indirect convolution takes (channels a multiple of 4 and k above 64), kernel rows padded
     /// to groups of 4 adding at most a third to k (1 to 3 channels with 3 or 2 columns: 9 -> 12,
-    /// 6 -> 8, 27 -> 36), and the copy of the image's padded lines at most 512 KB.
+    /// 6 -> 8, 27 -> 36), and the copy of the image's padded lines at most 512 KB. AVX2: one
+    /// group, no dilation across, kernel rows of at most 64 values (the first layers: wider ones,
+    /// cifar_vgg's 3x3 on 32 to 128 channels, ran 3 to 16 % faster with the im2col and the GEMM),
+    /// padded to pairs adding at most a third to k (3x3 with 1 channel: 9 -> 12), and the int16
+    /// copy of the lines at most 512 KB.
     static func takesRowConv(
         variant: Int8GEMM.Variant, pointwise: Bool, groups: Int, window: Window, channels: Int, k: Int, rowK: Int,
         lineBytes: Int, height: Int
     ) -> Bool {
-        variant == .vnni512 && !pointwise && groups == 1 && window.dilationWidth == 1
-            && !(channels % 4 == 0 && k > 64) && 3 * rowK <= 4 * ((k + 3) / 4 * 4)
-            && lineBytes * height <= 512 * 1024
+        switch variant {
+        case .vnni512:
+            !pointwise && groups == 1 && window.dilationWidth == 1
+                && !(channels % 4 == 0 && k > 64) && 3 * rowK <= 4 * ((k + 3) / 4 * 4)
+                && lineBytes * height <= 512 * 1024
+        case .avx2:
+            !pointwise && groups == 1 && window.dilationWidth == 1 && window.kernelWidth * channels <= 64
+                && 3 * rowK <= 4 * ((k + 1) / 2 * 2)
+                && 2 * lineBytes * height <= 512 * 1024
+        default: false
+        }
     }
 
     /// Column `f`'s bias in the sums' scale: an int32 bias as it is, a float32
@@ -170,7 +203,7 @@ final class Conv2DInt8: RegisteredKernel {
         return groups * Int8PackedWeights.bytes(k: max(k, rowK), n: filters / groups)
     }
 
-    private var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
+    var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
         let items =
@@ -190,6 +223,10 @@ final class Conv2DInt8: RegisteredKernel {
         let x = operands.inputShape
         let y = operands.outputShape
         let lda = 2 * packed[0].kPairs
+        if isRowConv {
+            runRowConvS16(context, part: part, of: parts)
+            return
+        }
         let columnsBuffer = context.scratch(part: part, bytes: scratchBytes, as: Int16.self)
         let level = variant.level
         if isPointwise {
@@ -320,37 +357,5 @@ final class Conv2DInt8: RegisteredKernel {
         }
         residual.gemm512(
             context, m: m, a: a, lda: lda, weights: weights, c: c + start, ldc: ldc, at: start)
-    }
-
-    /// `runVNNI` with the row convolution: the part's blocks, one call per image they touch
-    /// (the image's lines copied once per call).
-    private func runRowConv(_ context: RunContext, part: Int, of parts: Int, padding: UInt8) {
-        let input = UnsafePointer(context.int8(operands.input))
-        let output = context.output(operands, as: Int8.self)
-        let x = operands.inputShape
-        let y = operands.outputShape
-        let scratch = context.scratch(part: part, bytes: scratchBytes, as: UInt8.self)
-        let blocks = Partition.range(context.batch * blocksPerImage, part: part, of: parts)
-        guard !blocks.isEmpty else { return }
-        let weights = packed[0]
-        var block = blocks.lowerBound
-        withUnsafePointer(to: geometry) { window in
-            withUnsafePointer(to: weights.output) { stage in
-                while block < blocks.upperBound {
-                    let image = block / blocksPerImage
-                    let last = min(blocks.upperBound, (image + 1) * blocksPerImage)
-                    let first = (block % blocksPerImage) * Self.blockRows
-                    let end = min(y.pixels, (last - image * blocksPerImage) * Self.blockRows)
-                    cnnz_qu8_rowconv_8x32c4__avx512vnni(
-                        input + image * x.elementCount, window, padding, first, end - first, Self.rowConvBlock, scratch,
-                        weights.n, weights.panels.assumingMemoryBound(to: Int8.self), stage,
-                        output + (image * y.pixels + first) * y.channels, y.channels)
-                    residual?.add(
-                        context, level: variant.level, to: output, from: (image * y.pixels + first) * y.channels,
-                        count: (end - first) * y.channels)
-                    block = last
-                }
-            }
-        }
     }
 }

@@ -1,0 +1,275 @@
+/* Private to CInt8Kernels: the AVX2 int16 GEMM's tiles (vpmaddwd on pairs of k, 4 rows x 16
+ * columns) and their output stage, shared by the GEMM (int8_gemm.c, A rows side by side) and the
+ * row convolution (int8_rowconv_avx2.c, A read through one pointer per kernel row).
+ *
+ * The output stage computes store()'s integers (int8_common.h) with its per-column constants
+ * worked out once per panel and call rather than per vector (requant8_parameters), in two forms
+ * chosen once per panel group (so the tiles branch on nothing per vector):
+ *
+ * - The short form, when every column shifts right by r in 1...23 (no left shift), as
+ *   int8_requant512.h: TensorFlow Lite's two roundings and the zero point are one floor of a
+ *   64-bit quotient, floor((x * m + 2^30 + 2^(r+30) - [x * m < -2^30] * 2^31 + zp * 2^s) / 2^s),
+ *   s = 31 + r. AVX2 has no 64-bit arithmetic shift: 2^63 is added too (the sum stays within
+ *   [-2^63, 2^63): |x * m| < 2^62, the constants below 2^62), so the dividend is unsigned and a
+ *   logical shift floors it, giving the quotient plus 2^(63 - s), taken off in 32 bits (the
+ *   quotient fits int32: |value| <= 2^30 + 1 plus the zero point). The odd lanes shift by s - 32,
+ *   which leaves the quotient in their high dword, where one blend takes it. The [x * m < -2^30]
+ *   step (ties away from zero below zero) only moves results at or below the zero point, all
+ *   clamped to min when min >= zero point (ReLU, ReLU6): those stages skip it.
+ * - The general form (any shift): requantize8 per vector, clamped to +-2^16 before the zero
+ *   point is added (no int32 wrap; no byte changes).
+ *
+ * The narrowing packs four rows together (saturating to int16, then int8, then the clamp on
+ * bytes: saturating early keeps the reference's bytes since min and max are within int8) and
+ * one vpermd puts each row's bytes together. Rows narrower than the vector are stored whole when
+ * the bytes past their end belong to later rows of the same call that are stored after them
+ * (rows ldc == n apart, panel groups from the last), else exactly. */
+#ifndef CNNZ_INT8_TILE_AVX2_H
+#define CNNZ_INT8_TILE_AVX2_H
+
+#include "int8_common.h"
+
+#include <string.h>
+
+#ifdef CNNZ_HAVE_AVX2
+#define CNNZ_T2 __attribute__((target("avx2")))
+#define CNNZ_T2_INLINE static inline __attribute__((always_inline, target("avx2")))
+
+enum { CNNZ_R8_GENERAL = 0, CNNZ_R8_FAST = 1, CNNZ_R8_FAST_CORRECTS = 2 };
+
+/* One panel's 8 columns of constants. */
+typedef struct {
+    __m256i bias;                            /* the sums start here */
+    __m256i multiplier_even, multiplier_odd; /* m in the low dword of each 64-bit lane */
+    __m256i constant_even, constant_odd;     /* short form: 2^63 + 2^30 + 2^(r+30) + zp * 2^s */
+    __m256i total_even, total_odd;           /* short form: s, and s - 32 */
+    __m256i offset;                          /* short form: -2^(63 - s) per dword */
+    __m256i multiplier, shift, zero_point;   /* general form */
+    __m256i min, max;                        /* the clamp's bytes */
+} cnnz_requant8;
+
+/* The constants of columns column..<column + width (width 1 to 8) of out into p, and the form
+ * they allow (CNNZ_R8_*). Lanes past width get multiplier 0 and shift -1 (their bytes are the
+ * zero point, stored only where a later row overwrites them). */
+static inline CNNZ_T2 int requant8_parameters(size_t column, size_t width, const cnnz_qs8_output *out,
+                                              cnnz_requant8 *p) {
+    int32_t bias[8], multiplier[8], shift[8], offset[8];
+    int64_t constant[8], total[8];
+    int fast = 1;
+    for (size_t j = 0; j < 8; j++) {
+        int inside = j < width;
+        bias[j] = inside ? out->bias[column + j] : 0;
+        multiplier[j] = inside ? out->multiplier[column + j] : 0;
+        shift[j] = inside ? out->shift[column + j] : -1;
+        if (shift[j] > -1 || shift[j] < -23) fast = 0;
+    }
+    for (size_t j = 0; j < 8; j++) {
+        int r = fast ? -shift[j] : 1, s = 31 + r;
+        uint64_t c = ((uint64_t)1 << 63) + ((uint64_t)1 << 30) + ((uint64_t)1 << (r + 30)) +
+                     ((uint64_t)(int64_t)out->zero_point << s);
+        constant[j] = (int64_t)c;
+        total[j] = (j % 2) ? s - 32 : s;
+        offset[j] = (int32_t)(0u - (1u << (63 - s)));
+    }
+    p->bias = _mm256_loadu_si256((const __m256i *)bias);
+    __m256i m = _mm256_loadu_si256((const __m256i *)multiplier);
+    p->multiplier = m;
+    p->multiplier_even = m;
+    p->multiplier_odd = _mm256_srli_epi64(m, 32);
+    p->constant_even = _mm256_setr_epi64x(constant[0], constant[2], constant[4], constant[6]);
+    p->constant_odd = _mm256_setr_epi64x(constant[1], constant[3], constant[5], constant[7]);
+    p->total_even = _mm256_setr_epi64x(total[0], total[2], total[4], total[6]);
+    p->total_odd = _mm256_setr_epi64x(total[1], total[3], total[5], total[7]);
+    p->offset = _mm256_loadu_si256((const __m256i *)offset);
+    p->shift = _mm256_loadu_si256((const __m256i *)shift);
+    p->zero_point = _mm256_set1_epi32(out->zero_point);
+    p->min = _mm256_set1_epi8((char)out->min);
+    p->max = _mm256_set1_epi8((char)out->max);
+    return !fast ? CNNZ_R8_GENERAL : out->min < out->zero_point ? CNNZ_R8_FAST_CORRECTS : CNNZ_R8_FAST;
+}
+
+/* Sums x (bias included) as requantized value + zero point, int32, in form kind (a constant). */
+CNNZ_T2_INLINE __m256i requant8_as(__m256i x, const cnnz_requant8 *p, const int kind) {
+    if (kind == CNNZ_R8_GENERAL) {
+        __m256i v = requantize8(x, p->multiplier, p->shift);
+        const __m256i limit = _mm256_set1_epi32(1 << 16);
+        v = _mm256_max_epi32(_mm256_min_epi32(v, limit), _mm256_sub_epi32(_mm256_setzero_si256(), limit));
+        return _mm256_add_epi32(v, p->zero_point);
+    }
+    __m256i even = _mm256_mul_epi32(x, p->multiplier_even);
+    __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), p->multiplier_odd);
+    __m256i q_even = _mm256_add_epi64(even, p->constant_even);
+    __m256i q_odd = _mm256_add_epi64(odd, p->constant_odd);
+    if (kind == CNNZ_R8_FAST_CORRECTS) {
+        /* - 2^31 where x * m < -2^30: the all-ones compare shifted left by 31. */
+        const __m256i limit = _mm256_set1_epi64x(-((int64_t)1 << 30));
+        q_even = _mm256_add_epi64(q_even, _mm256_slli_epi64(_mm256_cmpgt_epi64(limit, even), 31));
+        q_odd = _mm256_add_epi64(q_odd, _mm256_slli_epi64(_mm256_cmpgt_epi64(limit, odd), 31));
+    }
+    q_even = _mm256_srlv_epi64(q_even, p->total_even);
+    q_odd = _mm256_srlv_epi64(q_odd, p->total_odd);
+    return _mm256_add_epi32(_mm256_blend_epi32(q_even, q_odd, 0xAA), p->offset);
+}
+
+/* The first width (1 to 15) bytes of v at c. */
+CNNZ_T2_INLINE void store_bytes16(__m128i v, size_t width, int8_t *c) {
+    if (width >= 8) {
+        _mm_storel_epi64((__m128i *)c, v);
+        v = _mm_srli_si128(v, 8);
+        c += 8;
+        width -= 8;
+    }
+    if (width & 4) {
+        int32_t d = _mm_cvtsi128_si32(v);
+        memcpy(c, &d, 4);
+        v = _mm_srli_si128(v, 4);
+        c += 4;
+    }
+    if (width & 2) {
+        int16_t h = (int16_t)_mm_extract_epi16(v, 0);
+        memcpy(c, &h, 2);
+        v = _mm_srli_si128(v, 2);
+        c += 2;
+    }
+    if (width & 1) *c = (int8_t)_mm_extract_epi8(v, 0);
+}
+
+/* One row's bytes (16 or 8 in v): all of the vector's when whole, else width; with a table,
+ * each byte through it. */
+CNNZ_T2_INLINE void store_row_bytes(__m128i v, const int bytes, size_t width, int whole, const int8_t *table,
+                                    int8_t *c) {
+    if (table) {
+        int8_t q[16];
+        _mm_storeu_si128((__m128i *)q, v);
+        for (size_t j = 0; j < width; j++) c[j] = table[q[j] + 128];
+    } else if (whole) {
+        if (bytes == 16)
+            _mm_storeu_si128((__m128i *)c, v);
+        else
+            _mm_storel_epi64((__m128i *)c, v);
+    } else {
+        store_bytes16(v, width, c);
+    }
+}
+
+/* The store of an mr x np tile (mr 1 to 4 rows, np 1 or 2 panels of 8 columns; acc[r][h], bias
+ * included) at c, rows ldc apart: width columns (of 8 * np), the first whole_rows rows may be
+ * stored whole. kind: a constant (CNNZ_R8_*). */
+CNNZ_T2_INLINE void tile_s16_store(const int mr, const int np, const int kind, __m256i acc[4][2],
+                                   const cnnz_requant8 *p, size_t width, int whole_rows, const int8_t *table,
+                                   int8_t *c, size_t ldc) {
+    __m256i v[4][2];
+    /* Unrolled so that v stays in registers (the loop kept it on the stack). */
+#pragma clang loop unroll(full)
+    for (int r = 0; r < mr; r++)
+#pragma clang loop unroll(full)
+        for (int h = 0; h < np; h++) v[r][h] = requant8_as(acc[r][h], p + h, kind);
+    /* After the packs, dword d of 128-bit lane L holds row d's (np 1: rows 0..3) or rows
+     * (2d/2..)'s bytes: vpermd by 0,4,1,5,2,6,3,7 puts each row's together. */
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    if (np == 2) {
+#pragma clang loop unroll(full)
+        for (int r = 0; r < mr; r += 2) {
+            __m256i a0 = _mm256_packs_epi32(v[r][0], v[r][1]);
+            __m256i a1 = r + 1 < mr ? _mm256_packs_epi32(v[r + 1][0], v[r + 1][1]) : a0;
+            __m256i q = _mm256_packs_epi16(a0, a1);
+            q = _mm256_min_epi8(_mm256_max_epi8(q, p->min), p->max);
+            q = _mm256_permutevar8x32_epi32(q, order);
+            store_row_bytes(_mm256_castsi256_si128(q), 16, width, r < whole_rows, table, c + r * ldc);
+            if (r + 1 < mr)
+                store_row_bytes(_mm256_extracti128_si256(q, 1), 16, width, r + 1 < whole_rows, table,
+                                c + (r + 1) * ldc);
+        }
+    } else {
+        __m256i a01 = _mm256_packs_epi32(v[0][0], mr > 1 ? v[1][0] : v[0][0]);
+        __m256i a23 = mr > 2 ? _mm256_packs_epi32(v[2][0], mr > 3 ? v[3][0] : v[2][0]) : a01;
+        __m256i q = _mm256_packs_epi16(a01, a23);
+        q = _mm256_min_epi8(_mm256_max_epi8(q, p->min), p->max);
+        q = _mm256_permutevar8x32_epi32(q, order);
+        __m128i low = _mm256_castsi256_si128(q), high = _mm256_extracti128_si256(q, 1);
+        store_row_bytes(low, 8, width, 0 < whole_rows, table, c);
+        if (mr > 1) store_row_bytes(_mm_srli_si128(low, 8), 8, width, 1 < whole_rows, table, c + ldc);
+        if (mr > 2) store_row_bytes(high, 8, width, 2 < whole_rows, table, c + 2 * ldc);
+        if (mr > 3) store_row_bytes(_mm_srli_si128(high, 8), 8, width, 3 < whole_rows, table, c + 3 * ldc);
+    }
+}
+
+/* An mr x np tile: for each of taps taps, row r's pairs pairs of int16 from pointers[t * stride
+ * + r] (or, pointers NULL and taps 1, from a + r * lda), times the panels' packed weights (w,
+ * panel int16 apart, 16 per pair, the taps' pairs one after another). do-while loops: both
+ * counts are at least 1, and with for loops clang copied every accumulator at each tap. */
+CNNZ_T2_INLINE void tile_s16(const int mr, const int np, const int kind, size_t taps, size_t pairs,
+                             const int16_t *const *pointers, size_t stride, const int16_t *a, size_t lda,
+                             const int16_t *w, size_t panel, const cnnz_requant8 *p, size_t width, int whole_rows,
+                             const int8_t *table, int8_t *c, size_t ldc) {
+    __m256i acc[4][2];
+    for (int r = 0; r < mr; r++)
+        for (int h = 0; h < np; h++) acc[r][h] = p[h].bias;
+    const int16_t *wp = w;
+    size_t t = 0;
+    do {
+        const int16_t *rows[4];
+        for (int r = 0; r < mr; r++) rows[r] = pointers ? pointers[t * stride + (size_t)r] : a + (size_t)r * lda;
+        size_t j = 0;
+        do {
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)wp);
+            __m256i b1 = np > 1 ? _mm256_loadu_si256((const __m256i *)(wp + panel)) : b0;
+            for (int r = 0; r < mr; r++) {
+                int32_t v;
+                memcpy(&v, rows[r] + 2 * j, 4);
+                __m256i x = _mm256_set1_epi32(v);
+                acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
+                if (np > 1) acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
+            }
+            wp += 16;
+        } while (++j < pairs);
+    } while (++t < taps);
+    /* The store reads a copy: handing it acc itself kept acc in memory. */
+    __m256i sums[4][2];
+    for (int r = 0; r < mr; r++)
+        for (int h = 0; h < np; h++) sums[r][h] = acc[r][h];
+    tile_s16_store(mr, np, kind, sums, p, width, whole_rows, table, c, ldc);
+}
+
+/* All row tiles of one panel group (np panels, constants p, form kind: constants): tiles of 4
+ * rows, then the last 1 to 3, each tile's first rows up to row last_whole (the last row whose
+ * vector ends within the call's rows, or -1) stored whole. One call per panel group rather
+ * than per tile: a tile of a first layer's short k (6 to 15 pairs) is about as long as a call's
+ * argument passing and prologue. */
+CNNZ_T2_INLINE void strip_s16(const int np, const int kind, size_t m, size_t taps, size_t pairs,
+                              const int16_t *const *pointers, const int16_t *a, size_t lda, const int16_t *w,
+                              size_t panel, const cnnz_requant8 *p, size_t width, ptrdiff_t last_whole,
+                              const int8_t *table, int8_t *c, size_t ldc) {
+#define CNNZ_WHOLE(ROW) (last_whole < (ptrdiff_t)(ROW) ? 0 : last_whole - (ptrdiff_t)(ROW) >= 3 ? 4 : (int)(last_whole - (ptrdiff_t)(ROW)) + 1)
+    size_t row = 0;
+    for (; row + 4 <= m; row += 4)
+        tile_s16(4, np, kind, taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda, lda,
+                 w, panel, p, width, CNNZ_WHOLE(row), table, c + row * ldc, ldc);
+    switch (m - row) {
+    case 1:
+        tile_s16(1, np, kind, taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda, lda,
+                 w, panel, p, width, CNNZ_WHOLE(row), table, c + row * ldc, ldc);
+        break;
+    case 2:
+        tile_s16(2, np, kind, taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda, lda,
+                 w, panel, p, width, CNNZ_WHOLE(row), table, c + row * ldc, ldc);
+        break;
+    case 3:
+        tile_s16(3, np, kind, taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda, lda,
+                 w, panel, p, width, CNNZ_WHOLE(row), table, c + row * ldc, ldc);
+        break;
+    default: break;
+    }
+#undef CNNZ_WHOLE
+}
+
+/* The int16 GEMM of m rows (A through pointers, or rows of a lda apart) by the packed weights
+ * (k = taps * pairs * 2) into c: panel groups of 16 columns from the last, each with its
+ * constants once, then tiles of 4 rows. Defined in int8_gemm.c. */
+void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, size_t pairs, const int16_t *const *pointers,
+                                    const int16_t *a, size_t lda, const int16_t *packed, const cnnz_qs8_output *out,
+                                    int8_t *c, size_t ldc);
+
+#endif
+
+#endif

@@ -1,0 +1,94 @@
+import CInt8Kernels
+import Testing
+
+@testable import Cnnz
+
+/// The AVX2 int16 GEMM's store (`int8_tile_avx2.h`: constants per panel, the short form's one
+/// 64-bit floor by a logical shift, four rows narrowed together, partial panels stored whole over
+/// later rows) against the reference's requantization, over the values where a folded rounding
+/// could go wrong (Int8VNNIStoreTests' sums at and next to the ties for right shifts 1...31,
+/// `Int32.min` and `.max`, left shifts, multipliers from 2^30 to `Int32.max`, zero points and
+/// clamps at both ends), with and without an activation table. Rows 2...13 and columns 1...40
+/// cover the 4-row tiles, 8- and 16-column panel groups and their partial forms. Rows `n` apart
+/// (whole stores over the next row) and `n + 3` apart (exact stores): the gap and the bytes past
+/// the last row must stay untouched.
+@Suite struct Int8AVX2StoreTests {
+    @Test func avx2StoreIsTheReferenceRequantization() {
+        guard Int8GEMM.available.contains(.avx2) else { return }
+        var rng = SplitMix64(seed: 3031)
+        for trial in 0..<600 {
+            let shortForm = trial % 2 == 0
+            let m = Int.random(in: 2...13, using: &rng)
+            let n = Int.random(in: 1...40, using: &rng)
+            // One pair of k: column j's weight w[j] on the first value, 0 on the second.
+            let w = (0..<n).map { _ in Bool.random(using: &rng) ? 0 : Int16.random(in: -128...127, using: &rng) }
+            let x = (0..<m).map { _ in Int16.random(in: -255...255, using: &rng) }
+            let shift = (0..<n).map { _ -> Int32 in
+                if shortForm {
+                    if Int.random(in: 0..<40, using: &rng) == 0 { return [0, -24][trial % 4 / 2] }
+                    return -Int32([1, 23, Int.random(in: 1...23, using: &rng)][Int.random(in: 0...2, using: &rng)])
+                }
+                return Int32(trial % 7 == 0 ? Int.random(in: 0...3, using: &rng) : -Int.random(in: 0...31, using: &rng))
+            }
+            let multiplier = (0..<n).map { _ in
+                [Int32(1 << 30), .max, (1 << 30) + 1, Int32.random(in: (1 << 30)...Int32.max, using: &rng)][
+                    Int.random(in: 0...3, using: &rng)]
+            }
+            let bias = (0..<n).map { j -> Int32 in
+                switch Int.random(in: 0...4, using: &rng) {
+                case 0: return [Int32.min, .max, 0, -1, 1][Int.random(in: 0...4, using: &rng)]
+                case 1, 2:
+                    let e = max(-Int(shift[j]), 0)
+                    let most = min(300, (1 << (31 - e)) / 2)
+                    let target =
+                        (Int64(Int.random(in: (-most - 1)...most, using: &rng)) * 2 + 1) << (30 + e) - (1 << 30)
+                    let y = target / Int64(multiplier[j]) + Int64(Int.random(in: -1...1, using: &rng))
+                    return Int32(truncatingIfNeeded: y)
+                default: return Int32.random(in: .min ... .max, using: &rng)
+                }
+            }
+            let zeroPoint = [-128, 127, 0, Int32.random(in: -128...127, using: &rng)][trial % 4]
+            let low =
+                trial % 3 == 0
+                ? Int32.random(in: -128...0, using: &rng)
+                : trial % 3 == 1 ? max(-128, min(127, zeroPoint + Int32.random(in: -2...1, using: &rng))) : -128
+            let high = trial % 5 == 0 ? Int32.random(in: low...127, using: &rng) : 127
+            let table = trial % 11 == 10 ? (0..<256).map { _ in Int8.random(in: .min ... .max, using: &rng) } : nil
+            var packed = [Int16](repeating: 0, count: (n + 7) / 8 * 16)
+            for j in 0..<n { packed[(j / 8) * 16 + (j % 8) * 2] = w[j] }
+            var a = [Int16](repeating: 0, count: m * 2)
+            for r in 0..<m { a[r * 2] = x[r] }
+            let ldc = trial % 3 == 2 ? n + 3 : n
+            var c = [Int8](repeating: 99, count: m * ldc + 32)
+            var expected = c
+            for r in 0..<m {
+                for j in 0..<n {
+                    let sum = Int32(x[r]) &* Int32(w[j]) &+ bias[j]
+                    let v =
+                        Int64(Int8Reference.requantize(sum, multiplier: multiplier[j], shift: Int(shift[j])))
+                        + Int64(zeroPoint)
+                    let q = Int8(min(max(v, Int64(low)), Int64(high)))
+                    expected[r * ldc + j] = table.map { $0[Int(q) + 128] } ?? q
+                }
+            }
+            bias.withUnsafeBufferPointer { b in
+                multiplier.withUnsafeBufferPointer { mu in
+                    shift.withUnsafeBufferPointer { s in
+                        (table ?? []).withUnsafeBufferPointer { t in
+                            var out = cnnz_qs8_output(
+                                bias: b.baseAddress, multiplier: mu.baseAddress, shift: s.baseAddress,
+                                zero_point: zeroPoint, min: low, max: high, table: table == nil ? nil : t.baseAddress)
+                            cnnz_qs8_gemm_avx2(m, n, 1, a, 2, packed, &out, &c, ldc)
+                        }
+                    }
+                }
+            }
+            #expect(
+                c == expected,
+                """
+                trial \(trial) m=\(m) n=\(n) ldc=\(ldc) zero point \(zeroPoint) clamp \(low)...\(high) \
+                table \(table != nil) shifts \(shift) multipliers \(multiplier) biases \(bias)
+                """)
+        }
+    }
+}
