@@ -318,10 +318,7 @@ public enum GEMMMicrokernels {
         #if CNNZ_FMA
             _mm256_min_ps(_mm256_max_ps(value, SIMD8(repeating: clamp.minimum)), SIMD8(repeating: clamp.maximum))
         #else
-            let minimum = SIMD8(repeating: clamp.minimum)
-            let maximum = SIMD8(repeating: clamp.maximum)
-            let low = minimum.replacing(with: value, where: value .> minimum)
-            return maximum.replacing(with: low, where: low .< maximum)
+            selectClamped(value, clamp)
         #endif
     }
 
@@ -333,11 +330,17 @@ public enum GEMMMicrokernels {
         #elseif CNNZ_FMA
             SIMD16(lowHalf: clamped(value.lowHalf, clamp), highHalf: clamped(value.highHalf, clamp))
         #else
-            let minimum = SIMD16(repeating: clamp.minimum)
-            let maximum = SIMD16(repeating: clamp.maximum)
-            let low = minimum.replacing(with: value, where: value .> minimum)
-            return maximum.replacing(with: low, where: low .< maximum)
+            selectClamped(value, clamp)
         #endif
+    }
+
+    /// `clamped` as its two selects, in builds without the x86 intrinsics.
+    @_transparent
+    static func selectClamped<Vector: SIMD>(_ value: Vector, _ clamp: Clamp) -> Vector where Vector.Scalar == Float {
+        let minimum = Vector(repeating: clamp.minimum)
+        let maximum = Vector(repeating: clamp.maximum)
+        let low = minimum.replacing(with: value, where: value .> minimum)
+        return maximum.replacing(with: low, where: low .< maximum)
     }
 
     @_transparent
