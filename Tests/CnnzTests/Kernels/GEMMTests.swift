@@ -126,9 +126,9 @@ import Testing
             // On this CPU the widest kernel must be both chosen and tested, and every narrower one tested.
             let expected: GEMM.Microkernel =
                 hasAVX512
-                ? .f32GEMM8x16AVX512Broadcast : hasAVX2 ? .f32GEMM5x16AVX2FMABroadcast : .f32GEMM4x8PortableBroadcast
+                ? .f32GEMM8x16AVX512Broadcast : hasAVX2 ? .f32GEMM6x16AVX2FMABroadcast : .f32GEMM4x8PortableBroadcast
             #expect(GEMM.best == expected)
-            #expect(GEMM.available.contains(.f32GEMM5x16AVX2FMABroadcast) == hasAVX2)
+            #expect(GEMM.available.contains(.f32GEMM6x16AVX2FMABroadcast) == hasAVX2)
             #expect(GEMM.available.contains(.f32GEMM8x16AVX512Broadcast) == hasAVX512)
         #endif
     }
