@@ -21,7 +21,7 @@ import Testing
 
     static let cases: [Case] = {
         var cases: [Case] = []
-        for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17] {
+        for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 17] {
             for n in [1, 7, 8, 9, 15, 16, 17, 23, 33] {
                 for k in [1, 2, 9, 64] {
                     cases.append(Case(m: m, n: n, k: k, lda: k, ldc: n))
