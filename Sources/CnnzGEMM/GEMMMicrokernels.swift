@@ -85,34 +85,61 @@ public enum GEMMMicrokernels {
         }
     }
 
-    /// 5 rows x 16 columns, XNNPACK's AVX2 + FMA default
-    /// (`xnn_f32_gemm_minmax_ukernel_5x16__fma3_broadcast`): 10 accumulators of
-    /// 8 floats, two B vectors loaded per k and each A broadcast feeding two
-    /// FMAs. A last single row runs the 1 x 16 tile instead of five aliased rows.
-    public static func f32GEMM5x16Broadcast(
+    /// 6 rows x 16 columns for AVX2 + FMA: 12 accumulators of 8 floats, two B
+    /// vectors loaded per k and each A broadcast feeding two FMAs (XNNPACK's
+    /// `6x16__fma3_broadcast`; its default is the 5 x 16). Each accumulator is a
+    /// chain of k dependent 4-cycle FMAs; with 10 chains and 2 FMAs a cycle a chain
+    /// had one cycle of slack per step, and the pointwise convolutions of MobileNet-like
+    /// models (k = 16...128) ran at 48-69 GFLOP/s of ~83, most of the loss a fixed
+    /// cost per tile (about 57 cycles) that 12 chains, and 6-row tiles that divide their
+    /// 2304, 576, 144 and 36 rows (5 left a 1- or 4-row tile), cut. A last single row runs
+    /// the 1 x 16 tile instead of six aliased rows.
+    public static func f32GEMM6x16Broadcast(
         m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
         bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, clamp: Clamp,
         residual: UnsafePointer<Float>? = nil
     ) {
-        let panels = (n + 15) / 16
+        // Two copies of the tile: with the residual's sum in line in its stores, and without.
+        if let residual {
+            gemm6x16(
+                m: m, k: k, n: n, a: a, lda: lda, packed: packed, bias: bias, c: c, ldc: ldc, clamp: clamp,
+                residual: residual, adding: true)
+        } else {
+            gemm6x16(
+                m: m, k: k, n: n, a: a, lda: lda, packed: packed, bias: bias, c: c, ldc: ldc, clamp: clamp,
+                residual: UnsafePointer(c), adding: false)
+        }
+    }
+
+    /// `f32GEMM6x16Broadcast`'s loops; `adding`: whether `residual` is added in the store
+    /// (a constant in each inlined copy).
+    @_transparent
+    static func gemm6x16(
+        m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, clamp: Clamp,
+        residual: UnsafePointer<Float>, adding: Bool
+    ) {
+        let panels = (n &+ 15) / 16
         var row = 0
         while row < m {
-            let rows = min(5, m - row)
-            let a0 = a + row * lda
+            let rows = min(6, m &- row)
+            let a0 = a + row &* lda
             if rows == 1 {
                 f32GEMM1x16Broadcast(
-                    k: k, n: n, a: a0, packed: packed, bias: bias, c: c + row * ldc, clamp: clamp,
-                    residual: offset(residual, row * ldc))
+                    k: k, n: n, a: a0, packed: packed, bias: bias, c: c + row &* ldc, clamp: clamp,
+                    residual: adding ? residual + row &* ldc : nil)
                 return
             }
             let a1 = a0 + lda
             let a2 = rows > 2 ? a1 + lda : a1
             let a3 = rows > 3 ? a2 + lda : a2
             let a4 = rows > 4 ? a3 + lda : a3
-            for panel in 0..<panels {
-                let b = UnsafeRawPointer(packed + panel * k * 16)
-                let biasLow = UnsafeRawPointer(bias + panel * 16).load(as: SIMD8<Float>.self)
-                let biasHigh = UnsafeRawPointer(bias + panel * 16 + 8).load(as: SIMD8<Float>.self)
+            let a5 = rows > 5 ? a4 + lda : a4
+            var panel = 0
+            while panel < panels {
+                let b = UnsafeRawPointer(packed + panel &* k &* 16)
+                let biasLow = UnsafeRawPointer(bias + panel &* 16).load(as: SIMD8<Float>.self)
+                let biasHigh = UnsafeRawPointer(bias + (panel &* 16 &+ 8)).load(as: SIMD8<Float>.self)
                 var c0l = biasLow
                 var c0h = biasHigh
                 var c1l = biasLow
@@ -123,6 +150,8 @@ public enum GEMMMicrokernels {
                 var c3h = biasHigh
                 var c4l = biasLow
                 var c4h = biasHigh
+                var c5l = biasLow
+                var c5h = biasHigh
                 var kk = 0
                 while kk < k {
                     let bl = b.load(fromByteOffset: kk &* 64, as: SIMD8<Float>.self)
@@ -142,19 +171,52 @@ public enum GEMMMicrokernels {
                     let x4 = SIMD8(repeating: a4[kk])
                     accumulate(&c4l, x4, bl)
                     accumulate(&c4h, x4, bh)
+                    let x5 = SIMD8(repeating: a5[kk])
+                    accumulate(&c5l, x5, bl)
+                    accumulate(&c5h, x5, bh)
                     kk &+= 1
                 }
-                let at = row * ldc + panel * 16
+                let at = row &* ldc &+ panel &* 16
                 let out = c + at
-                let r = offset(residual, at)
-                let width = min(16, n - panel * 16)
-                store16(c0l, c0h, out, width, clamp, adding: r)
-                store16(c1l, c1h, out + ldc, width, clamp, adding: offset(r, ldc))
-                if rows > 2 { store16(c2l, c2h, out + 2 * ldc, width, clamp, adding: offset(r, 2 * ldc)) }
-                if rows > 3 { store16(c3l, c3h, out + 3 * ldc, width, clamp, adding: offset(r, 3 * ldc)) }
-                if rows > 4 { store16(c4l, c4h, out + 4 * ldc, width, clamp, adding: offset(r, 4 * ldc)) }
+                let r = residual + at
+                let width = min(16, n &- panel &* 16)
+                if width == 16 {
+                    // Whole rows in line (the partial last panel goes out of line below).
+                    storeRow16(c0l, c0h, out, clamp, r, adding)
+                    storeRow16(c1l, c1h, out + ldc, clamp, r + ldc, adding)
+                    if rows > 2 { storeRow16(c2l, c2h, out + 2 &* ldc, clamp, r + 2 &* ldc, adding) }
+                    if rows > 3 { storeRow16(c3l, c3h, out + 3 &* ldc, clamp, r + 3 &* ldc, adding) }
+                    if rows > 4 { storeRow16(c4l, c4h, out + 4 &* ldc, clamp, r + 4 &* ldc, adding) }
+                    if rows > 5 { storeRow16(c5l, c5h, out + 5 &* ldc, clamp, r + 5 &* ldc, adding) }
+                } else {
+                    let s: UnsafePointer<Float>? = adding ? r : nil
+                    store16(c0l, c0h, out, width, clamp, adding: s)
+                    store16(c1l, c1h, out + ldc, width, clamp, adding: offset(s, ldc))
+                    if rows > 2 { store16(c2l, c2h, out + 2 &* ldc, width, clamp, adding: offset(s, 2 &* ldc)) }
+                    if rows > 3 { store16(c3l, c3h, out + 3 &* ldc, width, clamp, adding: offset(s, 3 &* ldc)) }
+                    if rows > 4 { store16(c4l, c4h, out + 4 &* ldc, width, clamp, adding: offset(s, 4 &* ldc)) }
+                    if rows > 5 { store16(c5l, c5h, out + 5 &* ldc, width, clamp, adding: offset(s, 5 &* ldc)) }
+                }
+                panel &+= 1
             }
-            row += 5
+            row &+= 6
+        }
+    }
+
+    /// A whole 16-float row of a tile: plus the residual's when `adding` (the sum as
+    /// `storeAdding` computes it), clamped, stored.
+    @_transparent
+    static func storeRow16(
+        _ low: SIMD8<Float>, _ high: SIMD8<Float>, _ out: UnsafeMutablePointer<Float>, _ clamp: Clamp,
+        _ residual: UnsafePointer<Float>, _ adding: Bool
+    ) {
+        if adding {
+            let r = UnsafeRawPointer(residual)
+            store16(
+                low + r.loadUnaligned(as: SIMD8<Float>.self),
+                high + r.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self), out, 16, clamp)
+        } else {
+            store16(low, high, out, 16, clamp)
         }
     }
 

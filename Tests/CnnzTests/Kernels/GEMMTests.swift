@@ -21,7 +21,7 @@ import Testing
 
     static let cases: [Case] = {
         var cases: [Case] = []
-        for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17] {
+        for m in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 17] {
             for n in [1, 7, 8, 9, 15, 16, 17, 23, 33] {
                 for k in [1, 2, 9, 64] {
                     cases.append(Case(m: m, n: n, k: k, lda: k, ldc: n))
@@ -126,9 +126,9 @@ import Testing
             // On this CPU the widest kernel must be both chosen and tested, and every narrower one tested.
             let expected: GEMM.Microkernel =
                 hasAVX512
-                ? .f32GEMM8x16AVX512Broadcast : hasAVX2 ? .f32GEMM5x16AVX2FMABroadcast : .f32GEMM4x8PortableBroadcast
+                ? .f32GEMM8x16AVX512Broadcast : hasAVX2 ? .f32GEMM6x16AVX2FMABroadcast : .f32GEMM4x8PortableBroadcast
             #expect(GEMM.best == expected)
-            #expect(GEMM.available.contains(.f32GEMM5x16AVX2FMABroadcast) == hasAVX2)
+            #expect(GEMM.available.contains(.f32GEMM6x16AVX2FMABroadcast) == hasAVX2)
             #expect(GEMM.available.contains(.f32GEMM8x16AVX512Broadcast) == hasAVX512)
         #endif
     }

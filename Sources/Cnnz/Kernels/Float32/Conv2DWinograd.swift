@@ -308,7 +308,7 @@ private enum Transforms {
                     padTop: padTop,
                     padLeft: padLeft, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile,
                     tiles: tiles, v: v, ldv: ldv, matrixStride: matrixStride, work: work, lastUnused: lastUnused)
-            case .f32GEMM5x16AVX2FMABroadcast:
+            case .f32GEMM6x16AVX2FMABroadcast:
                 CnnzGEMMAVX2.WinogradTransforms.f32Input(
                     alpha: alpha, step: step, input: input, height: height, width: width, channels: channels,
                     padTop: padTop,
@@ -346,7 +346,7 @@ private enum Transforms {
                     channels: channels, tilesX: tilesX, tilesPerImage: tilesPerImage, firstTile: firstTile,
                     tiles: tiles, clampMinimum: clamp.minimum, clampMaximum: clamp.maximum,
                     clampActive: clamp.isActive, work: work)
-            case .f32GEMM5x16AVX2FMABroadcast:
+            case .f32GEMM6x16AVX2FMABroadcast:
                 CnnzGEMMAVX2.WinogradTransforms.f32Output(
                     alpha: alpha, step: step, m: m, ldm: ldm, matrixStride: matrixStride, bias: bias, output: output,
                     height: height, width: width, outputChannels: outputChannels, firstChannel: firstChannel,

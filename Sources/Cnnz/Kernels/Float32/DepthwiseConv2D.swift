@@ -91,7 +91,7 @@ final class DepthwiseConv2DDirect: RegisteredKernel {
         let b = UnsafePointer(bias.pointer)
         let store = clamp ?? .none
         #if canImport(CnnzGEMMAVX2)
-            let avx2 = microkernel == .f32GEMM5x16AVX2FMABroadcast
+            let avx2 = microkernel == .f32GEMM6x16AVX2FMABroadcast
             let avx512 = microkernel == .f32GEMM8x16AVX512Broadcast
             let geometryAVX2 = CnnzGEMMAVX2.DepthwiseMicrokernels.Geometry(
                 inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: y.width,

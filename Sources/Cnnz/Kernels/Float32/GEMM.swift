@@ -132,8 +132,8 @@ enum GEMM {
     enum Microkernel: CaseIterable, Sendable {
         /// Every architecture (SSE2 on baseline x86-64): 4x8 tiles, multiply then add.
         case f32GEMM4x8PortableBroadcast
-        /// AVX2 + FMA: 5x16 tiles, two B vectors per broadcast of A.
-        case f32GEMM5x16AVX2FMABroadcast
+        /// AVX2 + FMA: 6x16 tiles, two B vectors per broadcast of A.
+        case f32GEMM6x16AVX2FMABroadcast
         /// AVX-512: 8x16 tiles, one zmm accumulator per row.
         case f32GEMM8x16AVX512Broadcast
 
@@ -141,7 +141,7 @@ enum GEMM {
         var tileRows: Int {
             switch self {
             case .f32GEMM4x8PortableBroadcast: 4
-            case .f32GEMM5x16AVX2FMABroadcast: 5
+            case .f32GEMM6x16AVX2FMABroadcast: 6
             case .f32GEMM8x16AVX512Broadcast: 8
             }
         }
@@ -150,7 +150,7 @@ enum GEMM {
         var panelWidth: Int {
             switch self {
             case .f32GEMM4x8PortableBroadcast: 8
-            case .f32GEMM5x16AVX2FMABroadcast, .f32GEMM8x16AVX512Broadcast: 16
+            case .f32GEMM6x16AVX2FMABroadcast, .f32GEMM8x16AVX512Broadcast: 16
             }
         }
     }
@@ -159,7 +159,7 @@ enum GEMM {
     #if canImport(CnnzGEMMAVX2)
         static let available: [Microkernel] =
             [.f32GEMM4x8PortableBroadcast]
-            + (cnnz_cpu_has_avx2_fma() != 0 ? [.f32GEMM5x16AVX2FMABroadcast] : [])
+            + (cnnz_cpu_has_avx2_fma() != 0 ? [.f32GEMM6x16AVX2FMABroadcast] : [])
             + (cnnz_cpu_has_avx512() != 0 ? [.f32GEMM8x16AVX512Broadcast] : [])
     #else
         static let available: [Microkernel] = [.f32GEMM4x8PortableBroadcast]
@@ -216,8 +216,8 @@ enum GEMM {
                         m: m, k: weights.k, n: n, a: a, lda: lda, packed: b, bias: bias, c: out, ldc: ldc,
                         clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive),
                         residual: added)
-                case .f32GEMM5x16AVX2FMABroadcast:
-                    CnnzGEMMAVX2.GEMMMicrokernels.f32GEMM5x16Broadcast(
+                case .f32GEMM6x16AVX2FMABroadcast:
+                    CnnzGEMMAVX2.GEMMMicrokernels.f32GEMM6x16Broadcast(
                         m: m, k: weights.k, n: n, a: a, lda: lda, packed: b, bias: bias, c: out, ldc: ldc,
                         clamp: .init(minimum: clamp.minimum, maximum: clamp.maximum, isActive: clamp.isActive),
                         residual: added)

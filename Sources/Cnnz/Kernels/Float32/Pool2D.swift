@@ -65,7 +65,7 @@ final class Pool2D: RegisteredKernel {
         let output = context.output(operands, as: Float.self)
         let isMax = mode == .max
         #if canImport(CnnzGEMMAVX2)
-            let avx2 = microkernel == .f32GEMM5x16AVX2FMABroadcast
+            let avx2 = microkernel == .f32GEMM6x16AVX2FMABroadcast
             let avx512 = microkernel == .f32GEMM8x16AVX512Broadcast
             let geometryAVX2 = CnnzGEMMAVX2.PoolMicrokernels.Geometry(
                 inputHeight: x.height, inputWidth: x.width, channels: channels, outputWidth: y.width,
