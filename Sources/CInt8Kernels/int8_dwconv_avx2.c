@@ -5,12 +5,13 @@
  * channels a sign extension, a vpmulld and an add, then the general requantization (27 vector
  * instructions for a 3x3 window, and some 25 for the store). Here, as in the VNNI row kernel
  * (int8_dwconv_vnni.c), the taps of a window column are gathered per channel lane: 2 rows of it
- * as the two int16 of a 32-bit lane, so one vpmaddwd adds 2 taps of 8 channels. Per call the
- * input rows the window needs are built once, in pairs, into `rows`: for each pixel (with the
- * padding columns) and block of 8 channels, 16 int16 (q - zero point) of the pair's two rows,
- * interleaved; rows and columns outside the image are 0 (the zero point's q - zero point), so
- * no tap is checked. Every output pixel then reads, per pair and window column, one 32-byte
- * vector at a fixed offset (a memory operand of vpmaddwd where the weights stay in registers).
+ * as the two int16 of a 32-bit lane, so one vpmaddwd adds 2 taps of 8 channels. The input rows
+ * the window needs are built once, in pairs, into `rows`: for each block of 8 channels and pixel
+ * (with the padding columns), 16 int16 of the pair's two rows, interleaved (q itself; the zero
+ * point's share is in the packed stage); rows and columns outside the image are the zero point,
+ * so no tap is checked. Every output pixel then reads, per pair and window column, one 32-byte
+ * vector at a constant displacement (a memory operand of vpmaddwd). One call runs any number of
+ * consecutive rows: the pairs the next two output rows share with these are kept.
  * At vertical stride 1 without dilation, two output rows share the pairs of rows: pair p holds
  * rows y0 + 2p and y0 + 2p + 1, taps 2p, 2p + 1 of the first output row and 2p - 1, 2p of the
  * second (the second parity of the packed weights): a 3x3 window is 6 vpmaddwd per output
