@@ -5,12 +5,13 @@
  * channels a sign extension, a vpmulld and an add, then the general requantization (27 vector
  * instructions for a 3x3 window, and some 25 for the store). Here, as in the VNNI row kernel
  * (int8_dwconv_vnni.c), the taps of a window column are gathered per channel lane: 2 rows of it
- * as the two int16 of a 32-bit lane, so one vpmaddwd adds 2 taps of 8 channels. Per call the
- * input rows the window needs are built once, in pairs, into `rows`: for each pixel (with the
- * padding columns) and block of 8 channels, 16 int16 (q - zero point) of the pair's two rows,
- * interleaved; rows and columns outside the image are 0 (the zero point's q - zero point), so
- * no tap is checked. Every output pixel then reads, per pair and window column, one 32-byte
- * vector at a fixed offset (a memory operand of vpmaddwd where the weights stay in registers).
+ * as the two int16 of a 32-bit lane, so one vpmaddwd adds 2 taps of 8 channels. The input rows
+ * the window needs are built once, in pairs, into `rows`: for each block of 8 channels and pixel
+ * (with the padding columns), 16 int16 of the pair's two rows, interleaved (q itself; the zero
+ * point's share is in the packed stage); rows and columns outside the image are the zero point,
+ * so no tap is checked. Every output pixel then reads, per pair and window column, one 32-byte
+ * vector at a constant displacement (a memory operand of vpmaddwd). One call runs any number of
+ * consecutive rows: the pairs the next two output rows share with these are kept.
  * At vertical stride 1 without dilation, two output rows share the pairs of rows: pair p holds
  * rows y0 + 2p and y0 + 2p + 1, taps 2p, 2p + 1 of the first output row and 2p - 1, 2p of the
  * second (the second parity of the packed weights): a 3x3 window is 6 vpmaddwd per output
@@ -49,6 +50,58 @@ void cnnz_qs8_dwconv_8c2_pack(size_t kernel_height, size_t kernel_width, size_t 
                         }
 }
 
+/* The output stage of each block of 8 channels, worked out at prepare time (it was per call and
+ * block): 9 vectors of 8 int32. The sums start at `start`: the bias (the short form; store_columns8
+ * adds it itself) minus the zero point's share, zero point * (the channel's sum of weights) mod
+ * 2^32 (`rows` holds q itself, the zero point where outside the image; both parities of the
+ * packed weights hold every tap once, so one share serves both output rows). Then the short
+ * form's constants as requant8_parameters (int8_requant256.h) makes them, and a header: the
+ * form (0 store_columns8, 1 the short form, 2 with the negative step; 1 and 2 for whole blocks
+ * only), min, max. */
+enum { STAGE_START = 0, STAGE_MULTIPLIER = 8, STAGE_MULTIPLIER_ODD = 16, STAGE_CONSTANT_EVEN = 24,
+       STAGE_CONSTANT_ODD = 32, STAGE_SHIFT_EVEN = 40, STAGE_SHIFT_ODD = 48, STAGE_OFFSET = 56, STAGE_HEADER = 64,
+       STAGE_BLOCK = 72 };
+
+size_t cnnz_qs8_dwconv_8c2_stage_count(size_t channels) { return (channels + 7) / 8 * STAGE_BLOCK; }
+
+void cnnz_qs8_dwconv_8c2_pack_stage(size_t kernel_height, size_t kernel_width, size_t channels, const int8_t *weights,
+                                    int32_t zero_point, const cnnz_qs8_output *out, int32_t *stage) {
+    size_t taps = kernel_height * kernel_width;
+    for (size_t g = 0; g < (channels + 7) / 8; g++) {
+        int32_t *b = stage + g * STAGE_BLOCK;
+        memset(b, 0, STAGE_BLOCK * sizeof(int32_t));
+        size_t width = channels - 8 * g < 8 ? channels - 8 * g : 8;
+        /* The short form for whole blocks only (a partial one goes through store_columns8). */
+        int fast = !out->table && width == 8;
+        for (size_t i = 0; i < width; i++) {
+            int32_t shift = out->shift[8 * g + i];
+            if (shift > -1 || shift < -23) fast = 0;
+        }
+        for (size_t i = 0; i < 8; i++) {
+            size_t channel = 8 * g + i;
+            int inside = i < width;
+            uint32_t sum = 0;
+            for (size_t t = 0; inside && t < taps; t++) sum += (uint32_t)weights[t * channels + channel];
+            uint32_t bias = inside && fast ? (uint32_t)out->bias[channel] : 0;
+            b[STAGE_START + i] = (int32_t)(bias - (uint32_t)zero_point * sum);
+            /* Lanes past width: multiplier 0, right shift 1 (a valid short form, never stored). */
+            int32_t m = inside ? out->multiplier[channel] : 0;
+            int r = inside && fast ? -out->shift[channel] : 1, total = 31 + r;
+            b[STAGE_MULTIPLIER + i] = m;
+            if (i % 2) b[STAGE_MULTIPLIER_ODD + i - 1] = m;
+            uint64_t constant = ((uint64_t)1 << 63) + ((uint64_t)1 << 30) + ((uint64_t)1 << (r + 30)) +
+                                ((uint64_t)(int64_t)out->zero_point << total);
+            int64_t shift = i % 2 ? total - 32 : total;
+            memcpy(b + (i % 2 ? STAGE_CONSTANT_ODD : STAGE_CONSTANT_EVEN) + i / 2 * 2, &constant, 8);
+            memcpy(b + (i % 2 ? STAGE_SHIFT_ODD : STAGE_SHIFT_EVEN) + i / 2 * 2, &shift, 8);
+            b[STAGE_OFFSET + i] = (int32_t)(1u << (32 - r));
+        }
+        b[STAGE_HEADER] = !fast ? 0 : out->min < out->zero_point ? 2 : 1;
+        b[STAGE_HEADER + 1] = out->min;
+        b[STAGE_HEADER + 2] = out->max;
+    }
+}
+
 /* The padded width of `rows`: every column an output pixel's window reaches, and the image's. */
 static size_t dwconv_padded_width(const cnnz_qs8_window *w) {
     size_t reach = (w->out_width - 1) * w->stride_width + (w->kernel_width - 1) * w->dilation_width + 1;
@@ -67,151 +120,180 @@ size_t cnnz_qs8_dwconv_8c2_rows_bytes(const cnnz_qs8_window *w) {
 
 /* Pair p of `rows` from image lines a and b (outside the image: a line of the zero point). The
  * values are q itself (the zero point where outside), the zero point's share taken off the sums
- * (dw_block): each vector is then two loads, a vpunpcklbw and a vpmovsxbw. */
+ * (the stage's start): each vector is then two loads, a vpunpcklbw and a vpmovsxbw. Block-major:
+ * block g's padded pixels one after another (16 int16 each), so a window column's vector is a
+ * constant displacement from the output pixel's (not a multiple of the channel count, which
+ * kept six offsets in registers or on the stack). */
 static CNNZ_AVX2_TARGET void build_pair(const int8_t *a, const int8_t *b, const cnnz_qs8_window *w, size_t padded,
                                         int32_t zero_point, int16_t *pair) {
-    size_t n = w->channels, blocks = (n + 7) / 8, full = n / 8;
+    size_t n = w->channels, blocks = (n + 7) / 8, full = n / 8, block = padded * 16;
     const __m256i zero = _mm256_set1_epi16((int16_t)zero_point);
     /* Columns left and right of the image: the zero point. */
     size_t left = (size_t)w->pad_left, right = left + w->width;
-    for (size_t i = 0; i < left * blocks; i++) _mm256_storeu_si256((__m256i *)(pair + 16 * i), zero);
-    for (size_t i = right * blocks; i < padded * blocks; i++) _mm256_storeu_si256((__m256i *)(pair + 16 * i), zero);
-    int16_t *o = pair + left * blocks * 16;
-#define CNNZ_PAIR(LA, LB) _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(LA, LB))
-    if (full == blocks) {
-        /* 8 | n: the image's row as one run, int16 pairs in the bytes' order. */
-        size_t bytes = w->width * n, i = 0;
-        for (; i + 16 <= bytes; i += 16) {
-            __m128i va = _mm_loadu_si128((const __m128i *)(a + i)), vb = _mm_loadu_si128((const __m128i *)(b + i));
-            _mm256_storeu_si256((__m256i *)(o + 2 * i), _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(va, vb)));
-            _mm256_storeu_si256((__m256i *)(o + 2 * i + 16), _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(va, vb)));
-        }
-        if (i < bytes)
-            _mm256_storeu_si256((__m256i *)(o + 2 * i), CNNZ_PAIR(_mm_loadl_epi64((const __m128i *)(a + i)),
-                                                                  _mm_loadl_epi64((const __m128i *)(b + i))));
-        return;
+    for (size_t g = 0; g < blocks; g++) {
+        int16_t *d = pair + g * block;
+        for (size_t i = 0; i < left; i++) _mm256_storeu_si256((__m256i *)(d + 16 * i), zero);
+        for (size_t i = right; i < padded; i++) _mm256_storeu_si256((__m256i *)(d + 16 * i), zero);
     }
-    for (size_t x = 0; x < w->width; x++, o += blocks * 16) {
-        const int8_t *pa = a + x * n, *pb = b + x * n;
-        size_t g = 0;
-        for (; g < full; g++)
-            _mm256_storeu_si256((__m256i *)(o + 16 * g), CNNZ_PAIR(_mm_loadl_epi64((const __m128i *)(pa + 8 * g)),
-                                                                   _mm_loadl_epi64((const __m128i *)(pb + 8 * g))));
+    int16_t *o = pair + left * 16;
+    size_t width = w->width, g = 0;
+#define CNNZ_PAIR(LA, LB) _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(LA, LB))
+    /* Two blocks per 16-byte load, pixels innermost. */
+    for (; g + 2 <= full; g += 2) {
+        const int8_t *pa = a + 8 * g, *pb = b + 8 * g;
+        int16_t *d = o + g * block;
+        for (size_t x = 0; x < width; x++, pa += n, pb += n) {
+            __m128i va = _mm_loadu_si128((const __m128i *)pa), vb = _mm_loadu_si128((const __m128i *)pb);
+            _mm256_storeu_si256((__m256i *)(d + 16 * x), _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(va, vb)));
+            _mm256_storeu_si256((__m256i *)(d + block + 16 * x), _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(va, vb)));
+        }
+    }
+    if (g < full) {
+        for (size_t x = 0; x < width; x++)
+            _mm256_storeu_si256((__m256i *)(o + g * block + 16 * x),
+                                CNNZ_PAIR(_mm_loadl_epi64((const __m128i *)(a + x * n + 8 * g)),
+                                          _mm_loadl_epi64((const __m128i *)(b + x * n + 8 * g))));
+        g++;
+    }
+    if (g < blocks) {
         /* The last n % 8 channels through buffers (nothing read past the image). */
-        int8_t ba[8], bb[8];
-        memset(ba, zero_point, 8);
-        memset(bb, zero_point, 8);
-        memcpy(ba, pa + 8 * g, n - 8 * g);
-        memcpy(bb, pb + 8 * g, n - 8 * g);
-        _mm256_storeu_si256((__m256i *)(o + 16 * g), CNNZ_PAIR(_mm_loadl_epi64((const __m128i *)ba),
-                                                               _mm_loadl_epi64((const __m128i *)bb)));
+        for (size_t x = 0; x < width; x++) {
+            int8_t ba[8], bb[8];
+            memset(ba, zero_point, 8);
+            memset(bb, zero_point, 8);
+            memcpy(ba, a + x * n + 8 * g, n - 8 * g);
+            memcpy(bb, b + x * n + 8 * g, n - 8 * g);
+            _mm256_storeu_si256((__m256i *)(o + g * block + 16 * x),
+                                CNNZ_PAIR(_mm_loadl_epi64((const __m128i *)ba), _mm_loadl_epi64((const __m128i *)bb)));
+        }
     }
 #undef CNNZ_PAIR
 }
 
-/* Stores sums x of channels column..<column + width at c (the bias included for the short form,
- * not for store_columns8). kind: 0 store_columns8, 1 the short form, 2 the short form with the
- * negative step; full: width is 8 (constants where inlined). */
+/* Block g's output stage from its record (cnnz_qs8_dwconv_8c2_pack_stage), as int8_requant256.h's
+ * parameters; its form in *kind. */
+CNNZ_AVX2_INLINE cnnz_requant8 dw_stage(const int32_t *stage, size_t g, int *kind) {
+    const int32_t *b = stage + g * STAGE_BLOCK;
+#define CNNZ_STAGE(AT) _mm256_loadu_si256((const __m256i *)(b + (AT)))
+    cnnz_requant8 p;
+    p.bias = CNNZ_STAGE(STAGE_START);
+    p.multiplier = CNNZ_STAGE(STAGE_MULTIPLIER);
+    p.multiplier_odd = CNNZ_STAGE(STAGE_MULTIPLIER_ODD);
+    p.constant_even = CNNZ_STAGE(STAGE_CONSTANT_EVEN);
+    p.constant_odd = CNNZ_STAGE(STAGE_CONSTANT_ODD);
+    p.shift_even = CNNZ_STAGE(STAGE_SHIFT_EVEN);
+    p.shift_odd = CNNZ_STAGE(STAGE_SHIFT_ODD);
+    p.offset = CNNZ_STAGE(STAGE_OFFSET);
+#undef CNNZ_STAGE
+    p.min = _mm_set1_epi8((char)b[STAGE_HEADER + 1]);
+    p.max = _mm_set1_epi8((char)b[STAGE_HEADER + 2]);
+    *kind = b[STAGE_HEADER];
+    p.fast = *kind != 0;
+    p.corrects = *kind == 2;
+    return p;
+}
+
+/* Stores sums x (the start included) of channels column..<column + width at c. kind: 0
+ * store_columns8 (which adds the bias), 1 the short form, 2 with the negative step (width 8). */
 CNNZ_AVX2_INLINE void dw_store8(__m256i x, const cnnz_requant8 *p, size_t column, size_t width,
-                                const cnnz_qs8_output *out, const int kind, const int full, int8_t *c) {
+                                const cnnz_qs8_output *out, const int kind, int8_t *c) {
     if (kind == 0) {
         store_columns8(x, column, width, out, c);
         return;
     }
-    __m128i bytes = requant8_bytes(requant8_fast_as(x, p, kind == 2, 0), p);
-    if (full) {
-        _mm_storel_epi64((__m128i *)c, bytes);
-    } else {
-        int8_t b[16];
-        _mm_storeu_si128((__m128i *)b, bytes);
-        memcpy(c, b, width);
+    _mm_storel_epi64((__m128i *)c, requant8_bytes(requant8_fast_as(x, p, kind == 2, 0), p));
+}
+
+/* Two pixels' sums of a full block in the short form (kind 1 or 2): narrowed together (one pack
+ * chain for 16 bytes rather than two for 8), then 8 bytes at each of a and b. */
+CNNZ_AVX2_INLINE void dw_store16(__m256i x, __m256i y, const cnnz_requant8 *p, const int kind, int8_t *a,
+                                 int8_t *b) {
+    __m128i bytes = requant8_bytes16(requant8_fast_as(x, p, kind == 2, 0), requant8_fast_as(y, p, kind == 2, 0), p);
+    _mm_storel_epi64((__m128i *)a, bytes);
+    _mm_storeh_pd((double *)b, _mm_castsi128_pd(bytes));
+}
+
+/* The sums of the output pixel `at` int16 into each pair's block over `pairs` pairs of rows
+ * and kw window columns: the vector of pair q, column kx at p0[q] + at + kx * dx times the
+ * weights k0 (16 int16 per tap pair) into s, and the second row's (two) from p1 with k1 into t
+ * (shared: p1 is p0, each vector read serving both). */
+CNNZ_AVX2_INLINE void dw_pixel(const int16_t *const *p0, const int16_t *const *p1, size_t at, const int16_t *k0,
+                               const int16_t *k1, size_t pairs, size_t kw, size_t dx, const int two,
+                               const int shared, __m256i *s, __m256i *t) {
+    for (size_t q = 0; q < pairs; q++) {
+        for (size_t kx = 0; kx < kw; kx++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(p0[q] + at + kx * dx));
+            size_t k = (q * kw + kx) * 16;
+            *s = _mm256_add_epi32(*s, _mm256_madd_epi16(v, _mm256_loadu_si256((const __m256i *)(k0 + k))));
+            if (two) {
+                if (!shared) v = _mm256_loadu_si256((const __m256i *)(p1[q] + at + kx * dx));
+                *t = _mm256_add_epi32(*t, _mm256_madd_epi16(v, _mm256_loadu_si256((const __m256i *)(k1 + k))));
+            }
+        }
     }
 }
 
 /* The output pixels of one block of 8 channels (g) from `pairs` pairs of rows and kw window
  * columns (constants 2 and 3 for the common window where inlined): the first output row from
- * rows r0 with weights k0, the second (two) from r1 with k1 (at vertical stride 1 r1 is r0, and
- * each vector read serves both). */
-CNNZ_AVX2_INLINE void dw_block(const int16_t *r0, const int16_t *r1, const int16_t *k0, const int16_t *k1,
-                               const cnnz_qs8_window *w, size_t g, size_t pairs, size_t kw, size_t padded,
-                               const int two, const int shared, int32_t zero_point, const cnnz_requant8 *p,
-                               const cnnz_qs8_output *out, const int kind, const int full, int8_t *c, int8_t *c2) {
-    size_t n = w->channels, blocks = (n + 7) / 8, column = 8 * g, width = n - column < 8 ? n - column : 8;
-    /* Vector strides (16 int16): a pixel, a window column, an output pixel, a pair. */
-    size_t pixel = blocks * 16, dx = w->dilation_width * pixel, sx = w->stride_width * pixel;
-    size_t pair = padded * pixel;
-    /* The sums start at the bias (the short form; store_columns8 adds it) minus the zero point's
-     * share of each output row (its weights' sum times the zero point): the same int32 modulo
-     * 2^32 as the reference's sum plus bias. */
-    const __m256i zero = _mm256_set1_epi16((int16_t)zero_point);
-    __m256i start = kind ? p->bias : _mm256_setzero_si256();
-    __m256i share0 = _mm256_setzero_si256(), share1 = _mm256_setzero_si256();
-    for (size_t t = 0; t < pairs * kw; t++) {
-        share0 = _mm256_add_epi32(share0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(k0 + 16 * t)), zero));
-        if (two)
-            share1 =
-                _mm256_add_epi32(share1, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(k1 + 16 * t)), zero));
-    }
-    const int16_t *x0 = r0 + 16 * g, *x1 = r1 + 16 * g;
-    for (size_t ox = 0; ox < w->out_width; ox++, x0 += sx, x1 += sx) {
-        __m256i s0 = _mm256_sub_epi32(start, share0), s1 = _mm256_setzero_si256();
-        __m256i t0 = _mm256_sub_epi32(start, share1), t1 = _mm256_setzero_si256();
-        for (size_t q = 0; q < pairs; q++) {
-            for (size_t kx = 0; kx < kw; kx++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(x0 + q * pair + kx * dx));
-                size_t k = (q * kw + kx) * 16;
-                __m256i product = _mm256_madd_epi16(v, _mm256_loadu_si256((const __m256i *)(k0 + k)));
-                /* Two chains per row: the adds' latency hides behind the other's. */
-                if (kx % 2 == 0)
-                    s0 = _mm256_add_epi32(s0, product);
-                else
-                    s1 = _mm256_add_epi32(s1, product);
-                if (two) {
-                    if (!shared) v = _mm256_loadu_si256((const __m256i *)(x1 + q * pair + kx * dx));
-                    __m256i second = _mm256_madd_epi16(v, _mm256_loadu_si256((const __m256i *)(k1 + k)));
-                    if (kx % 2 == 0)
-                        t0 = _mm256_add_epi32(t0, second);
-                    else
-                        t1 = _mm256_add_epi32(t1, second);
-                }
-            }
+ * the pairs p0 with weights k0, the second (two) from p1 with k1 (at vertical stride 1 p1 is
+ * p0, and each vector read serves both). Full blocks in the short form go two pixels at a time:
+ * four independent sums (two pixels, two rows) and one narrowing per pixel pair. */
+CNNZ_AVX2_INLINE void dw_block(const int16_t *const *p0, const int16_t *const *p1, const int16_t *k0,
+                               const int16_t *k1, const cnnz_qs8_window *w, size_t g, size_t pairs, size_t kw,
+                               size_t dx, size_t padded, const int two, const int shared, const cnnz_requant8 *p,
+                               const cnnz_qs8_output *out, const int kind, int8_t *c, int8_t *c2) {
+    size_t n = w->channels, column = 8 * g, width = n - column < 8 ? n - column : 8;
+    /* In int16: a window column (dx: 16 for the common window, a constant), an output pixel. */
+    size_t sx = w->stride_width * 16, at = g * padded * 16;
+    c += column;
+    c2 += column;
+    size_t ox = 0;
+    if (kind) {
+        for (; ox + 2 <= w->out_width; ox += 2, at += 2 * sx) {
+            __m256i s = p->bias, t = p->bias, u = p->bias, v = p->bias;
+            dw_pixel(p0, p1, at, k0, k1, pairs, kw, dx, two, shared, &s, &t);
+            dw_pixel(p0, p1, at + sx, k0, k1, pairs, kw, dx, two, shared, &u, &v);
+            dw_store16(s, u, p, kind, c + ox * n, c + (ox + 1) * n);
+            if (two) dw_store16(t, v, p, kind, c2 + ox * n, c2 + (ox + 1) * n);
         }
-        dw_store8(_mm256_add_epi32(s0, s1), p, column, width, out, kind, full, c + ox * n + column);
-        if (two) dw_store8(_mm256_add_epi32(t0, t1), p, column, width, out, kind, full, c2 + ox * n + column);
+    }
+    for (; ox < w->out_width; ox++, at += sx) {
+        __m256i s = p->bias, t = p->bias;
+        dw_pixel(p0, p1, at, k0, k1, pairs, kw, dx, two, shared, &s, &t);
+        dw_store8(s, p, column, width, out, kind, c + ox * n);
+        if (two) dw_store8(t, p, column, width, out, kind, c2 + ox * n);
     }
 }
 
 /* One block in the store's form, for the common 3x3 window with constant loop bounds. */
-#define CNNZ_DW_BLOCK(TWO, SHARED, KIND, FULL)                                                                      \
+#define CNNZ_DW_BLOCK(TWO, SHARED, KIND)                                                                           \
     if (common)                                                                                                    \
-        dw_block(r0, r1, k0, k1, w, g, 2, 3, padded, TWO, SHARED, zero_point, &p, out, KIND, FULL, c, c2);                      \
+        dw_block(p0, p1, k0, k1, w, g, 2, 3, 16, padded, TWO, SHARED, &p, out, KIND, c, c2);                      \
     else                                                                                                           \
-        dw_block(r0, r1, k0, k1, w, g, pairs, kw, padded, TWO, SHARED, zero_point, &p, out, KIND, FULL, c, c2);
+        dw_block(p0, p1, k0, k1, w, g, pairs, kw, w->dilation_width * 16, padded, TWO, SHARED, &p, out, KIND, c, c2);
 
 #define CNNZ_DW_KINDS(TWO, SHARED)                                                                                 \
-    if (kind == 1 && full) {                                                                                       \
-        CNNZ_DW_BLOCK(TWO, SHARED, 1, 1)                                                                           \
-    } else if (kind == 2 && full) {                                                                                \
-        CNNZ_DW_BLOCK(TWO, SHARED, 2, 1)                                                                           \
+    if (kind == 1) {                                                                                               \
+        CNNZ_DW_BLOCK(TWO, SHARED, 1)                                                                              \
+    } else if (kind == 2) {                                                                                        \
+        CNNZ_DW_BLOCK(TWO, SHARED, 2)                                                                              \
     } else {                                                                                                       \
-        CNNZ_DW_BLOCK(TWO, SHARED, 0, 0)                                                                           \
+        CNNZ_DW_BLOCK(TWO, SHARED, 0)                                                                              \
     }
 
 /* The blocks of 8 channels: one output row (mode 0), two sharing their pairs (1, vertical
- * stride 1) or two from pairs one apart (2, vertical stride 2). */
-static CNNZ_AVX2_TARGET void dw_blocks(const int16_t *rows, const int16_t *packed, const cnnz_qs8_window *w,
-                                       size_t pairs, size_t all_pairs, size_t padded, int mode, int32_t zero_point,
-                                       const cnnz_qs8_output *out, int8_t *c, int8_t *c2) {
+ * stride 1) or two from pairs one apart (2, vertical stride 2); pair q at slots[q]. */
+static CNNZ_AVX2_TARGET void dw_blocks(const int16_t *const *slots, const int16_t *packed, const int32_t *stage,
+                                       const cnnz_qs8_window *w, size_t pairs, size_t all_pairs, size_t padded,
+                                       int mode, const cnnz_qs8_output *out, int8_t *c, int8_t *c2) {
     size_t n = w->channels, blocks = (n + 7) / 8, kw = w->kernel_width;
-    int common = kw == 3 && pairs == 2;
-    size_t pair = padded * blocks * 16;
+    int common = kw == 3 && pairs == 2 && w->dilation_width == 1;
+    const int16_t *const *p0 = slots, *const *p1 = mode == 2 ? slots + 1 : slots;
     for (size_t g = 0; g < blocks; g++) {
-        size_t column = 8 * g, width = n - column < 8 ? n - column : 8;
-        cnnz_requant8 p = requant8_parameters(column, width, out);
-        int kind = !p.fast ? 0 : p.corrects ? 2 : 1, full = width == 8;
+        int kind;
+        cnnz_requant8 p = dw_stage(stage, g, &kind);
         const int16_t *k0 = packed + g * 2 * all_pairs * kw * 16;
         const int16_t *k1 = mode == 1 ? k0 + all_pairs * kw * 16 : k0;
-        const int16_t *r0 = rows, *r1 = mode == 2 ? rows + pair : rows;
         if (mode == 0) {
             CNNZ_DW_KINDS(0, 1)
         } else if (mode == 1) {
@@ -224,48 +306,78 @@ static CNNZ_AVX2_TARGET void dw_blocks(const int16_t *rows, const int16_t *packe
 #undef CNNZ_DW_KINDS
 #undef CNNZ_DW_BLOCK
 
-CNNZ_AVX2_TARGET void cnnz_qs8_dwconv_row_8c2__avx2(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
-                                                    size_t count, const int16_t *packed, int32_t zero_point,
-                                                    int16_t *rows, const cnnz_qs8_output *out, int8_t *c) {
-    size_t row_bytes = w->out_width * w->channels;
-    /* Two rows share pairs of rows at vertical stride 1 or 2 without dilation. */
-    int mode = count < 2 ? 0 : w->dilation_height != 1 ? -1 : w->stride_height == 1 ? 1 : w->stride_height == 2 ? 2 : -1;
-    if (mode < 0) {
-        cnnz_qs8_dwconv_row_8c2__avx2(image, w, oy, 1, packed, zero_point, rows, out, c);
-        cnnz_qs8_dwconv_row_8c2__avx2(image, w, oy + 1, 1, packed, zero_point, rows, out, c + row_bytes);
-        return;
-    }
-    size_t all_pairs = dwconv_pairs(w->kernel_height), own = (w->kernel_height + 1) / 2;
-    /* Pairs used per output row, and built: one row's window rows; at stride 1 those of rows
-     * y0...y0 + kernel_height; at stride 2 one more pair (the second row's window starts 2 rows down). */
-    size_t pairs = mode == 1 ? all_pairs : own, built = mode == 2 ? own + 1 : pairs;
-    size_t padded = dwconv_padded_width(w), blocks = (w->channels + 7) / 8;
+/* Builds pairs from..<to of the window rows starting at image row y0 (pair q: rows y0 + 2q and
+ * y0 + 2q + 1, dilated) into slots[q]. */
+static CNNZ_AVX2_TARGET void dw_build(const int8_t *image, const cnnz_qs8_window *w, ptrdiff_t y0, size_t from,
+                                      size_t to, int32_t zero_point, size_t padded, int8_t *zero_line,
+                                      int *zero_filled, int16_t *const *slots) {
     size_t line = w->width * w->channels;
-    /* After the pairs: a line of the zero point, for rows outside the image (filled when needed). */
-    int8_t *zero_line = (int8_t *)(rows + dwconv_pairs(w->kernel_height) * 2 * padded * blocks * 16);
-    int zero_filled = 0;
-    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
-    for (size_t q = 0; q < built; q++) {
+    for (size_t q = from; q < to; q++) {
         const int8_t *lines[2];
         for (size_t e = 0; e < 2; e++) {
             ptrdiff_t iy = y0 + (ptrdiff_t)((2 * q + e) * w->dilation_height);
             if (iy >= 0 && iy < (ptrdiff_t)w->height) {
                 lines[e] = image + (size_t)iy * line;
             } else {
-                if (!zero_filled) memset(zero_line, zero_point, line), zero_filled = 1;
+                if (!*zero_filled) memset(zero_line, zero_point, line), *zero_filled = 1;
                 lines[e] = zero_line;
             }
         }
-        build_pair(lines[0], lines[1], w, padded, zero_point, rows + q * padded * blocks * 16);
+        build_pair(lines[0], lines[1], w, padded, zero_point, slots[q]);
     }
-    dw_blocks(rows, packed, w, pairs, all_pairs, padded, mode, zero_point, out, c, c + row_bytes);
+}
+
+CNNZ_AVX2_TARGET void cnnz_qs8_dwconv_row_8c2__avx2(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
+                                                    size_t count, const int16_t *packed, const int32_t *stage,
+                                                    int32_t zero_point, int16_t *rows, const cnnz_qs8_output *out,
+                                                    int8_t *c) {
+    size_t row_bytes = w->out_width * w->channels;
+    size_t all_pairs = dwconv_pairs(w->kernel_height), own = (w->kernel_height + 1) / 2;
+    size_t padded = dwconv_padded_width(w), pair = padded * ((w->channels + 7) / 8) * 16;
+    /* After the 2 * all_pairs slots: a line of the zero point, for rows outside the image (filled
+     * when needed). */
+    int8_t *zero_line = (int8_t *)(rows + 2 * all_pairs * pair);
+    int zero_filled = 0;
+    int16_t *slots[32];
+    for (size_t q = 0; q < 2 * all_pairs; q++) slots[q] = rows + q * pair;
+    /* Two rows at a time share pairs of rows at vertical stride 1 or 2 without dilation: mode 1
+     * or 2 (dw_blocks). Pairs used per output row, and built per two: one row's window rows; at
+     * stride 1 those of rows y0...y0 + kernel_height; at stride 2 one more pair (the second row's
+     * window starts 2 rows down). The next two rows' window starts 2 (stride 1) or 4 rows down, 1
+     * or 2 pairs: the pairs after those are the next step's first ones, kept (the slots rotate)
+     * rather than built again. */
+    int mode = w->dilation_height != 1 ? 0 : w->stride_height == 1 ? 1 : w->stride_height == 2 ? 2 : 0;
+    size_t done = 0;
+    if (mode && count >= 2) {
+        size_t pairs = mode == 1 ? all_pairs : own, built = mode == 2 ? own + 1 : pairs;
+        size_t advance = (size_t)mode, kept = 0;
+        for (; done + 2 <= count; done += 2) {
+            ptrdiff_t y0 = (ptrdiff_t)((oy + done) * w->stride_height) - w->pad_top;
+            dw_build(image, w, y0, kept, built, zero_point, padded, zero_line, &zero_filled, slots);
+            dw_blocks((const int16_t *const *)slots, packed, stage, w, pairs, all_pairs, padded, mode, out,
+                      c + done * row_bytes, c + (done + 1) * row_bytes);
+            /* Slots advance..<built become 0..<built - advance. */
+            int16_t *moved[32];
+            for (size_t q = 0; q < built; q++) moved[q] = slots[(q + advance) % built];
+            memcpy(slots, moved, built * sizeof(int16_t *));
+            kept = built - advance;
+        }
+    }
+    /* One row at a time (the rest). */
+    for (; done < count; done++) {
+        ptrdiff_t y0 = (ptrdiff_t)((oy + done) * w->stride_height) - w->pad_top;
+        dw_build(image, w, y0, 0, own, zero_point, padded, zero_line, &zero_filled, slots);
+        dw_blocks((const int16_t *const *)slots, packed, stage, w, own, all_pairs, padded, 0, out,
+                  c + done * row_bytes, c + done * row_bytes);
+    }
 }
 #else
 void cnnz_qs8_dwconv_row_8c2__avx2(const int8_t *image, const cnnz_qs8_window *w, size_t oy, size_t count,
-                                   const int16_t *packed, int32_t zero_point, int16_t *rows,
+                                   const int16_t *packed, const int32_t *stage, int32_t zero_point, int16_t *rows,
                                    const cnnz_qs8_output *out, int8_t *c) {
     /* Only where the CPU has AVX2 (never on this architecture). */
-    (void)image, (void)w, (void)oy, (void)count, (void)packed, (void)zero_point, (void)rows, (void)out, (void)c;
+    (void)image, (void)w, (void)oy, (void)count, (void)packed, (void)stage, (void)zero_point, (void)rows, (void)out,
+        (void)c;
     __builtin_trap();
 }
 #endif

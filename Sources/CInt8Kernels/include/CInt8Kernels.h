@@ -152,15 +152,21 @@ void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_wi
  * CPU has AVX2): int16 (q - zero point) of two window rows per 32-bit lane, one vpmaddwd per 2
  * taps of 8 channels (int8_dwconv_avx2.c). packed: cnnz_qs8_dwconv_8c2_packed_count int16 made
  * by cnnz_qs8_dwconv_8c2_pack from the [kernel_height * kernel_width][channels] weights; rows:
- * scratch of cnnz_qs8_dwconv_8c2_rows_bytes(w) (32-byte aligned not needed). count: 1, or 2 for
- * rows oy and oy + 1 (c then holds both, out_width * channels bytes apart). The same bytes as
- * cnnz_qs8_depthwise_row with the weights as int32. */
+ * scratch of cnnz_qs8_dwconv_8c2_rows_bytes(w) (32-byte aligned not needed). count: rows
+ * oy..<oy + count (c then holds them, out_width * channels bytes apart; consecutive rows share
+ * their window's rows). The same bytes as cnnz_qs8_depthwise_row with the weights as int32. */
 size_t cnnz_qs8_dwconv_8c2_packed_count(size_t kernel_height, size_t kernel_width, size_t channels);
 void cnnz_qs8_dwconv_8c2_pack(size_t kernel_height, size_t kernel_width, size_t channels, const int8_t *weights,
                               int16_t *packed);
+/* stage: cnnz_qs8_dwconv_8c2_stage_count(channels) int32 made by cnnz_qs8_dwconv_8c2_pack_stage
+ * from the same weights, the input zero point and out (per block of 8 channels: the bias less the
+ * zero point's share, and the output stage's constants). */
+size_t cnnz_qs8_dwconv_8c2_stage_count(size_t channels);
+void cnnz_qs8_dwconv_8c2_pack_stage(size_t kernel_height, size_t kernel_width, size_t channels, const int8_t *weights,
+                                    int32_t zero_point, const cnnz_qs8_output *out, int32_t *stage);
 size_t cnnz_qs8_dwconv_8c2_rows_bytes(const cnnz_qs8_window *w);
 void cnnz_qs8_dwconv_row_8c2__avx2(const int8_t *image, const cnnz_qs8_window *w, size_t oy, size_t count,
-                                   const int16_t *packed, int32_t zero_point, int16_t *rows,
+                                   const int16_t *packed, const int32_t *stage, int32_t zero_point, int16_t *rows,
                                    const cnnz_qs8_output *out, int8_t *c);
 
 /* One output row oy of a max pooling (window w, no dilation) whose output keeps the input's

@@ -13,7 +13,10 @@ import Testing
 /// output stage: the short form with the negative ties' step (a plain clamp), without it
 /// (ReLU6), an activation table, multipliers of 0.3 to 3 (no right shift or a left shift:
 /// `store_columns8`) and blocks mixing channels at the short form's edges (right shifts 1 and 23)
-/// with channels outside it (24 and 0), each row alone and with the next one.
+/// with channels outside it (24 and 0), each row alone, with the next one or two (the pairs of
+/// window rows kept from one two rows to the next) and with all the rows after it; the output
+/// stage packed per block of 8 channels (`cnnz_qs8_dwconv_8c2_pack_stage`: the bias less the
+/// zero point's share, the short form's constants) at each trial.
 @Suite struct Int8DepthwiseAVX2Tests {
     @Test func avx2RowsMatchAPlainLoop() throws {
         guard Int8GEMM.available.contains(.avx2) else { return }
@@ -30,7 +33,7 @@ import Testing
             let (spanH, spanW) = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
             let (padTop, padLeft) = (Int.random(in: 0..<spanH, using: &rng), Int.random(in: 0..<spanW, using: &rng))
             let (padBottom, padRight) = (Int.random(in: 0..<spanH, using: &rng), Int.random(in: 0..<spanW, using: &rng))
-            let height = max(Int.random(in: 1...7, using: &rng), spanH - padTop - padBottom)
+            let height = max(Int.random(in: 1...11, using: &rng), spanH - padTop - padBottom)
             let width = max(Int.random(in: 1...13, using: &rng), spanW - padLeft - padRight)
             let outHeight = (height + padTop + padBottom - spanH) / sh + 1
             let outWidth = (width + padLeft + padRight - spanW) / sw + 1
@@ -65,6 +68,10 @@ import Testing
                 activation: activation)
             var packed = [Int16](repeating: 0, count: cnnz_qs8_dwconv_8c2_packed_count(kh, kw, n))
             cnnz_qs8_dwconv_8c2_pack(kh, kw, n, weights, &packed)
+            var packedStage = [Int32](repeating: 0, count: cnnz_qs8_dwconv_8c2_stage_count(n))
+            withUnsafePointer(to: stage.output) { out in
+                cnnz_qs8_dwconv_8c2_pack_stage(kh, kw, n, weights, inputZero, out, &packedStage)
+            }
             var window = cnnz_qs8_window(
                 height: height, width: width, channels: n, kernel_height: kh, kernel_width: kw, stride_height: sh,
                 stride_width: sw, dilation_height: dh, dilation_width: dw, pad_top: padTop, pad_left: padLeft,
@@ -103,10 +110,12 @@ import Testing
                 expected[oy] = row
             }
             for oy in 0..<outHeight {
-                for count in oy + 1 < outHeight ? [1, 2] : [1] {
+                // One row, two, three (a pair of rows kept for the next two), and all the rest.
+                for count in Set([1, 2, 3, outHeight - oy]) where oy + count <= outHeight {
                     var c = [Int8](repeating: 0, count: count * outWidth * n)
                     withUnsafePointer(to: stage.output) { out in
-                        cnnz_qs8_dwconv_row_8c2__avx2(x, &window, oy, count, packed, inputZero, rows, out, &c)
+                        cnnz_qs8_dwconv_row_8c2__avx2(
+                            x, &window, oy, count, packed, packedStage, inputZero, rows, out, &c)
                     }
                     #expect(
                         c == Array(expected[oy..<oy + count].joined()),

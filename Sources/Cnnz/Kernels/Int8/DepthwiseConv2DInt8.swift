@@ -29,6 +29,9 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
     /// pairs of window rows per channel (`cnnz_qs8_dwconv_8c2_pack`), for
     /// `cnnz_qs8_dwconv_row_8c2__avx2`; else empty.
     let avx2Weights: [Int16]
+    /// With the AVX2 variants: per block of 8 channels, the output stage's constants and the bias
+    /// less the input zero point's share (`cnnz_qs8_dwconv_8c2_pack_stage`); else empty.
+    let avx2Stage: [Int32]
     let inputZeroPoint: Int32
     let scratchBytes: Int
     let variant: Int8GEMM.Variant
@@ -74,8 +77,17 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
                 cnnz_qs8_dwconv_8c2_pack(window.kernelHeight, window.kernelWidth, channels, w, p.baseAddress!)
             }
             avx2Weights = packed
+            var packedStage = [Int32](repeating: 0, count: cnnz_qs8_dwconv_8c2_stage_count(channels))
+            withUnsafePointer(to: stage.output) { out in
+                packedStage.withUnsafeMutableBufferPointer { p in
+                    cnnz_qs8_dwconv_8c2_pack_stage(
+                        window.kernelHeight, window.kernelWidth, channels, w, input.zeroPoint, out, p.baseAddress!)
+                }
+            }
+            avx2Stage = packedStage
         } else {
             avx2Weights = []
+            avx2Stage = []
         }
         // The sums, then (multiplier 1) the pixel and weight pointers of each tap; or the VNNI
         // kernel's row of padding.
@@ -136,10 +148,11 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
             let k = window.kernelWidth * rowsPerColumn(kernelHeight: window.kernelHeight)
             vnniBytes = Int8PackedWeights.bytes(k: k, n: channels)
         }
-        // The AVX2 pairs: at most 2 * (kh + 2) / 2 * kw * 8 int16 per 8 channels.
+        // The AVX2 pairs: at most 2 * (kh + 2) / 2 * kw * 8 int16 per 8 channels; their stage.
         var avx2Bytes = 0
         if case .depthwiseConv2D(let window, _, _) = setup.layer.kind {
             avx2Bytes = (channels + 7) / 8 * 2 * ((window.kernelHeight + 2) / 2) * window.kernelWidth * 32
+            avx2Bytes += cnnz_qs8_dwconv_8c2_stage_count(channels) * 4
         }
         return setup.weights[0].elementCount * 4 + channels * 12 + 256 + vnniBytes + avx2Bytes
     }
@@ -216,17 +229,19 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
         if !avx2Weights.isEmpty {
             let scratch = UnsafeMutableRawPointer(sums).assumingMemoryBound(to: Int16.self)
             avx2Weights.withUnsafeBufferPointer { packed in
-                withUnsafePointer(to: stage.output) { out in
-                    // Two rows of one image at a time where the part has them (they share their pairs of rows).
-                    let range = Partition.range(context.batch * y.height, part: part, of: parts)
-                    var rowIndex = range.lowerBound
-                    while rowIndex < range.upperBound {
-                        let (image, oy) = rowIndex.quotientAndRemainder(dividingBy: y.height)
-                        let count = rowIndex + 1 < range.upperBound && oy + 1 < y.height ? 2 : 1
-                        cnnz_qs8_dwconv_row_8c2__avx2(
-                            input + image * x.elementCount, &geometry, oy, count, packed.baseAddress!, inputZeroPoint,
-                            scratch, out, output + rowIndex * rowBytes)
-                        rowIndex += count
+                avx2Stage.withUnsafeBufferPointer { packedStage in
+                    withUnsafePointer(to: stage.output) { out in
+                        // All the part's rows of one image per call (consecutive rows share pairs of rows).
+                        let range = Partition.range(context.batch * y.height, part: part, of: parts)
+                        var rowIndex = range.lowerBound
+                        while rowIndex < range.upperBound {
+                            let (image, oy) = rowIndex.quotientAndRemainder(dividingBy: y.height)
+                            let count = min(range.upperBound - rowIndex, y.height - oy)
+                            cnnz_qs8_dwconv_row_8c2__avx2(
+                                input + image * x.elementCount, &geometry, oy, count, packed.baseAddress!,
+                                packedStage.baseAddress!, inputZeroPoint, scratch, out, output + rowIndex * rowBytes)
+                            rowIndex += count
+                        }
                     }
                 }
             }
