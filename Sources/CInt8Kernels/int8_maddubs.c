@@ -69,8 +69,9 @@ CNNZ_STRIP_MADDUBS(3)
 CNNZ_STRIP_MADDUBS(4)
 
 CNNZ_AVX2 void cnnz_qu8_gemm_4x16c4__avx2_maddubs(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                                                  const int8_t *packed, const cnnz_qs8_output *out, int8_t *c,
-                                                  size_t ldc) {
+                                                  const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
+                                                  int8_t *c, size_t ldc) {
+    (void)stage;
     for (size_t row = 0; row < m; row += 4) {
         const uint8_t *ar = a + row * lda;
         int8_t *cr = c + row * ldc;
@@ -85,7 +86,9 @@ CNNZ_AVX2 void cnnz_qu8_gemm_4x16c4__avx2_maddubs(size_t m, size_t n, size_t kgr
 #else
 /* Not x86: never called (the CPU check says no); the VNNI layout's plain loop. */
 void cnnz_qu8_gemm_4x16c4__avx2_maddubs(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                                        const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+                                        const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
+                                        int8_t *c, size_t ldc) {
+    (void)stage;
     cnnz_qu8_gemm_vnni512(m, n, kgroups, a, lda, packed, out, c, ldc);
 }
 #endif

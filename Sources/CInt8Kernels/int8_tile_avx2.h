@@ -48,7 +48,15 @@ typedef struct {
     __m256i min, max;                        /* the clamp's bytes */
 } cnnz_requant8;
 
-/* The constants of columns column..<column + width (width 1 to 8) of out into p, and the form
+/* A panel group's (16 columns') constants and their form, made once per layer at prepare time
+ * (cnnz_qs8_store_avx2_prepare) or, without them, once per call. */
+typedef struct {
+    cnnz_requant8 panel[2];
+    int32_t kind; /* CNNZ_R8_* */
+    int32_t reserved[7];
+} cnnz_requant8_group;
+
+/* The constants of columns column..<column + width (width 0 to 8) of out into p, and the form
  * they allow (CNNZ_R8_*). Lanes past width get multiplier 0 and shift -1 (their bytes are the
  * zero point, stored only where a later row overwrites them). */
 static inline CNNZ_T2 int requant8_parameters(size_t column, size_t width, const cnnz_qs8_output *out,
@@ -88,7 +96,23 @@ static inline CNNZ_T2 int requant8_parameters(size_t column, size_t width, const
     return !fast ? CNNZ_R8_GENERAL : out->min < out->zero_point ? CNNZ_R8_FAST_CORRECTS : CNNZ_R8_FAST;
 }
 
-/* Sums x (bias included) as requantized value + zero point, int32, in form kind (a constant). */
+/* The constants of the panel group at column (columns column..<min(column + 16, n)). Both
+ * panels take the general form unless both allow the short one (their corrects are the same:
+ * the clamp's); each holds the constants of both forms. */
+static inline CNNZ_T2 void requant8_group(size_t column, size_t n, const cnnz_qs8_output *out,
+                                          cnnz_requant8_group *g) {
+    size_t width = n - column < 16 ? n - column : 16;
+    int kind = requant8_parameters(column, width < 8 ? width : 8, out, &g->panel[0]);
+    if (requant8_parameters(column + 8, width > 8 ? width - 8 : 0, out, &g->panel[1]) == CNNZ_R8_GENERAL)
+        kind = CNNZ_R8_GENERAL;
+    g->kind = kind;
+    for (int i = 0; i < 7; i++) g->reserved[i] = 0;
+}
+
+/* Sums x (bias included) as requantized value + zero point, int32, in form kind (a constant).
+ * The constants are read from p at each use: the tiles' accumulators fill the registers, and
+ * clang, holding the constants of 4 rows x 2 panels in registers instead, spilled them to the
+ * stack and reloaded them (about 150 instructions per tile). */
 CNNZ_T2_INLINE __m256i requant8_as(__m256i x, const cnnz_requant8 *p, const int kind) {
     if (kind == CNNZ_R8_GENERAL) {
         __m256i v = requantize8(x, p->multiplier, p->shift);
@@ -109,6 +133,12 @@ CNNZ_T2_INLINE __m256i requant8_as(__m256i x, const cnnz_requant8 *p, const int 
     q_even = _mm256_srlv_epi64(q_even, p->total_even);
     q_odd = _mm256_srlv_epi64(q_odd, p->total_odd);
     return _mm256_add_epi32(_mm256_blend_epi32(q_even, q_odd, 0xAA), p->offset);
+}
+
+/* p, opaque to the compiler: each row's loads through it are its own (see requant8_as). */
+CNNZ_T2_INLINE const cnnz_requant8 *requant8_fresh(const cnnz_requant8 *p) {
+    __asm__ volatile("" : "+r"(p));
+    return p;
 }
 
 /* The first width (1 to 15) bytes of v at c. */
@@ -161,9 +191,11 @@ CNNZ_T2_INLINE void tile_s16_store(const int mr, const int np, const int kind, _
     __m256i v[4][2];
     /* Unrolled so that v stays in registers (the loop kept it on the stack). */
 #pragma clang loop unroll(full)
-    for (int r = 0; r < mr; r++)
+    for (int r = 0; r < mr; r++) {
+        const cnnz_requant8 *q = requant8_fresh(p);
 #pragma clang loop unroll(full)
-        for (int h = 0; h < np; h++) v[r][h] = requant8_as(acc[r][h], p + h, kind);
+        for (int h = 0; h < np; h++) v[r][h] = requant8_as(acc[r][h], q + h, kind);
+    }
     /* After the packs, dword d of 128-bit lane L holds row d's (np 1: rows 0..3) or rows
      * (2d/2..)'s bytes: vpermd by 0,4,1,5,2,6,3,7 puts each row's together. */
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -194,10 +226,28 @@ CNNZ_T2_INLINE void tile_s16_store(const int mr, const int np, const int kind, _
     }
 }
 
+/* One pair of k for an mr x np tile: row r's int16 pair j (from rows[r]) broadcast, times the
+ * panels' 16 int16 of the pair at w (panel int16 apart). */
+CNNZ_T2_INLINE void tile_s16_pair(const int mr, const int np, __m256i acc[4][2], const int16_t *const rows[4],
+                                  size_t j, const int16_t *w, size_t panel) {
+    __m256i b0 = _mm256_loadu_si256((const __m256i *)w);
+    __m256i b1 = np > 1 ? _mm256_loadu_si256((const __m256i *)(w + panel)) : b0;
+    for (int r = 0; r < mr; r++) {
+        int32_t v;
+        memcpy(&v, rows[r] + 2 * j, 4);
+        __m256i x = _mm256_set1_epi32(v);
+        acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
+        if (np > 1) acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
+    }
+}
+
 /* An mr x np tile: for each of taps taps, row r's pairs pairs of int16 from pointers[t * stride
  * + r] (or, pointers NULL and taps 1, from a + r * lda), times the panels' packed weights (w,
- * panel int16 apart, 16 per pair, the taps' pairs one after another). do-while loops: both
- * counts are at least 1, and with for loops clang copied every accumulator at each tap. */
+ * panel int16 apart, 16 per pair, the taps' pairs one after another); two pairs per pass (the
+ * loop's count, compare and branch are 4 of the 26 instructions of a pass of one pair).
+ * do-while on the taps: the count is at least 1, and with a for loop clang copied every
+ * accumulator at each tap. whole_rows and table: constants in the common case (every row
+ * stored whole, no table), which leaves the store no decision to make. */
 CNNZ_T2_INLINE void tile_s16(const int mr, const int np, const int kind, size_t taps, size_t pairs,
                              const int16_t *const *pointers, size_t stride, const int16_t *a, size_t lda,
                              const int16_t *w, size_t panel, const cnnz_requant8 *p, size_t width, int whole_rows,
@@ -211,18 +261,14 @@ CNNZ_T2_INLINE void tile_s16(const int mr, const int np, const int kind, size_t 
         const int16_t *rows[4];
         for (int r = 0; r < mr; r++) rows[r] = pointers ? pointers[t * stride + (size_t)r] : a + (size_t)r * lda;
         size_t j = 0;
-        do {
-            __m256i b0 = _mm256_loadu_si256((const __m256i *)wp);
-            __m256i b1 = np > 1 ? _mm256_loadu_si256((const __m256i *)(wp + panel)) : b0;
-            for (int r = 0; r < mr; r++) {
-                int32_t v;
-                memcpy(&v, rows[r] + 2 * j, 4);
-                __m256i x = _mm256_set1_epi32(v);
-                acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
-                if (np > 1) acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
-            }
+        for (; j + 2 <= pairs; j += 2, wp += 32) {
+            tile_s16_pair(mr, np, acc, rows, j, wp, panel);
+            tile_s16_pair(mr, np, acc, rows, j + 1, wp + 16, panel);
+        }
+        if (j < pairs) {
+            tile_s16_pair(mr, np, acc, rows, j, wp, panel);
             wp += 16;
-        } while (++j < pairs);
+        }
     } while (++t < taps);
     /* The store reads a copy: handing it acc itself kept acc in memory. */
     __m256i sums[4][2];
@@ -242,6 +288,11 @@ CNNZ_T2_INLINE void strip_s16(const int np, const int kind, size_t m, size_t tap
                               const int8_t *table, int8_t *c, size_t ldc) {
 #define CNNZ_WHOLE(ROW) (last_whole < (ptrdiff_t)(ROW) ? 0 : last_whole - (ptrdiff_t)(ROW) >= 3 ? 4 : (int)(last_whole - (ptrdiff_t)(ROW)) + 1)
     size_t row = 0;
+    /* Tiles stored whole without a table first (all but the last of a partial group's). */
+    if (!table)
+        for (; row + 4 <= m && last_whole >= (ptrdiff_t)row + 3; row += 4)
+            tile_s16(4, np, kind, taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda,
+                     lda, w, panel, p, width, 4, NULL, c + row * ldc, ldc);
     for (; row + 4 <= m; row += 4)
         tile_s16(4, np, kind, taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda, lda,
                  w, panel, p, width, CNNZ_WHOLE(row), table, c + row * ldc, ldc);
@@ -265,10 +316,20 @@ CNNZ_T2_INLINE void strip_s16(const int np, const int kind, size_t m, size_t tap
 
 /* The int16 GEMM of m rows (A through pointers, or rows of a lda apart) by the packed weights
  * (k = taps * pairs * 2) into c: panel groups of 16 columns from the last, each with its
- * constants once, then tiles of 4 rows. Defined in int8_gemm.c. */
+ * constants (from stage, cnnz_qs8_store_avx2_prepare's, or when NULL made from out per call),
+ * then tiles of 4 rows. Defined in int8_gemm.c. */
 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, size_t pairs, const int16_t *const *pointers,
-                                    const int16_t *a, size_t lda, const int16_t *packed, const cnnz_qs8_output *out,
-                                    int8_t *c, size_t ldc);
+                                    const int16_t *a, size_t lda, const int16_t *packed, const void *stage,
+                                    const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+
+/* The last row of m (rows ldc apart) whose whole vector of bytes (bytes of them from column)
+ * ends within the rows: all m when the group is whole (width == bytes), else -1 unless the rows
+ * are packed (ldc == n). */
+static inline ptrdiff_t tile_last_whole(size_t m, size_t n, size_t column, size_t width, size_t bytes, size_t ldc) {
+    if (width == bytes) return (ptrdiff_t)m;
+    if (ldc == n && m * n >= column + bytes) return (ptrdiff_t)((m * n - column - bytes) / n);
+    return -1;
+}
 
 #endif
 

@@ -78,7 +78,7 @@ import Testing
                             var out = cnnz_qs8_output(
                                 bias: b.baseAddress, multiplier: mu.baseAddress, shift: s.baseAddress,
                                 zero_point: zeroPoint, min: low, max: high, table: table == nil ? nil : t.baseAddress)
-                            cnnz_qs8_gemm_avx2(m, n, 1, a, 2, packed, &out, &c, ldc)
+                            cnnz_qs8_gemm_avx2(m, n, 1, a, 2, packed, nil, &out, &c, ldc)
                         }
                     }
                 }
