@@ -41,7 +41,8 @@ typedef struct {
     int fast, corrects, short_form;
 } cnnz_requant8;
 
-/* The parameters of columns column..<column + width (width 1...8) of out; lanes past width
+/* The parameters of columns column..<column + width (width 0...8: 0 for a tile group's absent
+ * second panel) of out; lanes past width
  * read nothing (masked loads) and are never stored. */
 CNNZ_AVX2_INLINE cnnz_requant8 requant8_parameters(size_t column, size_t width, const cnnz_qs8_output *out) {
     cnnz_requant8 p;
