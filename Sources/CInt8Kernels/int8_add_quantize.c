@@ -102,21 +102,48 @@ CNNZ_AVX2_INLINE cnnz_add_term8 add_term8(int32_t zero_point, int32_t multiplier
     return t;
 }
 
-/* The term of 8 int8 at q without its offset, as int32 lanes. */
-CNNZ_AVX2_INLINE __m256i add_term8_of(const int8_t *q, const cnnz_add_term8 *t) {
+/* The term of 8 int8 at q without its offset, as int32 lanes. signs (a constant): whether the
+ * negative ties' step can apply (r > 0 and a zero point above -128: else q - zero point < 0
+ * never holds with a step, and the three instructions go). */
+CNNZ_AVX2_INLINE __m256i add_term8_of(const int8_t *q, const cnnz_add_term8 *t, const int signs) {
     __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q));
     __m256i pairs = _mm256_blend_epi16(x, _mm256_slli_epi32(x, 23), 0xAA); /* (q, 128 q) */
-    __m256i c = _mm256_add_epi32(t->c_positive, _mm256_and_si256(_mm256_cmpgt_epi32(t->zero_point, x), t->c_step));
+    __m256i c = t->c_positive;
+    if (signs) c = _mm256_add_epi32(c, _mm256_and_si256(_mm256_cmpgt_epi32(t->zero_point, x), t->c_step));
     __m256i low = _mm256_sra_epi32(_mm256_add_epi32(_mm256_madd_epi16(pairs, t->low), c), t->shift);
     return _mm256_add_epi32(_mm256_madd_epi16(pairs, t->high), low);
 }
 
-/* 16 values of the Add from index i on: the terms, then the short form of the sum's store. */
-CNNZ_AVX2_INLINE __m128i add16(const int8_t *a, const int8_t *b, const cnnz_add_term8 *ta, const cnnz_add_term8 *tb,
-                               __m256i offset, const cnnz_requant8 *sum, const int corrects) {
-    __m256i x0 = _mm256_add_epi32(_mm256_add_epi32(add_term8_of(a, ta), add_term8_of(b, tb)), offset);
-    __m256i x1 = _mm256_add_epi32(_mm256_add_epi32(add_term8_of(a + 8, ta), add_term8_of(b + 8, tb)), offset);
-    return requant8_bytes16(requant8_fast(x0, sum, corrects), requant8_fast(x1, sum, corrects), sum);
+/* The vector Add's constants, in memory together (see add_run). */
+typedef struct {
+    cnnz_add_term8 a, b;
+    __m256i offset;
+    cnnz_requant8 sum;
+} cnnz_add_constants8;
+
+/* 16 values of the Add: the terms, then the short form of the sum's store. */
+CNNZ_AVX2_INLINE __m128i add16(const int8_t *a, const int8_t *b, const cnnz_add_constants8 *k, const int corrects,
+                               const int signs) {
+    __m256i x0 = _mm256_add_epi32(_mm256_add_epi32(add_term8_of(a, &k->a, signs), add_term8_of(b, &k->b, signs)),
+                                  k->offset);
+    __m256i x1 = _mm256_add_epi32(
+        _mm256_add_epi32(add_term8_of(a + 8, &k->a, signs), add_term8_of(b + 8, &k->b, signs)), k->offset);
+    return requant8_bytes16(requant8_fast(x0, &k->sum, corrects), requant8_fast(x1, &k->sum, corrects), &k->sum);
+}
+
+/* The first n / 16 * 16 values. The constants are read through a pointer made opaque at each
+ * pass, so that they stay operands in memory: held in registers, twenty of them spilled and
+ * came back through extra loads (6.1 instructions a value, 4.2 now). In place (c = a or b):
+ * each 16 are read before they are written. */
+CNNZ_AVX2_INLINE size_t add_run(size_t n, const int8_t *a, const int8_t *b, const cnnz_add_constants8 *constants,
+                                int8_t *c, const int corrects, const int signs) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const cnnz_add_constants8 *k = constants;
+        __asm__ volatile("" : "+r"(k));
+        _mm_storeu_si128((__m128i *)(c + i), add16(a + i, b + i, k, corrects, signs));
+    }
+    return i;
 }
 
 /* The Add of two inputs with AVX2 (cnnz_qs8_add2 at level CNNZ_INT8_AVX2), 16 values at a time
@@ -141,16 +168,16 @@ CNNZ_AVX2_TARGET void cnnz_qs8_add2__avx2(size_t n, const int8_t *a, const int8_
     if (add_vectorizes(p, out) && add_term2_fits(p->multiplier[0], p->shift[0]) &&
         add_term2_fits(p->multiplier[1], p->shift[1]) && sum.fast) {
         int32_t oa, ob;
-        cnnz_add_term8 ta = add_term8(p->zero_point[0], p->multiplier[0], p->shift[0], &oa);
-        cnnz_add_term8 tb = add_term8(p->zero_point[1], p->multiplier[1], p->shift[1], &ob);
-        const __m256i offset = _mm256_set1_epi32((int32_t)((uint32_t)oa + (uint32_t)ob));
-        /* In place (c = a or b): each 16 are read before they are written. */
+        cnnz_add_constants8 k;
+        k.a = add_term8(p->zero_point[0], p->multiplier[0], p->shift[0], &oa);
+        k.b = add_term8(p->zero_point[1], p->multiplier[1], p->shift[1], &ob);
+        k.offset = _mm256_set1_epi32((int32_t)((uint32_t)oa + (uint32_t)ob));
+        k.sum = sum;
+        int signs = (p->shift[0] < 0 && p->zero_point[0] > -128) || (p->shift[1] < 0 && p->zero_point[1] > -128);
         if (sum.corrects)
-            for (; i + 16 <= n; i += 16)
-                _mm_storeu_si128((__m128i *)(c + i), add16(a + i, b + i, &ta, &tb, offset, &sum, 1));
+            i = signs ? add_run(n, a, b, &k, c, 1, 1) : add_run(n, a, b, &k, c, 1, 0);
         else
-            for (; i + 16 <= n; i += 16)
-                _mm_storeu_si128((__m128i *)(c + i), add16(a + i, b + i, &ta, &tb, offset, &sum, 0));
+            i = signs ? add_run(n, a, b, &k, c, 0, 1) : add_run(n, a, b, &k, c, 0, 0);
     } else {
         __m256i ma = _mm256_set1_epi32(p->multiplier[0]), sa = _mm256_set1_epi32(p->shift[0]);
         __m256i mb = _mm256_set1_epi32(p->multiplier[1]), sb = _mm256_set1_epi32(p->shift[1]);

@@ -49,7 +49,12 @@ typedef void (*cnnz_strip_s16)(size_t, size_t, size_t, const int16_t *const *, c
                                                 const int16_t *a, size_t lda, const int16_t *w, size_t panel,        \
                                                 const cnnz_requant8 *p, size_t width, ptrdiff_t last_whole,          \
                                                 const int8_t *table, int8_t *c, size_t ldc) {                        \
-        strip_s16(NP, KIND, m, taps, pairs, pointers, a, lda, w, panel, p, width, last_whole, table, c, ldc);       \
+        /* A side by side (the GEMM) and through pointers (the row convolution) apart: with       \
+         * pointers NULL and one tap constant, the tiles' loops hold no test of either. */        \
+        if (pointers)                                                                               \
+            strip_s16(NP, KIND, m, taps, pairs, pointers, NULL, 0, w, panel, p, width, last_whole, table, c, ldc);  \
+        else                                                                                        \
+            strip_s16(NP, KIND, m, 1, pairs, NULL, a, lda, w, panel, p, width, last_whole, table, c, ldc);          \
     }
 CNNZ_STRIP_S16(1, 0)
 CNNZ_STRIP_S16(2, 0)
@@ -64,27 +69,29 @@ static const cnnz_strip_s16 strips_s16[3][2] = {
 
 CNNZ_T2 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, size_t pairs,
                                             const int16_t *const *pointers, const int16_t *a, size_t lda,
-                                            const int16_t *packed, const cnnz_qs8_output *out, int8_t *c,
-                                            size_t ldc) {
+                                            const int16_t *packed, const void *stage, const cnnz_qs8_output *out,
+                                            int8_t *c, size_t ldc) {
     size_t panel = taps * pairs * 16;
+    const cnnz_requant8_group *groups = (const cnnz_requant8_group *)stage;
+    cnnz_requant8_group local;
     /* From the last group: a partial group's rows may then be stored whole over the next row's
      * first columns, which a later group writes (see int8_tile_avx2.h). */
     for (size_t g = (n + 15) / 16; g-- > 0;) {
         size_t column = 16 * g;
         const int np = n - column > 8 ? 2 : 1;
         size_t bytes = 8 * (size_t)np, width = n - column < bytes ? n - column : bytes;
-        cnnz_requant8 p[2];
-        /* Both panels take the general form unless both allow the short one (their corrects
-         * are the same: the clamp's). Each holds the constants of both forms. */
-        int kind = requant8_parameters(column, width < 8 ? width : 8, out, p);
-        if (np == 2 && requant8_parameters(column + 8, width - 8, out, p + 1) == CNNZ_R8_GENERAL)
-            kind = CNNZ_R8_GENERAL;
-        /* The last row whose whole vector ends within the call's rows (rows ldc == n apart). */
-        ptrdiff_t last_whole = width == bytes ? (ptrdiff_t)m : -1;
-        if (width < bytes && ldc == n && m * n >= column + bytes) last_whole = (ptrdiff_t)((m * n - column - bytes) / n);
-        strips_s16[kind][np - 1](m, taps, pairs, pointers, a, lda, packed + 2 * g * panel, panel, p, width, last_whole,
-                                 out->table, c + column, ldc);
+        const cnnz_requant8_group *p = groups ? groups + g : &local;
+        if (!groups) requant8_group(column, n, out, &local);
+        strips_s16[p->kind][np - 1](m, taps, pairs, pointers, a, lda, packed + 2 * g * panel, panel, p->panel, width,
+                                    tile_last_whole(m, n, column, width, bytes, ldc), out->table, c + column, ldc);
     }
+}
+
+size_t cnnz_qs8_store_avx2_bytes(size_t n) { return (n + 15) / 16 * sizeof(cnnz_requant8_group); }
+
+CNNZ_T2 void cnnz_qs8_store_avx2_prepare(size_t n, const cnnz_qs8_output *out, void *stage) {
+    cnnz_requant8_group *groups = (cnnz_requant8_group *)stage;
+    for (size_t g = 0; g < (n + 15) / 16; g++) requant8_group(16 * g, n, out, groups + g);
 }
 
 /* XNNPACK's AVX2 choice: int16 activations and weights, vpmaddwd (two products summed into
@@ -92,10 +99,10 @@ CNNZ_T2 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, siz
  * each stored by store_columns8 (cheaper than the tiles' constants for a single row); more rows:
  * cnnz_qs8_gemm_s16_4x16c2__avx2. */
 __attribute__((target("avx2"))) void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a,
-                                                         size_t lda, const int16_t *packed,
+                                                         size_t lda, const int16_t *packed, const void *stage,
                                                          const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
     if (m > 1) {
-        cnnz_qs8_gemm_s16_4x16c2__avx2(m, n, 1, kpairs, NULL, a, lda, packed, out, c, ldc);
+        cnnz_qs8_gemm_s16_4x16c2__avx2(m, n, 1, kpairs, NULL, a, lda, packed, stage, out, c, ldc);
         return;
     }
     size_t panels = (n + 7) / 8;
@@ -230,8 +237,20 @@ void cnnz_qs8_store_row(int level, const int32_t *sums, size_t n, const cnnz_qs8
 }
 
 void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
-                        const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+                        const void *stage, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    (void)stage;
     cnnz_qs8_gemm_portable(m, n, kpairs, a, lda, packed, out, c, ldc);
+}
+
+size_t cnnz_qs8_store_avx2_bytes(size_t n) {
+    (void)n;
+    return 0;
+}
+
+void cnnz_qs8_store_avx2_prepare(size_t n, const cnnz_qs8_output *out, void *stage) {
+    (void)n;
+    (void)out;
+    (void)stage;
 }
 #endif
 

@@ -31,13 +31,18 @@ typedef struct {
     __m256i shift_even, shift_odd;   /* T, T - 32 */
     __m256i offset;                  /* 2^(63 - T) mod 2^32 */
     __m128i min, max;
-    /* Whether every column has r in 1...23 and no left shift, and no table (else the caller
-     * uses store_columns8), and whether the step for x * m < -2^30 can change a byte (not
-     * when min >= the zero point: it only moves values at or below the zero point). */
-    int fast, corrects;
+    /* The general form (requantize8, any shift; the GEMM tiles of int8_tile_avx2.h): each
+     * lane's shift, and the zero point. */
+    __m256i shift, zero_point;
+    /* Whether every column has r in 1...23 and no left shift (short_form), that and no table
+     * (fast: else the caller uses store_columns8), and whether the step for x * m < -2^30 can
+     * change a byte (not when min >= the zero point: it only moves values at or below the zero
+     * point). */
+    int fast, corrects, short_form;
 } cnnz_requant8;
 
-/* The parameters of columns column..<column + width (width 1...8) of out; lanes past width
+/* The parameters of columns column..<column + width (width 0...8: 0 for a tile group's absent
+ * second panel) of out; lanes past width
  * read nothing (masked loads) and are never stored. */
 CNNZ_AVX2_INLINE cnnz_requant8 requant8_parameters(size_t column, size_t width, const cnnz_qs8_output *out) {
     cnnz_requant8 p;
@@ -48,7 +53,10 @@ CNNZ_AVX2_INLINE cnnz_requant8 requant8_parameters(size_t column, size_t width, 
     __m256i shift = _mm256_blendv_epi8(_mm256_set1_epi32(-1), _mm256_maskload_epi32(out->shift + column, lanes), lanes);
     __m256i slow = _mm256_or_si256(_mm256_cmpgt_epi32(shift, _mm256_set1_epi32(-1)),
                                    _mm256_cmpgt_epi32(_mm256_set1_epi32(-23), shift));
-    p.fast = _mm256_testz_si256(slow, slow) && !out->table;
+    p.short_form = _mm256_testz_si256(slow, slow);
+    p.fast = p.short_form && !out->table;
+    p.shift = shift;
+    p.zero_point = _mm256_set1_epi32(out->zero_point);
     p.corrects = out->min < out->zero_point;
     p.multiplier = m;
     p.multiplier_odd = _mm256_srli_epi64(m, 32);

@@ -94,7 +94,7 @@ static void copy_lines(const int8_t *image, const cnnz_qs8_window *w, int16_t ze
 
 void cnnz_qs8_rowconv_4x16c2__avx2(const int8_t *image, const cnnz_qs8_window *w, int16_t zero_point, size_t first,
                                    size_t count, size_t block, void *scratch, size_t n, const int16_t *packed,
-                                   const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+                                   const void *stage, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
     if (count == 0) return;
     size_t kh = w->kernel_height, line = line_s16(w), channels = w->channels;
     size_t pairs = (w->kernel_width * channels + 1) / 2;
@@ -124,8 +124,9 @@ void cnnz_qs8_rowconv_4x16c2__avx2(const int8_t *image, const cnnz_qs8_window *w
             oy++;
         }
 #ifdef CNNZ_HAVE_AVX2
-        cnnz_qs8_gemm_s16_4x16c2__avx2(m, n, kh, pairs, pointers, NULL, 0, packed, out, c + done * ldc, ldc);
+        cnnz_qs8_gemm_s16_4x16c2__avx2(m, n, kh, pairs, pointers, NULL, 0, packed, stage, out, c + done * ldc, ldc);
 #else
+        (void)stage;
         gemm_pointers(m, n, kh, pairs, pointers, packed, out, c + done * ldc, ldc);
 #endif
         done += m;

@@ -3,19 +3,14 @@
  * row convolution (int8_rowconv_avx2.c, A read through one pointer per kernel row).
  *
  * The output stage computes store()'s integers (int8_common.h) with its per-column constants
- * worked out once per panel and call rather than per vector (requant8_parameters), in two forms
- * chosen once per panel group (so the tiles branch on nothing per vector):
+ * (int8_requant256.h's cnnz_requant8, shared with the AVX2 depthwise rows and Add) made once per
+ * panel group, at prepare time (cnnz_qs8_store_avx2_prepare) or per call, in two forms chosen
+ * once per panel group (so the tiles branch on nothing per vector):
  *
- * - The short form, when every column shifts right by r in 1...23 (no left shift), as
- *   int8_requant512.h: TensorFlow Lite's two roundings and the zero point are one floor of a
- *   64-bit quotient, floor((x * m + 2^30 + 2^(r+30) - [x * m < -2^30] * 2^31 + zp * 2^s) / 2^s),
- *   s = 31 + r. AVX2 has no 64-bit arithmetic shift: 2^63 is added too (the sum stays within
- *   [-2^63, 2^63): |x * m| < 2^62, the constants below 2^62), so the dividend is unsigned and a
- *   logical shift floors it, giving the quotient plus 2^(63 - s), taken off in 32 bits (the
- *   quotient fits int32: |value| <= 2^30 + 1 plus the zero point). The odd lanes shift by s - 32,
- *   which leaves the quotient in their high dword, where one blend takes it. The [x * m < -2^30]
- *   step (ties away from zero below zero) only moves results at or below the zero point, all
- *   clamped to min when min >= zero point (ReLU, ReLU6): those stages skip it.
+ * - The short form, when every column shifts right by r in 1...23 (no left shift):
+ *   int8_requant256.h's one floor of a 64-bit quotient by a logical shift. Its step for
+ *   x * m < -2^30 (ties away from zero below zero) only moves results at or below the zero
+ *   point, all clamped to min when min >= zero point (ReLU, ReLU6): those stages skip it.
  * - The general form (any shift): requantize8 per vector, clamped to +-2^16 before the zero
  *   point is added (no int32 wrap; no byte changes).
  *
@@ -27,7 +22,7 @@
 #ifndef CNNZ_INT8_TILE_AVX2_H
 #define CNNZ_INT8_TILE_AVX2_H
 
-#include "int8_common.h"
+#include "int8_requant256.h"
 
 #include <string.h>
 
@@ -37,58 +32,32 @@
 
 enum { CNNZ_R8_GENERAL = 0, CNNZ_R8_FAST = 1, CNNZ_R8_FAST_CORRECTS = 2 };
 
-/* One panel's 8 columns of constants. */
+/* A panel group's (16 columns') constants and their form, made once per layer at prepare time
+ * (cnnz_qs8_store_avx2_prepare) or, without them, once per call. */
 typedef struct {
-    __m256i bias;                            /* the sums start here */
-    __m256i multiplier_even, multiplier_odd; /* m in the low dword of each 64-bit lane */
-    __m256i constant_even, constant_odd;     /* short form: 2^63 + 2^30 + 2^(r+30) + zp * 2^s */
-    __m256i total_even, total_odd;           /* short form: s, and s - 32 */
-    __m256i offset;                          /* short form: -2^(63 - s) per dword */
-    __m256i multiplier, shift, zero_point;   /* general form */
-    __m256i min, max;                        /* the clamp's bytes */
-} cnnz_requant8;
+    cnnz_requant8 panel[2];
+    int32_t kind; /* CNNZ_R8_* */
+    int32_t reserved[7];
+} cnnz_requant8_group;
 
-/* The constants of columns column..<column + width (width 1 to 8) of out into p, and the form
- * they allow (CNNZ_R8_*). Lanes past width get multiplier 0 and shift -1 (their bytes are the
- * zero point, stored only where a later row overwrites them). */
-static inline CNNZ_T2 int requant8_parameters(size_t column, size_t width, const cnnz_qs8_output *out,
-                                              cnnz_requant8 *p) {
-    int32_t bias[8], multiplier[8], shift[8], offset[8];
-    int64_t constant[8], total[8];
-    int fast = 1;
-    for (size_t j = 0; j < 8; j++) {
-        int inside = j < width;
-        bias[j] = inside ? out->bias[column + j] : 0;
-        multiplier[j] = inside ? out->multiplier[column + j] : 0;
-        shift[j] = inside ? out->shift[column + j] : -1;
-        if (shift[j] > -1 || shift[j] < -23) fast = 0;
-    }
-    for (size_t j = 0; j < 8; j++) {
-        int r = fast ? -shift[j] : 1, s = 31 + r;
-        uint64_t c = ((uint64_t)1 << 63) + ((uint64_t)1 << 30) + ((uint64_t)1 << (r + 30)) +
-                     ((uint64_t)(int64_t)out->zero_point << s);
-        constant[j] = (int64_t)c;
-        total[j] = (j % 2) ? s - 32 : s;
-        offset[j] = (int32_t)(0u - (1u << (63 - s)));
-    }
-    p->bias = _mm256_loadu_si256((const __m256i *)bias);
-    __m256i m = _mm256_loadu_si256((const __m256i *)multiplier);
-    p->multiplier = m;
-    p->multiplier_even = m;
-    p->multiplier_odd = _mm256_srli_epi64(m, 32);
-    p->constant_even = _mm256_setr_epi64x(constant[0], constant[2], constant[4], constant[6]);
-    p->constant_odd = _mm256_setr_epi64x(constant[1], constant[3], constant[5], constant[7]);
-    p->total_even = _mm256_setr_epi64x(total[0], total[2], total[4], total[6]);
-    p->total_odd = _mm256_setr_epi64x(total[1], total[3], total[5], total[7]);
-    p->offset = _mm256_loadu_si256((const __m256i *)offset);
-    p->shift = _mm256_loadu_si256((const __m256i *)shift);
-    p->zero_point = _mm256_set1_epi32(out->zero_point);
-    p->min = _mm256_set1_epi8((char)out->min);
-    p->max = _mm256_set1_epi8((char)out->max);
-    return !fast ? CNNZ_R8_GENERAL : out->min < out->zero_point ? CNNZ_R8_FAST_CORRECTS : CNNZ_R8_FAST;
+/* The constants of the panel group at column (columns column..<min(column + 16, n)). Both
+ * panels take the general form unless both allow the short one (their corrects are the same:
+ * the clamp's); each holds the constants of both forms. */
+static inline CNNZ_T2 void requant8_group(size_t column, size_t n, const cnnz_qs8_output *out,
+                                          cnnz_requant8_group *g) {
+    size_t width = n - column < 16 ? n - column : 16;
+    g->panel[0] = requant8_parameters(column, width < 8 ? width : 8, out);
+    g->panel[1] = requant8_parameters(column + 8, width > 8 ? width - 8 : 0, out);
+    g->kind = !g->panel[0].short_form || !g->panel[1].short_form ? CNNZ_R8_GENERAL
+              : g->panel[0].corrects                             ? CNNZ_R8_FAST_CORRECTS
+                                                                 : CNNZ_R8_FAST;
+    for (int i = 0; i < 7; i++) g->reserved[i] = 0;
 }
 
-/* Sums x (bias included) as requantized value + zero point, int32, in form kind (a constant). */
+/* Sums x (bias included) as requantized value + zero point, int32, in form kind (a constant).
+ * The constants are read from p at each use: the tiles' accumulators fill the registers, and
+ * clang, holding the constants of 4 rows x 2 panels in registers instead, spilled them to the
+ * stack and reloaded them (about 150 instructions per tile). */
 CNNZ_T2_INLINE __m256i requant8_as(__m256i x, const cnnz_requant8 *p, const int kind) {
     if (kind == CNNZ_R8_GENERAL) {
         __m256i v = requantize8(x, p->multiplier, p->shift);
@@ -96,19 +65,13 @@ CNNZ_T2_INLINE __m256i requant8_as(__m256i x, const cnnz_requant8 *p, const int 
         v = _mm256_max_epi32(_mm256_min_epi32(v, limit), _mm256_sub_epi32(_mm256_setzero_si256(), limit));
         return _mm256_add_epi32(v, p->zero_point);
     }
-    __m256i even = _mm256_mul_epi32(x, p->multiplier_even);
-    __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), p->multiplier_odd);
-    __m256i q_even = _mm256_add_epi64(even, p->constant_even);
-    __m256i q_odd = _mm256_add_epi64(odd, p->constant_odd);
-    if (kind == CNNZ_R8_FAST_CORRECTS) {
-        /* - 2^31 where x * m < -2^30: the all-ones compare shifted left by 31. */
-        const __m256i limit = _mm256_set1_epi64x(-((int64_t)1 << 30));
-        q_even = _mm256_add_epi64(q_even, _mm256_slli_epi64(_mm256_cmpgt_epi64(limit, even), 31));
-        q_odd = _mm256_add_epi64(q_odd, _mm256_slli_epi64(_mm256_cmpgt_epi64(limit, odd), 31));
-    }
-    q_even = _mm256_srlv_epi64(q_even, p->total_even);
-    q_odd = _mm256_srlv_epi64(q_odd, p->total_odd);
-    return _mm256_add_epi32(_mm256_blend_epi32(q_even, q_odd, 0xAA), p->offset);
+    return requant8_fast_as(x, p, kind == CNNZ_R8_FAST_CORRECTS, 0);
+}
+
+/* p, opaque to the compiler: each row's loads through it are its own (see requant8_as). */
+CNNZ_T2_INLINE const cnnz_requant8 *requant8_fresh(const cnnz_requant8 *p) {
+    __asm__ volatile("" : "+r"(p));
+    return p;
 }
 
 /* The first width (1 to 15) bytes of v at c. */
@@ -161,9 +124,11 @@ CNNZ_T2_INLINE void tile_s16_store(const int mr, const int np, const int kind, _
     __m256i v[4][2];
     /* Unrolled so that v stays in registers (the loop kept it on the stack). */
 #pragma clang loop unroll(full)
-    for (int r = 0; r < mr; r++)
+    for (int r = 0; r < mr; r++) {
+        const cnnz_requant8 *q = requant8_fresh(p);
 #pragma clang loop unroll(full)
-        for (int h = 0; h < np; h++) v[r][h] = requant8_as(acc[r][h], p + h, kind);
+        for (int h = 0; h < np; h++) v[r][h] = requant8_as(acc[r][h], q + h, kind);
+    }
     /* After the packs, dword d of 128-bit lane L holds row d's (np 1: rows 0..3) or rows
      * (2d/2..)'s bytes: vpermd by 0,4,1,5,2,6,3,7 puts each row's together. */
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
@@ -173,7 +138,8 @@ CNNZ_T2_INLINE void tile_s16_store(const int mr, const int np, const int kind, _
             __m256i a0 = _mm256_packs_epi32(v[r][0], v[r][1]);
             __m256i a1 = r + 1 < mr ? _mm256_packs_epi32(v[r + 1][0], v[r + 1][1]) : a0;
             __m256i q = _mm256_packs_epi16(a0, a1);
-            q = _mm256_min_epi8(_mm256_max_epi8(q, p->min), p->max);
+            q = _mm256_min_epi8(_mm256_max_epi8(q, _mm256_broadcastsi128_si256(p->min)),
+                                _mm256_broadcastsi128_si256(p->max));
             q = _mm256_permutevar8x32_epi32(q, order);
             store_row_bytes(_mm256_castsi256_si128(q), 16, width, r < whole_rows, table, c + r * ldc);
             if (r + 1 < mr)
@@ -184,7 +150,8 @@ CNNZ_T2_INLINE void tile_s16_store(const int mr, const int np, const int kind, _
         __m256i a01 = _mm256_packs_epi32(v[0][0], mr > 1 ? v[1][0] : v[0][0]);
         __m256i a23 = mr > 2 ? _mm256_packs_epi32(v[2][0], mr > 3 ? v[3][0] : v[2][0]) : a01;
         __m256i q = _mm256_packs_epi16(a01, a23);
-        q = _mm256_min_epi8(_mm256_max_epi8(q, p->min), p->max);
+        q = _mm256_min_epi8(_mm256_max_epi8(q, _mm256_broadcastsi128_si256(p->min)),
+                            _mm256_broadcastsi128_si256(p->max));
         q = _mm256_permutevar8x32_epi32(q, order);
         __m128i low = _mm256_castsi256_si128(q), high = _mm256_extracti128_si256(q, 1);
         store_row_bytes(low, 8, width, 0 < whole_rows, table, c);
@@ -194,10 +161,28 @@ CNNZ_T2_INLINE void tile_s16_store(const int mr, const int np, const int kind, _
     }
 }
 
+/* One pair of k for an mr x np tile: row r's int16 pair j (from rows[r]) broadcast, times the
+ * panels' 16 int16 of the pair at w (panel int16 apart). */
+CNNZ_T2_INLINE void tile_s16_pair(const int mr, const int np, __m256i acc[4][2], const int16_t *const rows[4],
+                                  size_t j, const int16_t *w, size_t panel) {
+    __m256i b0 = _mm256_loadu_si256((const __m256i *)w);
+    __m256i b1 = np > 1 ? _mm256_loadu_si256((const __m256i *)(w + panel)) : b0;
+    for (int r = 0; r < mr; r++) {
+        int32_t v;
+        memcpy(&v, rows[r] + 2 * j, 4);
+        __m256i x = _mm256_set1_epi32(v);
+        acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
+        if (np > 1) acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
+    }
+}
+
 /* An mr x np tile: for each of taps taps, row r's pairs pairs of int16 from pointers[t * stride
  * + r] (or, pointers NULL and taps 1, from a + r * lda), times the panels' packed weights (w,
- * panel int16 apart, 16 per pair, the taps' pairs one after another). do-while loops: both
- * counts are at least 1, and with for loops clang copied every accumulator at each tap. */
+ * panel int16 apart, 16 per pair, the taps' pairs one after another); two pairs per pass (the
+ * loop's count, compare and branch are 4 of the 26 instructions of a pass of one pair).
+ * do-while on the taps: the count is at least 1, and with a for loop clang copied every
+ * accumulator at each tap. whole_rows and table: constants in the common case (every row
+ * stored whole, no table), which leaves the store no decision to make. */
 CNNZ_T2_INLINE void tile_s16(const int mr, const int np, const int kind, size_t taps, size_t pairs,
                              const int16_t *const *pointers, size_t stride, const int16_t *a, size_t lda,
                              const int16_t *w, size_t panel, const cnnz_requant8 *p, size_t width, int whole_rows,
@@ -211,18 +196,14 @@ CNNZ_T2_INLINE void tile_s16(const int mr, const int np, const int kind, size_t 
         const int16_t *rows[4];
         for (int r = 0; r < mr; r++) rows[r] = pointers ? pointers[t * stride + (size_t)r] : a + (size_t)r * lda;
         size_t j = 0;
-        do {
-            __m256i b0 = _mm256_loadu_si256((const __m256i *)wp);
-            __m256i b1 = np > 1 ? _mm256_loadu_si256((const __m256i *)(wp + panel)) : b0;
-            for (int r = 0; r < mr; r++) {
-                int32_t v;
-                memcpy(&v, rows[r] + 2 * j, 4);
-                __m256i x = _mm256_set1_epi32(v);
-                acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
-                if (np > 1) acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
-            }
+        for (; j + 2 <= pairs; j += 2, wp += 32) {
+            tile_s16_pair(mr, np, acc, rows, j, wp, panel);
+            tile_s16_pair(mr, np, acc, rows, j + 1, wp + 16, panel);
+        }
+        if (j < pairs) {
+            tile_s16_pair(mr, np, acc, rows, j, wp, panel);
             wp += 16;
-        } while (++j < pairs);
+        }
     } while (++t < taps);
     /* The store reads a copy: handing it acc itself kept acc in memory. */
     __m256i sums[4][2];
@@ -242,6 +223,11 @@ CNNZ_T2_INLINE void strip_s16(const int np, const int kind, size_t m, size_t tap
                               const int8_t *table, int8_t *c, size_t ldc) {
 #define CNNZ_WHOLE(ROW) (last_whole < (ptrdiff_t)(ROW) ? 0 : last_whole - (ptrdiff_t)(ROW) >= 3 ? 4 : (int)(last_whole - (ptrdiff_t)(ROW)) + 1)
     size_t row = 0;
+    /* Tiles stored whole without a table first (all but the last of a partial group's). */
+    if (!table)
+        for (; row + 4 <= m && last_whole >= (ptrdiff_t)row + 3; row += 4)
+            tile_s16(4, np, kind, taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda,
+                     lda, w, panel, p, width, 4, NULL, c + row * ldc, ldc);
     for (; row + 4 <= m; row += 4)
         tile_s16(4, np, kind, taps, pairs, pointers ? pointers + row : NULL, m, pointers ? NULL : a + row * lda, lda,
                  w, panel, p, width, CNNZ_WHOLE(row), table, c + row * ldc, ldc);
@@ -265,10 +251,20 @@ CNNZ_T2_INLINE void strip_s16(const int np, const int kind, size_t m, size_t tap
 
 /* The int16 GEMM of m rows (A through pointers, or rows of a lda apart) by the packed weights
  * (k = taps * pairs * 2) into c: panel groups of 16 columns from the last, each with its
- * constants once, then tiles of 4 rows. Defined in int8_gemm.c. */
+ * constants (from stage, cnnz_qs8_store_avx2_prepare's, or when NULL made from out per call),
+ * then tiles of 4 rows. Defined in int8_gemm.c. */
 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, size_t pairs, const int16_t *const *pointers,
-                                    const int16_t *a, size_t lda, const int16_t *packed, const cnnz_qs8_output *out,
-                                    int8_t *c, size_t ldc);
+                                    const int16_t *a, size_t lda, const int16_t *packed, const void *stage,
+                                    const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+
+/* The last row of m (rows ldc apart) whose whole vector of bytes (bytes of them from column)
+ * ends within the rows: all m when the group is whole (width == bytes), else -1 unless the rows
+ * are packed (ldc == n). */
+static inline ptrdiff_t tile_last_whole(size_t m, size_t n, size_t column, size_t width, size_t bytes, size_t ldc) {
+    if (width == bytes) return (ptrdiff_t)m;
+    if (ldc == n && m * n >= column + bytes) return (ptrdiff_t)((m * n - column - bytes) / n);
+    return -1;
+}
 
 #endif
 

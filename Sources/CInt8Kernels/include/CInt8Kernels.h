@@ -37,7 +37,17 @@ typedef struct {
 void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
                             const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
-                        const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+                        const void *stage, const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+
+/* The AVX2 GEMMs' output stage (cnnz_qs8_gemm_avx2, cnnz_qs8_rowconv_4x16c2__avx2,
+ * cnnz_qu8_gemm_4x16c4__avx2_maddubs: their `stage`) prepared once from out for its n columns:
+ * each group of 16 columns' constants and form. cnnz_qs8_store_avx2_bytes(n) bytes, 32-byte
+ * aligned; valid while out's arrays keep their values (out itself is still passed: the table and,
+ * for one row, the plain store read it). A NULL stage makes the kernels work the constants out
+ * per call. 0 bytes and nothing done where the package has no AVX2 code. Only after
+ * cnnz_cpu_has_avx2_fma(). */
+size_t cnnz_qs8_store_avx2_bytes(size_t n);
+void cnnz_qs8_store_avx2_prepare(size_t n, const cnnz_qs8_output *out, void *stage);
 
 /* The VNNI GEMM, u8 x s8 (vpdpbusd): C[m, n] = the store of A * W. Packed weights: panels of 16
  * columns; in panel p, for each group g of 4 rows, 64 int8: w[4g..4g+3][16p], w[4g..4g+3][16p+1],
@@ -56,7 +66,8 @@ void cnnz_qu8_gemm_vnni256(size_t m, size_t n, size_t kgroups, const uint8_t *a,
  * positive parts adding up to at most 128 and negative parts to at least -128 (255 * 128 fits
  * int16), as 7-bit weights always do. Tiles of 4 rows x 16 columns, groups of 4 rows of k. */
 void cnnz_qu8_gemm_4x16c4__avx2_maddubs(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                                        const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+                                        const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
+                                        int8_t *c, size_t ldc);
 
 /* A window over an NHWC int8 image: the im2cols of the GEMMs and the depthwise rows. */
 typedef struct {
@@ -105,7 +116,7 @@ void cnnz_qu8_rowconv_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_win
 size_t cnnz_qs8_rowconv_scratch(const cnnz_qs8_window *w, size_t block);
 void cnnz_qs8_rowconv_4x16c2__avx2(const int8_t *image, const cnnz_qs8_window *w, int16_t zero_point, size_t first,
                                    size_t count, size_t block, void *scratch, size_t n, const int16_t *packed,
-                                   const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+                                   const void *stage, const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 
 /* Rows first..<first + count of an image's im2col matrix for the VNNI GEMM: per output pixel, the
  * window's taps (row-major, group_channels each) as q xor 0x80, padding_byte (the zero point xor

@@ -57,8 +57,8 @@ extension Conv2DInt8 {
                     let end = min(y.pixels, (last - image * blocksPerImage) * Self.blockRows)
                     cnnz_qs8_rowconv_4x16c2__avx2(
                         input + image * x.elementCount, window, inputZeroPoint, first, end - first, Self.rowConvBlock,
-                        scratch, weights.n, panels, stage, output + (image * y.pixels + first) * y.channels,
-                        y.channels)
+                        scratch, weights.n, panels, weights.stage, stage,
+                        output + (image * y.pixels + first) * y.channels, y.channels)
                     residual?.add(
                         context, level: variant.level, to: output, from: (image * y.pixels + first) * y.channels,
                         count: (end - first) * y.channels)

@@ -23,6 +23,10 @@ final class Int8PackedWeights: @unchecked Sendable {
     /// Whether `panels` holds the VNNI layout (int8) rather than the int16 one.
     let isVNNI: Bool
     let panels: UnsafeMutableRawPointer
+    /// The AVX2 kernels' output stage (`cnnz_qs8_store_avx2_prepare`: each 16 columns' constants
+    /// and form, made here once rather than per call), for the `avx2` and `avx2Maddubs` variants;
+    /// nil for the others.
+    let stage: UnsafeRawPointer?
     private let bias: UnsafeMutablePointer<Int32>
     private let multipliers: UnsafeMutablePointer<Int32>
     private let shifts: UnsafeMutablePointer<Int32>
@@ -35,10 +39,14 @@ final class Int8PackedWeights: @unchecked Sendable {
         vnni ? (n + 15) / 16 * ((k + 3) / 4) * 64 : (n + 7) / 8 * ((k + 1) / 2) * 32
     }
 
-    /// The bytes `init` allocates for `k` rows and `n` columns (the larger layout).
+    /// The bytes `init` allocates for `k` rows and `n` columns (the larger layout, and the AVX2 stage).
     static func bytes(k: Int, n: Int) -> Int {
-        max(panelBytes(k: k, n: n, vnni: true), panelBytes(k: k, n: n, vnni: false)) + n * 12 + 256
+        max(panelBytes(k: k, n: n, vnni: true), panelBytes(k: k, n: n, vnni: false)) + n * 12 + stageBytes(n: n)
+            + 256
     }
+
+    /// The AVX2 stage's bytes for `n` columns, from a 64-byte boundary.
+    static func stageBytes(n: Int) -> Int { (cnnz_qs8_store_avx2_bytes(n) + 63) / 64 * 64 }
 
     /// - Parameters:
     ///   - element: the int8 weight at row `k`, column `n`.
@@ -56,7 +64,9 @@ final class Int8PackedWeights: @unchecked Sendable {
         kGroups = (k + 3) / 4
         isVNNI = variant.isVNNI
         let weightBytes = Self.panelBytes(k: k, n: n, vnni: isVNNI)
-        let raw = try AlignedBuffer.bytes(weightBytes + n * 12, alignment: 64)
+        let hasStage = variant == .avx2 || variant == .avx2Maddubs
+        let stageOffset = (weightBytes + n * 12 + 63) / 64 * 64
+        let raw = try AlignedBuffer.bytes(stageOffset + (hasStage ? Self.stageBytes(n: n) : 0), alignment: 64)
         panels = raw.baseAddress!
         if isVNNI {
             let packed = panels.bindMemory(to: Int8.self, capacity: weightBytes)
@@ -103,6 +113,13 @@ final class Int8PackedWeights: @unchecked Sendable {
             bias: bias, multiplier: multipliers, shift: shifts, zero_point: activation.zeroPoint,
             min: activation.bounds.lowerBound, max: activation.bounds.upperBound, table: table.map { UnsafePointer($0) }
         )
+        if hasStage {
+            let stage = raw.baseAddress! + stageOffset
+            withUnsafePointer(to: output) { cnnz_qs8_store_avx2_prepare(n, $0, stage) }
+            self.stage = UnsafeRawPointer(stage)
+        } else {
+            stage = nil
+        }
     }
 
     deinit {
@@ -198,7 +215,7 @@ enum Int8GEMM {
             case .portable, .avx2Maddubs, .vnni256, .vnni512:
                 cnnz_qs8_gemm_portable(m, weights.n, weights.kPairs, a, lda, packed, output, c, ldc)
             case .avx2:
-                cnnz_qs8_gemm_avx2(m, weights.n, weights.kPairs, a, lda, packed, output, c, ldc)
+                cnnz_qs8_gemm_avx2(m, weights.n, weights.kPairs, a, lda, packed, weights.stage, output, c, ldc)
             }
         }
     }
@@ -215,7 +232,8 @@ enum Int8GEMM {
             switch variant {
             case .vnni512: cnnz_qu8_gemm_vnni512(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
             case .avx2Maddubs:
-                cnnz_qu8_gemm_4x16c4__avx2_maddubs(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
+                cnnz_qu8_gemm_4x16c4__avx2_maddubs(
+                    m, weights.n, weights.kGroups, a, lda, packed, weights.stage, output, c, ldc)
             default: cnnz_qu8_gemm_vnni256(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
             }
         }
