@@ -139,12 +139,7 @@ __attribute__((target("avx2"), always_inline)) static inline void store_columns8
 void cnnz_qs8_add2__avx2(size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                          const cnnz_qs8_output *out, int8_t *c);
 
-/* cnnz_qs8_depthwise_row at level CNNZ_INT8_AVX2 (int8_depthwise_avx2.c), for windows of at most
- * 16 x 16 taps. */
-void cnnz_qs8_depthwise_row_avx2(const int8_t *image, const cnnz_qs8_window *w, size_t oy, const int32_t *weights,
-                                 int32_t zero_point, const cnnz_qs8_output *out, int8_t *c);
-
-/* cnnz_qs8_maxpool_row at level CNNZ_INT8_AVX2 (int8_depthwise_avx2.c), windows of at most 64 taps. */
+/* cnnz_qs8_maxpool_row at level CNNZ_INT8_AVX2 (int8_maxpool.c), windows of at most 64 taps. */
 void cnnz_qs8_maxpool_row_avx2(const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c);
 
 /* Implemented with AVX-512 (F, BW, DQ, VL) in int8_avx512.c and int8_add_quantize.c; called only at level CNNZ_INT8_AVX512. */

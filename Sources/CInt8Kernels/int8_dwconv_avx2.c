@@ -1,7 +1,7 @@
 /* cnnz_qs8_dwconv_row_8c2__avx2 (include/CInt8Kernels.h): output rows of a depthwise convolution
  * with depth multiplier 1 on AVX2, 8 channels per vector, two taps per vpmaddwd.
  *
- * The kernel it replaces (int8_depthwise_avx2.c) multiplied in 32-bit lanes: per tap and 8
+ * The kernel it replaces (int8_depthwise_avx2.c, since removed) multiplied in 32-bit lanes: per tap and 8
  * channels a sign extension, a vpmulld and an add, then the general requantization (27 vector
  * instructions for a 3x3 window, and some 25 for the store). Here, as in the VNNI row kernel
  * (int8_dwconv_vnni.c), the taps of a window column are gathered per channel lane: 2 rows of it

@@ -263,10 +263,6 @@ void cnnz_qs8_depthwise_row(int level, const int8_t *image, const cnnz_qs8_windo
         cnnz_qs8_depthwise_row_avx512(image, w, oy, weights, zero_point, out, c);
         return;
     }
-    if (level >= CNNZ_INT8_AVX2 && w->kernel_height <= 16 && kw <= 16) {
-        cnnz_qs8_depthwise_row_avx2(image, w, oy, weights, zero_point, out, c);
-        return;
-    }
 #endif
     int32_t *sums = (int32_t *)scratch;
     const int8_t **inputs = (const int8_t **)(void *)(sums + (n + 1) / 2 * 2);
