@@ -298,7 +298,7 @@ public enum DirectConvMicrokernels {
     /// loaded once per call for 16 lanes (a zmm register of 32 holds it), once per block
     /// for 8 (held in one of 16 ymm registers, it was spilled around the partial stores).
     @inline(__always)
-    static func eightPixelTile<Vector: DirectConvAccumulator>(
+    static func eightPixelTile<Vector: TileVector>(
         _: Vector.Type, pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int,
         run: Int, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
         columns: Int, spill: Bool, clamp: GEMMMicrokernels.Clamp
@@ -371,41 +371,5 @@ public enum DirectConvMicrokernels {
     ) {
         GEMMMicrokernels.store16(low, out, min(columns, 16), clamp)
         if columns > 16 { GEMMMicrokernels.store16(high, out + 16, columns - 16, clamp) }
-    }
-}
-
-/// One pixel's accumulator in `DirectConvMicrokernels.eightPixelTile`: 8 filters (a ymm
-/// register) or 16 (a zmm register in the AVX-512 build), each operation the
-/// `GEMMMicrokernels` one for that width.
-protocol DirectConvAccumulator {
-    /// Filters per vector.
-    static var lanes: Int { get }
-    /// `self += SIMD(repeating: a) * b`, one FMA per lane with CNNZ_FMA.
-    mutating func accumulate(_ a: Float, _ b: Self)
-    /// Clamped, the first `columns` lanes stored at `out`.
-    func store(_ out: UnsafeMutablePointer<Float>, _ columns: Int, _ clamp: GEMMMicrokernels.Clamp)
-}
-
-extension SIMD8: DirectConvAccumulator where Scalar == Float {
-    static var lanes: Int { 8 }
-
-    @inline(__always)
-    mutating func accumulate(_ a: Float, _ b: Self) { GEMMMicrokernels.accumulate(&self, a, b) }
-
-    @inline(__always)
-    func store(_ out: UnsafeMutablePointer<Float>, _ columns: Int, _ clamp: GEMMMicrokernels.Clamp) {
-        GEMMMicrokernels.store(self, out, columns, clamp)
-    }
-}
-
-extension SIMD16: DirectConvAccumulator where Scalar == Float {
-    static var lanes: Int { 16 }
-
-    @inline(__always)
-    mutating func accumulate(_ a: Float, _ b: Self) { GEMMMicrokernels.accumulate16(&self, a, b) }
-
-    @inline(__always)
-    func store(_ out: UnsafeMutablePointer<Float>, _ columns: Int, _ clamp: GEMMMicrokernels.Clamp) {
-        GEMMMicrokernels.store16(self, out, columns, clamp)
     }
 }
