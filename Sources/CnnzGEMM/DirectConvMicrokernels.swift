@@ -33,7 +33,9 @@ public enum DirectConvMicrokernels {
             run: run, packed: packed, bias: bias, c: c, ldc: ldc, columns: columns, spill: spill, clamp: clamp)
     }
 
-    /// 6 pixels x 16 channels: 12 accumulators, two weight vectors per tap.
+    /// 6 pixels x 16 channels: 12 accumulators, two weight vectors per tap. This and the
+    /// 4 x 24 and 8 x 32 tiles stay written out: their pixel and vector counts are what fills
+    /// each register file, and a generic over both would bury the unrolled schedule.
     public static func f32Conv6x16Broadcast(
         pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int, run: Int,
         packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
