@@ -135,26 +135,6 @@ public enum DepthwiseMicrokernels {
                 let w7 = load16(w + 7 * channels)
                 let w8 = load16(w + 8 * channels)
                 let b = load16(bias + c)
-                @inline(__always)
-                func taps(_ sum: inout SIMD16<Float>, _ p0: UnsafePointer<Float>) {
-                    let p1 = p0 + rowStep
-                    let p2 = p1 + rowStep
-                    if row0 {
-                        accumulate16(&sum, load16(p0), w0)
-                        accumulate16(&sum, load16(p0 + d), w1)
-                        accumulate16(&sum, load16(p0 + 2 * d), w2)
-                    }
-                    if row1 {
-                        accumulate16(&sum, load16(p1), w3)
-                        accumulate16(&sum, load16(p1 + d), w4)
-                        accumulate16(&sum, load16(p1 + 2 * d), w5)
-                    }
-                    if row2 {
-                        accumulate16(&sum, load16(p2), w6)
-                        accumulate16(&sum, load16(p2 + d), w7)
-                        accumulate16(&sum, load16(p2 + 2 * d), w8)
-                    }
-                }
                 var ox = pixels.lowerBound
                 if row0 && row1 && row2 {
                     // Every window row inside the image (all rows but a padded layer's first
@@ -190,29 +170,10 @@ public enum DepthwiseMicrokernels {
                         ox += 8
                     }
                 }
-                while ox + 4 <= pixels.upperBound {
-                    let p = top + (ox * g.strideWidth - g.padLeft) * channels + c
-                    var s0 = b
-                    var s1 = b
-                    var s2 = b
-                    var s3 = b
-                    taps(&s0, p)
-                    taps(&s1, p + step)
-                    taps(&s2, p + 2 * step)
-                    taps(&s3, p + 3 * step)
-                    let out = output + ox * channels + c
-                    GEMMMicrokernels.store16(s0, out, 16, clamp)
-                    GEMMMicrokernels.store16(s1, out + channels, 16, clamp)
-                    GEMMMicrokernels.store16(s2, out + 2 * channels, 16, clamp)
-                    GEMMMicrokernels.store16(s3, out + 3 * channels, 16, clamp)
-                    ox += 4
-                }
-                while ox < pixels.upperBound {
-                    var s0 = b
-                    taps(&s0, top + (ox * g.strideWidth - g.padLeft) * channels + c)
-                    GEMMMicrokernels.store16(s0, output + ox * channels + c, 16, clamp)
-                    ox += 1
-                }
+                f32DWConv3x3FourThenOne(
+                    g, from: ox, to: pixels.upperBound, rows: (row0, row1, row2), top: top + c, step: step, d: d,
+                    rowStep: rowStep, weights: (w0, w1, w2, w3, w4, w5, w6, w7, w8), bias: b, output: output + c,
+                    clamp: clamp)
                 c += 16
             }
         #endif
@@ -243,49 +204,10 @@ public enum DepthwiseMicrokernels {
                     ox += blocks
                 }
             #endif
-            @inline(__always)
-            func taps(_ sum: inout SIMD8<Float>, _ p0: UnsafePointer<Float>) {
-                let p1 = p0 + rowStep
-                let p2 = p1 + rowStep
-                if row0 {
-                    GEMMMicrokernels.accumulate(&sum, load8(p0), w0)
-                    GEMMMicrokernels.accumulate(&sum, load8(p0 + d), w1)
-                    GEMMMicrokernels.accumulate(&sum, load8(p0 + 2 * d), w2)
-                }
-                if row1 {
-                    GEMMMicrokernels.accumulate(&sum, load8(p1), w3)
-                    GEMMMicrokernels.accumulate(&sum, load8(p1 + d), w4)
-                    GEMMMicrokernels.accumulate(&sum, load8(p1 + 2 * d), w5)
-                }
-                if row2 {
-                    GEMMMicrokernels.accumulate(&sum, load8(p2), w6)
-                    GEMMMicrokernels.accumulate(&sum, load8(p2 + d), w7)
-                    GEMMMicrokernels.accumulate(&sum, load8(p2 + 2 * d), w8)
-                }
-            }
-            while ox + 4 <= pixels.upperBound {
-                let p = top + (ox * g.strideWidth - g.padLeft) * channels + c
-                var s0 = b
-                var s1 = b
-                var s2 = b
-                var s3 = b
-                taps(&s0, p)
-                taps(&s1, p + step)
-                taps(&s2, p + 2 * step)
-                taps(&s3, p + 3 * step)
-                let out = output + ox * channels + c
-                GEMMMicrokernels.store(s0, out, 8, clamp)
-                GEMMMicrokernels.store(s1, out + channels, 8, clamp)
-                GEMMMicrokernels.store(s2, out + 2 * channels, 8, clamp)
-                GEMMMicrokernels.store(s3, out + 3 * channels, 8, clamp)
-                ox += 4
-            }
-            while ox < pixels.upperBound {
-                var s0 = b
-                taps(&s0, top + (ox * g.strideWidth - g.padLeft) * channels + c)
-                GEMMMicrokernels.store(s0, output + ox * channels + c, 8, clamp)
-                ox += 1
-            }
+            f32DWConv3x3FourThenOne(
+                g, from: ox, to: pixels.upperBound, rows: (row0, row1, row2), top: top + c, step: step, d: d,
+                rowStep: rowStep, weights: (w0, w1, w2, w3, w4, w5, w6, w7, w8), bias: b, output: output + c,
+                clamp: clamp)
             c += 8
         }
         if c < channels {
@@ -295,6 +217,63 @@ public enum DepthwiseMicrokernels {
                     g, from: c, iy0: 0, ix0: ox * g.strideWidth - g.padLeft, rowTaps: rows, columnTaps: 0..<3,
                     input: top, weights: weights, bias: bias, out: output + ox * channels, clamp: clamp)
             }
+        }
+    }
+
+    /// `f32DWConv3x3Interior`'s pixels four then one at a time, for one block of 8 or 16
+    /// channels (`top` and `output` at the block's first channel): each the bias then the
+    /// taps of the window rows inside the image (`rows`), in order. Written once for the
+    /// 8-lane and the AVX-512 build's 16-lane blocks, inlined into each.
+    @inline(__always)
+    static func f32DWConv3x3FourThenOne<Vector: TileVector>(
+        _ g: Geometry, from start: Int, to end: Int, rows: (Bool, Bool, Bool), top: UnsafePointer<Float>, step: Int,
+        d: Int, rowStep: Int, weights w: (Vector, Vector, Vector, Vector, Vector, Vector, Vector, Vector, Vector),
+        bias b: Vector, output: UnsafeMutablePointer<Float>, clamp: GEMMMicrokernels.Clamp
+    ) {
+        let channels = g.channels
+        @inline(__always)
+        func taps(_ sum: inout Vector, _ p0: UnsafePointer<Float>) {
+            let p1 = p0 + rowStep
+            let p2 = p1 + rowStep
+            if rows.0 {
+                sum.accumulate(Vector.load(p0), w.0)
+                sum.accumulate(Vector.load(p0 + d), w.1)
+                sum.accumulate(Vector.load(p0 + 2 * d), w.2)
+            }
+            if rows.1 {
+                sum.accumulate(Vector.load(p1), w.3)
+                sum.accumulate(Vector.load(p1 + d), w.4)
+                sum.accumulate(Vector.load(p1 + 2 * d), w.5)
+            }
+            if rows.2 {
+                sum.accumulate(Vector.load(p2), w.6)
+                sum.accumulate(Vector.load(p2 + d), w.7)
+                sum.accumulate(Vector.load(p2 + 2 * d), w.8)
+            }
+        }
+        var ox = start
+        while ox + 4 <= end {
+            let p = top + (ox * g.strideWidth - g.padLeft) * channels
+            var s0 = b
+            var s1 = b
+            var s2 = b
+            var s3 = b
+            taps(&s0, p)
+            taps(&s1, p + step)
+            taps(&s2, p + 2 * step)
+            taps(&s3, p + 3 * step)
+            let out = output + ox * channels
+            s0.store(out, Vector.lanes, clamp)
+            s1.store(out + channels, Vector.lanes, clamp)
+            s2.store(out + 2 * channels, Vector.lanes, clamp)
+            s3.store(out + 3 * channels, Vector.lanes, clamp)
+            ox += 4
+        }
+        while ox < end {
+            var s0 = b
+            taps(&s0, top + (ox * g.strideWidth - g.padLeft) * channels)
+            s0.store(output + ox * channels, Vector.lanes, clamp)
+            ox += 1
         }
     }
 

@@ -28,67 +28,14 @@ public enum DirectConvMicrokernels {
         packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
         columns: Int, spill: Bool, clamp: GEMMMicrokernels.Clamp
     ) {
-        var p = 0
-        while p < pixels {
-            let last = min(8, pixels - p) - 1
-            let a0 = origins[p]
-            let a1 = origins[p &+ min(1, last)]
-            let a2 = origins[p &+ min(2, last)]
-            let a3 = origins[p &+ min(3, last)]
-            let a4 = origins[p &+ min(4, last)]
-            let a5 = origins[p &+ min(5, last)]
-            let a6 = origins[p &+ min(6, last)]
-            let a7 = origins[p &+ last]
-            let start = UnsafeRawPointer(bias).load(as: SIMD8<Float>.self)
-            var c0 = start
-            var c1 = start
-            var c2 = start
-            var c3 = start
-            var c4 = start
-            var c5 = start
-            var c6 = start
-            var c7 = start
-            var w = UnsafeRawPointer(packed)
-            for ky in 0..<kernelRows {
-                let row = ky &* rowStride
-                let r0 = a0 + row
-                let r1 = a1 + row
-                let r2 = a2 + row
-                let r3 = a3 + row
-                let r4 = a4 + row
-                let r5 = a5 + row
-                let r6 = a6 + row
-                let r7 = a7 + row
-                var t = 0
-                while t < run {
-                    let b = w.load(as: SIMD8<Float>.self)
-                    GEMMMicrokernels.accumulate(&c0, r0[t], b)
-                    GEMMMicrokernels.accumulate(&c1, r1[t], b)
-                    GEMMMicrokernels.accumulate(&c2, r2[t], b)
-                    GEMMMicrokernels.accumulate(&c3, r3[t], b)
-                    GEMMMicrokernels.accumulate(&c4, r4[t], b)
-                    GEMMMicrokernels.accumulate(&c5, r5[t], b)
-                    GEMMMicrokernels.accumulate(&c6, r6[t], b)
-                    GEMMMicrokernels.accumulate(&c7, r7[t], b)
-                    w += 32
-                    t &+= 1
-                }
-            }
-            let out = c + p * ldc
-            let full = spill ? 8 : columns
-            GEMMMicrokernels.store(c0, out, last > 0 ? full : columns, clamp)
-            if last > 0 { GEMMMicrokernels.store(c1, out + ldc, last > 1 ? full : columns, clamp) }
-            if last > 1 { GEMMMicrokernels.store(c2, out + 2 * ldc, last > 2 ? full : columns, clamp) }
-            if last > 2 { GEMMMicrokernels.store(c3, out + 3 * ldc, last > 3 ? full : columns, clamp) }
-            if last > 3 { GEMMMicrokernels.store(c4, out + 4 * ldc, last > 4 ? full : columns, clamp) }
-            if last > 4 { GEMMMicrokernels.store(c5, out + 5 * ldc, last > 5 ? full : columns, clamp) }
-            if last > 5 { GEMMMicrokernels.store(c6, out + 6 * ldc, last > 6 ? full : columns, clamp) }
-            if last > 6 { GEMMMicrokernels.store(c7, out + 7 * ldc, columns, clamp) }
-            p += 8
-        }
+        eightPixelTile(
+            SIMD8<Float>.self, pixels: pixels, origins: origins, kernelRows: kernelRows, rowStride: rowStride,
+            run: run, packed: packed, bias: bias, c: c, ldc: ldc, columns: columns, spill: spill, clamp: clamp)
     }
 
-    /// 6 pixels x 16 channels: 12 accumulators, two weight vectors per tap.
+    /// 6 pixels x 16 channels: 12 accumulators, two weight vectors per tap. This and the
+    /// 4 x 24 and 8 x 32 tiles stay written out: their pixel and vector counts are what fills
+    /// each register file, and a generic over both would bury the unrolled schedule.
     public static func f32Conv6x16Broadcast(
         pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int, run: Int,
         packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
@@ -337,23 +284,28 @@ public enum DirectConvMicrokernels {
         columns: Int, spill: Bool, clamp: GEMMMicrokernels.Clamp
     ) {
         if columns == 16 {
-            f32Conv8x16Blocks(
-                pixels: pixels, origins: origins, kernelRows: kernelRows, rowStride: rowStride, run: run,
-                packed: packed, bias: bias, c: c, ldc: ldc, columns: 16, spill: false, clamp: clamp)
+            eightPixelTile(
+                SIMD16<Float>.self, pixels: pixels, origins: origins, kernelRows: kernelRows, rowStride: rowStride,
+                run: run, packed: packed, bias: bias, c: c, ldc: ldc, columns: 16, spill: false, clamp: clamp)
         } else {
-            f32Conv8x16Blocks(
-                pixels: pixels, origins: origins, kernelRows: kernelRows, rowStride: rowStride, run: run,
-                packed: packed, bias: bias, c: c, ldc: ldc, columns: columns, spill: spill, clamp: clamp)
+            eightPixelTile(
+                SIMD16<Float>.self, pixels: pixels, origins: origins, kernelRows: kernelRows, rowStride: rowStride,
+                run: run, packed: packed, bias: bias, c: c, ldc: ldc, columns: columns, spill: spill, clamp: clamp)
         }
     }
 
+    /// The 8-pixel tiles of one vector per pixel (`f32Conv8x8Broadcast`'s SIMD8,
+    /// `f32Conv8x16Broadcast`'s SIMD16): written once, inlined into each, so every copy
+    /// is the concrete type's code (the vector's own FMA, load and store). The bias is
+    /// loaded once per call for 16 lanes (a zmm register of 32 holds it), once per block
+    /// for 8 (held in one of 16 ymm registers, it was spilled around the partial stores).
     @inline(__always)
-    static func f32Conv8x16Blocks(
-        pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int, run: Int,
-        packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+    static func eightPixelTile<Vector: TileVector>(
+        _: Vector.Type, pixels: Int, origins: UnsafePointer<UnsafePointer<Float>>, kernelRows: Int, rowStride: Int,
+        run: Int, packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
         columns: Int, spill: Bool, clamp: GEMMMicrokernels.Clamp
     ) {
-        let start = UnsafeRawPointer(bias).load(as: SIMD16<Float>.self)
+        let hoisted = UnsafeRawPointer(bias).load(as: Vector.self)
         var p = 0
         while p < pixels {
             let last = min(8, pixels - p) - 1
@@ -365,6 +317,7 @@ public enum DirectConvMicrokernels {
             let a5 = origins[p &+ min(5, last)]
             let a6 = origins[p &+ min(6, last)]
             let a7 = origins[p &+ last]
+            let start = Vector.lanes == 16 ? hoisted : UnsafeRawPointer(bias).load(as: Vector.self)
             var c0 = start
             var c1 = start
             var c2 = start
@@ -386,29 +339,29 @@ public enum DirectConvMicrokernels {
                 let r7 = a7 + row
                 var t = 0
                 while t < run {
-                    let b = w.load(as: SIMD16<Float>.self)
-                    GEMMMicrokernels.accumulate16(&c0, r0[t], b)
-                    GEMMMicrokernels.accumulate16(&c1, r1[t], b)
-                    GEMMMicrokernels.accumulate16(&c2, r2[t], b)
-                    GEMMMicrokernels.accumulate16(&c3, r3[t], b)
-                    GEMMMicrokernels.accumulate16(&c4, r4[t], b)
-                    GEMMMicrokernels.accumulate16(&c5, r5[t], b)
-                    GEMMMicrokernels.accumulate16(&c6, r6[t], b)
-                    GEMMMicrokernels.accumulate16(&c7, r7[t], b)
-                    w += 64
+                    let b = w.load(as: Vector.self)
+                    c0.accumulate(r0[t], b)
+                    c1.accumulate(r1[t], b)
+                    c2.accumulate(r2[t], b)
+                    c3.accumulate(r3[t], b)
+                    c4.accumulate(r4[t], b)
+                    c5.accumulate(r5[t], b)
+                    c6.accumulate(r6[t], b)
+                    c7.accumulate(r7[t], b)
+                    w += MemoryLayout<Vector>.size
                     t &+= 1
                 }
             }
             let out = c + p * ldc
-            let full = spill ? 16 : columns
-            GEMMMicrokernels.store16(c0, out, last > 0 ? full : columns, clamp)
-            if last > 0 { GEMMMicrokernels.store16(c1, out + ldc, last > 1 ? full : columns, clamp) }
-            if last > 1 { GEMMMicrokernels.store16(c2, out + 2 * ldc, last > 2 ? full : columns, clamp) }
-            if last > 2 { GEMMMicrokernels.store16(c3, out + 3 * ldc, last > 3 ? full : columns, clamp) }
-            if last > 3 { GEMMMicrokernels.store16(c4, out + 4 * ldc, last > 4 ? full : columns, clamp) }
-            if last > 4 { GEMMMicrokernels.store16(c5, out + 5 * ldc, last > 5 ? full : columns, clamp) }
-            if last > 5 { GEMMMicrokernels.store16(c6, out + 6 * ldc, last > 6 ? full : columns, clamp) }
-            if last > 6 { GEMMMicrokernels.store16(c7, out + 7 * ldc, columns, clamp) }
+            let full = spill ? Vector.lanes : columns
+            c0.store(out, last > 0 ? full : columns, clamp)
+            if last > 0 { c1.store(out + ldc, last > 1 ? full : columns, clamp) }
+            if last > 1 { c2.store(out + 2 * ldc, last > 2 ? full : columns, clamp) }
+            if last > 2 { c3.store(out + 3 * ldc, last > 3 ? full : columns, clamp) }
+            if last > 3 { c4.store(out + 4 * ldc, last > 4 ? full : columns, clamp) }
+            if last > 4 { c5.store(out + 5 * ldc, last > 5 ? full : columns, clamp) }
+            if last > 5 { c6.store(out + 6 * ldc, last > 6 ? full : columns, clamp) }
+            if last > 6 { c7.store(out + 7 * ldc, columns, clamp) }
             p += 8
         }
     }

@@ -43,6 +43,9 @@ public enum GEMMMicrokernels {
 
     /// 4 rows x 8 columns: 8 SSE accumulators of 4 floats, the widest tile
     /// that does not spill on baseline x86-64 (16 xmm registers). Panels of 8.
+    /// Written out apart from the 8 x 16 tile, as every tile here is: rows and vectors per
+    /// row are what each register file holds, and the stores differ (8 x 16 adds a whole
+    /// row's residual in line).
     public static func f32GEMM4x8Broadcast(
         m: Int, k: Int, n: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<Float>,
         bias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, clamp: Clamp,
