@@ -7,6 +7,39 @@
 
 #ifdef CNNZ_HAVE_AVX2
 
+/* The plan of a row that both vector rows follow: the taps' offsets from a window's first pixel
+ * (the window rows inside the image, every column: at most 16 taps) and the columns first..<end
+ * whose window lies inside the image horizontally (x0 >= 0 and x0 + kw <= width), found once per
+ * row; start is the offset of first's window's first column in the image's row 0. */
+typedef struct {
+    size_t count, first, end, start;
+    size_t offsets[16];
+} maxpool_plan;
+
+/* Fills `plan` and returns 1, or returns 0 (the whole row then goes tap by tap) where the row has
+ * no such columns, no taps inside the image or more than 16. */
+CNNZ_INLINE int maxpool_row_plan(const cnnz_qs8_window *w, size_t oy, maxpool_plan *plan) {
+    size_t n = w->channels, kw = w->kernel_width, out_width = w->out_width;
+    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
+    size_t ky0 = y0 < 0 ? (size_t)-y0 : 0, ky1 = w->kernel_height;
+    if (y0 + (ptrdiff_t)ky1 > (ptrdiff_t)w->height) ky1 = (size_t)((ptrdiff_t)w->height - y0);
+    size_t count = ky1 > ky0 ? (ky1 - ky0) * kw : 0;
+    size_t first = 0, end;
+    while (first < out_width && (ptrdiff_t)(first * w->stride_width) < w->pad_left) first++;
+    end = first;
+    while (end < out_width && (ptrdiff_t)(end * w->stride_width) - w->pad_left + (ptrdiff_t)kw <= (ptrdiff_t)w->width)
+        end++;
+    if (count == 0 || count > 16 || first == end) return 0;
+    size_t t = 0;
+    for (size_t ky = ky0; ky < ky1; ky++)
+        for (size_t kx = 0; kx < kw; kx++) plan->offsets[t++] = ((size_t)(y0 + (ptrdiff_t)ky) * w->width + kx) * n;
+    plan->count = count;
+    plan->first = first;
+    plan->end = end;
+    plan->start = (size_t)((ptrdiff_t)(first * w->stride_width) - w->pad_left) * n;
+    return 1;
+}
+
 /* One output row of a max pooling that keeps its input's parameters: the int8 maximum over the
  * window's taps inside the image, 64 channels per vector. */
 static CNNZ_AVX512 void maxpool_pixels_avx512(const int8_t *image, const cnnz_qs8_window *w, size_t oy, size_t from,
@@ -52,26 +85,16 @@ CNNZ_INLINE CNNZ_AVX512 __m512i max_taps64(const size_t count, const int8_t *p, 
  * with the bounds checked. Per pixel with the bounds checked, seed002's maxpool2
  * (31x31x12) took 6.0 us; so 2.1 (A/B, one thread). */
 static CNNZ_AVX512 void maxpool_row_avx512(const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c) {
-    size_t n = w->channels, kw = w->kernel_width, out_width = w->out_width;
-    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
-    size_t ky0 = y0 < 0 ? (size_t)-y0 : 0, ky1 = w->kernel_height;
-    if (y0 + (ptrdiff_t)ky1 > (ptrdiff_t)w->height) ky1 = (size_t)((ptrdiff_t)w->height - y0);
-    size_t count = ky1 > ky0 ? (ky1 - ky0) * kw : 0;
-    /* The interior columns: x0 >= 0 and x0 + kw <= width. */
-    size_t first = 0, end;
-    while (first < out_width && (ptrdiff_t)(first * w->stride_width) < w->pad_left) first++;
-    end = first;
-    while (end < out_width && (ptrdiff_t)(end * w->stride_width) - w->pad_left + (ptrdiff_t)kw <= (ptrdiff_t)w->width)
-        end++;
-    if (n > 64 || count == 0 || count > 16 || first == end) {
-        maxpool_pixels_avx512(image, w, oy, 0, out_width, c);
+    size_t n = w->channels;
+    maxpool_plan plan;
+    if (n > 64 || !maxpool_row_plan(w, oy, &plan)) {
+        maxpool_pixels_avx512(image, w, oy, 0, w->out_width, c);
         return;
     }
-    size_t offsets[16], t = 0;
-    for (size_t ky = ky0; ky < ky1; ky++)
-        for (size_t kx = 0; kx < kw; kx++) offsets[t++] = ((size_t)(y0 + (ptrdiff_t)ky) * w->width + kx) * n;
+    size_t count = plan.count, first = plan.first, end = plan.end;
+    const size_t *offsets = plan.offsets;
     maxpool_pixels_avx512(image, w, oy, 0, first, c);
-    const int8_t *p = image + (size_t)((ptrdiff_t)(first * w->stride_width) - w->pad_left) * n;
+    const int8_t *p = image + plan.start;
     size_t step = w->stride_width * n;
     if (n <= 16) {
         __mmask16 lanes = (__mmask16)((1u << n) - 1);
@@ -90,7 +113,7 @@ static CNNZ_AVX512 void maxpool_row_avx512(const int8_t *image, const cnnz_qs8_w
             _mm512_mask_storeu_epi8(c + ox * n, lanes, m);
         }
     }
-    maxpool_pixels_avx512(image, w, oy, end, out_width, c);
+    maxpool_pixels_avx512(image, w, oy, end, w->out_width, c);
 }
 
 /* Output pixels from..<to of a max pooling row, tap by tap with the bounds checked: the
@@ -165,30 +188,20 @@ CNNZ_AVX2_INLINE __m256i max_taps32_avx2(const size_t count, const int8_t *p, co
  * (31x31x12, 2x2) took 26-28 us with every pixel tap by tap, now 5-7 (A/B, one
  * thread, another session on the other core; float32: 7). */
 CNNZ_AVX2_TARGET void cnnz_qs8_maxpool_row_avx2(const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c) {
-    size_t n = w->channels, kw = w->kernel_width, out_width = w->out_width;
-    ptrdiff_t y0 = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
-    size_t ky0 = y0 < 0 ? (size_t)-y0 : 0, ky1 = w->kernel_height;
-    if (y0 + (ptrdiff_t)ky1 > (ptrdiff_t)w->height) ky1 = (size_t)((ptrdiff_t)w->height - y0);
-    size_t count = ky1 > ky0 ? (ky1 - ky0) * kw : 0;
-    size_t first = 0, end;
-    while (first < out_width && (ptrdiff_t)(first * w->stride_width) < w->pad_left) first++;
-    end = first;
-    while (end < out_width && (ptrdiff_t)(end * w->stride_width) - w->pad_left + (ptrdiff_t)kw <= (ptrdiff_t)w->width)
-        end++;
-    /* The bytes read from each tap and written per pixel: 16, or whole 32-byte vectors. */
-    size_t vector = n <= 16 ? 16 : (n + 31) / 32 * 32;
-    if (count == 0 || count > 16 || first == end) {
+    size_t n = w->channels, out_width = w->out_width;
+    maxpool_plan plan;
+    if (!maxpool_row_plan(w, oy, &plan)) {
         maxpool_pixels_avx2(image, w, oy, 0, out_width, c);
         return;
     }
-    size_t offsets[16], t = 0;
-    for (size_t ky = ky0; ky < ky1; ky++)
-        for (size_t kx = 0; kx < kw; kx++) offsets[t++] = ((size_t)(y0 + (ptrdiff_t)ky) * w->width + kx) * n;
+    size_t count = plan.count, first = plan.first, end = plan.end, start = plan.start;
+    const size_t *offsets = plan.offsets;
+    /* The bytes read from each tap and written per pixel: 16, or whole 32-byte vectors. */
+    size_t vector = n <= 16 ? 16 : (n + 31) / 32 * 32;
     size_t step = w->stride_width * n, image_end = w->height * w->width * n;
     /* The first pixel a whole vector cannot take: its last tap's vector (the largest offset) would
      * go past the image, or its output vector past the row. */
     size_t stop = first;
-    size_t start = (size_t)((ptrdiff_t)(first * w->stride_width) - w->pad_left) * n;
     while (stop < end && start + (stop - first) * step + offsets[count - 1] + vector <= image_end &&
            stop * n + vector <= out_width * n)
         stop++;

@@ -35,29 +35,7 @@ import Testing
                 }
                 return Int32(trial % 7 == 0 ? Int.random(in: 0...3, using: &rng) : -Int.random(in: 0...31, using: &rng))
             }
-            let multiplier = (0..<n).map { _ in
-                [Int32(1 << 30), .max, (1 << 30) + 1, Int32.random(in: (1 << 30)...Int32.max, using: &rng)][
-                    Int.random(in: 0...3, using: &rng)]
-            }
-            let bias = (0..<n).map { j -> Int32 in
-                switch Int.random(in: 0...4, using: &rng) {
-                case 0: return [Int32.min, .max, 0, -1, 1][Int.random(in: 0...4, using: &rng)]
-                case 1, 2:
-                    let e = max(-Int(shift[j]), 0)
-                    let most = min(300, (1 << (31 - e)) / 2)
-                    let target =
-                        (Int64(Int.random(in: (-most - 1)...most, using: &rng)) * 2 + 1) << (30 + e) - (1 << 30)
-                    let y = target / Int64(multiplier[j]) + Int64(Int.random(in: -1...1, using: &rng))
-                    return Int32(truncatingIfNeeded: y)
-                default: return Int32.random(in: .min ... .max, using: &rng)
-                }
-            }
-            let zeroPoint = [-128, 127, 0, Int32.random(in: -128...127, using: &rng)][trial % 4]
-            let low =
-                trial % 3 == 0
-                ? Int32.random(in: -128...0, using: &rng)
-                : trial % 3 == 1 ? max(-128, min(127, zeroPoint + Int32.random(in: -2...1, using: &rng))) : -128
-            let high = trial % 5 == 0 ? Int32.random(in: low...127, using: &rng) : 127
+            let draw = Int8StoreDraw(trial: trial, shift: shift, rng: &rng)
             let table = trial % 11 == 10 ? (0..<256).map { _ in Int8.random(in: .min ... .max, using: &rng) } : nil
             var packed = [Int16](repeating: 0, count: (n + 7) / 8 * 16)
             for j in 0..<n { packed[(j / 8) * 16 + (j % 8) * 2] = w[j] }
@@ -73,10 +51,7 @@ import Testing
                 var e = untouched
                 for r in 0..<m {
                     for j in 0..<n {
-                        let requantized = Int8Reference.requantize(
-                            sum(r, j) &+ bias[j], multiplier: multiplier[j], shift: Int(shift[j]))
-                        let v = Int64(requantized) + Int64(zeroPoint)
-                        let q = Int8(min(max(v, Int64(low)), Int64(high)))
+                        let q = draw.expected(sum(r, j), column: j)
                         e[r * ldc + j] = table.map { $0[Int(q) + 128] } ?? q
                     }
                 }
@@ -84,36 +59,27 @@ import Testing
             }
             let expected16 = expected { r, j in Int32(x[r]) &* Int32(w[j]) }
             let expected7 = expected { r, j in Int32(x7[r]) &* Int32(w7[j]) }
-            bias.withUnsafeBufferPointer { b in
-                multiplier.withUnsafeBufferPointer { mu in
-                    shift.withUnsafeBufferPointer { s in
-                        (table ?? []).withUnsafeBufferPointer { t in
-                            var out = cnnz_qs8_output(
-                                bias: b.baseAddress, multiplier: mu.baseAddress, shift: s.baseAddress,
-                                zero_point: zeroPoint, min: low, max: high, table: table == nil ? nil : t.baseAddress)
-                            // The stage wants 32-byte alignment: from the first such byte of the buffer.
-                            var words = [UInt64](repeating: 0, count: cnnz_qs8_store_avx2_bytes(n) / 8 + 4)
-                            words.withUnsafeMutableBytes { raw in
-                                let base = raw.baseAddress!
-                                let stage = base + (32 - Int(bitPattern: base) % 32) % 32
-                                cnnz_qs8_store_avx2_prepare(n, &out, stage)
-                                for prepared in [false, true] {
-                                    let st = prepared ? UnsafeRawPointer(stage) : nil
-                                    var c = untouched
-                                    cnnz_qs8_gemm_avx2(m, n, 1, a, 2, packed, st, &out, &c, ldc)
-                                    var c7 = untouched
-                                    cnnz_qu8_gemm_4x16c4__avx2_maddubs(m, n, 1, a7, 4, packed7, st, &out, &c7, ldc)
-                                    #expect(
-                                        c == expected16 && c7 == expected7,
-                                        """
-                                        trial \(trial) prepared \(prepared) int16 \(c == expected16) maddubs \
-                                        \(c7 == expected7) m=\(m) n=\(n) ldc=\(ldc) zero point \(zeroPoint) \
-                                        clamp \(low)...\(high) table \(table != nil) shifts \(shift) \
-                                        multipliers \(multiplier) biases \(bias)
-                                        """)
-                                }
-                            }
-                        }
+            draw.withOutput(table: table) { out in
+                // The stage wants 32-byte alignment: from the first such byte of the buffer.
+                var words = [UInt64](repeating: 0, count: cnnz_qs8_store_avx2_bytes(n) / 8 + 4)
+                words.withUnsafeMutableBytes { raw in
+                    let base = raw.baseAddress!
+                    let stage = base + (32 - Int(bitPattern: base) % 32) % 32
+                    cnnz_qs8_store_avx2_prepare(n, &out, stage)
+                    for prepared in [false, true] {
+                        let st = prepared ? UnsafeRawPointer(stage) : nil
+                        var c = untouched
+                        cnnz_qs8_gemm_avx2(m, n, 1, a, 2, packed, st, &out, &c, ldc)
+                        var c7 = untouched
+                        cnnz_qu8_gemm_4x16c4__avx2_maddubs(m, n, 1, a7, 4, packed7, st, &out, &c7, ldc)
+                        #expect(
+                            c == expected16 && c7 == expected7,
+                            """
+                            trial \(trial) prepared \(prepared) int16 \(c == expected16) maddubs \
+                            \(c7 == expected7) m=\(m) n=\(n) ldc=\(ldc) zero point \(draw.zeroPoint) \
+                            clamp \(draw.low)...\(draw.high) table \(table != nil) shifts \(shift) \
+                            multipliers \(draw.multiplier) biases \(draw.bias)
+                            """)
                     }
                 }
             }

@@ -51,18 +51,7 @@ import Testing
             }
             let inputZero = [-128, 127, Int32.random(in: -128...127, using: &rng)][trial % 3]
             let outputZero = Int32.random(in: -128...127, using: &rng)
-            let output = ActivationQuantization(scale: 0.05, zeroPoint: outputZero)
-            let activation =
-                switch trial % 4 {
-                case 1: Int8Activation(.relu(maxValue: 6, negativeSlope: 0, threshold: 0), output: output)
-                case 2:
-                    Int8Activation(
-                        .sigmoid,
-                        output: ActivationQuantization(
-                            scale: 1.0 / 256, zeroPoint: -128, preActivationScale: 0.05,
-                            preActivationZeroPoint: outputZero))
-                default: Int8Activation(.linear, output: output)
-                }
+            let activation = Int8DepthwiseRowReference.activation(trial, outputZero: outputZero)
             let stage = try Int8PackedWeights(
                 k: 0, n: n, element: { _, _ in 0 }, bias: { bias[$0] }, realMultiplier: { reals[$0] },
                 activation: activation)
@@ -87,25 +76,9 @@ import Testing
             let rows = scratch.bindMemory(to: Int16.self, capacity: scratchBytes / 2)
             var expected = [[Int8]](repeating: [], count: outHeight)
             for oy in 0..<outHeight {
-                var row = [Int8](repeating: 0, count: outWidth * n)
-                for ox in 0..<outWidth {
-                    for j in 0..<n {
-                        var sum = bias[j]
-                        for ky in 0..<kh {
-                            for kx in 0..<kw {
-                                let iy = oy * sh - padTop + ky * dh
-                                let ix = ox * sw - padLeft + kx * dw
-                                guard iy >= 0, iy < height, ix >= 0, ix < width else { continue }
-                                sum +=
-                                    (Int32(image[(iy * width + ix) * n + j]) - inputZero)
-                                    * Int32(weights[(ky * kw + kx) * n + j])
-                            }
-                        }
-                        let v = Int8Reference.clamp(
-                            Int8Reference.scaled(sum, by: reals[j]) + activation.zeroPoint, activation.bounds)
-                        row[ox * n + j] = activation.table.map { $0[Int(v) + 128] } ?? v
-                    }
-                }
+                let row = Int8DepthwiseRowReference.row(
+                    oy, window, image: image, weights: weights, bias: bias, reals: reals, inputZero: inputZero,
+                    activation: activation)
                 saturated.formUnion(row.filter { $0 == -128 || $0 == 127 })
                 expected[oy] = row
             }

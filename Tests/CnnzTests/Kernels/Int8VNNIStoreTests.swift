@@ -46,34 +46,7 @@ import Testing
             let w = (0..<n).map { _ in Bool.random(using: &rng) ? 0 : Int8.random(in: -128...127, using: &rng) }
             let aBytes = (0..<m).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let shift = (0..<n).map { _ in shiftOf(trial, &rng) }
-            let multiplier = (0..<n).map { _ in
-                [Int32(1 << 30), .max, (1 << 30) + 1, Int32.random(in: (1 << 30)...Int32.max, using: &rng)][
-                    Int.random(in: 0...3, using: &rng)]
-            }
-            // Biases that put some sums (exactly, in the columns of weight 0) on a tie of the
-            // folded rounding (P + 2^30 an odd multiple of 2^(30 + e)), or next to one; with a
-            // multiplier of 2^30 and e = 0 that includes P = -2^30, where y turns negative.
-            let bias = (0..<n).map { j -> Int32 in
-                switch Int.random(in: 0...4, using: &rng) {
-                case 0: return [Int32.min, .max, 0, -1, 1][Int.random(in: 0...4, using: &rng)]
-                case 1, 2:
-                    let e = max(-Int(shift[j]), 0)
-                    let most = min(300, (1 << (31 - e)) / 2)  // |target| below 2^62
-                    let target =
-                        (Int64(Int.random(in: (-most - 1)...most, using: &rng)) * 2 + 1) << (30 + e) - (1 << 30)
-                    let x = target / Int64(multiplier[j]) + Int64(Int.random(in: -1...1, using: &rng))
-                    return Int32(truncatingIfNeeded: x)
-                default: return Int32.random(in: .min ... .max, using: &rng)
-                }
-            }
-            let zeroPoint = [-128, 127, 0, Int32.random(in: -128...127, using: &rng)][trial % 4]
-            // Low bounds around the zero point too: at or above it (ReLU) the store may skip
-            // the negative ties' correction, one below it it may not.
-            let low =
-                trial % 3 == 0
-                ? Int32.random(in: -128...0, using: &rng)
-                : trial % 3 == 1 ? max(-128, min(127, zeroPoint + Int32.random(in: -2...1, using: &rng))) : -128
-            let high = trial % 5 == 0 ? Int32.random(in: low...127, using: &rng) : 127
+            let draw = Int8StoreDraw(trial: trial, shift: shift, rng: &rng)
             var packed = [Int8](repeating: 0, count: (n + 15) / 16 * 64)
             for j in 0..<n { packed[(j / 16) * 64 + (j % 16) * 4] = w[j] }
             var a = [UInt8](repeating: 0, count: m * 4)
@@ -82,30 +55,12 @@ import Testing
             var c = [Int8](repeating: 99, count: m * ldc)
             var expected = c
             for r in 0..<m {
-                for j in 0..<n {
-                    let x = Int32(aBytes[r]) &* Int32(w[j]) &+ bias[j]
-                    // In Int64: with e = 0 and a multiplier near 2^31 the value can sit at the top
-                    // of Int32, where adding the zero point must saturate (the clamp), not wrap.
-                    let v =
-                        Int64(Int8Reference.requantize(x, multiplier: multiplier[j], shift: Int(shift[j])))
-                        + Int64(zeroPoint)
-                    expected[r * ldc + j] = Int8(min(max(v, Int64(low)), Int64(high)))
-                }
+                for j in 0..<n { expected[r * ldc + j] = draw.expected(Int32(aBytes[r]) &* Int32(w[j]), column: j) }
             }
-            bias.withUnsafeBufferPointer { b in
-                multiplier.withUnsafeBufferPointer { mu in
-                    shift.withUnsafeBufferPointer { s in
-                        var out = cnnz_qs8_output(
-                            bias: b.baseAddress, multiplier: mu.baseAddress, shift: s.baseAddress,
-                            zero_point: zeroPoint,
-                            min: low, max: high, table: nil)
-                        cnnz_qu8_gemm_vnni512(m, n, 1, a, 4, packed, &out, &c, ldc)
-                    }
-                }
-            }
+            draw.withOutput(table: nil) { out in cnnz_qu8_gemm_vnni512(m, n, 1, a, 4, packed, &out, &c, ldc) }
             #expect(
                 c == expected,
-                "trial \(trial) m=\(m) n=\(n) zero point \(zeroPoint) clamp \(low)...\(high) shifts \(shift) multipliers \(multiplier) biases \(bias)"
+                "trial \(trial) m=\(m) n=\(n) zero point \(draw.zeroPoint) clamp \(draw.low)...\(draw.high) shifts \(shift) multipliers \(draw.multiplier) biases \(draw.bias)"
             )
         }
     }
