@@ -344,3 +344,7 @@ def main() -> int:
     print(report)
     log(f"written to {args.out}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

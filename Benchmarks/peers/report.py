@@ -9,6 +9,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 
 
 TOLERANCE = 1e-4  # largest |difference| allowed between engines' float32 probabilities
@@ -131,6 +132,3 @@ def render(rows, checks, args, fma_peak, int8_peak, peak_lines, load_before, loa
               f"{len(rows[-1]['engines']['cnnz']) if rows else 0}; calls alternate between engines in chunks.", ""]
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
