@@ -1,7 +1,7 @@
 /* The int8 Add of two inputs and the input quantize with AVX-512 and AVX2,
  * the same integers as the plain C (see include/CInt8Kernels.h). */
 #include "int8_add_terms.h"
-#include "int8_requant256.h"
+#include "int8_add_terms256.h"
 
 #include <math.h>
 
@@ -71,77 +71,18 @@ static CNNZ_AVX512 void quantize_avx512(size_t n, const float *x, float scale, f
 #endif
 
 #ifdef CNNZ_HAVE_AVX2
-/* add_term2 (int8_add_terms.h) with AVX2 and no 32-bit multiply (vpmulld: 2 uops): an Add input's
- * term is q * high + ((q * low + c) >> S) + offset, and with each 32-bit lane holding the int16
- * pair (q, 128 q) one vpmaddwd computes q * v for any v < 2^22 from the pair (v & 2047,
- * (v >> 11) * 16): q * (v & 2047) + 128 q * 16 (v >> 11), every int16 in range (|128 q| <= 16384,
- * (v >> 11) * 16 < 2^15). low < 2^S <= 2^22 and high < 2^31 / 2^11. */
-typedef struct {
-    __m256i high, low, zero_point, c_positive, c_step;
-    __m128i shift;
-} cnnz_add_term8;
-
-static int16_t add_split_low(uint32_t v) { return (int16_t)(v & 2047); }
-static int16_t add_split_high(uint32_t v) { return (int16_t)((v >> 11) * 16); }
-
-CNNZ_AVX2_INLINE cnnz_add_term8 add_term8(int32_t zero_point, int32_t multiplier, int32_t shift, int32_t *offset) {
-    cnnz_add_term8 t;
-    int r = -shift, s = 11 + r;
-    uint32_t high = (uint32_t)multiplier >> s, low = (uint32_t)multiplier & ((1u << s) - 1);
-    uint32_t c = (1u << 10) + (r > 0 ? (1u << (r + 10)) : 0) - (uint32_t)zero_point * low;
-    t.high = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)add_split_low(high) |
-                                         ((uint32_t)(uint16_t)add_split_high(high) << 16)));
-    t.low = _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)add_split_low(low) |
-                                        ((uint32_t)(uint16_t)add_split_high(low) << 16)));
-    t.zero_point = _mm256_set1_epi32(zero_point);
-    t.c_positive = _mm256_set1_epi32((int32_t)c);
-    /* c_negative - c_positive: -2^11 where r > 0 (the negative ties' step), else 0. */
-    t.c_step = _mm256_set1_epi32(r > 0 ? -(1 << 11) : 0);
-    t.shift = _mm_cvtsi32_si128(s);
-    *offset = (int32_t)(0u - (uint32_t)zero_point * high);
-    return t;
-}
-
-/* The term of 8 int8 at q without its offset, as int32 lanes. signs (a constant): whether the
- * negative ties' step can apply (r > 0 and a zero point above -128: else q - zero point < 0
- * never holds with a step, and the three instructions go). */
-CNNZ_AVX2_INLINE __m256i add_term8_of(const int8_t *q, const cnnz_add_term8 *t, const int signs) {
-    __m256i x = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q));
-    __m256i pairs = _mm256_blend_epi16(x, _mm256_slli_epi32(x, 23), 0xAA); /* (q, 128 q) */
-    __m256i c = t->c_positive;
-    if (signs) c = _mm256_add_epi32(c, _mm256_and_si256(_mm256_cmpgt_epi32(t->zero_point, x), t->c_step));
-    __m256i low = _mm256_sra_epi32(_mm256_add_epi32(_mm256_madd_epi16(pairs, t->low), c), t->shift);
-    return _mm256_add_epi32(_mm256_madd_epi16(pairs, t->high), low);
-}
-
-/* The vector Add's constants, in memory together (see add_run). */
-typedef struct {
-    cnnz_add_term8 a, b;
-    __m256i offset;
-    cnnz_requant8 sum;
-} cnnz_add_constants8;
-
-/* 16 values of the Add: the terms, then the short form of the sum's store. */
-CNNZ_AVX2_INLINE __m128i add16(const int8_t *a, const int8_t *b, const cnnz_add_constants8 *k, const int corrects,
-                               const int signs) {
-    __m256i x0 = _mm256_add_epi32(_mm256_add_epi32(add_term8_of(a, &k->a, signs), add_term8_of(b, &k->b, signs)),
-                                  k->offset);
-    __m256i x1 = _mm256_add_epi32(
-        _mm256_add_epi32(add_term8_of(a + 8, &k->a, signs), add_term8_of(b + 8, &k->b, signs)), k->offset);
-    return requant8_bytes16(requant8_fast(x0, &k->sum, corrects), requant8_fast(x1, &k->sum, corrects), &k->sum);
-}
-
-/* The first n / 16 * 16 values. The constants are read through a pointer made opaque at each
- * pass, so that they stay operands in memory: held in registers, twenty of them spilled and
- * came back through extra loads (6.1 instructions a value, 4.2 now). In place (c = a or b):
- * each 16 are read before they are written. */
+/* The first n / 16 * 16 values of the Add in form (a constant, CNNZ_ADD8_*). The constants are
+ * read through a pointer made opaque at each pass, so that they stay operands in memory: held in
+ * registers, twenty of them spilled and came back through extra loads (6.1 instructions a value,
+ * 4.2 then). In place (c = a or b): each 16 are read before they are written. */
 CNNZ_AVX2_INLINE size_t add_run(size_t n, const int8_t *a, const int8_t *b, const cnnz_add_constants8 *constants,
-                                int8_t *c, const int corrects, const int signs) {
+                                int8_t *c, const int form) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         const cnnz_add_constants8 *k = constants;
         __asm__ volatile("" : "+r"(k));
-        _mm_storeu_si128((__m128i *)(c + i), add16(a + i, b + i, k, corrects, signs));
+        __m256i v0 = add8_of(a + i, b + i, k, form), v1 = add8_of(a + i + 8, b + i + 8, k, form);
+        _mm_storeu_si128((__m128i *)(c + i), requant8_bytes16(v0, v1, &k->sum));
     }
     return i;
 }
@@ -157,27 +98,12 @@ CNNZ_AVX2_TARGET void cnnz_qs8_add2__avx2(size_t n, const int8_t *a, const int8_
         for (; i < n; i++) c[i] = add_one(a[i], b[i], p, out);
         return;
     }
-    /* Column 0's parameters in every lane (its bias is 0). */
-    int32_t bias[8] = {0}, multiplier[8], shift[8];
-    for (int j = 0; j < 8; j++) multiplier[j] = out->multiplier[0], shift[j] = out->shift[0];
-    cnnz_qs8_output same = *out;
-    same.bias = bias;
-    same.multiplier = multiplier;
-    same.shift = shift;
-    cnnz_requant8 sum = requant8_parameters(0, 8, &same);
-    if (add_vectorizes(p, out) && add_term2_fits(p->multiplier[0], p->shift[0]) &&
-        add_term2_fits(p->multiplier[1], p->shift[1]) && sum.fast) {
-        int32_t oa, ob;
-        cnnz_add_constants8 k;
-        k.a = add_term8(p->zero_point[0], p->multiplier[0], p->shift[0], &oa);
-        k.b = add_term8(p->zero_point[1], p->multiplier[1], p->shift[1], &ob);
-        k.offset = _mm256_set1_epi32((int32_t)((uint32_t)oa + (uint32_t)ob));
-        k.sum = sum;
-        int signs = (p->shift[0] < 0 && p->zero_point[0] > -128) || (p->shift[1] < 0 && p->zero_point[1] > -128);
-        if (sum.corrects)
-            i = signs ? add_run(n, a, b, &k, c, 1, 1) : add_run(n, a, b, &k, c, 1, 0);
-        else
-            i = signs ? add_run(n, a, b, &k, c, 0, 1) : add_run(n, a, b, &k, c, 0, 0);
+    cnnz_add_constants8 k;
+    add_constants8(p, out, &k);
+    if (k.form >= 0) {
+#define CNNZ_ADD_RUN(FORM) i = add_run(n, a, b, &k, c, FORM)
+        CNNZ_ADD8_DISPATCH(k.form, CNNZ_ADD_RUN)
+#undef CNNZ_ADD_RUN
     } else {
         __m256i ma = _mm256_set1_epi32(p->multiplier[0]), sa = _mm256_set1_epi32(p->shift[0]);
         __m256i mb = _mm256_set1_epi32(p->multiplier[1]), sb = _mm256_set1_epi32(p->shift[1]);

@@ -72,18 +72,13 @@ CNNZ_T2 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, siz
                                             const int16_t *packed, const void *stage, const cnnz_qs8_output *out,
                                             int8_t *c, size_t ldc) {
     size_t panel = taps * pairs * 16;
-    const cnnz_requant8_group *groups = (const cnnz_requant8_group *)stage;
-    cnnz_requant8_group local;
     /* From the last group: a partial group's rows may then be stored whole over the next row's
      * first columns, which a later group writes (see int8_tile_avx2.h). */
     for (size_t g = (n + 15) / 16; g-- > 0;) {
-        size_t column = 16 * g;
-        const int np = n - column > 8 ? 2 : 1;
-        size_t bytes = 8 * (size_t)np, width = n - column < bytes ? n - column : bytes;
-        const cnnz_requant8_group *p = groups ? groups + g : &local;
-        if (!groups) requant8_group(column, n, out, &local);
-        strips_s16[p->kind][np - 1](m, taps, pairs, pointers, a, lda, packed + 2 * g * panel, panel, p->panel, width,
-                                    tile_last_whole(m, n, column, width, bytes, ldc), out->table, c + column, ldc);
+        cnnz_tile_group t = tile_panel_group(stage, g, m, n, ldc);
+        strips_s16[t.constants->kind][t.np - 1](m, taps, pairs, pointers, a, lda, packed + 2 * g * panel, panel,
+                                                t.constants->panel, t.width, t.last_whole, out->table, c + t.column,
+                                                ldc);
     }
 }
 

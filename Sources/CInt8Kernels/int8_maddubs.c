@@ -104,23 +104,18 @@ static const cnnz_strip_maddubs strips_maddubs[3][2] = {{strip_maddubs_1_0, stri
                                                         {strip_maddubs_1_2, strip_maddubs_2_2}};
 
 /* Panels of 16 columns from the last (a partial one's rows stored whole over the next row's
- * first columns, written later: int8_tile_avx2.h), each with its constants (stage, or made per
- * call), then tiles of 4 rows x 16 columns: the int16 GEMM's order and store, which replaced a
- * store per row and 8 columns (store_columns8) that took a third of mobile_res's 7-bit time. */
+ * first columns, written later: int8_tile_avx2.h), each with its prepared constants (stage),
+ * then tiles of 4 rows x 16 columns: the int16 GEMM's order and store (tile_panel_group), which
+ * replaced a store per row and 8 columns (store_columns8) that took a third of mobile_res's
+ * 7-bit time. */
 CNNZ_T2 void cnnz_qu8_gemm_4x16c4__avx2_maddubs(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
                                                 const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
                                                 int8_t *c, size_t ldc) {
-    const cnnz_requant8_group *groups = (const cnnz_requant8_group *)stage;
-    cnnz_requant8_group local;
     for (size_t g = (n + 15) / 16; g-- > 0;) {
-        size_t column = 16 * g;
-        const int np = n - column > 8 ? 2 : 1;
-        size_t bytes = 8 * (size_t)np, width = n - column < bytes ? n - column : bytes;
-        const cnnz_requant8_group *p = groups ? groups + g : &local;
-        if (!groups) requant8_group(column, n, out, &local);
-        strips_maddubs[p->kind][np - 1](m, kgroups, a, lda, packed + g * kgroups * 64, p->panel, width,
-                                        tile_last_whole(m, n, column, width, bytes, ldc), out->table, c + column,
-                                        ldc);
+        cnnz_tile_group t = tile_panel_group(stage, g, m, n, ldc);
+        strips_maddubs[t.constants->kind][t.np - 1](m, kgroups, a, lda, packed + g * kgroups * 64,
+                                                    t.constants->panel, t.width, t.last_whole, out->table,
+                                                    c + t.column, ldc);
     }
 }
 #else

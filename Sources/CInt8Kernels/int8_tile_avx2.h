@@ -4,8 +4,9 @@
  *
  * The output stage computes store()'s integers (int8_common.h) with its per-column constants
  * (int8_requant256.h's cnnz_requant8, shared with the AVX2 depthwise rows and Add) made once per
- * panel group, at prepare time (cnnz_qs8_store_avx2_prepare) or per call, in two forms chosen
- * once per panel group (so the tiles branch on nothing per vector):
+ * panel group at prepare time (cnnz_qs8_store_avx2_prepare: the engine's Int8PackedWeights.stage,
+ * which the kernels require), in two forms chosen once per panel group (so the tiles branch on
+ * nothing per vector):
  *
  * - The short form, when every column shifts right by r in 1...23 (no left shift):
  *   int8_requant256.h's one floor of a 64-bit quotient by a logical shift. Its step for
@@ -33,7 +34,7 @@
 enum { CNNZ_R8_GENERAL = 0, CNNZ_R8_FAST = 1, CNNZ_R8_FAST_CORRECTS = 2 };
 
 /* A panel group's (16 columns') constants and their form, made once per layer at prepare time
- * (cnnz_qs8_store_avx2_prepare) or, without them, once per call. */
+ * (cnnz_qs8_store_avx2_prepare). */
 typedef struct {
     cnnz_requant8 panel[2];
     int32_t kind; /* CNNZ_R8_* */
@@ -250,9 +251,9 @@ CNNZ_T2_INLINE void strip_s16(const int np, const int kind, size_t m, size_t tap
 }
 
 /* The int16 GEMM of m rows (A through pointers, or rows of a lda apart) by the packed weights
- * (k = taps * pairs * 2) into c: panel groups of 16 columns from the last, each with its
- * constants (from stage, cnnz_qs8_store_avx2_prepare's, or when NULL made from out per call),
- * then tiles of 4 rows. Defined in int8_gemm.c. */
+ * (k = taps * pairs * 2) into c: panel groups of 16 columns from the last (tile_panel_group),
+ * each with its constants (from stage, cnnz_qs8_store_avx2_prepare's), then tiles of 4 rows.
+ * Defined in int8_gemm.c. */
 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, size_t pairs, const int16_t *const *pointers,
                                     const int16_t *a, size_t lda, const int16_t *packed, const void *stage,
                                     const cnnz_qs8_output *out, int8_t *c, size_t ldc);
@@ -264,6 +265,28 @@ static inline ptrdiff_t tile_last_whole(size_t m, size_t n, size_t column, size_
     if (width == bytes) return (ptrdiff_t)m;
     if (ldc == n && m * n >= column + bytes) return (ptrdiff_t)((m * n - column - bytes) / n);
     return -1;
+}
+
+/* Panel group g (columns 16 g ..< min(16 g + 16, n)) of both AVX2 GEMMs (the int16 one and the
+ * maddubs one, which walk the groups from the last, g = (n + 15) / 16 - 1 down to 0): its
+ * prepared constants in stage, its panels (np, 1 or 2), the columns it stores (width) and the
+ * last of the m rows it may store whole (tile_last_whole). */
+typedef struct {
+    const cnnz_requant8_group *constants;
+    int np;
+    size_t column, width;
+    ptrdiff_t last_whole;
+} cnnz_tile_group;
+
+static inline cnnz_tile_group tile_panel_group(const void *stage, size_t g, size_t m, size_t n, size_t ldc) {
+    cnnz_tile_group t;
+    t.constants = (const cnnz_requant8_group *)stage + g;
+    t.column = 16 * g;
+    t.np = n - t.column > 8 ? 2 : 1;
+    size_t bytes = 8 * (size_t)t.np;
+    t.width = n - t.column < bytes ? n - t.column : bytes;
+    t.last_whole = tile_last_whole(m, n, t.column, t.width, bytes, ldc);
+    return t;
 }
 
 #endif

@@ -43,9 +43,9 @@ void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a, siz
  * cnnz_qu8_gemm_4x16c4__avx2_maddubs: their `stage`) prepared once from out for its n columns:
  * each group of 16 columns' constants and form. cnnz_qs8_store_avx2_bytes(n) bytes, 32-byte
  * aligned; valid while out's arrays keep their values (out itself is still passed: the table and,
- * for one row, the plain store read it). A NULL stage makes the kernels work the constants out
- * per call. 0 bytes and nothing done where the package has no AVX2 code. Only after
- * cnnz_cpu_has_avx2_fma(). */
+ * for one row, the plain store read it). The kernels require it (no NULL: the engine prepares it
+ * with the weights, Int8PackedWeights.stage). 0 bytes and nothing done where the package has no
+ * AVX2 code. Only after cnnz_cpu_has_avx2_fma(). */
 size_t cnnz_qs8_store_avx2_bytes(size_t n);
 void cnnz_qs8_store_avx2_prepare(size_t n, const cnnz_qs8_output *out, void *stage);
 

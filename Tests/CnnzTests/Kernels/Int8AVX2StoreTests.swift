@@ -12,8 +12,8 @@ import Testing
 /// cover the 4-row tiles, 8- and 16-column panel groups and their partial forms. Rows `n` apart
 /// (whole stores over the next row) and `n + 3` apart (exact stores): the gap and the bytes past
 /// the last row must stay untouched. Each trial runs the int16 GEMM (`cnnz_qs8_gemm_avx2`) and the
-/// 7-bit `vpmaddubsw` GEMM (`cnnz_qu8_gemm_4x16c4__avx2_maddubs`, which shares the store), each
-/// with its constants prepared once (`cnnz_qs8_store_avx2_prepare`) and worked out per call.
+/// 7-bit `vpmaddubsw` GEMM (`cnnz_qu8_gemm_4x16c4__avx2_maddubs`, which shares the store), with
+/// the constants prepared as the engine prepares them with the weights (`cnnz_qs8_store_avx2_prepare`).
 @Suite struct Int8AVX2StoreTests {
     @Test func avx2StoreIsTheReferenceRequantization() {
         guard Int8GEMM.available.contains(.avx2) else { return }
@@ -66,21 +66,17 @@ import Testing
                     let base = raw.baseAddress!
                     let stage = base + (32 - Int(bitPattern: base) % 32) % 32
                     cnnz_qs8_store_avx2_prepare(n, &out, stage)
-                    for prepared in [false, true] {
-                        let st = prepared ? UnsafeRawPointer(stage) : nil
-                        var c = untouched
-                        cnnz_qs8_gemm_avx2(m, n, 1, a, 2, packed, st, &out, &c, ldc)
-                        var c7 = untouched
-                        cnnz_qu8_gemm_4x16c4__avx2_maddubs(m, n, 1, a7, 4, packed7, st, &out, &c7, ldc)
-                        #expect(
-                            c == expected16 && c7 == expected7,
-                            """
-                            trial \(trial) prepared \(prepared) int16 \(c == expected16) maddubs \
-                            \(c7 == expected7) m=\(m) n=\(n) ldc=\(ldc) zero point \(draw.zeroPoint) \
-                            clamp \(draw.low)...\(draw.high) table \(table != nil) shifts \(shift) \
-                            multipliers \(draw.multiplier) biases \(draw.bias)
-                            """)
-                    }
+                    var c = untouched
+                    cnnz_qs8_gemm_avx2(m, n, 1, a, 2, packed, stage, &out, &c, ldc)
+                    var c7 = untouched
+                    cnnz_qu8_gemm_4x16c4__avx2_maddubs(m, n, 1, a7, 4, packed7, stage, &out, &c7, ldc)
+                    #expect(
+                        c == expected16 && c7 == expected7,
+                        """
+                        trial \(trial) int16 \(c == expected16) maddubs \(c7 == expected7) m=\(m) n=\(n) \
+                        ldc=\(ldc) zero point \(draw.zeroPoint) clamp \(draw.low)...\(draw.high) \
+                        table \(table != nil) shifts \(shift) multipliers \(draw.multiplier) biases \(draw.bias)
+                        """)
                 }
             }
         }

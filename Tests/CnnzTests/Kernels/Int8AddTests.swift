@@ -8,7 +8,7 @@ import Testing
 /// bytes, input zero points at both extremes, input multipliers from 2^30 to
 /// 2^31 - 1 with right shifts 0 to 13 (the AVX-512 kernel takes a shorter path up
 /// to 11 and the general one beyond), output shifts from -24 to 1, the output multiplier 2^30
-/// (ties of its rounding), clamps, lengths
+/// (ties of its rounding), either input or both with the multiplier 2^30 and shift 0, clamps, lengths
 /// that miss the vector width, and trials where a term one off changes the output.
 @Suite struct Int8AddTests {
     @Test func add2LevelsMatchAPlainLoop() {
@@ -41,6 +41,13 @@ import Testing
                 multipliers.append(multipliers[0])
                 shifts = [Int32(-((trial / 3) % 14)), Int32(-((trial / 3) % 14))]
                 outShift = -Int32(trial % 4)
+            }
+            // The input of the larger scale (every Add has one) has the multiplier 2^30 and shift
+            // 0, whose term the AVX2 kernel takes as (q - zero point) << 19; both inputs when the
+            // scales are equal.
+            if trial % 8 == 5 {
+                (multipliers[0], shifts[0]) = (1 << 30, 0)
+                if trial % 16 == 5 { (multipliers[1], shifts[1]) = (1 << 30, 0) }
             }
             let outZero = Int32.random(in: -128...127, using: &rng)
             let bounds: ClosedRange<Int32> = trial % 2 == 0 ? -128...127 : outZero...min(127, outZero + 90)

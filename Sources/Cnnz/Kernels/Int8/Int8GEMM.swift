@@ -215,6 +215,8 @@ enum Int8GEMM {
             case .portable, .avx2Maddubs, .vnni256, .vnni512:
                 cnnz_qs8_gemm_portable(m, weights.n, weights.kPairs, a, lda, packed, output, c, ldc)
             case .avx2:
+                // The AVX2 GEMMs read their output stage from the prepared constants only.
+                assert(weights.stage != nil, "int8 weights packed for another variant")
                 cnnz_qs8_gemm_avx2(m, weights.n, weights.kPairs, a, lda, packed, weights.stage, output, c, ldc)
             }
         }
@@ -232,6 +234,7 @@ enum Int8GEMM {
             switch variant {
             case .vnni512: cnnz_qu8_gemm_vnni512(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
             case .avx2Maddubs:
+                assert(weights.stage != nil, "int8 weights packed for another variant")
                 cnnz_qu8_gemm_4x16c4__avx2_maddubs(
                     m, weights.n, weights.kGroups, a, lda, packed, weights.stage, output, c, ldc)
             default: cnnz_qu8_gemm_vnni256(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
