@@ -116,22 +116,16 @@ static const rowconv_strip (*fixed_strips(size_t taps, size_t pairs))[2] {
     return NULL;
 }
 
-/* cnnz_qs8_gemm_s16_4x16c2__avx2 with fixed strips: its panel groups, from the last (a partial
- * group's rows may be stored whole over the next row's first columns, which a later group
- * writes), each group's constants from stage or, NULL, made here. */
+/* cnnz_qs8_gemm_s16_4x16c2__avx2 with fixed strips: its panel groups from the last
+ * (tile_panel_group: a partial group's rows may be stored whole over the next row's first
+ * columns, which a later group writes), each with its constants prepared in stage. */
 static CNNZ_T2 void gemm_fixed(const rowconv_strip strips[3][2], size_t m, size_t n, size_t panel,
                                const int16_t *const *pointers, const int16_t *packed, const void *stage,
                                const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    const cnnz_requant8_group *groups = (const cnnz_requant8_group *)stage;
-    cnnz_requant8_group local;
     for (size_t g = (n + 15) / 16; g-- > 0;) {
-        size_t column = 16 * g;
-        const int np = n - column > 8 ? 2 : 1;
-        size_t bytes = 8 * (size_t)np, width = n - column < bytes ? n - column : bytes;
-        const cnnz_requant8_group *p = groups ? groups + g : &local;
-        if (!groups) requant8_group(column, n, out, &local);
-        strips[p->kind][np - 1](m, pointers, packed + 2 * g * panel, panel, p->panel, width,
-                                tile_last_whole(m, n, column, width, bytes, ldc), out->table, c + column, ldc);
+        cnnz_tile_group t = tile_panel_group(stage, g, m, n, ldc);
+        strips[t.constants->kind][t.np - 1](m, pointers, packed + 2 * g * panel, panel, t.constants->panel, t.width,
+                                            t.last_whole, out->table, c + t.column, ldc);
     }
 }
 #endif
