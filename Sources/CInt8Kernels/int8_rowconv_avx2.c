@@ -78,6 +78,58 @@ static void gemm_pointers(size_t m, size_t n, size_t taps, size_t pairs, const i
 }
 #endif
 
+#ifdef CNNZ_HAVE_AVX2
+/* The first layers' shapes, kernel rows x pairs per kernel row known when compiled (fashion_cnn
+ * conv0: 3x3 on 1 channel, 3 x 2; cifar_vgg conv0 and mobile_res b0: 3x3 on 3, 3 x 5; seed002
+ * conv0: 2x2 on 3, 2 x 3): the tiles' loops unroll whole, with no counts, compares or pointer
+ * reloads between the pairs (a 4 x 16 tile of 3 x 2 pairs is 6 pairs: the loops' bookkeeping
+ * was a fifth of its instructions). Other shapes run cnnz_qs8_gemm_s16_4x16c2__avx2's strips. */
+typedef void (*rowconv_strip)(size_t, const int16_t *const *, const int16_t *, size_t, const cnnz_requant8 *, size_t,
+                              ptrdiff_t, const int8_t *, int8_t *, size_t);
+
+#define CNNZ_ROWCONV_STRIP(TAPS, PAIRS, NP, KIND)                                                                 \
+    static CNNZ_T2 void strip_##TAPS##x##PAIRS##_##NP##_##KIND(                                                   \
+        size_t m, const int16_t *const *pointers, const int16_t *w, size_t panel, const cnnz_requant8 *p,         \
+        size_t width, ptrdiff_t last_whole, const int8_t *table, int8_t *c, size_t ldc) {                         \
+        strip_s16(NP, KIND, m, TAPS, PAIRS, pointers, NULL, 0, w, panel, p, width, last_whole, table, c, ldc);    \
+    }
+#define CNNZ_ROWCONV_SHAPE(TAPS, PAIRS)                                                                           \
+    CNNZ_ROWCONV_STRIP(TAPS, PAIRS, 1, 0)                                                                         \
+    CNNZ_ROWCONV_STRIP(TAPS, PAIRS, 2, 0)                                                                         \
+    CNNZ_ROWCONV_STRIP(TAPS, PAIRS, 1, 1)                                                                         \
+    CNNZ_ROWCONV_STRIP(TAPS, PAIRS, 2, 1)                                                                         \
+    CNNZ_ROWCONV_STRIP(TAPS, PAIRS, 1, 2)                                                                         \
+    CNNZ_ROWCONV_STRIP(TAPS, PAIRS, 2, 2)                                                                         \
+    static const rowconv_strip strips_##TAPS##x##PAIRS[3][2] = {                                                  \
+        {strip_##TAPS##x##PAIRS##_1_0, strip_##TAPS##x##PAIRS##_2_0},                                             \
+        {strip_##TAPS##x##PAIRS##_1_1, strip_##TAPS##x##PAIRS##_2_1},                                             \
+        {strip_##TAPS##x##PAIRS##_1_2, strip_##TAPS##x##PAIRS##_2_2}};
+CNNZ_ROWCONV_SHAPE(3, 2)
+CNNZ_ROWCONV_SHAPE(3, 5)
+CNNZ_ROWCONV_SHAPE(2, 3)
+
+/* The strips ([kind][np - 1]) compiled for taps x pairs, or NULL. */
+static const rowconv_strip (*fixed_strips(size_t taps, size_t pairs))[2] {
+    if (taps == 3 && pairs == 2) return strips_3x2;
+    if (taps == 3 && pairs == 5) return strips_3x5;
+    if (taps == 2 && pairs == 3) return strips_2x3;
+    return NULL;
+}
+
+/* cnnz_qs8_gemm_s16_4x16c2__avx2 with fixed strips: its panel groups from the last
+ * (tile_panel_group: a partial group's rows may be stored whole over the next row's first
+ * columns, which a later group writes), each with its constants prepared in stage. */
+static CNNZ_T2 void gemm_fixed(const rowconv_strip strips[3][2], size_t m, size_t n, size_t panel,
+                               const int16_t *const *pointers, const int16_t *packed, const void *stage,
+                               const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    for (size_t g = (n + 15) / 16; g-- > 0;) {
+        cnnz_tile_group t = tile_panel_group(stage, g, m, n, ldc);
+        strips[t.constants->kind][t.np - 1](m, pointers, packed + 2 * g * panel, panel, t.constants->panel, t.width,
+                                            t.last_whole, out->table, c + t.column, ldc);
+    }
+}
+#endif
+
 /* Input rows first_row ..< first_row + rows as padded lines of q - zero point, zeros left and
  * right, then the slack zeroed. */
 static void copy_lines(const int8_t *image, const cnnz_qs8_window *w, int16_t zero_point, size_t first_row,
@@ -106,6 +158,9 @@ void cnnz_qs8_rowconv_4x16c2__avx2(const int8_t *image, const cnnz_qs8_window *w
     memset(padding, 0, (line + line_slack) * sizeof(int16_t));
     copy_lines(image, w, zero_point, first_row, rows, copy);
     size_t step = w->stride_width * channels, out_width = w->out_width;
+#ifdef CNNZ_HAVE_AVX2
+    const rowconv_strip(*fixed)[2] = fixed_strips(kh, pairs);
+#endif
     for (size_t done = 0; done < count;) {
         size_t m = count - done < block ? count - done : block;
         size_t pixel = first + done, oy = pixel / out_width, ox = pixel % out_width;
@@ -124,7 +179,11 @@ void cnnz_qs8_rowconv_4x16c2__avx2(const int8_t *image, const cnnz_qs8_window *w
             oy++;
         }
 #ifdef CNNZ_HAVE_AVX2
-        cnnz_qs8_gemm_s16_4x16c2__avx2(m, n, kh, pairs, pointers, NULL, 0, packed, stage, out, c + done * ldc, ldc);
+        if (fixed)
+            gemm_fixed(fixed, m, n, kh * pairs * 16, pointers, packed, stage, out, c + done * ldc, ldc);
+        else
+            cnnz_qs8_gemm_s16_4x16c2__avx2(m, n, kh, pairs, pointers, NULL, 0, packed, stage, out, c + done * ldc,
+                                           ldc);
 #else
         (void)stage;
         gemm_pointers(m, n, kh, pairs, pointers, packed, out, c + done * ldc, ldc);

@@ -5,7 +5,8 @@ import Testing
 /// The VNNI row convolution (`cnnz_qu8_rowconv_8x32c4__avx512vnni`: the first layers' few
 /// channels, taps that are whole kernel rows) against the integer reference, bit for bit,
 /// through the engine: 1 to 5 input channels and a few wider counts that miss a multiple of 4
-/// (or keep k at most 64), filter counts 1 to 40 with 12, 16 and 25 among them (a part of a
+/// (or keep k at most 64), 32 and 37 (kernel rows of up to 111 values: 8-bit weights take the
+/// int16 row convolution at any width, 7-bit ones keep the maddubs GEMM there), filter counts 1 to 40 with 12, 16 and 25 among them (a part of a
 /// 16-column panel, one whole, and one past two), 1 to 3 kernel rows and columns, strides 1
 /// and 2, "same" (padding columns on both sides and padding lines) and "valid", widths that
 /// miss the vector widths and images of several 64-pixel blocks starting mid-row, dilation 2
@@ -14,22 +15,30 @@ import Testing
 /// convolution on a VNNI 512 CPU are counted, so the shapes cannot drift away from it; so are
 /// those that reach the AVX2 int16 row convolution (`cnnz_qs8_rowconv_4x16c2__avx2`, kernel
 /// rows padded to pairs), which runs whenever the CPU has AVX2 (`avx2` among the variants, and
-/// `avx2Maddubs` with the trials' 7-bit weights).
+/// `avx2Maddubs` with the trials' 7-bit weights), and among them those of the shapes it has
+/// strips compiled for (3x3 on 1 and 3 channels, 2x2 on 3).
 @Suite struct Int8RowConvTests {
     @Test func rowConvolutionMatchesTheReference() throws {
         var rng = SplitMix64(seed: 1515)
         var taken = 0
         var takenAVX2 = 0
+        var takenFixed = 0
         let trials = 40
         for trial in 0..<trials {
-            let channels = [1, 2, 3, 4, 5, 1, 3, 12, 25, 3][trial % 10]
+            let channels = [1, 2, 3, 4, 5, 1, 3, 12, 25, 3, 32, 37][trial % 12]
             let filters = [12, 16, 25, 32, Int.random(in: 1...40, using: &rng)][trial % 5]
             let shape = TensorShape(
                 height: Int.random(in: 2...14, using: &rng),
                 width: Int.random(in: 2...(trial % 3 == 0 ? 70 : 19), using: &rng),
                 channels: channels)
-            let kernelHeight = min(shape.height, Int.random(in: 1...3, using: &rng))
-            let kernelWidth = min(shape.width, [2, 3, 3, 1][Int.random(in: 0...3, using: &rng)])
+            var kernelHeight = min(shape.height, Int.random(in: 1...3, using: &rng))
+            var kernelWidth = min(shape.width, [2, 3, 3, 1][Int.random(in: 0...3, using: &rng)])
+            // The shapes the AVX2 row convolution has strips compiled for (kernel rows x pairs:
+            // 3 x 2, 3 x 5, 2 x 3) in some trials of each.
+            if trial % 12 == 5 || trial % 12 == 6 || trial % 12 == 9 {
+                let side = trial % 12 == 9 ? 2 : 3
+                (kernelHeight, kernelWidth) = (min(shape.height, side), min(shape.width, side))
+            }
             var window = Window(
                 kernelHeight: kernelHeight, kernelWidth: kernelWidth, strideHeight: Int.random(in: 1...2, using: &rng),
                 strideWidth: Int.random(in: 1...2, using: &rng), padding: trial % 2 == 0 ? .same : .valid)
@@ -83,6 +92,8 @@ import Testing
                 lineBytes: (columns.padBefore + shape.width + kernelWidth) * channels, height: shape.height)
             {
                 takenAVX2 += 1
+                let pairs = (kernelWidth * channels + 1) / 2
+                if [[3, 2], [3, 5], [2, 3]].contains([kernelHeight, pairs]) { takenFixed += 1 }
             }
             let runs = [1, 2, 3].flatMap { threads in Int8GEMM.available.map { (threads, $0) } }
             for (threads, variant) in runs {
@@ -99,5 +110,6 @@ import Testing
         }
         #expect(taken >= trials * 2 / 3, "\(taken) of \(trials) trials take the row convolution")
         #expect(takenAVX2 >= trials * 2 / 3, "\(takenAVX2) of \(trials) trials take the AVX2 row convolution")
+        #expect(takenFixed >= 6, "\(takenFixed) of \(trials) trials take its compiled shapes")
     }
 }

@@ -78,12 +78,13 @@ final class Conv2DInt8: RegisteredKernel {
             && groups == 1
         let segment = window.kernelWidth * x.channels
         let lineBytes = (columnGeometry.padBefore + x.width + window.kernelWidth) * x.channels
-        // Weights that fit vpmaddubsw (7 bits) in a layer the AVX2 row convolution takes (kernel
-        // rows of at most 64 values: the first layers): the int16 row convolution, 2 to 3.6 times
-        // faster there than the maddubs GEMM on its byte im2col (seed002 conv0 202 -> 54 us,
-        // mobile_res b0 147 -> 60); wider rows stay with maddubs, faster on them (cifar_vgg
-        // conv1 190 us against 205).
-        if chosen == .avx2Maddubs
+        // Weights that fit vpmaddubsw (7 bits) in a layer whose kernel rows hold at most 64 values
+        // (the first layers) and that the AVX2 row convolution takes: the int16 row convolution,
+        // 2 to 3.6 times faster there than the maddubs GEMM on its byte im2col (seed002 conv0
+        // 202 -> 54 us, mobile_res b0 147 -> 60); wider rows stay with maddubs, which does twice
+        // the products per instruction (cifar_vgg.int8w7 conv4 0.14 ms against 0.20 in the int16
+        // row convolution, fashion_cnn.int8w7 conv2 at batch 64 about 4.9 ms against 8).
+        if chosen == .avx2Maddubs && segment <= 64
             && Self.takesRowConv(
                 variant: .avx2, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
                 rowK: window.kernelHeight * ((segment + 1) / 2 * 2), lineBytes: lineBytes, height: x.height)
@@ -146,10 +147,14 @@ final class Conv2DInt8: RegisteredKernel {
     /// indirect convolution takes (channels a multiple of 4 and k above 64), kernel rows padded
     /// to groups of 4 adding at most a third to k (1 to 3 channels with 3 or 2 columns: 9 -> 12,
     /// 6 -> 8, 27 -> 36), and the copy of the image's padded lines at most 512 KB. AVX2: one
-    /// group, no dilation across, kernel rows of at most 64 values (the first layers: wider ones,
-    /// cifar_vgg's 3x3 on 32 to 128 channels, ran 3 to 16 % faster with the im2col and the GEMM),
-    /// padded to pairs adding at most a third to k (3x3 with 1 channel: 9 -> 12), and the int16
-    /// copy of the lines at most 512 KB.
+    /// group, no dilation across, kernel rows padded to pairs adding at most a third to k (3x3
+    /// with 1 channel: 9 -> 12), and the int16 copy of the lines at most 512 KB, whatever the
+    /// kernel rows' width: on wide rows too it skips the im2col (which writes each input value 9
+    /// times for a 3x3), and its calls cover a part's whole range in an image (one set-up per
+    /// panel group instead of one per 64 rows). Session 26, 8-bit weights, 1 thread, A/B medians:
+    /// fashion_cnn conv2 (14x14x32, 3x3) at batch 64 5.40 -> 4.67 ms, cifar_vgg conv1/conv4/conv7
+    /// (32, 64, 128 channels) 0.19 -> 0.15 ms each, every seed002 layer 3 to 15 % faster. (Until
+    /// then kernel rows over 64 values took the im2col, 3 to 16 % faster with older tiles.)
     static func takesRowConv(
         variant: Int8GEMM.Variant, pointwise: Bool, groups: Int, window: Window, channels: Int, k: Int, rowK: Int,
         lineBytes: Int, height: Int
@@ -160,7 +165,7 @@ final class Conv2DInt8: RegisteredKernel {
                 && !(channels % 4 == 0 && k > 64) && 3 * rowK <= 4 * ((k + 3) / 4 * 4)
                 && lineBytes * height <= 512 * 1024
         case .avx2:
-            !pointwise && groups == 1 && window.dilationWidth == 1 && window.kernelWidth * channels <= 64
+            !pointwise && groups == 1 && window.dilationWidth == 1
                 && 3 * rowK <= 4 * ((k + 1) / 2 * 2)
                 && 2 * lineBytes * height <= 512 * 1024
         default: false
