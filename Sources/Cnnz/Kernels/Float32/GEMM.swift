@@ -246,11 +246,13 @@ enum GEMM {
 /// computes it (a row's sums do not depend on the tile it falls in).
 ///
 /// Rows used to be shared in whole tiles: with few tiles one part got most of
-/// them (seed002's 5x5 and 4x4 convolutions, 25 and 16 rows in tiles of 6: 18
-/// rows against 7, and 12 against 4, so the second thread waited half of those
-/// layers). Even rows cost a short tile at the end of each part, about a row's
-/// time; a part of n rows runs at most as many tiles as a part of whole tiles
-/// with as many rows or more, so the slowest part is never slower.
+/// them (16 rows in tiles of 6 over 2 threads: 12 against 4; 25 rows: 18
+/// against 7), and the other thread waited. Even rows cost a short tile at the
+/// end of each part, about a row's time; a part of n rows runs at most as many
+/// tiles as a part of whole tiles with as many rows or more, so the slowest part
+/// is never slower. (The benchmark models' GEMM layers at batch 1 were already
+/// even: mobile_res's pointwise rows are multiples of 12; seed002's small
+/// convolutions run on `Conv2DDirect`, split by pixels.)
 struct GEMMShare {
     /// The rows of this part (empty: nothing to do).
     let rows: Range<Int>
