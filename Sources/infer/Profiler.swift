@@ -31,8 +31,12 @@ extension InferCommand {
         func gflops(macs: Int, seconds: Double) -> String {
             macs == 0 || seconds <= 0 ? "-" : String(format: "%.2f", 2 * Double(macs * profile.batch) / seconds / 1e9)
         }
+        // With helpers, where a split layer's time goes besides its share of the work: the
+        // caller's wait for the helpers' parts, and how many of them the helpers ran.
+        let threaded = profile.threadCount > 1
         var table = [
             ["#", "Layer", "Activation", "Output shape", "Time (ms)", "Share", "Cumulative", "MACs", "GFLOP/s"]
+                + (threaded ? ["Parts", "Wait (ms)", "By helpers"] : [])
         ]
         var cumulative = 0.0
         for layer in profile.layers {
@@ -46,17 +50,30 @@ extension InferCommand {
             // say where their time is.
             var name = ([layer.index] + layer.fusedLayers).map(label).joined(separator: " + ")
             if let into = layer.fusedInto { name += " (in #\(into))" }
-            table.append([
-                "\(layer.index)", name, summary.layer.activation.name, "[\(summary.outputShape)]",
-                layer.runsKernel ? fixed4(layer.seconds * 1000) : "-", share(layer.seconds), share(cumulative),
-                grouped(summary.macs), gflops(macs: summary.macs, seconds: layer.seconds),
-            ])
+            // The threads' columns: nothing for a layer with no kernel of its own.
+            let threadCells =
+                !threaded
+                ? []
+                : !layer.runsKernel
+                    ? ["-", "-", "-"]
+                    : [
+                        "\(layer.parts)", fixed4(layer.waitSeconds * 1000),
+                        String(format: "%.0f %%", layer.helperShare * 100),
+                    ]
+            table.append(
+                [
+                    "\(layer.index)", name, summary.layer.activation.name, "[\(summary.outputShape)]",
+                    layer.runsKernel ? fixed4(layer.seconds * 1000) : "-", share(layer.seconds), share(cumulative),
+                    grouped(summary.macs), gflops(macs: summary.macs, seconds: layer.seconds),
+                ] + threadCells)
         }
         let macs = summaries.reduce(0) { $0 + $1.macs }
-        table.append([
-            "", "Total", "", "", fixed4(total * 1000), share(total), "", grouped(macs),
-            gflops(macs: macs, seconds: total),
-        ])
+        let waited = profile.layers.reduce(0) { $0 + $1.waitSeconds }
+        table.append(
+            [
+                "", "Total", "", "", fixed4(total * 1000), share(total), "", grouped(macs),
+                gflops(macs: macs, seconds: total),
+            ] + (threaded ? ["", fixed4(waited * 1000), ""] : []))
         let widths = (0..<table[0].count).map { column in table.map { $0[column].count }.max()! }
         let leftAligned: Set<Int> = [1, 2, 3]
         func render(_ cells: [String]) -> String {
@@ -79,6 +96,11 @@ extension InferCommand {
         lines.append(
             "whole pass: median \(fixed4(profile.totalSeconds * 1000)) ms per batch (kernels back to back, clock reads included)"
         )
+        if let handOff = profile.handOff {
+            lines.append(
+                "hand-off: a task in \(profile.threadCount) parts, handed to a helper and joined, takes \(fixed4(handOff.seconds * 1000)) ms (median; a helper took its part in "
+                    + String(format: "%.0f %%", handOff.helperShare * 100) + " of them)")
+        }
         let slowest = profile.layers.filter(\.runsKernel).sorted { $0.seconds > $1.seconds }.prefix(3)
         lines.append(
             "slowest: "

@@ -84,6 +84,27 @@ import Testing
         try checkProfile(model: model, image: image, layerCount: 9)
     }
 
+    /// With two threads, three more columns (the parts of each layer, the caller's wait for the
+    /// helpers, the share of the parts they ran) and the hand-off's round trip.
+    @Test func profileOnTwoThreadsShowsTheSplit() throws {
+        let r = try Tool.run(
+            "infer", [Tool.exampleModel, Tool.exampleImage("bag"), "--profile", "--bench", "7", "--threads", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("profile: 7 runs after 7 warm-up, batch 1, 2 threads; "))
+        let table = Self.rows(r.stdout)
+        #expect(table.header.suffix(3) == ["Parts", "Wait (ms)", "By helpers"], "\(table.header)")
+        for row in table.body where row.count == 12 && row[4] != "-" {
+            #expect(["1", "2"].contains(row[9]), "\(row)")
+            #expect(Double(row[10]).map { $0 >= 0 } == true, "\(row)")
+            #expect(Self.percent(row[11]).map { (0...100).contains($0) } == true, "\(row)")
+            // A layer run whole is the caller's: no wait, nothing run by helpers.
+            if row[9] == "1" { #expect(row[10] == "0.0000" && row[11] == "0 %", "\(row)") }
+        }
+        #expect(table.body.contains { $0.count == 12 && $0[9] == "2" }, "\(r.stdout)")
+        #expect(
+            r.stdout.contains("\nhand-off: a task in 2 parts, handed to a helper and joined, takes "), "\(r.stdout)")
+    }
+
     /// `infer --bench-load`: a row per loading step, then the whole load; no image needed.
     @Test func benchLoadPrintsEveryStep() throws {
         let r = try Tool.run("infer", [Tool.exampleModel, "--bench-load", "3"])

@@ -21,6 +21,9 @@ public final class Session {
     let lanes: BatchLanes?
     /// How runs of fewer images than threads split their layers (see `LayerSplit`).
     var layerSplit = LayerSplit()
+    /// For tests: the split every such run uses instead of `layerSplit`'s choice (whose first
+    /// runs are `none`, so a session run a few times would never split a layer).
+    var fixedSplit: LayerSplit.Choice?
     /// A pass of outputs and their image indices for `run(encodedImages:)`, allocated on its
     /// first call (most sessions never decode images) and kept.
     private var encodedPass: (scores: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Int>)?
@@ -218,11 +221,13 @@ public final class Session {
             for value in plan.inputValues { values[value] = source }
             let context = RunContext(values: values, batch: count, scratch: scratch.raw)
             if let pool {
-                let choice = layerSplit.next()
-                if layerSplit.warmsUpBeforeNext { pool.wakeHelpers() }
+                let choice = fixedSplit ?? layerSplit.next()
+                if fixedSplit == nil && layerSplit.warmsUpBeforeNext { pool.wakeHelpers() }
                 let started = LayerSplit.nanoseconds()
                 runLayers(pool, context, batch: count, choice: choice)
-                layerSplit.record(choice, started: started, ended: LayerSplit.nanoseconds(), images: count)
+                if fixedSplit == nil {
+                    layerSplit.record(choice, started: started, ended: LayerSplit.nanoseconds(), images: count)
+                }
             } else {
                 for kernel in plan.kernels { kernel.run(context, part: 0, of: 1) }
             }

@@ -90,6 +90,10 @@ final class WorkerPool: @unchecked Sendable {
     /// Back-offs so far and kernels run alone because of them (for tests and diagnostics).
     private(set) var backOffs = 0
     private(set) var soloRuns = 0
+    /// The last split task's wait: nanoseconds the caller waited for helpers' parts after it ran
+    /// out of parts to claim (0: none left), and how many parts it ran itself (`Session.profile`).
+    private(set) var lastWaitNanoseconds = 0
+    private(set) var lastCallerParts = 0
     /// Set while the caller runs alone: spinning helpers go to sleep at once.
     private let backingOff = Atomic<Bool>(false)
 
@@ -186,6 +190,8 @@ final class WorkerPool: @unchecked Sendable {
     /// at most one part left when the caller runs out.
     func run(_ kernel: any SplitWork, _ context: RunContext, parts count: Int, byPart: Bool = false) {
         let parts = min(count, 255)
+        lastWaitNanoseconds = 0
+        lastCallerParts = parts
         if parts <= 1 {
             kernel.run(context, part: 0, of: 1)
             return
@@ -215,6 +221,7 @@ final class WorkerPool: @unchecked Sendable {
             finished.add(1, ordering: .releasing)
             ran += 1
         }
+        lastCallerParts = ran
         // Only parts that running helpers claimed are left.
         if finished.load(ordering: .acquiring) < parts {
             let waiting = Self.nanoseconds()
@@ -229,6 +236,7 @@ final class WorkerPool: @unchecked Sendable {
             // (and 0.2 ms more) was descheduled holding a part: its core is busy with another
             // thread. Run alone for a while rather than wait a time slice per layer.
             let now = Self.nanoseconds()
+            lastWaitNanoseconds = now &- waiting
             let allowed = byPart ? 2 * (waiting &- started) / max(ran, 1) : waiting &- started
             if now &- waiting > allowed &+ Self.contentionSlackNanoseconds {
                 let solo = max((now &- waiting) * Self.soloFactor, Self.minimumSoloNanoseconds)

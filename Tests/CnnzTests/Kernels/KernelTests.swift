@@ -61,13 +61,17 @@ struct LayerCase: CustomTestStringConvertible, Sendable {
         let actual = try session.run(x, batch: batch)
         let expected = ReferenceEngine.run(description, input: x, batch: batch)
         if let mismatch = firstMismatch(actual, expected) { return mismatch }
-        // Split over 3 threads (more than this machine may have; parts of uneven size), the
-        // output is the same to the bit: parts never change the order of a sum.
-        let threaded = try model.makeSession(
-            batchCapacity: batch, threads: 3, minimumWorkPerPart: 1, splitBatches: false)
-        let parallel = try threaded.run(x, batch: batch)
-        if parallel != actual {
-            return "3 threads: " + (firstMismatch(parallel, actual, tolerance: 0) ?? "NaN differs")
+        // Split over 2 and 3 threads (more than this machine may have; parts of uneven size),
+        // the output is the same to the bit: parts never change the order of a sum.
+        // Every layer split (a session's own first runs split none: `LayerSplit`), in 2 and 3 parts.
+        for threads in [2, 3] {
+            let threaded = try model.makeSession(
+                batchCapacity: batch, threads: threads, minimumWorkPerPart: 1, splitBatches: false)
+            threaded.fixedSplit = .every
+            let parallel = try threaded.run(x, batch: batch)
+            if parallel != actual {
+                return "\(threads) threads: " + (firstMismatch(parallel, actual, tolerance: 0) ?? "NaN differs")
+            }
         }
         // Split by images (each thread runs whole images through the network): the same bits.
         let lanes = try model.makeSession(batchCapacity: batch, threads: 2)

@@ -95,8 +95,8 @@ final class Conv2DIm2ColGEMM: RegisteredKernel, ResidualConvolution {
     }
 
     /// Rows are the batch's output pixels, image after image (NHWC: row r's
-    /// outputs start at r * filters); each part takes whole tiles of them, so a
-    /// part's share does not depend on where images or blocks end.
+    /// outputs start at r * filters); each part takes an even share of them
+    /// (`GEMMShare`), wherever images or blocks end.
     func run(_ context: RunContext, part: Int, of parts: Int) {
         compute(context, part: part, of: parts, addingResidual: true)
     }

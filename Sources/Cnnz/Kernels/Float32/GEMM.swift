@@ -137,7 +137,7 @@ enum GEMM {
         /// AVX-512: 8x16 tiles, one zmm accumulator per row.
         case f32GEMM8x16AVX512Broadcast
 
-        /// Rows of one tile: work is split across threads in whole tiles.
+        /// Rows of one tile (a product of fewer tiles than threads is split by panels: `GEMMShare`).
         var tileRows: Int {
             switch self {
             case .f32GEMM4x8PortableBroadcast: 4
@@ -239,11 +239,20 @@ enum GEMM {
 }
 
 /// One part's share of a GEMM-based kernel (convolution, pointwise, Dense):
-/// whole microkernel tiles of rows while there are at least as many tiles as
-/// parts, so each part runs full tiles and reads the weights once; otherwise
-/// (Dense at batch 1: one row) every row and a share of the panels, so a
-/// product of few rows still splits. Either way each output element is the
-/// same chain of multiply-adds, whoever computes it.
+/// rows shared evenly (counts differ by at most one) while there are at least as
+/// many microkernel tiles of rows as parts; otherwise (Dense at batch 1: one row)
+/// every row and a share of the panels, so a product of few rows still splits.
+/// Either way each output element is the same chain of multiply-adds, whoever
+/// computes it (a row's sums do not depend on the tile it falls in).
+///
+/// Rows used to be shared in whole tiles: with few tiles one part got most of
+/// them (16 rows in tiles of 6 over 2 threads: 12 against 4; 25 rows: 18
+/// against 7), and the other thread waited. Even rows cost a short tile at the
+/// end of each part, about a row's time; a part of n rows runs at most as many
+/// tiles as a part of whole tiles with as many rows or more, so the slowest part
+/// is never slower. (The benchmark models' GEMM layers at batch 1 were already
+/// even: mobile_res's pointwise rows are multiples of 12; seed002's small
+/// convolutions run on `Conv2DDirect`, split by pixels.)
 struct GEMMShare {
     /// The rows of this part (empty: nothing to do).
     let rows: Range<Int>
@@ -255,8 +264,7 @@ struct GEMMShare {
         let tile = GEMM.best.tileRows
         let tiles = (rows + tile - 1) / tile
         if tiles >= parts || panels < parts {
-            let share = Partition.range(tiles, part: part, of: parts)
-            self.rows = Swift.min(rows, share.lowerBound * tile)..<Swift.min(rows, share.upperBound * tile)
+            self.rows = Partition.range(rows, part: part, of: parts)
             self.panels = nil
         } else {
             self.rows = 0..<rows
