@@ -25,17 +25,14 @@ final class AlignedBuffer: @unchecked Sendable {
 
     /// `count` zeroed bytes (at least 64), to be bound to each value's element
     /// type by the kernel that writes it.
-    /// `zeroed: false` leaves the bytes as the system gives them, for an owner that writes every
-    /// byte it reads (memset on a large, freshly mapped allocation is a pass over memory the
-    /// owner then writes again).
-    init(bytes count: Int, zeroed: Bool = true) throws(CnnzError) {
+    init(bytes count: Int) throws(CnnzError) {
         let bytes = Swift.max(count, 64)
         guard bytes <= Int.max / 2 else { throw .memory("cannot allocate \(bytes) bytes") }
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
             throw .memory("out of memory: cannot allocate \(MemoryBudget.describe(bytes))")
         }
-        if zeroed { memset(raw, 0, bytes) }
+        memset(raw, 0, bytes)
         self.raw = raw
     }
 

@@ -149,15 +149,16 @@ final class Conv2DWinograd: RegisteredKernel {
         let alpha = variant.alpha
         let r = variant.taps
         let g = variant.g.flatMap { $0 }
-        // The matrices in one allocation, not zeroed first: every panel row is written below
-        // (36 allocations, each memset then written, were a third of cifar_vgg's plan and pack).
-        let width = microkernel.panelWidth
-        let matrixFloats = PackedWeights.sharedFloats(k: cin, n: cout, panelWidth: width)
-        let storage = try AlignedBuffer(bytes: variant.matrices * matrixFloats * 4, zeroed: false)
-        storage.raw.bindMemory(to: Float.self, capacity: Swift.max(variant.matrices * matrixFloats, 16))
-        let packed = (0..<variant.matrices).map { xi in
-            PackedWeights(k: cin, n: cout, panelWidth: width, storage: storage, offset: xi * matrixFloats)
+        var packed: [PackedWeights] = []
+        packed.reserveCapacity(variant.matrices)
+        for _ in 0..<variant.matrices {
+            // Zeroed storage (columns past Cout and the bias stay 0), filled below.
+            packed.append(
+                try PackedWeights(
+                    k: cin, n: cout, element: { _, _ in 0 }, bias: nil, panelWidth: microkernel.panelWidth,
+                    fill: false))
         }
+        let width = microkernel.panelWidth
         var half = [Double](repeating: 0, count: r * alpha * cout)
         kernel.values.withUnsafeBufferPointer { weights in
             half.withUnsafeMutableBufferPointer { half in

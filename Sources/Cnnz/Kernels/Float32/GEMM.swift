@@ -21,7 +21,7 @@ struct PackedWeights: @unchecked Sendable {
     /// `panels * k * panelWidth` floats, 64-byte aligned; owned by `storage`.
     let data: UnsafeMutablePointer<Float>
     let bias: UnsafeMutablePointer<Float>
-    private let storage: AlignedBuffer  // shared by a Winograd layer's matrices
+    private let storage: AlignedBuffer
 
     /// The floats a packing of `[k, n]` weights allocates (panels, padding and bias), at most.
     static func floatCount(k: Int, n: Int) -> Int {
@@ -62,31 +62,6 @@ struct PackedWeights: @unchecked Sendable {
 }
 
 extension PackedWeights {
-    /// The floats one matrix takes in a shared buffer (`init(k:n:panelWidth:storage:offset:)`):
-    /// its panels and bias, rounded up to 64 bytes so that the next one is aligned too.
-    static func sharedFloats(k: Int, n: Int, panelWidth: Int) -> Int {
-        let panels = (n + panelWidth - 1) / panelWidth
-        return (panels * (k + 1) * panelWidth + 15) / 16 * 16
-    }
-
-    /// A matrix at `offset` floats into `storage` (a multiple of 16), `sharedFloats` long,
-    /// which the caller fills; its columns past `n` and its bias are zeroed here.
-    init(k: Int, n: Int, panelWidth: Int, storage: AlignedBuffer, offset: Int) {
-        precondition(offset % 16 == 0, "unaligned matrix")
-        self.k = k
-        self.n = n
-        self.panelWidth = panelWidth
-        panels = (n + panelWidth - 1) / panelWidth
-        self.storage = storage
-        data = storage.pointer + offset
-        bias = data + panels * k * panelWidth
-        bias.update(repeating: 0, count: panels * panelWidth)
-        if n % panelWidth != 0 {
-            // The last panel: zeroed whole, its first n % panelWidth columns then written by the caller.
-            (data + (panels - 1) * k * panelWidth).update(repeating: 0, count: k * panelWidth)
-        }
-    }
-
     /// Packs row-major weights, element `(k, n)` at `weights[offset + k * rowStride + n]`, bias
     /// `n` at `bias[biasOffset + n]`: a copy of each panel row at once, where the element
     /// closure costs a call per weight (loading cifar_vgg's 800k weights took 30 ms that way).
