@@ -20,7 +20,9 @@ struct LoadPathTests {
             let stride = n + offset + Int.random(in: 0...7, using: &rng)
             let edge = trial % 3 == 0
             let w = (0..<(k * stride)).map { _ in
-                edge ? Int8([-128, -64, 64, 127, 0][Int.random(in: 0...4, using: &rng)]) : Int8.random(in: -64...63, using: &rng)
+                edge
+                    ? Int8([-128, -64, 64, 127, 0][Int.random(in: 0...4, using: &rng)])
+                    : Int8.random(in: -64...63, using: &rng)
             }
             let element = { (row: Int, column: Int) in w[row * stride + offset + column] }
             let biasOf = { (c: Int) in Int32(c * 37 - 500) }
