@@ -114,14 +114,24 @@ final class Conv2DInt8: RegisteredKernel {
                 Double(input.scale) * weightScale(g * outPerGroup + n) / Double(stage.scale)
             }
             if isRowConv {
-                // The row convolution's k: each kernel row's `segment` weights, then zeros up to 4.
+                // The row convolution's k: each kernel row's `segment` weights, then zeros up to
+                // a whole unit; one group. Laid out so (a copy per kernel row), then packed by rows.
+                precondition(groups == 1, "the row convolution takes one group")
+                let count = rowK * filters
+                let matrix = try AlignedBuffer.bytes(count, alignment: 64)
+                defer { matrix.deallocate() }
+                let m = matrix.baseAddress!.bindMemory(to: Int8.self, capacity: count)
+                m.update(repeating: 0, count: count)
+                weights.withUnsafeBufferPointer { w in
+                    for ky in 0..<window.kernelHeight {
+                        (m + ky * rowSegment * filters).update(
+                            from: w.baseAddress! + ky * segment * filters, count: segment * filters)
+                    }
+                }
                 packed.append(
                     try Int8PackedWeights(
-                        k: rowK, n: outPerGroup,
-                        element: { r, n in
-                            let (ky, j) = r.quotientAndRemainder(dividingBy: rowSegment)
-                            return j < segment ? weights[(ky * segment + j) * filters + n] : 0
-                        }, bias: bias, realMultiplier: realMultiplier, activation: stage, variant: self.variant,
+                        k: rowK, n: filters, weights: m, rowStride: filters, bias: bias,
+                        realMultiplier: realMultiplier, activation: stage, variant: packing,
                         inputZeroPoint: input.zeroPoint))
                 continue
             }
