@@ -34,7 +34,33 @@ enum FileIO {
         guard expected <= limit else {
             throw .memory("\(path) is \(expected) bytes, larger than \(limitText)")
         }
-        bytes.reserveCapacity(expected + 1)
+        // The size the file reports, read straight into the array (a byte more, to see the end
+        // of the file or that it grew); the rest, if any, in chunks. A read into a chunk and an
+        // append were two copies of a model's bytes.
+        var ended = false
+        var failure: CnnzError?
+        bytes = [UInt8](unsafeUninitializedCapacity: expected + 1) { buffer, initialized in
+            while initialized < buffer.count {
+                let count = read(fd, buffer.baseAddress! + initialized, buffer.count - initialized)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    failure = .io("cannot read \(path): \(reason())")
+                    return
+                }
+                if count == 0 {
+                    ended = true
+                    return
+                }
+                initialized += count
+            }
+        }
+        if let failure { throw failure }
+        if bytes.count > limit {
+            guard prefix else { throw .memory("\(path) is larger than \(limitText)") }
+            bytes.removeLast(bytes.count - limit)
+            return bytes
+        }
+        if ended { return bytes }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }

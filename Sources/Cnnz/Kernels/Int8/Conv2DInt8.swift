@@ -72,7 +72,11 @@ final class Conv2DInt8: RegisteredKernel {
             throw .unsupported("int8 Conv2D: the kernel is \(kernel.elementType), not int8")
         }
         // One variant for every group: the maddubs one only if all groups' weights fit it.
-        var chosen = Int8GEMM.variant(variant, k: k, n: filters) { r, n in weights[r * filters + n] }
+        var chosen =
+            variant == .avx2Maddubs
+                && !weights.withUnsafeBufferPointer {
+                    Int8GEMM.fitsMaddubs(k: k, n: filters, weights: $0.baseAddress!, rowStride: filters)
+                } ? .avx2 : variant
         let pointwise =
             window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
             && groups == 1
@@ -103,22 +107,45 @@ final class Conv2DInt8: RegisteredKernel {
         let weightScale = { (f: Int) in Double(q.scales.count == 1 ? q.scales[0] : q.scales[f]) }
         let biasValue = try Self.bias(bias, inputScale: input.scale, weightScale: weightScale)
         var packed: [Int8PackedWeights] = []
+        let packing = self.variant
         for g in 0..<groups {
             // Keras kernel [kh, kw, in/groups, filters] is [K, filters] row-major, K in im2col order.
-            // The row convolution's k: each kernel row's `segment` weights, then zeros up to 4.
-            let element: (Int, Int) -> Int8 =
-                isRowConv
-                ? { r, n in
-                    let (ky, j) = r.quotientAndRemainder(dividingBy: rowSegment)
-                    return j < segment ? weights[(ky * segment + j) * filters + n] : 0
-                } : { r, n in weights[r * filters + g * outPerGroup + n] }
-            packed.append(
-                try Int8PackedWeights(
-                    k: isRowConv ? rowK : k, n: outPerGroup, element: element,
-                    bias: { n in biasValue(g * outPerGroup + n) },
-                    realMultiplier: { n in
-                        Double(input.scale) * weightScale(g * outPerGroup + n) / Double(stage.scale)
-                    }, activation: stage, variant: self.variant, inputZeroPoint: input.zeroPoint))
+            let bias = { (n: Int) in biasValue(g * outPerGroup + n) }
+            let realMultiplier = { (n: Int) in
+                Double(input.scale) * weightScale(g * outPerGroup + n) / Double(stage.scale)
+            }
+            if isRowConv {
+                // The row convolution's k: each kernel row's `segment` weights, then zeros up to
+                // a whole unit; one group. Laid out so (a copy per kernel row), then packed by rows.
+                precondition(groups == 1, "the row convolution takes one group")
+                let count = rowK * filters
+                let matrix = try AlignedBuffer.bytes(count, alignment: 64)
+                defer { matrix.deallocate() }
+                let m = matrix.baseAddress!.bindMemory(to: Int8.self, capacity: count)
+                m.update(repeating: 0, count: count)
+                weights.withUnsafeBufferPointer { w in
+                    for ky in 0..<window.kernelHeight {
+                        (m + ky * rowSegment * filters).update(
+                            from: w.baseAddress! + ky * segment * filters, count: segment * filters)
+                    }
+                }
+                packed.append(
+                    try Int8PackedWeights(
+                        k: rowK, n: filters, weights: m, rowStride: filters, bias: bias,
+                        realMultiplier: realMultiplier, activation: stage, variant: packing,
+                        inputZeroPoint: input.zeroPoint))
+                continue
+            }
+            // The group's columns packed straight from the kernel's rows.
+            let group: Result<Int8PackedWeights, CnnzError> = weights.withUnsafeBufferPointer { w in
+                Result { () throws(CnnzError) -> Int8PackedWeights in
+                    try Int8PackedWeights(
+                        k: k, n: outPerGroup, weights: w.baseAddress! + g * outPerGroup, rowStride: filters,
+                        bias: bias, realMultiplier: realMultiplier, activation: stage, variant: packing,
+                        inputZeroPoint: input.zeroPoint)
+                }
+            }
+            packed.append(try group.get())
         }
         self.packed = packed
         inputZeroPoint = Int16(input.zeroPoint)
