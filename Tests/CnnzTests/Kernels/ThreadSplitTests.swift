@@ -36,14 +36,8 @@ import Testing
     /// run over all panels, and writes nothing else; for every microkernel this CPU runs.
     @Test(arguments: [(1, 37, 5), (2, 70, 33), (9, 49, 300), (3, 129, 17), (1, 16, 1), (1, 129, 2100)])
     func panelRangesMatchTheWholeProduct(_ shape: (m: Int, n: Int, k: Int)) throws {
-        var rng = SplitMix64(seed: UInt64(shape.m * 131 + shape.n * 7 + shape.k))
-        let a = [Float].random(shape.m * shape.k, &rng)
-        let b = [Float].random(shape.k * shape.n, &rng)
-        let bias = [Float].random(shape.n, &rng)
-        for microkernel in GEMM.available {
-            let packed = try PackedWeights(
-                k: shape.k, n: shape.n, element: { b[$0 * shape.n + $1] }, bias: { bias[$0] },
-                panelWidth: microkernel.panelWidth)
+        try Self.randomProduct(shape, seed: UInt64(shape.m * 131 + shape.n * 7 + shape.k)) {
+            microkernel, a, packed in
             let clamp = OutputClamp(minimum: -0.5, maximum: 0.75, isActive: true)
             func product(_ panels: Range<Int>?) -> [Float] {
                 var out = [Float](repeating: 12345, count: shape.m * shape.n)
@@ -85,14 +79,8 @@ import Testing
     /// bits as the whole product: a row's sums do not depend on the tile it falls in.
     @Test(arguments: [(25, 37, 50), (16, 100, 200), (7, 20, 9), (169, 50, 300)])
     func rowRangesMatchTheWholeProduct(_ shape: (m: Int, n: Int, k: Int)) throws {
-        var rng = SplitMix64(seed: UInt64(shape.m * 31 + shape.n * 5 + shape.k))
-        let a = [Float].random(shape.m * shape.k, &rng)
-        let b = [Float].random(shape.k * shape.n, &rng)
-        let bias = [Float].random(shape.n, &rng)
-        for microkernel in GEMM.available {
-            let packed = try PackedWeights(
-                k: shape.k, n: shape.n, element: { b[$0 * shape.n + $1] }, bias: { bias[$0] },
-                panelWidth: microkernel.panelWidth)
+        try Self.randomProduct(shape, seed: UInt64(shape.m * 31 + shape.n * 5 + shape.k)) {
+            microkernel, a, packed in
             func product(_ rows: Range<Int>) -> [Float] {
                 var out = [Float](repeating: 12345, count: shape.m * shape.n)
                 a.withUnsafeBufferPointer { a in
@@ -115,6 +103,24 @@ import Testing
                 }
                 #expect(pieced == whole, "\(microkernel), \(parts) parts, \(shape)")
             }
+        }
+    }
+
+    /// Calls `body` for every microkernel this CPU runs, with a seeded random m x k matrix A and
+    /// a random k x n matrix B (with a bias) packed for that microkernel.
+    static func randomProduct(
+        _ shape: (m: Int, n: Int, k: Int), seed: UInt64,
+        _ body: (GEMM.Microkernel, [Float], PackedWeights) throws -> Void
+    ) throws {
+        var rng = SplitMix64(seed: seed)
+        let a = [Float].random(shape.m * shape.k, &rng)
+        let b = [Float].random(shape.k * shape.n, &rng)
+        let bias = [Float].random(shape.n, &rng)
+        for microkernel in GEMM.available {
+            let packed = try PackedWeights(
+                k: shape.k, n: shape.n, element: { b[$0 * shape.n + $1] }, bias: { bias[$0] },
+                panelWidth: microkernel.panelWidth)
+            try body(microkernel, a, packed)
         }
     }
 
