@@ -59,15 +59,26 @@ struct Int8StoreDraw {
 
     /// `body` with the stage as the kernels take it (`table`: 256 entries or nil).
     func withOutput(table: [Int8]?, _ body: (inout cnnz_qs8_output) -> Void) {
-        bias.withUnsafeBufferPointer { b in
-            multiplier.withUnsafeBufferPointer { mu in
-                shift.withUnsafeBufferPointer { s in
-                    (table ?? []).withUnsafeBufferPointer { t in
-                        var out = cnnz_qs8_output(
-                            bias: b.baseAddress, multiplier: mu.baseAddress, shift: s.baseAddress,
-                            zero_point: zeroPoint, min: low, max: high, table: table == nil ? nil : t.baseAddress)
-                        body(&out)
-                    }
+        withQS8Output(
+            bias: bias, multiplier: multiplier, shift: shift, zeroPoint: zeroPoint, low: low, high: high, table: table,
+            body)
+    }
+}
+
+/// `body` with an output stage's arrays as the kernels take them (`cnnz_qs8_output`; `table`:
+/// 256 entries or nil), for the store tests' own draws.
+func withQS8Output<R>(
+    bias: [Int32], multiplier: [Int32], shift: [Int32], zeroPoint: Int32, low: Int32, high: Int32, table: [Int8]?,
+    _ body: (inout cnnz_qs8_output) -> R
+) -> R {
+    bias.withUnsafeBufferPointer { b in
+        multiplier.withUnsafeBufferPointer { mu in
+            shift.withUnsafeBufferPointer { s in
+                (table ?? []).withUnsafeBufferPointer { t in
+                    var out = cnnz_qs8_output(
+                        bias: b.baseAddress, multiplier: mu.baseAddress, shift: s.baseAddress,
+                        zero_point: zeroPoint, min: low, max: high, table: table == nil ? nil : t.baseAddress)
+                    return body(&out)
                 }
             }
         }

@@ -66,19 +66,10 @@ import Testing
         }
 
         func withOutput<R>(_ body: (UnsafePointer<cnnz_qs8_output>) -> R) -> R {
-            bias.withUnsafeBufferPointer { b in
-                multiplier.withUnsafeBufferPointer { m in
-                    shift.withUnsafeBufferPointer { s in
-                        (table ?? []).withUnsafeBufferPointer { t in
-                            var out = cnnz_qs8_output(
-                                bias: b.baseAddress, multiplier: m.baseAddress, shift: s.baseAddress,
-                                zero_point: zeroPoint, min: bounds.lowerBound, max: bounds.upperBound,
-                                table: table == nil ? nil : t.baseAddress)
-                            return body(&out)
-                        }
-                    }
-                }
-            }
+            withQS8Output(
+                bias: bias, multiplier: multiplier, shift: shift, zeroPoint: zeroPoint, low: bounds.lowerBound,
+                high: bounds.upperBound, table: table
+            ) { out in body(&out) }
         }
     }
 
