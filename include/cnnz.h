@@ -212,6 +212,29 @@ const char *cnnz_model_name(const cnnz_model *model);
 const char *cnnz_model_precision(const cnnz_model *model);
 
 /**
+ * The number of layers the model runs, in execution order after the
+ * converter's folding (what `infer --profile` lists and cnnz_session_profile
+ * times). 0 if model is not a live model. Thread-safe.
+ */
+size_t cnnz_model_layer_count(const cnnz_model *model);
+
+/**
+ * Describes layer `index` (0 ... cnnz_model_layer_count - 1, execution order).
+ * Each out pointer may be NULL to skip that value.
+ *   name  receives the layer's name (possibly empty), NUL-terminated UTF-8
+ *         owned by the model (valid until cnnz_model_free)
+ *   type  receives its Keras class name ("Conv2D", "DepthwiseConv2D",
+ *         "Dense", "MaxPooling2D", "Add", ...), owned by the model
+ *   macs  receives its multiply-adds for one image (0 for pooling, Add and
+ *         other layers without multiply-adds)
+ * Thread-safe.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT  model is not a live model, or index is out of range
+ */
+cnnz_status cnnz_model_layer(const cnnz_model *model, size_t index, const char **name, const char **type,
+                             uint64_t *macs);
+
+/**
  * Runs the self-test vector stored in the model and compares the output
  * with the stored one, to check that this machine and this version of the
  * engine reproduce what the converter computed.
@@ -278,6 +301,36 @@ void cnnz_session_free(cnnz_session *session);
  */
 cnnz_status cnnz_run(cnnz_session *session, const float *input, size_t input_count, size_t batch, float *output,
                      size_t output_capacity);
+
+/**
+ * Times each layer, as `infer --profile` does: runs `batch` images of
+ * prepared floats min(runs, 10) times to warm up, then `runs` times, kernel by
+ * kernel with a clock read between kernels, and writes to
+ * layer_milliseconds[i] the median over the timed runs of layer i's
+ * milliseconds (execution order, as cnnz_model_layer). A layer that runs no
+ * kernel of its own gets 0: a Flatten (it only renames its input) and a
+ * residual Add that the convolution computing one of its operands does in its
+ * store (its time is that convolution's). The input's values do not change
+ * the times, only its shape: any batch that cnnz_run accepts will do.
+ * Outputs are computed and discarded.
+ *   input                as for cnnz_run; batch at most the session's batch
+ *                        capacity (one pass is timed, not a split batch)
+ *   runs                 timed runs, 1 ... 1,000,000, and runs x kernels at
+ *                        most 4,194,304 (the times of every run are kept; the
+ *                        kernels are the layers, less Flatten, plus an int8
+ *                        model's conversions)
+ *   layer_milliseconds   receives cnnz_model_layer_count values
+ *   layer_capacity       the number of doubles layer_milliseconds can hold
+ * Allocates the table of times (16 bytes per run and kernel) before the first
+ * run. Not thread-safe on one session.
+ * @retval CNNZ_OK
+ * @retval CNNZ_ERROR_ARGUMENT  as for cnnz_run; or batch above the batch
+ *                              capacity, runs out of range, or
+ *                              layer_capacity below the layer count
+ * @retval CNNZ_ERROR_MEMORY    memory for the table of times ran out
+ */
+cnnz_status cnnz_session_profile(cnnz_session *session, const float *input, size_t input_count, size_t batch,
+                                 size_t runs, double *layer_milliseconds, size_t layer_capacity);
 
 /**
  * Runs `batch` images of 8-bit pixels (batch x H x W x C bytes, 0..255),

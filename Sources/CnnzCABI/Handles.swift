@@ -16,6 +16,8 @@ final class ModelHandle: @unchecked Sendable {
     let model: Model
     let name: UnsafeMutablePointer<CChar>
     let labels: [UnsafeMutablePointer<CChar>]
+    /// The layers' names, types and multiply-adds (`cnnz_model_layer`).
+    let layers: LayerTable
 
     /// Copies the name and labels as C strings; out of memory is an error, not an abort.
     init(_ model: Model) throws(CnnzError) {
@@ -29,6 +31,12 @@ final class ModelHandle: @unchecked Sendable {
             }
             copies.append(copy)
         }
+        do {
+            layers = try LayerTable(model)
+        } catch {
+            for copy in copies { free(copy) }
+            throw error
+        }
         name = copies[0]
         labels = Array(copies.dropFirst())
     }
@@ -36,6 +44,7 @@ final class ModelHandle: @unchecked Sendable {
     deinit {
         free(name)
         for label in labels { free(label) }
+        layers.deallocate()
     }
 }
 

@@ -53,6 +53,25 @@ private func withRun(
 ) -> cnnz_status {
     guard let handle = Registry.session(session) else { return CNNZ_ERROR_ARGUMENT }
     guard let output else { return argumentError("\(function): output is NULL") }
+    return withRunInput(function, handle, input, available, batch) { (session, inputCount) throws(CnnzError) in
+        let model = session.model
+        // Below Int.max: withRunInput checked batch x the input's size, which is at least as large.
+        let outputCount = batch.multipliedReportingOverflow(by: model.outputSize)
+        guard !outputCount.overflow, capacity >= 0, capacity >= outputCount.partialValue else {
+            throw .argument(
+                "\(function): output capacity \(UInt(bitPattern: capacity)) is below batch \(batch) x \(model.outputSize) outputs"
+            )
+        }
+        try body(session, inputCount, UnsafeMutableBufferPointer(start: output, count: outputCount.partialValue))
+    }
+}
+
+/// Validates the input of a run (`available` values at `input`, `batch` images), marks the
+/// session busy, and calls `body` with the number of input values it may read.
+func withRunInput(
+    _ function: String, _ handle: SessionHandle, _ input: UnsafeRawPointer?, _ available: Int, _ batch: Int,
+    _ body: (Session, Int) throws(CnnzError) -> Void
+) -> cnnz_status {
     guard input != nil else { return argumentError("\(function): input is NULL") }
     // size_t values above Int.max arrive negative.
     guard batch >= 1 else {
@@ -61,7 +80,9 @@ private func withRun(
     let model = handle.session.model
     let (outputCount, outputOverflow) = batch.multipliedReportingOverflow(by: model.outputSize)
     let (inputCount, inputOverflow) = batch.multipliedReportingOverflow(by: model.inputShape.elementCount)
-    guard !outputOverflow, !inputOverflow, inputCount.multipliedReportingOverflow(by: 4).overflow == false else {
+    guard !outputOverflow, !inputOverflow, outputCount >= 0,
+        inputCount.multipliedReportingOverflow(by: 4).overflow == false
+    else {
         return argumentError("\(function): batch \(batch) is too large")
     }
     // A count above Int.max arrives negative: more than enough, as no buffer is that large.
@@ -70,17 +91,12 @@ private func withRun(
             "\(function): the input holds \(available) values, below batch \(batch) x \(model.inputShape.elementCount) (\(model.inputShape))"
         )
     }
-    guard capacity >= 0, capacity >= outputCount else {
-        return argumentError(
-            "\(function): output capacity \(UInt(bitPattern: capacity)) is below batch \(batch) x \(model.outputSize) outputs"
-        )
-    }
     guard handle.busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
         return argumentError("\(function): the session is in use by another thread; use one session per thread")
     }
     defer { handle.busy.store(false, ordering: .releasing) }
     do {
-        try body(handle.session, inputCount, UnsafeMutableBufferPointer(start: output, count: outputCount))
+        try body(handle.session, inputCount)
         return CNNZ_OK
     } catch {
         return fail(error)

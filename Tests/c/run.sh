@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds libcnnz and the C programs (pedantic C99 under gcc and clang, and the
-# header from C++), then runs the C API tests, the thread test, czlib_crc32 from threads under
+# header from C++), then runs the C API tests (test_api, test_encoded,
+# test_profile), the thread test, czlib_crc32 from threads under
 # ThreadSanitizer and the C example.
 #   bash Tests/c/run.sh            # release libcnnz
 #   bash Tests/c/run.sh address    # libcnnz and the C programs under AddressSanitizer
@@ -44,10 +45,12 @@ $cxx -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude $extra "$work/header.c
 $cc $flags Tests/c/test_api.c $link -lz -lm -o "$work/test_api"
 $cc $flags -pthread Tests/c/test_threads.c $link -o "$work/test_threads"
 $cc $flags Tests/c/test_encoded.c $link -lm -o "$work/test_encoded"
+$cc $flags Tests/c/test_profile.c $link -o "$work/test_profile"
 $cc $flags Examples/c/classify.c $link -o "$work/classify"
 
 "$work/test_api" Tests/CnnzTests/Fixtures "$work" Examples/fashion-mnist-small.cnnz Examples/images/bag.pgm
 "$work/test_encoded" Tests/CnnzTests/Fixtures Examples/fashion-mnist-small.cnnz
+"$work/test_profile" "$work/tiny-graph.cnnz" Examples/fashion-mnist-small.cnnz
 "$work/test_threads" "$work/tiny-graph.cnnz"
 "$work/test_threads" Examples/fashion-mnist-small.cnnz
 "$work/test_threads" "$work/bench.cnnz" 2

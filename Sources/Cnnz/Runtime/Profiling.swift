@@ -45,10 +45,15 @@ public struct Profile: Sendable {
 }
 
 extension Session {
+    /// The most run times per kernel a profile keeps (`runs` x kernels): 64 MB of tables.
+    public static let maximumProfileEntries = 1 << 22
+
     /// Runs `batch` prepared images (`batch * H * W * C` floats, NHWC, at most the batch
     /// capacity) `warmup + runs` times, kernel by kernel with a clock read between kernels,
     /// and returns each layer's median time over the timed runs. Outputs are computed as by
-    /// `run` and discarded. Allocates the table of times (`runs` rows) before the first run.
+    /// `run` and discarded. Allocates the table of times (`runs` rows, 16 bytes per run and
+    /// kernel) before the first run: `runs` times the kernels may be at most
+    /// `maximumProfileEntries`, and running out of memory for it throws `CnnzError.memory`.
     public func profile(input: UnsafeBufferPointer<Float>, batch: Int, runs: Int, warmup: Int = 10)
         throws(CnnzError) -> Profile
     {
@@ -64,6 +69,12 @@ extension Session {
         // An int8 model's conversions count toward the layer they serve.
         let kernelLayers = plan.kernelLayers
         let kernelCount = plan.kernels.count
+        guard runs <= Self.maximumProfileEntries / max(kernelCount, 1) else {
+            throw .argument(
+                "profiling keeps every run's time per kernel: \(runs) runs x \(kernelCount) kernels exceeds \(Self.maximumProfileEntries)"
+            )
+        }
+        try AlignedBuffer.probe(runs * kernelCount * 16)
         // times[run * kernelCount + k]: seconds of kernel k in timed run `run`; waits: the
         // caller's wait for helpers in it; helped: parts helpers ran, of `parts[k]`.
         var times = [Double](repeating: 0, count: runs * kernelCount)

@@ -4,6 +4,7 @@
     model = cnnz.Model("model.cnnz")
     model.classify("shirt.pgm")              # top 3: [("Shirt", 0.81), ...], as `infer`
     model.predict(images)                    # (N, H, W, C) float32 or uint8 -> (N, outputs)
+    print(model.profile())                   # each layer's time, as `infer --profile`
 
 classify() warns (cnnz.ResizeWarning) when it resizes an image, as `infer`
 prints a note; predict() takes only a batch of float32 or uint8 and refuses
@@ -20,10 +21,12 @@ import warnings
 
 import numpy as np
 
-from . import _encoded, _lib
+from . import _encoded, _lib, _profile
 from ._lib import LibraryNotFound
 
-__all__ = ["Model", "Error", "LibraryNotFound", "ResizeWarning", "version", "export"]
+__all__ = ["Model", "Error", "LibraryNotFound", "ResizeWarning", "version", "export", "Layer", "LayerTime", "Profile"]
+
+Layer, LayerTime, Profile = _profile.Layer, _profile.LayerTime, _profile.Profile
 
 OK, ERROR_ARGUMENT, ERROR_IO, ERROR_FORMAT, ERROR_UNSUPPORTED, ERROR_MEMORY, ERROR_INTERNAL = range(7)
 
@@ -151,6 +154,8 @@ class Model:
         self.name = lib.cnnz_model_name(self._pointer).decode()
         #: "float32", "int8" or "weights-int8" (int8 weights, float32 compute).
         self.precision = lib.cnnz_model_precision(self._pointer).decode()
+        #: The layers in execution order (after the converter's folding): cnnz.Layer(name, type, macs).
+        self.layers = _profile.read_layers(lib, self._pointer, _check)
         self._runs = {np.dtype(np.float32): lib.cnnz_run_buffers, np.dtype(np.uint8): lib.cnnz_run_u8_buffers}
         self._local = threading.local()
         self._sessions = []
@@ -314,6 +319,28 @@ class Model:
             probabilities = shifted / shifted.sum()
         order = sorted(range(self.output_size), key=lambda i: (-probabilities[i], i))[:top]
         return [(self.labels[i] if self.labels else f"class {i}", float(probabilities[i])) for i in order]
+
+    def profile(self, x=None, runs=100):
+        """Times each layer, as `infer --profile` does, and returns a cnnz.Profile.
+
+        The profile is a list of cnnz.LayerTime(index, name, type, milliseconds,
+        macs), one per layer in execution order, each the median over `runs`
+        passes (after up to 10 warm-up passes) of one batch; print it for a
+        table with each layer's share and GFLOP/s. It runs on this thread's
+        session (the model's `threads`). `x` is a batch (N, H, W, C) of float32
+        or uint8, N at most `batch_capacity`; only its shape matters (the
+        values do not change the times), so the default, one image of zeros,
+        times batch 1. Raises Error as predict does.
+        """
+        if x is None:
+            x = np.zeros((1,) + self.input_shape, dtype=np.float32)
+        x = np.asarray(x)
+        if x.dtype not in (np.float32, np.uint8):
+            raise Error(ERROR_ARGUMENT, f"input dtype {x.dtype}: profile takes float32 or uint8 images")
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape or x.shape[0] == 0:
+            raise Error(ERROR_ARGUMENT, f"input shape {tuple(x.shape)} does not match the model's "
+                                        f"(N, {', '.join(map(str, self.input_shape))}) with N at least 1")
+        return _profile.profile(self, self._session(), np.ascontiguousarray(x, dtype=np.float32), runs, _check)
 
     def selftest(self):
         """Runs the model's stored self-test vector; returns the largest difference or raises Error."""

@@ -111,6 +111,19 @@ def _declare(lib):
     # const char *cnnz_model_precision(const cnnz_model *model);
     lib.cnnz_model_precision.argtypes = [ModelPointer]
     lib.cnnz_model_precision.restype = ctypes.c_char_p
+    # size_t cnnz_model_layer_count(const cnnz_model *model);
+    lib.cnnz_model_layer_count.argtypes = [ModelPointer]
+    lib.cnnz_model_layer_count.restype = ctypes.c_size_t
+    # cnnz_status cnnz_model_layer(const cnnz_model *model, size_t index, const char **name, const char **type,
+    #                              uint64_t *macs);
+    lib.cnnz_model_layer.argtypes = [ModelPointer, ctypes.c_size_t, ctypes.POINTER(ctypes.c_char_p),
+                                     ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_uint64)]
+    lib.cnnz_model_layer.restype = c_status
+    # cnnz_status cnnz_session_profile(cnnz_session *session, const float *input, size_t input_count, size_t batch,
+    #                                  size_t runs, double *layer_milliseconds, size_t layer_capacity);
+    lib.cnnz_session_profile.argtypes = [SessionPointer, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t,
+                                         ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
+    lib.cnnz_session_profile.restype = c_status
     # cnnz_status cnnz_model_selftest(const cnnz_model *model, float *max_difference);
     lib.cnnz_model_selftest.argtypes = [ModelPointer, f32p]
     lib.cnnz_model_selftest.restype = c_status

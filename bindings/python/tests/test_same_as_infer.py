@@ -173,3 +173,35 @@ def test_classify_reads_the_image_once(repository, example, tmp_path):
     assert opened, "the image was never read"
     assert reads == 1, f"classify read the image {reads} times ({errors})"
     assert result == [expected]
+
+
+def test_layers_and_profile_list_what_infer_profile_lists(repository, example, infer):
+    cli = subprocess.run([str(infer), str(repository / "Examples" / "fashion-mnist-small.cnnz"),
+                          str(repository / "Examples" / "images" / "bag.pgm"), "--profile", "--bench", "5",
+                          "--threads", "1"], capture_output=True, text=True, check=True)
+    # Rows: index, type, activation, shape, time, share (2 tokens), cumulative (2 tokens), MACs, ...
+    rows = [line.split() for line in cli.stdout.splitlines() if line[:1].isdigit()]
+    assert [(row[1], int(row[9].replace(",", ""))) for row in rows] == [(l.type, l.macs) for l in example.layers]
+    # The architecture's own count: Conv2D(32, 3x3, same) on 28x28x1; Dense(128 -> 10) last.
+    assert example.layers[0] == cnnz.Layer("", "Conv2D", 28 * 28 * 32 * 9)
+    assert example.layers[-1].macs == 128 * 10
+
+    profile = example.profile(runs=20)
+    assert isinstance(profile, cnnz.Profile) and len(profile) == len(example.layers)
+    for row, layer in zip(profile, example.layers):
+        assert (row.name, row.type, row.macs) == tuple(layer)
+        assert (row.milliseconds == 0) == (layer.type == "Flatten")
+        assert row.milliseconds >= 0
+    assert profile.milliseconds == pytest.approx(sum(row.milliseconds for row in profile))
+    table = str(profile)
+    assert "Total" in table and len(table.splitlines()) == len(profile) + 6
+    # A batch of pixels, and the errors predict gives.
+    assert len(example.profile(np.zeros((3, 28, 28, 1), np.uint8), runs=2)) == len(example.layers)
+    with pytest.raises(cnnz.Error, match="batch capacity"):
+        example.profile(np.zeros((9, 28, 28, 1), np.float32), runs=2)
+    with pytest.raises(cnnz.Error, match="runs 0"):
+        example.profile(runs=0)
+    with pytest.raises(cnnz.Error, match="does not match"):
+        example.profile(np.zeros((1, 28, 28, 3), np.float32))
+    with pytest.raises(cnnz.Error, match="float32 or uint8"):
+        example.profile(np.zeros((1, 28, 28, 1), np.float64))
