@@ -31,6 +31,15 @@ public final class Session {
     /// Threads that run each layer, the caller's included (1: everything on the caller).
     public var threadCount: Int { pool?.threadCount ?? 1 }
 
+    /// For diagnostics (`infer --bench` prints it): how many runs of fewer images than threads
+    /// split their layers each way (`none`: all on the calling thread; `dense`: the layers with
+    /// the most work per byte; `every`: every layer worth splitting), and how many times the
+    /// pool backed off to run alone for a while (a helper's core was busy). Zeros on one thread.
+    public var layerSplitRuns: (none: Int, dense: Int, every: Int, backOffs: Int) {
+        let used = layerSplit.used
+        return (used.none, used.dense, used.every, pool?.backOffs ?? 0)
+    }
+
     /// The most threads a session may use.
     public static let maxThreads = 64
 
