@@ -35,5 +35,12 @@ extension InferCommand {
         print(
             "bench: \(runs) runs after \(warmup) warm-up, batch \(batch), \(threadCount) thread\(threadCount == 1 ? "" : "s"): median \(fixed4(median * 1000)) ms per batch, p90 \(fixed4(p90 * 1000)) ms, \(Int((Double(runs * batch) / total).rounded())) images/s"
         )
+        let split = session.layerSplitRuns
+        if split.none + split.dense + split.every > 0 {
+            // Warm-up runs included: which split the session settled on, and how soon.
+            print(
+                "layer split: runs none \(split.none), dense \(split.dense), every \(split.every); back-offs \(split.backOffs)"
+            )
+        }
     }
 }

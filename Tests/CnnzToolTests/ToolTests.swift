@@ -201,7 +201,16 @@ enum Tool {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix("bench: 20 runs after 10 warm-up, batch 1, "))
         #expect(r.stdout.contains(" threads: median ") || r.stdout.contains(" thread: median "))
-        #expect(r.stdout.contains(" ms per batch, p90 ") && r.stdout.hasSuffix(" images/s\n"))
+        let lines = r.stdout.split(separator: "\n")
+        #expect(r.stdout.contains(" ms per batch, p90 ") && lines.first?.hasSuffix(" images/s") == true)
+        // With helper threads, how the batch-1 runs (warm-up included) split their layers.
+        let multithreaded = !r.stdout.contains(" 1 thread: ")
+        #expect(lines.count == (multithreaded ? 2 : 1), "\(r.stdout)")
+        if multithreaded {
+            #expect(lines[1].hasPrefix("layer split: runs none ") && lines[1].contains("; back-offs "), "\(r.stdout)")
+            let counts = lines[1].split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            #expect(counts.count == 4 && counts[0] + counts[1] + counts[2] == 30, "\(r.stdout)")
+        }
     }
 
     @Test(arguments: [

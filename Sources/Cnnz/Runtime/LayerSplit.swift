@@ -96,6 +96,8 @@ struct LayerSplit {
     /// Bit i: whether the i-th run back started after a pause.
     private var pauses: UInt16 = 0
     private(set) var best = Choice.every
+    /// Runs with each choice so far (`Session.layerSplitRuns`: which choice a session settles on).
+    private(set) var used = (none: 0, dense: 0, every: 0)
 
     init() {
         let count = Choice.count
@@ -132,7 +134,13 @@ struct LayerSplit {
     /// another one in turn; at first, the choices in turn.
     mutating func next() -> Choice {
         runs &+= 1
-        return choice(run: runs)
+        let next = choice(run: runs)
+        switch next {
+        case .none: used.none &+= 1
+        case .dense: used.dense &+= 1
+        case .every: used.every &+= 1
+        }
+        return next
     }
 
     /// Whether the next run starts a probe (or a turn) of a split after a run with another

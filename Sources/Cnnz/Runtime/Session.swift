@@ -24,12 +24,29 @@ public final class Session {
     /// For tests: the split every such run uses instead of `layerSplit`'s choice (whose first
     /// runs are `none`, so a session run a few times would never split a layer).
     var fixedSplit: LayerSplit.Choice?
+    /// Pairs of kernels run as one task per band (`JoinedLayers`), at the first one's index.
+    let joins: [JoinedLayers?]
+    /// For tests: false runs every kernel on its own (what joined pairs must match to the bit).
+    var joinsLayers = true
+    /// For tests: each split task runs its parts on the calling thread, last part first, so
+    /// that a part reading what an earlier part has not written yet shows (a joined pair whose
+    /// bands do not match).
+    var runsPartsBackwards = false
     /// A pass of outputs and their image indices for `run(encodedImages:)`, allocated on its
     /// first call (most sessions never decode images) and kept.
     private var encodedPass: (scores: UnsafeMutablePointer<Float>, rows: UnsafeMutablePointer<Int>)?
 
     /// Threads that run each layer, the caller's included (1: everything on the caller).
     public var threadCount: Int { pool?.threadCount ?? 1 }
+
+    /// For diagnostics (`infer --bench` prints it): how many runs of fewer images than threads
+    /// split their layers each way (`none`: all on the calling thread; `dense`: the layers with
+    /// the most work per byte; `every`: every layer worth splitting), and how many times the
+    /// pool backed off to run alone for a while (a helper's core was busy). Zeros on one thread.
+    public var layerSplitRuns: (none: Int, dense: Int, every: Int, backOffs: Int) {
+        let used = layerSplit.used
+        return (used.none, used.dense, used.every, pool?.backOffs ?? 0)
+    }
 
     /// The most threads a session may use.
     public static let maxThreads = 64
@@ -69,6 +86,7 @@ public final class Session {
         for (value, offset) in plan.offsets.enumerated() {
             values[value] = offset < 0 ? staging.raw : arena.raw + offset * batchCapacity
         }
+        joins = threads > 1 ? plan.kernels.indices.map { JoinedLayers.pair(plan, at: $0) } : []
         let pool = threads > 1 ? WorkerPool(helpers: threads - 1) : nil
         self.pool = pool
         self.minimumWorkPerPart = max(1, minimumWorkPerPart)
@@ -237,13 +255,39 @@ public final class Session {
     }
 
     /// Runs every kernel in turn, each split between the pool's threads as `choice` says.
+    /// A depthwise convolution and the pointwise one after it, split alike, run as one task
+    /// (`JoinedLayers`): one hand-off and join instead of two.
     func runLayers(_ pool: WorkerPool, _ context: RunContext, batch: Int, choice: LayerSplit.Choice) {
         let plan = model.plan
-        for (k, kernel) in plan.kernels.enumerated() {
-            let parts = LayerSplit.parts(
-                kernel.workload(batch: batch), activationBytes: plan.kernelActivationBytes[k] * batch,
-                threads: pool.threadCount, minimumWork: minimumWorkPerPart, choice: choice)
-            pool.run(kernel, context, parts: parts)
+        var k = 0
+        while k < plan.kernels.count {
+            let parts = self.parts(k, batch: batch, threads: pool.threadCount, choice: choice)
+            if parts > 1, joinsLayers, let join = joins[k],
+                self.parts(k + 1, batch: batch, threads: pool.threadCount, choice: choice) == parts,
+                join.aligned(batch: batch, parts: parts)
+            {
+                run(join, context, parts: parts, pool: pool)
+                k += 2
+            } else {
+                run(plan.kernels[k], context, parts: parts, pool: pool)
+                k += 1
+            }
+        }
+    }
+
+    /// The parts of kernel `k` for `batch` images and `choice`.
+    private func parts(_ k: Int, batch: Int, threads: Int, choice: LayerSplit.Choice) -> Int {
+        let plan = model.plan
+        return LayerSplit.parts(
+            plan.kernels[k].workload(batch: batch), activationBytes: plan.kernelActivationBytes[k] * batch,
+            threads: threads, minimumWork: minimumWorkPerPart, choice: choice)
+    }
+
+    private func run(_ work: any SplitWork, _ context: RunContext, parts: Int, pool: WorkerPool) {
+        if runsPartsBackwards {
+            for part in (0..<parts).reversed() { work.run(context, part: part, of: parts) }
+        } else {
+            pool.run(work, context, parts: parts)
         }
     }
 }

@@ -59,6 +59,17 @@ struct AllocationTests {
         }
         models.append(("winograd", try ModelWriter.encode(Self.winogradModel())))
         models.append(("residual", try ModelWriter.encode(Self.residualModel())))
+        // A depthwise and a pointwise convolution run as one task per band (`JoinedLayers`): 6 rows,
+        // 2 or 1 images in 3 parts, the same bands of pixels.
+        var rng = SplitMix64(seed: 11)
+        models.append(
+            (
+                "joined",
+                try ModelWriter.encode(
+                    JoinedLayersTests.description(
+                        TensorShape(height: 6, width: 4, channels: 8), stride: 1, multiplier: 1, filters: 16,
+                        residual: true, rng: &rng))
+            ))
         // Three threads, and every layer split (a batch capacity below the thread count), then
         // batches split by images: handing parts to helpers allocates nothing either; and one
         // thread running a batch of more than 8 images in groups.
@@ -79,6 +90,11 @@ struct AllocationTests {
                 ? try model.makeSession(batchCapacity: 12, threads: 1)
                 : try model.makeSession(batchCapacity: byImages ? 6 : 2, threads: 3, minimumWorkPerPart: 1)
             #expect((session.lanes != nil) == byImages)
+            if name == "joined" {
+                // Every layer split: the pair runs joined (the session's own choice varies).
+                session.fixedSplit = .every
+                #expect(session.joins.contains { $0 != nil }, "joined: no pair")
+            }
             let batch = inGroups ? 11 : 5
             let input = [Float](repeating: 0.5, count: batch * model.inputShape.elementCount)
             let pixels = [UInt8](repeating: 7, count: 3 * model.inputShape.elementCount)

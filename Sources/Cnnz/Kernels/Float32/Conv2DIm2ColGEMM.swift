@@ -4,7 +4,7 @@
 /// unpadded, ungrouped convolution reads its input as the GEMM's A directly.
 /// With a residual Add fused in (`KernelSetup.residual`), the GEMM's store adds
 /// the other operand's element to each result before the Add's activation.
-final class Conv2DIm2ColGEMM: RegisteredKernel, ResidualConvolution {
+final class Conv2DIm2ColGEMM: RegisteredKernel, ResidualConvolution, PixelBandKernel {
     static let blockRows = 64
 
     let operands: KernelOperands
@@ -93,6 +93,16 @@ final class Conv2DIm2ColGEMM: RegisteredKernel, ResidualConvolution {
         let macs = batch * operands.outputShape.elementCount * kPerGroup
         return (items: GEMMShare.items(rows: batch * operands.outputShape.pixels, panels: splitPanels), work: macs)
     }
+
+    /// The GEMM's rows are the batch's output pixels: a part's, unless it takes a share of the
+    /// panels (fewer row tiles than parts).
+    func outputPixels(batch: Int, part: Int, of parts: Int) -> Range<Int>? {
+        let share = GEMMShare(rows: batch * operands.outputShape.pixels, panels: splitPanels, part: part, of: parts)
+        return share.panels == nil ? share.rows : nil
+    }
+
+    /// Pointwise: its input is the GEMM's A, pixel for pixel.
+    var readsOnlyItsPixels: Bool { isPointwise }
 
     /// Rows are the batch's output pixels, image after image (NHWC: row r's
     /// outputs start at r * filters); each part takes an even share of them

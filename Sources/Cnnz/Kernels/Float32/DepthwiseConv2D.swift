@@ -19,7 +19,7 @@
 /// AVX2 + FMA build when the CPU has it; other multipliers accumulate into
 /// the output tap by tap. Keras's kernel `[kh, kw, in, multiplier]` is already
 /// `[taps, out]` with output channel `c * multiplier + k`, so it is used as is.
-final class DepthwiseConv2DDirect: RegisteredKernel {
+final class DepthwiseConv2DDirect: RegisteredKernel, PixelBandKernel {
     let operands: KernelOperands
     let window: Window
     let multiplier: Int
@@ -71,6 +71,16 @@ final class DepthwiseConv2DDirect: RegisteredKernel {
         let taps = window.kernelHeight * window.kernelWidth
         return (items: batch * y.height, work: batch * y.elementCount * taps)
     }
+
+    /// Both paths split the batch's output rows (`Partition.range`), every channel of each.
+    func outputPixels(batch: Int, part: Int, of parts: Int) -> Range<Int>? {
+        let rows = Partition.range(batch * operands.outputShape.height, part: part, of: parts)
+        let width = operands.outputShape.width
+        return (rows.lowerBound * width)..<(rows.upperBound * width)
+    }
+
+    /// Its windows reach past its own rows.
+    var readsOnlyItsPixels: Bool { false }
 
     func run(_ context: RunContext, part: Int, of parts: Int) {
         if multiplier == 1 {
