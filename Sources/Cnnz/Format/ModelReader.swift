@@ -78,9 +78,10 @@ public enum ModelReader {
             )
         }
         let size = Int(payloadSize)
-        let payload = try AlignedBuffer.bytes(size, alignment: ModelFormat.alignment)
-        defer { payload.deallocate() }
-        let body = UnsafeMutableRawBufferPointer(rebasing: payload[0..<size])
+        // From 2 MB up in a mapping of its own, in 2 MB pages (PageArena says why).
+        let payload = try LoadBuffer(count: size)
+        defer { withExtendedLifetime(payload) {} }
+        let body = payload.bytes
         try Compression.inflate(compressed, into: body)
         let crc = Compression.crc32(UnsafeRawBufferPointer(body))
         guard crc == payloadCRC else {
@@ -107,6 +108,23 @@ public enum ModelReader {
                 limitName: "the memory budget of \(MemoryBudget.describe(options.maxMemory))")
         }
         return try FileIO.readFile(path, limit: Limits.maxPayloadBytes)
+    }
+
+    /// Calls `body` with a whole file's bytes, as `readFile` reads them; a regular file of
+    /// 2 MB or more goes into a mapping in 2 MB pages rather than an array (PageArena).
+    static func withFile<R>(
+        _ path: String, options: LoadOptions, _ body: (UnsafeRawBufferPointer) throws(CnnzError) -> R
+    ) throws(CnnzError) -> R {
+        let limit = options.maxMemory < Limits.maxPayloadBytes ? max(options.maxMemory, 0) : Limits.maxPayloadBytes
+        if let (buffer, count) = try FileIO.readLarge(path, limit: limit) {
+            defer { withExtendedLifetime(buffer) {} }
+            return try body(UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<count]))
+        }
+        let bytes = try readFile(path, options: options)
+        let result: Result<R, CnnzError> = bytes.withUnsafeBytes { b in
+            Result { () throws(CnnzError) -> R in try body(b) }
+        }
+        return try result.get()
     }
 
     private static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }

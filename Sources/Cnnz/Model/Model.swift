@@ -73,9 +73,17 @@ public final class Model: Sendable {
 
     /// Loads a `.cnnz` file.
     public convenience init(contentsOfFile path: String, options: LoadOptions = .default) throws(CnnzError) {
-        let bytes = try ModelReader.readFile(path, options: options)
-        do {
-            try self.init(bytes: bytes, options: options)
+        // The file's bytes are freed once decoded, before the kernels are prepared.
+        let contents = try ModelReader.withFile(path, options: options) {
+            (bytes: UnsafeRawBufferPointer) throws(CnnzError) -> ModelDescription in
+            do throws(CnnzError) {
+                return try ModelReader.decodeUnvalidated(bytes, options: options)
+            } catch {
+                throw error.prefixed("\(path): ")
+            }
+        }
+        do throws(CnnzError) {
+            try self.init(contents, options: options)
         } catch {
             throw error.prefixed("\(path): ")
         }

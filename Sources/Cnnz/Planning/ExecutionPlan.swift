@@ -102,9 +102,18 @@ final class ExecutionPlan: Sendable {
         inputValues = (0..<valueCount).filter { root[$0] == 0 }
         arenaBytesPerImage = total
 
+        // Every kernel's prepared weights are reserved first, then carved from one
+        // `PageArena` of as many whole 2 MB pages as their total fills (a fresh 4 KB page
+        // costs microseconds on a virtual machine; see PageArena). What does not fit (the
+        // last part of a 2 MB page, at most) comes from malloc: no memory beyond the budget's.
+        var preparedBytes = 0
+        for step in steps.list {
+            preparedBytes += try step.reserve(model, shapes: shapes, budget: &budget)
+        }
+        let arena = PageArena.make(bytes: PageArena.wholePagesBelow(preparedBytes))
         var kernels: [any Kernel] = []
         for step in steps.list {
-            kernels.append(try step.prepare(model, shapes: shapes, budget: &budget))
+            kernels.append(try step.prepare(model, shapes: shapes, arena: arena))
         }
         self.kernels = kernels
         residualSplits = zip(steps.list, kernels).map { step, kernel in
