@@ -42,7 +42,8 @@ extension Model {
             // Read as `Model(contentsOfFile:)` reads it (a large file into a mapping in 2 MB
             // pages), and freed once decoded, as there.
             let contents = try ModelReader.withFile(path, options: options) {
-                (bytes: UnsafeRawBufferPointer) throws(CnnzError) -> ModelDescription in
+                (bytes: UnsafeRawBufferPointer, _: UnsafeMutableRawBufferPointer?) throws(CnnzError)
+                    -> ModelDescription in
                 lap(0)
                 fileBytes = bytes.count
                 // The checksums and the inflate, each on its own (decodeUnvalidated does both

@@ -75,9 +75,10 @@ public final class Model: Sendable {
     public convenience init(contentsOfFile path: String, options: LoadOptions = .default) throws(CnnzError) {
         // The file's bytes are freed once decoded, before the kernels are prepared.
         let contents = try ModelReader.withFile(path, options: options) {
-            (bytes: UnsafeRawBufferPointer) throws(CnnzError) -> ModelDescription in
+            (bytes: UnsafeRawBufferPointer, mutable: UnsafeMutableRawBufferPointer?) throws(CnnzError)
+                -> ModelDescription in
             do throws(CnnzError) {
-                return try ModelReader.decodeUnvalidated(bytes, options: options)
+                return try ModelReader.decodeUnvalidated(bytes, options: options, mutable: mutable)
             } catch {
                 throw error.prefixed("\(path): ")
             }

@@ -1,3 +1,4 @@
+import CZlib
 import Foundation
 import Testing
 
@@ -105,5 +106,61 @@ struct PageArenaTests {
         let budget = LoadOptions(maxMemory: bytes.count - 1)
         let refused = #expect(throws: CnnzError.self) { try Model(contentsOfFile: path, options: budget) }
         #expect(refused?.message.hasPrefix("\(path) is \(bytes.count) bytes, larger than the memory budget") == true)
+    }
+
+    /// A stream of stored blocks inflates in place (over the bytes before it) to what zlib
+    /// inflates it to, its Adler-32 unchecked as there; anything else is declined with
+    /// nothing moved: a stream cut short, a byte after it, a payload declared a byte longer or
+    /// shorter, a block whose lengths disagree, a last block not marked final, a preset
+    /// dictionary, a compressed block.
+    @Test func aStoredStreamInflatesInPlaceAsZlibDoesOrIsDeclined() throws {
+        var rng = SplitMix64(seed: 41)
+        // FLG with FDICT set and the header's check right (CMF 0x78).
+        let dictionaryFlags: UInt8 = 0xBB
+        #expect((0x78 * 256 + Int(dictionaryFlags)) % 31 == 0 && dictionaryFlags & 0x20 != 0)
+        for size in [0, 1, 1000, 65_535, 65_536, 200_000] {
+            let payload = (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let stored = StoredPayloadTests.storedStream(payload)
+            let blockCount: Int = max(1, (size + 65_534) / 65_535)
+            let lastHeader: Int = 2 + (blockCount - 1) * (5 + 65_535)
+            var adler = stored
+            adler[adler.count - 1] ^= 0x11
+            var lengths = stored
+            lengths[5] ^= 0x01
+            var notFinal = stored
+            notFinal[lastHeader] &= 0xFE
+            var dictionary = stored
+            dictionary[1] = dictionaryFlags
+            var deflated = [UInt8](repeating: 0, count: Int(compressBound(uLong(size + 1000))))
+            var deflatedCount = uLongf(deflated.count)
+            let zeros = [UInt8](repeating: 0, count: size + 1000)
+            #expect(compress2(&deflated, &deflatedCount, zeros, uLong(zeros.count), 9) == Z_OK)
+            var cases: [(String, [UInt8], Int, Bool)] = [
+                ("whole", stored, size, true), ("its Adler-32 changed", adler, size, true),
+                ("cut short", Array(stored.dropLast()), size, false), ("a byte after", stored + [0], size, false),
+                ("declared longer", stored, size + 1, false), ("lengths disagree", lengths, size, false),
+                ("last block not final", notFinal, size, false), ("a preset dictionary", dictionary, size, false),
+                ("compressed", Array(deflated[0..<Int(deflatedCount)]), zeros.count, false),
+            ]
+            if size > 0 { cases.append(("declared shorter", stored, size - 1, false)) }
+            for (what, stream, declared, accepted) in cases {
+                var expected = [UInt8](repeating: 0, count: declared)
+                let zlib = expected.withUnsafeMutableBytes { out in
+                    stream.withUnsafeBytes { (try? Compression.inflate($0, into: out)) != nil }
+                }
+                var buffer = [UInt8](repeating: 0xEE, count: 48) + stream
+                let before = buffer
+                let inPlace = buffer.withUnsafeMutableBytes {
+                    Compression.inflateStoredInPlace($0, streamStart: 48, payloadCount: declared)
+                }
+                #expect(inPlace == accepted, "\(what), \(size) bytes")
+                if inPlace {
+                    #expect(zlib && Array(buffer[0..<declared]) == expected, "\(what), \(size) bytes")
+                    #expect(Array(buffer[0..<declared]) == payload, "\(what), \(size) bytes")
+                } else {
+                    #expect(buffer == before, "\(what), \(size) bytes: declined, yet bytes moved")
+                }
+            }
+        }
     }
 }
