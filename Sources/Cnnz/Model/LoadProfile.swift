@@ -40,10 +40,10 @@ extension Model {
                 before = now
             }
             // Read as `Model(contentsOfFile:)` reads it (a large file into a mapping in 2 MB
-            // pages), and freed once decoded, as there.
-            let contents = try ModelReader.withFile(path, options: options) {
+            // pages), and kept through the steps (that load frees a large file once decoded).
+            try ModelReader.withFile(path, options: options) {
                 (bytes: UnsafeRawBufferPointer, _: UnsafeMutableRawBufferPointer?) throws(CnnzError)
-                    -> ModelDescription in
+                in
                 lap(0)
                 fileBytes = bytes.count
                 // The checksums and the inflate, each on its own (decodeUnvalidated does both
@@ -75,16 +75,15 @@ extension Model {
                 let contents = try ModelReader.decodeUnvalidated(bytes, options: options)
                 let decodeSeconds = seconds(clock.now - before) - checksums - (times[2].last ?? 0)
                 if run > 0 { times[3].append(max(decodeSeconds, 0)) }
-                return contents
+                before = clock.now
+                try contents.validate(options: options)
+                lap(4)
+                // Model.init validates again (cheap next to packing): subtract that run's validate.
+                let model = try Model(contents, options: options)
+                let now = clock.now
+                if run > 0 { times[5].append(max(seconds(now - before) - (times[4].last ?? 0), 0)) }
+                withExtendedLifetime(model) {}
             }
-            before = clock.now
-            try contents.validate(options: options)
-            lap(4)
-            // Model.init validates again (cheap next to packing): subtract that run's validate.
-            let model = try Model(contents, options: options)
-            let now = clock.now
-            if run > 0 { times[5].append(max(seconds(now - before) - (times[4].last ?? 0), 0)) }
-            withExtendedLifetime(model) {}
             let start = clock.now
             let whole = try Model(contentsOfFile: path, options: options)
             if run > 0 { totals.append(seconds(clock.now - start)) }
