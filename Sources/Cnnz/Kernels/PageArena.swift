@@ -61,7 +61,7 @@ final class PageArena: @unchecked Sendable {
         // 2 MB-aligned range can be a huge page.
         let span = size + huge
         guard let mapped = mmap(nil, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-            mapped != MAP_FAILED
+            mapped != UnsafeMutableRawPointer(bitPattern: -1)  // MAP_FAILED, which Darwin does not import
         else { return nil }
         let address = UInt(bitPattern: mapped)
         let start = (address + UInt(huge - 1)) & ~UInt(huge - 1)
