@@ -33,6 +33,56 @@ enum Compression {
         return output
     }
 
+    /// Inflates in place a zlib stream of stored blocks only (what `compress` writes for
+    /// weights that do not compress), the stream at `buffer[streamStart...]` to its end: moves
+    /// the blocks' bytes down to `buffer`'s start, over what precedes the stream, the stream's
+    /// header and the blocks' headers, and returns true. Declines, returning false with nothing
+    /// moved, anything else: a compressed block, a preset dictionary, a stream that does not
+    /// hold exactly `payloadCount` bytes or does not end right after its Adler-32, a block
+    /// whose two lengths disagree; `inflate` then says what zlib finds. Saves a loaded file's
+    /// payload a buffer of its own (3.3 MB for cifar_vgg, in 2 MB pages that the kernel zeroes)
+    /// and the copy into it. As in `inflate`, the Adler-32 is not computed: the caller checks
+    /// the payload's CRC-32.
+    static func inflateStoredInPlace(_ buffer: UnsafeMutableRawBufferPointer, streamStart: Int, payloadCount: Int)
+        -> Bool
+    {
+        guard streamStart >= 0, streamStart <= buffer.count, payloadCount >= 0 else { return false }
+        let stream = UnsafeRawBufferPointer(rebasing: buffer[streamStart...])
+        let n = stream.count
+        // RFC 1950: deflate (CM 8) with a window zlib accepts, the header's check, no dictionary.
+        guard n >= 2 else { return false }
+        let (cmf, flg) = (Int(stream[0]), Int(stream[1]))
+        guard cmf & 0x0F == 8, cmf >> 4 <= 7, (cmf * 256 + flg) % 31 == 0, flg & 0x20 == 0 else { return false }
+        // First a walk that checks every block (RFC 1951 stored blocks: a byte holding BFINAL
+        // and BTYPE 00, then LEN and its complement), then the moves: each block's bytes go
+        // below its header, so no header is overwritten before it is read.
+        func blocks(_ visit: (_ from: Int, _ count: Int) -> Void) -> Bool {
+            var position = 2
+            var total = 0
+            while true {
+                guard n - position >= 5 else { return false }
+                let header = stream[position]
+                let length = Int(stream[position + 1]) | Int(stream[position + 2]) << 8
+                let complement = Int(stream[position + 3]) | Int(stream[position + 4]) << 8
+                guard header & 0x06 == 0, length == ~complement & 0xFFFF else { return false }
+                position += 5
+                guard length <= n - position, length <= payloadCount - total else { return false }
+                visit(position, length)
+                position += length
+                total += length
+                if header & 1 == 1 { break }
+            }
+            return total == payloadCount && n - position == 4
+        }
+        guard blocks({ _, _ in }) else { return false }
+        var written = 0
+        _ = blocks { from, count in
+            (buffer.baseAddress! + written).copyMemory(from: stream.baseAddress! + from, byteCount: count)
+            written += count
+        }
+        return true
+    }
+
     /// Inflates `input` into exactly `output.count` bytes. zlib never writes
     /// past `output`; a stream that holds more or fewer bytes is an error.
     /// The stream's own Adler-32 is not computed: callers check the inflated

@@ -81,6 +81,34 @@ enum FileIO {
         return bytes
     }
 
+    /// Reads a whole regular file of 2 MB or more and at most `limit` bytes into a
+    /// `LoadBuffer` (a mapping in 2 MB pages, see PageArena), or returns nil for anything
+    /// else, or a file that grows while it is read: `readFile` then reads it into an array
+    /// (and refuses what it refuses). The file's bytes are the buffer's first `count`.
+    static func readLarge(_ path: String, limit: Int) throws(CnnzError) -> (buffer: LoadBuffer, count: Int)? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let expected = Int(info.st_size)
+        guard expected >= PageArena.minimumBytes, expected <= limit else { return nil }
+        // A byte more, to see the end of the file.
+        let buffer = try LoadBuffer(count: expected + 1)
+        var count = 0
+        while count < buffer.bytes.count {
+            let n = read(fd, buffer.bytes.baseAddress! + count, buffer.bytes.count - count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io("cannot read \(path): \(reason())")
+            }
+            if n == 0 { break }
+            count += n
+        }
+        guard count <= expected else { return nil }
+        return (buffer, count)
+    }
+
     /// Writes `bytes` to a temporary file beside `path`, then renames it over
     /// `path`, so that no half-written file is ever left there.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws(CnnzError) {

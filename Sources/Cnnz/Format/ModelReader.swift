@@ -13,10 +13,15 @@ public enum ModelReader {
     }
 
     /// Decodes `.cnnz` bytes, checking every field and byte range but not the
-    /// model as a whole: `Model.init` validates what this returns.
-    static func decodeUnvalidated(_ bytes: UnsafeRawBufferPointer, options: LoadOptions) throws(CnnzError)
-        -> ModelDescription
-    {
+    /// model as a whole: `Model.init` validates what this returns. With `mutable` (the same
+    /// bytes, the caller's to overwrite: a file read into a `LoadBuffer`), a payload of stored
+    /// blocks is inflated in place (`Compression.inflateStoredInPlace`), over the file's bytes.
+    static func decodeUnvalidated(
+        _ bytes: UnsafeRawBufferPointer, options: LoadOptions, mutable: UnsafeMutableRawBufferPointer? = nil
+    ) throws(CnnzError) -> ModelDescription {
+        precondition(
+            mutable.map { UnsafeRawPointer($0.baseAddress) == bytes.baseAddress && $0.count == bytes.count } ?? true,
+            "mutable must be the same bytes")
         let options = try options.validated()
         var header = ByteReader(bytes, section: "header")
         guard bytes.count >= ModelFormat.headerSize else {
@@ -78,10 +83,21 @@ public enum ModelReader {
             )
         }
         let size = Int(payloadSize)
-        let payload = try AlignedBuffer.bytes(size, alignment: ModelFormat.alignment)
-        defer { payload.deallocate() }
-        let body = UnsafeMutableRawBufferPointer(rebasing: payload[0..<size])
-        try Compression.inflate(compressed, into: body)
+        let body: UnsafeMutableRawBufferPointer
+        var payload: LoadBuffer?
+        defer { withExtendedLifetime(payload) {} }
+        if let mutable,
+            Compression.inflateStoredInPlace(mutable, streamStart: ModelFormat.headerSize, payloadCount: size)
+        {
+            // `bytes` now hold the payload from their start: nothing below reads the file's.
+            body = UnsafeMutableRawBufferPointer(rebasing: mutable[0..<size])
+        } else {
+            // From 2 MB up in a mapping of its own, in 2 MB pages (PageArena says why).
+            let buffer = try LoadBuffer(count: size)
+            payload = buffer
+            body = buffer.bytes
+            try Compression.inflate(compressed, into: body)
+        }
         let crc = Compression.crc32(UnsafeRawBufferPointer(body))
         guard crc == payloadCRC else {
             throw .format(
@@ -107,6 +123,26 @@ public enum ModelReader {
                 limitName: "the memory budget of \(MemoryBudget.describe(options.maxMemory))")
         }
         return try FileIO.readFile(path, limit: Limits.maxPayloadBytes)
+    }
+
+    /// Calls `body` with a whole file's bytes, as `readFile` reads them; a regular file of
+    /// 2 MB or more goes into a mapping in 2 MB pages rather than an array (PageArena), and
+    /// `body` gets the bytes a second time as `mutable`, its to overwrite (nil otherwise).
+    static func withFile<R>(
+        _ path: String, options: LoadOptions,
+        _ body: (_ bytes: UnsafeRawBufferPointer, _ mutable: UnsafeMutableRawBufferPointer?) throws(CnnzError) -> R
+    ) throws(CnnzError) -> R {
+        let limit = options.maxMemory < Limits.maxPayloadBytes ? max(options.maxMemory, 0) : Limits.maxPayloadBytes
+        if let (buffer, count) = try FileIO.readLarge(path, limit: limit) {
+            defer { withExtendedLifetime(buffer) {} }
+            let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<count])
+            return try body(UnsafeRawBufferPointer(bytes), bytes)
+        }
+        let bytes = try readFile(path, options: options)
+        let result: Result<R, CnnzError> = bytes.withUnsafeBytes { b in
+            Result { () throws(CnnzError) -> R in try body(b, nil) }
+        }
+        return try result.get()
     }
 
     private static func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16) }

@@ -15,28 +15,39 @@ final class AlignedBuffer: @unchecked Sendable {
     /// The memory as floats, for a buffer made with `init(floats:)`.
     var pointer: UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
 
-    /// `count` zeroed floats (at least 16).
-    convenience init(floats count: Int) throws(CnnzError) {
+    /// The arena the memory was carved from (kept alive by this buffer), or nil when it was
+    /// allocated on its own (then freed in `deinit`).
+    private let arena: PageArena?
+
+    /// `count` zeroed floats (at least 16), from `arena` when it has room.
+    convenience init(floats count: Int, arena: PageArena? = nil) throws(CnnzError) {
         let floats = Swift.max(count, 16)
         guard floats <= Int.max / 8 else { throw .memory("cannot allocate \(floats) floats") }
-        try self.init(bytes: floats * 4)
+        try self.init(bytes: floats * 4, arena: arena)
         raw.bindMemory(to: Float.self, capacity: floats)
     }
 
     /// `count` zeroed bytes (at least 64), to be bound to each value's element
-    /// type by the kernel that writes it.
-    init(bytes count: Int) throws(CnnzError) {
+    /// type by the kernel that writes it; from `arena` (a model's prepared weights) when it
+    /// has room.
+    init(bytes count: Int, arena: PageArena? = nil) throws(CnnzError) {
         let bytes = Swift.max(count, 64)
         guard bytes <= Int.max / 2 else { throw .memory("cannot allocate \(bytes) bytes") }
+        if let arena, let raw = arena.allocate(bytes) {
+            self.raw = raw
+            self.arena = arena
+            return
+        }
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
             throw .memory("out of memory: cannot allocate \(MemoryBudget.describe(bytes))")
         }
         memset(raw, 0, bytes)
         self.raw = raw
+        self.arena = nil
     }
 
-    deinit { free(raw) }
+    deinit { if arena == nil { free(raw) } }
 
     /// `count` uninitialized bytes (at least 1) aligned to `alignment`, or
     /// `CnnzError.memory` when the system has none left. Free with `deallocate()`.

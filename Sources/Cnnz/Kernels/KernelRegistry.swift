@@ -146,6 +146,9 @@ struct KernelSetup {
     /// `operands.output` the Add's value; `layer.activation` and the quantizations above
     /// stay the convolution's own.
     var residual: ResidualAdd? = nil
+    /// Where the kernel allocates its prepared weights (`AlignedBuffer`s): the plan's
+    /// `PageArena`, or nil (tests, small models) for malloc.
+    var arena: PageArena? = nil
 
     /// `layer 3 (Conv2D)`.
     var label: String { "layer \(index) (\(layer.kind.className))" }

@@ -39,52 +39,51 @@ extension Model {
                 if run > 0 { times[step].append(seconds(now - before)) }
                 before = now
             }
-            let bytes = try ModelReader.readFile(path, options: options)
-            lap(0)
-            fileBytes = bytes.count
-            // The checksums and the inflate, each on its own (decodeUnvalidated does both again,
-            // then decodes): the decode step is that call's time less these two.
-            let header = ModelFormat.headerSize
-            guard bytes.count > header else { throw .format("\(path): not a cnnz model") }
-            payloadBytes = bytes.withUnsafeBytes { b in
-                Int(b.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian)
-            }
-            guard payloadBytes <= Limits.maxPayloadBytes else { throw .format("\(path): payload too large") }
-            let scratch = try AlignedBuffer(bytes: max(payloadBytes, 64))
-            let payload = UnsafeMutableRawBufferPointer(start: scratch.raw, count: payloadBytes)
-            var checksums = 0.0
-            let inflated: Result<Void, CnnzError> = bytes.withUnsafeBytes { b in
-                let start = clock.now
-                _ = Compression.crc32(UnsafeRawBufferPointer(rebasing: b[header...]))
-                checksums += seconds(clock.now - start)
-                return Result { () throws(CnnzError) in
-                    try Compression.inflate(UnsafeRawBufferPointer(rebasing: b[header...]), into: payload)
+            // Read as `Model(contentsOfFile:)` reads it (a large file into a mapping in 2 MB
+            // pages), and kept through the steps (that load frees a large file once decoded).
+            try ModelReader.withFile(path, options: options) {
+                (bytes: UnsafeRawBufferPointer, _: UnsafeMutableRawBufferPointer?) throws(CnnzError)
+                in
+                lap(0)
+                fileBytes = bytes.count
+                // The checksums and the inflate, each on its own (decodeUnvalidated does both
+                // again, then decodes): the decode step is that call's time less these two.
+                let header = ModelFormat.headerSize
+                guard bytes.count > header else { throw .format("\(path): not a cnnz model") }
+                payloadBytes = Int(bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian)
+                guard payloadBytes <= Limits.maxPayloadBytes else { throw .format("\(path): payload too large") }
+                let compressed = UnsafeRawBufferPointer(rebasing: bytes[header...])
+                var checksums = 0.0
+                do {
+                    let scratch = try LoadBuffer(count: payloadBytes)
+                    defer { withExtendedLifetime(scratch) {} }
+                    let payload = scratch.bytes
+                    let start = clock.now
+                    _ = Compression.crc32(compressed)
+                    checksums += seconds(clock.now - start)
+                    try Compression.inflate(compressed, into: payload)
+                    let afterInflate = clock.now
+                    _ = Compression.crc32(UnsafeRawBufferPointer(payload))
+                    checksums += seconds(clock.now - afterInflate)
+                    let inflateSeconds = seconds(afterInflate - before) - checksums
+                    if run > 0 {
+                        times[1].append(checksums)
+                        times[2].append(inflateSeconds)
+                    }
                 }
+                before = clock.now
+                let contents = try ModelReader.decodeUnvalidated(bytes, options: options)
+                let decodeSeconds = seconds(clock.now - before) - checksums - (times[2].last ?? 0)
+                if run > 0 { times[3].append(max(decodeSeconds, 0)) }
+                before = clock.now
+                try contents.validate(options: options)
+                lap(4)
+                // Model.init validates again (cheap next to packing): subtract that run's validate.
+                let model = try Model(contents, options: options)
+                let now = clock.now
+                if run > 0 { times[5].append(max(seconds(now - before) - (times[4].last ?? 0), 0)) }
+                withExtendedLifetime(model) {}
             }
-            try inflated.get()
-            let afterInflate = clock.now
-            _ = Compression.crc32(UnsafeRawBufferPointer(payload))
-            checksums += seconds(clock.now - afterInflate)
-            let inflateSeconds = seconds(afterInflate - before) - checksums
-            before = clock.now
-            let decoded: Result<ModelDescription, CnnzError> = bytes.withUnsafeBytes { b in
-                Result { () throws(CnnzError) in try ModelReader.decodeUnvalidated(b, options: options) }
-            }
-            let contents = try decoded.get()
-            let decodeSeconds = seconds(clock.now - before) - checksums - inflateSeconds
-            if run > 0 {
-                times[1].append(checksums)
-                times[2].append(inflateSeconds)
-                times[3].append(max(decodeSeconds, 0))
-            }
-            before = clock.now
-            try contents.validate(options: options)
-            lap(4)
-            // Model.init validates again (cheap next to packing): subtract that run's validate.
-            let model = try Model(contents, options: options)
-            let now = clock.now
-            if run > 0 { times[5].append(max(seconds(now - before) - (times[4].last ?? 0), 0)) }
-            withExtendedLifetime(model) {}
             let start = clock.now
             let whole = try Model(contentsOfFile: path, options: options)
             if run > 0 { totals.append(seconds(clock.now - start)) }

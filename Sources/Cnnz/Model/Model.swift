@@ -73,9 +73,25 @@ public final class Model: Sendable {
 
     /// Loads a `.cnnz` file.
     public convenience init(contentsOfFile path: String, options: LoadOptions = .default) throws(CnnzError) {
-        let bytes = try ModelReader.readFile(path, options: options)
-        do {
-            try self.init(bytes: bytes, options: options)
+        // A file of 2 MB or more is read into a mapping in 2 MB pages, its stored payload
+        // inflated in place, and freed once decoded, before the kernels are prepared; a
+        // smaller one is read into an array that lives through the load, as it always did.
+        let limit = options.maxMemory < Limits.maxPayloadBytes ? max(options.maxMemory, 0) : Limits.maxPayloadBytes
+        guard let (buffer, count) = try FileIO.readLarge(path, limit: limit) else {
+            let bytes = try ModelReader.readFile(path, options: options)
+            do throws(CnnzError) {
+                try self.init(bytes: bytes, options: options)
+            } catch {
+                throw error.prefixed("\(path): ")
+            }
+            return
+        }
+        do throws(CnnzError) {
+            let file = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<count])
+            let contents = try ModelReader.decodeUnvalidated(
+                UnsafeRawBufferPointer(file), options: options, mutable: file)
+            withExtendedLifetime(buffer) {}
+            try self.init(contents, options: options)
         } catch {
             throw error.prefixed("\(path): ")
         }

@@ -243,36 +243,68 @@ struct ResidualAdd: Sendable {
 }
 
 extension ExecutionSteps.Step {
-    /// Prepares this step's kernel (`shapes`: every value's, conversions included),
-    /// reserving its prepared weights in `budget` first. A float32 kernel of a
-    /// quantized model gets its weights dequantized here, once.
-    func prepare(_ model: ModelDescription, shapes: [TensorShape], budget: inout MemoryBudget) throws(CnnzError)
+    /// Reserves in `budget` what preparing this step's kernel allocates: a float32 kernel of
+    /// a quantized model's dequantized weights, and the kernel's prepared weights, whose
+    /// bytes it returns (what the plan's `PageArena` is sized by).
+    func reserve(_ model: ModelDescription, shapes: [TensorShape], budget: inout MemoryBudget) throws(CnnzError)
+        -> Int
+    {
+        guard case .layer(let registration, _, _, _) = action else { return 0 }
+        // The stored weights (not yet dequantized: `preparedBytes` reads only their counts).
+        let weights = model.graph.layers[layer].weights.map { model.tensors[$0] }
+        let setup = self.setup(model, shapes: shapes, registration: registration, weights: weights, arena: nil)
+        if registration.input == .float32 {
+            for tensor in weights where tensor.elementType != .float32 {
+                try budget.reserve(tensor.elementCount * 4, for: "layer \(self.layer)'s dequantized weights")
+            }
+        }
+        let bytes = registration.kernel.preparedBytes(setup)
+        try budget.reserve(bytes, for: "\(setup.label)'s prepared weights")
+        return bytes
+    }
+
+    /// Prepares this step's kernel (`shapes`: every value's, conversions included), its
+    /// prepared weights carved from `arena` when there is one; `reserve` has charged them to
+    /// the memory budget. A float32 kernel of a quantized model gets its weights dequantized
+    /// here, once.
+    func prepare(_ model: ModelDescription, shapes: [TensorShape], arena: PageArena?) throws(CnnzError)
         -> any Kernel
     {
-        let operands = KernelOperands(
-            inputs: inputs, inputShapes: inputs.map { shapes[$0] }, output: output, outputShape: shapes[output])
         switch action {
         case .quantize(let p):
-            return QuantizeKernel(operands: operands, quantization: p)
+            return QuantizeKernel(operands: operands(shapes), quantization: p)
         case .dequantize(let p, let softmax):
-            return DequantizeKernel(operands: operands, quantization: p, softmax: softmax)
-        case .layer(let registration, let activation, let inputQuantization, let outputQuantization):
-            var layer = model.graph.layers[self.layer]
-            layer.activation = activation
-            var weights = layer.weights.map { model.tensors[$0] }
+            return DequantizeKernel(operands: operands(shapes), quantization: p, softmax: softmax)
+        case .layer(let registration, _, _, _):
+            var weights = model.graph.layers[self.layer].weights.map { model.tensors[$0] }
             if registration.input == .float32 {
                 for (w, tensor) in weights.enumerated() where tensor.elementType != .float32 {
-                    try budget.reserve(tensor.elementCount * 4, for: "layer \(self.layer)'s dequantized weights")
                     weights[w] = tensor.dequantized
                 }
             }
-            let setup = KernelSetup(
-                index: self.layer, layer: layer, operands: operands, input: registration.input,
-                output: registration.output, weights: weights,
-                inputQuantization: inputQuantization,
-                outputQuantization: outputQuantization, residual: residual)
-            try budget.reserve(registration.kernel.preparedBytes(setup), for: "\(setup.label)'s prepared weights")
-            return try registration.kernel.init(setup)
+            return try registration.kernel.init(
+                setup(model, shapes: shapes, registration: registration, weights: weights, arena: arena))
         }
+    }
+
+    private func operands(_ shapes: [TensorShape]) -> KernelOperands {
+        KernelOperands(
+            inputs: inputs, inputShapes: inputs.map { shapes[$0] }, output: output, outputShape: shapes[output])
+    }
+
+    /// A layer step's setup, with `weights` as the kernel takes them.
+    private func setup(
+        _ model: ModelDescription, shapes: [TensorShape], registration: KernelRegistration, weights: [Tensor],
+        arena: PageArena?
+    ) -> KernelSetup {
+        guard case .layer(_, let activation, let inputQuantization, let outputQuantization) = action else {
+            preconditionFailure("only a layer step has a kernel setup")
+        }
+        var layer = model.graph.layers[self.layer]
+        layer.activation = activation
+        return KernelSetup(
+            index: self.layer, layer: layer, operands: operands(shapes), input: registration.input,
+            output: registration.output, weights: weights, inputQuantization: inputQuantization,
+            outputQuantization: outputQuantization, residual: residual, arena: arena)
     }
 }

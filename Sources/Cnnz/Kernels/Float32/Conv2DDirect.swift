@@ -121,9 +121,10 @@ final class Conv2DDirect: RegisteredKernel {
         }
     }
 
-    init(operands: KernelOperands, window: Window, activation: Activation, kernel: Tensor, bias: Tensor?)
-        throws(CnnzError)
-    {
+    init(
+        operands: KernelOperands, window: Window, activation: Activation, kernel: Tensor, bias: Tensor?,
+        arena: PageArena? = nil
+    ) throws(CnnzError) {
         self.operands = operands
         self.window = window
         self.activation = activation
@@ -149,7 +150,7 @@ final class Conv2DDirect: RegisteredKernel {
                     first: 0, width: 12,
                     weights: try PackedWeights(
                         k: k, n: 24, element: { kk, j in weights[kk * 12 + j % 12] },
-                        bias: biasValues.map { b in { j in b[j % 12] } }, panelWidth: 24)))
+                        bias: biasValues.map { b in { j in b[j % 12] } }, panelWidth: 24, arena: arena)))
             first = filters
         }
         for vectors in Self.tileVectors(filters: filters) where !pairs {
@@ -159,7 +160,7 @@ final class Conv2DDirect: RegisteredKernel {
                     first: first, width: width,
                     weights: try PackedWeights(
                         k: k, n: Swift.min(width, filters - first), weights: kernel.values, offset: first,
-                        rowStride: filters, bias: bias?.values, biasOffset: first, panelWidth: width)))
+                        rowStride: filters, bias: bias?.values, biasOffset: first, panelWidth: width, arena: arena)))
             first += width
         }
         self.tiles = tiles
@@ -178,7 +179,8 @@ final class Conv2DDirect: RegisteredKernel {
         }
         try self.init(
             operands: setup.operands, window: window, activation: setup.layer.activation,
-            kernel: try setup.weight(0, as: .float32), bias: hasBias ? try setup.weight(1, as: .float32) : nil)
+            kernel: try setup.weight(0, as: .float32), bias: hasBias ? try setup.weight(1, as: .float32) : nil,
+            arena: setup.arena)
     }
 
     static func preparedBytes(_ setup: KernelSetup) -> Int {

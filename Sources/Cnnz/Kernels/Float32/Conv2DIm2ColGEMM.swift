@@ -30,7 +30,7 @@ final class Conv2DIm2ColGEMM: RegisteredKernel, ResidualConvolution, PixelBandKe
     ///   before `activation`, or nil.
     init(
         operands: KernelOperands, window: Window, groups: Int, activation: Activation, kernel: Tensor, bias: Tensor?,
-        residual: Int? = nil
+        residual: Int? = nil, arena: PageArena? = nil
     ) throws(CnnzError) {
         self.operands = operands
         self.window = window
@@ -54,7 +54,8 @@ final class Conv2DIm2ColGEMM: RegisteredKernel, ResidualConvolution, PixelBandKe
             packed.append(
                 try PackedWeights(
                     k: window.kernelHeight * window.kernelWidth * inPerGroup, n: outPerGroup, weights: weights,
-                    offset: g * outPerGroup, rowStride: filters, bias: biases, biasOffset: g * outPerGroup))
+                    offset: g * outPerGroup, rowStride: filters, bias: biases, biasOffset: g * outPerGroup,
+                    arena: arena))
         }
         self.packed = packed
         isPointwise =
@@ -70,7 +71,7 @@ final class Conv2DIm2ColGEMM: RegisteredKernel, ResidualConvolution, PixelBandKe
             operands: setup.operands, window: window, groups: groups,
             activation: setup.residual?.activation ?? setup.layer.activation, kernel: try setup.weight(0, as: .float32),
             bias: hasBias ? try setup.weight(1, as: .float32) : nil,
-            residual: setup.residual == nil ? nil : setup.operands.inputs[1])
+            residual: setup.residual == nil ? nil : setup.operands.inputs[1], arena: setup.arena)
     }
 
     /// Every convolution it runs: the GEMM's store adds the residual wherever it stores.

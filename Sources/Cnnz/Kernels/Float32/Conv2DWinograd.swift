@@ -118,7 +118,7 @@ final class Conv2DWinograd: RegisteredKernel {
 
     init(
         operands: KernelOperands, variant: Variant, window: Window, activation: Activation, kernel: Tensor,
-        bias: Tensor?, microkernel: GEMM.Microkernel = GEMM.best, lastUnused: Bool? = nil
+        bias: Tensor?, microkernel: GEMM.Microkernel = GEMM.best, lastUnused: Bool? = nil, arena: PageArena? = nil
     ) throws(CnnzError) {
         self.operands = operands
         self.variant = variant
@@ -156,7 +156,7 @@ final class Conv2DWinograd: RegisteredKernel {
             packed.append(
                 try PackedWeights(
                     k: cin, n: cout, element: { _, _ in 0 }, bias: nil, panelWidth: microkernel.panelWidth,
-                    fill: false))
+                    fill: false, arena: arena))
         }
         let width = microkernel.panelWidth
         var half = [Double](repeating: 0, count: r * alpha * cout)
@@ -202,7 +202,7 @@ final class Conv2DWinograd: RegisteredKernel {
             }
         }
         self.packed = packed
-        biasStorage = try AlignedBuffer(floats: ldm)
+        biasStorage = try AlignedBuffer(floats: ldm, arena: arena)
         if let bias { for co in 0..<cout { biasStorage.pointer[co] = bias.values[co] } }
         let tileRows = microkernel.tileRows
         let bytesPerTile = variant.matrices * (ldv + ldm) * 4
@@ -219,7 +219,8 @@ final class Conv2DWinograd: RegisteredKernel {
         else { throw setup.mismatch }
         try self.init(
             operands: setup.operands, variant: variant, window: window, activation: setup.layer.activation,
-            kernel: try setup.weight(0, as: .float32), bias: hasBias ? try setup.weight(1, as: .float32) : nil)
+            kernel: try setup.weight(0, as: .float32), bias: hasBias ? try setup.weight(1, as: .float32) : nil,
+            arena: setup.arena)
     }
 
     /// One packed matrix per tile element, and the bias.

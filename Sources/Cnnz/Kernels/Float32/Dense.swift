@@ -10,14 +10,16 @@ final class DenseGEMM: RegisteredKernel {
     let splitPanels: Int
     let scratchBytes = 0
 
-    init(operands: KernelOperands, activation: Activation, kernel: Tensor, bias: Tensor?) throws(CnnzError) {
+    init(
+        operands: KernelOperands, activation: Activation, kernel: Tensor, bias: Tensor?, arena: PageArena? = nil
+    ) throws(CnnzError) {
         self.operands = operands
         self.activation = activation
         clamp = OutputClamp(fusing: activation)
         let units = operands.outputShape.channels
         packed = try PackedWeights(
             k: operands.inputShape.channels, n: units, weights: kernel.values, offset: 0, rowStride: units,
-            bias: bias?.values)
+            bias: bias?.values, arena: arena)
         splitPanels = activation == .softmax ? 0 : packed.panels
     }
 
@@ -25,7 +27,7 @@ final class DenseGEMM: RegisteredKernel {
         guard case .dense(_, let hasBias) = setup.layer.kind else { throw setup.mismatch }
         try self.init(
             operands: setup.operands, activation: setup.layer.activation, kernel: try setup.weight(0, as: .float32),
-            bias: hasBias ? try setup.weight(1, as: .float32) : nil)
+            bias: hasBias ? try setup.weight(1, as: .float32) : nil, arena: setup.arena)
     }
 
     /// The packed weights.

@@ -33,7 +33,8 @@ final class DepthwiseConv2DDirect: RegisteredKernel, PixelBandKernel {
     let scratchBytes = 0
 
     init(
-        operands: KernelOperands, window: Window, multiplier: Int, activation: Activation, kernel: Tensor, bias: Tensor?
+        operands: KernelOperands, window: Window, multiplier: Int, activation: Activation, kernel: Tensor,
+        bias: Tensor?, arena: PageArena? = nil
     ) throws(CnnzError) {
         self.operands = operands
         self.window = window
@@ -43,10 +44,10 @@ final class DepthwiseConv2DDirect: RegisteredKernel, PixelBandKernel {
         let x = operands.inputShape
         // ShapeInference checked that the window fits.
         (rows, columns) = window.geometry(height: x.height, width: x.width)!
-        weights = try AlignedBuffer(floats: kernel.values.count)
+        weights = try AlignedBuffer(floats: kernel.values.count, arena: arena)
         weights.pointer.update(from: kernel.values, count: kernel.values.count)
         let channels = operands.outputShape.channels
-        self.bias = try AlignedBuffer(floats: channels)
+        self.bias = try AlignedBuffer(floats: channels, arena: arena)
         if let bias { self.bias.pointer.update(from: bias.values, count: channels) }
     }
 
@@ -56,7 +57,8 @@ final class DepthwiseConv2DDirect: RegisteredKernel, PixelBandKernel {
         }
         try self.init(
             operands: setup.operands, window: window, multiplier: multiplier, activation: setup.layer.activation,
-            kernel: try setup.weight(0, as: .float32), bias: hasBias ? try setup.weight(1, as: .float32) : nil)
+            kernel: try setup.weight(0, as: .float32), bias: hasBias ? try setup.weight(1, as: .float32) : nil,
+            arena: setup.arena)
     }
 
     /// The bytes `init` allocates: the kernel and the bias (at least 16 floats each).

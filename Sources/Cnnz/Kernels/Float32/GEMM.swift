@@ -34,16 +34,17 @@ struct PackedWeights: @unchecked Sendable {
     ///   - bias: `bias(nIndex)`, or nil for no bias.
     ///   - panelWidth: the microkernel's (default: the one `GEMM.best` uses).
     ///   - fill: false to leave the (zeroed) storage for the caller to fill.
+    ///   - arena: the model's `PageArena` to carve the storage from, or nil.
     init(
         k: Int, n: Int, element: (Int, Int) -> Float, bias: ((Int) -> Float)?,
-        panelWidth: Int = GEMM.best.panelWidth, fill: Bool = true
+        panelWidth: Int = GEMM.best.panelWidth, fill: Bool = true, arena: PageArena? = nil
     ) throws(CnnzError) {
         self.k = k
         self.n = n
         self.panelWidth = panelWidth
         panels = (n + panelWidth - 1) / panelWidth
         let packedCount = panels * k * panelWidth
-        storage = try AlignedBuffer(floats: packedCount + panels * panelWidth)
+        storage = try AlignedBuffer(floats: packedCount + panels * panelWidth, arena: arena)
         data = storage.pointer
         self.bias = storage.pointer + packedCount
         guard fill else { return }
@@ -67,12 +68,13 @@ extension PackedWeights {
     /// closure costs a call per weight (loading cifar_vgg's 800k weights took 30 ms that way).
     init(
         k: Int, n: Int, weights: [Float], offset: Int, rowStride: Int, bias: [Float]?, biasOffset: Int = 0,
-        panelWidth: Int = GEMM.best.panelWidth
+        panelWidth: Int = GEMM.best.panelWidth, arena: PageArena? = nil
     ) throws(CnnzError) {
         precondition(k == 0 || n == 0 || offset + (k - 1) * rowStride + n <= weights.count, "weights out of range")
         precondition(bias.map { biasOffset + n <= $0.count } ?? true, "bias out of range")
         // The storage starts zeroed (AlignedBuffer), so columns past n stay 0.
-        try self.init(k: k, n: n, element: { _, _ in 0 }, bias: nil, panelWidth: panelWidth, fill: false)
+        try self.init(
+            k: k, n: n, element: { _, _ in 0 }, bias: nil, panelWidth: panelWidth, fill: false, arena: arena)
         let data = self.data
         let panels = self.panels
         weights.withUnsafeBufferPointer { source in
