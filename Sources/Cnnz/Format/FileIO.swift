@@ -11,6 +11,24 @@
 enum FileIO {
     private static func reason() -> String { String(cString: strerror(errno)) }
 
+    /// Reads `fd` into `buffer` until it is full or the file ends, again after a read that a
+    /// signal interrupted; returns the bytes read (fewer than `buffer.count`: the file ended).
+    private static func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String)
+        throws(CnnzError) -> Int
+    {
+        var done = 0
+        while done < buffer.count {
+            let count = read(fd, buffer.baseAddress! + done, buffer.count - done)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .io("cannot read \(path): \(reason())")
+            }
+            if count == 0 { break }
+            done += count
+        }
+        return done
+    }
+
     /// Reads a whole regular file of at most `limit` bytes; with `prefix`,
     /// reads the first `limit` bytes of a larger file instead of refusing it.
     /// `limitName` names the limit in messages ("the 1024-byte cap").
@@ -40,18 +58,11 @@ enum FileIO {
         var ended = false
         var failure: CnnzError?
         bytes = [UInt8](unsafeUninitializedCapacity: expected + 1) { buffer, initialized in
-            while initialized < buffer.count {
-                let count = read(fd, buffer.baseAddress! + initialized, buffer.count - initialized)
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    failure = .io("cannot read \(path): \(reason())")
-                    return
-                }
-                if count == 0 {
-                    ended = true
-                    return
-                }
-                initialized += count
+            do throws(CnnzError) {
+                initialized = try readFully(fd, into: UnsafeMutableRawBufferPointer(buffer), path: path)
+                ended = initialized < buffer.count
+            } catch {
+                failure = error
             }
         }
         if let failure { throw failure }
@@ -63,11 +74,9 @@ enum FileIO {
         if ended { return bytes }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .io("cannot read \(path): \(reason())")
-            }
+            let count = try chunk.withUnsafeMutableBytes { buffer in
+                Result { () throws(CnnzError) in try readFully(fd, into: buffer, path: path) }
+            }.get()
             if count == 0 { break }
             guard bytes.count + count <= limit else {
                 if prefix {
@@ -95,16 +104,7 @@ enum FileIO {
         guard expected >= PageArena.minimumBytes, expected <= limit else { return nil }
         // A byte more, to see the end of the file.
         let buffer = try LoadBuffer(count: expected + 1)
-        var count = 0
-        while count < buffer.bytes.count {
-            let n = read(fd, buffer.bytes.baseAddress! + count, buffer.bytes.count - count)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io("cannot read \(path): \(reason())")
-            }
-            if n == 0 { break }
-            count += n
-        }
+        let count = try readFully(fd, into: buffer.bytes, path: path)
         guard count <= expected else { return nil }
         return (buffer, count)
     }
