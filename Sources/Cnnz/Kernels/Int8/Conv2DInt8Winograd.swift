@@ -38,6 +38,8 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
     }
 
     let operands: KernelOperands
+    /// The fused residual Add, or nil: added after the part's tiles (`addResidual`).
+    let residual: Int8ResidualAdd?
     let level: Int32
     let shape: cnnz_qs8_wino2x2_shape
     /// The transformed weights `U'` in the kernel's layout (see `cnnz_qs8_wino2x2`).
@@ -51,9 +53,11 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
 
     init(
         operands: KernelOperands, window: Window, kernel: Tensor, bias: Tensor?, input: ActivationQuantization,
-        output: ActivationQuantization, activation: Activation, variant: Int8GEMM.Variant = Int8GEMM.selected
+        output: ActivationQuantization, activation: Activation, variant: Int8GEMM.Variant = Int8GEMM.selected,
+        residual: ResidualAdd? = nil
     ) throws(CnnzError) {
         self.operands = operands
+        self.residual = residual.map { Int8ResidualAdd($0, value: operands.inputs[1]) }
         let x = operands.inputShape
         let y = operands.outputShape
         let (rows, columns) = window.geometry(height: x.height, width: x.width)!
@@ -130,8 +134,12 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
         try self.init(
             operands: setup.operands, window: window, kernel: setup.weights[0],
             bias: hasBias ? setup.weights[1] : nil, input: setup.inputQuantization[0], output: output,
-            activation: setup.layer.activation)
+            activation: setup.layer.activation, residual: setup.residual)
     }
+
+    /// As `Conv2DInt8`: each result requantized to the convolution's own output, then the Add
+    /// over the pixels the part wrote.
+    static func fusesResidualAdd(_ shape: KernelShape) -> Bool { true }
 
     /// `U'` and the output stage.
     static func preparedBytes(_ setup: KernelSetup) -> Int {
@@ -144,7 +152,8 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
     /// convolution's multiply-adds, as `Conv2DInt8` (the same splitting decisions).
     func workload(batch: Int) -> (items: Int, work: Int) {
         let tiles = batch * Int(shape.tiles_per_image)
-        return (items: (tiles + 3) / 4, work: batch * operands.outputShape.elementCount * 9 * operands.inputShape.channels)
+        let macs = batch * operands.outputShape.elementCount * 9 * operands.inputShape.channels
+        return (items: (tiles + 3) / 4, work: macs)
     }
 
     /// The part's tiles: each output is computed the same way whatever the split.
@@ -162,6 +171,29 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
             withUnsafePointer(to: stage.output) { out in
                 cnnz_qs8_wino2x2(level, s, input, first, count, blockTiles, scratch, packed, stage.stage, out, output)
             }
+        }
+        if let residual { addResidual(residual, context, output: output, tiles: first..<(first + count)) }
+    }
+
+    /// The Add over the output pixels of `tiles`: per run of tiles in one tile row, its two rows
+    /// of pixels (the second only inside the image), each one call.
+    private func addResidual(
+        _ residual: Int8ResidualAdd, _ context: RunContext, output: UnsafeMutablePointer<Int8>, tiles: Range<Int>
+    ) {
+        let y = operands.outputShape
+        let (perImage, tilesX) = (Int(shape.tiles_per_image), Int(shape.tiles_x))
+        var tile = tiles.lowerBound
+        while tile < tiles.upperBound {
+            let (image, i) = (tile / perImage, tile % perImage)
+            let (ty, tx) = (i / tilesX, i % tilesX)
+            let end = min(tiles.upperBound - tile, tilesX - tx)
+            let (x0, x1) = (2 * tx, min(y.width, 2 * (tx + end)))
+            for oy in (2 * ty)..<min(y.height, 2 * ty + 2) {
+                residual.add(
+                    context, level: level, to: output, from: ((image * y.height + oy) * y.width + x0) * y.channels,
+                    count: (x1 - x0) * y.channels)
+            }
+            tile += end
         }
     }
 }
