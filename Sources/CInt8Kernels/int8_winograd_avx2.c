@@ -137,31 +137,60 @@ static void wino_portable(const cnnz_qs8_wino2x2_shape *s, const int8_t *input, 
 }
 
 #ifdef CNNZ_HAVE_AVX2
-/* One tile's V for channels 0..<16 * (channels / 16) (16 int16 a vector), the rest in plain C. */
+/* V of 16 channels from the window's pixels px (at px[i] + c; zero where NULL), stored at v + c. */
+CNNZ_T2_INLINE void input_16(const int8_t *const px[16], size_t c, __m256i zero, int16_t *v, size_t stride) {
+    __m256i d[16], t[16];
+    for (int i = 0; i < 16; i++)
+        d[i] = px[i] ? _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(px[i] + c))), zero)
+                     : _mm256_setzero_si256();
+    for (int j = 0; j < 4; j++) {
+        t[j] = _mm256_sub_epi16(d[j], d[8 + j]);
+        t[4 + j] = _mm256_add_epi16(d[4 + j], d[8 + j]);
+        t[8 + j] = _mm256_sub_epi16(d[8 + j], d[4 + j]);
+        t[12 + j] = _mm256_sub_epi16(d[4 + j], d[12 + j]);
+    }
+    for (int i = 0; i < 4; i++) {
+        const __m256i *r = t + 4 * i;
+        __m256i o[4] = {_mm256_sub_epi16(r[0], r[2]), _mm256_add_epi16(r[1], r[2]), _mm256_sub_epi16(r[2], r[1]),
+                        _mm256_sub_epi16(r[1], r[3])};
+        for (int j = 0; j < 4; j++) _mm256_storeu_si256((__m256i *)(v + (size_t)(4 * i + j) * stride + c), o[j]);
+    }
+}
+
+/* One tile's V: 16 channels a vector; the last 1 to 15 from copies padded with the zero point
+ * (d = 0, so V = 0 past the channels), all 16 stored: the values past the row land in the next
+ * tile's row (written after this one) or, for a block's last tile, in the matrix's slack. */
 static CNNZ_T2 void input_tile(const cnnz_qs8_wino2x2_shape *s, const tile_place *p, int16_t *v, size_t stride) {
     const int8_t *px[16];
     window_pixels(s, p, px);
     const __m256i zero = _mm256_set1_epi16((int16_t)s->zero_point);
     size_t c = 0;
-    for (; c + 16 <= s->channels; c += 16) {
-        __m256i d[16], t[16];
-        for (int i = 0; i < 16; i++)
-            d[i] = px[i] ? _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(px[i] + c))), zero)
-                         : _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            t[j] = _mm256_sub_epi16(d[j], d[8 + j]);
-            t[4 + j] = _mm256_add_epi16(d[4 + j], d[8 + j]);
-            t[8 + j] = _mm256_sub_epi16(d[8 + j], d[4 + j]);
-            t[12 + j] = _mm256_sub_epi16(d[4 + j], d[12 + j]);
-        }
-        for (int i = 0; i < 4; i++) {
-            const __m256i *r = t + 4 * i;
-            __m256i o[4] = {_mm256_sub_epi16(r[0], r[2]), _mm256_add_epi16(r[1], r[2]), _mm256_sub_epi16(r[2], r[1]),
-                            _mm256_sub_epi16(r[1], r[3])};
-            for (int j = 0; j < 4; j++) _mm256_storeu_si256((__m256i *)(v + (size_t)(4 * i + j) * stride + c), o[j]);
-        }
+    for (; c + 16 <= s->channels; c += 16) input_16(px, c, zero, v, stride);
+    if (c == s->channels) return;
+    int8_t copies[16][16];
+    const int8_t *tail[16];
+    for (int i = 0; i < 16; i++) {
+        tail[i] = NULL;
+        if (!px[i]) continue;
+        memset(copies[i], (int8_t)s->zero_point, 16);
+        memcpy(copies[i], px[i] + c, s->channels - c);
+        tail[i] = copies[i];
     }
-    input_plain(s, px, c, v, stride);
+    input_16(tail, 0, zero, v + c, stride);
+}
+
+/* One pair of channels j for mr tiles (rows `row` int16 apart from a) by np panels at w. */
+CNNZ_T2_INLINE void product_pair(const int mr, const int np, __m256i acc[4][2], const int16_t *a, size_t row, size_t j,
+                                 const int16_t *w) {
+    __m256i b0 = _mm256_loadu_si256((const __m256i *)w);
+    __m256i b1 = np > 1 ? _mm256_loadu_si256((const __m256i *)(w + 16)) : b0;
+    for (int r = 0; r < mr; r++) {
+        int32_t x32;
+        memcpy(&x32, a + (size_t)r * row + 2 * j, 4);
+        __m256i x = _mm256_set1_epi32(x32);
+        acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
+        if (np > 1) acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
+    }
 }
 
 /* The 16 products of mr tiles (V rows `row` int16 apart in each matrix, matrices `stride` apart)
@@ -173,17 +202,13 @@ CNNZ_T2_INLINE void products(const int mr, const int np, const int16_t *v, size_
         for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
         const int16_t *a = v + xi * stride;
         const int16_t *w = u + xi * pairs * 32;
-        for (size_t j = 0; j < pairs; j++, w += 32) {
-            __m256i b0 = _mm256_loadu_si256((const __m256i *)w);
-            __m256i b1 = np > 1 ? _mm256_loadu_si256((const __m256i *)(w + 16)) : b0;
-            for (int r = 0; r < mr; r++) {
-                int32_t x32;
-                memcpy(&x32, a + (size_t)r * row + 2 * j, 4);
-                __m256i x = _mm256_set1_epi32(x32);
-                acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
-                if (np > 1) acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
-            }
+        /* Two pairs per pass (as the GEMM's tiles): the loop's count, compare and branch once. */
+        size_t j = 0;
+        for (; j + 2 <= pairs; j += 2, w += 64) {
+            product_pair(mr, np, acc, a, row, j, w);
+            product_pair(mr, np, acc, a, row, j + 1, w + 32);
         }
+        if (j < pairs) product_pair(mr, np, acc, a, row, j, w);
         for (int r = 0; r < mr; r++)
             for (int h = 0; h < np; h++) _mm256_storeu_si256((__m256i *)&m[xi][r][8 * h], acc[r][h]);
     }

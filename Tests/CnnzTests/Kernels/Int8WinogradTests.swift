@@ -3,8 +3,8 @@ import Testing
 @testable import Cnnz
 
 /// The exact integer Winograd F(2x2, 3x3) (`Conv2DInt8Winograd`, `cnnz_qs8_wino2x2`) against the
-/// integer reference, bit for bit, through the engine: input channels from its smallest (8) up
-/// with odd counts and counts that miss the AVX2 transform's 16 (the plain C tail), filter counts
+/// integer reference, bit for bit, through the engine: input channels from its smallest (16) up
+/// with odd counts and counts that miss the AVX2 transform's 16 (its padded last vector), filter counts
 /// that miss the panels of 8 and groups of 16, odd output sizes (partial tiles at the right and
 /// bottom), "same" and "valid" padding, batches of up to 3, zero points at both ends, every kind
 /// of activation (linear, ReLU, ReLU6, a table), on 1, 2 and 3 threads with every variant this
@@ -19,14 +19,15 @@ import Testing
         for trial in 0..<trials {
             let extreme = trial % 5 == 4
             let widest = trial == 9
-            let channels = widest ? Conv2DInt8Winograd.maxChannels : [8, 9, 15, 16, 17, 24, 31, 32, 33, 40][trial % 10]
+            let channels =
+                widest ? Conv2DInt8Winograd.maxChannels : [16, 17, 19, 24, 31, 32, 33, 40, 47, 64][trial % 10]
             let filters = widest ? 3 : [1, 7, 8, 9, 16, 17, 25, 33, 40][trial % 9]
             let shape = TensorShape(
-                height: widest ? 3 : Int.random(in: 3...11, using: &rng),
-                width: widest ? 4 : Int.random(in: 3...13, using: &rng), channels: channels)
+                height: widest ? 3 : Int.random(in: 4...11, using: &rng),
+                width: widest ? 4 : Int.random(in: 4...13, using: &rng), channels: channels)
             let window = Window(
                 kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
-                padding: trial % 2 == 0 ? .same : .valid)
+                padding: trial % 2 == 0 || widest ? .same : .valid)
             let inScale = Float.random(in: 0.005...0.05, using: &rng)
             let batch = widest ? 1 : Int.random(in: 1...3, using: &rng)
             var input = Int8KernelTests.activation(
@@ -82,9 +83,9 @@ import Testing
             }
             let (rows, columns) = window.geometry(height: shape.height, width: shape.width)!
             let outputShape = TensorShape(height: rows.output, width: columns.output, channels: filters)
-            if Conv2DInt8Winograd.accepts(KernelShape(layer: layer, inputShapes: [shape], outputShape: outputShape)) {
-                taken += 1
-            }
+            // (With the int16 variants: a VNNI CPU's own variant keeps `Conv2DInt8`.)
+            let shapeOf = KernelShape(layer: layer, inputShapes: [shape], outputShape: outputShape)
+            if Int8GEMM.$forced.withValue(.portable, operation: { Conv2DInt8Winograd.accepts(shapeOf) }) { taken += 1 }
             let runs = [1, 2, 3].flatMap { threads in Int8GEMM.available.map { (threads, $0) } }
             for (threads, variant) in runs {
                 let got = try Int8KernelTests.run(m, input, threads: threads, variant: variant)
@@ -99,6 +100,34 @@ import Testing
             }
         }
         #expect(taken == trials, "\(taken) of \(trials) trials take the Winograd kernel")
+    }
+
+    /// The layers it leaves to `Conv2DInt8`: fewer than 16 input channels, outputs 1 pixel high
+    /// or wide, strides, dilation, groups, other windows.
+    @Test func acceptsOnlyTheLayersItIsFasterOn() {
+        func accepts(_ window: Window, channels: Int, height: Int = 8, width: Int = 8, groups: Int = 1) -> Bool {
+            let shape = TensorShape(height: height, width: width, channels: channels)
+            let layer = Layer(
+                kind: .conv2D(window: window, filters: 32, groups: groups, hasBias: true), activation: .linear,
+                inputs: [0], weights: [0, 1])
+            let (rows, columns) = window.geometry(height: height, width: width)!
+            let output = TensorShape(height: rows.output, width: columns.output, channels: 32)
+            return Int8GEMM.$forced.withValue(.portable) {
+                Conv2DInt8Winograd.accepts(KernelShape(layer: layer, inputShapes: [shape], outputShape: output))
+            }
+        }
+        let same = Window(kernelHeight: 3, kernelWidth: 3, padding: .same)
+        let valid = Window(kernelHeight: 3, kernelWidth: 3, padding: .valid)
+        #expect(accepts(same, channels: 16))
+        #expect(accepts(valid, channels: 32, height: 4, width: 4))
+        #expect(!accepts(same, channels: 15))
+        #expect(!accepts(same, channels: Conv2DInt8Winograd.maxChannels + 1))
+        #expect(!accepts(valid, channels: 32, height: 3, width: 9))
+        #expect(!accepts(valid, channels: 32, height: 9, width: 3))
+        #expect(!accepts(Window(kernelHeight: 3, kernelWidth: 3, strideHeight: 2, strideWidth: 2), channels: 32))
+        #expect(!accepts(Window(kernelHeight: 3, kernelWidth: 3, dilationHeight: 2, padding: .same), channels: 32))
+        #expect(!accepts(same, channels: 32, groups: 2))
+        #expect(!accepts(Window(kernelHeight: 2, kernelWidth: 2), channels: 32))
     }
 
     /// The weight transform's bound: every `U'` within int16 (|U'| <= 1152) at the extremes.

@@ -24,7 +24,7 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
     static let maxChannels = 1827
     /// The fewest input channels it takes: below, the row convolution (first layers, 1 to 3
     /// channels, with compiled shapes) is faster.
-    static let minChannels = 8
+    static let minChannels = 16
 
     /// 3x3, stride 1, no dilation, one group, `minChannels...maxChannels` input channels, with the
     /// int16 variants (portable, AVX2; not VNNI, whose byte products this kernel does not have).
@@ -32,7 +32,8 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
         guard case .conv2D(let w, _, let groups, _) = shape.layer.kind, groups == 1,
             w.kernelHeight == 3, w.kernelWidth == 3, w.strideHeight == 1, w.strideWidth == 1,
             w.dilationHeight == 1, w.dilationWidth == 1, let input = shape.inputShapes.first,
-            (minChannels...maxChannels).contains(input.channels)
+            (minChannels...maxChannels).contains(input.channels),
+            shape.outputShape.height >= 2, shape.outputShape.width >= 2
         else { return false }
         return !Int8GEMM.selected.isVNNI || Int8GEMM.selected == .avx2Maddubs
     }
