@@ -118,6 +118,26 @@ void cnnz_qs8_rowconv_4x16c2__avx2(const int8_t *image, const cnnz_qs8_window *w
                                    size_t count, size_t block, void *scratch, size_t n, const int16_t *packed,
                                    const void *stage, const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 
+/* The exact integer Winograd F(2x2, 3x3) convolution, 3x3 stride 1, one group (int8_winograd_avx2.c;
+ * the arithmetic in Conv2DInt8Winograd.swift): tiles of 2x2 output pixels, numbered across the
+ * batch (tile t: image t / tiles_per_image, tile row (t % tiles_per_image) / tiles_x), tiles
+ * first..<first + count, in blocks of up to `block` tiles. The same bytes as the int16 GEMM
+ * with the same output stage (out, and at level CNNZ_INT8_AVX2 its prepared stage). packed: per
+ * panel group of 16 output channels g, per matrix xi (0..<16), per pair of input channels kp,
+ * 32 int16: U'[xi][2kp][16g + j], U'[xi][2kp + 1][16g + j] for j = 0..<8, then j = 8..<16 (zero
+ * past the channels), U' = G' g G'ᵀ with G' = [[2,0,0],[1,1,1],[1,-1,1],[0,0,2]].
+ * scratch: cnnz_qs8_wino2x2_scratch(s, block) bytes. */
+typedef struct {
+    size_t height, width, channels;   /* the input image */
+    size_t out_height, out_width, n;  /* the output image, n its channels */
+    size_t pad_top, pad_left, tiles_x, tiles_per_image;
+    int32_t zero_point;               /* the input's */
+} cnnz_qs8_wino2x2_shape;
+size_t cnnz_qs8_wino2x2_scratch(const cnnz_qs8_wino2x2_shape *s, size_t block);
+void cnnz_qs8_wino2x2(int level, const cnnz_qs8_wino2x2_shape *s, const int8_t *input, size_t first, size_t count,
+                      size_t block, void *scratch, const int16_t *packed, const void *stage,
+                      const cnnz_qs8_output *out, int8_t *output);
+
 /* Rows first..<first + count of an image's im2col matrix for the VNNI GEMM: per output pixel, the
  * window's taps (row-major, group_channels each) as q xor 0x80, padding_byte (the zero point xor
  * 0x80) at taps outside the image, then zeros up to lda. */

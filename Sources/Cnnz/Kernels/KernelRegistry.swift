@@ -32,6 +32,7 @@ enum KernelRegistry {
         .init(.activation, .float32, ActivationKernel.self),
         .init(.add, .float32, AddKernel.self),
         .init(.concatenate, .float32, ConcatenateKernel.self),
+        .init(.conv2D, .int8, Conv2DInt8Winograd.self),
         .init(.conv2D, .int8, Conv2DInt8.self),
         .init(.depthwiseConv2D, .int8, DepthwiseConv2DInt8.self),
         .init(.dense, .int8, DenseInt8.self),

@@ -59,6 +59,7 @@ struct AllocationTests {
         }
         models.append(("winograd", try ModelWriter.encode(Self.winogradModel())))
         models.append(("residual", try ModelWriter.encode(Self.residualModel())))
+        models.append(("int8 winograd", try ModelWriter.encode(Self.int8WinogradModel())))
         // A depthwise and a pointwise convolution run as one task per band (`JoinedLayers`): 6 rows,
         // 2 or 1 images in 3 parts, the same bands of pixels.
         var rng = SplitMix64(seed: 11)
@@ -78,6 +79,9 @@ struct AllocationTests {
             let model = try Model(bytes: bytes)
             if name.hasPrefix("winograd") {
                 #expect(model.plan.kernels.filter { $0 is Conv2DWinograd }.count == 2, "winograd: not run by Winograd")
+            }
+            if name.hasPrefix("int8 winograd") {
+                #expect(model.plan.kernels.contains { $0 is Conv2DInt8Winograd }, "int8 winograd: not run by it")
             }
             if name.hasPrefix("residual") || name.hasPrefix("tiny-graph int8") {
                 #expect(model.plan.kernelFusedLayers.contains { $0 != nil }, "\(name): no Add fused")
@@ -123,6 +127,26 @@ struct AllocationTests {
                 }
             }
         }
+    }
+
+    /// An int8 3x3 convolution that `Conv2DInt8Winograd` runs: 7x9x20 to 24 filters, "same".
+    static func int8WinogradModel() -> ModelDescription {
+        var rng = SplitMix64(seed: 10)
+        let (channels, filters) = (20, 24)
+        let tensors = Int8KernelTests.perChannelTensors(
+            kernelShape: [3, 3, channels, filters],
+            weights: (0..<(9 * channels * filters)).map { _ in Int8.random(in: -127...127, using: &rng) },
+            weightScales: .init(repeating: 0.01, count: filters), bias: .init(repeating: 100, count: filters),
+            inputScale: 0.02)
+        let layer = Layer(
+            kind: .conv2D(
+                window: Window(kernelHeight: 3, kernelWidth: 3, padding: .same), filters: filters, groups: 1,
+                hasBias: true),
+            activation: .plainReLU, inputs: [0], weights: [0, 1])
+        return Int8KernelTests.model(
+            input: TensorShape(height: 7, width: 9, channels: channels),
+            ActivationQuantization(scale: 0.02, zeroPoint: -3), layers: [layer], tensors: tensors,
+            outputs: [ActivationQuantization(scale: 0.05, zeroPoint: -128)])
     }
 
     /// Two 3x3 convolutions that `Conv2DWinograd` runs: F(4x4, 3x3) on 8x9, then F(2x2, 3x3) to 6x7 (valid).
