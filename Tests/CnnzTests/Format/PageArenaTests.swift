@@ -150,6 +150,16 @@ struct PageArenaTests {
                 }
                 var buffer = [UInt8](repeating: 0xEE, count: 48) + stream
                 let before = buffer
+                // The one-pass checksums: for what the move accepts, the CRC-32s of the stream
+                // and of the payload; nil for the rest.
+                let checksums = buffer.withUnsafeBytes {
+                    Compression.storedChecksums($0, streamStart: 48, payloadCount: declared)
+                }
+                #expect((checksums != nil) == accepted, "\(what), \(size) bytes")
+                if let checksums {
+                    #expect(checksums.stream == stream.withUnsafeBytes { Compression.crc32($0) }, "\(what)")
+                    #expect(checksums.payload == payload.withUnsafeBytes { Compression.crc32($0) }, "\(what)")
+                }
                 let inPlace = buffer.withUnsafeMutableBytes {
                     Compression.inflateStoredInPlace($0, streamStart: 48, payloadCount: declared)
                 }
