@@ -158,64 +158,22 @@ final class Conv2DWinograd: RegisteredKernel {
                     k: cin, n: cout, element: { _, _ in 0 }, bias: nil, panelWidth: microkernel.panelWidth,
                     fill: false, arena: arena))
         }
-        let width = microkernel.panelWidth
+        // U = G g Gᵀ per channel pair into the packed matrices, in the microkernel's build
+        // (Double arithmetic, the same bits in each: WinogradWeights.swift).
         let outputs = packed.map(\.data)
-        // Per input channel: half[ky][b][co] in Double, then each U[a][b][co] for every co at
-        // once into `row`, copied into its panels' rows. Loops over whole rows of co (a loop
-        // per panel, 16 columns, spent most of its time on the loop's bookkeeping: 1.6 ms of
-        // cifar_vgg's load). The arithmetic, and so every bit, is the same as element by
-        // element: half = ((0 + t0 g0) + t1 g1) + t2 g2, U = Float((g0 h0 + g1 h1) + g2 h2).
         var half = [Double](repeating: 0, count: r * alpha * cout)
         var row = [Float](repeating: 0, count: cout)
         kernel.values.withUnsafeBufferPointer { weights in
             half.withUnsafeMutableBufferPointer { half in
                 row.withUnsafeMutableBufferPointer { row in
-                    guard let w = weights.baseAddress, let h = half.baseAddress, let u = row.baseAddress else { return }
-                    for ci in 0..<cin {
-                        // half[ky][b][co] = Σ_kx g[ky][kx][co] G[b][kx]
-                        for ky in 0..<r {
-                            let t0 = w + (ky * r * cin + ci) * cout
-                            let t1 = t0 + cin * cout
-                            for b in 0..<alpha {
-                                let out = h + (ky * alpha + b) * cout
-                                let (g0, g1) = (g[b * r], g[b * r + 1])
-                                if r == 3 {
-                                    let (t2, g2) = (t1 + cin * cout, g[b * r + 2])
-                                    for co in 0..<cout {
-                                        var s = 0.0
-                                        s += Double(t0[co]) * g0
-                                        s += Double(t1[co]) * g1
-                                        s += Double(t2[co]) * g2
-                                        out[co] = s
-                                    }
-                                } else {
-                                    for co in 0..<cout {
-                                        var s = 0.0
-                                        s += Double(t0[co]) * g0
-                                        s += Double(t1[co]) * g1
-                                        out[co] = s
-                                    }
-                                }
-                            }
-                        }
-                        // U[a][b][co] = Σ_ky G[a][ky] half[ky][b][co], into panel co / width, row ci.
-                        for a in 0..<alpha {
-                            let (g0, g1) = (g[a * r], g[a * r + 1])
-                            for b in 0..<alpha {
-                                let (p0, p1) = (h + b * cout, h + (alpha + b) * cout)
-                                if r == 3 {
-                                    let (g2, p2) = (g[a * r + 2], h + (2 * alpha + b) * cout)
-                                    for co in 0..<cout { u[co] = Float(g0 * p0[co] + g1 * p1[co] + g2 * p2[co]) }
-                                } else {
-                                    for co in 0..<cout { u[co] = Float(g0 * p0[co] + g1 * p1[co]) }
-                                }
-                                let data = outputs[a * alpha + b] + ci * width
-                                var first = 0
-                                while first < cout {
-                                    (data + first * cin).update(from: u + first, count: Swift.min(width, cout - first))
-                                    first += width
-                                }
-                            }
+                    g.withUnsafeBufferPointer { g in
+                        outputs.withUnsafeBufferPointer { outputs in
+                            guard let w = weights.baseAddress, let h = half.baseAddress, let u = row.baseAddress,
+                                let g = g.baseAddress, let outputs = outputs.baseAddress
+                            else { return }
+                            Transforms.weights(
+                                microkernel, kernel: w, cin: cin, cout: cout, taps: r, alpha: alpha, g: g, half: h,
+                                row: u, outputs: outputs, width: microkernel.panelWidth)
                         }
                     }
                 }
@@ -315,6 +273,33 @@ extension KernelShape {
 
 /// The transforms of the build the microkernel comes from (one dispatch per block).
 private enum Transforms {
+    static func weights(
+        _ microkernel: GEMM.Microkernel, kernel: UnsafePointer<Float>, cin: Int, cout: Int, taps: Int, alpha: Int,
+        g: UnsafePointer<Double>, half: UnsafeMutablePointer<Double>, row: UnsafeMutablePointer<Float>,
+        outputs: UnsafePointer<UnsafeMutablePointer<Float>>, width: Int
+    ) {
+        #if canImport(CnnzGEMMAVX2)
+            switch microkernel {
+            case .f32GEMM4x8PortableBroadcast:
+                CnnzGEMM.WinogradTransforms.f64TransformWeights(
+                    kernel: kernel, cin: cin, cout: cout, taps: taps, alpha: alpha, g: g, half: half, row: row,
+                    outputs: outputs, width: width)
+            case .f32GEMM6x16AVX2FMABroadcast:
+                CnnzGEMMAVX2.WinogradTransforms.f64TransformWeights(
+                    kernel: kernel, cin: cin, cout: cout, taps: taps, alpha: alpha, g: g, half: half, row: row,
+                    outputs: outputs, width: width)
+            case .f32GEMM8x16AVX512Broadcast:
+                CnnzGEMMAVX512.WinogradTransforms.f64TransformWeights(
+                    kernel: kernel, cin: cin, cout: cout, taps: taps, alpha: alpha, g: g, half: half, row: row,
+                    outputs: outputs, width: width)
+            }
+        #else
+            WinogradTransforms.f64TransformWeights(
+                kernel: kernel, cin: cin, cout: cout, taps: taps, alpha: alpha, g: g, half: half, row: row,
+                outputs: outputs, width: width)
+        #endif
+    }
+
     static func input(
         _ microkernel: GEMM.Microkernel, alpha: Int, step: Int, input: UnsafePointer<Float>, height: Int, width: Int,
         channels: Int, padTop: Int, padLeft: Int, tilesX: Int, tilesPerImage: Int, firstTile: Int, tiles: Int,
