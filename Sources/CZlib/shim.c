@@ -118,16 +118,23 @@ static uint32_t czlib_multmodp(uint32_t a, uint32_t b) {
   return p;
 }
 
-uint32_t czlib_crc32_combine(uint32_t crc1, uint32_t crc2, size_t len2) {
-  // crc(A B) = crc1 x^(8 len2) + crc2 (mod P): x^(8 len2) by squaring x^8, x^16, ...
+uint32_t czlib_crc32_power(size_t len) {
+  // x^(8 len) by squaring x^8, x^16, ...
   uint32_t square = (uint32_t)1 << 30;  // x^1
   for (int k = 0; k < 3; k++) square = czlib_multmodp(square, square);
   uint32_t power = (uint32_t)1 << 31;  // x^0
-  for (size_t n = len2; n != 0; n >>= 1) {
+  for (size_t n = len; n != 0; n >>= 1) {
     if (n & 1) power = czlib_multmodp(square, power);
     square = czlib_multmodp(square, square);
   }
-  return czlib_multmodp(power, crc1) ^ crc2;
+  return power;
+}
+
+uint32_t czlib_crc32_shift(uint32_t crc, uint32_t power) { return czlib_multmodp(power, crc); }
+
+// crc(A B) = crc(A) x^(8 len2) + crc(B) (mod P).
+uint32_t czlib_crc32_combine(uint32_t crc1, uint32_t crc2, size_t len2) {
+  return czlib_crc32_shift(crc1, czlib_crc32_power(len2)) ^ crc2;
 }
 
 uint32_t czlib_crc32_table(uint32_t crc, const void *bytes, size_t count) {

@@ -37,6 +37,7 @@ import Testing
                 let b = czlib_crc32(0, all.baseAddress! + split, all.count - split)
                 let count = all.count - split
                 #expect(czlib_crc32_combine(a, b, count) == whole, "split at \(split)")
+                #expect(czlib_crc32_shift(a, czlib_crc32_power(count)) ^ b == whole, "split at \(split)")
                 #expect(UInt(czlib_crc32_combine(a, b, count)) == crc32_combine(uLong(a), uLong(b), .init(count)))
             }
         }
