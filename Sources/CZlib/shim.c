@@ -104,6 +104,39 @@ int czlib_crc32_is_folded(void) { return 0; }
 uint32_t czlib_crc32(uint32_t crc, const void *bytes, size_t count) { return czlib_crc32_table(crc, bytes, count); }
 #endif
 
+// a(x) b(x) modulo the CRC-32 polynomial, bit-reflected (x^0 is the top bit): zlib 1.2.12's multmodp.
+static uint32_t czlib_multmodp(uint32_t a, uint32_t b) {
+  uint32_t m = (uint32_t)1 << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = b & 1 ? (b >> 1) ^ 0xedb88320u : b >> 1;
+  }
+  return p;
+}
+
+uint32_t czlib_crc32_power(size_t len) {
+  // x^(8 len) by squaring x^8, x^16, ...
+  uint32_t square = (uint32_t)1 << 30;  // x^1
+  for (int k = 0; k < 3; k++) square = czlib_multmodp(square, square);
+  uint32_t power = (uint32_t)1 << 31;  // x^0
+  for (size_t n = len; n != 0; n >>= 1) {
+    if (n & 1) power = czlib_multmodp(square, power);
+    square = czlib_multmodp(square, square);
+  }
+  return power;
+}
+
+uint32_t czlib_crc32_shift(uint32_t crc, uint32_t power) { return czlib_multmodp(power, crc); }
+
+// crc(A B) = crc(A) x^(8 len2) + crc(B) (mod P).
+uint32_t czlib_crc32_combine(uint32_t crc1, uint32_t crc2, size_t len2) {
+  return czlib_crc32_shift(crc1, czlib_crc32_power(len2)) ^ crc2;
+}
+
 uint32_t czlib_crc32_table(uint32_t crc, const void *bytes, size_t count) {
   const unsigned char *next = bytes;
   uLong value = crc;

@@ -22,6 +22,17 @@ uint32_t czlib_crc32(uint32_t crc, const void *bytes, size_t count);
 /// zlib's own crc32() over any length: the reference the folded path is tested against.
 uint32_t czlib_crc32_table(uint32_t crc, const void *bytes, size_t count);
 
+/// The CRC-32 of bytes A then B from A's CRC, B's CRC (each started from 0) and B's length: zlib's
+/// crc32_combine, by its method since 1.2.12 (a multiplication by x^(8 len2) modulo the
+/// polynomial), which older zlib computes with 32x32 bit matrices, far more work per call.
+uint32_t czlib_crc32_combine(uint32_t crc1, uint32_t crc2, size_t len2);
+
+/// The two halves of czlib_crc32_combine, for many combines over one length (a zlib stream's
+/// stored blocks are mostly 65,535 bytes): czlib_crc32_combine(crc1, crc2, len2) ==
+/// czlib_crc32_shift(crc1, czlib_crc32_power(len2)) ^ crc2.
+uint32_t czlib_crc32_power(size_t len);
+uint32_t czlib_crc32_shift(uint32_t crc, uint32_t power);
+
 /// 1 when czlib_crc32 folds with PCLMULQDQ on this CPU.
 int czlib_crc32_is_folded(void);
 

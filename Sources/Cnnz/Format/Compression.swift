@@ -46,41 +46,82 @@ enum Compression {
     static func inflateStoredInPlace(_ buffer: UnsafeMutableRawBufferPointer, streamStart: Int, payloadCount: Int)
         -> Bool
     {
-        guard streamStart >= 0, streamStart <= buffer.count, payloadCount >= 0 else { return false }
+        guard streamStart >= 0, streamStart <= buffer.count else { return false }
         let stream = UnsafeRawBufferPointer(rebasing: buffer[streamStart...])
-        let n = stream.count
-        // RFC 1950: deflate (CM 8) with a window zlib accepts, the header's check, no dictionary.
-        guard n >= 2 else { return false }
-        let (cmf, flg) = (Int(stream[0]), Int(stream[1]))
-        guard cmf & 0x0F == 8, cmf >> 4 <= 7, (cmf * 256 + flg) % 31 == 0, flg & 0x20 == 0 else { return false }
-        // First a walk that checks every block (RFC 1951 stored blocks: a byte holding BFINAL
-        // and BTYPE 00, then LEN and its complement), then the moves: each block's bytes go
-        // below its header, so no header is overwritten before it is read.
-        func blocks(_ visit: (_ from: Int, _ count: Int) -> Void) -> Bool {
-            var position = 2
-            var total = 0
-            while true {
-                guard n - position >= 5 else { return false }
-                let header = stream[position]
-                let length = Int(stream[position + 1]) | Int(stream[position + 2]) << 8
-                let complement = Int(stream[position + 3]) | Int(stream[position + 4]) << 8
-                guard header & 0x06 == 0, length == ~complement & 0xFFFF else { return false }
-                position += 5
-                guard length <= n - position, length <= payloadCount - total else { return false }
-                visit(position, length)
-                position += length
-                total += length
-                if header & 1 == 1 { break }
-            }
-            return total == payloadCount && n - position == 4
-        }
-        guard blocks({ _, _ in }) else { return false }
+        // First a walk that checks every block, then the moves: each block's bytes go below
+        // its header, so no header is overwritten before it is read.
+        guard storedBlocks(stream, payloadCount: payloadCount, { _, _ in }) else { return false }
         var written = 0
-        _ = blocks { from, count in
+        _ = storedBlocks(stream, payloadCount: payloadCount) { from, count in
             (buffer.baseAddress! + written).copyMemory(from: stream.baseAddress! + from, byteCount: count)
             written += count
         }
         return true
+    }
+
+    /// The CRC-32 of a zlib stream of stored blocks only (`buffer[streamStart...]`, what
+    /// `inflateStoredInPlace` accepts) and of the `payloadCount` bytes it holds, in one pass
+    /// over the bytes: each block's CRC is computed once and combined into both
+    /// (`czlib_crc32_combine`'s two halves, a multiplication per block of up to 64 KB), where two
+    /// passes cost 0.3 ms of loading cifar_vgg's 3.27 MB. Nil, with nothing computed, for
+    /// anything `inflateStoredInPlace` declines.
+    static func storedChecksums(_ buffer: UnsafeRawBufferPointer, streamStart: Int, payloadCount: Int)
+        -> (stream: UInt32, payload: UInt32)?
+    {
+        guard streamStart >= 0, streamStart <= buffer.count else { return nil }
+        let stream = UnsafeRawBufferPointer(rebasing: buffer[streamStart...])
+        guard storedBlocks(stream, payloadCount: payloadCount, { _, _ in }), let base = stream.baseAddress else {
+            return nil
+        }
+        var streamCRC: UInt32 = 0
+        var payloadCRC: UInt32 = 0
+        var position = 0
+        // x^(8 count) for the last block length seen: blocks are mostly 65,535 bytes.
+        var (length, power) = (0, czlib_crc32_power(0))
+        _ = storedBlocks(stream, payloadCount: payloadCount) { from, count in
+            // The zlib header or the block's header, then its bytes.
+            streamCRC = czlib_crc32(streamCRC, base + position, from - position)
+            let block = czlib_crc32(0, base + from, count)
+            if count != length { (length, power) = (count, czlib_crc32_power(count)) }
+            streamCRC = czlib_crc32_shift(streamCRC, power) ^ block
+            payloadCRC = czlib_crc32_shift(payloadCRC, power) ^ block
+            position = from + count
+        }
+        // The Adler-32 after the last block.
+        streamCRC = czlib_crc32(streamCRC, base + position, stream.count - position)
+        return (streamCRC, payloadCRC)
+    }
+
+    /// Walks a zlib stream of stored blocks only, calling `visit` with each block's bytes
+    /// (offset in `stream`, count), and returns true; returns false (after visiting some
+    /// blocks) at anything else: a compressed block, a preset dictionary, a stream that does
+    /// not hold exactly `payloadCount` bytes or does not end right after its Adler-32, a block
+    /// whose two lengths disagree.
+    private static func storedBlocks(
+        _ stream: UnsafeRawBufferPointer, payloadCount: Int, _ visit: (_ from: Int, _ count: Int) -> Void
+    ) -> Bool {
+        let n = stream.count
+        // RFC 1950: deflate (CM 8) with a window zlib accepts, the header's check, no dictionary.
+        guard payloadCount >= 0, n >= 2 else { return false }
+        let (cmf, flg) = (Int(stream[0]), Int(stream[1]))
+        guard cmf & 0x0F == 8, cmf >> 4 <= 7, (cmf * 256 + flg) % 31 == 0, flg & 0x20 == 0 else { return false }
+        // RFC 1951 stored blocks: a byte holding BFINAL and BTYPE 00, then LEN and its complement.
+        var position = 2
+        var total = 0
+        while true {
+            guard n - position >= 5 else { return false }
+            let header = stream[position]
+            let length = Int(stream[position + 1]) | Int(stream[position + 2]) << 8
+            let complement = Int(stream[position + 3]) | Int(stream[position + 4]) << 8
+            guard header & 0x06 == 0, length == ~complement & 0xFFFF else { return false }
+            position += 5
+            guard length <= n - position, length <= payloadCount - total else { return false }
+            visit(position, length)
+            position += length
+            total += length
+            if header & 1 == 1 { break }
+        }
+        return total == payloadCount && n - position == 4
     }
 
     /// Inflates `input` into exactly `output.count` bytes. zlib never writes

@@ -102,12 +102,19 @@ enum FileIO {
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         let expected = Int(info.st_size)
         guard expected >= PageArena.minimumBytes, expected <= limit else { return nil }
-        // A byte more, to see the end of the file.
-        let buffer = try LoadBuffer(count: expected + 1)
+        // A byte more, to see the end of the file. Address space behind it for the model's
+        // packed weights (`recycleFactor`), which then reuse the file's pages.
+        let buffer = try LoadBuffer(
+            count: expected + 1, reserve: PageArena.wholePagesAbove(expected + 1) * recycleFactor)
         let count = try readFully(fd, into: buffer.bytes, path: path)
         guard count <= expected else { return nil }
         return (buffer, count)
     }
+
+    /// The address space `readLarge` maps per byte of the file, for the packed weights of the
+    /// model in it (`PageArena.recycle`): cifar_vgg's are 3.1x its file (Winograd's matrices
+    /// are 4x the 3x3 weights); a model whose weights take more gets a mapping of their own.
+    static let recycleFactor = 5
 
     /// Writes `bytes` to a temporary file beside `path`, then renames it over
     /// `path`, so that no half-written file is ever left there.

@@ -76,29 +76,35 @@ public enum ModelReader {
         var budget = MemoryBudget(limit: options.maxMemory)
         try budget.reserve(Int(payloadSize), for: "loading: the \(payloadSize)-byte payload")
         let compressed = UnsafeRawBufferPointer(rebasing: bytes[ModelFormat.headerSize...])
-        let computedCompressedCRC = Compression.crc32(compressed)
+        let size = Int(payloadSize)
+        // A stream of stored blocks (weights that do not compress): both checksums in one pass
+        // over its bytes (`Compression.storedChecksums`), checked in the same order; the
+        // payload's is of the bytes the blocks hold, which inflating (in place or by zlib) yields.
+        let stored = Compression.storedChecksums(bytes, streamStart: ModelFormat.headerSize, payloadCount: size)
+        let computedCompressedCRC = stored?.stream ?? Compression.crc32(compressed)
         guard compressedCRC == computedCompressedCRC else {
             throw .format(
                 "payload: compressed-data checksum mismatch (stored \(hex(compressedCRC)), computed \(hex(computedCompressedCRC))): the file is corrupt"
             )
         }
-        let size = Int(payloadSize)
         let body: UnsafeMutableRawBufferPointer
+        let crc: UInt32
         var payload: LoadBuffer?
         defer { withExtendedLifetime(payload) {} }
-        if let mutable,
+        if let mutable, let stored,
             Compression.inflateStoredInPlace(mutable, streamStart: ModelFormat.headerSize, payloadCount: size)
         {
             // `bytes` now hold the payload from their start: nothing below reads the file's.
             body = UnsafeMutableRawBufferPointer(rebasing: mutable[0..<size])
+            crc = stored.payload
         } else {
             // From 2 MB up in a mapping of its own, in 2 MB pages (PageArena says why).
             let buffer = try LoadBuffer(count: size)
             payload = buffer
             body = buffer.bytes
             try Compression.inflate(compressed, into: body)
+            crc = stored?.payload ?? Compression.crc32(UnsafeRawBufferPointer(body))
         }
-        let crc = Compression.crc32(UnsafeRawBufferPointer(body))
         guard crc == payloadCRC else {
             throw .format(
                 "payload: checksum mismatch (stored \(hex(payloadCRC)), computed \(hex(crc))): the file is corrupt")

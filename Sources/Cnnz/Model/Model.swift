@@ -33,13 +33,19 @@ public final class Model: Sendable {
     /// prepares every kernel, refusing with `CnnzError.memory` a model that,
     /// with one session of batch 1 on one thread, needs more than
     /// `options.maxMemory` bytes, before allocating for it.
-    public init(_ contents: ModelDescription, options: LoadOptions = .default) throws(CnnzError) {
+    public convenience init(_ contents: ModelDescription, options: LoadOptions = .default) throws(CnnzError) {
+        try self.init(contents, options: options, recycling: nil)
+    }
+
+    /// As `init(_:options:)`; the packed weights take over `recycling` (the mapping the file
+    /// was read into, done with) when it has room for them (`PageArena.recycle`).
+    init(_ contents: ModelDescription, options: LoadOptions, recycling: PageArena?) throws(CnnzError) {
         let shapes = try contents.validate(options: options)
         var budget = MemoryBudget(limit: options.maxMemory)
         try budget.reserve(contents.retainedBytes, for: "the model's weights, labels and graph")
         let channels = contents.graph.inputShape.channels
         try budget.reserve(channels * 256 * 4, for: "the pixel table")
-        plan = try ExecutionPlan(contents, shapes: shapes, budget: &budget)
+        plan = try ExecutionPlan(contents, shapes: shapes, budget: &budget, recycling: recycling)
         self.contents = contents
         self.options = options
         memoryBytes = budget.used
@@ -74,8 +80,9 @@ public final class Model: Sendable {
     /// Loads a `.cnnz` file.
     public convenience init(contentsOfFile path: String, options: LoadOptions = .default) throws(CnnzError) {
         // A file of 2 MB or more is read into a mapping in 2 MB pages, its stored payload
-        // inflated in place, and freed once decoded, before the kernels are prepared; a
-        // smaller one is read into an array that lives through the load, as it always did.
+        // inflated in place; once decoded, the mapping holds the packed weights where it has
+        // room for them, else is freed before the kernels are prepared. A smaller file is
+        // read into an array that lives through the load, as it always did.
         let limit = options.maxMemory < Limits.maxPayloadBytes ? max(options.maxMemory, 0) : Limits.maxPayloadBytes
         guard let (buffer, count) = try FileIO.readLarge(path, limit: limit) else {
             let bytes = try ModelReader.readFile(path, options: options)
@@ -90,8 +97,9 @@ public final class Model: Sendable {
             let file = UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[0..<count])
             let contents = try ModelReader.decodeUnvalidated(
                 UnsafeRawBufferPointer(file), options: options, mutable: file)
-            withExtendedLifetime(buffer) {}
-            try self.init(contents, options: options)
+            // Decoded: the file's bytes are not read again, and its mapping may hold the
+            // packed weights.
+            try self.init(contents, options: options, recycling: buffer.arena)
         } catch {
             throw error.prefixed("\(path): ")
         }

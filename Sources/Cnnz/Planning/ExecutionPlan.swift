@@ -37,7 +37,11 @@ final class ExecutionPlan: Sendable {
     /// each layer's kernel from `KernelRegistry` by its input type, places the
     /// values in the arena by their size in bytes, and prepares the kernels,
     /// reserving each kernel's prepared weights in `budget` before allocating them.
-    init(_ model: ModelDescription, shapes: [TensorShape], budget: inout MemoryBudget) throws(CnnzError) {
+    /// `recycling`: the mapping a model's file was read into, done with, which the prepared
+    /// weights take over when it has room for them (`PageArena.recycle`).
+    init(
+        _ model: ModelDescription, shapes: [TensorShape], budget: inout MemoryBudget, recycling: PageArena? = nil
+    ) throws(CnnzError) {
         let graph = model.graph
         self.shapes = shapes
 
@@ -118,7 +122,11 @@ final class ExecutionPlan: Sendable {
         } else {
             try budget.reserve(arenaBytes - preparedBytes, for: "the prepared weights' last 2 MB page")
         }
-        let arena = PageArena.make(bytes: arenaBytes)
+        // The file's mapping when it has room (its pages are in memory: see PageArena.recycle;
+        // else it is given back here, before the packing), or a new one. Either way
+        // `arenaBytes`, so the budget holds the same.
+        let recycled = recycling?.recycle(bytes: arenaBytes) == true && arenaBytes >= PageArena.minimumBytes
+        let arena = recycled ? recycling : PageArena.make(bytes: arenaBytes)
         var kernels: [any Kernel] = []
         for step in steps.list {
             kernels.append(try step.prepare(model, shapes: shapes, arena: arena))

@@ -26,6 +26,23 @@ import Testing
                 == zeros.withUnsafeBytes { czlib_crc32_table(0, $0.baseAddress, $0.count) })
     }
 
+    /// `czlib_crc32_combine` against the CRC of the joined bytes and zlib's own `crc32_combine`,
+    /// for splits at every length up to a few hundred bytes and at block-sized ones.
+    @Test func combineMatchesTheJoinedBytes() {
+        let data = Self.bytes(200_000, seed: 5)
+        data.withUnsafeBytes { all in
+            let whole = czlib_crc32_table(0, all.baseAddress, all.count)
+            for split in Array(0...300) + [65_535, 65_536, 131_071, 199_999, 200_000] {
+                let a = czlib_crc32(0, all.baseAddress, split)
+                let b = czlib_crc32(0, all.baseAddress! + split, all.count - split)
+                let count = all.count - split
+                #expect(czlib_crc32_combine(a, b, count) == whole, "split at \(split)")
+                #expect(czlib_crc32_shift(a, czlib_crc32_power(count)) ^ b == whole, "split at \(split)")
+                #expect(UInt(czlib_crc32_combine(a, b, count)) == crc32_combine(uLong(a), uLong(b), .init(count)))
+            }
+        }
+    }
+
     @Test func everyLengthAndOffsetMatchesZlib() {
         let data = Self.bytes(700, seed: 21)
         data.withUnsafeBytes { all in

@@ -58,6 +58,39 @@ struct PageArenaTests {
         }
     }
 
+    /// A file's mapping recycled for packed weights: made with address space behind it,
+    /// written, then started over larger (as `ExecutionPlan` does): every byte it hands out
+    /// again is zero, written ones and never-touched ones alike, up to the new capacity;
+    /// recycling beyond the mapping gives it all back and hands out nothing.
+    @Test func aRecycledArenaHandsOutZeroedBytesAgain() throws {
+        let huge = PageArena.hugePageBytes
+        // memcmp and memset: a debug build's byte loops took a minute over these megabytes.
+        let zeros = [UInt8](repeating: 0, count: 2 * huge)
+        func isZero(_ p: UnsafeMutableRawPointer, _ count: Int) -> Bool {
+            zeros.withUnsafeBytes { memcmp($0.baseAddress!, p, count) == 0 }
+        }
+        let arena = try #require(PageArena.make(bytes: 2 * huge, reserving: 5 * huge))
+        #expect(arena.capacity == 2 * huge)
+        let file = try #require(arena.allocate(huge + 12345))
+        memset(file, 0xA5, huge + 12345)
+        #expect(arena.recycle(bytes: 4 * huge))
+        #expect(arena.capacity == 4 * huge && arena.used == 0)
+        for size in [100, 4096, huge, 1 << 20, huge - 8192] {
+            let p = try #require(arena.allocate(size), "\(size) bytes")
+            #expect(isZero(p, size), "\(size) bytes")
+            memset(p, 0x5A, size)
+        }
+        #expect(arena.allocate(arena.capacity - arena.used + 1) == nil)
+        // Smaller again: what is left is zeroed too.
+        #expect(arena.recycle(bytes: huge))
+        let again = try #require(arena.allocate(huge))
+        #expect(isZero(again, huge))
+        #expect(!arena.recycle(bytes: 2 * huge))
+        #expect(arena.capacity == 0 && arena.allocate(64) == nil)
+        let plain = try #require(PageArena.make(bytes: huge))
+        #expect(!plain.recycle(bytes: huge + 4096) && plain.allocate(64) == nil)
+    }
+
     /// A model of more than 2 MB (a 1024x768 Dense): `FileIO.readLarge` reads its file
     /// whole into a mapping (and declines one over the limit, which `readFile` refuses);
     /// `Model(contentsOfFile:)` loads what `Model(bytes:)` loads and computes the product;
@@ -150,6 +183,16 @@ struct PageArenaTests {
                 }
                 var buffer = [UInt8](repeating: 0xEE, count: 48) + stream
                 let before = buffer
+                // The one-pass checksums: for what the move accepts, the CRC-32s of the stream
+                // and of the payload; nil for the rest.
+                let checksums = buffer.withUnsafeBytes {
+                    Compression.storedChecksums($0, streamStart: 48, payloadCount: declared)
+                }
+                #expect((checksums != nil) == accepted, "\(what), \(size) bytes")
+                if let checksums {
+                    #expect(checksums.stream == stream.withUnsafeBytes { Compression.crc32($0) }, "\(what)")
+                    #expect(checksums.payload == payload.withUnsafeBytes { Compression.crc32($0) }, "\(what)")
+                }
                 let inPlace = buffer.withUnsafeMutableBytes {
                     Compression.inflateStoredInPlace($0, streamStart: 48, payloadCount: declared)
                 }

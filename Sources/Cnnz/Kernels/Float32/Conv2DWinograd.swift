@@ -158,44 +158,22 @@ final class Conv2DWinograd: RegisteredKernel {
                     k: cin, n: cout, element: { _, _ in 0 }, bias: nil, panelWidth: microkernel.panelWidth,
                     fill: false, arena: arena))
         }
-        let width = microkernel.panelWidth
+        // U = G g Gᵀ per channel pair into the packed matrices, in the microkernel's build
+        // (Double arithmetic, the same bits in each: WinogradWeights.swift).
+        let outputs = packed.map(\.data)
         var half = [Double](repeating: 0, count: r * alpha * cout)
+        var row = [Float](repeating: 0, count: cout)
         kernel.values.withUnsafeBufferPointer { weights in
             half.withUnsafeMutableBufferPointer { half in
-                guard let w = weights.baseAddress, let h = half.baseAddress else { return }
-                for ci in 0..<cin {
-                    // half[ky][b][co] = Σ_kx g[ky][kx][co] G[b][kx]
-                    for ky in 0..<r {
-                        for b in 0..<alpha {
-                            let row = h + (ky * alpha + b) * cout
-                            row.update(repeating: 0, count: cout)
-                            for kx in 0..<r {
-                                let tap = w + ((ky * r + kx) * cin + ci) * cout
-                                let gk = g[b * r + kx]
-                                for co in 0..<cout { row[co] += Double(tap[co]) * gk }
-                            }
-                        }
-                    }
-                    // U[a][b][co] = Σ_ky G[a][ky] half[ky][b][co], into panel co / width, row ci.
-                    for a in 0..<alpha {
-                        for b in 0..<alpha {
-                            let data = packed[a * alpha + b].data
-                            var first = 0
-                            while first < cout {
-                                // Pointers at the panel's first column: a loop over j alone, which
-                                // the compiler vectorizes (indexing by first + j kept it scalar).
-                                let out = data + (first * cin + ci * width)
-                                let columns = Swift.min(width, cout - first)
-                                let (g0, g1) = (g[a * r], g[a * r + 1])
-                                let (p0, p1) = (h + b * cout + first, h + (alpha + b) * cout + first)
-                                if r == 3 {
-                                    let (g2, p2) = (g[a * r + 2], h + (2 * alpha + b) * cout + first)
-                                    for j in 0..<columns { out[j] = Float(g0 * p0[j] + g1 * p1[j] + g2 * p2[j]) }
-                                } else {
-                                    for j in 0..<columns { out[j] = Float(g0 * p0[j] + g1 * p1[j]) }
-                                }
-                                first += width
-                            }
+                row.withUnsafeMutableBufferPointer { row in
+                    g.withUnsafeBufferPointer { g in
+                        outputs.withUnsafeBufferPointer { outputs in
+                            guard let w = weights.baseAddress, let h = half.baseAddress, let u = row.baseAddress,
+                                let g = g.baseAddress, let outputs = outputs.baseAddress
+                            else { return }
+                            Transforms.weights(
+                                microkernel, kernel: w, cin: cin, cout: cout, taps: r, alpha: alpha, g: g, half: h,
+                                row: u, outputs: outputs, width: microkernel.panelWidth)
                         }
                     }
                 }
@@ -295,6 +273,33 @@ extension KernelShape {
 
 /// The transforms of the build the microkernel comes from (one dispatch per block).
 private enum Transforms {
+    static func weights(
+        _ microkernel: GEMM.Microkernel, kernel: UnsafePointer<Float>, cin: Int, cout: Int, taps: Int, alpha: Int,
+        g: UnsafePointer<Double>, half: UnsafeMutablePointer<Double>, row: UnsafeMutablePointer<Float>,
+        outputs: UnsafePointer<UnsafeMutablePointer<Float>>, width: Int
+    ) {
+        #if canImport(CnnzGEMMAVX2)
+            switch microkernel {
+            case .f32GEMM4x8PortableBroadcast:
+                CnnzGEMM.WinogradTransforms.f64TransformWeights(
+                    kernel: kernel, cin: cin, cout: cout, taps: taps, alpha: alpha, g: g, half: half, row: row,
+                    outputs: outputs, width: width)
+            case .f32GEMM6x16AVX2FMABroadcast:
+                CnnzGEMMAVX2.WinogradTransforms.f64TransformWeights(
+                    kernel: kernel, cin: cin, cout: cout, taps: taps, alpha: alpha, g: g, half: half, row: row,
+                    outputs: outputs, width: width)
+            case .f32GEMM8x16AVX512Broadcast:
+                CnnzGEMMAVX512.WinogradTransforms.f64TransformWeights(
+                    kernel: kernel, cin: cin, cout: cout, taps: taps, alpha: alpha, g: g, half: half, row: row,
+                    outputs: outputs, width: width)
+            }
+        #else
+            WinogradTransforms.f64TransformWeights(
+                kernel: kernel, cin: cin, cout: cout, taps: taps, alpha: alpha, g: g, half: half, row: row,
+                outputs: outputs, width: width)
+        #endif
+    }
+
     static func input(
         _ microkernel: GEMM.Microkernel, alpha: Int, step: Int, input: UnsafePointer<Float>, height: Int, width: Int,
         channels: Int, padTop: Int, padLeft: Int, tilesX: Int, tilesPerImage: Int, firstTile: Int, tiles: Int,
