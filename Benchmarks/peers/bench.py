@@ -226,8 +226,8 @@ def settle(limit: float = 1.0) -> None:
     Measured (session 28): with the first version's clock (`other_threads`), settle returned
     while ORT int8's worker still spun (about 100 ms after its last call, 50 to 60 ms of CPU);
     the engine after ORT int8 in the rotation, cnnz from Python, ran its chunks beside that spin
-    (a median 11 to 18 ms of the peers' threads' CPU per 50-call chunk), and at 2 threads was
-    0.04 to 0.12 ms a call slower than cnnz from C, which mostly came after it."""
+    (11 to 18 ms of the peers' threads' CPU in many of its 50-call chunks, 0 with this version),
+    and at 2 threads was 0.04 to 0.12 ms a call slower than cnnz from C, which came after it."""
     deadline = time.perf_counter() + limit
     before, _ = other_threads()
     while time.perf_counter() < deadline:
