@@ -241,7 +241,10 @@ def settle(limit: float = 1.0) -> None:
 def measure(engines: list[Engine], rounds: int, chunk: int, warmup: int) -> None:
     """Warms every engine up, then runs `rounds` rounds of `chunk` calls per engine, the engines'
     order rotating from round to round, so that a slow spell of the machine touches them all;
-    between chunks, waits for the last engine's threads to stop spinning (`settle`)."""
+    between chunks, waits for the last engine's threads to stop spinning (`settle`), and before the
+    first warm-up too: ONNX Runtime's workers spin after the session is made, and the first engine's
+    warm-up (cnnz's, whose layer split learns from its first runs) ran beside them."""
+    settle()
     for engine in engines:
         engine.time(warmup)
         engine.times = []
