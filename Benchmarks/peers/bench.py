@@ -184,21 +184,35 @@ def build(model: models.Model, work: pathlib.Path, convert: str, calibration: np
 # Measurement -----------------------------------------------------------------------------------
 
 
-def other_threads_cpu() -> int:
-    """Nanoseconds on a CPU of every thread of this process but the calling one (Linux; 0 elsewhere)."""
+def other_threads() -> tuple[int, int]:
+    """Nanoseconds on a CPU of every thread of this process but the calling one, and how many of
+    them are running or waiting for a CPU (Linux; (0, 0) elsewhere).
+
+    The time is read from each thread's CPU-time clock (clock_gettime on the clock id Linux
+    derives from a thread id), which counts a running thread's current time slice. The first
+    version read /proc/self/task/*/schedstat, whose total is brought up to date only when the
+    thread is descheduled or at a scheduler tick: a thread spinning on the other core could
+    show no progress over a 5 ms window. And a spinning thread that waits for a CPU (another
+    process runs on its core) makes no progress either: hence the count of runnable threads
+    (state R in /proc/self/task/*/stat)."""
+    me = threading.get_native_id()
+    total = runnable = 0
     try:
-        me = str(threading.get_native_id())
-        total = 0
-        for task in os.listdir("/proc/self/task"):
-            if task != me:
-                try:
-                    with open(f"/proc/self/task/{task}/schedstat") as f:
-                        total += int(f.read().split()[0])
-                except (OSError, ValueError, IndexError):
-                    pass  # the thread ended
-        return total
+        tasks = os.listdir("/proc/self/task")
     except OSError:
-        return 0
+        return 0, 0
+    for task in tasks:
+        tid = int(task)
+        if tid == me:
+            continue
+        try:
+            # MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED) of linux/posix-timers.h.
+            total += time.clock_gettime_ns(((~tid) << 3) | 6)
+            with open(f"/proc/self/task/{task}/stat") as f:
+                runnable += f.read().rpartition(")")[2].split()[0] == "R"
+        except (OSError, IndexError):
+            pass  # the thread ended
+    return total, runnable
 
 
 def settle(limit: float = 1.0) -> None:
@@ -207,13 +221,19 @@ def settle(limit: float = 1.0) -> None:
     of CPU after a call (cnnz's helpers for 1 ms, XNNPACK's for much less), and a spinning
     thread takes half of the second core from the next engine's threads: TFLite's and cnnz's
     two-thread times doubled when they came right after ORT. Each engine is then timed on a
-    process whose other threads are idle, whatever comes before it in the rotation."""
+    process whose other threads are idle, whatever comes before it in the rotation.
+
+    Measured (session 28): with the first version's clock (`other_threads`), settle returned
+    while ORT int8's worker still spun (about 100 ms after its last call, 50 to 60 ms of CPU);
+    the engine after ORT int8 in the rotation, cnnz from Python, ran its chunks beside that spin
+    (11 to 18 ms of the peers' threads' CPU in many of its 50-call chunks, 0 with this version),
+    and at 2 threads was 0.04 to 0.12 ms a call slower than cnnz from C, which came after it."""
     deadline = time.perf_counter() + limit
-    before = other_threads_cpu()
+    before, _ = other_threads()
     while time.perf_counter() < deadline:
         time.sleep(0.005)
-        now = other_threads_cpu()
-        if now - before < 250_000:  # under 5 % of a core over 5 ms: the pools are asleep
+        now, runnable = other_threads()
+        if now - before < 250_000 and runnable == 0:  # under 5 % of a core over 5 ms: the pools are asleep
             return
         before = now
 
@@ -221,7 +241,10 @@ def settle(limit: float = 1.0) -> None:
 def measure(engines: list[Engine], rounds: int, chunk: int, warmup: int) -> None:
     """Warms every engine up, then runs `rounds` rounds of `chunk` calls per engine, the engines'
     order rotating from round to round, so that a slow spell of the machine touches them all;
-    between chunks, waits for the last engine's threads to stop spinning (`settle`)."""
+    between chunks, waits for the last engine's threads to stop spinning (`settle`), and before the
+    first warm-up too: ONNX Runtime's workers spin after the session is made, and the first engine's
+    warm-up (cnnz's, whose layer split learns from its first runs) ran beside them."""
+    settle()
     for engine in engines:
         engine.time(warmup)
         engine.times = []
