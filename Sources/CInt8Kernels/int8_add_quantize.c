@@ -123,21 +123,19 @@ CNNZ_AVX2_TARGET void cnnz_qs8_add2__avx2(size_t n, const int8_t *a, const int8_
 #endif
 
 #ifdef CNNZ_HAVE_AVX2
-/* quantize_avx512 with AVX2, eight at a time: the same float32 operations, so the same bits. */
+/* quantize_avx512 with AVX2, eight at a time: the same float32 operations (round half away from
+ * zero as trunc(t + copysign(0.49999997, t)), quantize16's), so the same bits. */
 static __attribute__((target("avx2"))) void quantize_avx2(size_t n, const float *x, float scale, float zero_point,
                                                          int8_t *q) {
     const __m256 s = _mm256_set1_ps(scale), z = _mm256_set1_ps(zero_point);
-    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
     const __m256 low = _mm256_set1_ps(-128.0f), high = _mm256_set1_ps(127.0f);
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    const __m256 below_half = _mm256_castsi256_ps(_mm256_set1_epi32(0x3EFFFFFF));
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 t = _mm256_div_ps(_mm256_loadu_ps(x + i), s);
-        __m256 r = _mm256_round_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-        __m256 fraction = _mm256_andnot_ps(sign, _mm256_sub_ps(t, r));
-        __m256 away = _mm256_cmp_ps(fraction, half, _CMP_GE_OQ);
-        __m256 step = _mm256_or_ps(one, _mm256_and_ps(t, sign));
-        r = _mm256_add_ps(r, _mm256_and_ps(away, step));
+        __m256 r = _mm256_round_ps(_mm256_add_ps(t, _mm256_or_ps(_mm256_and_ps(t, sign), below_half)),
+                                   _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
         __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, z), low), high);
         v = _mm256_blendv_ps(v, z, _mm256_cmp_ps(t, t, _CMP_UNORD_Q));
         __m256i w = _mm256_cvttps_epi32(v);
