@@ -127,6 +127,16 @@ extension Int8KernelTests {
                 var q = [Int8](repeating: 0, count: xs.count)
                 cnnz_qs8_quantize(level, xs.count, xs, scale, zeroPoint, &q)
                 #expect(q == expected, "level \(level) scale \(scale) zero point \(zeroPoint)")
+                // Counts about the AVX2 loop's 32 and 8 values a pass, from an offset that misses
+                // them; nothing written past the count.
+                for count in [0, 1, 7, 8, 9, 31, 32, 33, 40, 63, 64, 65, 71] where 3 + count <= xs.count {
+                    var part = [Int8](repeating: 99, count: count + 1)
+                    Array(xs[3..<(3 + count)]).withUnsafeBufferPointer {
+                        cnnz_qs8_quantize(level, count, $0.baseAddress, scale, zeroPoint, &part)
+                    }
+                    #expect(
+                        part == Array(expected[3..<(3 + count)]) + [99], "level \(level) count \(count)")
+                }
             }
         }
     }
