@@ -277,27 +277,23 @@ static CNNZ_T2 void tiles_group_any(size_t mr, int np, const cnnz_qs8_wino2x2_sh
                                     const int16_t *v, size_t stride, size_t pairs, const int16_t *u,
                                     const cnnz_requant8_group *g, size_t column, size_t width,
                                     const cnnz_qs8_output *out) {
-    if (np == 2) {
-        if (mr == 4) {
-            CNNZ_WINO_TILES(4, 2)
-        } else if (mr == 3) {
-            CNNZ_WINO_TILES(3, 2)
-        } else if (mr == 2) {
-            CNNZ_WINO_TILES(2, 2)
-        } else {
-            CNNZ_WINO_TILES(1, 2)
-        }
-    } else {
-        if (mr == 4) {
-            CNNZ_WINO_TILES(4, 1)
-        } else if (mr == 3) {
-            CNNZ_WINO_TILES(3, 1)
-        } else if (mr == 2) {
-            CNNZ_WINO_TILES(2, 1)
-        } else {
-            CNNZ_WINO_TILES(1, 1)
-        }
+    /* Each (mr, np) a build of its own: the tile's loops unrolled for its constants. */
+#define CNNZ_WINO_ROWS(NP)                                                                                         \
+    if (mr == 4) {                                                                                                \
+        CNNZ_WINO_TILES(4, NP)                                                                                    \
+    } else if (mr == 3) {                                                                                         \
+        CNNZ_WINO_TILES(3, NP)                                                                                    \
+    } else if (mr == 2) {                                                                                         \
+        CNNZ_WINO_TILES(2, NP)                                                                                    \
+    } else {                                                                                                      \
+        CNNZ_WINO_TILES(1, NP)                                                                                    \
     }
+    if (np == 2) {
+        CNNZ_WINO_ROWS(2)
+    } else {
+        CNNZ_WINO_ROWS(1)
+    }
+#undef CNNZ_WINO_ROWS
 }
 #undef CNNZ_WINO_TILES
 

@@ -46,8 +46,9 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
     let residual: Int8ResidualAdd?
     let level: Int32
     let shape: cnnz_qs8_wino2x2_shape
-    /// The transformed weights `U'` in the kernel's layout (see `cnnz_qs8_wino2x2`).
-    let weights: UnsafeMutableRawBufferPointer
+    /// The transformed weights `U'` in the kernel's layout (see `cnnz_qs8_wino2x2`), from the
+    /// model's prepared-weights arena when it has room (as the float32 Winograd's).
+    let weights: AlignedBuffer
     /// The output stage only (bias, multipliers, clamp or table, the AVX2 constants): its
     /// panels hold one zero row.
     let stage: Int8PackedWeights
@@ -58,7 +59,7 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
     init(
         operands: KernelOperands, window: Window, kernel: Tensor, bias: Tensor?, input: ActivationQuantization,
         output: ActivationQuantization, activation: Activation, variant: Int8GEMM.Variant = Int8GEMM.selected,
-        residual: ResidualAdd? = nil
+        residual: ResidualAdd? = nil, arena: PageArena? = nil
     ) throws(CnnzError) {
         self.operands = operands
         self.residual = residual.map { Int8ResidualAdd($0, value: operands.inputs[1]) }
@@ -89,9 +90,10 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
         }
         let pairs = (cin + 1) / 2
         let count = Self.weightCount(channels: cin, filters: cout)
-        weights = try AlignedBuffer.bytes(count * 2, alignment: 64)
-        let u = weights.baseAddress!.bindMemory(to: Int16.self, capacity: count)
-        u.update(repeating: 0, count: count)
+        // Zeroed (the arena's pages, or malloc's cleared): the pairs and panels past the
+        // channels and filters stay 0.
+        weights = try AlignedBuffer(bytes: count * 2, arena: arena)
+        let u = weights.raw.bindMemory(to: Int16.self, capacity: count)
         // U' = G' g G'ᵀ per (channel, filter), |U'| <= 1152; Keras' kernel is [3, 3, Cin, Cout].
         values.withUnsafeBufferPointer { w in
             for ci in 0..<cin {
@@ -130,15 +132,13 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
         (2 * v0, v0 + v1 + v2, v0 - v1 + v2, 2 * v2)
     }
 
-    deinit { weights.deallocate() }
-
     convenience init(_ setup: KernelSetup) throws(CnnzError) {
         guard case .conv2D(let window, _, _, let hasBias) = setup.layer.kind, let output = setup.outputQuantization
         else { throw setup.mismatch }
         try self.init(
             operands: setup.operands, window: window, kernel: setup.weights[0],
             bias: hasBias ? setup.weights[1] : nil, input: setup.inputQuantization[0], output: output,
-            activation: setup.layer.activation, residual: setup.residual)
+            activation: setup.layer.activation, residual: setup.residual, arena: setup.arena)
     }
 
     /// As `Conv2DInt8`: each result requantized to the convolution's own output, then the Add
@@ -170,7 +170,7 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
         let count = min(total, quads.upperBound * 4) - first
         guard count > 0 else { return }
         let scratch = context.scratch(part: part, bytes: scratchBytes, as: UInt8.self)
-        let packed = UnsafePointer(weights.baseAddress!.assumingMemoryBound(to: Int16.self))
+        let packed = UnsafePointer(weights.raw.assumingMemoryBound(to: Int16.self))
         withUnsafePointer(to: shape) { s in
             withUnsafePointer(to: stage.output) { out in
                 cnnz_qs8_wino2x2(level, s, input, first, count, blockTiles, scratch, packed, stage.stage, out, output)
