@@ -81,52 +81,124 @@ static void gemm_pointers(size_t m, size_t n, size_t taps, size_t pairs, const i
 #ifdef CNNZ_HAVE_AVX2
 /* The first layers' shapes, kernel rows x pairs per kernel row known when compiled (fashion_cnn
  * conv0: 3x3 on 1 channel, 3 x 2; cifar_vgg conv0 and mobile_res b0: 3x3 on 3, 3 x 5; seed002
- * conv0: 2x2 on 3, 2 x 3): the tiles' loops unroll whole, with no counts, compares or pointer
- * reloads between the pairs (a 4 x 16 tile of 3 x 2 pairs is 6 pairs: the loops' bookkeeping
- * was a fifth of its instructions). Other shapes run cnnz_qs8_gemm_s16_4x16c2__avx2's strips. */
-typedef void (*rowconv_strip)(size_t, const int16_t *const *, const int16_t *, size_t, const cnnz_requant8 *, size_t,
-                              ptrdiff_t, const int8_t *, int8_t *, size_t);
+ * conv0: 2x2 on 3, 2 x 3): a run of pixels of one output row at a time, in tiles of 4 pixels x
+ * 16 columns whose A rows are the run's kernel-row lines at (pixel * step) (no table of
+ * pointers: building it, 3 pointers a pixel, took a tenth of mobile_res b0), the tiles' loops
+ * unrolled whole (no counts, compares or pointer reloads between the pairs). The sums are
+ * added in the order of the pairs, one vpaddd per vpmaddwd into the tile's 8 accumulators:
+ * clang, left free, added pairs of products first and spilled the partial sums (19 stack
+ * accesses a pass of a kernel row in the pointer strips). Other shapes run
+ * cnnz_qs8_gemm_s16_4x16c2__avx2's strips through the pointers. */
+typedef void (*rowconv_run)(size_t, const int16_t *const *, size_t, size_t, ptrdiff_t, const int16_t *, size_t,
+                            const cnnz_requant8 *, size_t, const int8_t *, int8_t *, size_t);
 
-#define CNNZ_ROWCONV_STRIP(TAPS, PAIRS, NP, KIND)                                                                 \
-    static CNNZ_T2 void strip_##TAPS##x##PAIRS##_##NP##_##KIND(                                                   \
-        size_t m, const int16_t *const *pointers, const int16_t *w, size_t panel, const cnnz_requant8 *p,         \
-        size_t width, ptrdiff_t last_whole, const int8_t *table, int8_t *c, size_t ldc) {                         \
-        strip_s16(NP, KIND, m, TAPS, PAIRS, pointers, NULL, 0, w, panel, p, width, last_whole, table, c, ldc);    \
+/* An mr x np tile of a run (mr pixels, np panels): A row r, kernel row t at lines[t] + r * step,
+ * pairs pairs each; the weights' pairs at w (panel int16 apart), 16 int16 a pair. The store
+ * as the strips' (tile_s16_store). */
+CNNZ_T2_INLINE void run_tile(const int mr, const int np, const int kind, const int taps, const int pairs,
+                             const int16_t *const lines[3], size_t step, const int16_t *w, size_t panel,
+                             const cnnz_requant8 *p, size_t width, int whole_rows, const int8_t *table, int8_t *c,
+                             size_t ldc) {
+    __m256i acc[4][2];
+    for (int r = 0; r < mr; r++)
+        for (int h = 0; h < np; h++) acc[r][h] = p[h].bias;
+#pragma clang loop unroll(full)
+    for (int t = 0; t < taps; t++) {
+#pragma clang loop unroll(full)
+        for (int j = 0; j < pairs; j++) {
+            const int16_t *wp = w + (size_t)(t * pairs + j) * 16;
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)wp);
+            __m256i b1 = np > 1 ? _mm256_loadu_si256((const __m256i *)(wp + panel)) : b0;
+#pragma clang loop unroll(full)
+            for (int r = 0; r < mr; r++) {
+                int32_t v;
+                memcpy(&v, lines[t] + (size_t)r * step + 2 * j, 4);
+                __m256i x = _mm256_set1_epi32(v);
+                acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x, b0));
+                if (np > 1) acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x, b1));
+                /* Each product into its accumulator in turn (see above). */
+                __asm__("" : "+x"(acc[r][0]));
+                if (np > 1) __asm__("" : "+x"(acc[r][1]));
+            }
+        }
+    }
+    __m256i sums[4][2];
+    for (int r = 0; r < mr; r++)
+        for (int h = 0; h < np; h++) sums[r][h] = acc[r][h];
+    tile_s16_store(mr, np, kind, sums, p, width, whole_rows, table, c, ldc);
+}
+
+/* A run of count pixels of one output row, one panel group: lines[t] is kernel row t's first
+ * pixel's values, pixels step int16 apart; row is the run's first pixel among the call's rows
+ * (whose rows up to last_whole may be stored whole, tile_last_whole). Tiles of 4 pixels, then
+ * the last 1 to 3. */
+CNNZ_T2_INLINE void run_group(const int np, const int kind, const int taps, const int pairs, size_t count,
+                              const int16_t *const *lines, size_t step, size_t row, ptrdiff_t last_whole,
+                              const int16_t *w, size_t panel, const cnnz_requant8 *p, size_t width,
+                              const int8_t *table, int8_t *c, size_t ldc) {
+#define CNNZ_WHOLE(ROW)                                                                                               \
+    (last_whole < (ptrdiff_t)(ROW)                  ? 0                                                               \
+     : last_whole - (ptrdiff_t)(ROW) >= 3 ? 4                                                               \
+                                                    : (int)(last_whole - (ptrdiff_t)(ROW)) + 1)
+    const int16_t *at[3];
+    for (int t = 0; t < taps; t++) at[t] = lines[t];
+    size_t i = 0;
+    /* Tiles stored whole without a table first (all but a partial group's last rows). */
+    if (!table)
+        for (; i + 4 <= count && last_whole >= (ptrdiff_t)(row + i) + 3; i += 4) {
+            run_tile(4, np, kind, taps, pairs, at, step, w, panel, p, width, 4, NULL, c + i * ldc, ldc);
+            for (int t = 0; t < taps; t++) at[t] += 4 * step;
+        }
+    for (; i + 4 <= count; i += 4) {
+        run_tile(4, np, kind, taps, pairs, at, step, w, panel, p, width, CNNZ_WHOLE(row + i), table, c + i * ldc,
+                 ldc);
+        for (int t = 0; t < taps; t++) at[t] += 4 * step;
+    }
+    switch (count - i) {
+    case 1:
+        run_tile(1, np, kind, taps, pairs, at, step, w, panel, p, width, CNNZ_WHOLE(row + i), table, c + i * ldc,
+                 ldc);
+        break;
+    case 2:
+        run_tile(2, np, kind, taps, pairs, at, step, w, panel, p, width, CNNZ_WHOLE(row + i), table, c + i * ldc,
+                 ldc);
+        break;
+    case 3:
+        run_tile(3, np, kind, taps, pairs, at, step, w, panel, p, width, CNNZ_WHOLE(row + i), table, c + i * ldc,
+                 ldc);
+        break;
+    default: break;
+    }
+#undef CNNZ_WHOLE
+}
+
+#define CNNZ_ROWCONV_RUN(TAPS, PAIRS, NP, KIND)                                                                   \
+    static CNNZ_T2 void run_##TAPS##x##PAIRS##_##NP##_##KIND(                                                     \
+        size_t count, const int16_t *const *lines, size_t step, size_t row, ptrdiff_t last_whole, const int16_t *w, \
+        size_t panel, const cnnz_requant8 *p, size_t width, const int8_t *table, int8_t *c, size_t ldc) {         \
+        run_group(NP, KIND, TAPS, PAIRS, count, lines, step, row, last_whole, w, panel, p, width, table, c, ldc);  \
     }
 #define CNNZ_ROWCONV_SHAPE(TAPS, PAIRS)                                                                           \
-    CNNZ_ROWCONV_STRIP(TAPS, PAIRS, 1, 0)                                                                         \
-    CNNZ_ROWCONV_STRIP(TAPS, PAIRS, 2, 0)                                                                         \
-    CNNZ_ROWCONV_STRIP(TAPS, PAIRS, 1, 1)                                                                         \
-    CNNZ_ROWCONV_STRIP(TAPS, PAIRS, 2, 1)                                                                         \
-    CNNZ_ROWCONV_STRIP(TAPS, PAIRS, 1, 2)                                                                         \
-    CNNZ_ROWCONV_STRIP(TAPS, PAIRS, 2, 2)                                                                         \
-    static const rowconv_strip strips_##TAPS##x##PAIRS[3][2] = {                                                  \
-        {strip_##TAPS##x##PAIRS##_1_0, strip_##TAPS##x##PAIRS##_2_0},                                             \
-        {strip_##TAPS##x##PAIRS##_1_1, strip_##TAPS##x##PAIRS##_2_1},                                             \
-        {strip_##TAPS##x##PAIRS##_1_2, strip_##TAPS##x##PAIRS##_2_2}};
+    CNNZ_ROWCONV_RUN(TAPS, PAIRS, 1, 0)                                                                           \
+    CNNZ_ROWCONV_RUN(TAPS, PAIRS, 2, 0)                                                                           \
+    CNNZ_ROWCONV_RUN(TAPS, PAIRS, 1, 1)                                                                           \
+    CNNZ_ROWCONV_RUN(TAPS, PAIRS, 2, 1)                                                                           \
+    CNNZ_ROWCONV_RUN(TAPS, PAIRS, 1, 2)                                                                           \
+    CNNZ_ROWCONV_RUN(TAPS, PAIRS, 2, 2)                                                                           \
+    static const rowconv_run runs_##TAPS##x##PAIRS[3][2] = {                                                      \
+        {run_##TAPS##x##PAIRS##_1_0, run_##TAPS##x##PAIRS##_2_0},                                                 \
+        {run_##TAPS##x##PAIRS##_1_1, run_##TAPS##x##PAIRS##_2_1},                                                 \
+        {run_##TAPS##x##PAIRS##_1_2, run_##TAPS##x##PAIRS##_2_2}};
 CNNZ_ROWCONV_SHAPE(3, 2)
 CNNZ_ROWCONV_SHAPE(3, 5)
 CNNZ_ROWCONV_SHAPE(2, 3)
 
-/* The strips ([kind][np - 1]) compiled for taps x pairs, or NULL. */
-static const rowconv_strip (*fixed_strips(size_t taps, size_t pairs))[2] {
-    if (taps == 3 && pairs == 2) return strips_3x2;
-    if (taps == 3 && pairs == 5) return strips_3x5;
-    if (taps == 2 && pairs == 3) return strips_2x3;
+/* The runs ([kind][np - 1]) compiled for taps x pairs, or NULL. */
+static const rowconv_run (*fixed_runs(size_t taps, size_t pairs))[2] {
+    if (taps == 3 && pairs == 2) return runs_3x2;
+    if (taps == 3 && pairs == 5) return runs_3x5;
+    if (taps == 2 && pairs == 3) return runs_2x3;
     return NULL;
-}
-
-/* cnnz_qs8_gemm_s16_4x16c2__avx2 with fixed strips: its panel groups from the last
- * (tile_panel_group: a partial group's rows may be stored whole over the next row's first
- * columns, which a later group writes), each with its constants prepared in stage. */
-static CNNZ_T2 void gemm_fixed(const rowconv_strip strips[3][2], size_t m, size_t n, size_t panel,
-                               const int16_t *const *pointers, const int16_t *packed, const void *stage,
-                               const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    for (size_t g = (n + 15) / 16; g-- > 0;) {
-        cnnz_tile_group t = tile_panel_group(stage, g, m, n, ldc);
-        strips[t.constants->kind][t.np - 1](m, pointers, packed + 2 * g * panel, panel, t.constants->panel, t.width,
-                                            t.last_whole, out->table, c + t.column, ldc);
-    }
 }
 #endif
 
@@ -144,6 +216,41 @@ static void copy_lines(const int8_t *image, const cnnz_qs8_window *w, int16_t ze
     memset(copy + rows * line, 0, line_slack * sizeof(int16_t));
 }
 
+/* Kernel row ky's line for output row oy: the copy's line, or the padding line outside the image. */
+static const int16_t *kernel_line(const cnnz_qs8_window *w, size_t oy, size_t ky, const int16_t *copy,
+                                  size_t first_row, size_t line, const int16_t *padding) {
+    ptrdiff_t iy = (ptrdiff_t)(oy * w->stride_height) - w->pad_top + (ptrdiff_t)(ky * w->dilation_height);
+    return iy >= 0 && iy < (ptrdiff_t)w->height ? copy + ((size_t)iy - first_row) * line : padding;
+}
+
+#ifdef CNNZ_HAVE_AVX2
+/* The compiled shapes (fixed_runs): each run of the call's pixels in one output row, each panel
+ * group from the last (tile_panel_group: a partial group's rows may be stored whole over the
+ * next row's first columns, which group 0 of that row, written later, overwrites), over the
+ * call's count rows. */
+static CNNZ_T2 void rowconv_fixed(const rowconv_run runs[3][2], const cnnz_qs8_window *w, size_t first, size_t count,
+                                  const int16_t *copy, size_t first_row, size_t line, const int16_t *padding,
+                                  size_t pairs, size_t n, const int16_t *packed, const void *stage,
+                                  const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    size_t kh = w->kernel_height, step = w->stride_width * w->channels, out_width = w->out_width;
+    size_t panel = kh * pairs * 16, groups = (n + 15) / 16;
+    for (size_t done = 0; done < count;) {
+        size_t pixel = first + done, oy = pixel / out_width, ox = pixel % out_width;
+        size_t run = out_width - ox < count - done ? out_width - ox : count - done;
+        const int16_t *lines[3];
+        for (size_t ky = 0; ky < kh; ky++)
+            lines[ky] = kernel_line(w, oy, ky, copy, first_row, line, padding) + ox * step;
+        for (size_t g = groups; g-- > 0;) {
+            cnnz_tile_group t = tile_panel_group(stage, g, count, n, ldc);
+            runs[t.constants->kind][t.np - 1](run, lines, step, done, t.last_whole, packed + 2 * g * panel, panel,
+                                              t.constants->panel, t.width, out->table,
+                                              c + done * ldc + t.column, ldc);
+        }
+        done += run;
+    }
+}
+#endif
+
 void cnnz_qs8_rowconv_4x16c2__avx2(const int8_t *image, const cnnz_qs8_window *w, int16_t zero_point, size_t first,
                                    size_t count, size_t block, void *scratch, size_t n, const int16_t *packed,
                                    const void *stage, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
@@ -159,7 +266,11 @@ void cnnz_qs8_rowconv_4x16c2__avx2(const int8_t *image, const cnnz_qs8_window *w
     copy_lines(image, w, zero_point, first_row, rows, copy);
     size_t step = w->stride_width * channels, out_width = w->out_width;
 #ifdef CNNZ_HAVE_AVX2
-    const rowconv_strip(*fixed)[2] = fixed_strips(kh, pairs);
+    const rowconv_run(*fixed)[2] = kh <= 3 ? fixed_runs(kh, pairs) : NULL;
+    if (fixed) {
+        rowconv_fixed(fixed, w, first, count, copy, first_row, line, padding, pairs, n, packed, stage, out, c, ldc);
+        return;
+    }
 #endif
     for (size_t done = 0; done < count;) {
         size_t m = count - done < block ? count - done : block;
@@ -167,10 +278,7 @@ void cnnz_qs8_rowconv_4x16c2__avx2(const int8_t *image, const cnnz_qs8_window *w
         for (size_t r = 0; r < m;) {
             size_t run = out_width - ox < m - r ? out_width - ox : m - r;
             for (size_t ky = 0; ky < kh; ky++) {
-                ptrdiff_t iy = (ptrdiff_t)(oy * w->stride_height) - w->pad_top + (ptrdiff_t)(ky * w->dilation_height);
-                const int16_t *p =
-                    iy >= 0 && iy < (ptrdiff_t)w->height ? copy + ((size_t)iy - first_row) * line : padding;
-                p += ox * step;
+                const int16_t *p = kernel_line(w, oy, ky, copy, first_row, line, padding) + ox * step;
                 const int16_t **d = pointers + ky * m + r;
                 for (size_t i = 0; i < run; i++, p += step) d[i] = p;
             }
@@ -179,11 +287,7 @@ void cnnz_qs8_rowconv_4x16c2__avx2(const int8_t *image, const cnnz_qs8_window *w
             oy++;
         }
 #ifdef CNNZ_HAVE_AVX2
-        if (fixed)
-            gemm_fixed(fixed, m, n, kh * pairs * 16, pointers, packed, stage, out, c + done * ldc, ldc);
-        else
-            cnnz_qs8_gemm_s16_4x16c2__avx2(m, n, kh, pairs, pointers, NULL, 0, packed, stage, out, c + done * ldc,
-                                           ldc);
+        cnnz_qs8_gemm_s16_4x16c2__avx2(m, n, kh, pairs, pointers, NULL, 0, packed, stage, out, c + done * ldc, ldc);
 #else
         (void)stage;
         gemm_pointers(m, n, kh, pairs, pointers, packed, out, c + done * ldc, ldc);
