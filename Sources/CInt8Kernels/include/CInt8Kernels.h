@@ -110,7 +110,8 @@ void cnnz_qu8_rowconv_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_win
  * dilation across. The packed weights are the int16 GEMM's for k = kernel_height * kr rows, kr =
  * kernel_width * channels rounded up to a multiple of 2: kernel row ky's weights at rows ky * kr
  * ..< ky * kr + kernel_width * channels, zero after them. Output pixels first..<first + count of
- * one image, in blocks of up to `block` pixels, rows of c ldc apart; the input rows they read are
+ * one image, in blocks of up to `block` pixels (the shapes with compiled tiles: runs of one output
+ * row, no block), rows of c ldc apart; the input rows they read are
  * copied into scratch once as int16 q - zero_point, 0 in the columns and lines outside the image.
  * scratch: cnnz_qs8_rowconv_scratch(w, block) bytes. Only after cnnz_cpu_has_avx2_fma(). */
 size_t cnnz_qs8_rowconv_scratch(const cnnz_qs8_window *w, size_t block);

@@ -102,13 +102,17 @@ extension Int8KernelTests {
         return w
     }
 
-    /// The input quantize at every level (Swift, portable C, AVX-512) gives the
+    /// The input quantize at every level (Swift, portable C, AVX2, AVX-512) gives the
     /// same bytes: ties, NaN, infinities, values far outside the range, and with
     /// scales that are not powers of 2, quotients next to every tie (the floats
-    /// either side of `(k + 1/2) * scale`), a count that misses the vectors.
+    /// either side of `(k + 1/2) * scale`), a count that misses the vectors. The AVX2
+    /// level multiplies by `1 / scale` where its margin shows the quotient rounds the
+    /// same, else divides: scales whose inverse is not normal (3e38, 1e-40) and a tiny
+    /// one (1e-38, most finite quotient far out) take or leave that path; 2 / 255
+    /// makes pixels / 255 ties half the time.
     @Test func quantizeLevelsAgree() {
         var rng = SplitMix64(seed: 7)
-        for scale: Float in [0.0625, 0.0137, 1 / 255, 0.3] {
+        for scale: Float in [0.0625, 0.0137, 1 / 255, 0.3, 2 / 255, 3e38, 1e-38, .leastNormalMagnitude / 8, 0.00392156886] {
             var xs: [Float] = [0, -0, .nan, .infinity, -.infinity, 1e30, -1e30, .ulpOfOne, 8.03125, -8.03125]
             xs += (-300...300).map { Float($0) * scale / 2 }  // every tie
             xs += (-300...300).flatMap { k -> [Float] in
@@ -116,6 +120,9 @@ extension Int8KernelTests {
                 return [x.nextDown, x.nextUp, x.nextDown.nextDown, x.nextUp.nextUp]
             }
             xs += (0..<2000).map { _ in Float.random(in: -20...20, using: &rng) * scale * 16 }
+            // Images: pixels 0...255 as they are and divided by 255, in runs of the AVX2 passes' 32.
+            xs += (0..<256).map { Float($0) } + (0..<256).map { Float($0) / 255 }
+            xs += (0..<1000).map { _ in Float.random(in: -1...1, using: &rng) * scale * 1100 }
             Self.quantizeLevelsAgree(xs, scale: scale)
         }
     }
