@@ -189,7 +189,8 @@ static __attribute__((noinline, target("avx2"))) size_t quantize_mul_passes(size
 /* 32 values per pass narrowed together (bytes32_avx2, where 8 at a time took an extract and two
  * packs per 8); by the multiply when 1 / scale allows (quantize8_mul_avx2: a normal scale with
  * a normal inverse), a pass whose 32 values are not all within its margin by the division.
- * mobile_res's 96x96x3 input: 6.9 -> TODO us. */
+ * mobile_res's 96x96x3 input (its pixels as they come, 0...255): 6.3 -> 4.5 us, best of 5 in a C
+ * loop on the AVX2-only Zen 4. */
 static __attribute__((target("avx2"))) void quantize_avx2(size_t n, const float *x, float scale, float zero_point,
                                                          int8_t *q) {
     const __m256 s = _mm256_set1_ps(scale), z = _mm256_set1_ps(zero_point);

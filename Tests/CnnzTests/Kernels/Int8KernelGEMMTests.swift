@@ -107,12 +107,15 @@ extension Int8KernelTests {
     /// scales that are not powers of 2, quotients next to every tie (the floats
     /// either side of `(k + 1/2) * scale`), a count that misses the vectors. The AVX2
     /// level multiplies by `1 / scale` where its margin shows the quotient rounds the
-    /// same, else divides: scales whose inverse is not normal (3e38, 1e-40) and a tiny
-    /// one (1e-38, most finite quotient far out) take or leave that path; 2 / 255
-    /// makes pixels / 255 ties half the time.
+    /// same, else divides: scales whose inverse is not normal (3e38, a subnormal one) and
+    /// a tiny one (1e-38, most quotients far out) take or leave that path; 2 / 255 makes
+    /// pixels / 255 ties half the time.
     @Test func quantizeLevelsAgree() {
         var rng = SplitMix64(seed: 7)
-        for scale: Float in [0.0625, 0.0137, 1 / 255, 0.3, 2 / 255, 3e38, 1e-38, .leastNormalMagnitude / 8, 0.00392156886] {
+        let scales: [Float] = [
+            0.0625, 0.0137, 1 / 255, 0.3, 2 / 255, 3e38, 1e-38, .leastNormalMagnitude / 8, 0.00392156886,
+        ]
+        for scale in scales {
             var xs: [Float] = [0, -0, .nan, .infinity, -.infinity, 1e30, -1e30, .ulpOfOne, 8.03125, -8.03125]
             xs += (-300...300).map { Float($0) * scale / 2 }  // every tie
             xs += (-300...300).flatMap { k -> [Float] in

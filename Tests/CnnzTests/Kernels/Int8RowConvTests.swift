@@ -10,13 +10,15 @@ import Testing
 /// 16-column panel, one whole, and one past two), 1 to 3 kernel rows and columns, strides 1
 /// and 2, "same" (padding columns on both sides and padding lines) and "valid", widths that
 /// miss the vector widths and images of several 64-pixel blocks starting mid-row, dilation 2
-/// down the kernel, batches of up to 3, on 1, 2 and 3 threads, with every variant this CPU
-/// has (the others take the im2col and must agree). The trials that reach the row
+/// down the kernel, linear, ReLU and sigmoid (a table) activations, batches of up to 3, on 1,
+/// 2 and 3 threads, with every variant this CPU has (the others take the im2col and must
+/// agree). The trials that reach the row
 /// convolution on a VNNI 512 CPU are counted, so the shapes cannot drift away from it; so are
 /// those that reach the AVX2 int16 row convolution (`cnnz_qs8_rowconv_4x16c2__avx2`, kernel
 /// rows padded to pairs), which runs whenever the CPU has AVX2 (`avx2` among the variants, and
 /// `avx2Maddubs` with the trials' 7-bit weights), and among them those of the shapes it has
-/// strips compiled for (3x3 on 1 and 3 channels, 2x2 on 3).
+/// tiles compiled for (3x3 on 1 and 3 channels, 2x2 on 3: runs along output rows, mid-row
+/// starts, tails of 1 to 3 pixels, partial panel groups).
 @Suite struct Int8RowConvTests {
     @Test func rowConvolutionMatchesTheReference() throws {
         var rng = SplitMix64(seed: 1515)
@@ -65,6 +67,13 @@ import Testing
             let outZero = Int8KernelTests.zeroPoint(&rng)
             let relu = trial % 3 == 0
             let clamp: ClosedRange<Int32> = relu ? outZero...127 : -128...127
+            // A table activation (the tiles' stores byte by byte through it) in some trials.
+            let sigmoid = !relu && trial % 4 == 1
+            let output =
+                sigmoid
+                ? ActivationQuantization(
+                    scale: 1 / 256, zeroPoint: -128, preActivationScale: outScale, preActivationZeroPoint: outZero)
+                : ActivationQuantization(scale: outScale, zeroPoint: outZero)
             let tensors = Int8KernelTests.perChannelTensors(
                 kernelShape: [kernelHeight, kernelWidth, channels, filters], weights: weights,
                 weightScales: weightScales,
@@ -72,12 +81,20 @@ import Testing
             let kind = LayerKind.conv2D(window: window, filters: filters, groups: 1, hasBias: true)
             let m = Int8KernelTests.model(
                 input: shape, ActivationQuantization(scale: inScale, zeroPoint: input.zeroPoint),
-                layers: [Layer(kind: kind, activation: relu ? .plainReLU : .linear, inputs: [0], weights: [0, 1])],
-                tensors: tensors, outputs: [ActivationQuantization(scale: outScale, zeroPoint: outZero)])
-            let expected = Int8Reference.conv2D(
+                layers: [
+                    Layer(
+                        kind: kind, activation: relu ? .plainReLU : sigmoid ? .sigmoid : .linear, inputs: [0],
+                        weights: [0, 1])
+                ],
+                tensors: tensors, outputs: [output])
+            var expected = Int8Reference.conv2D(
                 input, weights: weights, weightScales: weightScales.map(Double.init), bias: bias, window: window,
                 groups: 1, filters: filters, outputScale: Double(outScale), outputZeroPoint: outZero, clamp: clamp
             ).values
+            if sigmoid {
+                let table = Int8Activation.table(.sigmoid, input: output.preActivation, output: output)
+                expected = expected.map { table[Int($0) + 128] }
+            }
             let (_, columns) = window.geometry(height: shape.height, width: shape.width)!
             let rowK = kernelHeight * ((kernelWidth * channels + 3) / 4 * 4)
             if Conv2DInt8.takesRowConv(
