@@ -50,13 +50,9 @@ typedef void (*cnnz_strip_s16)(size_t, size_t, size_t, const int16_t *const *, c
                                                 const cnnz_requant8 *p, size_t width, ptrdiff_t last_whole,          \
                                                 const int8_t *table, int8_t *c, size_t ldc) {                        \
         /* A side by side (the GEMM) and through pointers (the row convolution) apart: with       \
-         * pointers NULL and one tap constant, the tiles' loops hold no test of either. 8 pairs    \
-         * (k 15 or 16, mobile_res's b1) with the count a constant: the tile's loop unrolled, no   \
-         * count, compare and branch (b1 at batch 64 about 6 % faster; 16 pairs showed no gain). */ \
+         * pointers NULL and one tap constant, the tiles' loops hold no test of either. */        \
         if (pointers)                                                                               \
             strip_s16(NP, KIND, m, taps, pairs, pointers, NULL, 0, w, panel, p, width, last_whole, table, c, ldc);  \
-        else if (pairs == 8)                                                                        \
-            strip_s16(NP, KIND, m, 1, 8, NULL, a, lda, w, panel, p, width, last_whole, table, c, ldc);          \
         else                                                                                        \
             strip_s16(NP, KIND, m, 1, pairs, NULL, a, lda, w, panel, p, width, last_whole, table, c, ldc);          \
     }
