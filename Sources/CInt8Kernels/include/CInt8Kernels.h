@@ -235,6 +235,27 @@ typedef struct {
 void cnnz_qs8_add2(int level, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add *p,
                    const cnnz_qs8_output *out, int8_t *c);
 
+/* The same Add as one linear form of the two bytes, where one gives every pair's byte (found and
+ * checked on all 65536 pairs by cnnz_qs8_add_linear_prepare; int8_add_linear.c):
+ * c = clamp((a * ma + b * mb + constant) >> shift, min, max), ma and mb below 2^23 in magnitude,
+ * every value of the sum within int32. */
+typedef struct {
+    int32_t multiplier[2];
+    int32_t constant;
+    int32_t shift;
+    int32_t min, max;
+} cnnz_qs8_add_linear;
+/* Whether a linear form gives cnnz_qs8_add2's bytes (with p and out) for every pair of inputs;
+ * if so, the form in *form. Only from level CNNZ_INT8_AVX2 (else 0): the check runs
+ * cnnz_qs8_add2 at level on all pairs (64 KB of scratch, allocated and freed here: at prepare
+ * time, not per run) and its search uses AVX2. */
+int cnnz_qs8_add_linear_prepare(int level, const cnnz_qs8_add *p, const cnnz_qs8_output *out,
+                                cnnz_qs8_add_linear *form);
+/* The Add by its linear form: at level CNNZ_INT8_AVX2 and above 32 values a pass with AVX2, else
+ * (and the tail) value by value; c may be a or b. */
+void cnnz_qs8_add2_linear(int level, size_t n, const int8_t *a, const int8_t *b, const cnnz_qs8_add_linear *form,
+                          int8_t *c);
+
 /* A residual Add fused into a convolution's store: the GEMM's int8 results (each as the GEMM
  * would store it) are one operand of the Add above, convolution_operand (0: a, 1: b) says which;
  * the other is residual, laid out as c (rows ldr apart, columns as c's); out is the Add's output

@@ -13,7 +13,10 @@ import CInt8Kernels
 /// requantized to the convolution's own output, then added to the other
 /// operand by the Add's integer formula (`AddInt8`): in the store of the
 /// 512-bit VNNI GEMM (`cnnz_qu8_gemm_vnni512_add`), elsewhere by
-/// `cnnz_qs8_add2` in place over each block of rows just written (still in L1). On AVX2 the Add
+/// `cnnz_qs8_add2` in place over each block of rows just written (still in L1), at level AVX2
+/// by the Add's linear form (`cnnz_qs8_add2_linear`, `Int8ResidualAdd.linear`) when one gives
+/// every pair of bytes' result (mobile_res's p3 and p5: 40 instructions per 32 values against
+/// 150; 1 thread, batch 64, p3 + p5 3.84 + 2.96 -> 3.20 + 2.64 ms). On AVX2 the Add
 /// in the tiles' store, on the sums still in registers (a prototype for mobile_res's p3 and p5:
 /// the conversions to and from bytes of the convolution's result saved), ran 0.8 % fewer
 /// instructions on those layers and no faster in time, for a copy of the store per form of
@@ -58,7 +61,6 @@ final class Conv2DInt8: RegisteredKernel {
         variant: Int8GEMM.Variant = Int8GEMM.selected, residual: ResidualAdd? = nil
     ) throws(CnnzError) {
         self.operands = operands
-        self.residual = residual.map { Int8ResidualAdd($0, value: operands.inputs[1]) }
         self.window = window
         self.groups = groups
         let x = operands.inputShape
@@ -96,6 +98,7 @@ final class Conv2DInt8: RegisteredKernel {
             chosen = .avx2
         }
         self.variant = chosen
+        self.residual = residual.map { Int8ResidualAdd($0, value: operands.inputs[1], level: chosen.level) }
         // The row convolutions' kernel rows: whole groups of 4 (VNNI) or pairs (int16).
         let unit = self.variant == .avx2 ? 2 : 4
         let rowSegment = (segment + unit - 1) / unit * unit

@@ -62,7 +62,6 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
         residual: ResidualAdd? = nil, arena: PageArena? = nil
     ) throws(CnnzError) {
         self.operands = operands
-        self.residual = residual.map { Int8ResidualAdd($0, value: operands.inputs[1]) }
         let x = operands.inputShape
         let y = operands.outputShape
         let (rows, columns) = window.geometry(height: x.height, width: x.width)!
@@ -71,6 +70,7 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
         }
         let portable = variant == .portable
         level = portable ? CNNZ_INT8_PORTABLE : CNNZ_INT8_AVX2
+        self.residual = residual.map { [level] in Int8ResidualAdd($0, value: operands.inputs[1], level: level) }
         let (cin, cout) = (x.channels, y.channels)
         let tilesX = (y.width + 1) / 2
         shape = cnnz_qs8_wino2x2_shape(
