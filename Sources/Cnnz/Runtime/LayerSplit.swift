@@ -55,8 +55,8 @@ struct LayerSplit {
     static let denseWork = 25
     /// Run times kept per choice: the choice whose median is the lowest is used.
     static let window = 8
-    /// Every this many runs, a probe: `probeRuns` runs in a row with another choice (in turn),
-    /// to keep its times current.
+    /// Every this many runs, a probe: `probeRuns` runs in a row with another choice (the one that
+    /// ran longest ago), to keep its times current.
     static let probeInterval = 32
     /// Runs of a probe. Only runs that follow a run with the same choice are timed: the first
     /// run after a change moves the work between cores (a helper that slept wakes, each core
@@ -98,6 +98,15 @@ struct LayerSplit {
     private(set) var best = Choice.every
     /// Runs with each choice so far (`Session.layerSplitRuns`: which choice a session settles on).
     private(set) var used = (none: 0, dense: 0, every: 0)
+    /// The run (`runs`) each choice last ran in: a probe takes the one other than the best that
+    /// ran longest ago. (Taking the others in turn relative to the best missed `every` for good
+    /// when the best flipped between `none` and `dense`, whose times are close on models where
+    /// `dense` splits few layers: in the peer benchmark a session stayed on them for whole
+    /// chunks of 50 runs without once trying `every`, which took half their time.)
+    private let lastRuns: UnsafeMutablePointer<Int>
+    /// The choice of the probe under way, and of the current run.
+    private var probe = Choice.none
+    private var current = Choice.none
 
     init() {
         let count = Choice.count
@@ -109,6 +118,8 @@ struct LayerSplit {
         slots.initialize(repeating: 0, count: count)
         sorted = .allocate(capacity: Self.window)
         sorted.initialize(repeating: 0, count: Self.window)
+        lastRuns = .allocate(capacity: count)
+        lastRuns.initialize(repeating: 0, count: count)
     }
 
     /// Frees the buffers (the owner calls it once).
@@ -117,6 +128,7 @@ struct LayerSplit {
         filled.deallocate()
         slots.deallocate()
         sorted.deallocate()
+        lastRuns.deallocate()
     }
 
     /// The choice for run `run` (from 1) while `best` is the best.
@@ -126,15 +138,23 @@ struct LayerSplit {
             return Choice(rawValue: (run - 1) / Self.warmUpRuns % count)!
         }
         guard run % Self.probeInterval < Self.probeRuns else { return best }
-        let other = 1 + (run / Self.probeInterval) % (count - 1)
-        return Choice(rawValue: (best.rawValue + other) % count)!
+        // A probe's later runs keep its choice (its first run made that choice the latest).
+        if run % Self.probeInterval > 0 { return probe }
+        var oldest = best
+        for raw in 0..<count where raw != best.rawValue {
+            if oldest == best || lastRuns[raw] < lastRuns[oldest.rawValue] { oldest = Choice(rawValue: raw)! }
+        }
+        return oldest
     }
 
     /// The choice for the next run: the best, or for `probeRuns` runs every `probeInterval`
-    /// another one in turn; at first, the choices in turn.
+    /// the other one that ran longest ago; at first, the choices in turn.
     mutating func next() -> Choice {
         runs &+= 1
         let next = choice(run: runs)
+        if runs % Self.probeInterval == 0 { probe = next }
+        lastRuns[next.rawValue] = runs
+        current = next
         switch next {
         case .none: used.none &+= 1
         case .dense: used.dense &+= 1
@@ -149,7 +169,7 @@ struct LayerSplit {
     /// of the probe costs less.
     var warmsUpBeforeNext: Bool {
         let upcoming = choice(run: runs &+ 1)
-        return upcoming != .none && upcoming != choice(run: runs)
+        return upcoming != .none && upcoming != current
     }
 
     /// Records that a run with `choice` started at `started` and ended at `ended`

@@ -69,6 +69,28 @@ import Testing
         #expect(split.best == .dense)
     }
 
+    /// A probe tries the choice other than the best that ran longest ago. Here `none` and
+    /// `dense` take turns being the faster from one probe to the next, so that each probe makes
+    /// the one it tries the best: taking the others in turn relative to the best, every probe
+    /// then tried `none` or `dense`, never `every` (the peer benchmark's sessions stayed on
+    /// `none` and `dense` for whole chunks of runs without trying `every`).
+    @Test func probesTakeTheChoiceThatRanLongestAgo() {
+        var split = LayerSplit()
+        defer { split.deallocate() }
+        var clock = Clock()
+        let probes = 64
+        let used = clock.run(&split, Self.warmUp + probes * LayerSplit.probeInterval) { choice, _, run in
+            let faster: LayerSplit.Choice = (run / LayerSplit.probeInterval) % 2 == 0 ? .dense : .none
+            return choice == .every ? 400_000 : choice == faster ? 250_000 : 300_000
+        }
+        #expect(used[.every, default: 0] >= (probes / 2 - 2) * LayerSplit.probeRuns, "\(used)")
+        // And once `every` is the fastest, its next probe makes it the best.
+        clock.run(&split, 2 * LayerSplit.probeInterval + LayerSplit.probeRuns) { choice, _, _ in
+            choice == .every ? 150_000 : 300_000
+        }
+        #expect(split.best == .every)
+    }
+
     /// The first run after a change of choice moves the work between cores (a helper wakes,
     /// each core fetches its share): it is not timed, or no probe would ever win.
     @Test func theFirstRunOfAChoiceIsNotTimed() {
