@@ -163,7 +163,8 @@ void cnnz_qu8_rows(int level, size_t rows, size_t k, const int8_t *x, size_t ldx
 
 /* One output row oy of a depthwise convolution with depth multiplier 1 (w->channels channels):
  * cnnz_qs8_depthwise_pixel for each output pixel, over the taps inside the image. weights:
- * [kernel_height * kernel_width][channels] int32; scratch: channels int32 and 2 * taps pointers. */
+ * [kernel_height * kernel_width][channels] int32; scratch: (channels + 1) / 2 * 2 int32 (the
+ * pointers after them 8-byte aligned), then 2 * taps pointers. */
 void cnnz_qs8_depthwise_row(int level, const int8_t *image, const cnnz_qs8_window *w, size_t oy,
                             const int32_t *weights, int32_t zero_point, void *scratch, const cnnz_qs8_output *out,
                             int8_t *c);

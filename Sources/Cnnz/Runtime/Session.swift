@@ -19,8 +19,10 @@ public final class Session {
     let minimumWorkPerPart: Int
     /// The image-wise split, or nil (one thread, or a batch capacity below the thread count).
     let lanes: BatchLanes?
-    /// How runs of fewer images than threads split their layers (see `LayerSplit`).
-    var layerSplit = LayerSplit()
+    /// How runs of fewer images than threads split their layers (see `LayerSplit`). Made last in
+    /// `init`, after every check that throws: its buffers are freed by `deinit`, which a throwing
+    /// `init` does not run (as a property's default it leaked them; AddressSanitizer found it).
+    var layerSplit: LayerSplit
     /// For tests: the split every such run uses instead of `layerSplit`'s choice (whose first
     /// runs are `none`, so a session run a few times would never split a layer).
     var fixedSplit: LayerSplit.Choice?
@@ -98,6 +100,7 @@ public final class Session {
         } else {
             lanes = nil
         }
+        layerSplit = LayerSplit()
     }
 
     /// Bytes of each thread's scratch area: the largest kernel's, in whole cache lines, so that
