@@ -18,24 +18,6 @@
 
 #include "int8_common.h"
 
-/* A column's output stage as the float form (int8_requant_float.c): the byte is
- * clamp(cvtps2dq(fma(float(x), scale, x < 0 ? constant_negative : constant)), min, max). split:
- * whether the constants differ (else constant_negative == constant). */
-typedef struct {
-    float scale, constant, constant_negative;
-    int32_t split;
-} cnnz_requant_float;
-
-typedef struct {
-    int32_t zero_point, min, max;
-} cnnz_requant_float_column;
-
-/* A float form giving the same byte as the reference store for every int32 sum, for multiplier m
- * and shift (only right shifts 1...23), if the search finds one (1; else 0, and nothing written).
- * Only where the CPU has AVX2 and FMA (it evaluates candidates with them; 0 where the package has
- * no AVX2 code). */
-int cnnz_requant_float_find(int32_t m, int32_t shift, const cnnz_requant_float_column *col, cnnz_requant_float *form);
-
 #ifdef CNNZ_HAVE_AVX2
 #define CNNZ_AVX2_TARGET __attribute__((target("avx2")))
 #define CNNZ_AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
