@@ -27,7 +27,8 @@ import Testing
 
     /// A column drawn as a layer's: multiplier and shift from a real scale, a clamp that is
     /// ReLU-like (at the zero point) or lower (the split form).
-    static func draw(_ rng: inout SplitMix64, scales: ClosedRange<Double>) -> (Int32, Int32, cnnz_requant_float_column) {
+    static func draw(_ rng: inout SplitMix64, scales: ClosedRange<Double>) -> (Int32, Int32, cnnz_requant_float_column)
+    {
         let (m, shift) = Requantization.multiplier(Double.random(in: scales, using: &rng))
         let zero = Int32.random(in: -128...100, using: &rng)
         let low = Bool.random(using: &rng) ? zero : max(-128, zero - Int32.random(in: 1...100, using: &rng))
@@ -102,7 +103,9 @@ import Testing
             }
             for g in stride(from: 0, to: n, by: 16) {
                 var f = cnnz_requant_float()
-                if (g..<min(g + 16, n)).allSatisfy({ cnnz_requant_float_find(multiplier[$0], shift[$0], [col], &f) == 1 }) {
+                if (g..<min(g + 16, n)).allSatisfy({
+                    cnnz_requant_float_find(multiplier[$0], shift[$0], [col], &f) == 1
+                }) {
                     floatGroups += 1
                 }
             }
@@ -177,7 +180,8 @@ import Testing
             }
             var c = [Int8](repeating: 0, count: outHeight * outWidth * n)
             withUnsafePointer(to: stage.output) { out in
-                cnnz_qs8_dwconv_row_8c2__avx2(image, &window, 0, outHeight, packed, packedStage, inputZero, rows, out, &c)
+                cnnz_qs8_dwconv_row_8c2__avx2(
+                    image, &window, 0, outHeight, packed, packedStage, inputZero, rows, out, &c)
             }
             #expect(c == expected, "trial \(trial) n=\(n) \(height)x\(width) stride \(sh),\(sw) zero \(outputZero)")
         }
