@@ -47,7 +47,8 @@ typedef struct {
 
 /* The form a kernel runs a group in: the float form only in round-to-nearest (rounds: the
  * caller's requant8_rounds_to_nearest(), read once per call). The kernels that read float_kind
- * (the int16 GEMM and row convolution) have strips for all five forms; the others read kind. */
+ * (the int16 GEMM and the vpmaddubsw GEMM) have strips for all five forms; the others (the row
+ * convolution, Winograd) read kind. */
 static inline int requant8_group_kind(const cnnz_requant8_group *g, int rounds) {
     return rounds ? g->float_kind : g->kind;
 }

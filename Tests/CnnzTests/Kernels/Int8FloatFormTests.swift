@@ -10,7 +10,7 @@ import Testing
 /// reference requantization, at every level's threshold and its neighbours, the ends of Int32
 /// and random sums; then the GEMM tiles and the depthwise rows with output stages drawn where it
 /// finds forms (scales 0.002 to 0.05, zero points below the clamp's low bound for the split
-/// form), against the reference.
+/// form), against the reference; the vpmaddubsw GEMM too (it shares the tiles' store).
 @Suite struct Int8FloatFormTests {
     /// The reference byte: requantized, the zero point added, clamped.
     static func reference(_ x: Int32, _ m: Int32, _ shift: Int32, _ col: cnnz_requant_float_column) -> Int32 {
@@ -121,6 +121,24 @@ import Testing
                     var c = [Int8](repeating: 0, count: m * n)
                     cnnz_qs8_gemm_avx2(m, n, pairs, a, 2 * pairs, packed, stage, &out, &c, n)
                     #expect(c == expected, "trial \(trial) m=\(m) n=\(n) pairs \(pairs) clamp \(col)")
+                    // The vpmaddubsw GEMM (its store is the same tiles'): one group of 4 rows of
+                    // k, the first value of each, bytes by 7-bit weights.
+                    let x7 = a.map { UInt8(truncatingIfNeeded: abs(Int($0))) }
+                    let w7 = w.map { Int8(clamping: $0 / 2) }
+                    var packed7 = [Int8](repeating: 0, count: (n + 15) / 16 * 64)
+                    for j in 0..<n { packed7[(j / 16) * 64 + (j % 16) * 4] = w7[j] }
+                    var a7 = [UInt8](repeating: 0, count: m * 4)
+                    for r in 0..<m { a7[r * 4] = x7[r * 2 * pairs] }
+                    var expected7 = [Int8](repeating: 0, count: m * n)
+                    for r in 0..<m {
+                        for j in 0..<n {
+                            let sum = bias[j] &+ Int32(a7[r * 4]) * Int32(w7[j])
+                            expected7[r * n + j] = Int8(Self.reference(sum, multiplier[j], shift[j], col))
+                        }
+                    }
+                    var c7 = [Int8](repeating: 0, count: m * n)
+                    cnnz_qu8_gemm_4x16c4__avx2_maddubs(m, n, 1, a7, 4, packed7, stage, &out, &c7, n)
+                    #expect(c7 == expected7, "maddubs trial \(trial) m=\(m) n=\(n) clamp \(col)")
                 }
             }
         }
