@@ -18,7 +18,7 @@
  * where g(INT32_MIN) >= j already, h(INT32_MIN) >= j), each evaluated with the instructions the
  * kernels run. That is at most 2 * 255 points per column, and it proves h = g on all of int32.
  *
- * f starts as m / 2^(31 - shift) rounded to float, then its neighbours up to 4 ulps away; for
+ * f starts as m / 2^(31 - shift) rounded to float, then its neighbours up to 2 ulps away; for
  * each f, the c allowed by the points' real-number inequalities (c >= j - 1/2 - x f, and
  * c < j - 1/2 - x f) give an interval, whose middle and the floats next to it are tried. A float
  * f carries 24 bits, so thresholds 1/F apart over 255 levels are not always all placed right:
@@ -33,56 +33,74 @@
 
 #ifdef CNNZ_HAVE_AVX2
 
-/* g: the reference byte (before any table). */
-static int32_t requant_exact(int32_t x, int32_t m, int32_t shift, const cnnz_requant_float_column *col) {
-    int64_t v = (int64_t)requantize(x, m, shift) + col->zero_point;
-    return v < col->min ? col->min : v > col->max ? col->max : (int32_t)v;
-}
-
-/* h, with the kernels' instructions (requant8_float_as on one lane). */
-static CNNZ_AVX2F_TARGET int32_t requant_float_at(int32_t x, float f, float c, const cnnz_requant_float_column *col) {
-    __m128 y = _mm_fmadd_ss(_mm_cvtsi32_ss(_mm_setzero_ps(), x), _mm_set_ss(f), _mm_set_ss(c));
-    int32_t v = _mm_cvtss_si32(y);
-    return v < col->min ? col->min : v > col->max ? col->max : v;
-}
-
-/* A point to check: h(x) >= j (at) or h(x) < j. */
+/* The points to check, as arrays of 8-lane vectors: h(x[i]) >= j[i] where at[i] is -1, h(x[i]) <
+ * j[i] where it is 0; count rounded up to 8 with points that always hold. */
 typedef struct {
-    int32_t x, j, at;
-} requant_point;
+    int32_t x[520], j[520], at[520];
+    size_t count;
+} requant_points;
 
-/* Whether every point of the side (0: x >= 0, 1: x < 0, 2: both) holds with f and c. */
-static int requant_points_hold(const requant_point *p, size_t count, int side, float f, float c,
-                               const cnnz_requant_float_column *col) {
-    for (size_t i = 0; i < count; i++) {
-        if (side != 2 && (p[i].x < 0) != side) continue;
-        int32_t v = requant_float_at(p[i].x, f, c, col);
-        if (p[i].at ? v < p[i].j : v >= p[i].j) return 0;
+static void requant_point_add(requant_points *p, int32_t x, int32_t j, int at) {
+    p->x[p->count] = x;
+    p->j[p->count] = j;
+    p->at[p->count] = at ? -1 : 0;
+    p->count++;
+}
+
+/* Whether every point of the side (0: x >= 0, 1: x < 0, 2: both) holds with f and the constants
+ * (c_negative where x < 0): h with the kernels' instructions (requant8_float_as), 8 points a pass. */
+static CNNZ_AVX2F_TARGET int requant_points_hold(const requant_points *p, int side, float f, float c,
+                                                 float c_negative, const cnnz_requant_float_column *col) {
+    const __m256 scale = _mm256_set1_ps(f), constant = _mm256_set1_ps(c), negative = _mm256_set1_ps(c_negative);
+    const __m256i low = _mm256_set1_epi32(col->min), high = _mm256_set1_epi32(col->max);
+    const __m256i all = _mm256_set1_epi32(-1);
+    for (size_t i = 0; i < p->count; i += 8) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(p->x + i));
+        __m256i j = _mm256_loadu_si256((const __m256i *)(p->j + i));
+        __m256i at = _mm256_loadu_si256((const __m256i *)(p->at + i));
+        __m256 cs = _mm256_blendv_ps(constant, negative, _mm256_castsi256_ps(x));
+        __m256i v = _mm256_cvtps_epi32(_mm256_fmadd_ps(_mm256_cvtepi32_ps(x), scale, cs));
+        v = _mm256_min_epi32(_mm256_max_epi32(v, low), high);
+        /* Wrong where (v >= j) differs from at. */
+        __m256i bad = _mm256_xor_si256(_mm256_xor_si256(_mm256_cmpgt_epi32(j, v), all), at);
+        __m256i negatives = _mm256_cmpgt_epi32(_mm256_setzero_si256(), x);
+        if (side == 0) bad = _mm256_andnot_si256(negatives, bad);
+        if (side == 1) bad = _mm256_and_si256(negatives, bad);
+        if (!_mm256_testz_si256(bad, bad)) return 0;
     }
     return 1;
 }
 
-/* A c for f on one side: the middle of the interval the points allow, or a float next to it
- * (up to 8 steps), or 0 (*found 0). */
-static float requant_constant(const requant_point *p, size_t count, int side, float f,
-                              const cnnz_requant_float_column *col, int *found) {
-    double low = -1e30, high = 1e30;
-    for (size_t i = 0; i < count; i++) {
-        if (side != 2 && (p[i].x < 0) != side) continue;
-        double bound = p[i].j - 0.5 - (double)(float)p[i].x * f;
-        if (p[i].at && bound > low) low = bound;
-        if (!p[i].at && bound < high) high = bound;
+/* The interval of c each side's points allow with f (their real-number inequalities,
+ * c >= j - 1/2 - x f where h(x) >= j is wanted, c < j - 1/2 - x f where h(x) < j): low[side],
+ * high[side] for sides 0 (x >= 0) and 1 (x < 0), in one pass over the points. */
+static void requant_intervals(const requant_points *p, float f, double low[2], double high[2]) {
+    low[0] = low[1] = -1e30;
+    high[0] = high[1] = 1e30;
+    for (size_t i = 0; i < p->count; i++) {
+        int side = p->x[i] < 0;
+        double bound = p->j[i] - 0.5 - (double)(float)p->x[i] * f;
+        if (p->at[i])
+            low[side] = bound > low[side] ? bound : low[side];
+        else
+            high[side] = bound < high[side] ? bound : high[side];
     }
+}
+
+/* A c in [low, high) for the side (2: both) whose points all hold: the middle, or a float next to
+ * it (up to 4 steps either way); *found 0 if none. */
+static float requant_constant(const requant_points *p, int side, float f, double low, double high,
+                              const cnnz_requant_float_column *col, int *found) {
     *found = 0;
     if (!(low <= high)) return 0;
     /* With no bound on a side (no point there), any c in reach. */
     double middle = low < -1e29 ? (high > 1e29 ? 0 : high - 1) : high > 1e29 ? low + 1 : (low + high) / 2;
     float c = (float)middle;
-    for (int step = 0; step < 17; step++) {
+    for (int step = 0; step < 9; step++) {
         int k = (step + 1) / 2;
         float t = c;
         for (int i = 0; i < k; i++) t = nextafterf(t, step % 2 ? INFINITY : -INFINITY);
-        if (requant_points_hold(p, count, side, f, t, col)) {
+        if (requant_points_hold(p, side, f, t, t, col)) {
             *found = 1;
             return t;
         }
@@ -90,51 +108,84 @@ static float requant_constant(const requant_point *p, size_t count, int side, fl
     return 0;
 }
 
-int cnnz_requant_float_find(int32_t m, int32_t shift, const cnnz_requant_float_column *col, cnnz_requant_float *form) {
-    if (m < 0 || shift > -1 || shift < -23 || col->min > col->max) return 0;
+/* Whether g(x) >= j for the reference g: requantize(x) + zero point >= j, j in (min, max]. */
+static int requant_reaches(int32_t x, int32_t j, int32_t m, int32_t shift, const cnnz_requant_float_column *col) {
+    return (int64_t)requantize(x, m, shift) + col->zero_point >= j;
+}
+
+/* The points of every level j in (min, max]: t, the least x with g(x) >= j, and t - 1 (or, where g
+ * never reaches j, INT32_MAX; where g(INT32_MIN) >= j, INT32_MIN alone). Levels 8 at a time: t from
+ * a double estimate near (j - zero point - 1/2 - 2^-(r + 1)) / F (the short form's floor,
+ * int8_requant256.h), checked with requantize8 (int8_common.h, the reference's integers); lanes
+ * where it is not the threshold moved onto it with the scalar reference. 0 if that takes long. */
+static CNNZ_AVX2F_TARGET int requant_thresholds(int32_t m, int32_t shift, const cnnz_requant_float_column *col,
+                                                requant_points *p) {
     int r = -shift;
-    double scale = ldexp((double)m, -(31 + r));
-    requant_point points[512];
-    size_t count = 0;
-    for (int32_t j = col->min + 1; j <= col->max; j++) {
-        /* The least x with g(x) >= j: near (j - zero point - 1/2 - 2^-(r + 1)) / F (the short
-         * form's floor, int8_requant256.h), then moved onto it with g itself. */
-        int64_t t;
-        if (m == 0) {
-            t = requant_exact(0, m, shift, col) >= j ? INT32_MIN : (int64_t)INT32_MAX + 1;
-        } else {
-            double estimate = ceil((j - col->zero_point - 0.5 - ldexp(1.0, -(r + 1))) / scale);
-            t = estimate > (double)INT32_MAX ? (int64_t)INT32_MAX + 1
-                : estimate < (double)INT32_MIN ? INT32_MIN
-                                               : (int64_t)estimate;
-            for (int moves = 0; t <= INT32_MAX && requant_exact((int32_t)t, m, shift, col) < j; moves++, t++)
-                if (moves > 64) return 0;
-            for (int moves = 0; t > INT32_MIN && requant_exact((int32_t)(t - 1), m, shift, col) >= j; moves++, t--)
-                if (moves > 64) return 0;
+    double inverse = m ? ldexp(1.0, 31 + r) / (double)m : 0;
+    double base = col->zero_point + 0.5 + ldexp(1.0, -(r + 1));
+    const __m256i mv = _mm256_set1_epi32(m), sv = _mm256_set1_epi32(shift), one = _mm256_set1_epi32(1);
+    p->count = 0;
+    for (int32_t j0 = col->min + 1; j0 <= col->max; j0 += 8) {
+        int32_t t[8], levels[8];
+        int64_t wide[8];
+        for (int i = 0; i < 8; i++) {
+            levels[i] = j0 + i <= col->max ? j0 + i : col->max;
+            double estimate = m ? ceil((levels[i] - base) * inverse) : 0;
+            wide[i] = estimate > (double)INT32_MAX   ? (int64_t)INT32_MAX + 1
+                      : estimate <= (double)INT32_MIN ? INT32_MIN
+                                                      : (int64_t)estimate;
+            t[i] = wide[i] > INT32_MAX || wide[i] == INT32_MIN ? 0 : (int32_t)wide[i];
         }
-        if (t > INT32_MAX) {
-            points[count++] = (requant_point){INT32_MAX, j, 0};
-        } else {
-            points[count++] = (requant_point){(int32_t)t, j, 1};
-            if (t > INT32_MIN) points[count++] = (requant_point){(int32_t)(t - 1), j, 0};
+        __m256i tv = _mm256_loadu_si256((const __m256i *)t);
+        __m256i jz = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)levels), _mm256_set1_epi32(col->zero_point));
+        __m256i at = requantize8(tv, mv, sv), below = requantize8(_mm256_sub_epi32(tv, one), mv, sv);
+        /* The threshold where requantize(t) >= j - zero point > requantize(t - 1). */
+        __m256i good = _mm256_andnot_si256(_mm256_cmpgt_epi32(jz, at), _mm256_cmpgt_epi32(jz, below));
+        int mask = _mm256_movemask_ps(_mm256_castsi256_ps(good));
+        for (int i = 0; i < 8 && j0 + i <= col->max; i++) {
+            int32_t j = j0 + i;
+            int64_t x = wide[i];
+            if (!(mask >> i & 1) || x > INT32_MAX || x == INT32_MIN) {
+                for (int moves = 0; x <= INT32_MAX && !requant_reaches((int32_t)x, j, m, shift, col); moves++, x++)
+                    if (moves > 64) return 0;
+                for (int moves = 0; x > INT32_MIN && requant_reaches((int32_t)(x - 1), j, m, shift, col); moves++, x--)
+                    if (moves > 64) return 0;
+            }
+            if (x > INT32_MAX) {
+                requant_point_add(p, INT32_MAX, j, 0);
+            } else {
+                requant_point_add(p, (int32_t)x, j, 1);
+                if (x > INT32_MIN) requant_point_add(p, (int32_t)(x - 1), j, 0);
+            }
         }
     }
-    float first = (float)scale;
-    for (int step = 0; step < 9; step++) {
+    while (p->count % 8) requant_point_add(p, 0, -1000, 1);
+    return 1;
+}
+
+int cnnz_requant_float_find(int32_t m, int32_t shift, const cnnz_requant_float_column *col, cnnz_requant_float *form) {
+    if (m < 0 || shift > -1 || shift < -23 || col->min > col->max) return 0;
+    requant_points points;
+    if (!requant_thresholds(m, shift, col, &points)) return 0;
+    float first = (float)ldexp((double)m, shift - 31);
+    for (int step = 0; step < 5; step++) {
         int k = (step + 1) / 2;
         float f = first;
         for (int i = 0; i < k; i++) f = nextafterf(f, step % 2 ? INFINITY : 0.0f);
         if (!(f > 0) && m != 0) continue;
         int found;
+        double low[2], high[2];
+        requant_intervals(&points, f, low, high);
         /* One constant for both sides, else one each. */
-        float c = requant_constant(points, count, 2, f, col, &found);
+        float c = requant_constant(&points, 2, f, low[0] > low[1] ? low[0] : low[1],
+                                   high[0] < high[1] ? high[0] : high[1], col, &found);
         if (found) {
             *form = (cnnz_requant_float){f, c, c, 0};
             return 1;
         }
-        float positive = requant_constant(points, count, 0, f, col, &found);
+        float positive = requant_constant(&points, 0, f, low[0], high[0], col, &found);
         if (!found) continue;
-        float negative = requant_constant(points, count, 1, f, col, &found);
+        float negative = requant_constant(&points, 1, f, low[1], high[1], col, &found);
         if (!found) continue;
         *form = (cnnz_requant_float){f, positive, negative, 1};
         return 1;
