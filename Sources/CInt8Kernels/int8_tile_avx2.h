@@ -15,6 +15,10 @@
  * - The general form (any shift): requantize8 per vector, clamped to +-2^16 before the zero
  *   point is added (no int32 wrap; no byte changes).
  *
+ * - The float form (int8_requant_float.c), when every column of the group has one: the same
+ *   bytes from cvtdq2ps, one vfmadd and cvtps2dq (9 instructions a vector down to 3), found and
+ *   proved for all int32 sums at prepare time (float_kind); used by the int16 and vpmaddubsw
+ *   GEMMs when MXCSR rounds to nearest, which they check once per call.
  * The narrowing packs four rows together (saturating to int16, then int8, then the clamp on
  * bytes: saturating early keeps the reference's bytes since min and max are within int8) and
  * one vpermd puts each row's bytes together. Rows narrower than the vector are stored whole when
