@@ -73,17 +73,37 @@ static CNNZ_AVX2F_TARGET int requant_points_hold(const requant_points *p, int si
 
 /* The interval of c each side's points allow with f (their real-number inequalities,
  * c >= j - 1/2 - x f where h(x) >= j is wanted, c < j - 1/2 - x f where h(x) < j): low[side],
- * high[side] for sides 0 (x >= 0) and 1 (x < 0), in one pass over the points. */
-static void requant_intervals(const requant_points *p, float f, double low[2], double high[2]) {
+ * high[side] for sides 0 (x >= 0) and 1 (x < 0), in one pass over the points, 4 a step. */
+static CNNZ_AVX2F_TARGET void requant_intervals(const requant_points *p, float f, double low[2], double high[2]) {
+    const __m256d scale = _mm256_set1_pd(f), half = _mm256_set1_pd(0.5);
+    const __m256d none_low = _mm256_set1_pd(-1e30), none_high = _mm256_set1_pd(1e30);
+    __m256d low0 = none_low, low1 = none_low, high0 = none_high, high1 = none_high;
+    /* 4 points a pass (count is a multiple of 8): (double)(float)x * f is exact in double. */
+    for (size_t i = 0; i < p->count; i += 4) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(p->x + i));
+        __m128i at = _mm_loadu_si128((const __m128i *)(p->at + i));
+        __m256d j = _mm256_cvtepi32_pd(_mm_loadu_si128((const __m128i *)(p->j + i)));
+        __m256d bound = _mm256_sub_pd(_mm256_sub_pd(j, half), _mm256_mul_pd(_mm256_cvtps_pd(_mm_cvtepi32_ps(x)), scale));
+        __m256d ats = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(at));
+        __m256d negatives = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm_cmpgt_epi32(_mm_setzero_si128(), x)));
+        __m256d lows = _mm256_blendv_pd(none_low, bound, ats), highs = _mm256_blendv_pd(bound, none_high, ats);
+        low0 = _mm256_max_pd(low0, _mm256_blendv_pd(lows, none_low, negatives));
+        low1 = _mm256_max_pd(low1, _mm256_blendv_pd(none_low, lows, negatives));
+        high0 = _mm256_min_pd(high0, _mm256_blendv_pd(highs, none_high, negatives));
+        high1 = _mm256_min_pd(high1, _mm256_blendv_pd(none_high, highs, negatives));
+    }
+    double l0[4], l1[4], h0[4], h1[4];
+    _mm256_storeu_pd(l0, low0);
+    _mm256_storeu_pd(l1, low1);
+    _mm256_storeu_pd(h0, high0);
+    _mm256_storeu_pd(h1, high1);
     low[0] = low[1] = -1e30;
     high[0] = high[1] = 1e30;
-    for (size_t i = 0; i < p->count; i++) {
-        int side = p->x[i] < 0;
-        double bound = p->j[i] - 0.5 - (double)(float)p->x[i] * f;
-        if (p->at[i])
-            low[side] = bound > low[side] ? bound : low[side];
-        else
-            high[side] = bound < high[side] ? bound : high[side];
+    for (int k = 0; k < 4; k++) {
+        low[0] = l0[k] > low[0] ? l0[k] : low[0];
+        low[1] = l1[k] > low[1] ? l1[k] : low[1];
+        high[0] = h0[k] < high[0] ? h0[k] : high[0];
+        high[1] = h1[k] < high[1] ? h1[k] : high[1];
     }
 }
 
