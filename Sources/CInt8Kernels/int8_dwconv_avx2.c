@@ -57,10 +57,12 @@ void cnnz_qs8_dwconv_8c2_pack(size_t kernel_height, size_t kernel_width, size_t 
  * packed weights hold every tap once, so one share serves both output rows). Then the short
  * form's constants as requant8_parameters (int8_requant256.h) makes them, and a header: the
  * form (0 store_columns8, 1 the short form, 2 with the negative step; 1 and 2 for whole blocks
- * only), min, max. */
+ * only), min, max, and the form in round-to-nearest: 3 the float form (int8_requant_float.c), 4
+ * with a constant per sign, where each of the block's 8 channels has one, else the same as the
+ * first. Then the float form's scales and constants (float bits). */
 enum { STAGE_START = 0, STAGE_MULTIPLIER = 8, STAGE_MULTIPLIER_ODD = 16, STAGE_CONSTANT_EVEN = 24,
        STAGE_CONSTANT_ODD = 32, STAGE_SHIFT_EVEN = 40, STAGE_SHIFT_ODD = 48, STAGE_OFFSET = 56, STAGE_HEADER = 64,
-       STAGE_BLOCK = 72 };
+       STAGE_FLOAT_SCALE = 72, STAGE_FLOAT_CONSTANT = 80, STAGE_FLOAT_NEGATIVE = 88, STAGE_BLOCK = 96 };
 
 size_t cnnz_qs8_dwconv_8c2_stage_count(size_t channels) { return (channels + 7) / 8 * STAGE_BLOCK; }
 
@@ -99,6 +101,19 @@ void cnnz_qs8_dwconv_8c2_pack_stage(size_t kernel_height, size_t kernel_width, s
         b[STAGE_HEADER] = !fast ? 0 : out->min < out->zero_point ? 2 : 1;
         b[STAGE_HEADER + 1] = out->min;
         b[STAGE_HEADER + 2] = out->max;
+        b[STAGE_HEADER + 3] = b[STAGE_HEADER];
+        cnnz_requant_float_column col = {out->zero_point, out->min, out->max};
+        int forms = fast, split = 0;
+        for (size_t i = 0; forms && i < 8; i++) {
+            cnnz_requant_float form;
+            forms = cnnz_requant_float_find(out->multiplier[8 * g + i], out->shift[8 * g + i], &col, &form);
+            if (!forms) break;
+            memcpy(b + STAGE_FLOAT_SCALE + i, &form.scale, 4);
+            memcpy(b + STAGE_FLOAT_CONSTANT + i, &form.constant, 4);
+            memcpy(b + STAGE_FLOAT_NEGATIVE + i, &form.constant_negative, 4);
+            split |= form.split;
+        }
+        if (forms) b[STAGE_HEADER + 3] = split ? 4 : 3;
     }
 }
 
@@ -117,6 +132,11 @@ size_t cnnz_qs8_dwconv_8c2_rows_bytes(const cnnz_qs8_window *w) {
 }
 
 #ifdef CNNZ_HAVE_AVX2
+/* FMA too, for the float form. */
+#undef CNNZ_AVX2_TARGET
+#undef CNNZ_AVX2_INLINE
+#define CNNZ_AVX2_TARGET CNNZ_AVX2F_TARGET
+#define CNNZ_AVX2_INLINE CNNZ_AVX2F_INLINE
 
 /* Pair p of `rows` from image lines a and b (outside the image: a line of the zero point). The
  * values are q itself (the zero point where outside), the zero point's share taken off the sums
@@ -171,8 +191,8 @@ static CNNZ_AVX2_TARGET void build_pair(const int8_t *a, const int8_t *b, const 
 }
 
 /* Block g's output stage from its record (cnnz_qs8_dwconv_8c2_pack_stage), as int8_requant256.h's
- * parameters; its form in *kind. */
-CNNZ_AVX2_INLINE cnnz_requant8 dw_stage(const int32_t *stage, size_t g, int *kind) {
+ * parameters; its form in *kind (the float form's only when rounds, MXCSR rounding to nearest). */
+CNNZ_AVX2_INLINE cnnz_requant8 dw_stage(const int32_t *stage, size_t g, int rounds, int *kind) {
     const int32_t *b = stage + g * STAGE_BLOCK;
 #define CNNZ_STAGE(AT) _mm256_loadu_si256((const __m256i *)(b + (AT)))
     cnnz_requant8 p;
@@ -185,30 +205,40 @@ CNNZ_AVX2_INLINE cnnz_requant8 dw_stage(const int32_t *stage, size_t g, int *kin
     p.shift_odd = CNNZ_STAGE(STAGE_SHIFT_ODD);
     p.offset = CNNZ_STAGE(STAGE_OFFSET);
 #undef CNNZ_STAGE
+    p.float_scale = _mm256_loadu_ps((const float *)(b + STAGE_FLOAT_SCALE));
+    p.float_constant = _mm256_loadu_ps((const float *)(b + STAGE_FLOAT_CONSTANT));
+    p.float_constant_negative = _mm256_loadu_ps((const float *)(b + STAGE_FLOAT_NEGATIVE));
     p.min = _mm_set1_epi8((char)b[STAGE_HEADER + 1]);
     p.max = _mm_set1_epi8((char)b[STAGE_HEADER + 2]);
-    *kind = b[STAGE_HEADER];
+    *kind = b[rounds ? STAGE_HEADER + 3 : STAGE_HEADER];
     p.fast = *kind != 0;
     p.corrects = *kind == 2;
     return p;
 }
 
+/* The sums x (the start included) of a full block as requantized values plus the zero point in
+ * form kind (1 to 4, a constant). */
+CNNZ_AVX2_INLINE __m256i dw_value(__m256i x, const cnnz_requant8 *p, const int kind) {
+    return kind >= 3 ? requant8_float_as(x, p, kind == 4) : requant8_fast_as(x, p, kind == 2, 0);
+}
+
 /* Stores sums x (the start included) of channels column..<column + width at c. kind: 0
- * store_columns8 (which adds the bias), 1 the short form, 2 with the negative step (width 8). */
+ * store_columns8 (which adds the bias), 1 the short form, 2 with the negative step, 3 and 4 the
+ * float form (width 8). */
 CNNZ_AVX2_INLINE void dw_store8(__m256i x, const cnnz_requant8 *p, size_t column, size_t width,
                                 const cnnz_qs8_output *out, const int kind, int8_t *c) {
     if (kind == 0) {
         store_columns8(x, column, width, out, c);
         return;
     }
-    _mm_storel_epi64((__m128i *)c, requant8_bytes(requant8_fast_as(x, p, kind == 2, 0), p));
+    _mm_storel_epi64((__m128i *)c, requant8_bytes(dw_value(x, p, kind), p));
 }
 
 /* Two pixels' sums of a full block in the short form (kind 1 or 2): narrowed together (one pack
  * chain for 16 bytes rather than two for 8), then 8 bytes at each of a and b. */
 CNNZ_AVX2_INLINE void dw_store16(__m256i x, __m256i y, const cnnz_requant8 *p, const int kind, int8_t *a,
                                  int8_t *b) {
-    __m128i bytes = requant8_bytes16(requant8_fast_as(x, p, kind == 2, 0), requant8_fast_as(y, p, kind == 2, 0), p);
+    __m128i bytes = requant8_bytes16(dw_value(x, p, kind), dw_value(y, p, kind), p);
     _mm_storel_epi64((__m128i *)a, bytes);
     _mm_storeh_pd((double *)b, _mm_castsi128_pd(bytes));
 }
@@ -273,7 +303,11 @@ CNNZ_AVX2_INLINE void dw_block(const int16_t *const *p0, const int16_t *const *p
         dw_block(p0, p1, k0, k1, w, g, pairs, kw, w->dilation_width * 16, padded, TWO, SHARED, &p, out, KIND, c, c2);
 
 #define CNNZ_DW_KINDS(TWO, SHARED)                                                                                 \
-    if (kind == 1) {                                                                                               \
+    if (kind == 3) {                                                                                               \
+        CNNZ_DW_BLOCK(TWO, SHARED, 3)                                                                              \
+    } else if (kind == 4) {                                                                                        \
+        CNNZ_DW_BLOCK(TWO, SHARED, 4)                                                                              \
+    } else if (kind == 1) {                                                                                        \
         CNNZ_DW_BLOCK(TWO, SHARED, 1)                                                                              \
     } else if (kind == 2) {                                                                                        \
         CNNZ_DW_BLOCK(TWO, SHARED, 2)                                                                              \
@@ -285,13 +319,13 @@ CNNZ_AVX2_INLINE void dw_block(const int16_t *const *p0, const int16_t *const *p
  * stride 1) or two from pairs one apart (2, vertical stride 2); pair q at slots[q]. */
 static CNNZ_AVX2_TARGET void dw_blocks(const int16_t *const *slots, const int16_t *packed, const int32_t *stage,
                                        const cnnz_qs8_window *w, size_t pairs, size_t all_pairs, size_t padded,
-                                       int mode, const cnnz_qs8_output *out, int8_t *c, int8_t *c2) {
+                                       int mode, int rounds, const cnnz_qs8_output *out, int8_t *c, int8_t *c2) {
     size_t n = w->channels, blocks = (n + 7) / 8, kw = w->kernel_width;
     int common = kw == 3 && pairs == 2 && w->dilation_width == 1;
     const int16_t *const *p0 = slots, *const *p1 = mode == 2 ? slots + 1 : slots;
     for (size_t g = 0; g < blocks; g++) {
         int kind;
-        cnnz_requant8 p = dw_stage(stage, g, &kind);
+        cnnz_requant8 p = dw_stage(stage, g, rounds, &kind);
         const int16_t *k0 = packed + g * 2 * all_pairs * kw * 16;
         const int16_t *k1 = mode == 1 ? k0 + all_pairs * kw * 16 : k0;
         if (mode == 0) {
@@ -339,6 +373,7 @@ CNNZ_AVX2_TARGET void cnnz_qs8_dwconv_row_8c2__avx2(const int8_t *image, const c
     int8_t *zero_line = (int8_t *)(rows + 2 * all_pairs * pair);
     int zero_filled = 0;
     int16_t *slots[32];
+    int rounds = requant8_rounds_to_nearest();
     for (size_t q = 0; q < 2 * all_pairs; q++) slots[q] = rows + q * pair;
     /* Two rows at a time share pairs of rows at vertical stride 1 or 2 without dilation: mode 1
      * or 2 (dw_blocks). Pairs used per output row, and built per two: one row's window rows; at
@@ -354,7 +389,7 @@ CNNZ_AVX2_TARGET void cnnz_qs8_dwconv_row_8c2__avx2(const int8_t *image, const c
         for (; done + 2 <= count; done += 2) {
             ptrdiff_t y0 = (ptrdiff_t)((oy + done) * w->stride_height) - w->pad_top;
             dw_build(image, w, y0, kept, built, zero_point, padded, zero_line, &zero_filled, slots);
-            dw_blocks((const int16_t *const *)slots, packed, stage, w, pairs, all_pairs, padded, mode, out,
+            dw_blocks((const int16_t *const *)slots, packed, stage, w, pairs, all_pairs, padded, mode, rounds, out,
                       c + done * row_bytes, c + (done + 1) * row_bytes);
             /* Slots advance..<built become 0..<built - advance. */
             int16_t *moved[32];
@@ -367,7 +402,7 @@ CNNZ_AVX2_TARGET void cnnz_qs8_dwconv_row_8c2__avx2(const int8_t *image, const c
     for (; done < count; done++) {
         ptrdiff_t y0 = (ptrdiff_t)((oy + done) * w->stride_height) - w->pad_top;
         dw_build(image, w, y0, 0, own, zero_point, padded, zero_line, &zero_filled, slots);
-        dw_blocks((const int16_t *const *)slots, packed, stage, w, own, all_pairs, padded, 0, out,
+        dw_blocks((const int16_t *const *)slots, packed, stage, w, own, all_pairs, padded, 0, rounds, out,
                   c + done * row_bytes, c + done * row_bytes);
     }
 }

@@ -62,10 +62,17 @@ CNNZ_STRIP_S16(1, 1)
 CNNZ_STRIP_S16(2, 1)
 CNNZ_STRIP_S16(1, 2)
 CNNZ_STRIP_S16(2, 2)
+CNNZ_STRIP_S16(1, 3)
+CNNZ_STRIP_S16(2, 3)
+CNNZ_STRIP_S16(1, 4)
+CNNZ_STRIP_S16(2, 4)
 
 /* [kind][np - 1] */
-static const cnnz_strip_s16 strips_s16[3][2] = {
-    {strip_s16_1_0, strip_s16_2_0}, {strip_s16_1_1, strip_s16_2_1}, {strip_s16_1_2, strip_s16_2_2}};
+static const cnnz_strip_s16 strips_s16[5][2] = {{strip_s16_1_0, strip_s16_2_0},
+                                                {strip_s16_1_1, strip_s16_2_1},
+                                                {strip_s16_1_2, strip_s16_2_2},
+                                                {strip_s16_1_3, strip_s16_2_3},
+                                                {strip_s16_1_4, strip_s16_2_4}};
 
 CNNZ_T2 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, size_t pairs,
                                             const int16_t *const *pointers, const int16_t *a, size_t lda,
@@ -74,9 +81,10 @@ CNNZ_T2 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, siz
     size_t panel = taps * pairs * 16;
     /* From the last group: a partial group's rows may then be stored whole over the next row's
      * first columns, which a later group writes (see int8_tile_avx2.h). */
+    int rounds = requant8_rounds_to_nearest();
     for (size_t g = (n + 15) / 16; g-- > 0;) {
         cnnz_tile_group t = tile_panel_group(stage, g, m, n, ldc);
-        strips_s16[t.constants->kind][t.np - 1](m, taps, pairs, pointers, a, lda, packed + 2 * g * panel, panel,
+        strips_s16[requant8_group_kind(t.constants, rounds)][t.np - 1](m, taps, pairs, pointers, a, lda, packed + 2 * g * panel, panel,
                                                 t.constants->panel, t.width, t.last_whole, out->table, c + t.column,
                                                 ldc);
     }

@@ -97,11 +97,17 @@ CNNZ_STRIP_MADDUBS(1, 1)
 CNNZ_STRIP_MADDUBS(2, 1)
 CNNZ_STRIP_MADDUBS(1, 2)
 CNNZ_STRIP_MADDUBS(2, 2)
+CNNZ_STRIP_MADDUBS(1, 3)
+CNNZ_STRIP_MADDUBS(2, 3)
+CNNZ_STRIP_MADDUBS(1, 4)
+CNNZ_STRIP_MADDUBS(2, 4)
 
 /* [kind][np - 1] */
-static const cnnz_strip_maddubs strips_maddubs[3][2] = {{strip_maddubs_1_0, strip_maddubs_2_0},
+static const cnnz_strip_maddubs strips_maddubs[5][2] = {{strip_maddubs_1_0, strip_maddubs_2_0},
                                                         {strip_maddubs_1_1, strip_maddubs_2_1},
-                                                        {strip_maddubs_1_2, strip_maddubs_2_2}};
+                                                        {strip_maddubs_1_2, strip_maddubs_2_2},
+                                                        {strip_maddubs_1_3, strip_maddubs_2_3},
+                                                        {strip_maddubs_1_4, strip_maddubs_2_4}};
 
 /* Panels of 16 columns from the last (a partial one's rows stored whole over the next row's
  * first columns, written later: int8_tile_avx2.h), each with its prepared constants (stage),
@@ -111,9 +117,10 @@ static const cnnz_strip_maddubs strips_maddubs[3][2] = {{strip_maddubs_1_0, stri
 CNNZ_T2 void cnnz_qu8_gemm_4x16c4__avx2_maddubs(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
                                                 const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
                                                 int8_t *c, size_t ldc) {
+    int rounds = requant8_rounds_to_nearest();
     for (size_t g = (n + 15) / 16; g-- > 0;) {
         cnnz_tile_group t = tile_panel_group(stage, g, m, n, ldc);
-        strips_maddubs[t.constants->kind][t.np - 1](m, kgroups, a, lda, packed + g * kgroups * 64,
+        strips_maddubs[requant8_group_kind(t.constants, rounds)][t.np - 1](m, kgroups, a, lda, packed + g * kgroups * 64,
                                                     t.constants->panel, t.width, t.last_whole, out->table,
                                                     c + t.column, ldc);
     }

@@ -21,6 +21,9 @@
 #ifdef CNNZ_HAVE_AVX2
 #define CNNZ_AVX2_TARGET __attribute__((target("avx2")))
 #define CNNZ_AVX2_INLINE static inline __attribute__((always_inline, target("avx2")))
+/* With FMA as well, for the float form (the int8 level AVX2 requires both, cnnz_cpu_has_avx2_fma). */
+#define CNNZ_AVX2F_TARGET __attribute__((target("avx2,fma")))
+#define CNNZ_AVX2F_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
 /* Eight columns' parameters of the short form. */
 typedef struct {
@@ -39,6 +42,10 @@ typedef struct {
      * change a byte (not when min >= the zero point: it only moves values at or below the zero
      * point). */
     int fast, corrects, short_form;
+    /* The float form of the 8 columns (requant8_float_as), when requant8_float_parameters found
+     * one for each: float_form 1, or 2 with a constant per sign (split); else 0. */
+    __m256 float_scale, float_constant, float_constant_negative;
+    int float_form;
 } cnnz_requant8;
 
 /* The parameters of columns column..<column + width (width 0...8: 0 for a tile group's absent
@@ -80,6 +87,8 @@ CNNZ_AVX2_INLINE cnnz_requant8 requant8_parameters(size_t column, size_t width, 
     p.offset = _mm256_sllv_epi32(_mm256_set1_epi32(1), _mm256_sub_epi32(_mm256_set1_epi32(32), r));
     p.min = _mm_set1_epi8((char)out->min);
     p.max = _mm_set1_epi8((char)out->max);
+    p.float_scale = p.float_constant = p.float_constant_negative = _mm256_setzero_ps();
+    p.float_form = 0;
     return p;
 }
 
@@ -99,6 +108,42 @@ CNNZ_AVX2_INLINE __m256i requant8_fast_as(__m256i x, const cnnz_requant8 *p, con
     q_even = _mm256_srlv_epi64(q_even, p->shift_even);
     q_odd = _mm256_srlv_epi64(q_odd, p->shift_odd);
     return _mm256_sub_epi32(_mm256_blend_epi32(q_even, q_odd, 0xAA), p->offset);
+}
+
+/* The float form of sums x (the bias included): the same int32 as requant8_fast_as where that
+ * is inside [min, max] (and on the same side of it where not): 3 instructions for 8 values, 4
+ * with split (a constant). */
+CNNZ_AVX2F_INLINE __m256i requant8_float_as(__m256i x, const cnnz_requant8 *p, const int split) {
+    __m256 c = split ? _mm256_blendv_ps(p->float_constant, p->float_constant_negative, _mm256_castsi256_ps(x))
+                     : p->float_constant;
+    return _mm256_cvtps_epi32(_mm256_fmadd_ps(_mm256_cvtepi32_ps(x), p->float_scale, c));
+}
+
+/* Whether MXCSR rounds to nearest (the float form's condition, checked per kernel call). */
+CNNZ_AVX2_INLINE int requant8_rounds_to_nearest(void) { return (_mm_getcsr() & 0x6000) == 0; }
+
+/* The float forms of columns column..<column + width of out into p (float_form 1 or 2), if every
+ * one has one; else p->float_form 0. Lanes past width: scale 0. Prepare time only (a search per
+ * column, int8_requant_float.c). */
+CNNZ_AVX2_INLINE void requant8_float_parameters(size_t column, size_t width, const cnnz_qs8_output *out,
+                                               cnnz_requant8 *p) {
+    float scale[8] = {0}, constant[8] = {0}, negative[8] = {0};
+    int split = 0;
+    p->float_form = 0;
+    cnnz_requant_float_column col = {out->zero_point, out->min, out->max};
+    for (size_t i = 0; i < width; i++) {
+        cnnz_requant_float form;
+        if (!cnnz_requant_float_find(out->multiplier[column + i], out->shift[column + i], &col, &form)) return;
+        scale[i] = form.scale;
+        constant[i] = form.constant;
+        negative[i] = form.constant_negative;
+        split |= form.split;
+    }
+    for (size_t i = width; i < 8; i++) constant[i] = negative[i] = (float)out->zero_point;
+    p->float_scale = _mm256_loadu_ps(scale);
+    p->float_constant = _mm256_loadu_ps(constant);
+    p->float_constant_negative = _mm256_loadu_ps(negative);
+    p->float_form = split ? 2 : 1;
 }
 
 CNNZ_AVX2_INLINE __m256i requant8_fast(__m256i x, const cnnz_requant8 *p, const int corrects) {

@@ -15,6 +15,10 @@
  * - The general form (any shift): requantize8 per vector, clamped to +-2^16 before the zero
  *   point is added (no int32 wrap; no byte changes).
  *
+ * - The float form (int8_requant_float.c), when every column of the group has one: the same
+ *   bytes from cvtdq2ps, one vfmadd and cvtps2dq (9 instructions a vector down to 3), found and
+ *   proved for all int32 sums at prepare time (float_kind); used by the int16 and vpmaddubsw
+ *   GEMMs when MXCSR rounds to nearest, which they check once per call.
  * The narrowing packs four rows together (saturating to int16, then int8, then the clamp on
  * bytes: saturating early keeps the reference's bytes since min and max are within int8) and
  * one vpermd puts each row's bytes together. Rows narrower than the vector are stored whole when
@@ -28,18 +32,30 @@
 #include <string.h>
 
 #ifdef CNNZ_HAVE_AVX2
-#define CNNZ_T2 __attribute__((target("avx2")))
-#define CNNZ_T2_INLINE static inline __attribute__((always_inline, target("avx2")))
+/* With FMA: the float form (the int8 level AVX2 requires it). */
+#define CNNZ_T2 __attribute__((target("avx2,fma")))
+#define CNNZ_T2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
-enum { CNNZ_R8_GENERAL = 0, CNNZ_R8_FAST = 1, CNNZ_R8_FAST_CORRECTS = 2 };
+/* The forms: the exact integer ones, and the float form (int8_requant_float.c), one constant or
+ * one per sign. */
+enum { CNNZ_R8_GENERAL = 0, CNNZ_R8_FAST = 1, CNNZ_R8_FAST_CORRECTS = 2, CNNZ_R8_FLOAT = 3, CNNZ_R8_FLOAT_SPLIT = 4 };
 
 /* A panel group's (16 columns') constants and their form, made once per layer at prepare time
  * (cnnz_qs8_store_avx2_prepare). */
 typedef struct {
     cnnz_requant8 panel[2];
-    int32_t kind; /* CNNZ_R8_* */
-    int32_t reserved[7];
+    int32_t kind;       /* CNNZ_R8_GENERAL, _FAST or _FAST_CORRECTS */
+    int32_t float_kind; /* CNNZ_R8_FLOAT or _FLOAT_SPLIT if both panels have a float form, else kind */
+    int32_t reserved[6];
 } cnnz_requant8_group;
+
+/* The form a kernel runs a group in: the float form only in round-to-nearest (rounds: the
+ * caller's requant8_rounds_to_nearest(), read once per call). The kernels that read float_kind
+ * (the int16 GEMM and the vpmaddubsw GEMM) have strips for all five forms; the others (the row
+ * convolution, Winograd) read kind. */
+static inline int requant8_group_kind(const cnnz_requant8_group *g, int rounds) {
+    return rounds ? g->float_kind : g->kind;
+}
 
 /* The constants of the panel group at column (columns column..<min(column + 16, n)). Both
  * panels take the general form unless both allow the short one (their corrects are the same:
@@ -52,7 +68,12 @@ static inline CNNZ_T2 void requant8_group(size_t column, size_t n, const cnnz_qs
     g->kind = !g->panel[0].short_form || !g->panel[1].short_form ? CNNZ_R8_GENERAL
               : g->panel[0].corrects                             ? CNNZ_R8_FAST_CORRECTS
                                                                  : CNNZ_R8_FAST;
-    for (int i = 0; i < 7; i++) g->reserved[i] = 0;
+    requant8_float_parameters(column, width < 8 ? width : 8, out, &g->panel[0]);
+    requant8_float_parameters(column + 8, width > 8 ? width - 8 : 0, out, &g->panel[1]);
+    int forms = g->panel[0].float_form && g->panel[1].float_form;
+    int split = g->panel[0].float_form == 2 || g->panel[1].float_form == 2;
+    g->float_kind = !forms ? g->kind : split ? CNNZ_R8_FLOAT_SPLIT : CNNZ_R8_FLOAT;
+    for (int i = 0; i < 6; i++) g->reserved[i] = 0;
 }
 
 /* Sums x (bias included) as requantized value + zero point, int32, in form kind (a constant).
@@ -66,6 +87,7 @@ CNNZ_T2_INLINE __m256i requant8_as(__m256i x, const cnnz_requant8 *p, const int 
         v = _mm256_max_epi32(_mm256_min_epi32(v, limit), _mm256_sub_epi32(_mm256_setzero_si256(), limit));
         return _mm256_add_epi32(v, p->zero_point);
     }
+    if (kind >= CNNZ_R8_FLOAT) return requant8_float_as(x, p, kind == CNNZ_R8_FLOAT_SPLIT);
     return requant8_fast_as(x, p, kind == CNNZ_R8_FAST_CORRECTS, 0);
 }
 

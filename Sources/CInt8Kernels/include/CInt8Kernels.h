@@ -39,6 +39,25 @@ void cnnz_qs8_gemm_portable(size_t m, size_t n, size_t kpairs, const int16_t *a,
 void cnnz_qs8_gemm_avx2(size_t m, size_t n, size_t kpairs, const int16_t *a, size_t lda, const int16_t *packed,
                         const void *stage, const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 
+/* A column's output stage as the float form (int8_requant_float.c; the AVX2 GEMM tiles' and
+ * depthwise rows' store where every column of a group or block has one): the byte is
+ * clamp(cvtps2dq(fma(float(x), scale, x < 0 ? constant_negative : constant)), min, max). split:
+ * whether the constants differ (else constant_negative == constant). */
+typedef struct {
+    float scale, constant, constant_negative;
+    int32_t split;
+} cnnz_requant_float;
+
+typedef struct {
+    int32_t zero_point, min, max;
+} cnnz_requant_float_column;
+
+/* A float form giving the same byte as the reference store for every int32 sum, for multiplier m
+ * and shift (only right shifts 1...23), if the search finds one (1; else 0, and nothing written).
+ * Only where the CPU has AVX2 and FMA (it evaluates candidates with them; 0 where the package has
+ * no AVX2 code). */
+int cnnz_requant_float_find(int32_t m, int32_t shift, const cnnz_requant_float_column *col, cnnz_requant_float *form);
+
 /* The AVX2 GEMMs' output stage (cnnz_qs8_gemm_avx2, cnnz_qs8_rowconv_4x16c2__avx2,
  * cnnz_qu8_gemm_4x16c4__avx2_maddubs: their `stage`) prepared once from out for its n columns:
  * each group of 16 columns' constants and form. cnnz_qs8_store_avx2_bytes(n) bytes, 32-byte
