@@ -36,7 +36,7 @@
 /* The points to check, as arrays of 8-lane vectors: h(x[i]) >= j[i] where at[i] is -1, h(x[i]) <
  * j[i] where it is 0; count rounded up to 8 with points that always hold. */
 typedef struct {
-    int32_t x[520], j[520], at[520];
+    int32_t x[528], j[528], at[528];
     size_t count;
 } requant_points;
 
@@ -116,6 +116,9 @@ static float requant_constant(const requant_points *p, int side, float f, double
     /* With no bound on a side (no point there), any c in reach. */
     double middle = low < -1e29 ? (high > 1e29 ? 0 : high - 1) : high > 1e29 ? low + 1 : (low + high) / 2;
     float c = (float)middle;
+    /* Near a zero point in practice; the bound keeps |x f + c| < 2^30 + 2^16, inside cvtps2dq's
+     * range, which h's monotonicity (and so the proof) needs. */
+    if (!(fabs(middle) < 65536)) return 0;
     for (int step = 0; step < 9; step++) {
         int k = (step + 1) / 2;
         float t = c;
@@ -179,6 +182,15 @@ static CNNZ_AVX2F_TARGET int requant_thresholds(int32_t m, int32_t shift, const 
             }
         }
     }
+    /* The split form's two sides are each non-decreasing, not h as a whole, so each side is
+     * checked on its own domain: x >= 0 must also start at g(0) (levels reached below 0) and
+     * x < 0 stay below g(-1) + 1 (levels first reached at or above 0, or never). With these two
+     * points every level's threshold is fixed on both domains. They hold for g, so they cost the
+     * one-constant form nothing. */
+    int32_t at_zero = (int32_t)((int64_t)requantize(0, m, shift) + col->zero_point);
+    int32_t below_zero = (int32_t)((int64_t)requantize(-1, m, shift) + col->zero_point);
+    if (at_zero > col->min) requant_point_add(p, 0, at_zero > col->max ? col->max : at_zero, 1);
+    if (below_zero < col->max) requant_point_add(p, -1, below_zero < col->min ? col->min + 1 : below_zero + 1, 0);
     while (p->count % 8) requant_point_add(p, 0, -1000, 1);
     return 1;
 }

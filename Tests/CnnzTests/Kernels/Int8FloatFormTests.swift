@@ -62,6 +62,8 @@ import Testing
                     xs.append(Int32(lo + d))
                 }
             }
+            // Every sum near 0, where the split form changes constant.
+            xs.append(contentsOf: -2048...2048)
             for _ in 0..<500 { xs.append(Int32.random(in: -300_000...300_000, using: &rng)) }
             for _ in 0..<100 { xs.append(Int32.random(in: .min ... .max, using: &rng)) }
             let wrong = xs.first { Self.form($0, f, col) != Self.reference($0, m, shift, col) }
