@@ -16,7 +16,9 @@
  * (from a double estimate, moved until g(t - 1) < j <= g(t), with the reference requantize),
  * and the form is used only if h(t - 1) < j <= h(t) too (or, where g never reaches j, h(INT32_MAX) < j;
  * where g(INT32_MIN) >= j already, h(INT32_MIN) >= j), each evaluated with the instructions the
- * kernels run. That is at most 2 * 255 points per column, and it proves h = g on all of int32.
+ * kernels run. The split form is non-decreasing only on each side of 0, so each side is proved on
+ * its own domain, with two more points: h(0) >= g(0) and h(-1) < g(-1) + 1. That is at most
+ * 2 * 255 + 2 points per column, and it proves h = g on all of int32.
  *
  * f starts as m / 2^(31 - shift) rounded to float, then its neighbours up to 2 ulps away; for
  * each f, the c allowed by the points' real-number inequalities (c >= j - 1/2 - x f, and
