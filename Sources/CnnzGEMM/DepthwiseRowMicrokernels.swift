@@ -163,12 +163,32 @@ extension DepthwiseMicrokernels {
         pixels: Int, overlap: Int, _ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
         _ skipFirst: Bool, _ skipLast: Bool
     ) {
-        var c = 0
-        while c &+ 8 <= t.channels {
+        @_transparent
+        func tile(_ c: Int) {
             f32DWConv3x3Tile8x8FMA(
                 pixels: pixels, overlap: overlap, origin: origin + c, skipFirst: skipFirst, skipLast: skipLast, d: t.d,
                 rows: t.rows, rowStep: t.rowStep, weights: t.weights + c, channels: t.channels,
                 bias: load8(t.bias + c), out: out + c, clamp: t.clamp)
+        }
+        // Two or four blocks (16 or 32 channels, mobile_res's first layers) in straight-line
+        // code: as a loop, LLVM set up a pointer per column and row before it, a third of
+        // the time of two tiles (dw1 14.0 -> 10.6 us, dw3 10.3 -> 8.2 in a loop of the six
+        // layers' rows). Longer loops pay for it once over more blocks.
+        if t.channels == 16 {
+            tile(0)
+            tile(8)
+            return
+        }
+        if t.channels == 32 {
+            tile(0)
+            tile(8)
+            tile(16)
+            tile(24)
+            return
+        }
+        var c = 0
+        while c &+ 8 <= t.channels {
+            tile(c)
             c &+= 8
         }
     }
