@@ -74,6 +74,17 @@ public enum DepthwiseMicrokernels {
         // the nine weight vectors stay in registers across the row. The top and bottom rows
         // of a same-padded layer too (their valid window rows only): pixel by pixel, they
         // took as long as all the interior rows together.
+        #if CNNZ_FMA && !CNNZ_AVX512
+            // The AVX2 build: the whole row, borders included, in tiles of eight or four
+            // pixels (`f32DWConv3x3RowTilesFMA`; mobile_res's six depthwise layers took
+            // 57 us before, 40 after). The AVX-512 build keeps the paths below.
+            if !rowTaps.isEmpty && rowTilesFit(g) {
+                f32DWConv3x3RowTilesFMA(
+                    g, rows: rowTaps, top: top, rowStep: rowStep, weights: weights, bias: bias, output: output,
+                    clamp: clamp)
+                return
+            }
+        #endif
         var interior = 0..<0
         if g.kernelHeight == 3 && g.kernelWidth == 3 && !rowTaps.isEmpty {
             // Pixels whose window starts at column 0 or later and ends inside the image.

@@ -110,4 +110,66 @@ import Testing
             )
         }
     }
+
+    /// GlobalPool2D's average (the pooling microkernel with one window over the whole
+    /// image) and max, in every build this CPU runs, against a plain loop bit for bit
+    /// (the sum from zero in pixel order, times 1 / pixels) and the average against a
+    /// Double sum, two images split as two threads would split them.
+    @Test(arguments: [
+        (1, 1, 5), (2, 3, 1), (6, 6, 256), (3, 5, 13), (4, 4, 17), (7, 2, 33), (5, 5, 8), (6, 6, 40),
+    ])
+    func globalPoolMatchesAPlainLoop(_ shape: (Int, Int, Int)) {
+        let (height, width, channels) = shape
+        var rng = SplitMix64(seed: UInt64(height * 1000 + width * 100 + channels))
+        let x = TensorShape(height: height, width: width, channels: channels)
+        let y = TensorShape(height: 1, width: 1, channels: channels)
+        let input = [Float].random(2 * x.elementCount, &rng)
+        let operands = KernelOperands(inputs: [0], inputShapes: [x], output: 1, outputShape: y)
+        for isMax in [false, true] {
+            let layer = GlobalPool2D(operands: operands, mode: isMax ? .max : .average, activation: .linear)
+            var expected = [Float](repeating: 0, count: 2 * channels)
+            var exact = [Double](repeating: 0, count: 2 * channels)
+            for image in 0..<2 {
+                for ch in 0..<channels {
+                    var value: Float = isMax ? -.infinity : 0
+                    var sum = 0.0
+                    for p in 0..<x.pixels {
+                        let tap = input[image * x.elementCount + p * channels + ch]
+                        value = isMax ? max(value, tap) : value + tap
+                        sum += Double(tap)
+                    }
+                    expected[image * channels + ch] = isMax ? value : value * (1 / Float(x.pixels))
+                    exact[image * channels + ch] = isMax ? Double(value) : sum / Double(x.pixels)
+                }
+            }
+            for microkernel in GEMM.available {
+                var output = [Float](repeating: .nan, count: 2 * channels)
+                var scratch = [Float](repeating: 0, count: 16)
+                input.withUnsafeBufferPointer { i in
+                    output.withUnsafeMutableBufferPointer { o in
+                        scratch.withUnsafeMutableBufferPointer { s in
+                            var values: [UnsafeMutableRawPointer] = [
+                                UnsafeMutableRawPointer(mutating: i.baseAddress!),
+                                UnsafeMutableRawPointer(o.baseAddress!),
+                            ]
+                            values.withUnsafeMutableBufferPointer { v in
+                                let context = RunContext(values: v.baseAddress!, batch: 2, scratch: s.baseAddress!)
+                                layer.run(context, part: 0, of: 2, microkernel: microkernel)
+                                layer.run(context, part: 1, of: 2, microkernel: microkernel)
+                            }
+                        }
+                    }
+                }
+                for i in 0..<(2 * channels) {
+                    #expect(
+                        output[i].bitPattern == expected[i].bitPattern
+                            && abs(Double(output[i]) - exact[i]) <= 1e-5 * max(1, abs(exact[i])),
+                        """
+                        \(microkernel) \(isMax ? "max" : "average") \(height)x\(width)x\(channels) at \(i): \
+                        plain loop \(expected[i]), Double \(exact[i]), kernel \(output[i])
+                        """)
+                }
+            }
+        }
+    }
 }

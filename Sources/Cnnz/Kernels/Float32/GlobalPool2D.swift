@@ -1,6 +1,14 @@
 #if canImport(CnnzSIMD)
     import CnnzSIMD  // absent when Tests/Fuzz/run.sh compiles everything as one module
 #endif
+#if canImport(CnnzGEMMAVX2)
+    import CnnzGEMM
+    import CnnzGEMMAVX2
+    import CnnzGEMMAVX512
+    private typealias PortablePool = CnnzGEMM.PoolMicrokernels
+#else
+    private typealias PortablePool = PoolMicrokernels  // one module (Tests/Fuzz/run.sh)
+#endif
 
 /// Global average or max pooling over all pixels, per channel.
 final class GlobalPool2D: RegisteredKernel {
@@ -31,12 +39,61 @@ final class GlobalPool2D: RegisteredKernel {
     }
 
     func run(_ context: RunContext, part: Int, of parts: Int) {
+        run(context, part: part, of: parts, microkernel: GEMM.best)
+    }
+
+    /// Average: one window over the whole image through the pooling microkernel of
+    /// `microkernel`'s build (the tests run every build this CPU has), each block of
+    /// channels summed in registers: the loop below, in the engine's SSE2 build, stored
+    /// and reloaded the sums at every pixel (2 us for mobile_res's 6x6x256, a tenth of
+    /// that in registers). The same sum in the same order, times the same 1 / pixels.
+    /// Max: the loop below.
+    func run(_ context: RunContext, part: Int, of parts: Int, microkernel: GEMM.Microkernel) {
         let x = operands.inputShape
+        if mode == .average {
+            let input = UnsafePointer(context.float32(operands.input))
+            let output = context.output(operands, as: Float.self)
+            let images = Partition.range(context.batch, part: part, of: parts)
+            for image in images {
+                let source = input + image * x.elementCount
+                let out = output + image * x.channels
+                #if canImport(CnnzGEMMAVX2)
+                    if microkernel == .f32GEMM8x16AVX512Broadcast {
+                        CnnzGEMMAVX512.PoolMicrokernels.f32AveragePoolRow(
+                            .init(
+                                inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: 1,
+                                kernelHeight: x.height, kernelWidth: x.width, strideHeight: 1, strideWidth: 1,
+                                padTop: 0, padLeft: 0), oy: 0, input: source, output: out)
+                    } else if microkernel == .f32GEMM6x16AVX2FMABroadcast {
+                        CnnzGEMMAVX2.PoolMicrokernels.f32AveragePoolRow(
+                            .init(
+                                inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: 1,
+                                kernelHeight: x.height, kernelWidth: x.width, strideHeight: 1, strideWidth: 1,
+                                padTop: 0, padLeft: 0), oy: 0, input: source, output: out)
+                    } else {
+                        PortablePool.f32AveragePoolRow(
+                            .init(
+                                inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: 1,
+                                kernelHeight: x.height, kernelWidth: x.width, strideHeight: 1, strideWidth: 1,
+                                padTop: 0, padLeft: 0), oy: 0, input: source, output: out)
+                    }
+                #else
+                    PortablePool.f32AveragePoolRow(
+                        .init(
+                            inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: 1,
+                            kernelHeight: x.height, kernelWidth: x.width, strideHeight: 1, strideWidth: 1,
+                            padTop: 0, padLeft: 0), oy: 0, input: source, output: out)
+                #endif
+            }
+            ActivationFunction.apply(
+                activation, to: output + images.lowerBound * x.channels, rows: images.count, columns: x.channels,
+                stride: x.channels)
+            return
+        }
         let channels = x.channels
         let vectorEnd = channels & ~7
         let input = UnsafePointer(context.float32(operands.input))
         let output = context.output(operands, as: Float.self)
-        let isMax = mode == .max
         let images = Partition.range(context.batch, part: part, of: parts)
         for image in images {
             let source = input + image * x.elementCount
@@ -46,18 +103,13 @@ final class GlobalPool2D: RegisteredKernel {
                 let pixel = source + p * channels
                 var c = 0
                 while c < vectorEnd {
-                    out.store8(
-                        isMax ? laneMax(out.vector8(c), pixel.vector8(c)) : out.vector8(c) + pixel.vector8(c), c)
+                    out.store8(laneMax(out.vector8(c), pixel.vector8(c)), c)
                     c += 8
                 }
                 while c < channels {
-                    out[c] = isMax ? Swift.max(out[c], pixel[c]) : out[c] + pixel[c]
+                    out[c] = Swift.max(out[c], pixel[c])
                     c += 1
                 }
-            }
-            if !isMax {
-                let inverse = 1 / Float(x.pixels)
-                for c in 0..<channels { out[c] *= inverse }
             }
         }
         ActivationFunction.apply(

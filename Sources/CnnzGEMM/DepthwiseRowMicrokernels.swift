@@ -1,0 +1,322 @@
+// Compiled three times, as DepthwiseMicrokernels.swift is: in CnnzGEMM (baseline)
+// and, through symbolic links, in CnnzGEMMAVX2 and CnnzGEMMAVX512. Only the AVX2 + FMA
+// build calls it (`f32DWConvRow`); the AVX-512 build keeps its 16-lane interior tiles.
+
+extension DepthwiseMicrokernels {
+    /// Whether `f32DWConv3x3RowTilesFMA` takes a row of this layer: a 3x3 window whose
+    /// columns overlap from pixel to pixel (stride equal to the dilation, or twice it),
+    /// at least 4 output pixels a row and 16 channels, and at most one padding column on
+    /// each side of the image (so a tile skips at most its first and its last column).
+    /// A single block of 8 channels stays on the older path: each tile position's call
+    /// and set-up, over one block, took twice the time of its eight-pixel loop.
+    @inline(__always)
+    static func rowTilesFit(_ g: Geometry) -> Bool {
+        let overlap = g.strideWidth == g.dilationWidth ? 1 : g.strideWidth == 2 * g.dilationWidth ? 2 : 0
+        let lastColumn = (g.outputWidth - 1) * g.strideWidth - g.padLeft + 2 * g.dilationWidth
+        return g.kernelHeight == 3 && g.kernelWidth == 3 && overlap > 0 && g.outputWidth >= 4
+            && g.channels >= 16 && g.padLeft <= g.dilationWidth && lastColumn - g.dilationWidth < g.inputWidth
+    }
+
+    /// A whole output row of a 3x3 layer (`rowTilesFit`), every pixel in tiles of eight
+    /// (or four) pixels x 8 channels, the border pixels included: a border tile skips
+    /// the product of its first or last column, which lies in the padding. A row whose
+    /// width is not a multiple of 8 ends with a tile of four, or one that overlaps the
+    /// tile before it (its shared pixels computed twice, the same taps in the same
+    /// order: the same values). Every pixel's taps in (ky, kx) order, the padding
+    /// skipped, as on the other paths: the same sums. The border-pixel, four-pixel and
+    /// single-pixel paths this replaces ran at a half to a tenth of the eight-pixel
+    /// tile's speed (one to four chains of dependent FMAs) and took most of MobileNet's
+    /// depthwise time at 24, 12 and 6 pixels a row. The channels past the last multiple
+    /// of 8 one at a time. `rows`: the window rows inside the image, counted from
+    /// `top`, the window's first row.
+    static func f32DWConv3x3RowTilesFMA(
+        _ g: Geometry, rows: Range<Int>, top: UnsafePointer<Float>, rowStep: Int, weights: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, clamp: GEMMMicrokernels.Clamp
+    ) {
+        let channels = g.channels
+        rowTiles(
+            overlap: g.strideWidth == g.dilationWidth ? 1 : 2, g, rows: rows, top: top, rowStep: rowStep,
+            weights: weights, bias: bias, output: output, clamp: clamp)
+        let first = channels & ~7
+        if first < channels {
+            for ox in 0..<g.outputWidth {
+                let ix0 = ox * g.strideWidth - g.padLeft
+                rowRemainder(
+                    g, from: first, iy0: 0, ix0: ix0, rowTaps: rows,
+                    columnTaps: validTaps(origin: ix0, count: 3, dilation: g.dilationWidth, size: g.inputWidth),
+                    input: top, weights: weights, bias: bias, out: output + ox * channels, clamp: clamp)
+            }
+        }
+    }
+
+    /// What every tile of a row shares (`f32DWConv3x3RowTilesFMA`).
+    struct RowTiles {
+        let channels: Int
+        /// The floats from one column to the next (the dilation's).
+        let d: Int
+        let rowStep: Int
+        /// Which of the three window rows are inside the image.
+        let rows: (Bool, Bool, Bool)
+        let weights: UnsafePointer<Float>
+        let bias: UnsafePointer<Float>
+        let clamp: GEMMMicrokernels.Clamp
+    }
+
+    /// `f32DWConv3x3RowTilesFMA`'s tiles, `overlap` the stride in dilations (1 or 2). Each
+    /// tile position calls a function that takes every channel block of its pixels (the
+    /// pixels' channels are contiguous: each cache line read whole, in order), one per tile
+    /// shape, which keeps the registers to itself: inlined into the row's loop, with the
+    /// channel blocks outside, the same tiles ran 10-30 % slower or faster from one build to
+    /// the next (LLVM kept a dozen spilled column pointers or offsets).
+    static func rowTiles(
+        overlap: Int, _ g: Geometry, rows: Range<Int>, top: UnsafePointer<Float>, rowStep: Int,
+        weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        clamp: GEMMMicrokernels.Clamp
+    ) {
+        let channels = g.channels
+        let width = g.outputWidth
+        let t = RowTiles(
+            channels: channels, d: g.dilationWidth * channels, rowStep: rowStep,
+            rows: (rows.lowerBound == 0, rows.contains(1), rows.upperBound == 3), weights: weights, bias: bias,
+            clamp: clamp)
+        var ox = 0
+        while ox < width {
+            // Eight pixels while eight are left, or five to seven in a row of eight or
+            // more (the last eight); four for four or fewer, or in a row of four to seven.
+            let left = width &- ox
+            let pixels = left >= 8 || (left > 4 && width >= 8) ? 8 : 4
+            let start = min(ox, width &- pixels)
+            let ix0 = start &* g.strideWidth &- g.padLeft
+            let lastColumn = ix0 &+ ((pixels &- 1) &* overlap &+ 2) &* g.dilationWidth
+            let skipFirst = ix0 < 0
+            let skipLast = lastColumn >= g.inputWidth
+            let origin = top + ix0 &* channels
+            let out = output + start &* channels
+            // A separate copy for the tiles inside the image: the tests of a border tile in
+            // it (LLVM made the optional first product a select of its two halves).
+            switch (pixels == 8, overlap == 1, !skipFirst && !skipLast) {
+            case (true, true, true): tiles8Overlap1(t, origin, out)
+            case (true, false, true): tiles8Overlap2(t, origin, out)
+            case (false, true, true): tiles4Overlap1(t, origin, out)
+            case (false, false, true): tiles4Overlap2(t, origin, out)
+            case (true, true, false): borderTiles8Overlap1(t, origin, out, skipFirst, skipLast)
+            case (true, false, false): borderTiles8Overlap2(t, origin, out, skipFirst, skipLast)
+            case (false, true, false): borderTiles4Overlap1(t, origin, out, skipFirst, skipLast)
+            case (false, false, false): borderTiles4Overlap2(t, origin, out, skipFirst, skipLast)
+            }
+            ox = start &+ pixels
+        }
+    }
+
+    @inline(never)
+    static func tiles8Overlap1(_ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+        channelBlocks(pixels: 8, overlap: 1, t, origin, out, false, false)
+    }
+
+    @inline(never)
+    static func tiles8Overlap2(_ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+        channelBlocks(pixels: 8, overlap: 2, t, origin, out, false, false)
+    }
+
+    @inline(never)
+    static func tiles4Overlap1(_ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+        channelBlocks(pixels: 4, overlap: 1, t, origin, out, false, false)
+    }
+
+    @inline(never)
+    static func tiles4Overlap2(_ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+        channelBlocks(pixels: 4, overlap: 2, t, origin, out, false, false)
+    }
+
+    @inline(never)
+    static func borderTiles8Overlap1(
+        _ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ first: Bool, _ last: Bool
+    ) {
+        channelBlocks(pixels: 8, overlap: 1, t, origin, out, first, last)
+    }
+
+    @inline(never)
+    static func borderTiles8Overlap2(
+        _ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ first: Bool, _ last: Bool
+    ) {
+        channelBlocks(pixels: 8, overlap: 2, t, origin, out, first, last)
+    }
+
+    @inline(never)
+    static func borderTiles4Overlap1(
+        _ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ first: Bool, _ last: Bool
+    ) {
+        channelBlocks(pixels: 4, overlap: 1, t, origin, out, first, last)
+    }
+
+    @inline(never)
+    static func borderTiles4Overlap2(
+        _ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ first: Bool, _ last: Bool
+    ) {
+        channelBlocks(pixels: 4, overlap: 2, t, origin, out, first, last)
+    }
+
+    /// One tile position, every block of 8 channels: `origin` is pixel 0's first column
+    /// (channel 0), `out` pixel 0's output.
+    @_transparent
+    static func channelBlocks(
+        pixels: Int, overlap: Int, _ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+        _ skipFirst: Bool, _ skipLast: Bool
+    ) {
+        @_transparent
+        func tile(_ c: Int) {
+            f32DWConv3x3Tile8x8FMA(
+                pixels: pixels, overlap: overlap, origin: origin + c, skipFirst: skipFirst, skipLast: skipLast, d: t.d,
+                rows: t.rows, rowStep: t.rowStep, weights: t.weights + c, channels: t.channels,
+                bias: load8(t.bias + c), out: out + c, clamp: t.clamp)
+        }
+        // Two or four blocks (16 or 32 channels, mobile_res's first layers) in straight-line
+        // code: as a loop, LLVM set up a pointer per column and row before it, a third of
+        // the time of two tiles (dw1 14.0 -> 10.6 us, dw3 10.3 -> 8.2 in a loop of the six
+        // layers' rows). Longer loops pay for it once over more blocks.
+        if t.channels == 16 {
+            tile(0)
+            tile(8)
+            return
+        }
+        if t.channels == 32 {
+            tile(0)
+            tile(8)
+            tile(16)
+            tile(24)
+            return
+        }
+        var c = 0
+        while c &+ 8 <= t.channels {
+            tile(c)
+            c &+= 8
+        }
+    }
+
+    /// `pixels` (8 or 4) pixels x 8 channels of a 3x3 row: eight chains of FMAs (the FMA
+    /// unit's latency times its throughput; four in a tile of four), the window rows
+    /// `rows` in order, each row's columns loaded once and used by every pixel that
+    /// covers them (10 loads for 24 FMAs at `overlap` 1 and 8 pixels, 17 at 2), each
+    /// pixel's taps in (ky, kx) order. `origin`: pixel 0's first column in `top`'s row;
+    /// `skipFirst` and `skipLast`: the tile's first or last column is padding, its
+    /// product skipped (a predictable test per window row).
+    @_transparent
+    static func f32DWConv3x3Tile8x8FMA(
+        pixels: Int, overlap: Int, origin: UnsafePointer<Float>, skipFirst: Bool, skipLast: Bool, d: Int,
+        rows: (Bool, Bool, Bool), rowStep: Int, weights: UnsafePointer<Float>, channels: Int, bias b: SIMD8<Float>,
+        out: UnsafeMutablePointer<Float>, clamp: GEMMMicrokernels.Clamp
+    ) {
+        var s: Pixels8x8 = (b, b, b, b, b, b, b, b)
+        // The window rows unrolled: a loop over a range of them let LLVM rotate every
+        // column's pointer through the loop, a dozen of them spilled.
+        if rows.0 {
+            windowRow(
+                pixels: pixels, overlap: overlap, &s, origin, d, weights, channels, skipFirst, skipLast)
+        }
+        if rows.1 {
+            windowRow(
+                pixels: pixels, overlap: overlap, &s, origin + rowStep, d, weights + 3 &* channels, channels,
+                skipFirst, skipLast)
+        }
+        if rows.2 {
+            windowRow(
+                pixels: pixels, overlap: overlap, &s, origin + 2 &* rowStep, d, weights + 6 &* channels, channels,
+                skipFirst, skipLast)
+        }
+        if pixels == 8 {
+            store8x8(s, out, channels, clamp)
+        } else {
+            GEMMMicrokernels.store(s.0, out, 8, clamp)
+            GEMMMicrokernels.store(s.1, out + channels, 8, clamp)
+            GEMMMicrokernels.store(s.2, out + 2 &* channels, 8, clamp)
+            GEMMMicrokernels.store(s.3, out + 3 &* channels, 8, clamp)
+        }
+    }
+
+    /// One window row of `f32DWConv3x3Tile8x8FMA`: `p` is pixel 0's first column, `w`
+    /// the row's first tap. Column k feeds pixel i's tap k - i * overlap, for each pixel
+    /// in order, so every pixel takes its three taps in column order.
+    @_transparent
+    static func windowRow(
+        pixels: Int, overlap: Int, _ s: inout Pixels8x8, _ p: UnsafePointer<Float>, _ d: Int,
+        _ w: UnsafePointer<Float>, _ channels: Int, _ skipFirst: Bool, _ skipLast: Bool
+    ) {
+        let wa = load8(w)
+        let wb = load8(w + channels)
+        let wc = load8(w + 2 &* channels)
+        // The first column: pixel 0's first tap only.
+        if !skipFirst { GEMMMicrokernels.accumulate(&s.0, load8(p), wa) }
+        if overlap == 1 {
+            let x1 = load8(p + d)
+            GEMMMicrokernels.accumulate(&s.0, x1, wb)
+            GEMMMicrokernels.accumulate(&s.1, x1, wa)
+            let x2 = load8(p + 2 &* d)
+            GEMMMicrokernels.accumulate(&s.0, x2, wc)
+            GEMMMicrokernels.accumulate(&s.1, x2, wb)
+            GEMMMicrokernels.accumulate(&s.2, x2, wa)
+            let x3 = load8(p + 3 &* d)
+            GEMMMicrokernels.accumulate(&s.1, x3, wc)
+            GEMMMicrokernels.accumulate(&s.2, x3, wb)
+            GEMMMicrokernels.accumulate(&s.3, x3, wa)
+            let x4 = load8(p + 4 &* d)
+            GEMMMicrokernels.accumulate(&s.2, x4, wc)
+            GEMMMicrokernels.accumulate(&s.3, x4, wb)
+            if pixels == 4 {
+                if !skipLast { GEMMMicrokernels.accumulate(&s.3, load8(p + 5 &* d), wc) }
+                return
+            }
+            GEMMMicrokernels.accumulate(&s.4, x4, wa)
+            let x5 = load8(p + 5 &* d)
+            GEMMMicrokernels.accumulate(&s.3, x5, wc)
+            GEMMMicrokernels.accumulate(&s.4, x5, wb)
+            GEMMMicrokernels.accumulate(&s.5, x5, wa)
+            let x6 = load8(p + 6 &* d)
+            GEMMMicrokernels.accumulate(&s.4, x6, wc)
+            GEMMMicrokernels.accumulate(&s.5, x6, wb)
+            GEMMMicrokernels.accumulate(&s.6, x6, wa)
+            let x7 = load8(p + 7 &* d)
+            GEMMMicrokernels.accumulate(&s.5, x7, wc)
+            GEMMMicrokernels.accumulate(&s.6, x7, wb)
+            GEMMMicrokernels.accumulate(&s.7, x7, wa)
+            let x8 = load8(p + 8 &* d)
+            GEMMMicrokernels.accumulate(&s.6, x8, wc)
+            GEMMMicrokernels.accumulate(&s.7, x8, wb)
+            if !skipLast { GEMMMicrokernels.accumulate(&s.7, load8(p + 9 &* d), wc) }
+        } else {
+            GEMMMicrokernels.accumulate(&s.0, load8(p + d), wb)
+            let x2 = load8(p + 2 &* d)
+            GEMMMicrokernels.accumulate(&s.0, x2, wc)
+            GEMMMicrokernels.accumulate(&s.1, x2, wa)
+            GEMMMicrokernels.accumulate(&s.1, load8(p + 3 &* d), wb)
+            let x4 = load8(p + 4 &* d)
+            GEMMMicrokernels.accumulate(&s.1, x4, wc)
+            GEMMMicrokernels.accumulate(&s.2, x4, wa)
+            GEMMMicrokernels.accumulate(&s.2, load8(p + 5 &* d), wb)
+            let x6 = load8(p + 6 &* d)
+            GEMMMicrokernels.accumulate(&s.2, x6, wc)
+            GEMMMicrokernels.accumulate(&s.3, x6, wa)
+            GEMMMicrokernels.accumulate(&s.3, load8(p + 7 &* d), wb)
+            if pixels == 4 {
+                if !skipLast { GEMMMicrokernels.accumulate(&s.3, load8(p + 8 &* d), wc) }
+                return
+            }
+            let x8 = load8(p + 8 &* d)
+            GEMMMicrokernels.accumulate(&s.3, x8, wc)
+            GEMMMicrokernels.accumulate(&s.4, x8, wa)
+            GEMMMicrokernels.accumulate(&s.4, load8(p + 9 &* d), wb)
+            let x10 = load8(p + 10 &* d)
+            GEMMMicrokernels.accumulate(&s.4, x10, wc)
+            GEMMMicrokernels.accumulate(&s.5, x10, wa)
+            GEMMMicrokernels.accumulate(&s.5, load8(p + 11 &* d), wb)
+            let x12 = load8(p + 12 &* d)
+            GEMMMicrokernels.accumulate(&s.5, x12, wc)
+            GEMMMicrokernels.accumulate(&s.6, x12, wa)
+            GEMMMicrokernels.accumulate(&s.6, load8(p + 13 &* d), wb)
+            let x14 = load8(p + 14 &* d)
+            GEMMMicrokernels.accumulate(&s.6, x14, wc)
+            GEMMMicrokernels.accumulate(&s.7, x14, wa)
+            GEMMMicrokernels.accumulate(&s.7, load8(p + 15 &* d), wb)
+            if !skipLast { GEMMMicrokernels.accumulate(&s.7, load8(p + 16 &* d), wc) }
+        }
+    }
+}

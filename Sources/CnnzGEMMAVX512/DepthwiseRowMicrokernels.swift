@@ -1,0 +1,1 @@
+../CnnzGEMM/DepthwiseRowMicrokernels.swift
