@@ -60,7 +60,7 @@ static inline int requant8_group_kind(const cnnz_requant8_group *g, int rounds) 
 /* The constants of the panel group at column (columns column..<min(column + 16, n)). Both
  * panels take the general form unless both allow the short one (their corrects are the same:
  * the clamp's); each holds the constants of both forms. */
-static inline CNNZ_T2 void requant8_group(size_t column, size_t n, const cnnz_qs8_output *out,
+static inline CNNZ_T2 void requant8_group(size_t column, size_t n, const cnnz_qs8_output *out, int float_forms,
                                           cnnz_requant8_group *g) {
     size_t width = n - column < 16 ? n - column : 16;
     g->panel[0] = requant8_parameters(column, width < 8 ? width : 8, out);
@@ -68,8 +68,11 @@ static inline CNNZ_T2 void requant8_group(size_t column, size_t n, const cnnz_qs
     g->kind = !g->panel[0].short_form || !g->panel[1].short_form ? CNNZ_R8_GENERAL
               : g->panel[0].corrects                             ? CNNZ_R8_FAST_CORRECTS
                                                                  : CNNZ_R8_FAST;
-    requant8_float_parameters(column, width < 8 ? width : 8, out, &g->panel[0]);
-    requant8_float_parameters(column + 8, width > 8 ? width - 8 : 0, out, &g->panel[1]);
+    g->panel[0].float_form = g->panel[1].float_form = 0;
+    if (float_forms) {
+        requant8_float_parameters(column, width < 8 ? width : 8, out, &g->panel[0]);
+        requant8_float_parameters(column + 8, width > 8 ? width - 8 : 0, out, &g->panel[1]);
+    }
     int forms = g->panel[0].float_form && g->panel[1].float_form;
     int split = g->panel[0].float_form == 2 || g->panel[1].float_form == 2;
     g->float_kind = !forms ? g->kind : split ? CNNZ_R8_FLOAT_SPLIT : CNNZ_R8_FLOAT;

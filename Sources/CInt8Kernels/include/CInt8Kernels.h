@@ -66,7 +66,7 @@ int cnnz_requant_float_find(int32_t m, int32_t shift, const cnnz_requant_float_c
  * with the weights, Int8PackedWeights.stage). 0 bytes and nothing done where the package has no
  * AVX2 code. Only after cnnz_cpu_has_avx2_fma(). */
 size_t cnnz_qs8_store_avx2_bytes(size_t n);
-void cnnz_qs8_store_avx2_prepare(size_t n, const cnnz_qs8_output *out, void *stage);
+void cnnz_qs8_store_avx2_prepare(size_t n, const cnnz_qs8_output *out, void *stage, int float_forms);
 
 /* The VNNI GEMM, u8 x s8 (vpdpbusd): C[m, n] = the store of A * W. Packed weights: panels of 16
  * columns; in panel p, for each group g of 4 rows, 64 int8: w[4g..4g+3][16p], w[4g..4g+3][16p+1],

@@ -65,7 +65,7 @@ import Testing
                 words.withUnsafeMutableBytes { raw in
                     let base = raw.baseAddress!
                     let stage = base + (32 - Int(bitPattern: base) % 32) % 32
-                    cnnz_qs8_store_avx2_prepare(n, &out, stage)
+                    cnnz_qs8_store_avx2_prepare(n, &out, stage, 1)
                     var c = untouched
                     cnnz_qs8_gemm_avx2(m, n, 1, a, 2, packed, stage, &out, &c, ldc)
                     var c7 = untouched

@@ -122,7 +122,7 @@ import Testing
                 words.withUnsafeMutableBytes { raw in
                     let base = raw.baseAddress!
                     let stage = base + (32 - Int(bitPattern: base) % 32) % 32
-                    cnnz_qs8_store_avx2_prepare(n, &out, stage)
+                    cnnz_qs8_store_avx2_prepare(n, &out, stage, 1)
                     var c = [Int8](repeating: 0, count: m * n)
                     cnnz_qs8_gemm_avx2(m, n, pairs, a, 2 * pairs, packed, stage, &out, &c, n)
                     #expect(c == expected, "trial \(trial) m=\(m) n=\(n) pairs \(pairs) clamp \(col)")

@@ -86,7 +86,7 @@ final class Conv2DInt8Winograd: RegisteredKernel, @unchecked Sendable {
             try Int8PackedWeights(
                 k: 1, n: cout, weights: z.baseAddress!, rowStride: cout, bias: biasValue,
                 realMultiplier: { Double(input.scale) * weightScale($0) / Double(activationStage.scale) },
-                activation: activationStage, variant: portable ? .portable : .avx2)
+                activation: activationStage, variant: portable ? .portable : .avx2, floatForms: false)
         }
         let pairs = (cin + 1) / 2
         let count = Self.weightCount(channels: cin, filters: cout)

@@ -54,9 +54,14 @@ final class Int8PackedWeights: @unchecked Sendable {
     ///   - realMultiplier: column `n`'s `inputScale * weightScale / outputScale`.
     ///   - variant: the microkernel that will run these weights (its layout).
     ///   - inputZeroPoint: the activations' zero point (the VNNI layout's compensation).
+    ///   - floatForms: whether the AVX2 stage looks for each column's float form (`int8_requant_float.c`,
+    ///     about 2 µs of load a column): worth it where a column's output stage runs for many pixels
+    ///     an image through the GEMMs that read it, not for a dense layer's one, nor for the row
+    ///     convolution and Winograd, which keep the integer forms.
     convenience init(
         k: Int, n: Int, element: (Int, Int) -> Int8, bias biasOf: (Int) -> Int32, realMultiplier: (Int) -> Double,
-        activation: Int8Activation, variant: Int8GEMM.Variant = .portable, inputZeroPoint: Int32 = 0
+        activation: Int8Activation, variant: Int8GEMM.Variant = .portable, inputZeroPoint: Int32 = 0,
+        floatForms: Bool = true
     ) throws(CnnzError) {
         // The weights gathered row-major once (a call per weight, in order), then packed from
         // memory: the packing and the column sums called `element` per weight and pass, in
@@ -67,7 +72,7 @@ final class Int8PackedWeights: @unchecked Sendable {
         for row in 0..<k { for column in 0..<n { m[row * n + column] = element(row, column) } }
         try self.init(
             k: k, n: n, weights: m, rowStride: n, bias: biasOf, realMultiplier: realMultiplier, activation: activation,
-            variant: variant, inputZeroPoint: inputZeroPoint)
+            variant: variant, inputZeroPoint: inputZeroPoint, floatForms: floatForms)
     }
 
     /// Packs the row-major weights `weights[row * rowStride + column]` (`k` rows, `n` columns);
@@ -75,7 +80,7 @@ final class Int8PackedWeights: @unchecked Sendable {
     init(
         k: Int, n: Int, weights w: UnsafePointer<Int8>, rowStride: Int, bias biasOf: (Int) -> Int32,
         realMultiplier: (Int) -> Double, activation: Int8Activation, variant: Int8GEMM.Variant = .portable,
-        inputZeroPoint: Int32 = 0
+        inputZeroPoint: Int32 = 0, floatForms: Bool = true
     ) throws(CnnzError) {
         self.k = k
         self.n = n
@@ -137,7 +142,7 @@ final class Int8PackedWeights: @unchecked Sendable {
         )
         if hasStage {
             let stage = raw.baseAddress! + stageOffset
-            withUnsafePointer(to: output) { cnnz_qs8_store_avx2_prepare(n, $0, stage) }
+            withUnsafePointer(to: output) { cnnz_qs8_store_avx2_prepare(n, $0, stage, floatForms ? 1 : 0) }
             self.stage = UnsafeRawPointer(stage)
         } else {
             stage = nil
