@@ -1,5 +1,10 @@
 import Synchronization
 
+// Tests/Fuzz/run.sh compiles the engine without the C targets: see `currentCPU`.
+#if canImport(CCPUFeatures)
+    import CCPUFeatures
+#endif
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -96,6 +101,10 @@ final class WorkerPool: @unchecked Sendable {
     private(set) var lastCallerParts = 0
     /// Set while the caller runs alone: spinning helpers go to sleep at once.
     private let backingOff = Atomic<Bool>(false)
+    /// The CPU the caller published its last split task from (-1: unknown), and how many times
+    /// a helper's affinity was set to leave it out (`avoidCallersCPU`).
+    private let callerCPU = Atomic<Int>(-1)
+    let avoids = Atomic<Int>(0)
 
     init(helpers: Int) {
         oversubscribed = helpers + 1 > sysconf(Int32(_SC_NPROCESSORS_ONLN))
@@ -211,6 +220,7 @@ final class WorkerPool: @unchecked Sendable {
         self.context = context
         finished.store(0, ordering: .relaxed)
         let started = Self.nanoseconds()
+        if !oversubscribed { callerCPU.store(Self.currentCPU(), ordering: .relaxed) }
         publish(parts: parts)
         let current = generation
         var mine = context
@@ -286,6 +296,10 @@ final class WorkerPool: @unchecked Sendable {
     /// - Parameter slot: the helper's number from 1, its scratch area.
     private func helperLoop(slot: Int) {
         var seen = 0
+        // More threads than CPUs: helpers share CPUs anyway; keeping off one would crowd the rest.
+        let mask = oversubscribed ? nil : Self.savedAffinity()
+        defer { mask?.deallocate() }
+        var avoided = -1
         while true {
             var spins = 0
             var current = claims.load(ordering: .acquiring) >> 24
@@ -300,6 +314,7 @@ final class WorkerPool: @unchecked Sendable {
                     if Self.nanoseconds() &- start > Self.spinNanoseconds || backingOff.load(ordering: .relaxed) {
                         break
                     }
+                    avoidCallersCPU(avoided: &avoided, mask: mask)
                 }
                 current = claims.load(ordering: .acquiring) >> 24
             }
@@ -316,6 +331,7 @@ final class WorkerPool: @unchecked Sendable {
             }
             seen = current
             if stopping.load(ordering: .acquiring) { return }
+            avoidCallersCPU(avoided: &avoided, mask: mask)
             while let (part, of) = claim(generation: current, fromBack: true) {
                 // Claimed: the caller waits for this part, so the task's fields stay as published.
                 if let kernel, var context {
@@ -329,6 +345,56 @@ final class WorkerPool: @unchecked Sendable {
 }
 
 extension WorkerPool {
+    /// Keeps this helper off the CPU its caller published its last task from (`avoided`: the
+    /// CPU its affinity leaves out now, -1 for none; `mask`: its affinity as it started, nil when
+    /// that holds fewer than two CPUs). Why: measured in the peer benchmark on the quiet 2-vCPU
+    /// machine, a session's helper and its caller sat on one CPU for whole 50-run chunks while the
+    /// other CPU was idle: both threads waited 2-10 ms per chunk for that CPU, the helper ran 0-8
+    /// parts, and the layer split chose `none` (0.27-0.29 ms against 0.16-0.19 with the helper on
+    /// the other CPU), chunk after chunk, for one session and not the other: which one depended
+    /// on where its helper had landed. The scheduler does not fix it: the waking helper is queued
+    /// on its waker's CPU, and with `none` chosen it sleeps, so the load balancer sees one running
+    /// thread. Moving the helper off once (then restoring its mask) did not hold: the next wake-up
+    /// put it back (13 of the 40 chunks of one run at 1-thread speed, against 9 before). So the helper's mask
+    /// leaves out the caller's CPU until the caller moves; the kernel moves the thread at once.
+    fileprivate func avoidCallersCPU(avoided: inout Int, mask: UnsafeMutableRawPointer?) {
+        guard let mask else { return }
+        let caller = callerCPU.load(ordering: .relaxed)
+        guard caller >= 0, caller != avoided else { return }
+        avoided = caller
+        if Self.setAffinity(mask, without: caller) { avoids.add(1, ordering: .relaxed) }
+    }
+
+    /// The calling thread's CPU, or -1 where unknown.
+    static func currentCPU() -> Int {
+        #if canImport(CCPUFeatures)
+            Int(cnnz_current_cpu())
+        #else
+            -1
+        #endif
+    }
+
+    /// Saves the calling thread's affinity mask in a new buffer if it holds at least two CPUs
+    /// (the caller deallocates it), else nil (also where there is no affinity).
+    static func savedAffinity() -> UnsafeMutableRawPointer? {
+        #if canImport(CCPUFeatures)
+            let mask = UnsafeMutableRawPointer.allocate(byteCount: Int(CNNZ_CPU_MASK_BYTES), alignment: 16)
+            if cnnz_affinity_get(mask) >= 2 { return mask }
+            mask.deallocate()
+        #endif
+        return nil
+    }
+
+    /// Sets the calling thread's affinity to the saved `mask` without `cpu` (true when `cpu` was
+    /// left out), or to `mask` itself when that would leave no CPU.
+    static func setAffinity(_ mask: UnsafeMutableRawPointer, without cpu: Int) -> Bool {
+        #if canImport(CCPUFeatures)
+            cnnz_affinity_set_without(mask, Int32(cpu)) != 0
+        #else
+            false
+        #endif
+    }
+
     /// A monotonic clock in nanoseconds (no allocation, a vDSO call).
     @inline(__always)
     fileprivate static func nanoseconds() -> Int {
