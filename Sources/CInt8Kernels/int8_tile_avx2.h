@@ -68,7 +68,7 @@ static inline CNNZ_T2 void requant8_group(size_t column, size_t n, const cnnz_qs
     g->kind = !g->panel[0].short_form || !g->panel[1].short_form ? CNNZ_R8_GENERAL
               : g->panel[0].corrects                             ? CNNZ_R8_FAST_CORRECTS
                                                                  : CNNZ_R8_FAST;
-    g->panel[0].float_form = g->panel[1].float_form = 0;
+    /* requant8_parameters left float_form 0: the integer forms unless both panels have one. */
     if (float_forms) {
         requant8_float_parameters(column, width < 8 ? width : 8, out, &g->panel[0]);
         requant8_float_parameters(column + 8, width > 8 ? width - 8 : 0, out, &g->panel[1]);

@@ -54,36 +54,37 @@ final class GlobalPool2D: RegisteredKernel {
             let input = UnsafePointer(context.float32(operands.input))
             let output = context.output(operands, as: Float.self)
             let images = Partition.range(context.batch, part: part, of: parts)
+            // One window over the whole image, as each build's pooling microkernels take it.
+            #if canImport(CnnzGEMMAVX2)
+                let avx2 = microkernel == .f32GEMM6x16AVX2FMABroadcast
+                let avx512 = microkernel == .f32GEMM8x16AVX512Broadcast
+                let geometryAVX2 = CnnzGEMMAVX2.PoolMicrokernels.Geometry(
+                    inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: 1,
+                    kernelHeight: x.height, kernelWidth: x.width, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0
+                )
+                let geometryAVX512 = CnnzGEMMAVX512.PoolMicrokernels.Geometry(
+                    inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: 1,
+                    kernelHeight: x.height, kernelWidth: x.width, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0
+                )
+            #endif
+            let geometry = PortablePool.Geometry(
+                inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: 1,
+                kernelHeight: x.height, kernelWidth: x.width, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0)
             for image in images {
                 let source = input + image * x.elementCount
                 let out = output + image * x.channels
                 #if canImport(CnnzGEMMAVX2)
-                    if microkernel == .f32GEMM8x16AVX512Broadcast {
+                    if avx512 {
                         CnnzGEMMAVX512.PoolMicrokernels.f32AveragePoolRow(
-                            .init(
-                                inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: 1,
-                                kernelHeight: x.height, kernelWidth: x.width, strideHeight: 1, strideWidth: 1,
-                                padTop: 0, padLeft: 0), oy: 0, input: source, output: out)
-                    } else if microkernel == .f32GEMM6x16AVX2FMABroadcast {
-                        CnnzGEMMAVX2.PoolMicrokernels.f32AveragePoolRow(
-                            .init(
-                                inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: 1,
-                                kernelHeight: x.height, kernelWidth: x.width, strideHeight: 1, strideWidth: 1,
-                                padTop: 0, padLeft: 0), oy: 0, input: source, output: out)
-                    } else {
-                        PortablePool.f32AveragePoolRow(
-                            .init(
-                                inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: 1,
-                                kernelHeight: x.height, kernelWidth: x.width, strideHeight: 1, strideWidth: 1,
-                                padTop: 0, padLeft: 0), oy: 0, input: source, output: out)
+                            geometryAVX512, oy: 0, input: source, output: out)
+                        continue
                     }
-                #else
-                    PortablePool.f32AveragePoolRow(
-                        .init(
-                            inputHeight: x.height, inputWidth: x.width, channels: x.channels, outputWidth: 1,
-                            kernelHeight: x.height, kernelWidth: x.width, strideHeight: 1, strideWidth: 1,
-                            padTop: 0, padLeft: 0), oy: 0, input: source, output: out)
+                    if avx2 {
+                        CnnzGEMMAVX2.PoolMicrokernels.f32AveragePoolRow(geometryAVX2, oy: 0, input: source, output: out)
+                        continue
+                    }
                 #endif
+                PortablePool.f32AveragePoolRow(geometry, oy: 0, input: source, output: out)
             }
             ActivationFunction.apply(
                 activation, to: output + images.lowerBound * x.channels, rows: images.count, columns: x.channels,
