@@ -3,20 +3,24 @@
  *
  * - The requantization is int8_requant512.h's (TensorFlow Lite's two roundings as one floor of
  *   a 64-bit quotient), its per-column constants computed once per panel for all the row strips,
- *   in the form (requant16_kind) chosen once per panel group: each tile has the code of every
- *   form and branches once, not per vector. The sums start at the bias (no add in the store).
+ *   in the form (requant16_kind) chosen once per panel: each tile has the code of every form
+ *   and branches once per panel, not per vector. The sums start at the bias (no add in the store).
  * - The short form narrows each row with vpmovsdb and clamps its bytes. The general form: the
  *   zero point, the clamp and the narrowing for four rows together: saturating packs to int16,
  *   the zero point added with int16 saturation, packs to int8, the clamp on bytes, then a
  *   dword transpose so each row's 16 bytes are one 128-bit lane. Saturating early gives the
  *   reference's bytes: a value that saturates int16 is beyond any int8 bound either way.
  *
- * - The float form (int8_requant_float.c's, proved for every int32 sum at load), for panel groups
+ * - The float form (int8_requant_float.c's, proved for every int32 sum at load), for panels
  *   whose every column has one in the stage cnnz_qu8_store_vnni512_prepare made: cvtdq2ps, one
  *   vfmadd, cvtps2dq (a masked load of the second constant for sums below zero in the split
  *   form), then the short form's vpmovsdb and byte clamp. All three with embedded round to
  *   nearest even ({rn-sae}), the proof's rounding, so unlike the AVX2 tiles nothing depends on
  *   MXCSR at run time (the stage holds no constant small enough for DAZ or FTZ to matter).
+ *   3 instructions a vector (5 split) where the short form takes 8 (12 with its step below
+ *   zero): mobile_res's pointwise layers 4 to 21 % faster. Columns of small multipliers
+ *   (below about 0.002 with all 255 levels) often have no form (a float's 24 bits place the
+ *   levels' thresholds only so finely), so fashion_cnn and cifar_vgg keep the integer forms.
  *
  * No VBMI (Cascade Lake has VNNI without it): the transpose is vpermd. */
 #ifndef CNNZ_INT8_VNNI_STORE_H
