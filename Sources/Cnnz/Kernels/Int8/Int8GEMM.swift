@@ -67,7 +67,7 @@ final class Int8PackedWeights: @unchecked Sendable {
     ///     convolution and Winograd, which keep the integer forms. With `vnni512`, whether there is
     ///     a stage at all (the float forms are all it holds; the integer forms are made per call).
     ///     nil: yes for the AVX2 stage, no for `vnni512` (whose other users, the depthwise rows,
-    ///     do not read it: mobile_res's load took 2.5 ms longer with their channels searched).
+    ///     do not read it: mobile_res int8 loaded in 2.3 ms instead of 1.7 with their channels searched).
     convenience init(
         k: Int, n: Int, element: (Int, Int) -> Int8, bias biasOf: (Int) -> Int32, realMultiplier: (Int) -> Double,
         activation: Int8Activation, variant: Int8GEMM.Variant = .portable, inputZeroPoint: Int32 = 0,
