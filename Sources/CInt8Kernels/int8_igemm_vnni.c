@@ -86,7 +86,8 @@ CNNZ_INLINE CNNZ_AVX512 void xor_rows(uint8_t *d, const int8_t *s, size_t n) {
 CNNZ_INLINE CNNZ_VNNI512 void itile512(const int mr, const int np, size_t taps, size_t tap_groups,
                                        const uint8_t *const *pointers, size_t stride, const int8_t *w, size_t panel_bytes,
                                        size_t n, size_t column, const cnnz_requant16 *parameters,
-                                       const cnnz_qs8_output *out, int8_t *c, size_t ldc, int kind) {
+                                       const cnnz_requant16_float *forms, const cnnz_qs8_output *out, int8_t *c,
+                                       size_t ldc, int kind) {
     __m512i acc[8][4];
     for (int p = 0; p < np; p++) {
         __m512i start = tile512_start(parameters, p);
@@ -117,20 +118,22 @@ CNNZ_INLINE CNNZ_VNNI512 void itile512(const int mr, const int np, size_t taps, 
     __m512i sums[8][4];
     for (int r = 0; r < mr; r++)
         for (int p = 0; p < np; p++) sums[r][p] = acc[r][p];
-    tile512_store_as(mr, np, sums, n, column, parameters, out, c, ldc, kind);
+    tile512_store_as(mr, np, sums, n, column, parameters, forms, out, c, ldc, kind);
 }
 
 typedef void (*cnnz_itile512)(size_t, size_t, const uint8_t *const *, size_t, const int8_t *, size_t, size_t, size_t,
-                              const cnnz_requant16 *, const cnnz_qs8_output *, int8_t *, size_t, int);
+                              const cnnz_requant16 *, const cnnz_requant16_float *, const cnnz_qs8_output *, int8_t *,
+                              size_t, int);
 
 #define CNNZ_ITILE512(MR, NP)                                                                                      \
     static CNNZ_VNNI512 void itile512_##MR##x##NP(size_t taps, size_t tap_groups, const uint8_t *const *pointers,   \
                                                   size_t stride,                                                   \
                                                   const int8_t *w, size_t panel_bytes, size_t n, size_t column,    \
-                                                  const cnnz_requant16 *parameters, const cnnz_qs8_output *out,       \
+                                                  const cnnz_requant16 *parameters,                                \
+                                                  const cnnz_requant16_float *forms, const cnnz_qs8_output *out,   \
                                                   int8_t *c, size_t ldc, int kind) {                               \
-        itile512(MR, NP, taps, tap_groups, pointers, stride, w, panel_bytes, n, column, parameters, out, c, ldc,  \
-                 kind);                                                                                            \
+        itile512(MR, NP, taps, tap_groups, pointers, stride, w, panel_bytes, n, column, parameters, forms, out,   \
+                 c, ldc, kind);                                                                                    \
     }
 CNNZ_ITILE512(1, 4)
 CNNZ_ITILE512(2, 4)
@@ -151,24 +154,26 @@ CNNZ_ITILE512(6, 1)
 CNNZ_ITILE512(7, 1)
 CNNZ_ITILE512(8, 1)
 
-/* np panels (their store constants once), strips of 8 output pixels. */
+/* np panels (their store constants once; forms: their float forms in the stage, or NULL),
+ * strips of 8 output pixels. */
 static CNNZ_VNNI512 void ipanels512(const int np, const cnnz_itile512 *tiles, size_t m, size_t n, size_t taps,
                                     size_t tap_groups, const uint8_t *const *pointers, const int8_t *w,
-                                    size_t panel_bytes, size_t column, const cnnz_qs8_output *out, int8_t *c,
-                                    size_t ldc) {
+                                    size_t panel_bytes, size_t column, const cnnz_requant16_float *forms,
+                                    const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
     cnnz_requant16 parameters[4];
-    /* One or two rows (Dense at batch 1): store16 per row, whose constants cost less to load
-     * than requant16_parameters's when they serve a single row. */
-    int kind = m > 2 ? tile512_parameters(np, n, column, out, parameters) : CNNZ_TILE_STORE16;
+    int kind = tile512_kinds(np, m, n, column, out, forms, parameters);
     for (size_t row = 0; row < m; row += 8) {
         size_t mr = m - row < 8 ? m - row : 8;
         tiles[mr - 1](taps, tap_groups, pointers + row, m, w, panel_bytes, n, column,
-                      kind == CNNZ_TILE_STORE16 ? NULL : parameters, out, c + row * ldc, ldc, kind);
+                      kind == CNNZ_TILE_STORE16 ? NULL : parameters, forms, out, c + row * ldc, ldc, kind);
     }
 }
 
 static CNNZ_VNNI512 void igemm512(size_t m, size_t n, size_t taps, size_t tap_groups, const uint8_t *const *pointers,
-                                  const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+                                  const int8_t *packed, const void *stage, const cnnz_qs8_output *out, int8_t *c,
+                                  size_t ldc) {
+    const cnnz_requant16_float *forms = (const cnnz_requant16_float *)stage;
+#define CNNZ_FORMS (forms ? forms + p : NULL)
     static const cnnz_itile512 four[] = {itile512_1x4, itile512_2x4};
     static const cnnz_itile512 two[] = {itile512_1x2, itile512_2x2, itile512_3x2, itile512_4x2,
                                         itile512_5x2, itile512_6x2, itile512_7x2, itile512_8x2};
@@ -177,15 +182,16 @@ static CNNZ_VNNI512 void igemm512(size_t m, size_t n, size_t taps, size_t tap_gr
     size_t panels = (n + 15) / 16, panel_bytes = taps * tap_groups * 64, p = 0;
     if (m <= 2) {
         for (; p + 4 <= panels; p += 4)
-            ipanels512(4, four, m, n, taps, tap_groups, pointers, packed + p * panel_bytes, panel_bytes, 16 * p, out,
-                       c, ldc);
+            ipanels512(4, four, m, n, taps, tap_groups, pointers, packed + p * panel_bytes, panel_bytes, 16 * p,
+                       CNNZ_FORMS, out, c, ldc);
     }
     for (; p + 2 <= panels; p += 2)
-        ipanels512(2, two, m, n, taps, tap_groups, pointers, packed + p * panel_bytes, panel_bytes, 16 * p, out, c,
-                   ldc);
+        ipanels512(2, two, m, n, taps, tap_groups, pointers, packed + p * panel_bytes, panel_bytes, 16 * p,
+                   CNNZ_FORMS, out, c, ldc);
     if (p < panels)
-        ipanels512(1, one, m, n, taps, tap_groups, pointers, packed + p * panel_bytes, panel_bytes, 16 * p, out, c,
-                   ldc);
+        ipanels512(1, one, m, n, taps, tap_groups, pointers, packed + p * panel_bytes, panel_bytes, 16 * p,
+                   CNNZ_FORMS, out, c, ldc);
+#undef CNNZ_FORMS
 }
 
 static CNNZ_AVX512 void copy_rows(const int8_t *image, const cnnz_qs8_window *w, size_t first_row, size_t rows,
@@ -197,7 +203,8 @@ static CNNZ_AVX512 void copy_rows(const int8_t *image, const cnnz_qs8_window *w,
 #else
 /* Not x86: never called (the CPU checks say no); plain C so the package links. */
 static void igemm512(size_t m, size_t n, size_t taps, size_t tap_groups, const uint8_t *const *pointers,
-                     const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+                     const int8_t *packed, const void *stage, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    (void)stage;
     size_t panel_bytes = taps * tap_groups * 64;
     for (size_t r = 0; r < m; r++) {
         for (size_t j = 0; j < n; j++) {
@@ -222,7 +229,7 @@ static void copy_rows(const int8_t *image, const cnnz_qs8_window *w, size_t firs
 
 void cnnz_qu8_igemm_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,
                                         size_t first, size_t count, void *scratch, size_t n, const int8_t *packed,
-                                        const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+                                        const void *stage, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
     if (count == 0) return;
     size_t taps = w->kernel_height * w->kernel_width, cin = w->group_channels;
     const uint8_t **pointers = (const uint8_t **)scratch;
@@ -233,7 +240,7 @@ void cnnz_qu8_igemm_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_windo
     memset(padding, padding_byte, cin);
     copy_rows(image, w, first_row, rows, copy);
     indirection(w, first, count, copy, first_row, padding, pointers);
-    igemm512(count, n, taps, cin / 4, pointers, packed, out, c, ldc);
+    igemm512(count, n, taps, cin / 4, pointers, packed, stage, out, c, ldc);
 }
 
 /* ---- The row convolution (see include/CInt8Kernels.h): the taps are the kernel's rows, each
@@ -275,7 +282,8 @@ static void rowconv_copy(const int8_t *image, const cnnz_qs8_window *w, uint8_t 
 
 void cnnz_qu8_rowconv_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,
                                          size_t first, size_t count, size_t block, void *scratch, size_t n,
-                                         const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+                                         const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
+                                         int8_t *c, size_t ldc) {
     if (count == 0) return;
     size_t kh = w->kernel_height, line = rowconv_line(w), channels = w->channels;
     size_t groups = (w->kernel_width * channels + 3) / 4;
@@ -304,7 +312,7 @@ void cnnz_qu8_rowconv_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_win
             ox = 0;
             oy++;
         }
-        igemm512(m, n, kh, groups, pointers, packed, out, c + done * ldc, ldc);
+        igemm512(m, n, kh, groups, pointers, packed, stage, out, c + done * ldc, ldc);
         done += m;
     }
 }

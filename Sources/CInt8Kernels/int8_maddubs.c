@@ -131,6 +131,6 @@ void cnnz_qu8_gemm_4x16c4__avx2_maddubs(size_t m, size_t n, size_t kgroups, cons
                                         const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
                                         int8_t *c, size_t ldc) {
     (void)stage;
-    cnnz_qu8_gemm_vnni512(m, n, kgroups, a, lda, packed, out, c, ldc);
+    cnnz_qu8_gemm_vnni512(m, n, kgroups, a, lda, packed, NULL, out, c, ldc);
 }
 #endif

@@ -4,6 +4,7 @@
  * them only after the run-time CPU check. */
 #include "int8_vnni_store.h"
 
+#include <math.h>
 #include <string.h>
 
 #ifdef CNNZ_HAVE_AVX2
@@ -36,8 +37,8 @@ static CNNZ_VNNI512 __attribute__((noinline)) void residual16_rows(size_t rows, 
 
 CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups, const uint8_t *a, size_t lda,
                                       const int8_t *w, size_t panel_bytes, size_t n, size_t column,
-                                      const cnnz_requant16 *parameters, const cnnz_qs8_output *out, int8_t *c,
-                                      size_t ldc, int kind) {
+                                      const cnnz_requant16 *parameters, const cnnz_requant16_float *forms,
+                                      const cnnz_qs8_output *out, int8_t *c, size_t ldc, int kind) {
     __m512i acc[8][4];
     for (int p = 0; p < np; p++) {
         __m512i start = tile512_start(parameters, p);
@@ -53,15 +54,16 @@ CNNZ_INLINE CNNZ_VNNI512 void tile512(const int mr, const int np, size_t kgroups
             for (int p = 0; p < np; p++) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], x, b[p]);
         }
     }
-    tile512_store_as(mr, np, acc, n, column, parameters, out, c, ldc, kind);
+    tile512_store_as(mr, np, acc, n, column, parameters, forms, out, c, ldc, kind);
 }
 
 #define CNNZ_TILE512(MR, NP)                                                                                       \
     static CNNZ_VNNI512 void tile512_##MR##x##NP(size_t kgroups, const uint8_t *a, size_t lda, const int8_t *w,     \
                                                  size_t panel_bytes, size_t n, size_t column,                      \
-                                                 const cnnz_requant16 *parameters, const cnnz_qs8_output *out,        \
+                                                 const cnnz_requant16 *parameters,                                 \
+                                                 const cnnz_requant16_float *forms, const cnnz_qs8_output *out,    \
                                                  int8_t *c, size_t ldc, int kind) {                                \
-        tile512(MR, NP, kgroups, a, lda, w, panel_bytes, n, column, parameters, out, c, ldc, kind);               \
+        tile512(MR, NP, kgroups, a, lda, w, panel_bytes, n, column, parameters, forms, out, c, ldc, kind);        \
     }
 CNNZ_TILE512(1, 4)
 CNNZ_TILE512(2, 4)
@@ -83,31 +85,31 @@ CNNZ_TILE512(7, 1)
 CNNZ_TILE512(8, 1)
 
 typedef void (*cnnz_tile512)(size_t, const uint8_t *, size_t, const int8_t *, size_t, size_t, size_t,
-                             const cnnz_requant16 *, const cnnz_qs8_output *, int8_t *, size_t, int);
+                             const cnnz_requant16 *, const cnnz_requant16_float *, const cnnz_qs8_output *, int8_t *,
+                             size_t, int);
 
 /* Panels outer (np at a time, their store constants computed once), strips of 8 rows inner: the
  * rows of A stay in L1 across the panels. With a residual Add (t; out without a table), the Add
- * in place over each tile just stored. */
+ * in place over each tile just stored. forms: the panels' float forms in the stage, or NULL. */
 static CNNZ_VNNI512 void panels512(const int np, const cnnz_tile512 *tiles, size_t m, size_t n, size_t kgroups,
                                    const uint8_t *a, size_t lda, const int8_t *w, size_t panel_bytes,
-                                   size_t column, const cnnz_qs8_output *out, int8_t *c, size_t ldc,
-                                   const cnnz_residual16 *t, const int8_t *residual) {
+                                   size_t column, const cnnz_requant16_float *forms, const cnnz_qs8_output *out,
+                                   int8_t *c, size_t ldc, const cnnz_residual16 *t, const int8_t *residual) {
     cnnz_requant16 parameters[4];
-    /* One or two rows (Dense at batch 1): store16 per row, whose constants cost less to load
-     * than requant16_parameters's when they serve a single row. */
-    int kind = m > 2 ? tile512_parameters(np, n, column, out, parameters) : CNNZ_TILE_STORE16;
+    int kind = tile512_kinds(np, m, n, column, out, forms, parameters);
     size_t width = n - column < 16 * (size_t)np ? n - column : 16 * (size_t)np;
     for (size_t row = 0; row < m; row += 8) {
         size_t mr = m - row < 8 ? m - row : 8;
         tiles[mr - 1](kgroups, a + row * lda, lda, w, panel_bytes, n, column,
-                      kind == CNNZ_TILE_STORE16 ? NULL : parameters, out, c + row * ldc, ldc, kind);
+                      kind == CNNZ_TILE_STORE16 ? NULL : parameters, forms, out, c + row * ldc, ldc, kind);
         if (t) residual16_rows(mr, width, c + row * ldc + column, ldc, residual + row * t->ldr + column, t);
     }
 }
 
 static CNNZ_VNNI512 void gemm512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                                 const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc,
-                                 const cnnz_residual16 *t, const int8_t *residual) {
+                                 const int8_t *packed, const void *stage, const cnnz_qs8_output *out, int8_t *c,
+                                 size_t ldc, const cnnz_residual16 *t, const int8_t *residual) {
+    const cnnz_requant16_float *forms = (const cnnz_requant16_float *)stage;
     static const cnnz_tile512 four[] = {tile512_1x4, tile512_2x4};
     static const cnnz_tile512 two[] = {tile512_1x2, tile512_2x2, tile512_3x2, tile512_4x2,
                                        tile512_5x2, tile512_6x2, tile512_7x2, tile512_8x2};
@@ -117,20 +119,21 @@ static CNNZ_VNNI512 void gemm512(size_t m, size_t n, size_t kgroups, const uint8
     /* One or two rows: four panels at a time (more independent sums). */
     if (m <= 2) {
         for (; p + 4 <= panels; p += 4)
-            panels512(4, four, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p, out, c, ldc,
-                      t, residual);
+            panels512(4, four, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p,
+                      forms ? forms + p : NULL, out, c, ldc, t, residual);
     }
     for (; p + 2 <= panels; p += 2)
-        panels512(2, two, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p, out, c, ldc, t,
-                  residual);
+        panels512(2, two, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p,
+                  forms ? forms + p : NULL, out, c, ldc, t, residual);
     if (p < panels)
-        panels512(1, one, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p, out, c, ldc, t,
-                  residual);
+        panels512(1, one, m, n, kgroups, a, lda, packed + p * panel_bytes, panel_bytes, 16 * p,
+                  forms ? forms + p : NULL, out, c, ldc, t, residual);
 }
 
 CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                                        const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    gemm512(m, n, kgroups, a, lda, packed, out, c, ldc, NULL, NULL);
+                                        const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
+                                        int8_t *c, size_t ldc) {
+    gemm512(m, n, kgroups, a, lda, packed, stage, out, c, ldc, NULL, NULL);
 }
 
 /* The GEMM's int8 results, then the residual Add in place, row by row (what residual16_rows
@@ -147,11 +150,11 @@ static void add_rows(size_t m, size_t n, const cnnz_qs8_residual *r, int8_t *c, 
 }
 
 CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512_add(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                                            const int8_t *packed, const cnnz_qs8_output *out,
+                                            const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
                                             const cnnz_qs8_residual *r, int8_t *c, size_t ldc) {
     const cnnz_qs8_add *p = &r->add;
     if (out->table || !add_vectorizes(p, r->out)) {
-        gemm512(m, n, kgroups, a, lda, packed, out, c, ldc, NULL, NULL);
+        gemm512(m, n, kgroups, a, lda, packed, stage, out, c, ldc, NULL, NULL);
         add_rows(m, n, r, c, ldc);
         return;
     }
@@ -171,7 +174,7 @@ CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512_add(size_t m, size_t n, size_t kgroups, 
     t.sum = add_sum_parameters(r->out);
     t.sum_kind = requant16_kind(&t.sum);
     t.ldr = r->ldr;
-    gemm512(m, n, kgroups, a, lda, packed, out, c, ldc, &t, r->residual);
+    gemm512(m, n, kgroups, a, lda, packed, stage, out, c, ldc, &t, r->residual);
 }
 
 /* ---- The 256-bit VNNI GEMM (AVX-VNNI, 16 ymm registers): tiles of mr rows (up to 4) x np panels
@@ -250,7 +253,8 @@ CNNZ_VNNI256 void cnnz_qu8_gemm_vnni256(size_t m, size_t n, size_t kgroups, cons
 #else
 /* Not x86: these are never called (the CPU checks say no), and portable where they have to be. */
 void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
-                           const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+                           const void *stage, const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
+    (void)stage;
     size_t panel_bytes = kgroups * 64;
     for (size_t r = 0; r < m; r++) {
         for (size_t j = 0; j < n; j++) {
@@ -264,13 +268,13 @@ void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a,
 
 void cnnz_qu8_gemm_vnni256(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
                            const cnnz_qs8_output *out, int8_t *c, size_t ldc) {
-    cnnz_qu8_gemm_vnni512(m, n, kgroups, a, lda, packed, out, c, ldc);
+    cnnz_qu8_gemm_vnni512(m, n, kgroups, a, lda, packed, NULL, out, c, ldc);
 }
 
 void cnnz_qu8_gemm_vnni512_add(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                               const int8_t *packed, const cnnz_qs8_output *out, const cnnz_qs8_residual *r,
-                               int8_t *c, size_t ldc) {
-    cnnz_qu8_gemm_vnni512(m, n, kgroups, a, lda, packed, out, c, ldc);
+                               const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
+                               const cnnz_qs8_residual *r, int8_t *c, size_t ldc) {
+    cnnz_qu8_gemm_vnni512(m, n, kgroups, a, lda, packed, stage, out, c, ldc);
     for (size_t row = 0; row < m; row++) {
         const int8_t *other = r->residual + row * r->ldr;
         int8_t *result = c + row * ldc;
@@ -280,3 +284,47 @@ void cnnz_qu8_gemm_vnni512_add(size_t m, size_t n, size_t kgroups, const uint8_t
     }
 }
 #endif
+
+/* ---- The 512-bit VNNI GEMMs' float forms, made once at load (include/CInt8Kernels.h). */
+
+size_t cnnz_qu8_store_vnni512_bytes(size_t n) { return (n + 15) / 16 * sizeof(cnnz_requant16_float); }
+
+/* Whether the float form f of a column suits the 512-bit tiles: its constants 0 or of size at
+ * least 2^-100, so that no value of the fma is subnormal (x f is a multiple of 2^-47, f being at
+ * least 2^-24 with 24 bits; c a multiple of 2^-123): DAZ and FTZ, which embedded rounding leaves
+ * in force, then change nothing. Never otherwise in practice (c is near the zero point). */
+static int float_form_normal(const cnnz_requant_float *f) {
+    const float tiny = 0x1p-100f;
+    return (f->constant == 0 || fabsf(f->constant) >= tiny) &&
+           (f->constant_negative == 0 || fabsf(f->constant_negative) >= tiny);
+}
+
+void cnnz_qu8_store_vnni512_prepare(size_t n, const cnnz_qs8_output *out, void *stage) {
+    cnnz_requant16_float *panels = (cnnz_requant16_float *)stage;
+    /* The search proves a form with the rounding it runs in: round to nearest, the kernels'. */
+    int usable = !out->table;
+#ifdef CNNZ_HAVE_AVX2
+    usable = usable && (_mm_getcsr() & 0x6000) == 0;
+#endif
+    cnnz_requant_float_column col = {out->zero_point, out->min, out->max};
+    for (size_t p = 0; p < (n + 15) / 16; p++) {
+        cnnz_requant16_float *panel = panels + p;
+        size_t first = 16 * p, width = n - first < 16 ? n - first : 16;
+        memset(panel, 0, sizeof *panel);
+        int form = usable ? 1 : 0;
+        for (size_t i = 0; i < 16; i++) panel->constant[i] = panel->constant_negative[i] = (float)out->zero_point;
+        for (size_t i = 0; i < width && form; i++) {
+            cnnz_requant_float f;
+            if (!cnnz_requant_float_find(out->multiplier[first + i], out->shift[first + i], &col, &f) ||
+                !float_form_normal(&f)) {
+                form = 0;
+                break;
+            }
+            panel->scale[i] = f.scale;
+            panel->constant[i] = f.constant;
+            panel->constant_negative[i] = f.constant_negative;
+            if (f.split) form = 2;
+        }
+        panel->form = form;
+    }
+}

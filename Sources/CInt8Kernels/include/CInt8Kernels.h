@@ -68,6 +68,15 @@ int cnnz_requant_float_find(int32_t m, int32_t shift, const cnnz_requant_float_c
 size_t cnnz_qs8_store_avx2_bytes(size_t n);
 void cnnz_qs8_store_avx2_prepare(size_t n, const cnnz_qs8_output *out, void *stage, int float_forms);
 
+/* The 512-bit VNNI kernels' float forms (cnnz_qu8_gemm_vnni512, _add, the indirect and row
+ * convolutions: their `stage`), found and proved per column at load as the AVX2 stage's
+ * (cnnz_requant_float_find), 256 bytes per panel of 16 columns, 64-byte aligned, valid while
+ * out's arrays keep their values. Panels whose every column has one store in it (cvtdq2ps,
+ * vfmadd, cvtps2dq with embedded round to nearest: no MXCSR dependence); the others, and every
+ * panel with a NULL stage, in the integer forms. Prepare only after cnnz_cpu_has_avx2_fma(). */
+size_t cnnz_qu8_store_vnni512_bytes(size_t n);
+void cnnz_qu8_store_vnni512_prepare(size_t n, const cnnz_qs8_output *out, void *stage);
+
 /* The VNNI GEMM, u8 x s8 (vpdpbusd): C[m, n] = the store of A * W. Packed weights: panels of 16
  * columns; in panel p, for each group g of 4 rows, 64 int8: w[4g..4g+3][16p], w[4g..4g+3][16p+1],
  * ..., w[4g..4g+3][16p+15] (zero past k and n). a: m rows of 4*kgroups uint8, row stride lda:
@@ -75,7 +84,7 @@ void cnnz_qs8_store_avx2_prepare(size_t n, const cnnz_qs8_output *out, void *sta
  * out->bias must be the layer's bias minus (zero_point + 128) * (the column's sum of weights),
  * wrapping, which makes every int32 the same as the reference's. */
 void cnnz_qu8_gemm_vnni512(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
-                           const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+                           const void *stage, const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 void cnnz_qu8_gemm_vnni256(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda, const int8_t *packed,
                            const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 
@@ -108,7 +117,7 @@ typedef struct {
 size_t cnnz_qu8_igemm_scratch(const cnnz_qs8_window *w, size_t count);
 void cnnz_qu8_igemm_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,
                                         size_t first, size_t count, void *scratch, size_t n, const int8_t *packed,
-                                        const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+                                        const void *stage, const cnnz_qs8_output *out, int8_t *c, size_t ldc);
 
 /* The 512-bit VNNI convolution for few input channels (int8_igemm_vnni.c): the indirect one with
  * the kernel's rows as its taps, for windows of one group (group_channels == channels) without
@@ -122,7 +131,8 @@ void cnnz_qu8_igemm_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_windo
 size_t cnnz_qu8_rowconv_scratch(const cnnz_qs8_window *w, size_t block);
 void cnnz_qu8_rowconv_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,
                                          size_t first, size_t count, size_t block, void *scratch, size_t n,
-                                         const int8_t *packed, const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+                                         const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
+                                         int8_t *c, size_t ldc);
 
 /* The AVX2 int16 row convolution (int8_rowconv_avx2.c): cnnz_qu8_rowconv_8x32c4__avx512vnni's
  * scheme on the int16 GEMM (cnnz_qs8_gemm_avx2's tiles), for windows of one group without
@@ -292,8 +302,8 @@ typedef struct {
  * bytes as the GEMM into c followed by cnnz_qs8_add2 on c and the residual. Only after
  * cnnz_cpu_has_avx512_vnni(). */
 void cnnz_qu8_gemm_vnni512_add(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
-                               const int8_t *packed, const cnnz_qs8_output *out, const cnnz_qs8_residual *r,
-                               int8_t *c, size_t ldc);
+                               const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
+                               const cnnz_qs8_residual *r, int8_t *c, size_t ldc);
 
 /* The same int32 -> int8 step for one value (for kernels without a GEMM, and the tests). */
 int32_t cnnz_qs8_requantize(int32_t x, int32_t multiplier, int32_t shift);

@@ -57,7 +57,7 @@ import Testing
             for r in 0..<m {
                 for j in 0..<n { expected[r * ldc + j] = draw.expected(Int32(aBytes[r]) &* Int32(w[j]), column: j) }
             }
-            draw.withOutput(table: nil) { out in cnnz_qu8_gemm_vnni512(m, n, 1, a, 4, packed, &out, &c, ldc) }
+            draw.withOutput(table: nil) { out in cnnz_qu8_gemm_vnni512(m, n, 1, a, 4, packed, nil, &out, &c, ldc) }
             #expect(
                 c == expected,
                 "trial \(trial) m=\(m) n=\(n) zero point \(draw.zeroPoint) clamp \(draw.low)...\(draw.high) shifts \(shift) multipliers \(draw.multiplier) biases \(draw.bias)"

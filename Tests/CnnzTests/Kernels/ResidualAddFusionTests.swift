@@ -315,7 +315,8 @@ import Testing
     /// and not, right shifts past 11 (the general terms), a table (the in-place fallback),
     /// clamps, odd sizes and a residual row stride wider than the output's. The sum's store
     /// takes each of its forms: right shifts 0 and 24...26 (general), 1...12 with a clamp below
-    /// the zero point (the negative ties' correction) and at it (none).
+    /// the zero point (the negative ties' correction) and at it (none). Half the trials with the
+    /// float forms' stage (the GEMM part's store, where the search finds forms).
     @Test func vnni512StoreAddsAsTheAddKernel() throws {
         guard Int8GEMM.available.contains(.vnni512) else { return }
         var rng = SplitMix64(seed: 577)
@@ -332,7 +333,7 @@ import Testing
             let packed = try Int8PackedWeights(
                 k: k, n: n, element: { w[$0 * n + $1] }, bias: { bias[$0] }, realMultiplier: { reals[$0] },
                 activation: Int8Activation(.linear, output: ActivationQuantization(scale: 1, zeroPoint: zero)),
-                variant: .vnni512, inputZeroPoint: 3)
+                variant: .vnni512, inputZeroPoint: 3, floatForms: trial % 2 == 0)
             let lda = 4 * packed.kGroups
             let a = (0..<(m * lda)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let other = (0..<(m * ldr)).map { _ in Int8.random(in: .min ... .max, using: &rng) }
@@ -395,8 +396,8 @@ import Testing
                                     withUnsafePointer(to: packed.output) { stage in
                                         cnnz_qu8_gemm_vnni512_add(
                                             m, n, packed.kGroups, a, lda,
-                                            packed.panels.assumingMemoryBound(to: Int8.self), stage, &residual, &got,
-                                            ldc)
+                                            packed.panels.assumingMemoryBound(to: Int8.self), packed.stage, stage,
+                                            &residual, &got, ldc)
                                     }
                                 }
                             }

@@ -179,7 +179,8 @@ final class Int8ResidualAdd: @unchecked Sendable {
                 residual: UnsafePointer(context.int8(value)) + start, ldr: ldc, convolution_operand: Int32(operand),
                 add: pair, out: out)
             withUnsafePointer(to: weights.output) { stage in
-                cnnz_qu8_gemm_vnni512_add(m, weights.n, weights.kGroups, a, lda, packed, stage, &residual, c, ldc)
+                cnnz_qu8_gemm_vnni512_add(
+                    m, weights.n, weights.kGroups, a, lda, packed, weights.stage, stage, &residual, c, ldc)
             }
         }
     }

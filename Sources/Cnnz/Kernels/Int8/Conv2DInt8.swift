@@ -140,7 +140,7 @@ final class Conv2DInt8: RegisteredKernel {
                     try Int8PackedWeights(
                         k: rowK, n: filters, weights: m, rowStride: filters, bias: bias,
                         realMultiplier: realMultiplier, activation: stage, variant: packing,
-                        inputZeroPoint: input.zeroPoint, floatForms: false))
+                        inputZeroPoint: input.zeroPoint, floatForms: floatForms && packing == .vnni512))
                 continue
             }
             // The group's columns packed straight from the kernel's rows.
@@ -353,7 +353,7 @@ final class Conv2DInt8: RegisteredKernel {
                     withUnsafePointer(to: weights.output) { stage in
                         cnnz_qu8_igemm_8x32c4__avx512vnni(
                             source, &window, padding, first, count, a, weights.n,
-                            weights.panels.assumingMemoryBound(to: Int8.self), stage, c, y.channels)
+                            weights.panels.assumingMemoryBound(to: Int8.self), weights.stage, stage, c, y.channels)
                     }
                     continue
                 }

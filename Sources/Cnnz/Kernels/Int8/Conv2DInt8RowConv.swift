@@ -12,8 +12,8 @@ extension Conv2DInt8 {
         let channels = operands.outputShape.channels
         forEachImageRows(context, part: part, of: parts) { image, window, first, rows, stage, output in
             cnnz_qu8_rowconv_8x32c4__avx512vnni(
-                image, window, padding, first, rows, Self.rowConvBlock, scratch, weights.n, panels, stage, output,
-                channels)
+                image, window, padding, first, rows, Self.rowConvBlock, scratch, weights.n, panels, weights.stage,
+                stage, output, channels)
         }
     }
 

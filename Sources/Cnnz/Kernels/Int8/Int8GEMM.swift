@@ -25,6 +25,7 @@ final class Int8PackedWeights: @unchecked Sendable {
     let panels: UnsafeMutableRawPointer
     /// The AVX2 kernels' output stage (`cnnz_qs8_store_avx2_prepare`: each 16 columns' constants
     /// and form, made here once rather than per call), for the `avx2` and `avx2Maddubs` variants;
+    /// for `vnni512` with `floatForms`, its panels' float forms (`cnnz_qu8_store_vnni512_prepare`);
     /// nil for the others.
     let stage: UnsafeRawPointer?
     private let bias: UnsafeMutablePointer<Int32>
@@ -39,14 +40,20 @@ final class Int8PackedWeights: @unchecked Sendable {
         vnni ? (n + 15) / 16 * ((k + 3) / 4) * 64 : (n + 7) / 8 * ((k + 1) / 2) * 32
     }
 
-    /// The bytes `init` allocates for `k` rows and `n` columns (the larger layout, and the AVX2 stage).
+    /// The bytes `init` allocates for `k` rows and `n` columns (the larger layout, and the larger stage).
     static func bytes(k: Int, n: Int) -> Int {
-        max(panelBytes(k: k, n: n, vnni: true), panelBytes(k: k, n: n, vnni: false)) + n * 12 + stageBytes(n: n)
-            + 256
+        max(panelBytes(k: k, n: n, vnni: true), panelBytes(k: k, n: n, vnni: false)) + n * 12
+            + max(stageBytes(n: n, variant: .avx2), stageBytes(n: n, variant: .vnni512)) + 256
     }
 
-    /// The AVX2 stage's bytes for `n` columns, from a 64-byte boundary.
-    static func stageBytes(n: Int) -> Int { (cnnz_qs8_store_avx2_bytes(n) + 63) / 64 * 64 }
+    /// The stage's bytes for `n` columns with `variant` (0 without one), from a 64-byte boundary.
+    static func stageBytes(n: Int, variant: Int8GEMM.Variant) -> Int {
+        switch variant {
+        case .avx2, .avx2Maddubs: (cnnz_qs8_store_avx2_bytes(n) + 63) / 64 * 64
+        case .vnni512: (cnnz_qu8_store_vnni512_bytes(n) + 63) / 64 * 64
+        default: 0
+        }
+    }
 
     /// - Parameters:
     ///   - element: the int8 weight at row `k`, column `n`.
@@ -56,12 +63,15 @@ final class Int8PackedWeights: @unchecked Sendable {
     ///   - inputZeroPoint: the activations' zero point (the VNNI layout's compensation).
     ///   - floatForms: whether the AVX2 stage looks for each column's float form (`int8_requant_float.c`,
     ///     about 2 µs of load a column): worth it where a column's output stage runs for many pixels
-    ///     an image through the GEMMs that read it, not for a dense layer's one, nor for the row
-    ///     convolution and Winograd, which keep the integer forms.
+    ///     an image through the GEMMs that read it, not for a dense layer's one, nor for the AVX2 row
+    ///     convolution and Winograd, which keep the integer forms. With `vnni512`, whether there is
+    ///     a stage at all (the float forms are all it holds; the integer forms are made per call).
+    ///     nil: yes for the AVX2 stage, no for `vnni512` (whose other users, the depthwise rows,
+    ///     do not read it: mobile_res int8 loaded in 2.3 ms instead of 1.7 with their channels searched).
     convenience init(
         k: Int, n: Int, element: (Int, Int) -> Int8, bias biasOf: (Int) -> Int32, realMultiplier: (Int) -> Double,
         activation: Int8Activation, variant: Int8GEMM.Variant = .portable, inputZeroPoint: Int32 = 0,
-        floatForms: Bool = true
+        floatForms: Bool? = nil
     ) throws(CnnzError) {
         // The weights gathered row-major once (a call per weight, in order), then packed from
         // memory: the packing and the column sums called `element` per weight and pass, in
@@ -80,17 +90,19 @@ final class Int8PackedWeights: @unchecked Sendable {
     init(
         k: Int, n: Int, weights w: UnsafePointer<Int8>, rowStride: Int, bias biasOf: (Int) -> Int32,
         realMultiplier: (Int) -> Double, activation: Int8Activation, variant: Int8GEMM.Variant = .portable,
-        inputZeroPoint: Int32 = 0, floatForms: Bool = true
+        inputZeroPoint: Int32 = 0, floatForms: Bool? = nil
     ) throws(CnnzError) {
+        let floatForms = floatForms ?? (variant != .vnni512)
         self.k = k
         self.n = n
         kPairs = (k + 1) / 2
         kGroups = (k + 3) / 4
         isVNNI = variant.isVNNI
         let weightBytes = Self.panelBytes(k: k, n: n, vnni: isVNNI)
-        let hasStage = variant == .avx2 || variant == .avx2Maddubs
+        let hasStage = variant == .avx2 || variant == .avx2Maddubs || (variant == .vnni512 && floatForms)
         let stageOffset = (weightBytes + n * 12 + 63) / 64 * 64
-        let raw = try AlignedBuffer.bytes(stageOffset + (hasStage ? Self.stageBytes(n: n) : 0), alignment: 64)
+        let raw = try AlignedBuffer.bytes(
+            stageOffset + (hasStage ? Self.stageBytes(n: n, variant: variant) : 0), alignment: 64)
         panels = raw.baseAddress!
         let (kPairs, kGroups) = (self.kPairs, self.kGroups)
         // Each panel row read from one weight row, left to right.
@@ -142,7 +154,13 @@ final class Int8PackedWeights: @unchecked Sendable {
         )
         if hasStage {
             let stage = raw.baseAddress! + stageOffset
-            withUnsafePointer(to: output) { cnnz_qs8_store_avx2_prepare(n, $0, stage, floatForms ? 1 : 0) }
+            withUnsafePointer(to: output) {
+                if variant == .vnni512 {
+                    cnnz_qu8_store_vnni512_prepare(n, $0, stage)
+                } else {
+                    cnnz_qs8_store_avx2_prepare(n, $0, stage, floatForms ? 1 : 0)
+                }
+            }
             self.stage = UnsafeRawPointer(stage)
         } else {
             stage = nil
@@ -272,7 +290,8 @@ enum Int8GEMM {
         let packed = UnsafePointer(weights.panels.assumingMemoryBound(to: Int8.self))
         withUnsafePointer(to: weights.output) { output in
             switch variant {
-            case .vnni512: cnnz_qu8_gemm_vnni512(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
+            case .vnni512:
+                cnnz_qu8_gemm_vnni512(m, weights.n, weights.kGroups, a, lda, packed, weights.stage, output, c, ldc)
             case .avx2Maddubs:
                 assert(weights.stage != nil, "int8 weights packed for another variant")
                 cnnz_qu8_gemm_4x16c4__avx2_maddubs(
