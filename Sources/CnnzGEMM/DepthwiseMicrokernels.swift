@@ -74,10 +74,12 @@ public enum DepthwiseMicrokernels {
         // the nine weight vectors stay in registers across the row. The top and bottom rows
         // of a same-padded layer too (their valid window rows only): pixel by pixel, they
         // took as long as all the interior rows together.
-        #if CNNZ_FMA && !CNNZ_AVX512
-            // The AVX2 build: the whole row, borders included, in tiles of eight or four
-            // pixels (`f32DWConv3x3RowTilesFMA`; mobile_res's six depthwise layers took
-            // 57 us before, 40 after). The AVX-512 build keeps the paths below.
+        #if CNNZ_FMA
+            // The FMA builds: the whole row, borders included, in tiles of eight or four
+            // pixels x 8 channels (`f32DWConv3x3RowTilesFMA`; on AVX2, mobile_res's six
+            // depthwise layers took 57 us before, 40 after). The AVX-512 build takes them
+            // too (ymm tiles; its 16-lane interior loop and per-pixel borders below were
+            // 10-20 % slower on Zen 4) and keeps the paths below for the other rows.
             if !rowTaps.isEmpty && rowTilesFit(g) {
                 f32DWConv3x3RowTilesFMA(
                     g, rows: rowTaps, top: top, rowStep: rowStep, weights: weights, bias: bias, output: output,

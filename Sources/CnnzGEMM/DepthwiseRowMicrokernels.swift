@@ -1,6 +1,6 @@
 // Compiled three times, as DepthwiseMicrokernels.swift is: in CnnzGEMM (baseline)
-// and, through symbolic links, in CnnzGEMMAVX2 and CnnzGEMMAVX512. Only the AVX2 + FMA
-// build calls it (`f32DWConvRow`); the AVX-512 build keeps its 16-lane interior tiles.
+// and, through symbolic links, in CnnzGEMMAVX2 and CnnzGEMMAVX512. The FMA builds
+// (AVX2 and AVX-512) call it (`f32DWConvRow`).
 
 extension DepthwiseMicrokernels {
     /// Whether `f32DWConv3x3RowTilesFMA` takes a row of this layer: a 3x3 window whose
