@@ -1,6 +1,6 @@
 // Compiled three times, as DepthwiseMicrokernels.swift is: in CnnzGEMM (baseline)
-// and, through symbolic links, in CnnzGEMMAVX2 and CnnzGEMMAVX512. Only the AVX2 + FMA
-// build calls it (`f32DWConvRow`); the AVX-512 build keeps its 16-lane interior tiles.
+// and, through symbolic links, in CnnzGEMMAVX2 and CnnzGEMMAVX512. The FMA builds
+// (AVX2 and AVX-512) call it (`f32DWConvRow`).
 
 extension DepthwiseMicrokernels {
     /// Whether `f32DWConv3x3RowTilesFMA` takes a row of this layer: a 3x3 window whose
@@ -156,41 +156,61 @@ extension DepthwiseMicrokernels {
         channelBlocks(pixels: 4, overlap: 2, t, origin, out, first, last)
     }
 
-    /// One tile position, every block of 8 channels: `origin` is pixel 0's first column
-    /// (channel 0), `out` pixel 0's output.
+    /// One tile position, every block of channels: `origin` is pixel 0's first column
+    /// (channel 0), `out` pixel 0's output. The AVX-512 build takes 16 channels a tile
+    /// (zmm accumulators: half the loads, FMAs and stores of two 8-channel tiles to issue),
+    /// then a last block of 8; the AVX2 build 8 channels a tile.
     @_transparent
     static func channelBlocks(
         pixels: Int, overlap: Int, _ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
         _ skipFirst: Bool, _ skipLast: Bool
     ) {
         @_transparent
-        func tile(_ c: Int) {
+        func tile<V: TileVector>(_: V.Type, _ c: Int) {
             f32DWConv3x3Tile8x8FMA(
-                pixels: pixels, overlap: overlap, origin: origin + c, skipFirst: skipFirst, skipLast: skipLast, d: t.d,
-                rows: t.rows, rowStep: t.rowStep, weights: t.weights + c, channels: t.channels,
-                bias: load8(t.bias + c), out: out + c, clamp: t.clamp)
+                V.self, pixels: pixels, overlap: overlap, origin: origin + c, skipFirst: skipFirst, skipLast: skipLast,
+                d: t.d, rows: t.rows, rowStep: t.rowStep, weights: t.weights + c, channels: t.channels,
+                bias: V.load(t.bias + c), out: out + c, clamp: t.clamp)
         }
-        // Two or four blocks (16 or 32 channels, mobile_res's first layers) in straight-line
-        // code: as a loop, LLVM set up a pointer per column and row before it, a third of
-        // the time of two tiles (dw1 14.0 -> 10.6 us, dw3 10.3 -> 8.2 in a loop of the six
-        // layers' rows). Longer loops pay for it once over more blocks.
-        if t.channels == 16 {
-            tile(0)
-            tile(8)
-            return
-        }
-        if t.channels == 32 {
-            tile(0)
-            tile(8)
-            tile(16)
-            tile(24)
-            return
-        }
-        var c = 0
-        while c &+ 8 <= t.channels {
-            tile(c)
-            c &+= 8
-        }
+        #if CNNZ_AVX512
+            if t.channels == 16 {
+                tile(SIMD16<Float>.self, 0)
+                return
+            }
+            if t.channels == 32 {
+                tile(SIMD16<Float>.self, 0)
+                tile(SIMD16<Float>.self, 16)
+                return
+            }
+            var c = 0
+            while c &+ 16 <= t.channels {
+                tile(SIMD16<Float>.self, c)
+                c &+= 16
+            }
+            if c &+ 8 <= t.channels { tile(SIMD8<Float>.self, c) }
+        #else
+            // Two or four blocks (16 or 32 channels, mobile_res's first layers) in straight-line
+            // code: as a loop, LLVM set up a pointer per column and row before it, a third of
+            // the time of two tiles (dw1 14.0 -> 10.6 us, dw3 10.3 -> 8.2 in a loop of the six
+            // layers' rows). Longer loops pay for it once over more blocks.
+            if t.channels == 16 {
+                tile(SIMD8<Float>.self, 0)
+                tile(SIMD8<Float>.self, 8)
+                return
+            }
+            if t.channels == 32 {
+                tile(SIMD8<Float>.self, 0)
+                tile(SIMD8<Float>.self, 8)
+                tile(SIMD8<Float>.self, 16)
+                tile(SIMD8<Float>.self, 24)
+                return
+            }
+            var c = 0
+            while c &+ 8 <= t.channels {
+                tile(SIMD8<Float>.self, c)
+                c &+= 8
+            }
+        #endif
     }
 
     /// `pixels` (8 or 4) pixels x 8 channels of a 3x3 row: eight chains of FMAs (the FMA
@@ -201,12 +221,12 @@ extension DepthwiseMicrokernels {
     /// `skipFirst` and `skipLast`: the tile's first or last column is padding, its
     /// product skipped (a predictable test per window row).
     @_transparent
-    static func f32DWConv3x3Tile8x8FMA(
-        pixels: Int, overlap: Int, origin: UnsafePointer<Float>, skipFirst: Bool, skipLast: Bool, d: Int,
-        rows: (Bool, Bool, Bool), rowStep: Int, weights: UnsafePointer<Float>, channels: Int, bias b: SIMD8<Float>,
+    static func f32DWConv3x3Tile8x8FMA<V: TileVector>(
+        _: V.Type, pixels: Int, overlap: Int, origin: UnsafePointer<Float>, skipFirst: Bool, skipLast: Bool, d: Int,
+        rows: (Bool, Bool, Bool), rowStep: Int, weights: UnsafePointer<Float>, channels: Int, bias b: V,
         out: UnsafeMutablePointer<Float>, clamp: GEMMMicrokernels.Clamp
     ) {
-        var s: Pixels8x8 = (b, b, b, b, b, b, b, b)
+        var s: (V, V, V, V, V, V, V, V) = (b, b, b, b, b, b, b, b)
         // The window rows unrolled: a loop over a range of them let LLVM rotate every
         // column's pointer through the loop, a dozen of them spilled.
         if rows.0 {
@@ -223,13 +243,15 @@ extension DepthwiseMicrokernels {
                 pixels: pixels, overlap: overlap, &s, origin + 2 &* rowStep, d, weights + 6 &* channels, channels,
                 skipFirst, skipLast)
         }
+        s.0.store(out, V.lanes, clamp)
+        s.1.store(out + channels, V.lanes, clamp)
+        s.2.store(out + 2 &* channels, V.lanes, clamp)
+        s.3.store(out + 3 &* channels, V.lanes, clamp)
         if pixels == 8 {
-            store8x8(s, out, channels, clamp)
-        } else {
-            GEMMMicrokernels.store(s.0, out, 8, clamp)
-            GEMMMicrokernels.store(s.1, out + channels, 8, clamp)
-            GEMMMicrokernels.store(s.2, out + 2 &* channels, 8, clamp)
-            GEMMMicrokernels.store(s.3, out + 3 &* channels, 8, clamp)
+            s.4.store(out + 4 &* channels, V.lanes, clamp)
+            s.5.store(out + 5 &* channels, V.lanes, clamp)
+            s.6.store(out + 6 &* channels, V.lanes, clamp)
+            s.7.store(out + 7 &* channels, V.lanes, clamp)
         }
     }
 
@@ -237,86 +259,86 @@ extension DepthwiseMicrokernels {
     /// the row's first tap. Column k feeds pixel i's tap k - i * overlap, for each pixel
     /// in order, so every pixel takes its three taps in column order.
     @_transparent
-    static func windowRow(
-        pixels: Int, overlap: Int, _ s: inout Pixels8x8, _ p: UnsafePointer<Float>, _ d: Int,
+    static func windowRow<V: TileVector>(
+        pixels: Int, overlap: Int, _ s: inout (V, V, V, V, V, V, V, V), _ p: UnsafePointer<Float>, _ d: Int,
         _ w: UnsafePointer<Float>, _ channels: Int, _ skipFirst: Bool, _ skipLast: Bool
     ) {
-        let wa = load8(w)
-        let wb = load8(w + channels)
-        let wc = load8(w + 2 &* channels)
+        let wa = V.load(w)
+        let wb = V.load(w + channels)
+        let wc = V.load(w + 2 &* channels)
         // The first column: pixel 0's first tap only.
-        if !skipFirst { GEMMMicrokernels.accumulate(&s.0, load8(p), wa) }
+        if !skipFirst { s.0.accumulate(V.load(p), wa) }
         if overlap == 1 {
-            let x1 = load8(p + d)
-            GEMMMicrokernels.accumulate(&s.0, x1, wb)
-            GEMMMicrokernels.accumulate(&s.1, x1, wa)
-            let x2 = load8(p + 2 &* d)
-            GEMMMicrokernels.accumulate(&s.0, x2, wc)
-            GEMMMicrokernels.accumulate(&s.1, x2, wb)
-            GEMMMicrokernels.accumulate(&s.2, x2, wa)
-            let x3 = load8(p + 3 &* d)
-            GEMMMicrokernels.accumulate(&s.1, x3, wc)
-            GEMMMicrokernels.accumulate(&s.2, x3, wb)
-            GEMMMicrokernels.accumulate(&s.3, x3, wa)
-            let x4 = load8(p + 4 &* d)
-            GEMMMicrokernels.accumulate(&s.2, x4, wc)
-            GEMMMicrokernels.accumulate(&s.3, x4, wb)
+            let x1 = V.load(p + d)
+            s.0.accumulate(x1, wb)
+            s.1.accumulate(x1, wa)
+            let x2 = V.load(p + 2 &* d)
+            s.0.accumulate(x2, wc)
+            s.1.accumulate(x2, wb)
+            s.2.accumulate(x2, wa)
+            let x3 = V.load(p + 3 &* d)
+            s.1.accumulate(x3, wc)
+            s.2.accumulate(x3, wb)
+            s.3.accumulate(x3, wa)
+            let x4 = V.load(p + 4 &* d)
+            s.2.accumulate(x4, wc)
+            s.3.accumulate(x4, wb)
             if pixels == 4 {
-                if !skipLast { GEMMMicrokernels.accumulate(&s.3, load8(p + 5 &* d), wc) }
+                if !skipLast { s.3.accumulate(V.load(p + 5 &* d), wc) }
                 return
             }
-            GEMMMicrokernels.accumulate(&s.4, x4, wa)
-            let x5 = load8(p + 5 &* d)
-            GEMMMicrokernels.accumulate(&s.3, x5, wc)
-            GEMMMicrokernels.accumulate(&s.4, x5, wb)
-            GEMMMicrokernels.accumulate(&s.5, x5, wa)
-            let x6 = load8(p + 6 &* d)
-            GEMMMicrokernels.accumulate(&s.4, x6, wc)
-            GEMMMicrokernels.accumulate(&s.5, x6, wb)
-            GEMMMicrokernels.accumulate(&s.6, x6, wa)
-            let x7 = load8(p + 7 &* d)
-            GEMMMicrokernels.accumulate(&s.5, x7, wc)
-            GEMMMicrokernels.accumulate(&s.6, x7, wb)
-            GEMMMicrokernels.accumulate(&s.7, x7, wa)
-            let x8 = load8(p + 8 &* d)
-            GEMMMicrokernels.accumulate(&s.6, x8, wc)
-            GEMMMicrokernels.accumulate(&s.7, x8, wb)
-            if !skipLast { GEMMMicrokernels.accumulate(&s.7, load8(p + 9 &* d), wc) }
+            s.4.accumulate(x4, wa)
+            let x5 = V.load(p + 5 &* d)
+            s.3.accumulate(x5, wc)
+            s.4.accumulate(x5, wb)
+            s.5.accumulate(x5, wa)
+            let x6 = V.load(p + 6 &* d)
+            s.4.accumulate(x6, wc)
+            s.5.accumulate(x6, wb)
+            s.6.accumulate(x6, wa)
+            let x7 = V.load(p + 7 &* d)
+            s.5.accumulate(x7, wc)
+            s.6.accumulate(x7, wb)
+            s.7.accumulate(x7, wa)
+            let x8 = V.load(p + 8 &* d)
+            s.6.accumulate(x8, wc)
+            s.7.accumulate(x8, wb)
+            if !skipLast { s.7.accumulate(V.load(p + 9 &* d), wc) }
         } else {
-            GEMMMicrokernels.accumulate(&s.0, load8(p + d), wb)
-            let x2 = load8(p + 2 &* d)
-            GEMMMicrokernels.accumulate(&s.0, x2, wc)
-            GEMMMicrokernels.accumulate(&s.1, x2, wa)
-            GEMMMicrokernels.accumulate(&s.1, load8(p + 3 &* d), wb)
-            let x4 = load8(p + 4 &* d)
-            GEMMMicrokernels.accumulate(&s.1, x4, wc)
-            GEMMMicrokernels.accumulate(&s.2, x4, wa)
-            GEMMMicrokernels.accumulate(&s.2, load8(p + 5 &* d), wb)
-            let x6 = load8(p + 6 &* d)
-            GEMMMicrokernels.accumulate(&s.2, x6, wc)
-            GEMMMicrokernels.accumulate(&s.3, x6, wa)
-            GEMMMicrokernels.accumulate(&s.3, load8(p + 7 &* d), wb)
+            s.0.accumulate(V.load(p + d), wb)
+            let x2 = V.load(p + 2 &* d)
+            s.0.accumulate(x2, wc)
+            s.1.accumulate(x2, wa)
+            s.1.accumulate(V.load(p + 3 &* d), wb)
+            let x4 = V.load(p + 4 &* d)
+            s.1.accumulate(x4, wc)
+            s.2.accumulate(x4, wa)
+            s.2.accumulate(V.load(p + 5 &* d), wb)
+            let x6 = V.load(p + 6 &* d)
+            s.2.accumulate(x6, wc)
+            s.3.accumulate(x6, wa)
+            s.3.accumulate(V.load(p + 7 &* d), wb)
             if pixels == 4 {
-                if !skipLast { GEMMMicrokernels.accumulate(&s.3, load8(p + 8 &* d), wc) }
+                if !skipLast { s.3.accumulate(V.load(p + 8 &* d), wc) }
                 return
             }
-            let x8 = load8(p + 8 &* d)
-            GEMMMicrokernels.accumulate(&s.3, x8, wc)
-            GEMMMicrokernels.accumulate(&s.4, x8, wa)
-            GEMMMicrokernels.accumulate(&s.4, load8(p + 9 &* d), wb)
-            let x10 = load8(p + 10 &* d)
-            GEMMMicrokernels.accumulate(&s.4, x10, wc)
-            GEMMMicrokernels.accumulate(&s.5, x10, wa)
-            GEMMMicrokernels.accumulate(&s.5, load8(p + 11 &* d), wb)
-            let x12 = load8(p + 12 &* d)
-            GEMMMicrokernels.accumulate(&s.5, x12, wc)
-            GEMMMicrokernels.accumulate(&s.6, x12, wa)
-            GEMMMicrokernels.accumulate(&s.6, load8(p + 13 &* d), wb)
-            let x14 = load8(p + 14 &* d)
-            GEMMMicrokernels.accumulate(&s.6, x14, wc)
-            GEMMMicrokernels.accumulate(&s.7, x14, wa)
-            GEMMMicrokernels.accumulate(&s.7, load8(p + 15 &* d), wb)
-            if !skipLast { GEMMMicrokernels.accumulate(&s.7, load8(p + 16 &* d), wc) }
+            let x8 = V.load(p + 8 &* d)
+            s.3.accumulate(x8, wc)
+            s.4.accumulate(x8, wa)
+            s.4.accumulate(V.load(p + 9 &* d), wb)
+            let x10 = V.load(p + 10 &* d)
+            s.4.accumulate(x10, wc)
+            s.5.accumulate(x10, wa)
+            s.5.accumulate(V.load(p + 11 &* d), wb)
+            let x12 = V.load(p + 12 &* d)
+            s.5.accumulate(x12, wc)
+            s.6.accumulate(x12, wa)
+            s.6.accumulate(V.load(p + 13 &* d), wb)
+            let x14 = V.load(p + 14 &* d)
+            s.6.accumulate(x14, wc)
+            s.7.accumulate(x14, wa)
+            s.7.accumulate(V.load(p + 15 &* d), wb)
+            if !skipLast { s.7.accumulate(V.load(p + 16 &* d), wc) }
         }
     }
 }

@@ -59,13 +59,15 @@ import Testing
             (64, 1, 1, 23, Padding.same), (48, 1, 1, 19, .valid), (16, 2, 1, 23, .same), (32, 2, 2, 25, .same),
             (128, 1, 1, 12, .same), (24, 2, 1, 41, .same), (13, 1, 1, 37, .valid), (16, 1, 2, 30, .same),
             (8, 2, 2, 45, .valid), (40, 1, 1, 18, .same),
-            // The AVX2 build's whole-row tiles: rows of 4 to 7 pixels (tiles of four that
+            // The FMA builds' whole-row tiles: rows of 4 to 7 pixels (tiles of four that
             // overlap, a tile with both a padding column first and last), 12 and 13 (a tile
             // of four, an overlapping tile of eight), stride 2 with a padding column on the
-            // left (odd widths), channels past the last multiple of 8.
+            // left (odd widths), channels past the last multiple of 8 (and of 16: the AVX-512
+            // build's 16-channel tiles, then a block of 8).
             (16, 1, 1, 5, .same), (21, 1, 1, 4, .same), (32, 2, 1, 13, .same), (24, 2, 1, 9, .valid),
             (16, 1, 1, 6, .valid), (37, 1, 1, 12, .same), (16, 1, 1, 13, .same), (29, 2, 1, 27, .same),
-            (16, 2, 1, 7, .same), (64, 2, 1, 24, .same), (128, 2, 1, 12, .same),
+            (16, 2, 1, 7, .same), (64, 2, 1, 24, .same), (128, 2, 1, 12, .same), (56, 1, 1, 11, .same),
+            (45, 2, 1, 14, .same), (96, 1, 1, 7, .valid),
         ] {
             cases.append(
                 Case(

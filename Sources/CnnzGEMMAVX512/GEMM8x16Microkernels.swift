@@ -1,0 +1,1 @@
+../CnnzGEMM/GEMM8x16Microkernels.swift
