@@ -114,7 +114,10 @@ import Testing
     /// ring of column vectors where the stride is below the width),
     /// dilation 2, padding on either side or none, weights down to -128, input zero points at
     /// both extremes, and the three output stages: a plain clamp (the requantization's
-    /// rounding step for negative values), ReLU6 (without it) and an activation table.
+    /// rounding step for negative values), ReLU6 (without it) and an activation table; each with
+    /// the integer output stage alone (no stage) and with the float forms the prepared stage
+    /// finds (`cnnz_qu8_dwconv_16c4_pack_stage`; Int8FloatFormTests draws scales where most blocks
+    /// have them).
     @Test func vnniRowMatchesAPlainLoop() throws {
         guard Int8GEMM.available.contains(.vnni512) else { return }
         var rng = SplitMix64(seed: 1601)
@@ -144,6 +147,7 @@ import Testing
             let packed = try DepthwiseConv2DInt8.vnniWeights(
                 kernelHeight: kh, kernelWidth: kw, channels: n, weight: { weights[$0] }, bias: { bias[$0] },
                 realMultiplier: { reals[$0] }, activation: activation, inputZeroPoint: inputZero)
+            let stage = DepthwiseConv2DInt8.vnniStage(channels: n, packed)
             var window = cnnz_qs8_window(
                 height: height, width: width, channels: n, kernel_height: kh, kernel_width: kw, stride_height: sh,
                 stride_width: sw, dilation_height: dh, dilation_width: dw, pad_top: padTop, pad_left: padLeft,
@@ -166,16 +170,18 @@ import Testing
             // Each row alone, and with the next one (the kernel's pairs of rows) where there is one.
             for oy in 0..<outHeight {
                 for count in oy + 1 < outHeight ? [1, 2] : [1] {
-                    var c = [Int8](repeating: 0, count: count * outWidth * n)
-                    withUnsafePointer(to: packed.output) { out in
-                        cnnz_qu8_dwconv_row_16c4__avx512vnni(
-                            x, &window, oy, count, packed.panels.assumingMemoryBound(to: Int8.self), inputZero,
-                            padding, out, &c)
+                    for withStage in [false, true] {
+                        var c = [Int8](repeating: 0, count: count * outWidth * n)
+                        withUnsafePointer(to: packed.output) { out in
+                            cnnz_qu8_dwconv_row_16c4__avx512vnni(
+                                x, &window, oy, count, packed.panels.assumingMemoryBound(to: Int8.self),
+                                withStage ? stage : nil, inputZero, padding, out, &c)
+                        }
+                        #expect(
+                            c == Array(expected[oy..<oy + count].joined()),
+                            "trial \(trial) n=\(n) \(height)x\(width) kernel \(kh)x\(kw) stride \(sh),\(sw) dilation \(dh) pad \(padTop),\(padLeft),\(padBottom),\(padRight) rows \(oy)..<\(oy + count) zero \(inputZero) activation \(trial % 4) stage \(withStage)"
+                        )
                     }
-                    #expect(
-                        c == Array(expected[oy..<oy + count].joined()),
-                        "trial \(trial) n=\(n) \(height)x\(width) kernel \(kh)x\(kw) stride \(sh),\(sw) dilation \(dh) pad \(padTop),\(padLeft),\(padBottom),\(padRight) rows \(oy)..<\(oy + count) zero \(inputZero) activation \(trial % 4)"
-                    )
                 }
             }
         }
