@@ -148,6 +148,9 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_store(__m512i x, const dw_stage *s, const cnnz_
         __m512 v = _mm512_fmadd_round_ps(_mm512_cvt_roundepi32_ps(x, DW_ROUND), s->scale, k, DW_ROUND);
         bytes = _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32(v, DW_ROUND));
         if (kind <= DW_FLOAT_SPLIT) bytes = _mm_min_epi8(_mm_max_epi8(bytes, p->min), p->max);
+        /* Kept in a register: clang otherwise stores with vpmovsdb's memory form, which is
+         * microcoded on Zen 4 (the loop some 25 % slower). */
+        __asm__("" : "+v"(bytes));
     } else {
         bytes = requant16_as(x, p, kind);
     }
@@ -240,6 +243,32 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3_as(const int8_t *const *lines, const in
 #undef CNNZ_COLUMN
 }
 
+/* dw_row_3x3_as in form KIND for the 4 cases of the caller (a full block without a table or not,
+ * pair or not): a function per form, not inlined, so that a stack frame holds one form's copies
+ * (at -O0, where each inlined copy keeps its own locals, the one function's frame reached 6 MB). */
+#define CNNZ_DW_3X3_FORM(NAME, KIND)                                                                                 \
+    static CNNZ_VNNI512 __attribute__((noinline)) void NAME(                                                         \
+        const int8_t *const *lines, const int8_t *const *lines2, const cnnz_qs8_window *w, const int8_t *panel,     \
+        __m512i padding, size_t j, int full, int table, int pair, __mmask16 lanes, const cnnz_qs8_output *out,      \
+        const dw_stage *p, int8_t *c1, int8_t *c2) {                                                                \
+        if (full && !table && pair)                                                                                  \
+            dw_row_3x3_as(lines, lines2, w, panel, padding, j, 1, 0, 1, lanes, out, p, KIND, c1, c2);                \
+        else if (full && !table)                                                                                     \
+            dw_row_3x3_as(lines, lines2, w, panel, padding, j, 1, 0, 0, lanes, out, p, KIND, c1, c2);                \
+        else if (pair)                                                                                               \
+            dw_row_3x3_as(lines, lines2, w, panel, padding, j, 0, table, 1, lanes, out, p, KIND, c1, c2);            \
+        else                                                                                                         \
+            dw_row_3x3_as(lines, lines2, w, panel, padding, j, 0, table, 0, lanes, out, p, KIND, c1, c2);            \
+    }
+CNNZ_DW_3X3_FORM(dw_row_3x3_float, DW_FLOAT)
+CNNZ_DW_3X3_FORM(dw_row_3x3_float_split, DW_FLOAT_SPLIT)
+CNNZ_DW_3X3_FORM(dw_row_3x3_float_wide, DW_FLOAT_WIDE)
+CNNZ_DW_3X3_FORM(dw_row_3x3_float_split_wide, DW_FLOAT_SPLIT_WIDE)
+CNNZ_DW_3X3_FORM(dw_row_3x3_fast, CNNZ_REQUANT_FAST)
+CNNZ_DW_3X3_FORM(dw_row_3x3_fast_corrects, CNNZ_REQUANT_FAST_CORRECTS)
+CNNZ_DW_3X3_FORM(dw_row_3x3_general, CNNZ_REQUANT_GENERAL)
+#undef CNNZ_DW_3X3_FORM
+
 /* dw_row_3x3_as with the output stage's constants (stage: the prepared float forms, or NULL):
  * each form's code apart (no test per vector). */
 CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3(const int8_t *const *lines, const int8_t *const *lines2,
@@ -250,22 +279,21 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3(const int8_t *const *lines, const int8_
     int kind = dw_form(j, full, stage, out);
     const dw_stage p = dw_stage_of(j, width, stage, out, kind);
     if (kind < 0) kind = requant16_kind(&p.q);
-#define CNNZ_AS(KIND) \
-    dw_row_3x3_as(lines, lines2, w, panel, padding, j, full, table, pair, lanes, out, &p, KIND, c1, c2)
+#define CNNZ_AS(F) F(lines, lines2, w, panel, padding, j, full, table, pair, lanes, out, &p, c1, c2)
     if (kind == DW_FLOAT)
-        CNNZ_AS(DW_FLOAT);
+        CNNZ_AS(dw_row_3x3_float);
     else if (kind == DW_FLOAT_SPLIT)
-        CNNZ_AS(DW_FLOAT_SPLIT);
+        CNNZ_AS(dw_row_3x3_float_split);
     else if (kind == DW_FLOAT_WIDE)
-        CNNZ_AS(DW_FLOAT_WIDE);
+        CNNZ_AS(dw_row_3x3_float_wide);
     else if (kind == DW_FLOAT_SPLIT_WIDE)
-        CNNZ_AS(DW_FLOAT_SPLIT_WIDE);
+        CNNZ_AS(dw_row_3x3_float_split_wide);
     else if (kind == CNNZ_REQUANT_FAST)
-        CNNZ_AS(CNNZ_REQUANT_FAST);
+        CNNZ_AS(dw_row_3x3_fast);
     else if (kind == CNNZ_REQUANT_FAST_CORRECTS)
-        CNNZ_AS(CNNZ_REQUANT_FAST_CORRECTS);
+        CNNZ_AS(dw_row_3x3_fast_corrects);
     else
-        CNNZ_AS(CNNZ_REQUANT_GENERAL);
+        CNNZ_AS(dw_row_3x3_general);
 #undef CNNZ_AS
 }
 
@@ -329,8 +357,9 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_general_as(const int8_t *const *lines, size
     }
 }
 
-/* dw_row_general in the float forms where the stage has them, else the general integer form. */
-CNNZ_INLINE CNNZ_VNNI512 void dw_row_general(const int8_t *const *lines, size_t groups, const cnnz_qs8_window *w,
+/* dw_row_general in the float forms where the stage has them, else the general integer form (not
+ * inlined, for the stack frames as dw_row_3x3_float). */
+static CNNZ_VNNI512 __attribute__((noinline)) void dw_row_general(const int8_t *const *lines, size_t groups, const cnnz_qs8_window *w,
                                              const int8_t *panel, __m512i padding, size_t j, int full,
                                              __mmask16 lanes, const int32_t *stage, const cnnz_qs8_output *out,
                                              int8_t *c) {
