@@ -243,11 +243,19 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3_as(const int8_t *const *lines, const in
 #undef CNNZ_COLUMN
 }
 
+/* Unoptimized (-O0, the test build), where each inlined copy keeps its own locals, the forms'
+ * functions are not inlined, so that a stack frame holds one form's copies (the kernel's one
+ * frame reached 6 MB, and a test thread's stack overflowed); optimized, they are. */
+#ifdef __OPTIMIZE__
+#define CNNZ_DW_FORM_FUNCTION CNNZ_INLINE
+#else
+#define CNNZ_DW_FORM_FUNCTION static __attribute__((noinline))
+#endif
+
 /* dw_row_3x3_as in form KIND for the 4 cases of the caller (a full block without a table or not,
- * pair or not): a function per form, not inlined, so that a stack frame holds one form's copies
- * (at -O0, where each inlined copy keeps its own locals, the one function's frame reached 6 MB). */
+ * pair or not): a function per form (CNNZ_DW_FORM_FUNCTION). */
 #define CNNZ_DW_3X3_FORM(NAME, KIND)                                                                                 \
-    static CNNZ_VNNI512 __attribute__((noinline)) void NAME(                                                         \
+    CNNZ_DW_FORM_FUNCTION CNNZ_VNNI512 void NAME(                                                                    \
         const int8_t *const *lines, const int8_t *const *lines2, const cnnz_qs8_window *w, const int8_t *panel,     \
         __m512i padding, size_t j, int full, int table, int pair, __mmask16 lanes, const cnnz_qs8_output *out,      \
         const dw_stage *p, int8_t *c1, int8_t *c2) {                                                                \
@@ -357,9 +365,9 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_general_as(const int8_t *const *lines, size
     }
 }
 
-/* dw_row_general in the float forms where the stage has them, else the general integer form (not
- * inlined, for the stack frames as dw_row_3x3_float). */
-static CNNZ_VNNI512 __attribute__((noinline)) void dw_row_general(const int8_t *const *lines, size_t groups, const cnnz_qs8_window *w,
+/* dw_row_general in the float forms where the stage has them, else the general integer form
+ * (CNNZ_DW_FORM_FUNCTION). */
+CNNZ_DW_FORM_FUNCTION CNNZ_VNNI512 void dw_row_general(const int8_t *const *lines, size_t groups, const cnnz_qs8_window *w,
                                              const int8_t *panel, __m512i padding, size_t j, int full,
                                              __mmask16 lanes, const int32_t *stage, const cnnz_qs8_output *out,
                                              int8_t *c) {
