@@ -15,51 +15,18 @@
  * off. Taps outside the image read the zero point (padding_row, and a vector of it for columns
  * outside), which then adds nothing: every int32 is the reference's sum of (q - zero point) * w
  * plus its bias, wrapping alike, so the bytes after the shared requantization are the same. */
-#include "int8_requant512.h"
+#include "int8_vnni_store.h"
 
 #include <string.h>
 
-/* The output stage's float form (int8_requant_float.c), made once at prepare time by
- * cnnz_qu8_dwconv_16c4_pack_stage: per block of 16 channels, 64 int32: the scales, the constants
- * and the constants below zero (float bits, 16 each), then the block's form: 0 the integer
- * forms (requant16, worked out per call), DW_FLOAT, or DW_FLOAT_SPLIT (a constant per sign),
- * where every channel of the block has a float form. The float form is 3 instructions per 16
- * sums (4 split) where the short integer form takes 8, and the block needs no requant16
- * parameters per call. */
-enum { DW_STAGE_SCALE = 0, DW_STAGE_CONSTANT = 16, DW_STAGE_NEGATIVE = 32, DW_STAGE_FORM = 48, DW_STAGE_BLOCK = 64 };
-/* After CNNZ_REQUANT_GENERAL, _FAST and _FAST_CORRECTS (0 to 2); the kernels' forms also have
- * DW_FLOAT_WIDE and DW_FLOAT_SPLIT_WIDE, the same where min is -128 and max 127: the narrowing's
- * saturation is then the clamp. */
+/* The output stage's float forms (int8_requant_float.c) come from the stage the VNNI GEMMs use,
+ * made once at load by cnnz_qu8_store_vnni512_prepare (int8_vnni_store.h's cnnz_requant16_float,
+ * 256 bytes per block of 16 channels): where every channel of a block has one, 3 instructions
+ * per 16 sums (4 split) where the short integer form takes 8, and no requant16 parameters per
+ * call. The kernels' forms: after CNNZ_REQUANT_GENERAL, _FAST and _FAST_CORRECTS (0 to 2),
+ * DW_FLOAT, DW_FLOAT_SPLIT (a constant per sign), and the same two where min is -128 and max 127
+ * (_WIDE: the narrowing's saturation is then the clamp). */
 enum { DW_FLOAT = 3, DW_FLOAT_SPLIT = 4, DW_FLOAT_WIDE = 5, DW_FLOAT_SPLIT_WIDE = 6 };
-
-size_t cnnz_qu8_dwconv_16c4_stage_count(size_t channels) { return (channels + 15) / 16 * DW_STAGE_BLOCK; }
-
-void cnnz_qu8_dwconv_16c4_pack_stage(size_t channels, const cnnz_qs8_output *out, int32_t *stage) {
-    cnnz_requant_float_column col = {out->zero_point, out->min, out->max};
-    for (size_t g = 0; g < (channels + 15) / 16; g++) {
-        int32_t *b = stage + g * DW_STAGE_BLOCK;
-        memset(b, 0, DW_STAGE_BLOCK * sizeof(int32_t));
-        size_t width = channels - 16 * g < 16 ? channels - 16 * g : 16;
-        /* Lanes past width: scale 0 and the zero point (in range; never stored). */
-        float scale[16] = {0}, constant[16], negative[16];
-        for (size_t i = 0; i < 16; i++) constant[i] = negative[i] = (float)out->zero_point;
-        int forms = out->table == NULL, split = 0;
-        for (size_t i = 0; forms && i < width; i++) {
-            cnnz_requant_float form;
-            forms = cnnz_requant_float_find(out->multiplier[16 * g + i], out->shift[16 * g + i], &col, &form);
-            if (!forms) break;
-            scale[i] = form.scale;
-            constant[i] = form.constant;
-            negative[i] = form.constant_negative;
-            split |= form.split;
-        }
-        if (!forms) continue;
-        memcpy(b + DW_STAGE_SCALE, scale, sizeof scale);
-        memcpy(b + DW_STAGE_CONSTANT, constant, sizeof constant);
-        memcpy(b + DW_STAGE_NEGATIVE, negative, sizeof negative);
-        b[DW_STAGE_FORM] = split ? DW_FLOAT_SPLIT : DW_FLOAT;
-    }
-}
 
 #ifdef CNNZ_HAVE_AVX2
 
@@ -102,7 +69,7 @@ typedef struct {
 } dw_stage;
 
 /* The stage of channels j..<j + width (width <= 16) in form `kind` (dw_form). */
-CNNZ_INLINE CNNZ_VNNI512 dw_stage dw_stage_of(size_t j, size_t width, const int32_t *stage,
+CNNZ_INLINE CNNZ_VNNI512 dw_stage dw_stage_of(size_t j, size_t width, const cnnz_requant16_float *stage,
                                               const cnnz_qs8_output *out, int kind) {
     dw_stage s;
     if (kind < DW_FLOAT) {
@@ -110,24 +77,24 @@ CNNZ_INLINE CNNZ_VNNI512 dw_stage dw_stage_of(size_t j, size_t width, const int3
         s.scale = s.constant = s.negative = _mm512_setzero_ps();
         return s;
     }
-    const int32_t *b = stage + j / 16 * DW_STAGE_BLOCK;
+    const cnnz_requant16_float *b = stage + j / 16;
     s.q.lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
     s.q.bias = _mm512_maskz_loadu_epi32(s.q.lanes, out->bias + j);
     s.q.min = _mm_set1_epi8((char)out->min);
     s.q.max = _mm_set1_epi8((char)out->max);
-    s.scale = _mm512_loadu_ps((const float *)(b + DW_STAGE_SCALE));
-    s.constant = _mm512_loadu_ps((const float *)(b + DW_STAGE_CONSTANT));
-    s.negative = _mm512_loadu_ps((const float *)(b + DW_STAGE_NEGATIVE));
+    s.scale = _mm512_loadu_ps(b->scale);
+    s.constant = _mm512_loadu_ps(b->constant);
+    s.negative = _mm512_loadu_ps(b->constant_negative);
     return s;
 }
 
 /* The form of channels j..<j + 16: the stage's float form where it has one (its proof assumes
  * round to nearest even, which the instructions' own rounding gives whatever MXCSR says), else
  * the short integer form for full blocks without a table, else the general one. */
-CNNZ_INLINE int dw_form(size_t j, int full, const int32_t *stage, const cnnz_qs8_output *out) {
+CNNZ_INLINE int dw_form(size_t j, int full, const cnnz_requant16_float *stage, const cnnz_qs8_output *out) {
     if (out->table) return CNNZ_REQUANT_GENERAL;
-    int form = stage ? stage[j / 16 * DW_STAGE_BLOCK + DW_STAGE_FORM] : 0;
-    if (form) return out->min == -128 && out->max == 127 ? form + 2 : form;
+    int form = stage ? stage[j / 16].form : 0; /* 1 or 2: DW_FLOAT or DW_FLOAT_SPLIT */
+    if (form) return (form == 2 ? DW_FLOAT_SPLIT : DW_FLOAT) + (out->min == -128 && out->max == 127 ? 2 : 0);
     if (!full) return CNNZ_REQUANT_GENERAL;
     return -1; /* the caller's requant16_kind */
 }
@@ -281,7 +248,7 @@ CNNZ_DW_3X3_FORM(dw_row_3x3_general, CNNZ_REQUANT_GENERAL)
  * each form's code apart (no test per vector). */
 CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3(const int8_t *const *lines, const int8_t *const *lines2,
                                          const cnnz_qs8_window *w, const int8_t *panel, __m512i padding, size_t j,
-                                         int full, int table, int pair, __mmask16 lanes, const int32_t *stage,
+                                         int full, int table, int pair, __mmask16 lanes, const cnnz_requant16_float *stage,
                                          const cnnz_qs8_output *out, int8_t *c1, int8_t *c2) {
     size_t width = full ? 16 : (size_t)__builtin_popcount(lanes);
     int kind = dw_form(j, full, stage, out);
@@ -369,7 +336,7 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_general_as(const int8_t *const *lines, size
  * (CNNZ_DW_FORM_FUNCTION). */
 CNNZ_DW_FORM_FUNCTION CNNZ_VNNI512 void dw_row_general(const int8_t *const *lines, size_t groups, const cnnz_qs8_window *w,
                                              const int8_t *panel, __m512i padding, size_t j, int full,
-                                             __mmask16 lanes, const int32_t *stage, const cnnz_qs8_output *out,
+                                             __mmask16 lanes, const cnnz_requant16_float *stage, const cnnz_qs8_output *out,
                                              int8_t *c) {
     int kind = dw_form(j, full, stage, out);
     if (kind < DW_FLOAT) kind = CNNZ_REQUANT_GENERAL;
@@ -389,9 +356,10 @@ CNNZ_DW_FORM_FUNCTION CNNZ_VNNI512 void dw_row_general(const int8_t *const *line
 }
 
 CNNZ_VNNI512 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
-                                                        size_t count, const int8_t *packed, const int32_t *stage,
+                                                        size_t count, const int8_t *packed, const void *forms,
                                                         int32_t zero_point, int8_t *padding_row,
                                                         const cnnz_qs8_output *out, int8_t *c) {
+    const cnnz_requant16_float *stage = (const cnnz_requant16_float *)forms;
     size_t n = w->channels, kh = w->kernel_height, kw = w->kernel_width;
     size_t groups = (kh + 3) / 4;
     int square = kh == 3 && kw == 3 && w->dilation_width == 1 && w->stride_width <= 2;
@@ -400,8 +368,8 @@ CNNZ_VNNI512 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, cons
     int pair = count == 2 && square && w->stride_height == 1 && w->dilation_height == 1;
     int two_rows = count == 2 && square && !pair && w->dilation_height == 1;
     if (count == 2 && !pair && !two_rows) {
-        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy, 1, packed, stage, zero_point, padding_row, out, c);
-        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy + 1, 1, packed, stage, zero_point, padding_row, out,
+        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy, 1, packed, forms, zero_point, padding_row, out, c);
+        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy + 1, 1, packed, forms, zero_point, padding_row, out,
                                               c + w->out_width * n);
         return;
     }
@@ -455,14 +423,14 @@ CNNZ_VNNI512 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, cons
 #else
 /* Not x86: never called (the CPU checks say no); plain C on the same layout so the package links. */
 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
-                                          size_t count, const int8_t *packed, const int32_t *stage,
+                                          size_t count, const int8_t *packed, const void *forms,
                                           int32_t zero_point, int8_t *padding_row, const cnnz_qs8_output *out,
                                           int8_t *c) {
-    (void)padding_row, (void)stage;
+    (void)padding_row, (void)forms;
     size_t n = w->channels, kh = w->kernel_height, kw = w->kernel_width, groups = (kh + 3) / 4;
     if (count == 2) {
-        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy, 1, packed, stage, zero_point, padding_row, out, c);
-        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy + 1, 1, packed, stage, zero_point, padding_row, out,
+        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy, 1, packed, forms, zero_point, padding_row, out, c);
+        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy + 1, 1, packed, forms, zero_point, padding_row, out,
                                               c + w->out_width * n);
         return;
     }

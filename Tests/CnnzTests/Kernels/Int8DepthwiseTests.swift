@@ -115,9 +115,9 @@ import Testing
     /// dilation 2, padding on either side or none, weights down to -128, input zero points at
     /// both extremes, and the three output stages: a plain clamp (the requantization's
     /// rounding step for negative values), ReLU6 (without it) and an activation table; each with
-    /// the integer output stage alone (no stage) and with the float forms the prepared stage
-    /// finds (`cnnz_qu8_dwconv_16c4_pack_stage`; Int8FloatFormTests draws scales where most blocks
-    /// have them).
+    /// the integer output stage alone (no stage) and with the float forms the packing proves
+    /// (`cnnz_qu8_store_vnni512_prepare`; Int8FloatFormTests draws scales where most blocks have
+    /// them).
     @Test func vnniRowMatchesAPlainLoop() throws {
         guard Int8GEMM.available.contains(.vnni512) else { return }
         var rng = SplitMix64(seed: 1601)
@@ -147,7 +147,6 @@ import Testing
             let packed = try DepthwiseConv2DInt8.vnniWeights(
                 kernelHeight: kh, kernelWidth: kw, channels: n, weight: { weights[$0] }, bias: { bias[$0] },
                 realMultiplier: { reals[$0] }, activation: activation, inputZeroPoint: inputZero)
-            let stage = DepthwiseConv2DInt8.vnniStage(channels: n, packed)
             var window = cnnz_qs8_window(
                 height: height, width: width, channels: n, kernel_height: kh, kernel_width: kw, stride_height: sh,
                 stride_width: sw, dilation_height: dh, dilation_width: dw, pad_top: padTop, pad_left: padLeft,
@@ -175,7 +174,7 @@ import Testing
                         withUnsafePointer(to: packed.output) { out in
                             cnnz_qu8_dwconv_row_16c4__avx512vnni(
                                 x, &window, oy, count, packed.panels.assumingMemoryBound(to: Int8.self),
-                                withStage ? stage : nil, inputZero, padding, out, &c)
+                                withStage ? packed.stage : nil, inputZero, padding, out, &c)
                         }
                         #expect(
                             c == Array(expected[oy..<oy + count].joined()),

@@ -212,7 +212,7 @@ import Testing
     }
 
     /// The 512-bit VNNI depthwise rows (`cnnz_qu8_dwconv_row_16c4__avx512vnni`) with the float
-    /// forms of `cnnz_qu8_dwconv_16c4_pack_stage`, against the reference: channel counts that miss
+    /// forms of its packing's stage (`cnnz_qu8_store_vnni512_prepare`), against the reference: channel counts that miss
     /// the blocks of 16, odd widths, 3x3 windows at strides 1 and 2 (its sliding path, one row or
     /// two), other windows (its general path), padding on either side or none, ReLU6 and linear
     /// (the split form where the clamp is below the zero point).
@@ -241,10 +241,12 @@ import Testing
             let packed = try DepthwiseConv2DInt8.vnniWeights(
                 kernelHeight: kh, kernelWidth: kw, channels: n, weight: { weights[$0] }, bias: { bias[$0] },
                 realMultiplier: { reals[$0] }, activation: activation, inputZeroPoint: inputZero)
-            let stage = DepthwiseConv2DInt8.vnniStage(channels: n, packed)
+            let stage = packed.stage!
             for g in stride(from: 0, to: n, by: 16) {
-                if stage[g * 4 + 48] != 0 { floatBlocks += 1 }
-                if stage[g * 4 + 48] == 4 { splitBlocks += 1 }
+                // Each block's form: the int32 after its 48 floats (1, or 2 split; 0 none).
+                let form = stage.load(fromByteOffset: g * 16 + 192, as: Int32.self)
+                if form != 0 { floatBlocks += 1 }
+                if form == 2 { splitBlocks += 1 }
             }
             var window = cnnz_qs8_window(
                 height: height, width: width, channels: n, kernel_height: kh, kernel_width: kw, stride_height: sh,

@@ -25,9 +25,6 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
     /// the VNNI GEMM's layout, 4 rows of a window column per group, and the bias that layout
     /// takes (`cnnz_qu8_dwconv_row_16c4__avx512vnni`); else nil.
     let vnni: Int8PackedWeights?
-    /// With the 512-bit VNNI variant: per block of 16 channels, the output stage's float form where
-    /// each channel has one (`cnnz_qu8_dwconv_16c4_pack_stage`, proved at load); else empty.
-    let vnniStage: [Int32]
     /// With the AVX2 variants (depth multiplier 1, windows up to 16 x 16): the weights as int16
     /// pairs of window rows per channel (`cnnz_qs8_dwconv_8c2_pack`), for
     /// `cnnz_qs8_dwconv_row_8c2__avx2`; else empty.
@@ -69,10 +66,8 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
                 weight: { w[$0] }, bias: biasValue,
                 realMultiplier: { Double(input.scale) * weightScale($0) / Double(activation.scale) },
                 activation: activation, inputZeroPoint: input.zeroPoint)
-            vnniStage = Self.vnniStage(channels: channels, vnni!)
         } else {
             vnni = nil
-            vnniStage = []
         }
         if Self.usesAVX2Rows(variant: variant, multiplier: multiplier, window: window) {
             var packed = [Int16](
@@ -130,7 +125,8 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
     /// The weights, bias and output stage of `cnnz_qu8_dwconv_row_16c4__avx512vnni`: the VNNI
     /// GEMM's layout with `k = kernelWidth * rowsPerColumn` rows, row `kx * rowsPerColumn + ky`
     /// holding `weight((ky * kernelWidth + kx) * channels + c)` (Keras's order; 0 past the
-    /// window's rows), so each group of 4 rows is 4 taps of one window column.
+    /// window's rows), so each group of 4 rows is 4 taps of one window column; its `stage`, the
+    /// float forms of the output stage where a block of 16 channels has them (proved at load).
     static func vnniWeights(
         kernelHeight kh: Int, kernelWidth kw: Int, channels: Int, weight: (Int) -> Int8, bias: (Int) -> Int32,
         realMultiplier: (Int) -> Double, activation: Int8Activation, inputZeroPoint: Int32
@@ -143,17 +139,7 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
                 return ky < kh ? weight((ky * kw + kx) * channels + column) : 0
             },
             bias: bias, realMultiplier: realMultiplier, activation: activation, variant: .vnni512,
-            inputZeroPoint: inputZeroPoint)
-    }
-
-    /// The float forms of `cnnz_qu8_dwconv_row_16c4__avx512vnni`'s output stage for `packed`'s
-    /// output (`cnnz_qu8_dwconv_16c4_pack_stage`).
-    static func vnniStage(channels: Int, _ packed: Int8PackedWeights) -> [Int32] {
-        var stage = [Int32](repeating: 0, count: cnnz_qu8_dwconv_16c4_stage_count(channels))
-        withUnsafePointer(to: packed.output) { out in
-            stage.withUnsafeMutableBufferPointer { cnnz_qu8_dwconv_16c4_pack_stage(channels, out, $0.baseAddress!) }
-        }
-        return stage
+            inputZeroPoint: inputZeroPoint, floatForms: true)
     }
 
     static func preparedBytes(_ setup: KernelSetup) -> Int {
@@ -161,7 +147,7 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
         var vnniBytes = 0
         if case .depthwiseConv2D(let window, _, _) = setup.layer.kind {
             let k = window.kernelWidth * rowsPerColumn(kernelHeight: window.kernelHeight)
-            vnniBytes = Int8PackedWeights.bytes(k: k, n: channels) + cnnz_qu8_dwconv_16c4_stage_count(channels) * 4
+            vnniBytes = Int8PackedWeights.bytes(k: k, n: channels)
         }
         // The AVX2 pairs: at most 2 * (kh + 2) / 2 * kw * 8 int16 per 8 channels; their stage.
         var avx2Bytes = 0
@@ -265,19 +251,17 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
         if let vnni {
             let packed = UnsafePointer(vnni.panels.assumingMemoryBound(to: Int8.self))
             let padding = UnsafeMutableRawPointer(sums).assumingMemoryBound(to: Int8.self)
-            vnniStage.withUnsafeBufferPointer { stage in
-                withUnsafePointer(to: vnni.output) { out in
-                    // Two rows of one image at a time where the part has them (they share loads).
-                    let range = Partition.range(context.batch * y.height, part: part, of: parts)
-                    var rowIndex = range.lowerBound
-                    while rowIndex < range.upperBound {
-                        let (image, oy) = rowIndex.quotientAndRemainder(dividingBy: y.height)
-                        let count = rowIndex + 1 < range.upperBound && oy + 1 < y.height ? 2 : 1
-                        cnnz_qu8_dwconv_row_16c4__avx512vnni(
-                            input + image * x.elementCount, &geometry, oy, count, packed, stage.baseAddress!,
-                            inputZeroPoint, padding, out, output + rowIndex * rowBytes)
-                        rowIndex += count
-                    }
+            withUnsafePointer(to: vnni.output) { out in
+                // Two rows of one image at a time where the part has them (they share loads).
+                let range = Partition.range(context.batch * y.height, part: part, of: parts)
+                var rowIndex = range.lowerBound
+                while rowIndex < range.upperBound {
+                    let (image, oy) = rowIndex.quotientAndRemainder(dividingBy: y.height)
+                    let count = rowIndex + 1 < range.upperBound && oy + 1 < y.height ? 2 : 1
+                    cnnz_qu8_dwconv_row_16c4__avx512vnni(
+                        input + image * x.elementCount, &geometry, oy, count, packed, vnni.stage, inputZeroPoint,
+                        padding, out, output + rowIndex * rowBytes)
+                    rowIndex += count
                 }
             }
             return
