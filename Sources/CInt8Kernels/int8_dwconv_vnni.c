@@ -15,9 +15,18 @@
  * off. Taps outside the image read the zero point (padding_row, and a vector of it for columns
  * outside), which then adds nothing: every int32 is the reference's sum of (q - zero point) * w
  * plus its bias, wrapping alike, so the bytes after the shared requantization are the same. */
-#include "int8_requant512.h"
+#include "int8_vnni_store.h"
 
 #include <string.h>
+
+/* The output stage's float forms (int8_requant_float.c) come from the stage the VNNI GEMMs use,
+ * made once at load by cnnz_qu8_store_vnni512_prepare (int8_vnni_store.h's cnnz_requant16_float,
+ * 256 bytes per block of 16 channels): where every channel of a block has one, 3 instructions
+ * per 16 sums (4 split) where the short integer form takes 8, and no requant16 parameters per
+ * call. The kernels' forms: after CNNZ_REQUANT_GENERAL, _FAST and _FAST_CORRECTS (0 to 2),
+ * DW_FLOAT, DW_FLOAT_SPLIT (a constant per sign), and the same two where min is -128 and max 127
+ * (_WIDE: the narrowing's saturation is then the clamp). */
+enum { DW_FLOAT = 3, DW_FLOAT_SPLIT = 4, DW_FLOAT_WIDE = 5, DW_FLOAT_SPLIT_WIDE = 6 };
 
 #ifdef CNNZ_HAVE_AVX2
 
@@ -52,11 +61,66 @@ CNNZ_INLINE CNNZ_VNNI512 __m512i dw_column(const int8_t *const *p, int count, si
     return _mm512_xor_si512(z, t->flip);
 }
 
+/* A block's output stage: q, the integer forms' parameters (of the float forms only bias, lanes,
+ * min and max are set), and the float forms' vectors (from the stage). */
+typedef struct {
+    cnnz_requant16 q;
+    __m512 scale, constant, negative;
+} dw_stage;
+
+/* The stage of channels j..<j + width (width <= 16) in form `kind` (dw_form). */
+CNNZ_INLINE CNNZ_VNNI512 dw_stage dw_stage_of(size_t j, size_t width, const cnnz_requant16_float *stage,
+                                              const cnnz_qs8_output *out, int kind) {
+    dw_stage s;
+    if (kind < DW_FLOAT) {
+        s.q = requant16_parameters(j, width, out);
+        s.scale = s.constant = s.negative = _mm512_setzero_ps();
+        return s;
+    }
+    const cnnz_requant16_float *b = stage + j / 16;
+    s.q.lanes = (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1);
+    s.q.bias = _mm512_maskz_loadu_epi32(s.q.lanes, out->bias + j);
+    s.q.min = _mm_set1_epi8((char)out->min);
+    s.q.max = _mm_set1_epi8((char)out->max);
+    s.scale = _mm512_loadu_ps(b->scale);
+    s.constant = _mm512_loadu_ps(b->constant);
+    s.negative = _mm512_loadu_ps(b->constant_negative);
+    return s;
+}
+
+/* The form of channels j..<j + 16: the stage's float form where it has one (its proof assumes
+ * round to nearest even, which the instructions' own rounding gives whatever MXCSR says), else
+ * the short integer form for full blocks without a table, else the general one. */
+CNNZ_INLINE int dw_form(size_t j, int full, const cnnz_requant16_float *stage, const cnnz_qs8_output *out) {
+    if (out->table) return CNNZ_REQUANT_GENERAL;
+    int form = stage ? stage[j / 16].form : 0; /* 1 or 2: DW_FLOAT or DW_FLOAT_SPLIT */
+    if (form) return (form == 2 ? DW_FLOAT_SPLIT : DW_FLOAT) + (out->min == -128 && out->max == 127 ? 2 : 0);
+    if (!full) return CNNZ_REQUANT_GENERAL;
+    return -1; /* the caller's requant16_kind */
+}
+
+#define DW_ROUND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
 /* Stores the 16 (or `lanes`) output bytes of sums x (bias included); table: out->table's. kind:
- * p's requant16 form (a constant: CNNZ_REQUANT_GENERAL where the caller does not choose). */
-CNNZ_INLINE CNNZ_VNNI512 void dw_store(__m512i x, const cnnz_requant16 *p, const cnnz_qs8_output *out, int full,
+ * a requant16 form of s->q or DW_FLOAT / DW_FLOAT_SPLIT (a constant: CNNZ_REQUANT_GENERAL where
+ * the caller does not choose). The float form: clamp(cvtps2dq(fma(float(x), scale, c))), c the
+ * constant below zero where x < 0 (split), each step rounding to nearest even. */
+CNNZ_INLINE CNNZ_VNNI512 void dw_store(__m512i x, const dw_stage *s, const cnnz_qs8_output *out, int full,
                                        int table, int kind, int8_t *c) {
-    __m128i bytes = requant16_as(x, p, kind);
+    const cnnz_requant16 *p = &s->q;
+    __m128i bytes;
+    if (kind >= DW_FLOAT) {
+        int split = kind == DW_FLOAT_SPLIT || kind == DW_FLOAT_SPLIT_WIDE;
+        __m512 k = split ? _mm512_mask_blend_ps(_mm512_movepi32_mask(x), s->constant, s->negative) : s->constant;
+        __m512 v = _mm512_fmadd_round_ps(_mm512_cvt_roundepi32_ps(x, DW_ROUND), s->scale, k, DW_ROUND);
+        bytes = _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32(v, DW_ROUND));
+        if (kind <= DW_FLOAT_SPLIT) bytes = _mm_min_epi8(_mm_max_epi8(bytes, p->min), p->max);
+        /* Kept in a register: clang otherwise stores with vpmovsdb's memory form, which is
+         * microcoded on Zen 4 (the loop some 25 % slower). */
+        __asm__("" : "+v"(bytes));
+    } else {
+        bytes = requant16_as(x, p, kind);
+    }
     if (table) {
         /* The table maps each clamped byte q to table[q + 128]. */
         int8_t q[16];
@@ -79,7 +143,7 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_store(__m512i x, const cnnz_requant16 *p, const
 CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3_as(const int8_t *const *lines, const int8_t *const *lines2,
                                             const cnnz_qs8_window *w, const int8_t *panel, __m512i padding, size_t j,
                                             int full, int table, int pair, __mmask16 lanes,
-                                            const cnnz_qs8_output *out, const cnnz_requant16 *pp, const int kind,
+                                            const cnnz_qs8_output *out, const dw_stage *pp, const int kind,
                                             int8_t *c1, int8_t *c2) {
     const cnnz_dw_transpose t = dw_transpose();
     size_t n = w->channels, stride = w->stride_width, out_width = w->out_width;
@@ -87,7 +151,7 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3_as(const int8_t *const *lines, const in
     const __m512i k0 = _mm512_loadu_si512(panel), k1 = _mm512_loadu_si512(panel + 64);
     const __m512i k2 = _mm512_loadu_si512(panel + 128);
     const __m512i m0 = _mm512_slli_epi32(k0, 8), m1 = _mm512_slli_epi32(k1, 8), m2 = _mm512_slli_epi32(k2, 8);
-    const cnnz_requant16 p = *pp;
+    const dw_stage p = *pp;
     for (int pass = 0; pass < (lines2 ? 2 : 1); pass++) {
         const int8_t *const *l = pass ? lines2 : lines;
         const int8_t *rows[4] = {l[0] + j, l[1] + j, l[2] + j, l[3] + j};
@@ -97,12 +161,12 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3_as(const int8_t *const *lines, const in
 #define CNNZ_CHECKED(X) ((X) >= 0 && (X) < width ? CNNZ_COLUMN(X) : padding)
 #define CNNZ_OUTPUT(A, B, E)                                                            \
         do {                                                                            \
-            __m512i sum = _mm512_dpbusd_epi32(p.bias, A, k0);                           \
+            __m512i sum = _mm512_dpbusd_epi32(p.q.bias, A, k0);                         \
             sum = _mm512_dpbusd_epi32(sum, B, k1);                                      \
             sum = _mm512_dpbusd_epi32(sum, E, k2);                                      \
             dw_store(sum, &p, out, full, table, kind, c + ox * n);                      \
             if (pair) {                                                                 \
-                __m512i second = _mm512_dpbusd_epi32(p.bias, A, m0);                    \
+                __m512i second = _mm512_dpbusd_epi32(p.q.bias, A, m0);                  \
                 second = _mm512_dpbusd_epi32(second, B, m1);                            \
                 second = _mm512_dpbusd_epi32(second, E, m2);                            \
                 dw_store(second, &p, out, full, table, kind, next + ox * n);            \
@@ -146,37 +210,80 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3_as(const int8_t *const *lines, const in
 #undef CNNZ_COLUMN
 }
 
-/* dw_row_3x3_as with the output stage's constants; full blocks without a table in their
- * requant16 form, each form's code apart (no test per vector). */
+/* Unoptimized (-O0, the test build), where each inlined copy keeps its own locals, the forms'
+ * functions are not inlined, so that a stack frame holds one form's copies (the kernel's one
+ * frame reached 6 MB, and a test thread's stack overflowed); optimized, they are. */
+#ifdef __OPTIMIZE__
+#define CNNZ_DW_FORM_FUNCTION CNNZ_INLINE
+#else
+#define CNNZ_DW_FORM_FUNCTION static __attribute__((noinline))
+#endif
+
+/* dw_row_3x3_as in form KIND for the 4 cases of the caller (a full block without a table or not,
+ * pair or not): a function per form (CNNZ_DW_FORM_FUNCTION). */
+#define CNNZ_DW_3X3_FORM(NAME, KIND)                                                                                 \
+    CNNZ_DW_FORM_FUNCTION CNNZ_VNNI512 void NAME(                                                                    \
+        const int8_t *const *lines, const int8_t *const *lines2, const cnnz_qs8_window *w, const int8_t *panel,     \
+        __m512i padding, size_t j, int full, int table, int pair, __mmask16 lanes, const cnnz_qs8_output *out,      \
+        const dw_stage *p, int8_t *c1, int8_t *c2) {                                                                \
+        if (full && !table && pair)                                                                                  \
+            dw_row_3x3_as(lines, lines2, w, panel, padding, j, 1, 0, 1, lanes, out, p, KIND, c1, c2);                \
+        else if (full && !table)                                                                                     \
+            dw_row_3x3_as(lines, lines2, w, panel, padding, j, 1, 0, 0, lanes, out, p, KIND, c1, c2);                \
+        else if (pair)                                                                                               \
+            dw_row_3x3_as(lines, lines2, w, panel, padding, j, 0, table, 1, lanes, out, p, KIND, c1, c2);            \
+        else                                                                                                         \
+            dw_row_3x3_as(lines, lines2, w, panel, padding, j, 0, table, 0, lanes, out, p, KIND, c1, c2);            \
+    }
+CNNZ_DW_3X3_FORM(dw_row_3x3_float, DW_FLOAT)
+CNNZ_DW_3X3_FORM(dw_row_3x3_float_split, DW_FLOAT_SPLIT)
+CNNZ_DW_3X3_FORM(dw_row_3x3_float_wide, DW_FLOAT_WIDE)
+CNNZ_DW_3X3_FORM(dw_row_3x3_float_split_wide, DW_FLOAT_SPLIT_WIDE)
+CNNZ_DW_3X3_FORM(dw_row_3x3_fast, CNNZ_REQUANT_FAST)
+CNNZ_DW_3X3_FORM(dw_row_3x3_fast_corrects, CNNZ_REQUANT_FAST_CORRECTS)
+CNNZ_DW_3X3_FORM(dw_row_3x3_general, CNNZ_REQUANT_GENERAL)
+#undef CNNZ_DW_3X3_FORM
+
+/* dw_row_3x3_as with the output stage's constants (stage: the prepared float forms, or NULL):
+ * each form's code apart (no test per vector). */
 CNNZ_INLINE CNNZ_VNNI512 void dw_row_3x3(const int8_t *const *lines, const int8_t *const *lines2,
                                          const cnnz_qs8_window *w, const int8_t *panel, __m512i padding, size_t j,
-                                         int full, int table, int pair, __mmask16 lanes,
+                                         int full, int table, int pair, __mmask16 lanes, const cnnz_requant16_float *stage,
                                          const cnnz_qs8_output *out, int8_t *c1, int8_t *c2) {
-    const cnnz_requant16 p = requant16_parameters(j, full ? 16 : (size_t)__builtin_popcount(lanes), out);
-    const int kind = full && !table ? requant16_kind(&p) : CNNZ_REQUANT_GENERAL;
-    if (kind == CNNZ_REQUANT_FAST)
-        dw_row_3x3_as(lines, lines2, w, panel, padding, j, full, table, pair, lanes, out, &p, CNNZ_REQUANT_FAST, c1,
-                      c2);
+    size_t width = full ? 16 : (size_t)__builtin_popcount(lanes);
+    int kind = dw_form(j, full, stage, out);
+    const dw_stage p = dw_stage_of(j, width, stage, out, kind);
+    if (kind < 0) kind = requant16_kind(&p.q);
+#define CNNZ_AS(F) F(lines, lines2, w, panel, padding, j, full, table, pair, lanes, out, &p, c1, c2)
+    if (kind == DW_FLOAT)
+        CNNZ_AS(dw_row_3x3_float);
+    else if (kind == DW_FLOAT_SPLIT)
+        CNNZ_AS(dw_row_3x3_float_split);
+    else if (kind == DW_FLOAT_WIDE)
+        CNNZ_AS(dw_row_3x3_float_wide);
+    else if (kind == DW_FLOAT_SPLIT_WIDE)
+        CNNZ_AS(dw_row_3x3_float_split_wide);
+    else if (kind == CNNZ_REQUANT_FAST)
+        CNNZ_AS(dw_row_3x3_fast);
     else if (kind == CNNZ_REQUANT_FAST_CORRECTS)
-        dw_row_3x3_as(lines, lines2, w, panel, padding, j, full, table, pair, lanes, out, &p,
-                      CNNZ_REQUANT_FAST_CORRECTS, c1, c2);
+        CNNZ_AS(dw_row_3x3_fast_corrects);
     else
-        dw_row_3x3_as(lines, lines2, w, panel, padding, j, full, table, pair, lanes, out, &p, CNNZ_REQUANT_GENERAL,
-                      c1, c2);
+        CNNZ_AS(dw_row_3x3_general);
+#undef CNNZ_AS
 }
 
 /* Any window of at most 16 x 16 taps: groups of 4 rows per column, weights from the panel.
  * Without dilation along the row, the column vectors of a pixel stay in a ring of kernel_width
  * slots and the next pixel builds only the stride's new ones (a 5x5 window at stride 1: 2 builds
  * per output instead of 10). */
-CNNZ_INLINE CNNZ_VNNI512 void dw_row_general(const int8_t *const *lines, size_t groups, const cnnz_qs8_window *w,
-                                             const int8_t *panel, __m512i padding, size_t j, int full,
-                                             __mmask16 lanes, const cnnz_qs8_output *out, int8_t *c) {
+CNNZ_INLINE CNNZ_VNNI512 void dw_row_general_as(const int8_t *const *lines, size_t groups,
+                                                const cnnz_qs8_window *w, const int8_t *panel, __m512i padding,
+                                                size_t j, int full, __mmask16 lanes, const dw_stage *p,
+                                                const int kind, const cnnz_qs8_output *out, int8_t *c) {
     const cnnz_dw_transpose t = dw_transpose();
     size_t n = w->channels, kw = w->kernel_width;
     const int8_t *rows[16];
     for (size_t r = 0; r < 4 * groups; r++) rows[r] = lines[r] + j;
-    const cnnz_requant16 p = requant16_parameters(j, full ? 16 : (size_t)__builtin_popcount(lanes), out);
     int table = out->table != NULL;
     size_t stride = w->stride_width;
     if (w->dilation_width == 1 && stride < kw) {
@@ -193,13 +300,13 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_general(const int8_t *const *lines, size_t 
     } while (0)
         for (size_t kx = 0; kx < kw; kx++) CNNZ_FILL(kx, x0 + (ptrdiff_t)kx);
         for (size_t ox = 0; ox < w->out_width; ox++) {
-            __m512i sum = p.bias;
+            __m512i sum = p->q.bias;
             for (size_t kx = 0; kx < kw; kx++) {
                 size_t slot = first + kx < kw ? first + kx : first + kx - kw;
                 for (size_t g = 0; g < groups; g++)
                     sum = _mm512_dpbusd_epi32(sum, ring[slot][g], _mm512_loadu_si512(panel + (kx * groups + g) * 64));
             }
-            dw_store(sum, &p, out, full, table, CNNZ_REQUANT_GENERAL, c + ox * n + j);
+            dw_store(sum, p, out, full, table, kind, c + ox * n + j);
             /* The next pixel's last `stride` columns replace this one's first. */
             for (size_t i = 0; i < stride; i++) {
                 CNNZ_FILL(first, x0 + (ptrdiff_t)(kw + i));
@@ -212,7 +319,7 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_general(const int8_t *const *lines, size_t 
     }
     for (size_t ox = 0; ox < w->out_width; ox++) {
         ptrdiff_t x0 = (ptrdiff_t)(ox * w->stride_width) - w->pad_left;
-        __m512i sum = p.bias;
+        __m512i sum = p->q.bias;
         for (size_t kx = 0; kx < kw; kx++) {
             ptrdiff_t x = x0 + (ptrdiff_t)(kx * w->dilation_width);
             int inside = x >= 0 && x < (ptrdiff_t)w->width;
@@ -221,13 +328,38 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_row_general(const int8_t *const *lines, size_t 
                 sum = _mm512_dpbusd_epi32(sum, v, _mm512_loadu_si512(panel + (kx * groups + g) * 64));
             }
         }
-        dw_store(sum, &p, out, full, table, CNNZ_REQUANT_GENERAL, c + ox * n + j);
+        dw_store(sum, p, out, full, table, kind, c + ox * n + j);
     }
 }
 
+/* dw_row_general in the float forms where the stage has them, else the general integer form
+ * (CNNZ_DW_FORM_FUNCTION). */
+CNNZ_DW_FORM_FUNCTION CNNZ_VNNI512 void dw_row_general(const int8_t *const *lines, size_t groups, const cnnz_qs8_window *w,
+                                             const int8_t *panel, __m512i padding, size_t j, int full,
+                                             __mmask16 lanes, const cnnz_requant16_float *stage, const cnnz_qs8_output *out,
+                                             int8_t *c) {
+    int kind = dw_form(j, full, stage, out);
+    if (kind < DW_FLOAT) kind = CNNZ_REQUANT_GENERAL;
+    const dw_stage p = dw_stage_of(j, full ? 16 : (size_t)__builtin_popcount(lanes), stage, out, kind);
+#define CNNZ_AS(KIND) dw_row_general_as(lines, groups, w, panel, padding, j, full, lanes, &p, KIND, out, c)
+    if (kind == DW_FLOAT)
+        CNNZ_AS(DW_FLOAT);
+    else if (kind == DW_FLOAT_SPLIT)
+        CNNZ_AS(DW_FLOAT_SPLIT);
+    else if (kind == DW_FLOAT_WIDE)
+        CNNZ_AS(DW_FLOAT_WIDE);
+    else if (kind == DW_FLOAT_SPLIT_WIDE)
+        CNNZ_AS(DW_FLOAT_SPLIT_WIDE);
+    else
+        CNNZ_AS(CNNZ_REQUANT_GENERAL);
+#undef CNNZ_AS
+}
+
 CNNZ_VNNI512 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
-                                                        size_t count, const int8_t *packed, int32_t zero_point,
-                                                        int8_t *padding_row, const cnnz_qs8_output *out, int8_t *c) {
+                                                        size_t count, const int8_t *packed, const void *forms,
+                                                        int32_t zero_point, int8_t *padding_row,
+                                                        const cnnz_qs8_output *out, int8_t *c) {
+    const cnnz_requant16_float *stage = (const cnnz_requant16_float *)forms;
     size_t n = w->channels, kh = w->kernel_height, kw = w->kernel_width;
     size_t groups = (kh + 3) / 4;
     int square = kh == 3 && kw == 3 && w->dilation_width == 1 && w->stride_width <= 2;
@@ -236,8 +368,8 @@ CNNZ_VNNI512 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, cons
     int pair = count == 2 && square && w->stride_height == 1 && w->dilation_height == 1;
     int two_rows = count == 2 && square && !pair && w->dilation_height == 1;
     if (count == 2 && !pair && !two_rows) {
-        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy, 1, packed, zero_point, padding_row, out, c);
-        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy + 1, 1, packed, zero_point, padding_row, out,
+        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy, 1, packed, forms, zero_point, padding_row, out, c);
+        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy + 1, 1, packed, forms, zero_point, padding_row, out,
                                               c + w->out_width * n);
         return;
     }
@@ -274,30 +406,31 @@ CNNZ_VNNI512 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, cons
         size_t width = n - j < 16 ? n - j : 16;
         __mmask16 lanes = (__mmask16)((1u << width) - 1);
         if (pair && width == 16 && !out->table)
-            dw_row_3x3(lines, NULL, w, panel, padding, j, 1, 0, 1, lanes, out, c, c2);
+            dw_row_3x3(lines, NULL, w, panel, padding, j, 1, 0, 1, lanes, stage, out, c, c2);
         else if (pair)
-            dw_row_3x3(lines, NULL, w, panel, padding, j, 0, out->table != NULL, 1, lanes, out, c, c2);
+            dw_row_3x3(lines, NULL, w, panel, padding, j, 0, out->table != NULL, 1, lanes, stage, out, c, c2);
         else if (square && width == 16 && !out->table)
-            dw_row_3x3(lines, second, w, panel, padding, j, 1, 0, 0, lanes, out, c, c2);
+            dw_row_3x3(lines, second, w, panel, padding, j, 1, 0, 0, lanes, stage, out, c, c2);
         else if (square)
-            dw_row_3x3(lines, second, w, panel, padding, j, 0, out->table != NULL, 0, lanes, out, c, c2);
+            dw_row_3x3(lines, second, w, panel, padding, j, 0, out->table != NULL, 0, lanes, stage, out, c, c2);
         else if (width == 16)
-            dw_row_general(lines, groups, w, panel, padding, j, 1, lanes, out, c);
+            dw_row_general(lines, groups, w, panel, padding, j, 1, lanes, stage, out, c);
         else
-            dw_row_general(lines, groups, w, panel, padding, j, 0, lanes, out, c);
+            dw_row_general(lines, groups, w, panel, padding, j, 0, lanes, stage, out, c);
     }
 }
 
 #else
 /* Not x86: never called (the CPU checks say no); plain C on the same layout so the package links. */
 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, size_t oy,
-                                          size_t count, const int8_t *packed, int32_t zero_point,
-                                          int8_t *padding_row, const cnnz_qs8_output *out, int8_t *c) {
-    (void)padding_row;
+                                          size_t count, const int8_t *packed, const void *forms,
+                                          int32_t zero_point, int8_t *padding_row, const cnnz_qs8_output *out,
+                                          int8_t *c) {
+    (void)padding_row, (void)forms;
     size_t n = w->channels, kh = w->kernel_height, kw = w->kernel_width, groups = (kh + 3) / 4;
     if (count == 2) {
-        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy, 1, packed, zero_point, padding_row, out, c);
-        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy + 1, 1, packed, zero_point, padding_row, out,
+        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy, 1, packed, forms, zero_point, padding_row, out, c);
+        cnnz_qu8_dwconv_row_16c4__avx512vnni(image, w, oy + 1, 1, packed, forms, zero_point, padding_row, out,
                                               c + w->out_width * n);
         return;
     }

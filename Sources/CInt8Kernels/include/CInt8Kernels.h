@@ -205,10 +205,12 @@ void cnnz_qs8_depthwise_row(int level, const int8_t *image, const cnnz_qs8_windo
  * row kx * 4 * groups + ky holding w[ky][kx] (0 for ky >= kernel_height); out->bias with
  * (zero_point + 128) * (the channel's sum of weights) taken off (that layout's bias).
  * padding_row: scratch for width * channels bytes. count: 1, or 2 for rows oy and oy + 1 (c then
- * holds both, out_width * channels bytes apart). The same bytes as cnnz_qs8_depthwise_row. */
+ * holds both, out_width * channels bytes apart). forms: NULL, or the float forms
+ * cnnz_qu8_store_vnni512_prepare made from out (blocks of 16 channels with one store in it). The
+ * same bytes as cnnz_qs8_depthwise_row. */
 void cnnz_qu8_dwconv_row_16c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, size_t oy, size_t count,
-                                          const int8_t *packed, int32_t zero_point, int8_t *padding_row,
-                                          const cnnz_qs8_output *out, int8_t *c);
+                                          const int8_t *packed, const void *forms, int32_t zero_point,
+                                          int8_t *padding_row, const cnnz_qs8_output *out, int8_t *c);
 
 /* The AVX2 depthwise rows (depth multiplier 1, windows of at most 16 x 16 taps; only where the
  * CPU has AVX2): int16 (q - zero point) of two window rows per 32-bit lane, one vpmaddwd per 2

@@ -114,7 +114,10 @@ import Testing
     /// ring of column vectors where the stride is below the width),
     /// dilation 2, padding on either side or none, weights down to -128, input zero points at
     /// both extremes, and the three output stages: a plain clamp (the requantization's
-    /// rounding step for negative values), ReLU6 (without it) and an activation table.
+    /// rounding step for negative values), ReLU6 (without it) and an activation table; each with
+    /// the integer output stage alone (no stage) and with the float forms the packing proves
+    /// (`cnnz_qu8_store_vnni512_prepare`; Int8FloatFormTests draws scales where most blocks have
+    /// them).
     @Test func vnniRowMatchesAPlainLoop() throws {
         guard Int8GEMM.available.contains(.vnni512) else { return }
         var rng = SplitMix64(seed: 1601)
@@ -166,16 +169,18 @@ import Testing
             // Each row alone, and with the next one (the kernel's pairs of rows) where there is one.
             for oy in 0..<outHeight {
                 for count in oy + 1 < outHeight ? [1, 2] : [1] {
-                    var c = [Int8](repeating: 0, count: count * outWidth * n)
-                    withUnsafePointer(to: packed.output) { out in
-                        cnnz_qu8_dwconv_row_16c4__avx512vnni(
-                            x, &window, oy, count, packed.panels.assumingMemoryBound(to: Int8.self), inputZero,
-                            padding, out, &c)
+                    for withStage in [false, true] {
+                        var c = [Int8](repeating: 0, count: count * outWidth * n)
+                        withUnsafePointer(to: packed.output) { out in
+                            cnnz_qu8_dwconv_row_16c4__avx512vnni(
+                                x, &window, oy, count, packed.panels.assumingMemoryBound(to: Int8.self),
+                                withStage ? packed.stage : nil, inputZero, padding, out, &c)
+                        }
+                        #expect(
+                            c == Array(expected[oy..<oy + count].joined()),
+                            "trial \(trial) n=\(n) \(height)x\(width) kernel \(kh)x\(kw) stride \(sh),\(sw) dilation \(dh) pad \(padTop),\(padLeft),\(padBottom),\(padRight) rows \(oy)..<\(oy + count) zero \(inputZero) activation \(trial % 4) stage \(withStage)"
+                        )
                     }
-                    #expect(
-                        c == Array(expected[oy..<oy + count].joined()),
-                        "trial \(trial) n=\(n) \(height)x\(width) kernel \(kh)x\(kw) stride \(sh),\(sw) dilation \(dh) pad \(padTop),\(padLeft),\(padBottom),\(padRight) rows \(oy)..<\(oy + count) zero \(inputZero) activation \(trial % 4)"
-                    )
                 }
             }
         }

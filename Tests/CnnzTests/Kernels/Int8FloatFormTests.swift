@@ -210,4 +210,74 @@ import Testing
         }
         #expect(floatBlocks > 40, "blocks in the float form: \(floatBlocks)")
     }
+
+    /// The 512-bit VNNI depthwise rows (`cnnz_qu8_dwconv_row_16c4__avx512vnni`) with the float
+    /// forms of its packing's stage (`cnnz_qu8_store_vnni512_prepare`), against the reference: channel counts that miss
+    /// the blocks of 16, odd widths, 3x3 windows at strides 1 and 2 (its sliding path, one row or
+    /// two), other windows (its general path), padding on either side or none, ReLU6 and linear
+    /// (the split form where the clamp is below the zero point).
+    @Test func vnniDepthwiseRowsInTheFloatFormMatchTheReference() throws {
+        guard Int8GEMM.available.contains(.vnni512) else { return }
+        var rng = SplitMix64(seed: 4711)
+        var (floatBlocks, splitBlocks) = (0, 0)
+        for trial in 0..<48 {
+            let n = [5, 16, 17, 24, 33, 48][trial % 6]
+            let square = trial % 4 != 3
+            let (kh, kw) = square ? (3, 3) : (Int.random(in: 1...5, using: &rng), Int.random(in: 1...5, using: &rng))
+            let (sh, sw) = (Int.random(in: 1...2, using: &rng), (trial / 2) % 2 + 1)
+            let (padTop, padLeft) = (Int.random(in: 0..<kh, using: &rng), Int.random(in: 0..<kw, using: &rng))
+            let (padBottom, padRight) = (Int.random(in: 0..<kh, using: &rng), Int.random(in: 0..<kw, using: &rng))
+            let height = max(Int.random(in: 1...7, using: &rng), kh - padTop - padBottom)
+            let width = max([1, 3, 5, 7, 11, 13][Int.random(in: 0..<6, using: &rng)], kw - padLeft - padRight)
+            let outHeight = (height + padTop + padBottom - kh) / sh + 1
+            let outWidth = (width + padLeft + padRight - kw) / sw + 1
+            let image = (0..<(height * width * n)).map { _ in Int8.random(in: -40...40, using: &rng) }
+            let weights = (0..<(kh * kw * n)).map { _ in Int8.random(in: -60...60, using: &rng) }
+            let bias = (0..<n).map { _ in Int32.random(in: -3000...3000, using: &rng) }
+            let reals = (0..<n).map { _ in Double.random(in: 0.003...0.03, using: &rng) }
+            let inputZero = Int32.random(in: -20...20, using: &rng)
+            let outputZero = Int32.random(in: -128...0, using: &rng)
+            let activation = Int8DepthwiseRowReference.activation(trial % 2, outputZero: outputZero)
+            let packed = try DepthwiseConv2DInt8.vnniWeights(
+                kernelHeight: kh, kernelWidth: kw, channels: n, weight: { weights[$0] }, bias: { bias[$0] },
+                realMultiplier: { reals[$0] }, activation: activation, inputZeroPoint: inputZero)
+            let stage = packed.stage!
+            for g in stride(from: 0, to: n, by: 16) {
+                // Each block's form: the int32 after its 48 floats (1, or 2 split; 0 none).
+                let form = stage.load(fromByteOffset: g * 16 + 192, as: Int32.self)
+                if form != 0 { floatBlocks += 1 }
+                if form == 2 { splitBlocks += 1 }
+            }
+            var window = cnnz_qs8_window(
+                height: height, width: width, channels: n, kernel_height: kh, kernel_width: kw, stride_height: sh,
+                stride_width: sw, dilation_height: 1, dilation_width: 1, pad_top: padTop, pad_left: padLeft,
+                out_width: outWidth, group_offset: 0, group_channels: n)
+            var expected: [Int8] = []
+            for oy in 0..<outHeight {
+                expected += Int8DepthwiseRowReference.row(
+                    oy, window, image: image, weights: weights, bias: bias, reals: reals, inputZero: inputZero,
+                    activation: activation)
+            }
+            var padding = [Int8](repeating: 0, count: width * n)
+            // Two rows a call (one for the last where the count is odd), and one a call.
+            for rowsPerCall in [2, 1] {
+                var c = [Int8](repeating: 0, count: outHeight * outWidth * n)
+                for oy in stride(from: 0, to: outHeight, by: rowsPerCall) {
+                    let count = min(rowsPerCall, outHeight - oy)
+                    c.withUnsafeMutableBufferPointer { out in
+                        withUnsafePointer(to: packed.output) { o in
+                            cnnz_qu8_dwconv_row_16c4__avx512vnni(
+                                image, &window, oy, count, packed.panels.assumingMemoryBound(to: Int8.self), stage,
+                                inputZero, &padding, o, out.baseAddress! + oy * outWidth * n)
+                        }
+                    }
+                }
+                #expect(
+                    c == expected,
+                    "trial \(trial) n=\(n) \(height)x\(width) kernel \(kh)x\(kw) stride \(sh),\(sw) pad \(padTop),\(padLeft) zero \(outputZero) rows per call \(rowsPerCall)"
+                )
+            }
+        }
+        #expect(floatBlocks > 60 && splitBlocks > 5, "blocks in the float form: \(floatBlocks), split \(splitBlocks)")
+    }
 }

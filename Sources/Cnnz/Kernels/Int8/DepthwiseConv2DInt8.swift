@@ -125,7 +125,8 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
     /// The weights, bias and output stage of `cnnz_qu8_dwconv_row_16c4__avx512vnni`: the VNNI
     /// GEMM's layout with `k = kernelWidth * rowsPerColumn` rows, row `kx * rowsPerColumn + ky`
     /// holding `weight((ky * kernelWidth + kx) * channels + c)` (Keras's order; 0 past the
-    /// window's rows), so each group of 4 rows is 4 taps of one window column.
+    /// window's rows), so each group of 4 rows is 4 taps of one window column; its `stage`, the
+    /// float forms of the output stage where a block of 16 channels has them (proved at load).
     static func vnniWeights(
         kernelHeight kh: Int, kernelWidth kw: Int, channels: Int, weight: (Int) -> Int8, bias: (Int) -> Int32,
         realMultiplier: (Int) -> Double, activation: Int8Activation, inputZeroPoint: Int32
@@ -138,7 +139,7 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
                 return ky < kh ? weight((ky * kw + kx) * channels + column) : 0
             },
             bias: bias, realMultiplier: realMultiplier, activation: activation, variant: .vnni512,
-            inputZeroPoint: inputZeroPoint)
+            inputZeroPoint: inputZeroPoint, floatForms: true)
     }
 
     static func preparedBytes(_ setup: KernelSetup) -> Int {
@@ -258,8 +259,8 @@ final class DepthwiseConv2DInt8: RegisteredKernel {
                     let (image, oy) = rowIndex.quotientAndRemainder(dividingBy: y.height)
                     let count = rowIndex + 1 < range.upperBound && oy + 1 < y.height ? 2 : 1
                     cnnz_qu8_dwconv_row_16c4__avx512vnni(
-                        input + image * x.elementCount, &geometry, oy, count, packed, inputZeroPoint, padding, out,
-                        output + rowIndex * rowBytes)
+                        input + image * x.elementCount, &geometry, oy, count, packed, vnni.stage, inputZeroPoint,
+                        padding, out, output + rowIndex * rowBytes)
                     rowIndex += count
                 }
             }
