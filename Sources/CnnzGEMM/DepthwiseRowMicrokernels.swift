@@ -18,9 +18,9 @@ extension DepthwiseMicrokernels {
     }
 
     /// A whole output row of a 3x3 layer (`rowTilesFit`), every pixel in tiles of eight
-    /// (or four) pixels x 8 channels, the border pixels included: a border tile skips
+    /// (or six, or four) pixels x 8 channels, the border pixels included: a border tile skips
     /// the product of its first or last column, which lies in the padding. A row whose
-    /// width is not a multiple of 8 ends with a tile of four, or one that overlaps the
+    /// width is not a multiple of 8 ends with a tile of six or four, or one that overlaps the
     /// tile before it (its shared pixels computed twice, the same taps in the same
     /// order: the same values). Every pixel's taps in (ky, kx) order, the padding
     /// skipped, as on the other paths: the same sums. The border-pixel, four-pixel and
@@ -243,8 +243,8 @@ extension DepthwiseMicrokernels {
         #endif
     }
 
-    /// `pixels` (8 or 4) pixels x 8 channels of a 3x3 row: eight chains of FMAs (the FMA
-    /// unit's latency times its throughput; four in a tile of four), the window rows
+    /// `pixels` (8, 6 or 4) pixels x 8 channels of a 3x3 row: eight chains of FMAs (the FMA
+    /// unit's latency times its throughput; six or four in the smaller tiles), the window rows
     /// `rows` in order, each row's columns loaded once and used by every pixel that
     /// covers them (10 loads for 24 FMAs at `overlap` 1 and 8 pixels, 17 at 2), each
     /// pixel's taps in (ky, kx) order. `origin`: pixel 0's first column in `top`'s row;
