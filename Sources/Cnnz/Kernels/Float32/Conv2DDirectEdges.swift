@@ -41,7 +41,10 @@ extension Conv2DDirect {
 
         /// Copies the border pixels' input columns of the window rows from `row` (the first
         /// window row's pixel 0) into `buffer`, whose padding columns stay zero, and points
-        /// `origins` at each pixel's window.
+        /// `origins` at each pixel's window. Out of line, in wrapping arithmetic: inlined into
+        /// `run`, the origins' loop reloaded its spilled pointers and checked a product for
+        /// overflow per pixel (0.8 % of mobile_res's pass, as much as the copies it replaced).
+        @inline(never)
         func prepare(
             origins: UnsafeMutablePointer<UnsafePointer<Float>>, width: Int, row: UnsafePointer<Float>,
             buffer: UnsafeMutablePointer<Float>, kernelHeight: Int, pixelStride: Int, padLeft: Int, channels: Int,
@@ -62,11 +65,25 @@ extension Conv2DDirect {
                         from: source + rightStart * channels, count: rightCount * channels)
                 }
             }
-            let right = buffer + (leftColumns - rightFirst) * channels
-            for ox in 0..<inside.lowerBound { origins[ox] = UnsafePointer(buffer + ox * pixelStride) }
-            let origin = row - padLeft * channels
-            for ox in inside { origins[ox] = origin + ox * pixelStride }
-            for ox in inside.upperBound..<width { origins[ox] = UnsafePointer(right + ox * pixelStride) }
+            var left = UnsafePointer(buffer)
+            var ox = 0
+            while ox < inside.lowerBound {
+                origins[ox] = left
+                left += pixelStride
+                ox &+= 1
+            }
+            var origin = row + (ox &* pixelStride &- padLeft &* channels)
+            while ox < inside.upperBound {
+                origins[ox] = origin
+                origin += pixelStride
+                ox &+= 1
+            }
+            var right = UnsafePointer(buffer + leftColumns &* channels)
+            while ox < width {
+                origins[ox] = right
+                right += pixelStride
+                ox &+= 1
+            }
         }
     }
 }
