@@ -91,12 +91,12 @@ import Testing
             Case(
                 height: 3, width: 11, channels: 1, filters: 32, batch: 1, window: window(3, 1, .same), hasBias: true,
                 activation: .relu(maxValue: 6, negativeSlope: 0, threshold: 0)))
-        // Padded rows inside the image (the input read in place, only the border pixels'
-        // columns copied): padding on both sides (5 wide, same), on the right only (even
-        // widths, stride 2), wider than a stride (7 wide), and rows too narrow for an inside pixel.
+        // Padded rows inside the image at stride 2 or more (the input read in place, only the
+        // border pixels' columns copied): padding on both sides (5 wide, same), on the right only
+        // (even widths, stride 2), wider than a stride (7 wide), and rows too narrow for an inside pixel.
         cases.append(
             Case(
-                height: 11, width: 21, channels: 3, filters: 16, batch: 2, window: window(5, 1, .same),
+                height: 11, width: 21, channels: 3, filters: 16, batch: 2, window: window(5, 2, .same),
                 hasBias: true, activation: relu))
         cases.append(
             Case(
@@ -108,7 +108,7 @@ import Testing
                 hasBias: true, activation: relu))
         cases.append(
             Case(
-                height: 8, width: 4, channels: 3, filters: 16, batch: 1, window: window(5, 1, .same),
+                height: 8, width: 4, channels: 3, filters: 16, batch: 1, window: window(5, 2, .same),
                 hasBias: true, activation: relu))
         // 9 to 16 filters (12 but on pairs: one 16-wide tile of 8 pixels, f32Conv8x16Broadcast, on
         // AVX-512): 1 and 3 channels, strides 1 and 2, padded or not, rows of 5 to 29 pixels

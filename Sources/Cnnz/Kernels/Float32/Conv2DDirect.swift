@@ -18,7 +18,8 @@
 /// the input (ungrouped, undilated along x), read where they lie through one
 /// origin pointer per output pixel (XNNPACK's indirect GEMM, one pointer per
 /// pixel instead of per tap); when windows reach into the padding, an output
-/// row's window rows are first copied between zeros into the part's scratch.
+/// row's window rows are first copied between zeros into the part's scratch (at stride 2
+/// or more, in rows inside the image, only the border pixels' columns: `EdgeCopies`).
 /// Filters are split into tiles of 24, 16 or 8 at prepare time
 /// (`DirectConvMicrokernels`), so 50 filters take 24 + 16 + 16; 12 filters take
 /// pairs of pixels, 24 outputs in three full vectors (`f32Conv6x12PairBroadcast`,
@@ -57,8 +58,8 @@ final class Conv2DDirect: RegisteredKernel {
     /// their window rows between zeros. Otherwise the taps are read in the input, and pixels
     /// are taken in chunks whatever rows and images they belong to (seed002's 4 x 4 outputs).
     let isPadded: Bool
-    /// The edge copies of a padded layer (`EdgeCopies`), or nil when no output pixel's
-    /// window lies inside the image along x.
+    /// The edge copies of a padded layer (`EdgeCopies`), or nil: stride 1 along x, or no
+    /// output pixel's window inside the image along x.
     let edges: EdgeCopies?
     /// Pixels per microkernel call of an unpadded layer: a multiple of every tile's pixels.
     static let chunkPixels = 96
