@@ -91,9 +91,8 @@ import Testing
             Case(
                 height: 3, width: 11, channels: 1, filters: 32, batch: 1, window: window(3, 1, .same), hasBias: true,
                 activation: .relu(maxValue: 6, negativeSlope: 0, threshold: 0)))
-        // Padded rows inside the image at stride 2 or more (the input read in place, only the
-        // border pixels' columns copied): padding on both sides (5 wide, same), on the right only
-        // (even widths, stride 2), wider than a stride (7 wide), and rows too narrow for an inside pixel.
+        // Padded layers at stride 2 or more: padding on both sides (5 wide, same), on the right
+        // only (even widths, stride 2), wider than a stride (7 wide), rows narrower than the window.
         cases.append(
             Case(
                 height: 11, width: 21, channels: 3, filters: 16, batch: 2, window: window(5, 2, .same),

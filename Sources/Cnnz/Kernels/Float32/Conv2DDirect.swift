@@ -18,8 +18,7 @@
 /// the input (ungrouped, undilated along x), read where they lie through one
 /// origin pointer per output pixel (XNNPACK's indirect GEMM, one pointer per
 /// pixel instead of per tap); when windows reach into the padding, an output
-/// row's window rows are first copied between zeros into the part's scratch (at stride 2
-/// or more, in rows inside the image, only the border pixels' columns: `EdgeCopies`).
+/// row's window rows are first copied between zeros into the part's scratch.
 /// Filters are split into tiles of 24, 16 or 8 at prepare time
 /// (`DirectConvMicrokernels`), so 50 filters take 24 + 16 + 16; 12 filters take
 /// pairs of pixels, 24 outputs in three full vectors (`f32Conv6x12PairBroadcast`,
@@ -58,9 +57,6 @@ final class Conv2DDirect: RegisteredKernel {
     /// their window rows between zeros. Otherwise the taps are read in the input, and pixels
     /// are taken in chunks whatever rows and images they belong to (seed002's 4 x 4 outputs).
     let isPadded: Bool
-    /// The edge copies of a padded layer (`EdgeCopies`), or nil: stride 1 along x, or no
-    /// output pixel's window inside the image along x.
-    let edges: EdgeCopies?
     /// Pixels per microkernel call of an unpadded layer: a multiple of every tile's pixels.
     static let chunkPixels = 96
     let scratchBytes: Int
@@ -174,15 +170,7 @@ final class Conv2DDirect: RegisteredKernel {
         isPadded = rows.padBefore + rows.padAfter + columns.padBefore + columns.padAfter > 0
         // Window origins (a chunk of pixels, or an output row), then the padded copies of a row's window rows.
         let origins = Swift.max(Self.chunkPixels, columns.output)
-        edges =
-            isPadded
-            ? EdgeCopies(
-                columns: columns, inputWidth: x.width, channels: x.channels, kernelWidth: window.kernelWidth,
-                strideWidth: window.strideWidth, rowStep: window.dilationHeight * x.width * x.channels,
-                kernelHeight: window.kernelHeight) : nil
-        scratchBytes =
-            Self.lines(origins * 8) + (isPadded ? window.kernelHeight * Self.lines(paddedRowFloats * 4) : 0)
-            + Self.lines((edges?.floats ?? 0) * 4)
+        scratchBytes = Self.lines(origins * 8) + (isPadded ? window.kernelHeight * Self.lines(paddedRowFloats * 4) : 0)
     }
 
     convenience init(_ setup: KernelSetup) throws(CnnzError) {
@@ -321,30 +309,11 @@ final class Conv2DDirect: RegisteredKernel {
         let copied = Swift.min(x.width, paddedRowFloats / x.channels - columns.padBefore) * x.channels
         // Zeros on either side of every copy: rows are filled in the middle below, or wholly with zeros.
         copies.update(repeating: 0, count: window.kernelHeight * rowFloats)
-        let edgeBuffer = (scratch + Self.lines(originCount * 8) + window.kernelHeight * rowFloats * 4)
-            .bindMemory(to: Float.self, capacity: Swift.max(edges?.floats ?? 0, 1))
-        if let edges { edgeBuffer.update(repeating: 0, count: edges.floats) }
-        // Whether `origins` point into `copies` (set for the last row) rather than the input.
-        var originsInCopies = false
+        for ox in 0..<y.width { origins[ox] = UnsafePointer(copies + ox * pixelStride) }
         for item in share {
             let image = item / rows.output
             let oy = item - image * rows.output
             let source = input + image * x.elementCount
-            let top = oy * window.strideHeight - rows.padBefore
-            if let edges, top >= 0, top + (window.kernelHeight - 1) * window.dilationHeight < x.height {
-                // Every window row inside the image: only the border pixels' columns are copied.
-                edges.prepare(
-                    origins: origins, width: y.width, row: source + top * inputRowFloats, buffer: edgeBuffer,
-                    kernelHeight: window.kernelHeight, pixelStride: pixelStride, padLeft: columns.padBefore,
-                    channels: x.channels, inputWidth: x.width)
-                originsInCopies = false
-                compute(y.width, rowStride: edges.rowStep, from: item * y.width)
-                continue
-            }
-            if !originsInCopies {
-                for ox in 0..<y.width { origins[ox] = UnsafePointer(copies + ox * pixelStride) }
-                originsInCopies = true
-            }
             for ky in 0..<window.kernelHeight {
                 let iy = oy * window.strideHeight - rows.padBefore + ky * window.dilationHeight
                 let row = copies + ky * rowFloats + columns.padBefore * x.channels
