@@ -18,9 +18,9 @@ extension DepthwiseMicrokernels {
     }
 
     /// A whole output row of a 3x3 layer (`rowTilesFit`), every pixel in tiles of eight
-    /// (or four) pixels x 8 channels, the border pixels included: a border tile skips
+    /// (or six, or four) pixels x 8 channels, the border pixels included: a border tile skips
     /// the product of its first or last column, which lies in the padding. A row whose
-    /// width is not a multiple of 8 ends with a tile of four, or one that overlaps the
+    /// width is not a multiple of 8 ends with a tile of six or four, or one that overlaps the
     /// tile before it (its shared pixels computed twice, the same taps in the same
     /// order: the same values). Every pixel's taps in (ky, kx) order, the padding
     /// skipped, as on the other paths: the same sums. The border-pixel, four-pixel and
@@ -81,10 +81,12 @@ extension DepthwiseMicrokernels {
             clamp: clamp)
         var ox = 0
         while ox < width {
-            // Eight pixels while eight are left, or five to seven in a row of eight or
-            // more (the last eight); four for four or fewer, or in a row of four to seven.
+            // Eight pixels while eight are left, six for six (a tile of 6, not 8 or 4 + 4
+            // that overlap: mobile_res's dw13 rows of 6 took two tiles of 4, 8 pixels'
+            // work), the last eight for five or seven in a row of eight or more; four for
+            // four or fewer, or five or seven in a row of four to seven.
             let left = width &- ox
-            let pixels = left >= 8 || (left > 4 && width >= 8) ? 8 : 4
+            let pixels = left >= 8 ? 8 : left == 6 ? 6 : left > 4 && width >= 8 ? 8 : 4
             let start = min(ox, width &- pixels)
             let ix0 = start &* g.strideWidth &- g.padLeft
             let lastColumn = ix0 &+ ((pixels &- 1) &* overlap &+ 2) &* g.dilationWidth
@@ -94,15 +96,19 @@ extension DepthwiseMicrokernels {
             let out = output + start &* channels
             // A separate copy for the tiles inside the image: the tests of a border tile in
             // it (LLVM made the optional first product a select of its two halves).
-            switch (pixels == 8, overlap == 1, !skipFirst && !skipLast) {
-            case (true, true, true): tiles8Overlap1(t, origin, out)
-            case (true, false, true): tiles8Overlap2(t, origin, out)
-            case (false, true, true): tiles4Overlap1(t, origin, out)
-            case (false, false, true): tiles4Overlap2(t, origin, out)
-            case (true, true, false): borderTiles8Overlap1(t, origin, out, skipFirst, skipLast)
-            case (true, false, false): borderTiles8Overlap2(t, origin, out, skipFirst, skipLast)
-            case (false, true, false): borderTiles4Overlap1(t, origin, out, skipFirst, skipLast)
-            case (false, false, false): borderTiles4Overlap2(t, origin, out, skipFirst, skipLast)
+            switch (pixels, overlap == 1, !skipFirst && !skipLast) {
+            case (8, true, true): tiles8Overlap1(t, origin, out)
+            case (8, false, true): tiles8Overlap2(t, origin, out)
+            case (8, true, false): borderTiles8Overlap1(t, origin, out, skipFirst, skipLast)
+            case (8, false, false): borderTiles8Overlap2(t, origin, out, skipFirst, skipLast)
+            case (6, true, true): tiles6Overlap1(t, origin, out)
+            case (6, false, true): tiles6Overlap2(t, origin, out)
+            case (6, true, false): borderTiles6Overlap1(t, origin, out, skipFirst, skipLast)
+            case (6, false, false): borderTiles6Overlap2(t, origin, out, skipFirst, skipLast)
+            case (_, true, true): tiles4Overlap1(t, origin, out)
+            case (_, false, true): tiles4Overlap2(t, origin, out)
+            case (_, true, false): borderTiles4Overlap1(t, origin, out, skipFirst, skipLast)
+            case (_, false, false): borderTiles4Overlap2(t, origin, out, skipFirst, skipLast)
             }
             ox = start &+ pixels
         }
@@ -116,6 +122,30 @@ extension DepthwiseMicrokernels {
     @inline(never)
     static func tiles8Overlap2(_ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
         channelBlocks(pixels: 8, overlap: 2, t, origin, out, false, false)
+    }
+
+    @inline(never)
+    static func tiles6Overlap1(_ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+        channelBlocks(pixels: 6, overlap: 1, t, origin, out, false, false)
+    }
+
+    @inline(never)
+    static func tiles6Overlap2(_ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+        channelBlocks(pixels: 6, overlap: 2, t, origin, out, false, false)
+    }
+
+    @inline(never)
+    static func borderTiles6Overlap1(
+        _ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ first: Bool, _ last: Bool
+    ) {
+        channelBlocks(pixels: 6, overlap: 1, t, origin, out, first, last)
+    }
+
+    @inline(never)
+    static func borderTiles6Overlap2(
+        _ t: RowTiles, _ origin: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ first: Bool, _ last: Bool
+    ) {
+        channelBlocks(pixels: 6, overlap: 2, t, origin, out, first, last)
     }
 
     @inline(never)
@@ -213,8 +243,8 @@ extension DepthwiseMicrokernels {
         #endif
     }
 
-    /// `pixels` (8 or 4) pixels x 8 channels of a 3x3 row: eight chains of FMAs (the FMA
-    /// unit's latency times its throughput; four in a tile of four), the window rows
+    /// `pixels` (8, 6 or 4) pixels x 8 channels of a 3x3 row: eight chains of FMAs (the FMA
+    /// unit's latency times its throughput; six or four in the smaller tiles), the window rows
     /// `rows` in order, each row's columns loaded once and used by every pixel that
     /// covers them (10 loads for 24 FMAs at `overlap` 1 and 8 pixels, 17 at 2), each
     /// pixel's taps in (ky, kx) order. `origin`: pixel 0's first column in `top`'s row;
@@ -247,9 +277,11 @@ extension DepthwiseMicrokernels {
         s.1.store(out + channels, V.lanes, clamp)
         s.2.store(out + 2 &* channels, V.lanes, clamp)
         s.3.store(out + 3 &* channels, V.lanes, clamp)
-        if pixels == 8 {
+        if pixels >= 6 {
             s.4.store(out + 4 &* channels, V.lanes, clamp)
             s.5.store(out + 5 &* channels, V.lanes, clamp)
+        }
+        if pixels == 8 {
             s.6.store(out + 6 &* channels, V.lanes, clamp)
             s.7.store(out + 7 &* channels, V.lanes, clamp)
         }
@@ -295,6 +327,10 @@ extension DepthwiseMicrokernels {
             let x6 = V.load(p + 6 &* d)
             s.4.accumulate(x6, wc)
             s.5.accumulate(x6, wb)
+            if pixels == 6 {
+                if !skipLast { s.5.accumulate(V.load(p + 7 &* d), wc) }
+                return
+            }
             s.6.accumulate(x6, wa)
             let x7 = V.load(p + 7 &* d)
             s.5.accumulate(x7, wc)
@@ -330,6 +366,10 @@ extension DepthwiseMicrokernels {
             s.4.accumulate(x10, wc)
             s.5.accumulate(x10, wa)
             s.5.accumulate(V.load(p + 11 &* d), wb)
+            if pixels == 6 {
+                if !skipLast { s.5.accumulate(V.load(p + 12 &* d), wc) }
+                return
+            }
             let x12 = V.load(p + 12 &* d)
             s.5.accumulate(x12, wc)
             s.6.accumulate(x12, wa)

@@ -68,6 +68,10 @@ import Testing
             (16, 1, 1, 6, .valid), (37, 1, 1, 12, .same), (16, 1, 1, 13, .same), (29, 2, 1, 27, .same),
             (16, 2, 1, 7, .same), (64, 2, 1, 24, .same), (128, 2, 1, 12, .same), (56, 1, 1, 11, .same),
             (45, 2, 1, 14, .same), (96, 1, 1, 7, .valid),
+            // Tiles of six pixels (rows of 6, and 8 + 6): inside the image and with a
+            // padding column last, stride 1 and 2, channels past the last multiple of 16 and 8.
+            (128, 1, 1, 6, .same), (16, 1, 1, 8, .valid), (48, 2, 1, 13, .valid), (33, 1, 1, 14, .same),
+            (24, 2, 1, 28, .same), (21, 1, 1, 6, .same), (40, 2, 1, 11, .same),
         ] {
             cases.append(
                 Case(

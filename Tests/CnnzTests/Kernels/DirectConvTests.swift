@@ -91,6 +91,24 @@ import Testing
             Case(
                 height: 3, width: 11, channels: 1, filters: 32, batch: 1, window: window(3, 1, .same), hasBias: true,
                 activation: .relu(maxValue: 6, negativeSlope: 0, threshold: 0)))
+        // Padded layers at stride 2 or more: padding on both sides (5 wide, same), on the right
+        // only (even widths, stride 2), wider than a stride (7 wide), rows narrower than the window.
+        cases.append(
+            Case(
+                height: 11, width: 21, channels: 3, filters: 16, batch: 2, window: window(5, 2, .same),
+                hasBias: true, activation: relu))
+        cases.append(
+            Case(
+                height: 12, width: 26, channels: 1, filters: 16, batch: 1, window: window(3, 2, .same),
+                hasBias: false, activation: .linear))
+        cases.append(
+            Case(
+                height: 9, width: 17, channels: 2, filters: 24, batch: 2, window: window(7, 3, .same),
+                hasBias: true, activation: relu))
+        cases.append(
+            Case(
+                height: 8, width: 4, channels: 3, filters: 16, batch: 1, window: window(5, 2, .same),
+                hasBias: true, activation: relu))
         // 9 to 16 filters (12 but on pairs: one 16-wide tile of 8 pixels, f32Conv8x16Broadcast, on
         // AVX-512): 1 and 3 channels, strides 1 and 2, padded or not, rows of 5 to 29 pixels
         // (rarely a multiple of 8), whole stores (16) and partial or spilled ones (9 to 15).
