@@ -88,8 +88,6 @@ CNNZ_INLINE int dw_form(size_t j, int full, const cnnz_requant16_float *stage, c
     return -1; /* the caller's requant16_kind */
 }
 
-#define DW_ROUND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-
 /* Stores the 16 (or `lanes`) output bytes of sums x (bias included); table: out->table's. kind:
  * a requant16 form of s->q or DW_FLOAT / DW_FLOAT_SPLIT (a constant: CNNZ_REQUANT_GENERAL where
  * the caller does not choose). The float form: clamp(cvtps2dq(fma(float(x), scale, c))), c the
@@ -101,8 +99,9 @@ CNNZ_INLINE CNNZ_VNNI512 void dw_store(__m512i x, const dw_stage *s, const cnnz_
     if (kind >= DW_FLOAT) {
         int split = kind == DW_FLOAT_SPLIT || kind == DW_FLOAT_SPLIT_WIDE;
         __m512 k = split ? _mm512_mask_blend_ps(_mm512_movepi32_mask(x), s->constant, s->negative) : s->constant;
-        __m512 v = _mm512_fmadd_round_ps(_mm512_cvt_roundepi32_ps(x, DW_ROUND), s->scale, k, DW_ROUND);
-        bytes = _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32(v, DW_ROUND));
+        /* CNNZ_RN (int8_vnni_store.h): the proof's rounding whatever MXCSR says. */
+        __m512 v = _mm512_fmadd_round_ps(_mm512_cvt_roundepi32_ps(x, CNNZ_RN), s->scale, k, CNNZ_RN);
+        bytes = _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32(v, CNNZ_RN));
         if (kind <= DW_FLOAT_SPLIT) bytes = _mm_min_epi8(_mm_max_epi8(bytes, p->min), p->max);
         /* Kept in a register: clang otherwise stores with vpmovsdb's memory form, which Zen 4
          * runs as several micro-ops (whole passes measured the same either way; kept). */
