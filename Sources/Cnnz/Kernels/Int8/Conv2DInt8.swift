@@ -52,6 +52,11 @@ final class Conv2DInt8: RegisteredKernel {
     /// one group, no dilation across: the int16 row convolution (`cnnz_qs8_rowconv_4x16c2__avx2`),
     /// kernel rows padded to whole pairs.
     let isRowConv: Bool
+    /// VNNI 512, one group, 4, 8 or 12 filters at horizontal stride 1 (seed002's first two
+    /// layers): the pixel-lane convolution (`cnnz_qu8_pxconv_16x4n__avx512vnni`, 16 output
+    /// pixels per vector, one vector per filter), whose taps are the kernel's pixels, each
+    /// padded to whole groups of 4 channels in `packed`'s k. Before the others (`takesPixelConv`).
+    let isPixelConv: Bool
     /// The fused Add, or nil.
     let residual: Int8ResidualAdd?
 
@@ -103,10 +108,15 @@ final class Conv2DInt8: RegisteredKernel {
         let unit = self.variant == .avx2 ? 2 : 4
         let rowSegment = (segment + unit - 1) / unit * unit
         let rowK = window.kernelHeight * rowSegment
-        isRowConv = Self.takesRowConv(
+        let stage = Int8Activation(activation, output: output)
+        isPixelConv = Self.takesPixelConv(
+            variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels,
+            filters: filters, hasTable: stage.table != nil, padLeft: columnGeometry.padBefore,
+            outWidth: operands.outputShape.width, height: x.height)
+        let pixelChannels = (x.channels + 3) / 4 * 4
+        isRowConv = !isPixelConv && Self.takesRowConv(
             variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
             rowK: rowK, lineBytes: lineBytes, height: x.height)
-        let stage = Int8Activation(activation, output: output)
         let weightScale = { (f: Int) in Double(q.scales.count == 1 ? q.scales[0] : q.scales[f]) }
         let biasValue = try Self.bias(bias, inputScale: input.scale, weightScale: weightScale)
         var packed: [Int8PackedWeights] = []
@@ -120,6 +130,27 @@ final class Conv2DInt8: RegisteredKernel {
             let bias = { (n: Int) in biasValue(g * outPerGroup + n) }
             let realMultiplier = { (n: Int) in
                 Double(input.scale) * weightScale(g * outPerGroup + n) / Double(stage.scale)
+            }
+            if isPixelConv && pixelChannels != x.channels {
+                // Each tap's channels, then zeros up to a whole group of 4; one group.
+                let taps = window.kernelHeight * window.kernelWidth
+                let count = taps * pixelChannels * filters
+                let matrix = try AlignedBuffer.bytes(count, alignment: 64)
+                defer { matrix.deallocate() }
+                let m = matrix.baseAddress!.bindMemory(to: Int8.self, capacity: count)
+                m.update(repeating: 0, count: count)
+                weights.withUnsafeBufferPointer { w in
+                    for t in 0..<taps {
+                        (m + t * pixelChannels * filters).update(
+                            from: w.baseAddress! + t * x.channels * filters, count: x.channels * filters)
+                    }
+                }
+                packed.append(
+                    try Int8PackedWeights(
+                        k: taps * pixelChannels, n: filters, weights: m, rowStride: filters, bias: bias,
+                        realMultiplier: realMultiplier, activation: stage, variant: packing,
+                        inputZeroPoint: input.zeroPoint, floatForms: floatForms))
+                continue
             }
             if isRowConv {
                 // The row convolution's k: each kernel row's `segment` weights, then zeros up to
@@ -165,10 +196,12 @@ final class Conv2DInt8: RegisteredKernel {
             pad_left: columnGeometry.padBefore, out_width: operands.outputShape.width, group_offset: 0,
             group_channels: x.channels / groups)
         isIndirect =
-            self.variant == .vnni512 && !isPointwise && !isRowConv && (x.channels / groups) % 4 == 0 && k > 64
+            self.variant == .vnni512 && !isPointwise && !isRowConv && !isPixelConv && (x.channels / groups) % 4 == 0 && k > 64
         let im2colBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         scratchBytes =
-            isRowConv
+            isPixelConv
+            ? withUnsafePointer(to: geometry) { cnnz_qu8_pxconv_scratch($0) }
+            : isRowConv
             ? withUnsafePointer(to: geometry) {
                 chosen == .avx2
                     ? cnnz_qs8_rowconv_scratch($0, Self.rowConvBlock) : cnnz_qu8_rowconv_scratch($0, Self.rowConvBlock)
@@ -204,6 +237,22 @@ final class Conv2DInt8: RegisteredKernel {
                 && 2 * lineBytes * height <= 512 * 1024
         default: false
         }
+    }
+
+    /// Whether the pixel-lane convolution runs: VNNI 512, not pointwise, one group, 4, 8 or 12
+    /// filters (a part of one 16-column panel, so the GEMM tiles leave lanes idle and store per
+    /// pixel), horizontal stride and dilation 1, no activation table, 1 to 3 input channels or a
+    /// multiple of 4 up to 16 (the copy's vector forms), and the copy of the lines as planes of 4
+    /// channels at most 512 KB.
+    static func takesPixelConv(
+        variant: Int8GEMM.Variant, pointwise: Bool, groups: Int, window: Window, channels: Int, filters: Int,
+        hasTable: Bool, padLeft: Int, outWidth: Int, height: Int
+    ) -> Bool {
+        let planeBytes = ((outWidth + 15) / 16 * 16 + window.kernelWidth - 1) * 4
+        return variant == .vnni512 && !pointwise && groups == 1 && [4, 8, 12].contains(filters) && !hasTable
+            && window.strideWidth == 1 && window.dilationWidth == 1 && padLeft >= 0
+            && (channels < 4 || (channels % 4 == 0 && channels <= 16))
+            && (channels + 3) / 4 * planeBytes * (height + 1) <= 512 * 1024
     }
 
     /// Column `f`'s bias in the sums' scale: an int32 bias as it is, a float32
@@ -243,7 +292,8 @@ final class Conv2DInt8: RegisteredKernel {
         let channels = setup.operands.inputShape.channels / groups
         let k = window.kernelHeight * window.kernelWidth * channels
         let rowK = window.kernelHeight * ((window.kernelWidth * channels + 3) / 4 * 4)
-        return groups * Int8PackedWeights.bytes(k: max(k, rowK), n: filters / groups)
+        let pixelK = window.kernelHeight * window.kernelWidth * ((channels + 3) / 4 * 4)
+        return groups * Int8PackedWeights.bytes(k: max(k, rowK, pixelK), n: filters / groups)
     }
 
     var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
@@ -329,6 +379,10 @@ final class Conv2DInt8: RegisteredKernel {
             return
         }
         let padding = UInt8(truncatingIfNeeded: Int(inputZeroPoint) + 128)
+        if isPixelConv {
+            runPixelConv(context, part: part, of: parts, padding: padding)
+            return
+        }
         if isRowConv {
             runRowConv(context, part: part, of: parts, padding: padding)
             return

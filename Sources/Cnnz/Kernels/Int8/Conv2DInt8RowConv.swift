@@ -17,6 +17,18 @@ extension Conv2DInt8 {
         }
     }
 
+    /// `runVNNI` with the pixel-lane convolution: as `runRowConv`, the image's lines copied once
+    /// per call (as planes of 4 channels).
+    func runPixelConv(_ context: RunContext, part: Int, of parts: Int, padding: UInt8) {
+        let scratch = context.scratch(part: part, bytes: scratchBytes, as: UInt8.self)
+        let weights = packed[0]
+        let panels = weights.panels.assumingMemoryBound(to: Int8.self)
+        forEachImageRows(context, part: part, of: parts) { image, window, first, rows, stage, output in
+            cnnz_qu8_pxconv_16x4n__avx512vnni(
+                image, window, padding, first, rows, scratch, weights.n, panels, weights.stage, stage, output)
+        }
+    }
+
     /// `run` with the int16 row convolution (AVX2): as `runRowConv`, the image's lines copied
     /// once per call as int16 `q - zeroPoint`.
     func runRowConvS16(_ context: RunContext, part: Int, of parts: Int) {
