@@ -9,7 +9,7 @@ import Testing
 /// 20 (which it leaves to the others), 1 to 3 kernel rows and columns (not 1x1: pointwise),
 /// vertical stride 1 and 2 and dilation 2 down the kernel, "same" (padding columns and lines)
 /// and "valid", widths from 1 to 70 (blocks of 16 with tails of 1 to 15 pixels, runs that start
-/// mid-row in a part), every output form: the integer short form with and without its step
+/// mid-row in a part; rows too narrow to fill the blocks take the others), every output form: the integer short form with and without its step
 /// below zero (ReLU or not), the general one (multipliers of 0.5 and above: no right shift or a
 /// left one), the float form (multipliers 0.003 to 0.05, split where not ReLU); a sigmoid (a
 /// table: the other kernels); batches of up to 3, 1 to 3 threads, every variant this CPU has (the
@@ -25,7 +25,7 @@ import Testing
             let filters = [12, 8, 4][trial % 3]
             let shape = TensorShape(
                 height: Int.random(in: 2...12, using: &rng),
-                width: Int.random(in: 1...(trial % 4 == 0 ? 70 : 33), using: &rng),
+                width: [1...70, 12...16, 24...40, 4...33][trial % 4].randomElement(using: &rng)!,
                 channels: channels)
             let kernelHeight = min(shape.height, Int.random(in: 1...3, using: &rng))
             var kernelWidth = min(shape.width, Int.random(in: 1...3, using: &rng))
@@ -49,7 +49,8 @@ import Testing
             let weightScales = (0..<filters).map { _ in
                 form == 1
                     ? Float.random(in: 0.015...0.25, using: &rng)
-                    : form == 2 ? Float.random(in: 0.003...0.03, using: &rng) : Float.random(in: 0.001...0.03, using: &rng)
+                    : form == 2
+                        ? Float.random(in: 0.003...0.03, using: &rng) : Float.random(in: 0.001...0.03, using: &rng)
             }
             var input = Int8KernelTests.activation(
                 shape, batch: Int.random(in: 1...3, using: &rng), zeroPoint: Int8KernelTests.zeroPoint(&rng),
@@ -124,7 +125,7 @@ import Testing
                     """)
             }
         }
-        #expect(taken >= trials * 2 / 3, "\(taken) of \(trials) trials take the pixel-lane convolution")
+        #expect(taken >= trials / 2, "\(taken) of \(trials) trials take the pixel-lane convolution")
         #expect(floatColumns >= 60, "columns with a float form: \(floatColumns)")
     }
 }

@@ -114,9 +114,11 @@ final class Conv2DInt8: RegisteredKernel {
             filters: filters, hasTable: stage.table != nil, padLeft: columnGeometry.padBefore,
             outWidth: operands.outputShape.width, height: x.height)
         let pixelChannels = (x.channels + 3) / 4 * 4
-        isRowConv = !isPixelConv && Self.takesRowConv(
-            variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
-            rowK: rowK, lineBytes: lineBytes, height: x.height)
+        isRowConv =
+            !isPixelConv
+            && Self.takesRowConv(
+                variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
+                rowK: rowK, lineBytes: lineBytes, height: x.height)
         let weightScale = { (f: Int) in Double(q.scales.count == 1 ? q.scales[0] : q.scales[f]) }
         let biasValue = try Self.bias(bias, inputScale: input.scale, weightScale: weightScale)
         var packed: [Int8PackedWeights] = []
@@ -131,45 +133,29 @@ final class Conv2DInt8: RegisteredKernel {
             let realMultiplier = { (n: Int) in
                 Double(input.scale) * weightScale(g * outPerGroup + n) / Double(stage.scale)
             }
-            if isPixelConv && pixelChannels != x.channels {
-                // Each tap's channels, then zeros up to a whole group of 4; one group.
-                let taps = window.kernelHeight * window.kernelWidth
-                let count = taps * pixelChannels * filters
-                let matrix = try AlignedBuffer.bytes(count, alignment: 64)
-                defer { matrix.deallocate() }
-                let m = matrix.baseAddress!.bindMemory(to: Int8.self, capacity: count)
-                m.update(repeating: 0, count: count)
-                weights.withUnsafeBufferPointer { w in
-                    for t in 0..<taps {
-                        (m + t * pixelChannels * filters).update(
-                            from: w.baseAddress! + t * x.channels * filters, count: x.channels * filters)
-                    }
-                }
-                packed.append(
-                    try Int8PackedWeights(
-                        k: taps * pixelChannels, n: filters, weights: m, rowStride: filters, bias: bias,
-                        realMultiplier: realMultiplier, activation: stage, variant: packing,
-                        inputZeroPoint: input.zeroPoint, floatForms: floatForms))
-                continue
-            }
-            if isRowConv {
+            if isRowConv || isPixelConv {
                 // The row convolution's k: each kernel row's `segment` weights, then zeros up to
-                // a whole unit; one group. Laid out so (a copy per kernel row), then packed by rows.
-                precondition(groups == 1, "the row convolution takes one group")
-                let count = rowK * filters
+                // a whole unit; the pixel-lane convolution's: each tap's channels, then zeros up to
+                // a whole group of 4. One group. Laid out so (a copy per run), then packed by rows.
+                precondition(groups == 1, "the row and pixel-lane convolutions take one group")
+                let (runs, run, padded) =
+                    isPixelConv
+                    ? (window.kernelHeight * window.kernelWidth, x.channels, pixelChannels)
+                    : (window.kernelHeight, segment, rowSegment)
+                let count = runs * padded * filters
                 let matrix = try AlignedBuffer.bytes(count, alignment: 64)
                 defer { matrix.deallocate() }
                 let m = matrix.baseAddress!.bindMemory(to: Int8.self, capacity: count)
                 m.update(repeating: 0, count: count)
                 weights.withUnsafeBufferPointer { w in
-                    for ky in 0..<window.kernelHeight {
-                        (m + ky * rowSegment * filters).update(
-                            from: w.baseAddress! + ky * segment * filters, count: segment * filters)
+                    for i in 0..<runs {
+                        (m + i * padded * filters).update(
+                            from: w.baseAddress! + i * run * filters, count: run * filters)
                     }
                 }
                 packed.append(
                     try Int8PackedWeights(
-                        k: rowK, n: filters, weights: m, rowStride: filters, bias: bias,
+                        k: runs * padded, n: filters, weights: m, rowStride: filters, bias: bias,
                         realMultiplier: realMultiplier, activation: stage, variant: packing,
                         inputZeroPoint: input.zeroPoint, floatForms: floatForms && packing == .vnni512))
                 continue
@@ -196,18 +182,20 @@ final class Conv2DInt8: RegisteredKernel {
             pad_left: columnGeometry.padBefore, out_width: operands.outputShape.width, group_offset: 0,
             group_channels: x.channels / groups)
         isIndirect =
-            self.variant == .vnni512 && !isPointwise && !isRowConv && !isPixelConv && (x.channels / groups) % 4 == 0 && k > 64
+            self.variant == .vnni512 && !isPointwise && !isRowConv && !isPixelConv && (x.channels / groups) % 4 == 0
+            && k > 64
         let im2colBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         scratchBytes =
             isPixelConv
             ? withUnsafePointer(to: geometry) { cnnz_qu8_pxconv_scratch($0) }
             : isRowConv
-            ? withUnsafePointer(to: geometry) {
-                chosen == .avx2
-                    ? cnnz_qs8_rowconv_scratch($0, Self.rowConvBlock) : cnnz_qu8_rowconv_scratch($0, Self.rowConvBlock)
-            }
-            : isIndirect
-                ? withUnsafePointer(to: geometry) { cnnz_qu8_igemm_scratch($0, Self.blockRows) } : im2colBytes
+                ? withUnsafePointer(to: geometry) {
+                    chosen == .avx2
+                        ? cnnz_qs8_rowconv_scratch($0, Self.rowConvBlock)
+                        : cnnz_qu8_rowconv_scratch($0, Self.rowConvBlock)
+                }
+                : isIndirect
+                    ? withUnsafePointer(to: geometry) { cnnz_qu8_igemm_scratch($0, Self.blockRows) } : im2colBytes
     }
 
     /// Whether the row convolution runs: VNNI 512, one group, no dilation across, not what the
@@ -237,22 +225,6 @@ final class Conv2DInt8: RegisteredKernel {
                 && 2 * lineBytes * height <= 512 * 1024
         default: false
         }
-    }
-
-    /// Whether the pixel-lane convolution runs: VNNI 512, not pointwise, one group, 4, 8 or 12
-    /// filters (a part of one 16-column panel, so the GEMM tiles leave lanes idle and store per
-    /// pixel), horizontal stride and dilation 1, no activation table, 1 to 3 input channels or a
-    /// multiple of 4 up to 16 (the copy's vector forms), and the copy of the lines as planes of 4
-    /// channels at most 512 KB.
-    static func takesPixelConv(
-        variant: Int8GEMM.Variant, pointwise: Bool, groups: Int, window: Window, channels: Int, filters: Int,
-        hasTable: Bool, padLeft: Int, outWidth: Int, height: Int
-    ) -> Bool {
-        let planeBytes = ((outWidth + 15) / 16 * 16 + window.kernelWidth - 1) * 4
-        return variant == .vnni512 && !pointwise && groups == 1 && [4, 8, 12].contains(filters) && !hasTable
-            && window.strideWidth == 1 && window.dilationWidth == 1 && padLeft >= 0
-            && (channels < 4 || (channels % 4 == 0 && channels <= 16))
-            && (channels + 3) / 4 * planeBytes * (height + 1) <= 512 * 1024
     }
 
     /// Column `f`'s bias in the sums' scale: an int32 bias as it is, a float32
