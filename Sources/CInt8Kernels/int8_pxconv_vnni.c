@@ -59,7 +59,7 @@ size_t cnnz_qu8_pxconv_scratch(const cnnz_qs8_window *w) {
 #ifdef CNNZ_HAVE_AVX2
     setup = (sizeof(px_setup) + 63) / 64 * 64;
 #endif
-    return 64 + setup + (px_taps(w) * sizeof(void *) + 63) / 64 * 64 + lines;
+    return 64 + setup + (2 * px_taps(w) * sizeof(void *) + 63) / 64 * 64 + lines;
 }
 
 #ifdef CNNZ_HAVE_AVX2
@@ -310,7 +310,8 @@ void cnnz_qu8_pxconv_16x4n__avx512vnni(const int8_t *image, const cnnz_qs8_windo
     px_setup *s = (px_setup *)base;
     const uint8_t **tap = (const uint8_t **)(base + (sizeof(px_setup) + 63) / 64 * 64);
     size_t groups = px_groups(w), plane = px_plane(w), taps = px_taps(w);
-    uint8_t *padding = (uint8_t *)tap + (taps * sizeof(void *) + 63) / 64 * 64;
+    size_t *offset = (size_t *)(tap + taps);
+    uint8_t *padding = (uint8_t *)tap + (2 * taps * sizeof(void *) + 63) / 64 * 64;
     uint8_t *copy = padding + groups * plane;
     int kind = px_prepare(n, (const cnnz_requant16_float *)stage, out, s);
     const px_rows *rows = n == 4 ? px_rows_1 : n == 8 ? px_rows_2 : px_rows_3;
@@ -320,9 +321,23 @@ void cnnz_qu8_pxconv_16x4n__avx512vnni(const int8_t *image, const cnnz_qs8_windo
     memset(padding, padding_byte, groups * plane);
     px_copy(image + first_row * w->width * w->channels, lines, w, padding_byte, copy);
     size_t out_width = w->out_width, kh = w->kernel_height, kw = w->kernel_width;
+    /* A row whose kernel rows are all inside the image: its taps at one line's planes + offset. */
+    for (size_t ky = 0; ky < kh; ky++)
+        for (size_t kx = 0; kx < kw; kx++)
+            for (size_t j = 0; j < groups; j++)
+                offset[(ky * kw + kx) * groups + j] = ky * w->dilation_height * groups * plane + j * plane + 4 * kx;
+    ptrdiff_t span = (ptrdiff_t)((kh - 1) * w->dilation_height);
     for (size_t done = 0; done < count;) {
         size_t pixel = first + done, oy = pixel / out_width, ox = pixel % out_width;
         size_t run = out_width - ox < count - done ? out_width - ox : count - done;
+        ptrdiff_t top = (ptrdiff_t)(oy * w->stride_height) - w->pad_top;
+        if (top >= 0 && top + span < (ptrdiff_t)w->height) {
+            const uint8_t *line = copy + ((size_t)top - first_row) * groups * plane;
+            for (size_t t = 0; t < taps; t++) tap[t] = line + offset[t];
+            row(taps, tap, ox, run, packed, s, c + done * n);
+            done += run;
+            continue;
+        }
         for (size_t ky = 0; ky < kh; ky++) {
             ptrdiff_t iy = (ptrdiff_t)(oy * w->stride_height) - w->pad_top + (ptrdiff_t)(ky * w->dilation_height);
             const uint8_t *p = iy >= 0 && iy < (ptrdiff_t)w->height
