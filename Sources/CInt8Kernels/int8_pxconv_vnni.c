@@ -17,17 +17,6 @@
 
 #include <string.h>
 
-/* The input rows output pixels first..<first + count read (int8_igemm_vnni.c's input_rows). */
-static void px_input_rows(const cnnz_qs8_window *w, size_t first, size_t count, size_t *first_row, size_t *rows) {
-    ptrdiff_t top = (ptrdiff_t)(first / w->out_width * w->stride_height) - w->pad_top;
-    ptrdiff_t bottom = (ptrdiff_t)((first + count - 1) / w->out_width * w->stride_height) - w->pad_top +
-                       (ptrdiff_t)((w->kernel_height - 1) * w->dilation_height);
-    if (top < 0) top = 0;
-    if (bottom >= (ptrdiff_t)w->height) bottom = (ptrdiff_t)w->height - 1;
-    *first_row = (size_t)top;
-    *rows = bottom >= top ? (size_t)(bottom - top + 1) : 0;
-}
-
 /* A plane line: the padded columns 0 ..< px_columns (column x + kx for output column x), the
  * last block's 16 lanes included, in bytes rounded to 64. */
 static size_t px_groups(const cnnz_qs8_window *w) { return (w->channels + 3) / 4; }
@@ -63,6 +52,17 @@ size_t cnnz_qu8_pxconv_scratch(const cnnz_qs8_window *w) {
 }
 
 #ifdef CNNZ_HAVE_AVX2
+
+/* The input rows output pixels first..<first + count read (int8_igemm_vnni.c's input_rows). */
+static void px_input_rows(const cnnz_qs8_window *w, size_t first, size_t count, size_t *first_row, size_t *rows) {
+    ptrdiff_t top = (ptrdiff_t)(first / w->out_width * w->stride_height) - w->pad_top;
+    ptrdiff_t bottom = (ptrdiff_t)((first + count - 1) / w->out_width * w->stride_height) - w->pad_top +
+                       (ptrdiff_t)((w->kernel_height - 1) * w->dilation_height);
+    if (top < 0) top = 0;
+    if (bottom >= (ptrdiff_t)w->height) bottom = (ptrdiff_t)w->height - 1;
+    *first_row = (size_t)top;
+    *rows = bottom >= top ? (size_t)(bottom - top + 1) : 0;
+}
 
 /* Lines source, source + line, ... (`lines` of them, width pixels of w->channels bytes each) as
  * their planes from d on, `G` planes a line (a constant: the vectors stay in registers). */
