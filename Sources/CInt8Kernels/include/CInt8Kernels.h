@@ -134,6 +134,21 @@ void cnnz_qu8_rowconv_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_win
                                          const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
                                          int8_t *c, size_t ldc);
 
+/* The pixel-lane 512-bit VNNI convolution (int8_pxconv_vnni.c) for windows of one group with 4, 8
+ * or 12 output channels (n), horizontal stride 1, no dilation across, pad_left >= 0, and an
+ * output stage without a table: 16 output pixels of a row per vector, one vector per channel.
+ * The packed weights are the VNNI GEMM's (one panel) for k = kernel_height * kernel_width * cp
+ * rows, cp = channels rounded up to a multiple of 4: tap (ky, kx)'s weights at rows
+ * (ky * kernel_width + kx) * cp ..< + channels, zeros after them. Output pixels first..<first +
+ * count of one image, stored contiguously at c (n bytes a pixel); the input rows they read are
+ * copied into scratch once as planes of 4 channels, q xor 0x80 with padding_byte (the zero point
+ * xor 0x80) outside the image. stage: the float forms (cnnz_qu8_store_vnni512_prepare) or NULL.
+ * scratch: cnnz_qu8_pxconv_scratch(w) bytes. Only after cnnz_cpu_has_avx512_vnni(). */
+size_t cnnz_qu8_pxconv_scratch(const cnnz_qs8_window *w);
+void cnnz_qu8_pxconv_16x4n__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,
+                                       size_t first, size_t count, void *scratch, size_t n, const int8_t *packed,
+                                       const void *stage, const cnnz_qs8_output *out, int8_t *c);
+
 /* The AVX2 int16 row convolution (int8_rowconv_avx2.c): cnnz_qu8_rowconv_8x32c4__avx512vnni's
  * scheme on the int16 GEMM (cnnz_qs8_gemm_avx2's tiles), for windows of one group without
  * dilation across. The packed weights are the int16 GEMM's for k = kernel_height * kr rows, kr =

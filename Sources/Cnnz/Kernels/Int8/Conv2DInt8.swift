@@ -52,6 +52,11 @@ final class Conv2DInt8: RegisteredKernel {
     /// one group, no dilation across: the int16 row convolution (`cnnz_qs8_rowconv_4x16c2__avx2`),
     /// kernel rows padded to whole pairs.
     let isRowConv: Bool
+    /// VNNI 512, one group, 4, 8 or 12 filters at horizontal stride 1 (seed002's first two
+    /// layers): the pixel-lane convolution (`cnnz_qu8_pxconv_16x4n__avx512vnni`, 16 output
+    /// pixels per vector, one vector per filter), whose taps are the kernel's pixels, each
+    /// padded to whole groups of 4 channels in `packed`'s k. Before the others (`takesPixelConv`).
+    let isPixelConv: Bool
     /// The fused Add, or nil.
     let residual: Int8ResidualAdd?
 
@@ -103,10 +108,17 @@ final class Conv2DInt8: RegisteredKernel {
         let unit = self.variant == .avx2 ? 2 : 4
         let rowSegment = (segment + unit - 1) / unit * unit
         let rowK = window.kernelHeight * rowSegment
-        isRowConv = Self.takesRowConv(
-            variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
-            rowK: rowK, lineBytes: lineBytes, height: x.height)
         let stage = Int8Activation(activation, output: output)
+        isPixelConv = Self.takesPixelConv(
+            variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels,
+            filters: filters, hasTable: stage.table != nil, padLeft: columnGeometry.padBefore,
+            outWidth: operands.outputShape.width, height: x.height)
+        let pixelChannels = (x.channels + 3) / 4 * 4
+        isRowConv =
+            !isPixelConv
+            && Self.takesRowConv(
+                variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
+                rowK: rowK, lineBytes: lineBytes, height: x.height)
         let weightScale = { (f: Int) in Double(q.scales.count == 1 ? q.scales[0] : q.scales[f]) }
         let biasValue = try Self.bias(bias, inputScale: input.scale, weightScale: weightScale)
         var packed: [Int8PackedWeights] = []
@@ -121,24 +133,29 @@ final class Conv2DInt8: RegisteredKernel {
             let realMultiplier = { (n: Int) in
                 Double(input.scale) * weightScale(g * outPerGroup + n) / Double(stage.scale)
             }
-            if isRowConv {
+            if isRowConv || isPixelConv {
                 // The row convolution's k: each kernel row's `segment` weights, then zeros up to
-                // a whole unit; one group. Laid out so (a copy per kernel row), then packed by rows.
-                precondition(groups == 1, "the row convolution takes one group")
-                let count = rowK * filters
+                // a whole unit; the pixel-lane convolution's: each tap's channels, then zeros up to
+                // a whole group of 4. One group. Laid out so (a copy per run), then packed by rows.
+                precondition(groups == 1, "the row and pixel-lane convolutions take one group")
+                let (runs, run, padded) =
+                    isPixelConv
+                    ? (window.kernelHeight * window.kernelWidth, x.channels, pixelChannels)
+                    : (window.kernelHeight, segment, rowSegment)
+                let count = runs * padded * filters
                 let matrix = try AlignedBuffer.bytes(count, alignment: 64)
                 defer { matrix.deallocate() }
                 let m = matrix.baseAddress!.bindMemory(to: Int8.self, capacity: count)
                 m.update(repeating: 0, count: count)
                 weights.withUnsafeBufferPointer { w in
-                    for ky in 0..<window.kernelHeight {
-                        (m + ky * rowSegment * filters).update(
-                            from: w.baseAddress! + ky * segment * filters, count: segment * filters)
+                    for i in 0..<runs {
+                        (m + i * padded * filters).update(
+                            from: w.baseAddress! + i * run * filters, count: run * filters)
                     }
                 }
                 packed.append(
                     try Int8PackedWeights(
-                        k: rowK, n: filters, weights: m, rowStride: filters, bias: bias,
+                        k: runs * padded, n: filters, weights: m, rowStride: filters, bias: bias,
                         realMultiplier: realMultiplier, activation: stage, variant: packing,
                         inputZeroPoint: input.zeroPoint, floatForms: floatForms && packing == .vnni512))
                 continue
@@ -165,16 +182,20 @@ final class Conv2DInt8: RegisteredKernel {
             pad_left: columnGeometry.padBefore, out_width: operands.outputShape.width, group_offset: 0,
             group_channels: x.channels / groups)
         isIndirect =
-            self.variant == .vnni512 && !isPointwise && !isRowConv && (x.channels / groups) % 4 == 0 && k > 64
+            self.variant == .vnni512 && !isPointwise && !isRowConv && !isPixelConv && (x.channels / groups) % 4 == 0
+            && k > 64
         let im2colBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         scratchBytes =
-            isRowConv
-            ? withUnsafePointer(to: geometry) {
-                chosen == .avx2
-                    ? cnnz_qs8_rowconv_scratch($0, Self.rowConvBlock) : cnnz_qu8_rowconv_scratch($0, Self.rowConvBlock)
-            }
-            : isIndirect
-                ? withUnsafePointer(to: geometry) { cnnz_qu8_igemm_scratch($0, Self.blockRows) } : im2colBytes
+            isPixelConv
+            ? withUnsafePointer(to: geometry) { cnnz_qu8_pxconv_scratch($0) }
+            : isRowConv
+                ? withUnsafePointer(to: geometry) {
+                    chosen == .avx2
+                        ? cnnz_qs8_rowconv_scratch($0, Self.rowConvBlock)
+                        : cnnz_qu8_rowconv_scratch($0, Self.rowConvBlock)
+                }
+                : isIndirect
+                    ? withUnsafePointer(to: geometry) { cnnz_qu8_igemm_scratch($0, Self.blockRows) } : im2colBytes
     }
 
     /// Whether the row convolution runs: VNNI 512, one group, no dilation across, not what the
@@ -243,7 +264,8 @@ final class Conv2DInt8: RegisteredKernel {
         let channels = setup.operands.inputShape.channels / groups
         let k = window.kernelHeight * window.kernelWidth * channels
         let rowK = window.kernelHeight * ((window.kernelWidth * channels + 3) / 4 * 4)
-        return groups * Int8PackedWeights.bytes(k: max(k, rowK), n: filters / groups)
+        let pixelK = window.kernelHeight * window.kernelWidth * ((channels + 3) / 4 * 4)
+        return groups * Int8PackedWeights.bytes(k: max(k, rowK, pixelK), n: filters / groups)
     }
 
     var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
@@ -329,6 +351,10 @@ final class Conv2DInt8: RegisteredKernel {
             return
         }
         let padding = UInt8(truncatingIfNeeded: Int(inputZeroPoint) + 128)
+        if isPixelConv {
+            runPixelConv(context, part: part, of: parts, padding: padding)
+            return
+        }
         if isRowConv {
             runRowConv(context, part: part, of: parts, padding: padding)
             return

@@ -1,7 +1,8 @@
 import CInt8Kernels
 
-/// The row convolutions' runs (`Conv2DInt8.isRowConv`): one call per image a part's blocks touch,
-/// the image's input lines copied once per call.
+/// The row convolutions' and the pixel-lane convolution's runs (`Conv2DInt8.isRowConv`,
+/// `isPixelConv`): one call per image a part's blocks touch, the image's input lines copied once
+/// per call.
 extension Conv2DInt8 {
     /// `runVNNI` with the row convolution: the part's blocks, one call per image they touch
     /// (the image's lines copied once per call).
@@ -14,6 +15,38 @@ extension Conv2DInt8 {
             cnnz_qu8_rowconv_8x32c4__avx512vnni(
                 image, window, padding, first, rows, Self.rowConvBlock, scratch, weights.n, panels, weights.stage,
                 stage, output, channels)
+        }
+    }
+
+    /// Whether the pixel-lane convolution runs: VNNI 512, not pointwise, one group, 4, 8 or 12
+    /// filters (a part of one 16-column panel, so the GEMM tiles leave lanes idle and store per
+    /// pixel), horizontal stride and dilation 1, no activation table, 1 to 3 input channels or a
+    /// multiple of 4 up to 16 (the copy's vector forms), and the copy of the lines as planes of 4
+    /// channels at most 512 KB. And output rows that fill their blocks of 16 pixels at least as
+    /// well as the filters fill the tiles' 16 lanes (`outWidth >= filters * blocks`: then neither
+    /// its vpdpbusd nor its vectors through the output stage outnumber the tiles'; 17 pixels
+    /// wide, 12 filters would take two blocks of 16 lanes, 24 vectors a tap, against 17 of 12).
+    static func takesPixelConv(
+        variant: Int8GEMM.Variant, pointwise: Bool, groups: Int, window: Window, channels: Int, filters: Int,
+        hasTable: Bool, padLeft: Int, outWidth: Int, height: Int
+    ) -> Bool {
+        let planeBytes = ((outWidth + 15) / 16 * 16 + window.kernelWidth - 1) * 4
+        return variant == .vnni512 && !pointwise && groups == 1 && [4, 8, 12].contains(filters) && !hasTable
+            && window.strideWidth == 1 && window.dilationWidth == 1 && padLeft >= 0
+            && (channels < 4 || (channels % 4 == 0 && channels <= 16))
+            && (channels + 3) / 4 * planeBytes * (height + 1) <= 512 * 1024
+            && outWidth >= filters * ((outWidth + 15) / 16)
+    }
+
+    /// `runVNNI` with the pixel-lane convolution: as `runRowConv`, the image's lines copied once
+    /// per call (as planes of 4 channels).
+    func runPixelConv(_ context: RunContext, part: Int, of parts: Int, padding: UInt8) {
+        let scratch = context.scratch(part: part, bytes: scratchBytes, as: UInt8.self)
+        let weights = packed[0]
+        let panels = weights.panels.assumingMemoryBound(to: Int8.self)
+        forEachImageRows(context, part: part, of: parts) { image, window, first, rows, stage, output in
+            cnnz_qu8_pxconv_16x4n__avx512vnni(
+                image, window, padding, first, rows, scratch, weights.n, panels, weights.stage, stage, output)
         }
     }
 
