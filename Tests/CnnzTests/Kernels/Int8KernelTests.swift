@@ -43,6 +43,8 @@ import Testing
         // Split by layers: with a batch of at least `threads` images, a session would split by images.
         let session = try loaded.makeSession(
             batchCapacity: input.batch, threads: threads, minimumWorkPerPart: 1, splitBatches: false)
+        // Every layer split (a session's own first runs split none: `LayerSplit`).
+        session.fixedSplit = .every
         let x = input.values.map { Float(Int32($0) - input.zeroPoint) * Float(input.scale) }
         let y = try session.run(x, batch: input.batch)
         let out = model.activationQuantization.last!!

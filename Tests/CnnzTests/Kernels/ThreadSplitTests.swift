@@ -32,6 +32,33 @@ import Testing
         }
     }
 
+    /// Int8 convolutions' blocks of output pixels: 64 while the batch has a block per part, else
+    /// fewer rows, a multiple of 8, so that the part with the most rows has about an even share.
+    @Test func int8ConvolutionBlocksGiveEveryPartABlock() {
+        for pixels in [1, 4, 8, 9, 16, 49, 63, 64, 65, 100, 128, 196, 1024] {
+            for images in 1...3 {
+                for parts in 1...4 {
+                    let rows = Conv2DInt8.blockRows(pixels: pixels, images: images, parts: parts)
+                    let blocks = images * ((pixels + rows - 1) / rows)
+                    let context = "pixels \(pixels), images \(images), parts \(parts): rows \(rows)"
+                    #expect(rows % 8 == 0 && rows >= 8 && rows <= Conv2DInt8.blockRows, "\(context)")
+                    // The most rows a part computes: never more than with blocks of 64, and for one
+                    // image within a tile of an even share.
+                    let load = (blocks + parts - 1) / parts * rows
+                    let load64 = (images * ((pixels + 63) / 64) + parts - 1) / parts * 64
+                    #expect(load <= load64, "\(context)")
+                    if images * ((pixels + 63) / 64) >= parts {
+                        #expect(rows == Conv2DInt8.blockRows, "\(context)")
+                    } else if images == 1 {
+                        #expect(load <= (pixels + parts - 1) / parts + 8, "\(context)")
+                    }
+                }
+            }
+        }
+        #expect(Conv2DInt8.blockRows(pixels: 64, images: 1, parts: 2) == 32)
+        #expect(Conv2DInt8.blockRows(pixels: 64, images: 1, parts: 1) == 64)
+    }
+
     /// `GEMM.run` over a range of panels computes exactly those columns, the same to the bit as a
     /// run over all panels, and writes nothing else; for every microkernel this CPU runs.
     @Test(arguments: [(1, 37, 5), (2, 70, 33), (9, 49, 300), (3, 129, 17), (1, 16, 1), (1, 129, 2100)])

@@ -6,8 +6,9 @@ import CInt8Kernels
 /// are what the variant multiplies: int16 `input - zeroPoint` (portable, AVX2;
 /// padding is then 0, exactly the zero point) or bytes `input xor 0x80` (VNNI;
 /// padding is the zero point's byte, the compensation is in the packed bias).
-/// Output pixels go in blocks of `blockRows`, so the scratch is
-/// `blockRows * K` int16 whatever the image size.
+/// Output pixels go in blocks of at most `blockRows` (fewer when a layer has fewer blocks than
+/// threads: `blockRows(pixels:images:parts:)`), so the scratch is `blockRows * K` int16 whatever
+/// the image size.
 ///
 /// With a residual Add fused in (`KernelSetup.residual`), each result is
 /// requantized to the convolution's own output, then added to the other
@@ -270,12 +271,28 @@ final class Conv2DInt8: RegisteredKernel {
 
     var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
 
+    /// Blocks of 8 output pixels (the GEMM tiles' rows) at most, so that a layer of few pixels
+    /// still splits (`blockRows(_:parts:)`); the row and pixel-lane convolutions (first layers, large
+    /// images) split by blocks of `blockRows`.
     func workload(batch: Int) -> (items: Int, work: Int) {
+        let pixels = operands.outputShape.pixels
         let items =
             isPointwise
-            ? (batch * operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows
-            : batch * blocksPerImage
+            ? (batch * pixels + 7) / 8 : isRowConv || isPixelConv ? batch * blocksPerImage : batch * ((pixels + 7) / 8)
         return (items: items, work: batch * operands.outputShape.elementCount * packed[0].k)
+    }
+
+    /// Output pixels per block when `parts` parts share `images` runs of `pixels` pixels each
+    /// (the images of a batch, or one run of all of a pointwise layer's pixels): `blockRows`, or,
+    /// when that leaves fewer blocks than parts, the fewest rows (a multiple of 8, the GEMM tiles'
+    /// rows) that give every part a block. cifar_vgg int8's 8x8 layers are one block of 64 at
+    /// batch 1, and ran on one of two threads (conv6 + conv7 65 us of 147). Each output is
+    /// computed the same way in a block of any size, so the split only moves time; with a block
+    /// per part already (one thread), blocks stay at 64 rows, whose weights are read once a block.
+    static func blockRows(pixels: Int, images: Int, parts: Int) -> Int {
+        guard images * ((pixels + blockRows - 1) / blockRows) < parts else { return blockRows }
+        let blocksPerRun = (parts + images - 1) / images
+        return min(blockRows, ((pixels + blocksPerRun - 1) / blocksPerRun + 7) / 8 * 8)
     }
 
     func run(_ context: RunContext, part: Int, of parts: Int) {
@@ -297,9 +314,10 @@ final class Conv2DInt8: RegisteredKernel {
         if isPointwise {
             let total = context.batch * y.pixels
             let k = packed[0].k
-            for block in Partition.range((total + Self.blockRows - 1) / Self.blockRows, part: part, of: parts) {
-                let first = block * Self.blockRows
-                let count = min(Self.blockRows, total - first)
+            let rows = Self.blockRows(pixels: total, images: 1, parts: parts)
+            for block in Partition.range((total + rows - 1) / rows, part: part, of: parts) {
+                let first = block * rows
+                let count = min(rows, total - first)
                 cnnz_qs8_rows_s16(level, count, k, input + first * k, k, inputZeroPoint, columnsBuffer, lda)
                 Int8GEMM.run(
                     variant, m: count, a: columnsBuffer, lda: lda, weights: packed[0], c: output + first * y.channels,
@@ -311,10 +329,12 @@ final class Conv2DInt8: RegisteredKernel {
         let inPerGroup = x.channels / groups
         let outPerGroup = y.channels / groups
         var window = geometry
-        for block in Partition.range(context.batch * blocksPerImage, part: part, of: parts) {
-            let image = block / blocksPerImage
-            let first = (block % blocksPerImage) * Self.blockRows
-            let count = min(Self.blockRows, y.pixels - first)
+        let rows = Self.blockRows(pixels: y.pixels, images: context.batch, parts: parts)
+        let imageBlocks = (y.pixels + rows - 1) / rows
+        for block in Partition.range(context.batch * imageBlocks, part: part, of: parts) {
+            let image = block / imageBlocks
+            let first = (block % imageBlocks) * rows
+            let count = min(rows, y.pixels - first)
             let source = input + image * x.elementCount
             for g in 0..<groups {
                 window.group_offset = g * inPerGroup
@@ -342,9 +362,10 @@ final class Conv2DInt8: RegisteredKernel {
         if isPointwise {
             let total = context.batch * y.pixels
             let k = packed[0].k
-            for block in Partition.range((total + Self.blockRows - 1) / Self.blockRows, part: part, of: parts) {
-                let first = block * Self.blockRows
-                let count = min(Self.blockRows, total - first)
+            let rows = Self.blockRows(pixels: total, images: 1, parts: parts)
+            for block in Partition.range((total + rows - 1) / rows, part: part, of: parts) {
+                let first = block * rows
+                let count = min(rows, total - first)
                 cnnz_qu8_rows(level, count, k, input + first * k, k, a, lda)
                 gemm(context, m: count, a: a, lda: lda, weights: packed[0], c: output, at: first * y.channels)
             }
@@ -366,10 +387,12 @@ final class Conv2DInt8: RegisteredKernel {
         let inPerGroup = x.channels / groups
         let outPerGroup = y.channels / groups
         var window = geometry
-        for block in Partition.range(context.batch * blocksPerImage, part: part, of: parts) {
-            let image = block / blocksPerImage
-            let first = (block % blocksPerImage) * Self.blockRows
-            let count = min(Self.blockRows, y.pixels - first)
+        let rows = Self.blockRows(pixels: y.pixels, images: context.batch, parts: parts)
+        let imageBlocks = (y.pixels + rows - 1) / rows
+        for block in Partition.range(context.batch * imageBlocks, part: part, of: parts) {
+            let image = block / imageBlocks
+            let first = (block % imageBlocks) * rows
+            let count = min(rows, y.pixels - first)
             let source = input + image * x.elementCount
             for g in 0..<groups {
                 window.group_offset = g * inPerGroup
