@@ -175,10 +175,12 @@ final class Conv2DInt8: RegisteredKernel {
             self.variant == .vnni512 && !isPointwise && !isRowConv && (x.channels / groups) % 4 == 0 && k > 64
         precondition(pool == nil || isRowConv || isIndirect, "a fused max pooling needs the VNNI 512 indirect paths")
         let im2colBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
+        if pool != nil {
+            scratchBytes = Self.pooledScratch(geometry, rowConv: isRowConv)
+            return
+        }
         scratchBytes =
-            pool != nil
-            ? Self.pooledScratch(geometry, rowConv: isRowConv)
-            : isRowConv
+            isRowConv
             ? withUnsafePointer(to: geometry) {
                 chosen == .avx2
                     ? cnnz_qs8_rowconv_scratch($0, Self.rowConvBlock) : cnnz_qu8_rowconv_scratch($0, Self.rowConvBlock)
