@@ -125,11 +125,15 @@ CNNZ_INLINE CNNZ_VNNI512 void itile512(const int mr, const int np, const int poo
          * requantizes, wrapping alike), and the bias taken off again for store16 to add. */
         for (int p = 0; p < np; p++) {
             size_t first = column + 16 * (size_t)p;
-            __m512i bias = _mm512_setzero_si512();
-            if (!parameters && first < n) {
-                size_t width = n - first < 16 ? n - first : 16;
-                bias = _mm512_maskz_loadu_epi32((__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1), out->bias + first);
+            if (parameters || first >= n) {
+                for (int i = 0; i < mr / 4; i++)
+                    sums[i][p] = _mm512_max_epi32(_mm512_max_epi32(acc[4 * i][p], acc[4 * i + 1][p]),
+                                                  _mm512_max_epi32(acc[4 * i + 2][p], acc[4 * i + 3][p]));
+                continue;
             }
+            size_t width = n - first < 16 ? n - first : 16;
+            __m512i bias =
+                _mm512_maskz_loadu_epi32((__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1), out->bias + first);
             for (int i = 0; i < mr / 4; i++) {
                 __m512i a = _mm512_max_epi32(_mm512_add_epi32(acc[4 * i][p], bias),
                                              _mm512_add_epi32(acc[4 * i + 1][p], bias));

@@ -31,7 +31,9 @@ import Testing
     }
 
     /// Int8 kernel [kh, kw, in, filters] with per-filter scales in `scales`, a float32 bias.
-    static func tensors(_ shape: [Int], scales: ClosedRange<Float>, _ rng: inout SplitMix64) -> [Tensor] {
+    static func tensors(
+        _ shape: [Int], scales: ClosedRange<Float>, bias: ClosedRange<Float> = -0.5...0.5, _ rng: inout SplitMix64
+    ) -> [Tensor] {
         let filters = shape.last!
         let count = shape.reduce(1, *)
         return [
@@ -40,7 +42,7 @@ import Testing
                 quantization: Quantization(
                     scales: (0..<filters).map { _ in Float.random(in: scales, using: &rng) },
                     zeroPoints: .init(repeating: 0, count: filters), axis: 3)),
-            Tensor(shape: [filters], values: (0..<filters).map { _ in Float.random(in: -0.5...0.5, using: &rng) }),
+            Tensor(shape: [filters], values: (0..<filters).map { _ in Float.random(in: bias, using: &rng) }),
         ]
     }
 
@@ -142,6 +144,42 @@ import Testing
                     fused.plan.kernelFusedLayers.contains(1) == (fuses && variant == .vnni512), "\(name) \(variant)")
                 let expected = try Self.outputs(unfused, x, batch: 2)
                 #expect(try Self.outputs(fused, x, batch: 2) == expected, "\(name) \(variant)")
+            }
+        }
+    }
+
+    /// One or two pooled pixels an image (the tiles' per-row store, which adds the bias itself),
+    /// and biases beyond int32 (clamped to its ends, so the sums wrap as the reference's do): the
+    /// maximum is taken of the int32 values the reference requantizes either way.
+    @Test func tinyImagesAndWrappingSumsMatch() throws {
+        var rng = SplitMix64(seed: 5)
+        let inputQ = ActivationQuantization(scale: 0.02, zeroPoint: -7)
+        let convQ = ActivationQuantization(scale: 0.08, zeroPoint: 20)
+        let cases: [(TensorShape, Int, ClosedRange<Float>)] = [
+            (TensorShape(height: 4, width: 5, channels: 8), 3, -0.5...0.5),
+            (TensorShape(height: 5, width: 7, channels: 12), 3, -0.5...0.5),
+            (TensorShape(height: 3, width: 5, channels: 3), 2, -0.5...0.5),
+            (TensorShape(height: 9, width: 11, channels: 8), 3, -1e6...1e6),
+            (TensorShape(height: 9, width: 11, channels: 1), 3, -1e6...1e6),
+            (TensorShape(height: 4, width: 5, channels: 8), 3, -1e6...1e6),
+        ]
+        for (trial, (input, kernel, bias)) in cases.enumerated() {
+            let filters = [20, 33, 12, 40, 17, 24][trial]
+            let description = Self.description(
+                input: input, window: Window(kernelHeight: kernel, kernelWidth: kernel), filters: filters,
+                activation: .linear,
+                tensors: Self.tensors(
+                    [kernel, kernel, input.channels, filters], scales: 0.001...0.02, bias: bias, &rng),
+                quantization: [inputQ, convQ, convQ, convQ])
+            let x = (0..<(3 * input.elementCount)).map { _ in Float.random(in: -2...2, using: &rng) }
+            for variant in Int8GEMM.available {
+                let fused = try Int8GEMM.$forced.withValue(variant) { try Model(description) }
+                let unfused = try Int8GEMM.$forced.withValue(variant) {
+                    try ExecutionSteps.$fusesMaxPools.withValue(false) { try Model(description) }
+                }
+                #expect(fused.plan.kernelFusedLayers.contains(1) == (variant == .vnni512), "case \(trial) \(variant)")
+                let expected = try Self.outputs(unfused, x, batch: 3)
+                #expect(try Self.outputs(fused, x, batch: 3) == expected, "case \(trial) \(variant) \(input)")
             }
         }
     }
