@@ -149,6 +149,25 @@ void cnnz_qu8_pxconv_16x4n__avx512vnni(const int8_t *image, const cnnz_qs8_windo
                                        size_t first, size_t count, void *scratch, size_t n, const int8_t *packed,
                                        const void *stage, const cnnz_qs8_output *out, int8_t *c);
 
+/* The indirect and row convolutions above with a 2x2, stride-2 max pooling of their output fused in
+ * (int8_igemm_pool_vnni.c, where the argument is): the pooled image's pixels first..<first + count
+ * (its width w->out_width / 2, rows of c ldc apart), each the bytes of the largest of its window's
+ * four int32 sums per column, stored once; the same bytes as the convolution's store followed by
+ * cnnz_qs8_maxpool_row where out's multipliers are non-negative, its shifts at most 0 (no left
+ * shift) and out->table is NULL, which the caller checks. The convolution pixels of an odd last
+ * row or column are not computed. scratch: cnnz_qu8_igemm_maxpool2_scratch(w, count) bytes for
+ * blocks of up to count pooled pixels; for the row convolution cnnz_qu8_rowconv_scratch(w, 4 *
+ * block), block pooled pixels per GEMM call. Only after cnnz_cpu_has_avx512_vnni(). */
+size_t cnnz_qu8_igemm_maxpool2_scratch(const cnnz_qs8_window *w, size_t count);
+void cnnz_qu8_igemm_maxpool2_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w,
+                                                 uint8_t padding_byte, size_t first, size_t count, void *scratch,
+                                                 size_t n, const int8_t *packed, const void *stage,
+                                                 const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+void cnnz_qu8_rowconv_maxpool2_8x32c4__avx512vnni(const int8_t *image, const cnnz_qs8_window *w,
+                                                  uint8_t padding_byte, size_t first, size_t count, size_t block,
+                                                  void *scratch, size_t n, const int8_t *packed, const void *stage,
+                                                  const cnnz_qs8_output *out, int8_t *c, size_t ldc);
+
 /* The AVX2 int16 row convolution (int8_rowconv_avx2.c): cnnz_qu8_rowconv_8x32c4__avx512vnni's
  * scheme on the int16 GEMM (cnnz_qs8_gemm_avx2's tiles), for windows of one group without
  * dilation across. The packed weights are the int16 GEMM's for k = kernel_height * kr rows, kr =

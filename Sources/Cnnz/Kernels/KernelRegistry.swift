@@ -118,12 +118,21 @@ protocol RegisteredKernel: Kernel {
     /// Whether this kernel, for a Conv2D of `shape` (linear), can compute a residual Add
     /// in its store (`KernelSetup.residual`, see `ResidualAdd`). Default: no.
     static func fusesResidualAdd(_ shape: KernelShape) -> Bool
+    /// Whether this kernel, for a Conv2D of `shape` with these weights and quantization, can
+    /// compute the plain 2x2 max pooling after it (`KernelSetup.pool`, see `MaxPoolFusion`).
+    /// Default: no.
+    static func fusesMaxPool(
+        _ shape: KernelShape, kernel: Tensor, input: ActivationQuantization, output: ActivationQuantization
+    ) -> Bool
 }
 
 extension RegisteredKernel {
     static func preparedBytes(_ setup: KernelSetup) -> Int { 0 }
     static func accepts(_ shape: KernelShape) -> Bool { true }
     static func fusesResidualAdd(_ shape: KernelShape) -> Bool { false }
+    static func fusesMaxPool(
+        _ shape: KernelShape, kernel: Tensor, input: ActivationQuantization, output: ActivationQuantization
+    ) -> Bool { false }
 }
 
 /// Everything a kernel's prepare step reads: the layer, where its operands
@@ -147,6 +156,10 @@ struct KernelSetup {
     /// `operands.output` the Add's value; `layer.activation` and the quantizations above
     /// stay the convolution's own.
     var residual: ResidualAdd? = nil
+    /// A convolution that computes the max pooling after it too (only for kernels whose
+    /// `fusesMaxPool` said yes): `operands.output` is the pooling's value and `outputShape` its
+    /// shape; the convolution's own is `pool.convolutionShape`.
+    var pool: MaxPoolFusion? = nil
     /// Where the kernel allocates its prepared weights (`AlignedBuffer`s): the plan's
     /// `PageArena`, or nil (tests, small models) for malloc.
     var arena: PageArena? = nil

@@ -14,8 +14,8 @@ final class ExecutionPlan: Sendable {
     let layerTypes: [ElementType]
     /// Per kernel: the value it writes.
     let kernelOutputs: [Int]
-    /// Per kernel: the Add layer it computes too (a residual Add fused into a convolution,
-    /// see `ResidualAdd`), or nil.
+    /// Per kernel: the layer it computes too (a residual Add fused into a convolution, see
+    /// `ResidualAdd`, or a max pooling, see `MaxPoolFusion`), or nil.
     let kernelFusedLayers: [Int?]
     /// Per kernel: for a float32 convolution with a fused Add, how to run the two apart
     /// (`run(input:batch:visiting:)` shows the convolution's value too), or nil.
@@ -69,7 +69,7 @@ final class ExecutionPlan: Sendable {
         elementTypes = types
         kernelLayers = steps.list.map(\.layer)
         kernelOutputs = steps.list.map(\.output)
-        kernelFusedLayers = steps.list.map { $0.residual?.layer }
+        kernelFusedLayers = steps.list.map { $0.residual?.layer ?? $0.pool?.layer }
         kernelActivationBytes = steps.list.map { step in
             (step.inputs + [step.output]).reduce(0) { $0 + shapes[$1].elementCount * types[$1].byteCount }
         }

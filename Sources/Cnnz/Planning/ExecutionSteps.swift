@@ -15,6 +15,11 @@
 /// convolution's kernel can (`RegisteredKernel.fusesResidualAdd`). The
 /// convolution's own value then has no step and no memory of its own (see
 /// `fusedValues`).
+///
+/// Likewise an int8 Conv2D whose only reader is the 2x2, stride-2 MaxPooling2D right after it,
+/// a plain maximum of its bytes (`plainMaxPool2x2`), runs as one step at the pooling's place
+/// that writes the pooled value (`MaxPoolFusion`), when the convolution's kernel can
+/// (`RegisteredKernel.fusesMaxPool`); its own value then has no step and no memory.
 struct ExecutionSteps {
     /// One kernel to prepare.
     struct Step {
@@ -38,11 +43,16 @@ struct ExecutionSteps {
         /// A convolution with a residual Add fused in: `inputs` are the convolution's
         /// input and the Add's other operand, `output` the Add's value.
         var residual: ResidualAdd? = nil
+        /// A convolution with the max pooling after it fused in: `output` is the pooling's value.
+        var pool: MaxPoolFusion? = nil
     }
 
     /// Whether the planner fuses residual Adds into convolutions; tests turn it off to
     /// compare a fused plan with the unfused one (`ExecutionSteps.$fusesResidualAdds`).
     @TaskLocal static var fusesResidualAdds = true
+    /// Whether it fuses max poolings into the int8 convolutions before them (tests compare
+    /// with `ExecutionSteps.$fusesMaxPools` off).
+    @TaskLocal static var fusesMaxPools = true
 
     private(set) var list: [Step] = []
     /// Per value: its element type. Values past the graph's are conversions.
@@ -106,6 +116,16 @@ struct ExecutionSteps {
                 layer: layers[conv], inputShapes: [shapes[layers[conv].inputs[0]]], outputShape: shapes[conv + 1])
             return c.kernel.fusesResidualAdd(shape)
         }
+        let pools = Self.poolFusions(layers, root: root, skipping: fusions.byConvolution) { conv in
+            let (_, cInt8, output) = choose(conv)
+            let (_, pInt8, pooled) = choose(conv + 1)
+            guard let cInt8, let output, pInt8 != nil, pooled == output,
+                let input = parameters(layers[conv].inputs[0]), let kernel = layers[conv].weights.first
+            else { return false }
+            let shape = KernelShape(
+                layer: layers[conv], inputShapes: [shapes[layers[conv].inputs[0]]], outputShape: shapes[conv + 1])
+            return cInt8.kernel.fusesMaxPool(shape, kernel: model.tensors[kernel], input: input, output: output)
+        }
         // Convolutions whose step waits for their Add's: registration, input value, input and output quantization.
         var waiting: [Int: (KernelRegistration, input: Int, [ActivationQuantization], ActivationQuantization?)] = [:]
 
@@ -127,6 +147,29 @@ struct ExecutionSteps {
                 )
                 types[i + 1] = registration!.output
                 fusedValues[i + 1] = add + 1
+                continue
+            }
+            if pools.contains(i) {
+                // A convolution whose max pooling (layer i + 1) is fused in: its step is the pooling's.
+                let (registration, _, output) = choose(i)
+                layerTypes[i] = .int8
+                waiting[i] = (
+                    registration!, value(layer.inputs[0], as: .int8, layer: i), [parameters(layer.inputs[0])!], output
+                )
+                types[i + 1] = .int8
+                fusedValues[i + 1] = i + 2
+                continue
+            }
+            if pools.contains(i - 1), let (registration, convInput, inputParameters, output) = waiting[i - 1] {
+                layerTypes[i] = .int8
+                list.append(
+                    Step(
+                        action: .layer(
+                            registration, activation: layers[i - 1].activation, inputs: inputParameters,
+                            output: output),
+                        layer: i - 1, order: Self.order(i), inputs: [convInput], output: i + 1,
+                        pool: MaxPoolFusion(layer: i, convolutionShape: shapes[i])))
+                types[i + 1] = .int8
                 continue
             }
             if let (conv, operand) = fusions.byAdd[i],
@@ -225,6 +268,43 @@ extension ExecutionSteps {
     }
 }
 
+extension ExecutionSteps {
+    /// The convolutions to fuse with the max pooling after them: layer i, a Conv2D whose value
+    /// only layer i + 1 reads (not a Flatten, not an Add it is fused into), a plain 2x2 pooling
+    /// (`plainMaxPool2x2`), and that `fits` (both int8, the pooling keeping the convolution's
+    /// quantization, a kernel that can).
+    static func poolFusions(
+        _ layers: [Layer], root: [Int], skipping residuals: [Int: (add: Int, operand: Int)], fits: (_ conv: Int) -> Bool
+    ) -> Set<Int> {
+        var result: Set<Int> = []
+        guard fusesMaxPools else { return result }
+        var readers = [Int](repeating: 0, count: layers.count + 1)
+        for layer in layers { for value in layer.inputs { readers[value] += 1 } }
+        for i in layers.indices.dropLast() where residuals[i] == nil {
+            guard case .conv2D = layers[i].kind, root[i + 1] == i + 1, readers[i + 1] == 1,
+                layers[i + 1].inputs == [i + 1], plainMaxPool2x2(layers[i + 1]), fits(i)
+            else { continue }
+            result.insert(i)
+        }
+        return result
+    }
+
+    /// A MaxPooling2D of 2x2 windows at stride 2, "valid" padding and no activation: each pooled
+    /// pixel is the maximum of four input pixels, an odd last row or column left out.
+    static func plainMaxPool2x2(_ layer: Layer) -> Bool {
+        guard case .maxPool2D(let w) = layer.kind, layer.activation == .linear else { return false }
+        return w.kernelHeight == 2 && w.kernelWidth == 2 && w.strideHeight == 2 && w.strideWidth == 2
+            && w.dilationHeight == 1 && w.dilationWidth == 1 && w.padding == .valid
+    }
+}
+
+/// A max pooling computed by the convolution before it (`ExecutionSteps`): the layer, and the
+/// convolution's output shape (the step's output is the pooling's).
+struct MaxPoolFusion: Sendable {
+    let layer: Int
+    let convolutionShape: TensorShape
+}
+
 /// A residual Add computed in the store of the convolution that computes one of its operands
 /// (TFLite's and XNNPACK's fused Add, ONNX Runtime's FusedConv with Sum): the convolution's
 /// result as it would store it (its own activation is linear; int8: requantized to its own
@@ -305,6 +385,6 @@ extension ExecutionSteps.Step {
         return KernelSetup(
             index: self.layer, layer: layer, operands: operands(shapes), input: registration.input,
             output: registration.output, weights: weights, inputQuantization: inputQuantization,
-            outputQuantization: outputQuantization, residual: residual, arena: arena)
+            outputQuantization: outputQuantization, residual: residual, pool: pool, arena: arena)
     }
 }

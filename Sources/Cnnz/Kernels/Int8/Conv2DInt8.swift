@@ -60,13 +60,20 @@ final class Conv2DInt8: RegisteredKernel {
     let isPixelConv: Bool
     /// The fused Add, or nil.
     let residual: Int8ResidualAdd?
+    /// The fused 2x2 max pooling (`fusesMaxPool`), or nil: the output is the pooling's.
+    let pool: MaxPoolFusion?
+    /// The convolution's output shape (with a fused pooling, not the output value's).
+    let convolutionShape: TensorShape
 
     init(
         operands: KernelOperands, window: Window, groups: Int, kernel: Tensor, bias: Tensor?,
         input: ActivationQuantization, output: ActivationQuantization, activation: Activation,
-        variant: Int8GEMM.Variant = Int8GEMM.selected, residual: ResidualAdd? = nil
+        variant: Int8GEMM.Variant = Int8GEMM.selected, residual: ResidualAdd? = nil, pool: MaxPoolFusion? = nil
     ) throws(CnnzError) {
         self.operands = operands
+        self.pool = pool
+        let convolutionShape = pool?.convolutionShape ?? operands.outputShape
+        self.convolutionShape = convolutionShape
         self.window = window
         self.groups = groups
         let x = operands.inputShape
@@ -110,10 +117,13 @@ final class Conv2DInt8: RegisteredKernel {
         let rowSegment = (segment + unit - 1) / unit * unit
         let rowK = window.kernelHeight * rowSegment
         let stage = Int8Activation(activation, output: output)
-        isPixelConv = Self.takesPixelConv(
-            variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels,
-            filters: filters, hasTable: stage.table != nil, padLeft: columnGeometry.padBefore,
-            outWidth: operands.outputShape.width, height: x.height)
+        // Not with a fused pooling (`fusesMaxPool` leaves these layers unfused).
+        isPixelConv =
+            pool == nil
+            && Self.takesPixelConv(
+                variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels,
+                filters: filters, hasTable: stage.table != nil, padLeft: columnGeometry.padBefore,
+                outWidth: convolutionShape.width, height: x.height)
         let pixelChannels = (x.channels + 3) / 4 * 4
         isRowConv =
             !isPixelConv
@@ -127,7 +137,7 @@ final class Conv2DInt8: RegisteredKernel {
         // The float forms' search (about 2 µs a column at load) only where each column's stage
         // runs for at least 16 pixels an image: not for a dense layer's one (seed002's 1,010
         // dense columns added 2.4 ms to its load and saved nothing measurable).
-        let floatForms = operands.outputShape.height * operands.outputShape.width >= 16
+        let floatForms = convolutionShape.pixels >= 16
         for g in 0..<groups {
             // Keras kernel [kh, kw, in/groups, filters] is [K, filters] row-major, K in im2col order.
             let bias = { (n: Int) in biasValue(g * outPerGroup + n) }
@@ -180,12 +190,17 @@ final class Conv2DInt8: RegisteredKernel {
             kernel_width: window.kernelWidth, stride_height: window.strideHeight, stride_width: window.strideWidth,
             dilation_height: window.dilationHeight, dilation_width: window.dilationWidth,
             pad_top: rowGeometry.padBefore,
-            pad_left: columnGeometry.padBefore, out_width: operands.outputShape.width, group_offset: 0,
+            pad_left: columnGeometry.padBefore, out_width: convolutionShape.width, group_offset: 0,
             group_channels: x.channels / groups)
         isIndirect =
             self.variant == .vnni512 && !isPointwise && !isRowConv && !isPixelConv && (x.channels / groups) % 4 == 0
             && k > 64
+        precondition(pool == nil || isRowConv || isIndirect, "a fused max pooling needs the VNNI 512 indirect paths")
         let im2colBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
+        if pool != nil {
+            scratchBytes = Self.pooledScratch(geometry, rowConv: isRowConv)
+            return
+        }
         scratchBytes =
             isPixelConv
             ? withUnsafePointer(to: geometry) { cnnz_qu8_pxconv_scratch($0) }
@@ -252,7 +267,7 @@ final class Conv2DInt8: RegisteredKernel {
         try self.init(
             operands: setup.operands, window: window, groups: groups, kernel: setup.weights[0],
             bias: hasBias ? setup.weights[1] : nil, input: setup.inputQuantization[0], output: output,
-            activation: setup.layer.activation, residual: setup.residual)
+            activation: setup.layer.activation, residual: setup.residual, pool: setup.pool)
     }
 
     /// Every convolution: the 512-bit VNNI GEMM adds in its store, the other paths after each block.
@@ -275,6 +290,12 @@ final class Conv2DInt8: RegisteredKernel {
     /// still splits (`blockRows(_:parts:)`); the row and pixel-lane convolutions (first layers, large
     /// images) split by blocks of `blockRows`.
     func workload(batch: Int) -> (items: Int, work: Int) {
+        if pool != nil {
+            let pooled = operands.outputShape.pixels
+            // Indirect: blocks of 2 pooled pixels (a tile's 8 rows) at most, as below.
+            let items = isRowConv ? batch * pooledBlocksPerImage : batch * ((pooled + 1) / 2)
+            return (items: items, work: batch * convolutionShape.elementCount * packed[0].k)
+        }
         let pixels = operands.outputShape.pixels
         let items =
             isPointwise
@@ -296,6 +317,10 @@ final class Conv2DInt8: RegisteredKernel {
     }
 
     func run(_ context: RunContext, part: Int, of parts: Int) {
+        if pool != nil {
+            runPooled(context, part: part, of: parts)
+            return
+        }
         if variant.isVNNI {
             runVNNI(context, part: part, of: parts)
             return
