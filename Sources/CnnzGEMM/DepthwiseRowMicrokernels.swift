@@ -99,16 +99,11 @@ extension DepthwiseMicrokernels {
             switch (pixels, overlap == 1, !skipFirst && !skipLast) {
             case (8, true, true): tiles8Overlap1(t, origin, out)
             case (8, false, true): tiles8Overlap2(t, origin, out)
-            case (8, true, false): borderTiles8Overlap1(t, origin, out, skipFirst, skipLast)
-            case (8, false, false): borderTiles8Overlap2(t, origin, out, skipFirst, skipLast)
             case (6, true, true): tiles6Overlap1(t, origin, out)
             case (6, false, true): tiles6Overlap2(t, origin, out)
-            case (6, true, false): borderTiles6Overlap1(t, origin, out, skipFirst, skipLast)
-            case (6, false, false): borderTiles6Overlap2(t, origin, out, skipFirst, skipLast)
-            case (_, true, true): tiles4Overlap1(t, origin, out)
-            case (_, false, true): tiles4Overlap2(t, origin, out)
-            case (_, true, false): borderTiles4Overlap1(t, origin, out, skipFirst, skipLast)
-            case (_, false, false): borderTiles4Overlap2(t, origin, out, skipFirst, skipLast)
+            case (4, true, true): tiles4Overlap1(t, origin, out)
+            case (4, false, true): tiles4Overlap2(t, origin, out)
+            default: borderTiles(pixels: pixels, overlap: overlap, t, origin, out, skipFirst, skipLast)
             }
             ox = start &+ pixels
         }

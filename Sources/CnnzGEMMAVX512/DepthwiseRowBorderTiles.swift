@@ -1,0 +1,1 @@
+../CnnzGEMM/DepthwiseRowBorderTiles.swift
