@@ -1,0 +1,198 @@
+import CInt8Kernels
+
+/// `Conv2DInt8`'s run: the parts' blocks of output pixels, through the variant's GEMM (im2col,
+/// the indirect, row or pixel-lane convolutions; the pooled runs are in Conv2DInt8MaxPool.swift).
+extension Conv2DInt8 {
+    /// Blocks of `blockRows` output pixels an image.
+    var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
+
+    /// Blocks of 8 output pixels (the GEMM tiles' rows) at most, so that a layer of few pixels
+    /// still splits (`blockRows(pixels:images:parts:)`); the row and pixel-lane convolutions (first layers, large
+    /// images) split by blocks of `blockRows`.
+    func workload(batch: Int) -> (items: Int, work: Int) {
+        if pool != nil {
+            let pooled = operands.outputShape.pixels
+            // Indirect: blocks of 2 pooled pixels (a tile's 8 rows) at most, as below.
+            let items = isRowConv ? batch * pooledBlocksPerImage : batch * ((pooled + 1) / 2)
+            return (items: items, work: batch * convolutionShape.elementCount * packed[0].k)
+        }
+        let pixels = operands.outputShape.pixels
+        let items =
+            isPointwise
+            ? (batch * pixels + 7) / 8 : isRowConv || isPixelConv ? batch * blocksPerImage : batch * ((pixels + 7) / 8)
+        return (items: items, work: batch * operands.outputShape.elementCount * packed[0].k)
+    }
+
+    /// Output pixels per block when `parts` parts share `images` runs of `pixels` pixels each
+    /// (the images of a batch, or one run of all of a pointwise layer's pixels): `blockRows`, or,
+    /// when that leaves fewer blocks than parts, the fewest rows (a multiple of 8, the GEMM tiles'
+    /// rows) that give every part a block. cifar_vgg int8's 8x8 layers are one block of 64 at
+    /// batch 1, and ran on one of two threads (conv6 + conv7 65 us of 147). Each output is
+    /// computed the same way in a block of any size, so the split only moves time; with a block
+    /// per part already (one thread), blocks stay at 64 rows, whose weights are read once a block.
+    static func blockRows(pixels: Int, images: Int, parts: Int) -> Int {
+        guard images * ((pixels + blockRows - 1) / blockRows) < parts else { return blockRows }
+        let blocksPerRun = (parts + images - 1) / images
+        return min(blockRows, ((pixels + blocksPerRun - 1) / blocksPerRun + 7) / 8 * 8)
+    }
+
+    func run(_ context: RunContext, part: Int, of parts: Int) {
+        if pool != nil {
+            runPooled(context, part: part, of: parts)
+            return
+        }
+        if variant.isVNNI {
+            runVNNI(context, part: part, of: parts)
+            return
+        }
+        let input = UnsafePointer(context.int8(operands.input))
+        let output = context.output(operands, as: Int8.self)
+        let x = operands.inputShape
+        let y = operands.outputShape
+        let lda = 2 * packed[0].kPairs
+        if isRowConv {
+            runRowConvS16(context, part: part, of: parts)
+            return
+        }
+        let columnsBuffer = context.scratch(part: part, bytes: scratchBytes, as: Int16.self)
+        let level = variant.level
+        if isPointwise {
+            let total = context.batch * y.pixels
+            let k = packed[0].k
+            let rows = Self.blockRows(pixels: total, images: 1, parts: parts)
+            for block in Partition.range((total + rows - 1) / rows, part: part, of: parts) {
+                let first = block * rows
+                let count = min(rows, total - first)
+                cnnz_qs8_rows_s16(level, count, k, input + first * k, k, inputZeroPoint, columnsBuffer, lda)
+                Int8GEMM.run(
+                    variant, m: count, a: columnsBuffer, lda: lda, weights: packed[0], c: output + first * y.channels,
+                    ldc: y.channels)
+                residual?.add(context, level: level, to: output, from: first * y.channels, count: count * y.channels)
+            }
+            return
+        }
+        let inPerGroup = x.channels / groups
+        let outPerGroup = y.channels / groups
+        var window = geometry
+        let rows = Self.blockRows(pixels: y.pixels, images: context.batch, parts: parts)
+        let imageBlocks = (y.pixels + rows - 1) / rows
+        for block in Partition.range(context.batch * imageBlocks, part: part, of: parts) {
+            let image = block / imageBlocks
+            let first = (block % imageBlocks) * rows
+            let count = min(rows, y.pixels - first)
+            let source = input + image * x.elementCount
+            for g in 0..<groups {
+                window.group_offset = g * inPerGroup
+                cnnz_qs8_im2col_s16(level, source, &window, inputZeroPoint, first, count, columnsBuffer, lda)
+                Int8GEMM.run(
+                    variant, m: count, a: columnsBuffer, lda: lda, weights: packed[g],
+                    c: output + (image * y.pixels + first) * y.channels + g * outPerGroup, ldc: y.channels)
+            }
+            residual?.add(
+                context, level: level, to: output, from: (image * y.pixels + first) * y.channels,
+                count: count * y.channels)
+        }
+    }
+
+    /// `run` with a VNNI variant: the im2col (or, pointwise, the input rows) as bytes
+    /// `q xor 0x80` in C, rows of `4 * kGroups` bytes.
+    private func runVNNI(_ context: RunContext, part: Int, of parts: Int) {
+        let input = UnsafePointer(context.int8(operands.input))
+        let output = context.output(operands, as: Int8.self)
+        let x = operands.inputShape
+        let y = operands.outputShape
+        let lda = 4 * packed[0].kGroups
+        let a = context.scratch(part: part, bytes: scratchBytes, as: UInt8.self)
+        let level = variant.level
+        if isPointwise {
+            let total = context.batch * y.pixels
+            let k = packed[0].k
+            let rows = Self.blockRows(pixels: total, images: 1, parts: parts)
+            for block in Partition.range((total + rows - 1) / rows, part: part, of: parts) {
+                let first = block * rows
+                let count = min(rows, total - first)
+                cnnz_qu8_rows(level, count, k, input + first * k, k, a, lda)
+                gemm(context, m: count, a: a, lda: lda, weights: packed[0], c: output, at: first * y.channels)
+            }
+            return
+        }
+        let padding = UInt8(truncatingIfNeeded: Int(inputZeroPoint) + 128)
+        if isPixelConv {
+            runPixelConv(context, part: part, of: parts, padding: padding)
+            return
+        }
+        if isRowConv {
+            runRowConv(context, part: part, of: parts, padding: padding)
+            return
+        }
+        // Rows of at most 64 bytes, one group (the first layers the row convolution does not take:
+        // dilation across, or kernel rows whose padding to groups of 4 would add over a third to k):
+        // built per output row, stored whole.
+        let smallRows = level >= CNNZ_INT8_AVX512 && lda <= 64 && groups == 1
+        let inPerGroup = x.channels / groups
+        let outPerGroup = y.channels / groups
+        var window = geometry
+        let rows = Self.blockRows(pixels: y.pixels, images: context.batch, parts: parts)
+        let imageBlocks = (y.pixels + rows - 1) / rows
+        for block in Partition.range(context.batch * imageBlocks, part: part, of: parts) {
+            let image = block / imageBlocks
+            let first = (block % imageBlocks) * rows
+            let count = min(rows, y.pixels - first)
+            let source = input + image * x.elementCount
+            for g in 0..<groups {
+                window.group_offset = g * inPerGroup
+                let weights = packed[g]
+                let c = output + (image * y.pixels + first) * y.channels + g * outPerGroup
+                if isIndirect {
+                    withUnsafePointer(to: weights.output) { stage in
+                        cnnz_qu8_igemm_8x32c4__avx512vnni(
+                            source, &window, padding, first, count, a, weights.n,
+                            weights.panels.assumingMemoryBound(to: Int8.self), weights.stage, stage, c, y.channels)
+                    }
+                    continue
+                }
+                if smallRows {
+                    cnnz_qu8_im2col_k64__avx512(source, &window, padding, first, count, a, lda)
+                } else {
+                    cnnz_qu8_im2col(level, source, &window, padding, first, count, a, lda)
+                }
+                gemm(
+                    context, m: count, a: a, lda: lda, weights: weights, c: output,
+                    at: (image * y.pixels + first) * y.channels + g * outPerGroup)
+            }
+            if isIndirect {
+                residual?.add(
+                    context, level: level, to: output, from: (image * y.pixels + first) * y.channels,
+                    count: count * y.channels)
+            }
+        }
+    }
+
+    /// The VNNI GEMM of `m` rows into `c + at` (rows `y.channels` apart); with a fused Add, the
+    /// 512-bit one adds in its store, the others after.
+    @inline(__always)
+    private func gemm(
+        _ context: RunContext, m: Int, a: UnsafePointer<UInt8>, lda: Int, weights: Int8PackedWeights,
+        c: UnsafeMutablePointer<Int8>, at start: Int
+    ) {
+        let ldc = operands.outputShape.channels
+        guard let residual else {
+            Int8GEMM.runVNNI(variant, m: m, a: a, lda: lda, weights: weights, c: c + start, ldc: ldc)
+            return
+        }
+        guard variant == .vnni512 else {
+            Int8GEMM.runVNNI(variant, m: m, a: a, lda: lda, weights: weights, c: c + start, ldc: ldc)
+            if weights.n == ldc {
+                residual.add(context, level: variant.level, to: c, from: start, count: m * ldc)
+            } else {
+                // One group's columns of each row.
+                for row in 0..<m {
+                    residual.add(context, level: variant.level, to: c, from: start + row * ldc, count: weights.n)
+                }
+            }
+            return
+        }
+        residual.gemm512(
+            context, m: m, a: a, lda: lda, weights: weights, c: c + start, ldc: ldc, at: start)
+    }
+}
