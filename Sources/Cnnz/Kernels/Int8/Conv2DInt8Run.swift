@@ -74,12 +74,7 @@ extension Conv2DInt8 {
         let inPerGroup = x.channels / groups
         let outPerGroup = y.channels / groups
         var window = geometry
-        let rows = Self.blockRows(pixels: y.pixels, images: context.batch, parts: parts)
-        let imageBlocks = (y.pixels + rows - 1) / rows
-        for block in Partition.range(context.batch * imageBlocks, part: part, of: parts) {
-            let image = block / imageBlocks
-            let first = (block % imageBlocks) * rows
-            let count = min(rows, y.pixels - first)
+        forEachBlock(context, part: part, of: parts) { image, first, count in
             let source = input + image * x.elementCount
             for g in 0..<groups {
                 window.group_offset = g * inPerGroup
@@ -132,12 +127,7 @@ extension Conv2DInt8 {
         let inPerGroup = x.channels / groups
         let outPerGroup = y.channels / groups
         var window = geometry
-        let rows = Self.blockRows(pixels: y.pixels, images: context.batch, parts: parts)
-        let imageBlocks = (y.pixels + rows - 1) / rows
-        for block in Partition.range(context.batch * imageBlocks, part: part, of: parts) {
-            let image = block / imageBlocks
-            let first = (block % imageBlocks) * rows
-            let count = min(rows, y.pixels - first)
+        forEachBlock(context, part: part, of: parts) { image, first, count in
             let source = input + image * x.elementCount
             for g in 0..<groups {
                 window.group_offset = g * inPerGroup
@@ -194,5 +184,19 @@ extension Conv2DInt8 {
         }
         residual.gemm512(
             context, m: m, a: a, lda: lda, weights: weights, c: c + start, ldc: ldc, at: start)
+    }
+
+    /// The part's blocks of output pixels (`blockRows(pixels:images:parts:)` rows each, the
+    /// last of an image shorter): `body(image, first pixel, pixel count)` for each.
+    private func forEachBlock(
+        _ context: RunContext, part: Int, of parts: Int, _ body: (_ image: Int, _ first: Int, _ count: Int) -> Void
+    ) {
+        let pixels = operands.outputShape.pixels
+        let rows = Self.blockRows(pixels: pixels, images: context.batch, parts: parts)
+        let imageBlocks = (pixels + rows - 1) / rows
+        for block in Partition.range(context.batch * imageBlocks, part: part, of: parts) {
+            let first = (block % imageBlocks) * rows
+            body(block / imageBlocks, first, min(rows, pixels - first))
+        }
     }
 }
