@@ -115,21 +115,13 @@ final class Conv2DInt8: RegisteredKernel {
         // The row convolutions' kernel rows: whole groups of 4 (VNNI) or pairs (int16).
         let unit = self.variant == .avx2 ? 2 : 4
         let rowSegment = (segment + unit - 1) / unit * unit
-        let rowK = window.kernelHeight * rowSegment
         let stage = Int8Activation(activation, output: output)
         // Not with a fused pooling (`fusesMaxPool` leaves these layers unfused).
-        isPixelConv =
-            pool == nil
-            && Self.takesPixelConv(
-                variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels,
-                filters: filters, hasTable: stage.table != nil, padLeft: columnGeometry.padBefore,
-                outWidth: convolutionShape.width, height: x.height)
+        let path = Self.path(
+            variant: self.variant, window: window, groups: groups, input: x, filters: filters,
+            hasTable: stage.table != nil, pixelLane: pool == nil)
+        (isPixelConv, isRowConv, isIndirect) = (path.pixelLane, path.row, path.indirect)
         let pixelChannels = (x.channels + 3) / 4 * 4
-        isRowConv =
-            !isPixelConv
-            && Self.takesRowConv(
-                variant: self.variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
-                rowK: rowK, lineBytes: lineBytes, height: x.height)
         let weightScale = { (f: Int) in Double(q.scales.count == 1 ? q.scales[0] : q.scales[f]) }
         let biasValue = try Self.bias(bias, inputScale: input.scale, weightScale: weightScale)
         var packed: [Int8PackedWeights] = []
@@ -192,9 +184,6 @@ final class Conv2DInt8: RegisteredKernel {
             pad_top: rowGeometry.padBefore,
             pad_left: columnGeometry.padBefore, out_width: convolutionShape.width, group_offset: 0,
             group_channels: x.channels / groups)
-        isIndirect =
-            self.variant == .vnni512 && !isPointwise && !isRowConv && !isPixelConv && (x.channels / groups) % 4 == 0
-            && k > 64
         precondition(pool == nil || isRowConv || isIndirect, "a fused max pooling needs the VNNI 512 indirect paths")
         let im2colBytes = Self.blockRows * (self.variant.isVNNI ? packed[0].kGroups * 4 : packed[0].kPairs * 2 * 2)
         if pool != nil {
@@ -226,6 +215,42 @@ final class Conv2DInt8: RegisteredKernel {
     /// fashion_cnn conv2 (14x14x32, 3x3) at batch 64 5.40 -> 4.67 ms, cifar_vgg conv1/conv4/conv7
     /// (32, 64, 128 channels) 0.19 -> 0.15 ms each, every seed002 layer 3 to 15 % faster. (Until
     /// then kernel rows over 64 values took the im2col, 3 to 16 % faster with older tiles.)
+    /// Which convolution runs a layer with `variant`: the pixel-lane one (`takesPixelConv`, when
+    /// `pixelLane` allows it), else the row one (`takesRowConv`), else, on VNNI 512 with whole
+    /// groups of 4 channels and k above 64, the indirect one; none of them: im2col and the GEMM.
+    /// `init` and `fusesMaxPool` both ask here, so a fused pooling's layer gets the path it was
+    /// fused for.
+    static func path(
+        variant: Int8GEMM.Variant, window: Window, groups: Int, input x: TensorShape, filters: Int, hasTable: Bool,
+        pixelLane: Bool
+    ) -> (pixelLane: Bool, row: Bool, indirect: Bool) {
+        // ShapeInference checked that the window fits.
+        let columns = window.geometry(height: x.height, width: x.width)!.columns
+        let pointwise =
+            window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
+            && groups == 1
+        let channels = x.channels / groups
+        let k = window.kernelHeight * window.kernelWidth * channels
+        let segment = window.kernelWidth * x.channels
+        // The row convolutions' kernel rows: whole groups of 4 (VNNI) or pairs (int16).
+        let unit = variant == .avx2 ? 2 : 4
+        let lineBytes = (columns.padBefore + x.width + window.kernelWidth) * x.channels
+        let pixel =
+            pixelLane
+            && takesPixelConv(
+                variant: variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels,
+                filters: filters, hasTable: hasTable, padLeft: columns.padBefore, outWidth: columns.output,
+                height: x.height)
+        let row =
+            !pixel
+            && takesRowConv(
+                variant: variant, pointwise: pointwise, groups: groups, window: window, channels: x.channels, k: k,
+                rowK: window.kernelHeight * ((segment + unit - 1) / unit * unit), lineBytes: lineBytes,
+                height: x.height)
+        let indirect = variant == .vnni512 && !pointwise && !row && !pixel && channels % 4 == 0 && k > 64
+        return (pixel, row, indirect)
+    }
+
     static func takesRowConv(
         variant: Int8GEMM.Variant, pointwise: Bool, groups: Int, window: Window, channels: Int, k: Int, rowK: Int,
         lineBytes: Int, height: Int

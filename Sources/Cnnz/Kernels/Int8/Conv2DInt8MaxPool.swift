@@ -29,8 +29,7 @@ extension Conv2DInt8 {
         _ shape: KernelShape, kernel: Tensor, input: ActivationQuantization, output: ActivationQuantization
     ) -> Bool {
         guard Int8GEMM.selected == .vnni512, case .conv2D(let window, let filters, 1, _) = shape.layer.kind,
-            let x = shape.inputShapes.first, let q = kernel.quantization, shape.layer.activation != .softmax,
-            let (_, columnGeometry) = window.geometry(height: x.height, width: x.width)
+            let x = shape.inputShapes.first, let q = kernel.quantization, shape.layer.activation != .softmax
         else { return false }
         let stage = Int8Activation(shape.layer.activation, output: output)
         guard stage.table == nil else { return false }
@@ -39,20 +38,11 @@ extension Conv2DInt8 {
             let real = Double(input.scale) * weightScale / Double(stage.scale)
             if Requantization.multiplier(real).shift > 0 { return false }
         }
-        let pointwise =
-            window.kernelHeight == 1 && window.kernelWidth == 1 && window.strideHeight == 1 && window.strideWidth == 1
-        let k = window.kernelHeight * window.kernelWidth * x.channels
-        let segment = window.kernelWidth * x.channels
-        let lineBytes = (columnGeometry.padBefore + x.width + window.kernelWidth) * x.channels
-        let rowConv = takesRowConv(
-            variant: .vnni512, pointwise: pointwise, groups: 1, window: window, channels: x.channels, k: k,
-            rowK: window.kernelHeight * ((segment + 3) / 4 * 4), lineBytes: lineBytes, height: x.height)
         // The pixel-lane convolution's layers (4, 8 or 12 filters: seed002's conv0 and conv1) stay
         // unfused: conv1 took 16.5 us + 2.1 for its pooling there, 18.3 fused on the row convolution.
-        let pixelConv = takesPixelConv(
-            variant: .vnni512, pointwise: pointwise, groups: 1, window: window, channels: x.channels, filters: filters,
-            hasTable: false, padLeft: columnGeometry.padBefore, outWidth: columnGeometry.output, height: x.height)
-        return !pointwise && !pixelConv && (rowConv || (x.channels % 4 == 0 && k > 64))
+        let path = path(
+            variant: .vnni512, window: window, groups: 1, input: x, filters: filters, hasTable: false, pixelLane: true)
+        return !path.pixelLane && (path.row || path.indirect)
     }
 
     /// The scratch of the pooled runs, per thread.
