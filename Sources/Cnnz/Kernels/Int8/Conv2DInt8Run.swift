@@ -57,12 +57,8 @@ extension Conv2DInt8 {
         let columnsBuffer = context.scratch(part: part, bytes: scratchBytes, as: Int16.self)
         let level = variant.level
         if isPointwise {
-            let total = context.batch * y.pixels
             let k = packed[0].k
-            let rows = Self.blockRows(pixels: total, images: 1, parts: parts)
-            for block in Partition.range((total + rows - 1) / rows, part: part, of: parts) {
-                let first = block * rows
-                let count = min(rows, total - first)
+            forEachBlock(context, part: part, of: parts) { _, first, count in
                 cnnz_qs8_rows_s16(level, count, k, input + first * k, k, inputZeroPoint, columnsBuffer, lda)
                 Int8GEMM.run(
                     variant, m: count, a: columnsBuffer, lda: lda, weights: packed[0], c: output + first * y.channels,
@@ -100,12 +96,8 @@ extension Conv2DInt8 {
         let a = context.scratch(part: part, bytes: scratchBytes, as: UInt8.self)
         let level = variant.level
         if isPointwise {
-            let total = context.batch * y.pixels
             let k = packed[0].k
-            let rows = Self.blockRows(pixels: total, images: 1, parts: parts)
-            for block in Partition.range((total + rows - 1) / rows, part: part, of: parts) {
-                let first = block * rows
-                let count = min(rows, total - first)
+            forEachBlock(context, part: part, of: parts) { _, first, count in
                 cnnz_qu8_rows(level, count, k, input + first * k, k, a, lda)
                 gemm(context, m: count, a: a, lda: lda, weights: packed[0], c: output, at: first * y.channels)
             }
@@ -187,14 +179,16 @@ extension Conv2DInt8 {
     }
 
     /// The part's blocks of output pixels (`blockRows(pixels:images:parts:)` rows each, the
-    /// last of an image shorter): `body(image, first pixel, pixel count)` for each.
+    /// last of an image shorter): `body(image, first pixel, pixel count)` for each. A pointwise
+    /// layer's pixels are one run of the whole batch's (image 0), its rows needing no window.
     private func forEachBlock(
         _ context: RunContext, part: Int, of parts: Int, _ body: (_ image: Int, _ first: Int, _ count: Int) -> Void
     ) {
-        let pixels = operands.outputShape.pixels
-        let rows = Self.blockRows(pixels: pixels, images: context.batch, parts: parts)
+        let pixels = isPointwise ? context.batch * operands.outputShape.pixels : operands.outputShape.pixels
+        let images = isPointwise ? 1 : context.batch
+        let rows = Self.blockRows(pixels: pixels, images: images, parts: parts)
         let imageBlocks = (pixels + rows - 1) / rows
-        for block in Partition.range(context.batch * imageBlocks, part: part, of: parts) {
+        for block in Partition.range(images * imageBlocks, part: part, of: parts) {
             let first = (block % imageBlocks) * rows
             body(block / imageBlocks, first, min(rows, pixels - first))
         }
