@@ -184,7 +184,10 @@ enum Int8GEMM {
         /// `avx2`), for layers whose weights cannot saturate its int16 pairs (`fitsMaddubs`: every
         /// 7-bit model, `convert --weight-bits 7`); other layers run `avx2`. Where the CPU has AVX2.
         case avx2Maddubs
-        /// AVX-VNNI `vpdpbusd` on 256-bit vectors, u8 x s8 (CPUs with AVX-VNNI).
+        /// `vpdpbusd` on 256-bit vectors, u8 x s8: AVX-VNNI's (VEX) on CPUs with AVX-VNNI, and
+        /// AVX512-VNNI's (EVEX, on ymm) on CPUs with AVX512-VNNI alone, where `vnni512` is faster
+        /// and chosen, so this one runs only when a test forces it: that is how its tiles are
+        /// tested on machines without AVX-VNNI.
         case vnni256
         /// AVX512-VNNI `vpdpbusd` on 512-bit vectors, u8 x s8 (CPUs with AVX512-VNNI).
         case vnni512
@@ -208,7 +211,7 @@ enum Int8GEMM {
         static let available: [Variant] = {
             var variants: [Variant] = [.portable]
             if cnnz_cpu_has_avx2_fma() != 0 { variants += [.avx2, .avx2Maddubs] }
-            if cnnz_cpu_has_avx_vnni() != 0 { variants.append(.vnni256) }
+            if cnnz_cpu_has_avx_vnni() != 0 || cnnz_cpu_has_avx512_vnni() != 0 { variants.append(.vnni256) }
             if cnnz_cpu_has_avx512_vnni() != 0 { variants.append(.vnni512) }
             return variants
         }()
