@@ -256,104 +256,6 @@ public enum WinogradTransforms {
         }
     }
 
-    /// F(2x2, 3x3) input transform of one 4x4 tile (as `f32Input6x6`). `work`: 16 vectors.
-    static func f32Input4x4(
-        _ source: Source, v: UnsafeMutablePointer<Float>, matrixStride: Int, work: UnsafeMutablePointer<Float>
-    ) {
-        let w = UnsafeMutableRawPointer(work)
-        let inside =
-            source.y >= 0 && source.x >= 0 && source.y + 4 <= source.height && source.x + 4 <= source.width
-        if inside && source.channels >= 8 {
-            f32Input4x4Inside(source, v: v, matrixStride: matrixStride)
-            return
-        }
-        let rowFloats = source.width * source.channels
-        // From 8 channels, whole vectors, the last one overlapping the one before (a channel
-        // computed twice is the same sums twice): lane-by-lane loads cost more than the sums.
-        var next = 0
-        while next < source.channels {
-            let c = source.channels >= 8 ? min(next, source.channels - 8) : next
-            let count = min(8, source.channels - c)
-            for i in 0..<4 {
-                let iy = source.y &+ i
-                var d = (Vector(), Vector(), Vector(), Vector())
-                if inside && count == 8 {
-                    let p =
-                        UnsafeRawPointer(source.image) + (iy &* rowFloats &+ source.x &* source.channels &+ c) &* 4
-                    let s = source.channels &* 4
-                    d = (
-                        p.loadUnaligned(as: Vector.self), p.loadUnaligned(fromByteOffset: s, as: Vector.self),
-                        p.loadUnaligned(fromByteOffset: 2 * s, as: Vector.self),
-                        p.loadUnaligned(fromByteOffset: 3 * s, as: Vector.self)
-                    )
-                } else if iy >= 0 && iy < source.height {
-                    let row = UnsafeRawPointer(source.image) + (iy &* rowFloats &+ c) &* 4
-                    d = (
-                        load(row, source, 0, count), load(row, source, 1, count), load(row, source, 2, count),
-                        load(row, source, 3, count)
-                    )
-                }
-                let r = transform4(d)
-                w.storeBytes(of: r.0, toByteOffset: (0 * 4 + i) * 32, as: Vector.self)
-                w.storeBytes(of: r.1, toByteOffset: (1 * 4 + i) * 32, as: Vector.self)
-                w.storeBytes(of: r.2, toByteOffset: (2 * 4 + i) * 32, as: Vector.self)
-                w.storeBytes(of: r.3, toByteOffset: (3 * 4 + i) * 32, as: Vector.self)
-            }
-            for k in 0..<4 {
-                let t = w + k * 4 * 32
-                let r = transform4(
-                    (
-                        t.load(as: Vector.self), t.load(fromByteOffset: 32, as: Vector.self),
-                        t.load(fromByteOffset: 64, as: Vector.self), t.load(fromByteOffset: 96, as: Vector.self)
-                    ))
-                let out = UnsafeMutableRawPointer(v) + (k &* matrixStride &+ c) &* 4
-                let step = 4 &* matrixStride &* 4
-                out.storeBytes(of: r.0, as: Vector.self)
-                out.storeBytes(of: r.1, toByteOffset: step, as: Vector.self)
-                out.storeBytes(of: r.2, toByteOffset: 2 * step, as: Vector.self)
-                out.storeBytes(of: r.3, toByteOffset: 3 * step, as: Vector.self)
-            }
-            next += 8
-        }
-    }
-
-    /// F(2x2, 3x3) output transform of one tile (as `f32Output6x6`). `work`: 8 vectors.
-    static func f32Output4x4(
-        m: UnsafePointer<Float>, matrixStride: Int, bias: UnsafePointer<Float>, destination: Destination,
-        clamp: GEMMMicrokernels.Clamp, work: UnsafeMutablePointer<Float>
-    ) {
-        let w = UnsafeMutableRawPointer(work)
-        var c = 0
-        while c < destination.channels {
-            for l in 0..<4 {
-                let p = UnsafeRawPointer(m) + (l &* 4 &* matrixStride &+ c) &* 4
-                let step = matrixStride &* 4
-                let r = output4(
-                    (
-                        p.load(as: Vector.self), p.load(fromByteOffset: step, as: Vector.self),
-                        p.load(fromByteOffset: 2 * step, as: Vector.self),
-                        p.load(fromByteOffset: 3 * step, as: Vector.self)
-                    ))
-                w.storeBytes(of: r.0, toByteOffset: (0 * 4 + l) * 32, as: Vector.self)
-                w.storeBytes(of: r.1, toByteOffset: (1 * 4 + l) * 32, as: Vector.self)
-            }
-            let b = UnsafeRawPointer(bias + c).loadUnaligned(as: Vector.self)
-            let count = min(8, destination.channels - c)
-            for o in 0..<destination.columns {
-                let t = w + o * 4 * 32
-                let r = output4(
-                    (
-                        t.load(as: Vector.self), t.load(fromByteOffset: 32, as: Vector.self),
-                        t.load(fromByteOffset: 64, as: Vector.self), t.load(fromByteOffset: 96, as: Vector.self)
-                    ))
-                let out = UnsafeMutableRawPointer(destination.output) + (o &* destination.pixelStride &+ c) &* 4
-                store(r.0 + b, out, count, clamp)
-                if destination.rows > 1 { store(r.1 + b, out + destination.rowStride &* 4, count, clamp) }
-            }
-            c += 8
-        }
-    }
-
     /// Pixel `j` of a tile row (channels from the row's `c`), zero outside the image.
     @inline(__always)
     static func load(_ row: UnsafeRawPointer, _ source: Source, _ j: Int, _ count: Int) -> Vector {
@@ -403,18 +305,6 @@ public enum WinogradTransforms {
             sum12 + Vector(repeating: 4) * sum34,
             difference12 + Vector(repeating: 8) * difference34 + m.5
         )
-    }
-
-    /// `Bᵀ x` for F(2x2, 3x3), Bᵀ rows: (1 0 -1 0), (0 1 1 0), (0 -1 1 0), (0 1 0 -1).
-    @inline(__always)
-    static func transform4(_ x: (Vector, Vector, Vector, Vector)) -> (Vector, Vector, Vector, Vector) {
-        (x.0 - x.2, x.1 + x.2, x.2 - x.1, x.1 - x.3)
-    }
-
-    /// `Aᵀ m` for F(2x2, 3x3), Aᵀ rows: (1 1 1 0), (0 1 -1 -1).
-    @inline(__always)
-    static func output4(_ m: (Vector, Vector, Vector, Vector)) -> (Vector, Vector) {
-        (m.0 + m.1 + m.2, m.1 - m.2 - m.3)
     }
 
     /// Clamps (as the GEMM's store does) and stores the first `count` channels.

@@ -1,0 +1,1 @@
+../CnnzGEMM/GEMMStores.swift
