@@ -9,9 +9,37 @@
 
 #ifdef CNNZ_HAVE_AVX2
 
+/* The Add by its linear form (t->linear) in place over rows x width (width <= 64) of c, the
+ * GEMM's stored int8, with the other operand's rows at r: clamp((q * mq + o * mo + constant) >>
+ * shift) as cnnz_qs8_add2_linear computes it, two vpmulld per 16 values where the exact terms
+ * (residual16_rows_as) take about 25 instructions (their two terms, the 64-bit store). */
+static CNNZ_VNNI512 __attribute__((noinline)) void linear16_rows(size_t rows, size_t width, int8_t *c, size_t ldc,
+                                                                const int8_t *r, const cnnz_residual16 *t) {
+    const __m512i mq = t->linear_result, mo = t->linear_other, constant = t->linear_constant;
+    const __m128i shift = t->linear_shift, min = t->linear_min, max = t->linear_max;
+    for (size_t i = 0; i < rows; i++, c += ldc, r += t->ldr) {
+        for (size_t j = 0; j < width; j += 16) {
+            __mmask16 lanes = (__mmask16)(width - j >= 16 ? 0xFFFF : (1u << (width - j)) - 1);
+            __m512i q = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, c + j));
+            __m512i o = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, r + j));
+            __m512i x = _mm512_add_epi32(_mm512_mullo_epi32(q, mq), _mm512_mullo_epi32(o, mo));
+            x = _mm512_sra_epi32(_mm512_add_epi32(x, constant), shift);
+            __m128i bytes = _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(x), min), max);
+            if (lanes == 0xFFFF)
+                _mm_storeu_si128((__m128i *)(c + j), bytes);
+            else
+                _mm_mask_storeu_epi8(c + j, lanes, bytes);
+        }
+    }
+}
+
 /* residual16_rows_as in t's forms, each form's loop apart (tests nothing per vector). */
 static CNNZ_VNNI512 __attribute__((noinline)) void residual16_rows(size_t rows, size_t width, int8_t *c, size_t ldc,
                                                                   const int8_t *r, const cnnz_residual16 *t) {
+    if (t->linear) {
+        linear16_rows(rows, width, c, ldc, r, t);
+        return;
+    }
     const int terms = !t->fits2 ? CNNZ_TERMS_GENERAL : t->halves ? CNNZ_TERMS_HALVES : CNNZ_TERMS_FITS2;
 #define CNNZ_ROWS(TERMS)                                                                                   \
     do {                                                                                                   \
@@ -153,13 +181,26 @@ CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512_add(size_t m, size_t n, size_t kgroups, 
                                             const int8_t *packed, const void *stage, const cnnz_qs8_output *out,
                                             const cnnz_qs8_residual *r, int8_t *c, size_t ldc) {
     const cnnz_qs8_add *p = &r->add;
+    const int result = r->convolution_operand, other = 1 - result;
+    cnnz_residual16 t;
+    t.ldr = r->ldr;
+    t.linear = !out->table && r->linear;
+    if (t.linear) {
+        const cnnz_qs8_add_linear *f = r->linear;
+        t.linear_result = _mm512_set1_epi32(f->multiplier[result]);
+        t.linear_other = _mm512_set1_epi32(f->multiplier[other]);
+        t.linear_constant = _mm512_set1_epi32(f->constant);
+        t.linear_shift = _mm_cvtsi32_si128(f->shift);
+        t.linear_min = _mm_set1_epi8((char)f->min);
+        t.linear_max = _mm_set1_epi8((char)f->max);
+        gemm512(m, n, kgroups, a, lda, packed, stage, out, c, ldc, &t, r->residual);
+        return;
+    }
     if (out->table || !add_vectorizes(p, r->out)) {
         gemm512(m, n, kgroups, a, lda, packed, stage, out, c, ldc, NULL, NULL);
         add_rows(m, n, r, c, ldc);
         return;
     }
-    const int result = r->convolution_operand, other = 1 - result;
-    cnnz_residual16 t;
     t.fits2 = add_term2_fits(p->multiplier[0], p->shift[0]) && add_term2_fits(p->multiplier[1], p->shift[1]);
     t.halves = p->multiplier[result] == (1 << 30) && p->shift[result] == 0;
     if (t.fits2) {
@@ -173,7 +214,6 @@ CNNZ_VNNI512 void cnnz_qu8_gemm_vnni512_add(size_t m, size_t n, size_t kgroups, 
     t.other = add_term(p->zero_point[other], p->multiplier[other], p->shift[other]);
     t.sum = add_sum_parameters(r->out);
     t.sum_kind = requant16_kind(&t.sum);
-    t.ldr = r->ldr;
     gemm512(m, n, kgroups, a, lda, packed, stage, out, c, ldc, &t, r->residual);
 }
 
