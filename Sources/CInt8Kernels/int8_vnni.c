@@ -9,27 +9,32 @@
 
 #ifdef CNNZ_HAVE_AVX2
 
+/* 16 values of the Add by its linear form from their int8 operands q (the GEMM's) and o. */
+CNNZ_INLINE CNNZ_VNNI512 __m128i linear16(__m128i q, __m128i o, const cnnz_residual16 *t) {
+    __m512i x = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_cvtepi8_epi32(q), t->linear_result),
+                                 _mm512_mullo_epi32(_mm512_cvtepi8_epi32(o), t->linear_other));
+    x = _mm512_sra_epi32(_mm512_add_epi32(x, t->linear_constant), t->linear_shift);
+    return _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(x), t->linear_min), t->linear_max);
+}
+
 /* The Add by its linear form (t->linear) in place over rows x width (width <= 64) of c, the
  * GEMM's stored int8, with the other operand's rows at r: clamp((q * mq + o * mo + constant) >>
  * shift) as cnnz_qs8_add2_linear computes it, two vpmulld per 16 values where the exact terms
  * (residual16_rows_as) take about 25 instructions (their two terms, the 64-bit store). */
 static CNNZ_VNNI512 __attribute__((noinline)) void linear16_rows(size_t rows, size_t width, int8_t *c, size_t ldc,
                                                                 const int8_t *r, const cnnz_residual16 *t) {
-    const __m512i mq = t->linear_result, mo = t->linear_other, constant = t->linear_constant;
-    const __m128i shift = t->linear_shift, min = t->linear_min, max = t->linear_max;
+    size_t full = width / 16 * 16;
+    __mmask16 lanes = (__mmask16)((1u << (width - full)) - 1);
     for (size_t i = 0; i < rows; i++, c += ldc, r += t->ldr) {
-        for (size_t j = 0; j < width; j += 16) {
-            __mmask16 lanes = (__mmask16)(width - j >= 16 ? 0xFFFF : (1u << (width - j)) - 1);
-            __m512i q = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, c + j));
-            __m512i o = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, r + j));
-            __m512i x = _mm512_add_epi32(_mm512_mullo_epi32(q, mq), _mm512_mullo_epi32(o, mo));
-            x = _mm512_sra_epi32(_mm512_add_epi32(x, constant), shift);
-            __m128i bytes = _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(x), min), max);
-            if (lanes == 0xFFFF)
-                _mm_storeu_si128((__m128i *)(c + j), bytes);
-            else
-                _mm_mask_storeu_epi8(c + j, lanes, bytes);
+        /* Whole vectors unmasked, the tail masked (masked loads and stores throughout measured
+         * the same on the Zen 4: p3 + Add 18.3 us either way). */
+        for (size_t j = 0; j < full; j += 16) {
+            __m128i q = _mm_loadu_si128((const __m128i *)(c + j)), o = _mm_loadu_si128((const __m128i *)(r + j));
+            _mm_storeu_si128((__m128i *)(c + j), linear16(q, o, t));
         }
+        if (lanes)
+            _mm_mask_storeu_epi8(c + full, lanes,
+                                 linear16(_mm_maskz_loadu_epi8(lanes, c + full), _mm_maskz_loadu_epi8(lanes, r + full), t));
     }
 }
 

@@ -152,7 +152,9 @@ final class GlobalPool2DInt8: RegisteredKernel {
         let acc = context.scratch(part: part, bytes: scratchBytes, as: Int32.self)
         for image in Partition.range(context.batch, part: part, of: parts) {
             cnnz_qs8_channel_reduce(level, x.pixels, channels, input + image * x.elementCount, isMax ? 1 : 0, acc)
-            withUnsafePointer(to: stage.output) { cnnz_qs8_store_row(level, acc, channels, $0, output + image * channels) }
+            withUnsafePointer(to: stage.output) {
+                cnnz_qs8_store_row(level, acc, channels, $0, output + image * channels)
+            }
         }
     }
 }
