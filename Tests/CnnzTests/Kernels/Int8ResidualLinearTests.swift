@@ -33,13 +33,25 @@ import Testing
             let a = (0..<(m * lda)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let other = (0..<(m * ldr)).map { _ in Int8.random(in: .min ... .max, using: &rng) }
             let operand = trial % 2
-            // A random form within cnnz_qs8_add_linear's limits (every sum within int32).
-            let shift = Int32.random(in: 0...23, using: &rng)
-            let limit = Int32((1 << 23) - 1)
-            let ma = Int32.random(in: -limit...limit, using: &rng)
-            let mb = Int32.random(in: -limit...limit, using: &rng)
-            let room = (Int64(1) << 31) - 1 - 128 * (Int64(abs(ma)) + Int64(abs(mb)))
-            let constant = Int32(Int64.random(in: -room...room, using: &rng))
+            // A form within cnnz_qs8_add_linear's limits (every sum within int32): mostly an
+            // Add's (slopes 0.1 to 1.9, the second sometimes negative, a constant near a zero
+            // point, so the bytes spread over the clamp), every fourth any multipliers and constant.
+            let (shift, ma, mb, constant): (Int32, Int32, Int32, Int32)
+            if trial % 4 == 3 {
+                shift = Int32.random(in: 0...23, using: &rng)
+                let limit = Int32((1 << 23) - 1)
+                ma = Int32.random(in: -limit...limit, using: &rng)
+                mb = Int32.random(in: -limit...limit, using: &rng)
+                let room = (Int64(1) << 31) - 1 - 128 * (Int64(abs(ma)) + Int64(abs(mb)))
+                constant = Int32(Int64.random(in: -room...room, using: &rng))
+            } else {
+                shift = Int32.random(in: 0...21, using: &rng)
+                let unit = Double(1 << shift)
+                ma = Int32(Double.random(in: 0.1...1.9, using: &rng) * unit)
+                mb = Int32(Double.random(in: 0.1...1.9, using: &rng) * unit) * (trial % 5 == 1 ? -1 : 1)
+                let zero = Int32.random(in: -64...64, using: &rng)
+                constant = zero << shift + Int32.random(in: 0...Int32(unit), using: &rng)
+            }
             let low = Int32.random(in: -128...127, using: &rng)
             let bounds: ClosedRange<Int32> = trial % 3 == 0 ? -128...127 : low...min(127, low + 90)
             var form = cnnz_qs8_add_linear(
