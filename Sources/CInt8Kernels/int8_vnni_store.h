@@ -55,6 +55,11 @@ typedef struct {
     cnnz_requant16 sum;
     int sum_kind; /* requant16_kind of sum */
     size_t ldr;   /* the other operand's row stride */
+    /* With a linear form (cnnz_qs8_add_linear, which gives the same bytes), only these: the
+     * multipliers of the result and of the other operand, the constant, shift and clamp. */
+    int linear;
+    __m512i linear_result, linear_other, linear_constant;
+    __m128i linear_shift, linear_min, linear_max;
 } cnnz_residual16;
 
 enum { CNNZ_TERMS_GENERAL = 0, CNNZ_TERMS_FITS2 = 1, CNNZ_TERMS_HALVES = 2 };

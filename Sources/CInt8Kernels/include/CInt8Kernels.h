@@ -271,6 +271,12 @@ void cnnz_qs8_dwconv_row_8c2__avx2(const int8_t *image, const cnnz_qs8_window *w
  * scale and zero point: the maximum int8 over the taps inside the image, per channel. */
 void cnnz_qs8_maxpool_row(int level, const int8_t *image, const cnnz_qs8_window *w, size_t oy, int8_t *c);
 
+/* Global pooling's reduction: for each channel j < channels, over the pixels p < pixels of x
+ * (rows of `channels` bytes), acc[j] = the sum of x[p * channels + j] in int32 (wrapping), or
+ * with is_max their maximum (-128 with no pixels). From level CNNZ_INT8_AVX2 with vectors along
+ * the channels (int8_global_pool.c). */
+void cnnz_qs8_channel_reduce(int level, size_t pixels, size_t channels, const int8_t *x, int is_max, int32_t *acc);
+
 /* x as int8: clamp(round(x / scale) + zero_point) to [-128, 127], rounding half away from zero,
  * NaN as the zero point (Swift's QuantizeKernel.quantize, bit for bit). */
 void cnnz_qs8_quantize(int level, size_t n, const float *x, float scale, float zero_point, int8_t *q);
@@ -332,10 +338,13 @@ typedef struct {
     int convolution_operand;
     cnnz_qs8_add add;
     const cnnz_qs8_output *out;
+    /* The Add's linear form (cnnz_qs8_add_linear_prepare found one for add and out), or NULL:
+     * with one, the fused store computes the Add by it (the same bytes, fewer instructions). */
+    const cnnz_qs8_add_linear *linear;
 } cnnz_qs8_residual;
 
-/* cnnz_qu8_gemm_vnni512, then the residual Add on each result while it is in registers: the same
- * bytes as the GEMM into c followed by cnnz_qs8_add2 on c and the residual. Only after
+/* cnnz_qu8_gemm_vnni512, then the residual Add over each tile just stored: the same bytes as the
+ * GEMM into c followed by cnnz_qs8_add2 on c and the residual. Only after
  * cnnz_cpu_has_avx512_vnni(). */
 void cnnz_qu8_gemm_vnni512_add(size_t m, size_t n, size_t kgroups, const uint8_t *a, size_t lda,
                                const int8_t *packed, const void *stage, const cnnz_qs8_output *out,

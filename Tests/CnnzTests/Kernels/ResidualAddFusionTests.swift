@@ -392,7 +392,7 @@ import Testing
                                             zero_point: (zeros[0], zeros[1]),
                                             multiplier: (multipliers[0], multipliers[1]),
                                             shift: (shifts[0], shifts[1]), left_shift: 20),
-                                        out: out)
+                                        out: out, linear: nil)
                                     withUnsafePointer(to: packed.output) { stage in
                                         cnnz_qu8_gemm_vnni512_add(
                                             m, n, packed.kGroups, a, lda,

@@ -26,18 +26,20 @@ final class AddInt8: RegisteredKernel {
             inputs: setup.inputQuantization, activation: setup.layer.activation, output: output)
         pair = Self.pair(zeroPoints: zeroPoints, multipliers: multipliers, shifts: shifts)
         pairOutput = Int8StoreParameters(store)
+        // Only at level CNNZ_INT8_AVX2 here (the one measured for an Add on its own: AVX-512
+        // keeps its Add kernel).
         linear =
-            operands.inputs.count == 2
+            operands.inputs.count == 2 && variant.level == CNNZ_INT8_AVX2
             ? Self.linearForm(level: variant.level, pair: pair, output: pairOutput) : nil
     }
 
     /// The Add of two inputs as one linear form of the two bytes (`cnnz_qs8_add_linear`), found
-    /// and checked against `cnnz_qs8_add2` on all 65536 pairs at prepare time; only at level
-    /// `CNNZ_INT8_AVX2` (the only one measured: on an AVX2 Zen 4, mobile_res's two fused Adds
-    /// about 3 times faster, 6.6 % of a batch-64 run's time -> 2.2 %; AVX-512 keeps its Add
-    /// kernel and the VNNI GEMM's fused store).
+    /// and checked against `cnnz_qs8_add2` on all 65536 pairs at prepare time; from level
+    /// `CNNZ_INT8_AVX2` (on an AVX2 Zen 4, mobile_res's two fused Adds about 3 times faster,
+    /// 6.6 % of a batch-64 run's time -> 2.2 %; with AVX512-VNNI, in the 512-bit GEMM's fused
+    /// store, see `Int8ResidualAdd`).
     static func linearForm(level: Int32, pair: cnnz_qs8_add, output: Int8StoreParameters) -> cnnz_qs8_add_linear? {
-        guard level == CNNZ_INT8_AVX2 else { return nil }
+        guard level >= CNNZ_INT8_AVX2 else { return nil }
         var form = cnnz_qs8_add_linear()
         let found = withUnsafePointer(to: pair) { p in
             withUnsafePointer(to: output.output) { cnnz_qs8_add_linear_prepare(level, p, $0, &form) }
@@ -124,9 +126,11 @@ final class Int8ResidualAdd: @unchecked Sendable {
     let operand: Int
     let pair: cnnz_qs8_add
     let output: Int8StoreParameters
-    /// At level `CNNZ_INT8_AVX2`, the Add as a linear form of its two bytes when one gives every
-    /// pair's byte (`AddInt8.linearForm`), else nil.
-    let linear: cnnz_qs8_add_linear?
+    /// From level `CNNZ_INT8_AVX2`, the Add as a linear form of its two bytes when one gives every
+    /// pair's byte (`AddInt8.linearForm`), else nil: at level `CNNZ_INT8_AVX2` for `add`, at
+    /// `CNNZ_INT8_AVX512` in the 512-bit VNNI GEMM's store (`gemm512`; mobile_res's p3 + Add
+    /// 24.7 -> 18.2 us and p5 + Add 17.7 -> 14.5 us against the exact terms there, Zen 4).
+    let linear: UnsafeMutablePointer<cnnz_qs8_add_linear>?
 
     /// `level`: the convolution's (`Int8GEMM.Variant.level`), which `add` is then called with.
     init(_ residual: ResidualAdd, value: Int, level: Int32) {
@@ -136,8 +140,14 @@ final class Int8ResidualAdd: @unchecked Sendable {
             inputs: residual.inputQuantization, activation: residual.activation, output: residual.outputQuantization!)
         pair = AddInt8.pair(zeroPoints: zeroPoints, multipliers: multipliers, shifts: shifts)
         output = Int8StoreParameters(store)
-        linear = AddInt8.linearForm(level: level, pair: pair, output: output)
+        linear = AddInt8.linearForm(level: level, pair: pair, output: output).map {
+            let form = UnsafeMutablePointer<cnnz_qs8_add_linear>.allocate(capacity: 1)
+            form.initialize(to: $0)
+            return form
+        }
     }
+
+    deinit { linear?.deallocate() }
 
     /// The Add of `count` results at `c + start` (in place) and the other operand's elements
     /// at the same offset.
@@ -145,13 +155,11 @@ final class Int8ResidualAdd: @unchecked Sendable {
     func add(_ context: RunContext, level: Int32, to c: UnsafeMutablePointer<Int8>, from start: Int, count: Int) {
         let other = UnsafePointer(context.int8(value)) + start
         let result = c + start
-        if level == CNNZ_INT8_AVX2, let linear {
-            withUnsafePointer(to: linear) { form in
-                if operand == 0 {
-                    cnnz_qs8_add2_linear(level, count, result, other, form, result)
-                } else {
-                    cnnz_qs8_add2_linear(level, count, other, result, form, result)
-                }
+        if level == CNNZ_INT8_AVX2, let form = linear {
+            if operand == 0 {
+                cnnz_qs8_add2_linear(level, count, result, other, form, result)
+            } else {
+                cnnz_qs8_add2_linear(level, count, other, result, form, result)
             }
             return
         }
@@ -177,7 +185,7 @@ final class Int8ResidualAdd: @unchecked Sendable {
         withUnsafePointer(to: output.output) { out in
             var residual = cnnz_qs8_residual(
                 residual: UnsafePointer(context.int8(value)) + start, ldr: ldc, convolution_operand: Int32(operand),
-                add: pair, out: out)
+                add: pair, out: out, linear: linear.map { UnsafePointer($0) })
             withUnsafePointer(to: weights.output) { stage in
                 cnnz_qu8_gemm_vnni512_add(
                     m, weights.n, weights.kGroups, a, lda, packed, weights.stage, stage, &residual, c, ldc)
@@ -186,15 +194,18 @@ final class Int8ResidualAdd: @unchecked Sendable {
     }
 }
 
-/// An `Int8Store` as the C kernels' output stage (column 0: bias 0, its multiplier and shift).
+/// An `Int8Store` as the C kernels' output stage: `count` columns of bias `bias` and the store's
+/// multiplier and shift (the Add's: one column, bias 0).
 final class Int8StoreParameters: @unchecked Sendable {
     private let columns: UnsafeMutablePointer<Int32>
     private let table: UnsafeMutablePointer<Int8>?
     let output: cnnz_qs8_output
 
-    init(_ store: Int8Store) {
-        columns = .allocate(capacity: 3)
-        (columns[0], columns[1], columns[2]) = (0, store.multiplier, store.shift)
+    init(_ store: Int8Store, columns count: Int = 1, bias: Int32 = 0) {
+        columns = .allocate(capacity: 3 * count)
+        columns.initialize(repeating: bias, count: count)
+        (columns + count).initialize(repeating: store.multiplier, count: count)
+        (columns + 2 * count).initialize(repeating: store.shift, count: count)
         if let values = store.table {
             let t = UnsafeMutablePointer<Int8>.allocate(capacity: 256)
             for i in 0..<256 { t[i] = values[i] }
@@ -203,7 +214,7 @@ final class Int8StoreParameters: @unchecked Sendable {
             table = nil
         }
         output = cnnz_qs8_output(
-            bias: columns, multiplier: columns + 1, shift: columns + 2, zero_point: store.zeroPoint,
+            bias: columns, multiplier: columns + count, shift: columns + 2 * count, zero_point: store.zeroPoint,
             min: store.bounds.lowerBound, max: store.bounds.upperBound, table: table.map { UnsafePointer($0) })
     }
 

@@ -13,7 +13,8 @@ import CInt8Kernels
 /// With a residual Add fused in (`KernelSetup.residual`), each result is
 /// requantized to the convolution's own output, then added to the other
 /// operand by the Add's integer formula (`AddInt8`): in the store of the
-/// 512-bit VNNI GEMM (`cnnz_qu8_gemm_vnni512_add`), elsewhere by
+/// 512-bit VNNI GEMM (`cnnz_qu8_gemm_vnni512_add`, by the Add's linear form when it has one),
+/// elsewhere by
 /// `cnnz_qs8_add2` in place over each block of rows just written (still in L1), at level AVX2
 /// by the Add's linear form (`cnnz_qs8_add2_linear`, `Int8ResidualAdd.linear`) when one gives
 /// every pair of bytes' result (mobile_res's p3 and p5: 40 instructions per 32 values against

@@ -107,13 +107,18 @@ final class Pool2DInt8: RegisteredKernel {
 }
 
 /// Int8 global average and max pooling over all pixels, per channel (the
-/// pooling above with the whole image as its window).
+/// pooling above with the whole image as its window): the sums or maxima by
+/// `cnnz_qs8_channel_reduce` (vectors along the channels), stored by
+/// `cnnz_qs8_store_row` with the zero point's share as every channel's bias.
 final class GlobalPool2DInt8: RegisteredKernel {
     let operands: KernelOperands
     let isMax: Bool
     let inputZeroPoint: Int32
     let store: Int8Store
     let scratchBytes: Int
+    /// The store as the C kernels' stage, bias `-offset` in every channel.
+    let stage: Int8StoreParameters
+    let level = Int8GEMM.selected.level
 
     init(_ setup: KernelSetup) throws(CnnzError) {
         guard let output = setup.outputQuantization else { throw setup.mismatch }
@@ -130,6 +135,9 @@ final class GlobalPool2DInt8: RegisteredKernel {
         store = Int8Store(
             realMultiplier: Double(input.scale) / Double(output.scale) / Double(count),
             activation: setup.layer.activation, output: output)
+        // The zero point comes off once (the same int32 as per tap: wrapping sums).
+        let offset = Int32(truncatingIfNeeded: count) &* inputZeroPoint
+        stage = Int8StoreParameters(store, columns: operands.inputShape.channels, bias: 0 &- offset)
     }
 
     func workload(batch: Int) -> (items: Int, work: Int) {
@@ -143,23 +151,10 @@ final class GlobalPool2DInt8: RegisteredKernel {
         let channels = x.channels
         let acc = context.scratch(part: part, bytes: scratchBytes, as: Int32.self)
         for image in Partition.range(context.batch, part: part, of: parts) {
-            // Pixel by pixel, channels innermost (contiguous); the zero point comes off once
-            // at the end (the same int32 as per tap: wrapping sums).
-            let source = input + image * x.elementCount
-            acc.update(repeating: isMax ? -128 : 0, count: channels)
-            if isMax {
-                for p in 0..<x.pixels {
-                    let row = source + p * channels
-                    for c in 0..<channels { acc[c] = max(acc[c], Int32(row[c])) }
-                }
-            } else {
-                for p in 0..<x.pixels {
-                    let row = source + p * channels
-                    for c in 0..<channels { acc[c] &+= Int32(row[c]) }
-                }
+            cnnz_qs8_channel_reduce(level, x.pixels, channels, input + image * x.elementCount, isMax ? 1 : 0, acc)
+            withUnsafePointer(to: stage.output) {
+                cnnz_qs8_store_row(level, acc, channels, $0, output + image * channels)
             }
-            let offset = isMax ? inputZeroPoint : Int32(truncatingIfNeeded: x.pixels) &* inputZeroPoint
-            for c in 0..<channels { output[image * channels + c] = store(acc[c] &- offset) }
         }
     }
 }
