@@ -185,6 +185,8 @@ final class Int8PackedWeights: @unchecked Sendable {
             -> Result
     ) -> Result {
         let first = columns.lowerBound
+        // All the columns (every call but a split Dense's): the matrix as it is.
+        if first == 0 && columns.upperBound == n { return withUnsafePointer(to: output) { body(panels, stage, $0) } }
         precondition(first % 16 == 0 && columns.upperBound <= n, "a column range off the panels")
         let panelOffset = isVNNI ? first / 16 * kGroups * 64 : first / 8 * kPairs * 32
         let stageOffset: Int
