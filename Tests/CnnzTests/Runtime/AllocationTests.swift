@@ -60,6 +60,7 @@ struct AllocationTests {
         models.append(("winograd", try ModelWriter.encode(Self.winogradModel())))
         models.append(("residual", try ModelWriter.encode(Self.residualModel())))
         models.append(("int8 winograd", try ModelWriter.encode(Self.int8WinogradModel())))
+        models.append(("int8 dense", try ModelWriter.encode(Self.int8DenseModel())))
         // A depthwise and a pointwise convolution run as one task per band (`JoinedLayers`): 6 rows,
         // 2 or 1 images in 3 parts, the same bands of pixels.
         var rng = SplitMix64(seed: 11)
@@ -104,6 +105,12 @@ struct AllocationTests {
                 session.fixedSplit = .every
                 #expect(session.joins.contains { $0 != nil }, "joined: no pair")
             }
+            if name == "int8 dense" {
+                // Every layer split: the Dense layer's 1 or 2 rows by panels of columns.
+                session.fixedSplit = .every
+                let dense = model.plan.kernels.lazy.compactMap { $0 as? DenseInt8 }.first
+                #expect(dense?.convolution.columnShare(rows: 2, part: 2, of: 3) != nil, "int8 dense: not by columns")
+            }
             let batch = inGroups ? 11 : 5
             let input = [Float](repeating: 0.5, count: batch * model.inputShape.elementCount)
             let pixels = [UInt8](repeating: 7, count: 3 * model.inputShape.elementCount)
@@ -135,6 +142,24 @@ struct AllocationTests {
     }
 
     /// An int8 3x3 convolution that `Conv2DInt8Winograd` runs: 7x9x20 to 24 filters, "same".
+    /// An int8 Dense layer of 5 panels of 16 columns: 1 or 2 rows on 3 threads split by columns
+    /// (`Conv2DInt8.columnShare`).
+    static func int8DenseModel() -> ModelDescription {
+        var rng = SplitMix64(seed: 12)
+        let (inputs, units) = (40, 70)
+        let tensors = Int8KernelTests.perChannelTensors(
+            kernelShape: [inputs, units],
+            weights: (0..<(inputs * units)).map { _ in Int8.random(in: -127...127, using: &rng) },
+            weightScales: .init(repeating: 0.01, count: units), bias: .init(repeating: 100, count: units),
+            inputScale: 0.02)
+        let layer = Layer(
+            kind: .dense(units: units, hasBias: true), activation: .plainReLU, inputs: [0], weights: [0, 1])
+        return Int8KernelTests.model(
+            input: TensorShape(height: 1, width: 1, channels: inputs),
+            ActivationQuantization(scale: 0.02, zeroPoint: -3), layers: [layer], tensors: tensors,
+            outputs: [ActivationQuantization(scale: 0.05, zeroPoint: -128)])
+    }
+
     static func int8WinogradModel() -> ModelDescription {
         var rng = SplitMix64(seed: 10)
         let (channels, filters) = (20, 24)

@@ -64,7 +64,7 @@ extension Conv2DInt8 {
         }
     }
 
-    /// The part's blocks of output rows, one `body` call per image they touch: the image's input,
+    /// The part's blocks of output pixels (`blockRows(pixels:images:parts:)` each), one `body` call per image they touch: the image's input,
     /// its output rows first..<first + rows (`output` points at the first), then the residual
     /// added over those rows. Both row convolutions' runs; `body` is not escaping (no allocation).
     private func forEachImageRows(
@@ -78,6 +78,10 @@ extension Conv2DInt8 {
         let output = context.output(operands, as: Int8.self)
         let x = operands.inputShape
         let y = operands.outputShape
+        // Blocks of `blockRows`, or fewer rows when that leaves a part without a block (seed002
+        // int8's conv9, 25 pixels, ran on one of two threads).
+        let rows = Self.blockRows(pixels: y.pixels, images: context.batch, parts: parts)
+        let blocksPerImage = (y.pixels + rows - 1) / rows
         let blocks = Partition.range(context.batch * blocksPerImage, part: part, of: parts)
         guard !blocks.isEmpty else { return }
         var block = blocks.lowerBound
@@ -86,8 +90,8 @@ extension Conv2DInt8 {
                 while block < blocks.upperBound {
                     let image = block / blocksPerImage
                     let last = min(blocks.upperBound, (image + 1) * blocksPerImage)
-                    let first = (block % blocksPerImage) * Self.blockRows
-                    let end = min(y.pixels, (last - image * blocksPerImage) * Self.blockRows)
+                    let first = (block % blocksPerImage) * rows
+                    let end = min(y.pixels, (last - image * blocksPerImage) * rows)
                     let from = (image * y.pixels + first) * y.channels
                     body(input + image * x.elementCount, window, first, end - first, stage, output + from)
                     residual?.add(

@@ -3,12 +3,9 @@ import CInt8Kernels
 /// `Conv2DInt8`'s run: the parts' blocks of output pixels, through the variant's GEMM (im2col,
 /// the indirect, row or pixel-lane convolutions; the pooled runs are in Conv2DInt8MaxPool.swift).
 extension Conv2DInt8 {
-    /// Blocks of `blockRows` output pixels an image.
-    var blocksPerImage: Int { (operands.outputShape.pixels + Self.blockRows - 1) / Self.blockRows }
-
     /// Blocks of 8 output pixels (the GEMM tiles' rows) at most, so that a layer of few pixels
-    /// still splits (`blockRows(pixels:images:parts:)`); the row and pixel-lane convolutions (first layers, large
-    /// images) split by blocks of `blockRows`.
+    /// still splits (`blockRows(pixels:images:parts:)`); a pointwise layer with fewer such blocks
+    /// than threads (Dense at batch 1) by its panels of 16 columns (`columnShare`).
     func workload(batch: Int) -> (items: Int, work: Int) {
         if pool != nil {
             let pooled = operands.outputShape.pixels
@@ -17,9 +14,7 @@ extension Conv2DInt8 {
             return (items: items, work: batch * convolutionShape.elementCount * packed[0].k)
         }
         let pixels = operands.outputShape.pixels
-        let items =
-            isPointwise
-            ? (batch * pixels + 7) / 8 : isRowConv || isPixelConv ? batch * blocksPerImage : batch * ((pixels + 7) / 8)
+        let items = isPointwise ? max((batch * pixels + 7) / 8, columnPanels) : batch * ((pixels + 7) / 8)
         return (items: items, work: batch * operands.outputShape.elementCount * packed[0].k)
     }
 
@@ -34,6 +29,21 @@ extension Conv2DInt8 {
         guard images * ((pixels + blockRows - 1) / blockRows) < parts else { return blockRows }
         let blocksPerRun = (parts + images - 1) / images
         return min(blockRows, ((pixels + blocksPerRun - 1) / blocksPerRun + 7) / 8 * 8)
+    }
+
+    /// The panels of 16 output columns the parts of a pointwise layer without a fused Add may
+    /// share out (0 for the others).
+    var columnPanels: Int { isPointwise && residual == nil ? (operands.outputShape.channels + 15) / 16 : 0 }
+
+    /// The output columns of `part` when a pointwise layer's `rows` make fewer blocks of 8 than
+    /// `parts` (a Dense layer at batch 1: one row) and it has a panel of 16 columns per part:
+    /// each part computes every row for its share of the panels, and streams only their weights,
+    /// which is what a GEMV of one row is bound by (seed002 int8's dense13, 400 -> 750, ran on
+    /// one of two threads). nil: the parts split the rows.
+    func columnShare(rows: Int, part: Int, of parts: Int) -> Range<Int>? {
+        guard parts > 1, (rows + 7) / 8 < parts, columnPanels >= parts else { return nil }
+        let panels = Partition.range(columnPanels, part: part, of: parts)
+        return panels.lowerBound * 16..<min(operands.outputShape.channels, panels.upperBound * 16)
     }
 
     func run(_ context: RunContext, part: Int, of parts: Int) {
@@ -58,11 +68,13 @@ extension Conv2DInt8 {
         let level = variant.level
         if isPointwise {
             let k = packed[0].k
-            forEachBlock(context, part: part, of: parts) { _, first, count in
+            let columns = columnShare(rows: context.batch * y.pixels, part: part, of: parts)
+            // Split by columns, every part takes all the blocks of rows.
+            forEachBlock(context, part: columns == nil ? part : 0, of: columns == nil ? parts : 1) { _, first, count in
                 cnnz_qs8_rows_s16(level, count, k, input + first * k, k, inputZeroPoint, columnsBuffer, lda)
                 Int8GEMM.run(
                     variant, m: count, a: columnsBuffer, lda: lda, weights: packed[0], c: output + first * y.channels,
-                    ldc: y.channels)
+                    ldc: y.channels, columns: columns)
                 residual?.add(context, level: level, to: output, from: first * y.channels, count: count * y.channels)
             }
             return
@@ -97,9 +109,12 @@ extension Conv2DInt8 {
         let level = variant.level
         if isPointwise {
             let k = packed[0].k
-            forEachBlock(context, part: part, of: parts) { _, first, count in
+            let columns = columnShare(rows: context.batch * y.pixels, part: part, of: parts)
+            forEachBlock(context, part: columns == nil ? part : 0, of: columns == nil ? parts : 1) { _, first, count in
                 cnnz_qu8_rows(level, count, k, input + first * k, k, a, lda)
-                gemm(context, m: count, a: a, lda: lda, weights: packed[0], c: output, at: first * y.channels)
+                gemm(
+                    context, m: count, a: a, lda: lda, weights: packed[0], c: output, at: first * y.channels,
+                    columns: columns)
             }
             return
         }
@@ -150,16 +165,17 @@ extension Conv2DInt8 {
         }
     }
 
-    /// The VNNI GEMM of `m` rows into `c + at` (rows `y.channels` apart); with a fused Add, the
-    /// 512-bit one adds in its store, the others after.
+    /// The VNNI GEMM of `m` rows into `c + at` (rows `y.channels` apart), of `columns` only if
+    /// given (`columnShare`: never with a fused Add); with a fused Add, the 512-bit one adds in its
+    /// store, the others after.
     @inline(__always)
     private func gemm(
         _ context: RunContext, m: Int, a: UnsafePointer<UInt8>, lda: Int, weights: Int8PackedWeights,
-        c: UnsafeMutablePointer<Int8>, at start: Int
+        c: UnsafeMutablePointer<Int8>, at start: Int, columns: Range<Int>? = nil
     ) {
         let ldc = operands.outputShape.channels
         guard let residual else {
-            Int8GEMM.runVNNI(variant, m: m, a: a, lda: lda, weights: weights, c: c + start, ldc: ldc)
+            Int8GEMM.runVNNI(variant, m: m, a: a, lda: lda, weights: weights, c: c + start, ldc: ldc, columns: columns)
             return
         }
         guard variant == .vnni512 else {

@@ -171,6 +171,37 @@ final class Int8PackedWeights: @unchecked Sendable {
         panels.deallocate()
         table?.deallocate()
     }
+
+    /// Columns `columns` (from a multiple of 16) as a matrix of their own for `variant`'s GEMMs:
+    /// its panels, the prepared stage from the same column, and the output stage's per-column
+    /// arrays from it (`body`'s `output`). Both layouts' panels (16 or 8 columns) and both stages
+    /// (a fixed size per 16 columns) start at a multiple of 16, and every kernel computes a column
+    /// the same way whichever columns it is given with: a split by columns (`Conv2DInt8.columnShare`)
+    /// gives the same bytes as the whole matrix. Nothing allocated (`body` does not escape).
+    @inline(__always)
+    func withColumns<Result>(
+        _ columns: Range<Int>, variant: Int8GEMM.Variant,
+        _ body: (_ panels: UnsafeRawPointer, _ stage: UnsafeRawPointer?, _ output: UnsafePointer<cnnz_qs8_output>)
+            -> Result
+    ) -> Result {
+        let first = columns.lowerBound
+        // All the columns (every call but a split Dense's): the matrix as it is.
+        if first == 0 && columns.upperBound == n { return withUnsafePointer(to: output) { body(panels, stage, $0) } }
+        precondition(first % 16 == 0 && columns.upperBound <= n, "a column range off the panels")
+        let panelOffset = isVNNI ? first / 16 * kGroups * 64 : first / 8 * kPairs * 32
+        let stageOffset: Int
+        switch variant {
+        case .vnni512: stageOffset = cnnz_qu8_store_vnni512_bytes(first)
+        case .avx2, .avx2Maddubs: stageOffset = cnnz_qs8_store_avx2_bytes(first)
+        default: stageOffset = 0
+        }
+        var view = output
+        view.bias += first
+        view.multiplier += first
+        view.shift += first
+        let columnStage = stage.map { $0 + stageOffset }
+        return withUnsafePointer(to: view) { body(UnsafeRawPointer(panels + panelOffset), columnStage, $0) }
+    }
 }
 
 /// Which int8 GEMM microkernel runs: chosen once per process by the CPU check.
@@ -264,42 +295,47 @@ enum Int8GEMM {
     }
 
     /// `C[m, n] = requantize(A[m, 2 * kPairs] * W + bias)` as int8 with an int16-layout
-    /// variant; `a` holds int16 rows (input minus zero point, zero past `k`).
+    /// variant; `a` holds int16 rows (input minus zero point, zero past `k`). With `columns`, as
+    /// `runVNNI`'s.
     @inline(__always)
     static func run(
         _ variant: Variant, m: Int, a: UnsafePointer<Int16>, lda: Int, weights: Int8PackedWeights,
-        c: UnsafeMutablePointer<Int8>, ldc: Int
+        c: UnsafeMutablePointer<Int8>, ldc: Int, columns: Range<Int>? = nil
     ) {
-        let packed = UnsafePointer(weights.panels.assumingMemoryBound(to: Int16.self))
-        withUnsafePointer(to: weights.output) { output in
+        let columns = columns ?? 0..<weights.n
+        weights.withColumns(columns, variant: variant) { panels, stage, output in
+            let packed = panels.assumingMemoryBound(to: Int16.self)
+            let (n, c) = (columns.count, c + columns.lowerBound)
             switch variant {
             case .portable, .avx2Maddubs, .vnni256, .vnni512:
-                cnnz_qs8_gemm_portable(m, weights.n, weights.kPairs, a, lda, packed, output, c, ldc)
+                cnnz_qs8_gemm_portable(m, n, weights.kPairs, a, lda, packed, output, c, ldc)
             case .avx2:
                 // The AVX2 GEMMs read their output stage from the prepared constants only.
-                assert(weights.stage != nil, "int8 weights packed for another variant")
-                cnnz_qs8_gemm_avx2(m, weights.n, weights.kPairs, a, lda, packed, weights.stage, output, c, ldc)
+                assert(stage != nil, "int8 weights packed for another variant")
+                cnnz_qs8_gemm_avx2(m, n, weights.kPairs, a, lda, packed, stage, output, c, ldc)
             }
         }
     }
 
     /// The same with a VNNI-layout variant (VNNI or `avx2Maddubs`): `a` holds rows of
-    /// `4 * kGroups` bytes, `q xor 0x80`.
+    /// `4 * kGroups` bytes, `q xor 0x80`. With `columns` (from a multiple of 16), only those
+    /// columns of `c`'s rows (`c` still points at column 0): one part of a split by columns.
     @inline(__always)
     static func runVNNI(
         _ variant: Variant, m: Int, a: UnsafePointer<UInt8>, lda: Int, weights: Int8PackedWeights,
-        c: UnsafeMutablePointer<Int8>, ldc: Int
+        c: UnsafeMutablePointer<Int8>, ldc: Int, columns: Range<Int>? = nil
     ) {
-        let packed = UnsafePointer(weights.panels.assumingMemoryBound(to: Int8.self))
-        withUnsafePointer(to: weights.output) { output in
+        let columns = columns ?? 0..<weights.n
+        weights.withColumns(columns, variant: variant) { panels, stage, output in
+            let packed = panels.assumingMemoryBound(to: Int8.self)
+            let (n, c) = (columns.count, c + columns.lowerBound)
             switch variant {
             case .vnni512:
-                cnnz_qu8_gemm_vnni512(m, weights.n, weights.kGroups, a, lda, packed, weights.stage, output, c, ldc)
+                cnnz_qu8_gemm_vnni512(m, n, weights.kGroups, a, lda, packed, stage, output, c, ldc)
             case .avx2Maddubs:
-                assert(weights.stage != nil, "int8 weights packed for another variant")
-                cnnz_qu8_gemm_4x16c4__avx2_maddubs(
-                    m, weights.n, weights.kGroups, a, lda, packed, weights.stage, output, c, ldc)
-            default: cnnz_qu8_gemm_vnni256(m, weights.n, weights.kGroups, a, lda, packed, output, c, ldc)
+                assert(stage != nil, "int8 weights packed for another variant")
+                cnnz_qu8_gemm_4x16c4__avx2_maddubs(m, n, weights.kGroups, a, lda, packed, stage, output, c, ldc)
+            default: cnnz_qu8_gemm_vnni256(m, n, weights.kGroups, a, lda, packed, output, c, ldc)
             }
         }
     }
