@@ -27,6 +27,10 @@
  * for F = m / 2^(31 - shift) below about 0.002 the search often finds nothing, and the column keeps
  * the exact 64-bit form.
  *
+ * On a domain low...high (cnnz_requant_float_find_in: the sums a layer can reach) the same holds
+ * with each threshold clamped to it: a level first reached at or below low needs h(low) >= j, one
+ * reached above high h(high) < j, and the split form's two points count only inside it.
+ *
  * It assumes the default rounding mode (round to nearest even) both here and when the kernels
  * run: the kernels check MXCSR per call and use the 64-bit form otherwise. */
 #include "int8_requant256.h"
