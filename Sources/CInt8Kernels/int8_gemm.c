@@ -92,14 +92,9 @@ CNNZ_T2 void cnnz_qs8_gemm_s16_4x16c2__avx2(size_t m, size_t n, size_t taps, siz
 
 size_t cnnz_qs8_store_avx2_bytes(size_t n) { return (n + 15) / 16 * sizeof(cnnz_requant8_group); }
 
-CNNZ_T2 void cnnz_qs8_store_avx2_prepare_in(size_t n, const cnnz_qs8_output *out, const int32_t *low,
-                                            const int32_t *high, void *stage, int float_forms) {
+CNNZ_T2 void cnnz_qs8_store_avx2_prepare(size_t n, const cnnz_qs8_output *out, void *stage, int float_forms) {
     cnnz_requant8_group *groups = (cnnz_requant8_group *)stage;
-    for (size_t g = 0; g < (n + 15) / 16; g++) requant8_group(16 * g, n, out, low, high, float_forms, groups + g);
-}
-
-void cnnz_qs8_store_avx2_prepare(size_t n, const cnnz_qs8_output *out, void *stage, int float_forms) {
-    cnnz_qs8_store_avx2_prepare_in(n, out, NULL, NULL, stage, float_forms);
+    for (size_t g = 0; g < (n + 15) / 16; g++) requant8_group(16 * g, n, out, float_forms, groups + g);
 }
 
 /* XNNPACK's AVX2 choice: int16 activations and weights, vpmaddwd (two products summed into
@@ -260,12 +255,6 @@ void cnnz_qs8_store_avx2_prepare(size_t n, const cnnz_qs8_output *out, void *sta
     (void)n;
     (void)out;
     (void)stage;
-}
-
-void cnnz_qs8_store_avx2_prepare_in(size_t n, const cnnz_qs8_output *out, const int32_t *low, const int32_t *high,
-                                    void *stage, int float_forms) {
-    (void)low, (void)high;
-    cnnz_qs8_store_avx2_prepare(n, out, stage, float_forms);
 }
 #endif
 

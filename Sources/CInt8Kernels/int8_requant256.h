@@ -126,16 +126,14 @@ CNNZ_AVX2_INLINE int requant8_rounds_to_nearest(void) { return (_mm_getcsr() & 0
  * one has one; else p->float_form 0. Lanes past width: scale 0. Prepare time only (a search per
  * column, int8_requant_float.c). */
 CNNZ_AVX2_INLINE void requant8_float_parameters(size_t column, size_t width, const cnnz_qs8_output *out,
-                                               const int32_t *low, const int32_t *high, cnnz_requant8 *p) {
+                                               cnnz_requant8 *p) {
     float scale[8] = {0}, constant[8] = {0}, negative[8] = {0};
     int split = 0;
     p->float_form = 0;
     cnnz_requant_float_column col = {out->zero_point, out->min, out->max};
     for (size_t i = 0; i < width; i++) {
         cnnz_requant_float form;
-        if (!cnnz_requant_float_find_in(out->multiplier[column + i], out->shift[column + i], &col,
-                                        low ? low[column + i] : INT32_MIN, high ? high[column + i] : INT32_MAX, &form))
-            return;
+        if (!cnnz_requant_float_find(out->multiplier[column + i], out->shift[column + i], &col, &form)) return;
         scale[i] = form.scale;
         constant[i] = form.constant;
         negative[i] = form.constant_negative;

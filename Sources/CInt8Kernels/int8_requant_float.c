@@ -27,10 +27,6 @@
  * for F = m / 2^(31 - shift) below about 0.002 the search often finds nothing, and the column keeps
  * the exact 64-bit form.
  *
- * On a domain low...high (cnnz_requant_float_find_in: the sums a layer can reach) the same holds
- * with each threshold clamped to it: a level first reached at or below low needs h(low) >= j, one
- * reached above high h(high) < j, and the split form's two points count only inside it.
- *
  * It assumes the default rounding mode (round to nearest even) both here and when the kernels
  * run: the kernels check MXCSR per call and use the 64-bit form otherwise. */
 #include "int8_requant256.h"
@@ -148,7 +144,7 @@ static int requant_reaches(int32_t x, int32_t j, int32_t m, int32_t shift, const
  * int8_requant256.h), checked with requantize8 (int8_common.h, the reference's integers); lanes
  * where it is not the threshold moved onto it with the scalar reference. 0 if that takes long. */
 static CNNZ_AVX2F_TARGET int requant_thresholds(int32_t m, int32_t shift, const cnnz_requant_float_column *col,
-                                                int32_t low, int32_t high, requant_points *p) {
+                                                requant_points *p) {
     int r = -shift;
     double inverse = m ? ldexp(1.0, 31 + r) / (double)m : 0;
     double base = col->zero_point + 0.5 + ldexp(1.0, -(r + 1));
@@ -180,15 +176,11 @@ static CNNZ_AVX2F_TARGET int requant_thresholds(int32_t m, int32_t shift, const 
                 for (int moves = 0; x > INT32_MIN && requant_reaches((int32_t)(x - 1), j, m, shift, col); moves++, x--)
                     if (moves > 64) return 0;
             }
-            /* On the domain low...high: a threshold at or below low is h(low) >= j, one above
-             * high h(high) < j (on all of int32: INT32_MIN alone, INT32_MAX). */
-            if (x <= low) {
-                requant_point_add(p, low, j, 1);
-            } else if (x > high) {
-                requant_point_add(p, high, j, 0);
+            if (x > INT32_MAX) {
+                requant_point_add(p, INT32_MAX, j, 0);
             } else {
                 requant_point_add(p, (int32_t)x, j, 1);
-                requant_point_add(p, (int32_t)(x - 1), j, 0);
+                if (x > INT32_MIN) requant_point_add(p, (int32_t)(x - 1), j, 0);
             }
         }
     }
@@ -199,23 +191,16 @@ static CNNZ_AVX2F_TARGET int requant_thresholds(int32_t m, int32_t shift, const 
      * one-constant form nothing. */
     int32_t at_zero = (int32_t)((int64_t)requantize(0, m, shift) + col->zero_point);
     int32_t below_zero = (int32_t)((int64_t)requantize(-1, m, shift) + col->zero_point);
-    if (at_zero > col->min && low <= 0 && 0 <= high)
-        requant_point_add(p, 0, at_zero > col->max ? col->max : at_zero, 1);
-    if (below_zero < col->max && low <= -1 && -1 <= high)
-        requant_point_add(p, -1, below_zero < col->min ? col->min + 1 : below_zero + 1, 0);
+    if (at_zero > col->min) requant_point_add(p, 0, at_zero > col->max ? col->max : at_zero, 1);
+    if (below_zero < col->max) requant_point_add(p, -1, below_zero < col->min ? col->min + 1 : below_zero + 1, 0);
     while (p->count % 8) requant_point_add(p, 0, -1000, 1);
     return 1;
 }
 
 int cnnz_requant_float_find(int32_t m, int32_t shift, const cnnz_requant_float_column *col, cnnz_requant_float *form) {
-    return cnnz_requant_float_find_in(m, shift, col, INT32_MIN, INT32_MAX, form);
-}
-
-int cnnz_requant_float_find_in(int32_t m, int32_t shift, const cnnz_requant_float_column *col, int32_t low,
-                               int32_t high, cnnz_requant_float *form) {
-    if (m < 0 || shift > -1 || shift < -23 || col->min > col->max || low > high) return 0;
+    if (m < 0 || shift > -1 || shift < -23 || col->min > col->max) return 0;
     requant_points points;
-    if (!requant_thresholds(m, shift, col, low, high, &points)) return 0;
+    if (!requant_thresholds(m, shift, col, &points)) return 0;
     float first = (float)ldexp((double)m, shift - 31);
     for (int step = 0; step < 5; step++) {
         int k = (step + 1) / 2;
@@ -245,12 +230,6 @@ int cnnz_requant_float_find_in(int32_t m, int32_t shift, const cnnz_requant_floa
 #else
 int cnnz_requant_float_find(int32_t m, int32_t shift, const cnnz_requant_float_column *col, cnnz_requant_float *form) {
     (void)m, (void)shift, (void)col, (void)form;
-    return 0;
-}
-
-int cnnz_requant_float_find_in(int32_t m, int32_t shift, const cnnz_requant_float_column *col, int32_t low,
-                               int32_t high, cnnz_requant_float *form) {
-    (void)m, (void)shift, (void)col, (void)low, (void)high, (void)form;
     return 0;
 }
 #endif

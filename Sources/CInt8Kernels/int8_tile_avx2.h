@@ -60,8 +60,8 @@ static inline int requant8_group_kind(const cnnz_requant8_group *g, int rounds) 
 /* The constants of the panel group at column (columns column..<min(column + 16, n)). Both
  * panels take the general form unless both allow the short one (their corrects are the same:
  * the clamp's); each holds the constants of both forms. */
-static inline CNNZ_T2 void requant8_group(size_t column, size_t n, const cnnz_qs8_output *out, const int32_t *low,
-                                          const int32_t *high, int float_forms, cnnz_requant8_group *g) {
+static inline CNNZ_T2 void requant8_group(size_t column, size_t n, const cnnz_qs8_output *out, int float_forms,
+                                          cnnz_requant8_group *g) {
     size_t width = n - column < 16 ? n - column : 16;
     g->panel[0] = requant8_parameters(column, width < 8 ? width : 8, out);
     g->panel[1] = requant8_parameters(column + 8, width > 8 ? width - 8 : 0, out);
@@ -70,8 +70,8 @@ static inline CNNZ_T2 void requant8_group(size_t column, size_t n, const cnnz_qs
                                                                  : CNNZ_R8_FAST;
     /* requant8_parameters left float_form 0: the integer forms unless both panels have one. */
     if (float_forms) {
-        requant8_float_parameters(column, width < 8 ? width : 8, out, low, high, &g->panel[0]);
-        requant8_float_parameters(column + 8, width > 8 ? width - 8 : 0, out, low, high, &g->panel[1]);
+        requant8_float_parameters(column, width < 8 ? width : 8, out, &g->panel[0]);
+        requant8_float_parameters(column + 8, width > 8 ? width - 8 : 0, out, &g->panel[1]);
     }
     int forms = g->panel[0].float_form && g->panel[1].float_form;
     int split = g->panel[0].float_form == 2 || g->panel[1].float_form == 2;

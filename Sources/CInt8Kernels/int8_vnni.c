@@ -300,11 +300,6 @@ static int float_form_normal(const cnnz_requant_float *f) {
 }
 
 void cnnz_qu8_store_vnni512_prepare(size_t n, const cnnz_qs8_output *out, void *stage) {
-    cnnz_qu8_store_vnni512_prepare_in(n, out, NULL, NULL, stage);
-}
-
-void cnnz_qu8_store_vnni512_prepare_in(size_t n, const cnnz_qs8_output *out, const int32_t *low, const int32_t *high,
-                                       void *stage) {
     cnnz_requant16_float *panels = (cnnz_requant16_float *)stage;
     /* The search proves a form with the rounding it runs in: round to nearest, the kernels'. */
     int usable = !out->table;
@@ -321,9 +316,7 @@ void cnnz_qu8_store_vnni512_prepare_in(size_t n, const cnnz_qs8_output *out, con
         for (size_t i = 0; i < 16; i++) panel->constant[i] = panel->constant_negative[i] = (float)out->zero_point;
         for (size_t i = 0; i < width && usable; i++) {
             cnnz_requant_float f;
-            if (!cnnz_requant_float_find_in(out->multiplier[first + i], out->shift[first + i], &col,
-                                            low ? low[first + i] : INT32_MIN, high ? high[first + i] : INT32_MAX,
-                                            &f) ||
+            if (!cnnz_requant_float_find(out->multiplier[first + i], out->shift[first + i], &col, &f) ||
                 !float_form_normal(&f))
                 continue;
             panel->scale[i] = f.scale;

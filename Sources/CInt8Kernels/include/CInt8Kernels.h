@@ -58,13 +58,6 @@ typedef struct {
  * no AVX2 code). */
 int cnnz_requant_float_find(int32_t m, int32_t shift, const cnnz_requant_float_column *col, cnnz_requant_float *form);
 
-/* cnnz_requant_float_find on the sums low...high only (low <= high): the form gives the reference's
- * byte for every x in that range, nothing said outside it. For a layer whose weights bound its sums
- * (a first layer's few taps reach a few hundred thousand at most), fewer levels and no large x to
- * place: columns whose scale leaves no form on all of int32 often have one there. */
-int cnnz_requant_float_find_in(int32_t m, int32_t shift, const cnnz_requant_float_column *col, int32_t low,
-                               int32_t high, cnnz_requant_float *form);
-
 /* The AVX2 GEMMs' output stage (cnnz_qs8_gemm_avx2, cnnz_qs8_rowconv_4x16c2__avx2,
  * cnnz_qu8_gemm_4x16c4__avx2_maddubs: their `stage`) prepared once from out for its n columns:
  * each group of 16 columns' constants and form. cnnz_qs8_store_avx2_bytes(n) bytes, 32-byte
@@ -74,10 +67,6 @@ int cnnz_requant_float_find_in(int32_t m, int32_t shift, const cnnz_requant_floa
  * AVX2 code. Only after cnnz_cpu_has_avx2_fma(). */
 size_t cnnz_qs8_store_avx2_bytes(size_t n);
 void cnnz_qs8_store_avx2_prepare(size_t n, const cnnz_qs8_output *out, void *stage, int float_forms);
-/* The same with the float forms proved on column j's sums low[j]...high[j] only
- * (cnnz_requant_float_find_in; the caller guarantees the kernels' sums stay there); NULL: int32. */
-void cnnz_qs8_store_avx2_prepare_in(size_t n, const cnnz_qs8_output *out, const int32_t *low, const int32_t *high,
-                                    void *stage, int float_forms);
 
 /* The 512-bit VNNI kernels' float forms (cnnz_qu8_gemm_vnni512, _add, the indirect and row
  * convolutions: their `stage`), found and proved per column at load as the AVX2 stage's
@@ -87,10 +76,6 @@ void cnnz_qs8_store_avx2_prepare_in(size_t n, const cnnz_qs8_output *out, const 
  * panel with a NULL stage, in the integer forms. Prepare only after cnnz_cpu_has_avx2_fma(). */
 size_t cnnz_qu8_store_vnni512_bytes(size_t n);
 void cnnz_qu8_store_vnni512_prepare(size_t n, const cnnz_qs8_output *out, void *stage);
-/* The same with the forms proved on column j's sums low[j]...high[j] only (as
- * cnnz_qs8_store_avx2_prepare_in); NULL: int32. */
-void cnnz_qu8_store_vnni512_prepare_in(size_t n, const cnnz_qs8_output *out, const int32_t *low, const int32_t *high,
-                                       void *stage);
 
 /* The VNNI GEMM, u8 x s8 (vpdpbusd): C[m, n] = the store of A * W. Packed weights: panels of 16
  * columns; in panel p, for each group g of 4 rows, 64 int8: w[4g..4g+3][16p], w[4g..4g+3][16p+1],

@@ -160,8 +160,7 @@ final class Conv2DInt8: RegisteredKernel {
                     try Int8PackedWeights(
                         k: runs * padded, n: filters, weights: m, rowStride: filters, bias: bias,
                         realMultiplier: realMultiplier, activation: stage, variant: packing,
-                        inputZeroPoint: input.zeroPoint, floatForms: floatForms && packing == .vnni512,
-                        boundedSums: true))
+                        inputZeroPoint: input.zeroPoint, floatForms: floatForms && packing == .vnni512))
                 continue
             }
             // The group's columns packed straight from the kernel's rows.
@@ -170,7 +169,7 @@ final class Conv2DInt8: RegisteredKernel {
                     try Int8PackedWeights(
                         k: k, n: outPerGroup, weights: w.baseAddress! + g * outPerGroup, rowStride: filters,
                         bias: bias, realMultiplier: realMultiplier, activation: stage, variant: packing,
-                        inputZeroPoint: input.zeroPoint, floatForms: floatForms, boundedSums: true)
+                        inputZeroPoint: input.zeroPoint, floatForms: floatForms)
                 }
             }
             packed.append(try group.get())

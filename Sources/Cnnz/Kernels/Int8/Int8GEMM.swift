@@ -90,7 +90,7 @@ final class Int8PackedWeights: @unchecked Sendable {
     init(
         k: Int, n: Int, weights w: UnsafePointer<Int8>, rowStride: Int, bias biasOf: (Int) -> Int32,
         realMultiplier: (Int) -> Double, activation: Int8Activation, variant: Int8GEMM.Variant = .portable,
-        inputZeroPoint: Int32 = 0, floatForms: Bool? = nil, boundedSums: Bool = false
+        inputZeroPoint: Int32 = 0, floatForms: Bool? = nil
     ) throws(CnnzError) {
         let floatForms = floatForms ?? (variant != .vnni512)
         self.k = k
@@ -154,50 +154,17 @@ final class Int8PackedWeights: @unchecked Sendable {
         )
         if hasStage {
             let stage = raw.baseAddress! + stageOffset
-            let bounds =
-                boundedSums && floatForms
-                ? Self.sumBounds(
-                    k: k, n: n, weights: w, rowStride: rowStride,
-                    bias: biasOf, inputZeroPoint: inputZeroPoint) : nil
             withUnsafePointer(to: output) {
                 if variant == .vnni512 {
-                    cnnz_qu8_store_vnni512_prepare_in(n, $0, bounds?.low, bounds?.high, stage)
+                    cnnz_qu8_store_vnni512_prepare(n, $0, stage)
                 } else {
-                    cnnz_qs8_store_avx2_prepare_in(n, $0, bounds?.low, bounds?.high, stage, floatForms ? 1 : 0)
+                    cnnz_qs8_store_avx2_prepare(n, $0, stage, floatForms ? 1 : 0)
                 }
             }
             self.stage = UnsafeRawPointer(stage)
         } else {
             stage = nil
         }
-    }
-
-    /// Each column's least and greatest int32 sum (the bias included) over every input, for the
-    /// float forms' proofs (`cnnz_requant_float_find_in`): bias + sum of w * (q - zeroPoint) over
-    /// the rows, q in -128...127, so each weight adds w * (-128 - zeroPoint) or w * (127 - zeroPoint),
-    /// whichever is smaller (larger). Padding reads the zero point (q - zeroPoint = 0, inside) and
-    /// rows past a kernel row's values meet zero weights, so every kernel reading these weights
-    /// sums inside the bounds, in the VNNI layout's (q + 128) * w with the compensated bias too
-    /// (the same integer). A column whose bounds leave int32 (its sums may wrap) gets all of it.
-    static func sumBounds(
-        k: Int, n: Int, weights w: UnsafePointer<Int8>, rowStride: Int, bias: (Int) -> Int32, inputZeroPoint: Int32
-    ) -> (low: [Int32], high: [Int32]) {
-        var low = [Int32](repeating: .min, count: n)
-        var high = [Int32](repeating: .max, count: n)
-        let below = Int64(-128 - inputZeroPoint)
-        let above = Int64(127 - inputZeroPoint)
-        for column in 0..<n {
-            var (least, greatest) = (Int64(bias(column)), Int64(bias(column)))
-            for row in 0..<k {
-                let weight = Int64(w[row * rowStride + column])
-                least += min(weight * below, weight * above)
-                greatest += max(weight * below, weight * above)
-            }
-            if least >= Int64(Int32.min) && greatest <= Int64(Int32.max) {
-                (low[column], high[column]) = (Int32(least), Int32(greatest))
-            }
-        }
-        return (low, high)
     }
 
     deinit {
