@@ -169,6 +169,13 @@ static CNNZ_AVX512 void px_copy(const int8_t *source, size_t lines, const cnnz_q
     }
 }
 
+/* The forms beyond requant16's and the float ones: the channels' own, the float form where a
+ * channel has one (cnnz_requant16_float.columns) and the short integer form (with the step below
+ * zero or not) where not, when the panel as a whole has no float form. seed002's conv0 and conv1
+ * have a form in 11 of their 12 channels: the store of 16 pixels x 12 channels then takes 11 x 3
+ * instructions and 8 rather than 12 x 8. */
+enum { PX_MIXED = 5, PX_MIXED_CORRECTS = 6 };
+
 /* The output bytes of a block: channel vectors' values (kind: CNNZ_REQUANT_* or a float kind,
  * a constant), packed 4 channels to a vector (128-bit lane L: channel-major bytes of pixels
  * 4L..4L+3), each lane's 4 x 4 bytes transposed to pixel-major dwords, then the pixels' dwords
@@ -185,6 +192,13 @@ CNNZ_INLINE CNNZ_VNNI512 void px_store(const int nv, const int kind, __m512i acc
 #pragma clang loop unroll(full)
         for (int i = 0; i < 4; i++) {
             const px_channel *ch = &s->channel[4 * g + i];
+            if (kind >= PX_MIXED) { /* each channel's own form (a branch taken alike every block) */
+                int form = ch->f.form;
+                v[i] = form == 1   ? requant16_float(acc[4 * g + i], &ch->f, 0)
+                       : form == 2 ? requant16_float(acc[4 * g + i], &ch->f, 1)
+                                   : requant16_fast(acc[4 * g + i], &ch->q, kind == PX_MIXED_CORRECTS);
+                continue;
+            }
             v[i] = kind >= CNNZ_REQUANT_FLOAT      ? requant16_float(acc[4 * g + i], &ch->f, kind == CNNZ_REQUANT_FLOAT_SPLIT)
                    : kind == CNNZ_REQUANT_GENERAL ? requant16_sums(acc[4 * g + i], &ch->q, 0)
                                                   : requant16_fast(acc[4 * g + i], &ch->q, kind == CNNZ_REQUANT_FAST_CORRECTS);
@@ -256,8 +270,11 @@ typedef void (*px_rows)(size_t, const uint8_t *const *, size_t, size_t, const in
     CNNZ_PX_ROW(NV, CNNZ_REQUANT_FAST_CORRECTS, corrects)                  \
     CNNZ_PX_ROW(NV, CNNZ_REQUANT_FLOAT, float)                             \
     CNNZ_PX_ROW(NV, CNNZ_REQUANT_FLOAT_SPLIT, split)                       \
+    CNNZ_PX_ROW(NV, PX_MIXED, mixed)                                       \
+    CNNZ_PX_ROW(NV, PX_MIXED_CORRECTS, mixed_corrects)                     \
     static const px_rows px_rows_##NV[] = {px_row_##NV##_general, px_row_##NV##_fast, px_row_##NV##_corrects, \
-                                           px_row_##NV##_float, px_row_##NV##_split};
+                                           px_row_##NV##_float, px_row_##NV##_split, px_row_##NV##_mixed,  \
+                                           px_row_##NV##_mixed_corrects};
 CNNZ_PX_ROWS(1)
 CNNZ_PX_ROWS(2)
 CNNZ_PX_ROWS(3)
@@ -273,13 +290,14 @@ static CNNZ_AVX512 int px_prepare(size_t n, const cnnz_requant16_float *forms, c
         one.multiplier = multiplier;
         one.shift = shift;
         s->channel[j].q = requant16_parameters(0, 16, &one);
-        if (forms && forms->form) {
+        s->channel[j].f.form = 0;
+        if (forms && (forms->columns >> j & 1)) {
             for (int i = 0; i < 16; i++) {
                 s->channel[j].f.scale[i] = forms->scale[j];
                 s->channel[j].f.constant[i] = forms->constant[j];
                 s->channel[j].f.constant_negative[i] = forms->constant_negative[j];
             }
-            s->channel[j].f.form = forms->form;
+            s->channel[j].f.form = forms->constant_negative[j] != forms->constant[j] ? 2 : 1;
         }
     }
     size_t nv = n / 4;
@@ -299,7 +317,9 @@ static CNNZ_AVX512 int px_prepare(size_t n, const cnnz_requant16_float *forms, c
     s->max = _mm512_set1_epi8((char)out->max);
     if (forms && forms->form) return forms->form == 2 ? CNNZ_REQUANT_FLOAT_SPLIT : CNNZ_REQUANT_FLOAT;
     cnnz_requant16 panel = requant16_parameters(0, n, out);
-    return requant16_kind(&panel);
+    int kind = requant16_kind(&panel);
+    if (!forms || !forms->columns || kind == CNNZ_REQUANT_GENERAL) return kind;
+    return kind == CNNZ_REQUANT_FAST_CORRECTS ? PX_MIXED_CORRECTS : PX_MIXED;
 }
 
 void cnnz_qu8_pxconv_16x4n__avx512vnni(const int8_t *image, const cnnz_qs8_window *w, uint8_t padding_byte,

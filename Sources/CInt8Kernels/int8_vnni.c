@@ -388,20 +388,21 @@ void cnnz_qu8_store_vnni512_prepare(size_t n, const cnnz_qs8_output *out, void *
         cnnz_requant16_float *panel = panels + p;
         size_t first = 16 * p, width = n - first < 16 ? n - first : 16;
         memset(panel, 0, sizeof *panel);
-        int form = usable ? 1 : 0;
+        int split = 0;
+        uint32_t columns = 0;
         for (size_t i = 0; i < 16; i++) panel->constant[i] = panel->constant_negative[i] = (float)out->zero_point;
-        for (size_t i = 0; i < width && form; i++) {
+        for (size_t i = 0; i < width && usable; i++) {
             cnnz_requant_float f;
             if (!cnnz_requant_float_find(out->multiplier[first + i], out->shift[first + i], &col, &f) ||
-                !float_form_normal(&f)) {
-                form = 0;
-                break;
-            }
+                !float_form_normal(&f))
+                continue;
             panel->scale[i] = f.scale;
             panel->constant[i] = f.constant;
             panel->constant_negative[i] = f.constant_negative;
-            if (f.split) form = 2;
+            columns |= 1u << i;
+            split |= f.split;
         }
-        panel->form = form;
+        panel->columns = columns;
+        panel->form = columns != (1u << width) - 1 ? 0 : split ? 2 : 1;
     }
 }

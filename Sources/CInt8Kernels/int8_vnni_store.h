@@ -31,11 +31,14 @@
 /* A panel's (16 columns') float forms in the stage of cnnz_qu8_store_vnni512_prepare (64-byte
  * aligned, 256 bytes a panel): form 1 (one constant) or 2 (split: constant_negative for sums
  * below zero) when every column of the panel has one, else 0 (the integer forms). Lanes past n:
- * scale 0, constants the zero point (never stored). */
+ * scale 0, constants the zero point (never stored). columns: bit i set where column i has its
+ * own form (its scale and constants filled in), also in a panel of form 0: the pixel-lane
+ * convolution, one vector per column, takes each column's form apart. */
 typedef struct {
     float scale[16], constant[16], constant_negative[16];
     int32_t form;
-    int32_t reserved[15];
+    uint32_t columns;
+    int32_t reserved[14];
 } cnnz_requant16_float;
 
 #ifdef CNNZ_HAVE_AVX2
