@@ -32,6 +32,9 @@ import Testing
     /// Every (threads, microkernel variant) a case runs with: every variant this CPU
     /// has (portable, AVX2, VNNI 256 and 512 bits), forced in turn.
     static let runs = [1, 3].flatMap { threads in Int8GEMM.available.map { (threads, $0) } }
+    /// The same on 1, 2 and 3 threads, for the kernels whose split depends on the part count
+    /// (pixel-lane, row, Winograd, pooled and max-pool layers).
+    static let runsOn1To3Threads = [1, 2, 3].flatMap { threads in Int8GEMM.available.map { (threads, $0) } }
 
     /// Runs `model` (one int8 input value, value 0) on `input` and returns the
     /// last value's int8 elements, recovered from the dequantized output; the

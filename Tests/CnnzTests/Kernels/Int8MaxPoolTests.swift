@@ -34,8 +34,7 @@ import Testing
             let expected = Int8Reference.pool(
                 input, window: window, max: true, outputScale: Double(scale), outputZeroPoint: input.zeroPoint
             ).values
-            let runs = [1, 2, 3].flatMap { threads in Int8GEMM.available.map { (threads, $0) } }
-            for (threads, variant) in runs {
+            for (threads, variant) in Int8KernelTests.runsOn1To3Threads {
                 let got = try Int8KernelTests.run(m, input, threads: threads, variant: variant)
                 let wrong = zip(got, expected).filter { $0 != $1 }.count
                 #expect(

@@ -77,8 +77,7 @@ import Testing
                 input, weights: weights, weightScales: weightScales.map(Double.init), bias: bias, window: window,
                 groups: 1, filters: filters, outputScale: Double(outScale), outputZeroPoint: outZero, clamp: clamp
             ).values
-            let runs = [1, 2, 3].flatMap { threads in Int8GEMM.available.map { (threads, $0) } }
-            for (threads, variant) in runs {
+            for (threads, variant) in Int8KernelTests.runsOn1To3Threads {
                 let got = try Int8KernelTests.run(m, input, threads: threads, variant: variant)
                 let wrong = zip(got, expected).filter { $0 != $1 }.count
                 #expect(

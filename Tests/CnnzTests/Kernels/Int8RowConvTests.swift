@@ -112,8 +112,7 @@ import Testing
                 let pairs = (kernelWidth * channels + 1) / 2
                 if [[3, 2], [3, 5], [2, 3]].contains([kernelHeight, pairs]) { takenFixed += 1 }
             }
-            let runs = [1, 2, 3].flatMap { threads in Int8GEMM.available.map { (threads, $0) } }
-            for (threads, variant) in runs {
+            for (threads, variant) in Int8KernelTests.runsOn1To3Threads {
                 let got = try Int8KernelTests.run(m, input, threads: threads, variant: variant)
                 let wrong = zip(got, expected).filter { $0 != $1 }.count
                 #expect(

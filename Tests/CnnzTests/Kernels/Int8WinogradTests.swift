@@ -86,8 +86,7 @@ import Testing
             // (With the int16 variants: a VNNI CPU's own variant keeps `Conv2DInt8`.)
             let shapeOf = KernelShape(layer: layer, inputShapes: [shape], outputShape: outputShape)
             if Int8GEMM.$forced.withValue(.portable, operation: { Conv2DInt8Winograd.accepts(shapeOf) }) { taken += 1 }
-            let runs = [1, 2, 3].flatMap { threads in Int8GEMM.available.map { (threads, $0) } }
-            for (threads, variant) in runs {
+            for (threads, variant) in Int8KernelTests.runsOn1To3Threads {
                 let got = try Int8KernelTests.run(m, input, threads: threads, variant: variant)
                 let wrong = zip(got, expected).filter { $0 != $1 }.count
                 #expect(
