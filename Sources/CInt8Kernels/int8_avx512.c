@@ -1,6 +1,6 @@
 /* The int8 path around the GEMMs, with AVX-512 where the CPU has it and plain C otherwise: the
  * im2col for the VNNI layout and depthwise rows (see include/CInt8Kernels.h; max pooling rows in
- * int8_maxpool.c, the VNNI GEMMs are in int8_vnni.c, the Add and the input quantize in int8_add_quantize.c).
+ * int8_maxpool.c, the VNNI GEMMs are in int8_vnni.c and int8_vnni256.c, the Add and the input quantize in int8_add_quantize.c).
  * Every function carries its instruction set as a target attribute, so the package builds with
  * no CPU flags; the callers run them only after the run-time CPU check. */
 #include "int8_requant512.h"

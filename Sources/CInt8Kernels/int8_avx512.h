@@ -1,4 +1,4 @@
-/* Private to CInt8Kernels: the AVX-512 output stage shared by the VNNI GEMMs (int8_vnni.c) and
+/* Private to CInt8Kernels: the AVX-512 output stage shared by the VNNI GEMMs (int8_vnni.c, int8_vnni256.c) and
  * the other AVX-512 int8 kernels (int8_avx512.c), and the target attributes they compile with. */
 #ifndef CNNZ_INT8_AVX512_H
 #define CNNZ_INT8_AVX512_H
