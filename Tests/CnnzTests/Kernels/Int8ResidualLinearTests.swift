@@ -54,7 +54,7 @@ import Testing
             }
             let low = Int32.random(in: -128...127, using: &rng)
             let bounds: ClosedRange<Int32> = trial % 3 == 0 ? -128...127 : low...min(127, low + 90)
-            var form = cnnz_qs8_add_linear(
+            let form = cnnz_qs8_add_linear(
                 multiplier: (ma, mb), constant: constant, shift: shift, min: bounds.lowerBound, max: bounds.upperBound)
             var plain = [Int8](repeating: 0, count: m * ldc)
             Int8GEMM.runVNNI(.vnni512, m: m, a: a, lda: lda, weights: packed, c: &plain, ldc: ldc)
@@ -68,34 +68,10 @@ import Testing
                 }
             }
             // The Add's exact parameters: not read with a form (any that add_vectorizes takes).
-            var column: (Int32, Int32, Int32) = (0, 1 << 30, -20)
-            var got = [Int8](repeating: 0x55, count: m * ldc)
-            withUnsafePointer(to: &column.0) { b in
-                withUnsafePointer(to: &column.1) { mp in
-                    withUnsafePointer(to: &column.2) { sp in
-                        var out = cnnz_qs8_output(
-                            bias: b, multiplier: mp, shift: sp, zero_point: 0, min: -128, max: 127, table: nil)
-                        withUnsafePointer(to: &out) { out in
-                            withUnsafePointer(to: &form) { f in
-                                other.withUnsafeBufferPointer { o in
-                                    var residual = cnnz_qs8_residual(
-                                        residual: o.baseAddress, ldr: ldr, convolution_operand: Int32(operand),
-                                        add: cnnz_qs8_add(
-                                            zero_point: (0, 0), multiplier: (1 << 30, 1 << 30), shift: (0, 0),
-                                            left_shift: 20),
-                                        out: out, linear: f)
-                                    withUnsafePointer(to: packed.output) { stage in
-                                        cnnz_qu8_gemm_vnni512_add(
-                                            m, n, packed.kGroups, a, lda,
-                                            packed.panels.assumingMemoryBound(to: Int8.self), packed.stage, stage,
-                                            &residual, &got, ldc)
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            let got = ResidualAddFusionTests.vnni512Add(
+                m: m, a: a, lda: lda, packed: packed, other: other, ldr: ldr, ldc: ldc, operand: operand,
+                add: cnnz_qs8_add(zero_point: (0, 0), multiplier: (1 << 30, 1 << 30), shift: (0, 0), left_shift: 20),
+                linear: form, output: (1 << 30, -20, 0), bounds: -128...127, table: nil)
             #expect(
                 got == expected,
                 "trial \(trial) m \(m) n \(n) k \(k) ldc \(ldc) ldr \(ldr) operand \(operand) float forms \(trial % 2 == 0) form \(form)"

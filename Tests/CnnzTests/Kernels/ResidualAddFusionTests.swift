@@ -374,28 +374,49 @@ import Testing
                     expected[r * ldc + j] = table.map { $0[Int(v) + 128] } ?? v
                 }
             }
-            var got = [Int8](repeating: 0x55, count: m * ldc)
-            var column: (Int32, Int32, Int32) = (0, outMultiplier, outShift)
-            let entries = table ?? []
-            withUnsafePointer(to: &column.0) { b in
-                withUnsafePointer(to: &column.1) { mp in
-                    withUnsafePointer(to: &column.2) { sp in
-                        entries.withUnsafeBufferPointer { t in
-                            var out = cnnz_qs8_output(
-                                bias: b, multiplier: mp, shift: sp, zero_point: outZero, min: bounds.lowerBound,
-                                max: bounds.upperBound, table: table == nil ? nil : t.baseAddress)
-                            withUnsafePointer(to: &out) { out in
+            let got = Self.vnni512Add(
+                m: m, a: a, lda: lda, packed: packed, other: other, ldr: ldr, ldc: ldc, operand: operand,
+                add: cnnz_qs8_add(
+                    zero_point: (zeros[0], zeros[1]), multiplier: (multipliers[0], multipliers[1]),
+                    shift: (shifts[0], shifts[1]), left_shift: 20),
+                linear: nil, output: (outMultiplier, outShift, outZero), bounds: bounds, table: table)
+            #expect(
+                got == expected,
+                "trial \(trial) m \(m) n \(n) k \(k) ldc \(ldc) ldr \(ldr) operand \(operand) zeros \(zeros) multipliers \(multipliers) shifts \(shifts) out \(outMultiplier) \(outShift) \(outZero) \(bounds) table \(table != nil)"
+            )
+        }
+    }
+
+    /// `cnnz_qu8_gemm_vnni512_add` of `m` rows of `a` by `packed`, into rows `ldc` apart that
+    /// start as 0x55, with `other` (rows `ldr` apart) the Add's other operand and the
+    /// convolution's result its operand `operand`; the Add's output is `output` (multiplier,
+    /// shift, zero point; bias 0) clamped to `bounds`, then looked up in `table` if given;
+    /// `linear`: the Add's linear form, if the store is to use it.
+    static func vnni512Add(
+        m: Int, a: [UInt8], lda: Int, packed: Int8PackedWeights, other: [Int8], ldr: Int, ldc: Int, operand: Int,
+        add: cnnz_qs8_add, linear: cnnz_qs8_add_linear?, output: (multiplier: Int32, shift: Int32, zeroPoint: Int32),
+        bounds: ClosedRange<Int32>, table: [Int8]?
+    ) -> [Int8] {
+        var got = [Int8](repeating: 0x55, count: m * ldc)
+        var column: (Int32, Int32, Int32) = (0, output.multiplier, output.shift)
+        var form = linear ?? cnnz_qs8_add_linear()
+        let entries = table ?? []
+        withUnsafePointer(to: &column.0) { b in
+            withUnsafePointer(to: &column.1) { mp in
+                withUnsafePointer(to: &column.2) { sp in
+                    entries.withUnsafeBufferPointer { t in
+                        var out = cnnz_qs8_output(
+                            bias: b, multiplier: mp, shift: sp, zero_point: output.zeroPoint, min: bounds.lowerBound,
+                            max: bounds.upperBound, table: table == nil ? nil : t.baseAddress)
+                        withUnsafePointer(to: &out) { out in
+                            withUnsafePointer(to: &form) { f in
                                 other.withUnsafeBufferPointer { o in
                                     var residual = cnnz_qs8_residual(
                                         residual: o.baseAddress, ldr: ldr, convolution_operand: Int32(operand),
-                                        add: cnnz_qs8_add(
-                                            zero_point: (zeros[0], zeros[1]),
-                                            multiplier: (multipliers[0], multipliers[1]),
-                                            shift: (shifts[0], shifts[1]), left_shift: 20),
-                                        out: out, linear: nil)
+                                        add: add, out: out, linear: linear == nil ? nil : f)
                                     withUnsafePointer(to: packed.output) { stage in
                                         cnnz_qu8_gemm_vnni512_add(
-                                            m, n, packed.kGroups, a, lda,
+                                            m, packed.n, packed.kGroups, a, lda,
                                             packed.panels.assumingMemoryBound(to: Int8.self), packed.stage, stage,
                                             &residual, &got, ldc)
                                     }
@@ -405,10 +426,7 @@ import Testing
                     }
                 }
             }
-            #expect(
-                got == expected,
-                "trial \(trial) m \(m) n \(n) k \(k) ldc \(ldc) ldr \(ldr) operand \(operand) zeros \(zeros) multipliers \(multipliers) shifts \(shifts) out \(outMultiplier) \(outShift) \(outZero) \(bounds) table \(table != nil)"
-            )
         }
+        return got
     }
 }

@@ -68,9 +68,7 @@ extension Conv2DInt8 {
         let level = variant.level
         if isPointwise {
             let k = packed[0].k
-            let columns = columnShare(rows: context.batch * y.pixels, part: part, of: parts)
-            // Split by columns, every part takes all the blocks of rows.
-            forEachBlock(context, part: columns == nil ? part : 0, of: columns == nil ? parts : 1) { _, first, count in
+            forEachPointwiseBlock(context, part: part, of: parts) { first, count, columns in
                 cnnz_qs8_rows_s16(level, count, k, input + first * k, k, inputZeroPoint, columnsBuffer, lda)
                 Int8GEMM.run(
                     variant, m: count, a: columnsBuffer, lda: lda, weights: packed[0], c: output + first * y.channels,
@@ -109,8 +107,7 @@ extension Conv2DInt8 {
         let level = variant.level
         if isPointwise {
             let k = packed[0].k
-            let columns = columnShare(rows: context.batch * y.pixels, part: part, of: parts)
-            forEachBlock(context, part: columns == nil ? part : 0, of: columns == nil ? parts : 1) { _, first, count in
+            forEachPointwiseBlock(context, part: part, of: parts) { first, count, columns in
                 cnnz_qu8_rows(level, count, k, input + first * k, k, a, lda)
                 gemm(
                     context, m: count, a: a, lda: lda, weights: packed[0], c: output, at: first * y.channels,
@@ -197,6 +194,19 @@ extension Conv2DInt8 {
     /// The part's blocks of output pixels (`blockRows(pixels:images:parts:)` rows each, the
     /// last of an image shorter): `body(image, first pixel, pixel count)` for each. A pointwise
     /// layer's pixels are one run of the whole batch's (image 0), its rows needing no window.
+    /// `forEachBlock` for a pointwise layer (both variants' loops): the part's blocks of rows with
+    /// all the columns, or, when the parts split the columns (`columnShare`), every block of rows
+    /// with the part's columns.
+    private func forEachPointwiseBlock(
+        _ context: RunContext, part: Int, of parts: Int,
+        _ body: (_ first: Int, _ count: Int, _ columns: Range<Int>?) -> Void
+    ) {
+        let columns = columnShare(rows: context.batch * operands.outputShape.pixels, part: part, of: parts)
+        forEachBlock(context, part: columns == nil ? part : 0, of: columns == nil ? parts : 1) { _, first, count in
+            body(first, count, columns)
+        }
+    }
+
     private func forEachBlock(
         _ context: RunContext, part: Int, of parts: Int, _ body: (_ image: Int, _ first: Int, _ count: Int) -> Void
     ) {
